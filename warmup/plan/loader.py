@@ -1,0 +1,278 @@
+"""Load a plan and its scenario, validate both, and report every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from warmup.errors import Issue, PlanError
+from warmup.plan.graph import check_graph
+from warmup.plan.models import Plan
+from warmup.plan.scenario import Scenario
+from warmup.plan.templates import check_templates
+from warmup.plan.yamlpos import Loc, Positioned, load_yaml
+from warmup.resources import bundled_dir
+from warmup.store import store_path_for
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A validated plan with everything resolved: its scenario, templates folder and store."""
+
+    plan: Plan
+    path: Path
+    scenario: Scenario
+    scenario_path: Path
+    templates_dir: Path
+    store_path: Path
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Load and check one scenario file on its own (graph checks included)."""
+    positioned = load_yaml(path)
+    scenario, issues = _validate(Scenario, positioned, "scenario")
+    if scenario is not None:
+        issues += check_graph(scenario, positioned)
+    if issues or scenario is None:
+        raise PlanError(issues)
+    return scenario
+
+
+def resolve_relative(base: Path, value: str, bundled: str) -> Path:
+    """A path from a plan: relative to the plan's folder, else a bundled one by name."""
+    candidate = Path(value)
+    if not candidate.is_absolute():
+        candidate = base.parent / candidate
+    if candidate.exists():
+        return candidate
+    shipped = bundled_dir(bundled) / value
+    for option in (shipped, shipped.with_suffix(".yaml")):
+        if option.exists():
+            return option
+    return candidate
+
+
+def load_plan(path: Path | str) -> LoadedPlan:
+    """Load, validate and resolve a plan file. Raises PlanError listing every problem."""
+    path = Path(path)
+    positioned = load_yaml(path)
+    plan, issues = _validate(Plan, positioned, "plan")
+    if plan is None:
+        raise PlanError(issues)
+
+    scenario_path = resolve_relative(path, plan.scenario, "scenarios")
+    templates_dir = (resolve_relative(path, plan.templates, "templates") if plan.templates
+                     else _default_templates(path))
+    if not templates_dir.is_dir():
+        line, col = positioned.where(("templates",)) or (None, None)
+        issues.append(Issue(path, line, col, f"templates folder {templates_dir} not found",
+                            "point `templates:` at the folder holding email/ and klaviyo/"))
+    scenario: Scenario | None = None
+    if not scenario_path.exists():
+        line, col = positioned.where(("scenario",)) or (None, None)
+        issues.append(Issue(path, line, col, f"scenario file {plan.scenario} not found",
+                            "give a path relative to the plan, or a shipped one: "
+                            f"{', '.join(sorted(p.stem for p in bundled_dir('scenarios').glob('*.yaml')))}"))
+    else:
+        try:
+            scenario = load_scenario(scenario_path)
+        except PlanError as exc:
+            issues += exc.issues
+    if scenario is not None:
+        issues += _cross_check(plan, scenario, positioned, scenario_path)
+        if templates_dir.is_dir():
+            issues += check_templates(plan, scenario, templates_dir, path, positioned)
+    if issues or scenario is None:
+        raise PlanError(issues)
+    return LoadedPlan(plan=plan, path=path, scenario=scenario, scenario_path=scenario_path,
+                      templates_dir=templates_dir,
+                      store_path=store_path_for(path, plan.store))
+
+
+def _default_templates(plan_path: Path) -> Path:
+    beside = plan_path.parent / "templates"
+    return beside if beside.is_dir() else bundled_dir("templates")
+
+
+def _cross_check(plan: Plan, scenario: Scenario, positioned: Positioned,
+                 scenario_path: Path) -> list[Issue]:
+    from warmup.plan.scenario import EmailNode
+
+    issues: list[Issue] = []
+    uses_day_template = any(isinstance(n, EmailNode) and n.template == "day"
+                            for n in scenario.nodes)
+    if uses_day_template and plan.schedule.template is None:
+        for index, day in enumerate(plan.schedule.days):
+            if day.template is None:
+                line, col = positioned.where(("schedule", "days", index)) or (None, None)
+                issues.append(Issue(plan_path_of(positioned), line, col,
+                                    f"day {day.day} has no template",
+                                    "add `template: NAME` to the day (templates/email/NAME.j2) "
+                                    "or a default `template:` under schedule"))
+    return issues
+
+
+def plan_path_of(positioned: Positioned) -> Path:
+    return positioned.file
+
+
+# --- pydantic errors → located issues ------------------------------------------------------
+
+def _validate(model: type[BaseModel], positioned: Positioned,
+              what: str) -> tuple[Any, list[Issue]]:
+    if not isinstance(positioned.data, dict):
+        return None, [Issue(positioned.file, 1, 1, f"a {what} file must be a YAML mapping "
+                            "of keys to values", f"see `warmup schema {what}`")]
+    try:
+        return model.model_validate(positioned.data), []
+    except ValidationError as exc:
+        return None, [_issue_from_error(model, positioned, err) for err in exc.errors()]
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """Drop the parts of a pydantic loc that are not in the data (union tags, model names)."""
+    path: list[str | int] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, dict) and isinstance(part, str) and part not in current:
+            # the missing or unknown key itself: keep it if it is the last one
+            if part is loc[-1]:
+                path.append(part)
+    return tuple(path)
+
+
+def _issue_from_error(model: type[BaseModel], positioned: Positioned,
+                      err: Any) -> Issue:
+    loc = tuple(err["loc"])
+    path = _data_path(positioned.data, loc)
+    kind = err["type"]
+    dotted = ".".join(str(p) for p in path) or "(top level)"
+    if kind == "extra_forbidden":
+        line, col = positioned.where(path, key=True) or (None, None)
+        allowed = _allowed_keys(model, positioned.data, path[:-1])
+        wrong = str(path[-1]) if path else "?"
+        close = difflib.get_close_matches(wrong, allowed, n=1, cutoff=0.6)
+        hint = (f"did you mean `{close[0]}`?" if close
+                else f"allowed here: {', '.join(sorted(allowed))}" if allowed
+                else "remove it")
+        return Issue(positioned.file, line, col, f"unknown key `{wrong}`", hint)
+    if kind == "missing":
+        parent = path[:-1] if path and path[-1] == loc[-1] else path
+        line, col = positioned.where(parent) or (None, None)
+        return Issue(positioned.file, line, col, f"`{loc[-1]}` is required here",
+                     f"add `{loc[-1]}:` under {'.'.join(str(p) for p in parent) or 'the top level'}")
+    line, col = positioned.where(path) or (None, None)
+    message = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    if kind == "union_tag_invalid":
+        return Issue(positioned.file, line, col, f"{dotted}: {message}", _tag_hint(err))
+    if " — " in message:
+        text, hint = message.split(" — ", 1)
+        return Issue(positioned.file, line, col, f"{dotted}: {text}", hint)
+    return Issue(positioned.file, line, col, f"{dotted}: {message}", _generic_hint(err))
+
+
+def _tag_hint(err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    expected = str(ctx.get("expected_tags", ""))
+    given = str(ctx.get("tag", ""))
+    options = [t.strip().strip("'") for t in expected.split(",")]
+    close = difflib.get_close_matches(given, options, n=1, cutoff=0.5)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"use one of {expected}"
+
+
+def _generic_hint(err: Any) -> str | None:
+    kind = err["type"]
+    if kind == "literal_error":
+        ctx = err.get("ctx") or {}
+        return f"use one of {ctx.get('expected', '')}"
+    if kind in ("int_parsing", "int_type"):
+        return "write a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "write a number"
+    if kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
+        return "write a date like 2026-12-01"
+    if kind in ("string_type",):
+        return "write text (quote it if it looks like a number or date)"
+    if kind in ("bool_parsing", "bool_type"):
+        return "write true or false"
+    if kind in ("list_type",):
+        return "write a list, like [a, b] or one `- item` per line"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "write a block of `key: value` lines here"
+    return None
+
+
+def _allowed_keys(model: type[BaseModel], data: Any, parent: Loc) -> list[str]:
+    """The keys a model accepts at ``parent`` (walking nested models and tagged unions)."""
+    current: Any = model
+    node_data: Any = data
+    for part in parent:
+        node_data = node_data[part] if isinstance(node_data, (dict, list)) else None
+        current = _descend(current, part, node_data)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return []
+
+
+def _descend(annotation: Any, part: str | int, node_data: Any) -> Any:
+    annotation = _pick_model(annotation, node_data)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(part, str):
+        for name, f in annotation.model_fields.items():
+            if part in (name, f.alias):
+                return _pick_model(f.annotation, node_data)
+        return None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, tuple) and args:
+        return _pick_model(args[0], node_data)
+    if origin is dict and len(args) == 2:
+        return _pick_model(args[1], node_data)
+    return None
+
+
+def _pick_model(annotation: Any, node_data: Any) -> Any:
+    """Unwrap Annotated/Optional/unions to the model the data belongs to."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _pick_model(typing.get_args(annotation)[0], node_data)
+    if origin in (typing.Union, types.UnionType):
+        candidates = [a for a in typing.get_args(annotation) if a is not type(None)]
+        models = [a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)]
+        if isinstance(node_data, dict) and models:
+            for m in models:
+                for key in ("type", "kind"):
+                    field = m.model_fields.get(key)
+                    if field is not None and node_data.get(key) in typing.get_args(
+                            field.annotation):
+                        return m
+            return models[0]
+        if len(candidates) == 1:
+            return _pick_model(candidates[0], node_data)
+        for c in candidates:
+            if typing.get_origin(c) in (list, dict):
+                return c
+        return candidates[0] if candidates else None
+    return annotation

@@ -1,0 +1,203 @@
+"""Named schema migrations: the only place with SQL DDL.
+
+Each migration runs once, in order, inside a transaction, and is recorded in ``_migrations``.
+Append new ones at the end; never edit one that has shipped (an older store is migrated, not
+broken). Later subsystems (Klaviyo sync, email, consent) append their own here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run a DDL script statement by statement: ``executescript`` would commit the migration's
+    transaction half-way."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        db.execute(statement)
+
+
+def migration(name: str) -> Callable[[Migration], Migration]:
+    def register(fn: Migration) -> Migration:
+        if any(existing == name for existing, _ in MIGRATIONS):
+            raise RuntimeError(f"duplicate migration name {name!r}")
+        MIGRATIONS.append((name, fn))
+        return fn
+
+    return register
+
+
+@migration("001_foundation")
+def _foundation(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        -- email is the hard id: trimmed and lowercased before it gets here.
+        CREATE TABLE customers (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            email_valid INTEGER NOT NULL DEFAULT 1,
+            phone TEXT,
+            external_id TEXT,
+            klaviyo_id TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            last_open_at TEXT,
+            last_click_at TEXT,
+            -- max(last open, last click): most-engaged-first ordering reads this one column.
+            last_engaged_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX customers_engagement ON customers(last_engaged_at);
+
+        -- status: subscribed | never_subscribed | unsubscribed | suppressed
+        CREATE TABLE consents (
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            channel TEXT NOT NULL,
+            status TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (customer_id, channel)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE consent_changes (
+            id INTEGER PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            channel TEXT NOT NULL,
+            old_status TEXT,
+            new_status TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX consent_changes_customer ON consent_changes(customer_id);
+
+        CREATE TABLE segment_members (
+            segment TEXT NOT NULL,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (segment, customer_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            file TEXT NOT NULL,
+            segment TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            rows_read INTEGER NOT NULL DEFAULT 0,
+            rows_loaded INTEGER NOT NULL DEFAULT 0,
+            rows_rejected INTEGER NOT NULL DEFAULT 0
+        );
+
+        -- One row per sending day once it has been planned; the engine owns these.
+        -- status: running | waiting | completed | failed
+        CREATE TABLE days (
+            day INTEGER PRIMARY KEY,
+            date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            new_limit INTEGER,
+            new_allocated INTEGER,
+            klaviyo_allocated INTEGER,
+            started_at TEXT,
+            completed_at TEXT,
+            forced_reason TEXT,
+            guardrail_override TEXT,
+            volume_day INTEGER
+        );
+
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            day INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT,
+            pid INTEGER,
+            argv TEXT
+        );
+
+        -- provider: 'new' | 'klaviyo'; tier: allocation priority tier (0 first).
+        CREATE TABLE allocations (
+            day INTEGER NOT NULL,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            provider TEXT NOT NULL,
+            tier INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, customer_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX allocations_customer ON allocations(customer_id, provider);
+
+        -- Per customer and day: nodes passed (JSON list of ids), where they are parked, outcome.
+        CREATE TABLE journeys (
+            day INTEGER NOT NULL,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            path TEXT NOT NULL DEFAULT '[]',
+            node TEXT,
+            due_at TEXT,
+            outcome TEXT,
+            PRIMARY KEY (day, customer_id)
+        ) WITHOUT ROWID;
+
+        -- The durable outbox. key = plan:day:node:customer (idempotency key).
+        -- kind: email | webhook
+        -- status: pending | sending | sent | failed | bounced | uncertain | on_hold
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            day INTEGER NOT NULL,
+            node_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            customer_id INTEGER REFERENCES customers(id),
+            payload TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            not_before TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX outbox_status ON outbox(status, kind, day);
+        CREATE INDEX outbox_customer ON outbox(customer_id);
+
+        -- Provider and Klaviyo events, stored once per (source, event_id).
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            customer_id INTEGER REFERENCES customers(id),
+            email TEXT,
+            day INTEGER,
+            occurred_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            processed_at TEXT,
+            UNIQUE (source, event_id)
+        );
+        CREATE INDEX events_type_day ON events(type, day);
+
+        -- One run per plan at a time; a row whose pid is gone is a stale lock.
+        CREATE TABLE locks (
+            name TEXT PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            acquired_at TEXT NOT NULL
+        );
+        """
+    )
