@@ -169,11 +169,15 @@ def _foundation(db: sqlite3.Connection) -> None:
             attempts INTEGER NOT NULL DEFAULT 0,
             last_error TEXT,
             not_before TEXT,
+            -- key of the outbox row that must be 'sent' first (the exclusion-list call before
+            -- the email): dispatchers skip this row until then.
+            after_key TEXT,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
         CREATE INDEX outbox_status ON outbox(status, kind, day);
         CREATE INDEX outbox_customer ON outbox(customer_id);
+        CREATE INDEX outbox_after ON outbox(after_key);
 
         -- Provider and Klaviyo events, stored once per (source, event_id).
         CREATE TABLE events (

@@ -1,0 +1,41 @@
+"""Compose the ``warmup`` command from one module per command.
+
+Each command lives in ``warmup/cli/<name>.py`` and exposes ``register(app)``; add its module
+name to ``COMMANDS`` below.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="warmup",
+    help="Run email-migration warm-up scenarios: ramp a new provider day by day while Klaviyo "
+    "mails everyone else.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """Run email-migration warm-up scenarios."""
+
+
+COMMANDS = [
+    "validate",
+    "schema",
+    "importing",
+    "sample",
+]
+
+for _name in COMMANDS:
+    importlib.import_module(f"warmup.cli.{_name}").register(app)
+
+
+def main() -> None:
+    app()

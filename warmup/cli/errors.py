@@ -1,0 +1,48 @@
+"""Turn library errors into a message and an exit code — the one place that does."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+
+from warmup.errors import EXIT_FAILURE, EXIT_INTERRUPTED, WarmupError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command: WarmupError → its rendered text on stderr and its exit code; Ctrl-C → 130.
+
+    Unexpected exceptions print one line (type and message), never a traceback with locals:
+    locals can hold secrets. ``WARMUP_DEBUG=1`` re-raises for developers.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import os
+
+        try:
+            return fn(*args, **kwargs)
+        except WarmupError as exc:
+            typer.echo(f"error: {exc.render()}" if "\n" not in exc.render()
+                       else exc.render(), err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            if os.environ.get("WARMUP_DEBUG"):
+                raise
+            typer.echo(f"error: unexpected {type(exc).__name__}: {exc} "
+                       "(set WARMUP_DEBUG=1 for a traceback)", err=True)
+            sys.stderr.flush()
+            raise typer.Exit(EXIT_FAILURE) from None
+
+    return wrapper

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from warmup.cli.errors import handle_errors
+from warmup.plan import load_plan
+from warmup.plan.summary import summarize
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def validate(
+        plan: Path = typer.Argument(..., help="The plan file (YAML)."),
+    ) -> None:
+        """Check a plan, its scenario and templates; list every problem with file:line:col."""
+        loaded = load_plan(plan)
+        typer.echo(summarize(loaded))

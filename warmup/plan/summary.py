@@ -1,0 +1,32 @@
+"""The one-screen summary `warmup validate` prints for a valid plan."""
+
+from __future__ import annotations
+
+from warmup.plan.loader import LoadedPlan
+from warmup.plan.scenario import WebhookNode
+
+
+def summarize(loaded: LoadedPlan) -> str:
+    plan = loaded.plan
+    new = plan.providers.new
+    klaviyo = plan.providers.klaviyo
+    lines = [
+        f"plan {plan.name}: valid",
+        f"  scenario   {loaded.scenario.name} ({loaded.scenario_path}, "
+        f"{len(loaded.scenario.nodes)} nodes)",
+        f"  days       {plan.day_count}, day 1 on {plan.start_date} ({plan.timezone}), "
+        f"send time {plan.schedule.send_time}",
+        f"  new        {new.kind}"
+        + (f" {new.host}:{new.port} tls={new.tls}, {new.rate_per_second:g}/s, "
+           f"{new.max_connections} connections" if new.kind == "smtp" else f" → {new.directory}"),
+        f"  klaviyo    {klaviyo.base_url} (key from ${klaviyo.api_key_env}, revision "
+        f"{klaviyo.revision}, {klaviyo.list_mode})",
+        f"  store      {loaded.store_path}",
+        f"  templates  {loaded.templates_dir}",
+        "  schedule   " + " ".join(f"{d.day}:{d.new}" for d in plan.schedule.days),
+    ]
+    hooks = [n for n in loaded.scenario.nodes if isinstance(n, WebhookNode)]
+    if hooks:
+        lines.append("  webhooks   " + ", ".join(f"#{n.id} → {n.list or n.template}"
+                                                  for n in hooks))
+    return "\n".join(lines)
