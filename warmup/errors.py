@@ -7,7 +7,7 @@ request) so the CLI can print a useful message and pick the exit code from the c
     ├── InvalidInput                 exit 2: something the user wrote or passed is wrong
     │   ├── PlanError                plan / scenario file problems, a list of located issues
     │   ├── TemplateError            a Jinja template that does not compile or render
-    │   └── CsvImportError           a CSV that cannot be read at all (bad rows are reported, not raised)
+    │   └── CsvImportError           an unreadable CSV (bad rows are reported, not raised)
     ├── Refused                      exit 3: the request is valid but may not run now
     │   ├── DayOrderError            day N before day N-1 completed
     │   ├── GuardrailRefusal         bounce/complaint figures stop the ramp
@@ -17,8 +17,9 @@ request) so the CLI can print a useful message and pick the exit code from the c
         ├── KlaviyoError             Klaviyo answered with an error document
         │   └── RateLimited          429 with Retry-After
         └── DeliveryError            an email could not be delivered
-            ├── TransientDeliveryError   4xx SMTP reply, connection trouble: retry later
-            └── PermanentDeliveryError   5xx SMTP reply: a hard bounce, never retried
+            ├── TransientDeliveryError   4xx reply, connection trouble: retry later
+            ├── PermanentDeliveryError   5xx SMTP reply: a hard bounce, never retried
+            └── UncertainDeliveryError   the connection died after the message was handed over
 """
 
 from __future__ import annotations
@@ -189,3 +190,7 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     pass
+
+
+class UncertainDeliveryError(DeliveryError):
+    """The server may or may not have accepted the message: resending risks a duplicate."""

@@ -93,7 +93,8 @@ def _cycles(scenario: Scenario, index: dict[str, int], at, file) -> list[Issue]:
     reported: set[frozenset[str]] = set()
 
     def visit(start: str) -> None:
-        stack: list[tuple[str, list[str]]] = [(start, list(scenario.nodes[index[start]].edges().values()))]
+        first = list(scenario.nodes[index[start]].edges().values())
+        stack: list[tuple[str, list[str]]] = [(start, first)]
         path = [start]
         colour[start] = grey
         while stack:

@@ -80,9 +80,10 @@ def load_plan(path: Path | str) -> LoadedPlan:
     scenario: Scenario | None = None
     if not scenario_path.exists():
         line, col = positioned.where(("scenario",)) or (None, None)
+        shipped = sorted(p.stem for p in bundled_dir("scenarios").glob("*.yaml"))
         issues.append(Issue(path, line, col, f"scenario file {plan.scenario} not found",
                             "give a path relative to the plan, or a shipped one: "
-                            f"{', '.join(sorted(p.stem for p in bundled_dir('scenarios').glob('*.yaml')))}"))
+                            + ", ".join(shipped)))
     else:
         try:
             scenario = load_scenario(scenario_path)
@@ -144,16 +145,14 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Loc:
     path: list[str | int] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if in_dict or in_list:
             path.append(part)
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+        elif isinstance(current, dict) and part is loc[-1]:
+            # the missing or unknown key itself
             path.append(part)
-            current = current[part]
-        elif isinstance(current, dict) and isinstance(part, str) and part not in current:
-            # the missing or unknown key itself: keep it if it is the last one
-            if part is loc[-1]:
-                path.append(part)
     return tuple(path)
 
 
@@ -175,14 +174,18 @@ def _issue_from_error(model: type[BaseModel], positioned: Positioned,
     if kind == "missing":
         parent = path[:-1] if path and path[-1] == loc[-1] else path
         line, col = positioned.where(parent) or (None, None)
+        under = ".".join(str(p) for p in parent) or "the top level"
         return Issue(positioned.file, line, col, f"`{loc[-1]}` is required here",
-                     f"add `{loc[-1]}:` under {'.'.join(str(p) for p in parent) or 'the top level'}")
+                     f"add `{loc[-1]}:` under {under}")
     line, col = positioned.where(path) or (None, None)
     message = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix):]
     if kind == "union_tag_invalid":
+        ctx = err.get("ctx") or {}
+        message = (f"`{ctx.get('discriminator', 'type').strip(chr(39))}: {ctx.get('tag')}` "
+                   f"is not one of {ctx.get('expected_tags')}")
         return Issue(positioned.file, line, col, f"{dotted}: {message}", _tag_hint(err))
     if " — " in message:
         text, hint = message.split(" — ", 1)

@@ -92,7 +92,8 @@ class TriggerNode(LinearNode):
         if self.on == "event" and not self.events:
             raise ValueError("an `on: event` trigger needs `events:`, e.g. [unsubscribed]")
         if self.on == "date" and self.events:
-            raise ValueError("`events:` belongs to `on: event` triggers; remove it or set on: event")
+            raise ValueError("`events:` belongs to `on: event` triggers — remove it or set "
+                             "on: event")
         return self
 
 

@@ -119,7 +119,7 @@ class Store:
                                (name,)).fetchone()
             if row is not None:
                 held_pid, held_host, since = row
-                if held_host == host and not _pid_alive(int(held_pid)) or held_pid == pid:
+                if (held_host == host and not _pid_alive(int(held_pid))) or held_pid == pid:
                     conn.execute("DELETE FROM locks WHERE name = ?", (name,))
                 else:
                     raise LockHeld(

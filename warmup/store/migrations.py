@@ -88,6 +88,17 @@ def _foundation(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX consent_changes_customer ON consent_changes(customer_id);
 
+        -- Every change of a consent status is kept, whoever makes it (import, unsubscribe
+        -- service, Klaviyo pull): the history lives in the database, not in each writer.
+        CREATE TRIGGER consents_history AFTER UPDATE OF status ON consents
+        WHEN old.status IS NOT new.status
+        BEGIN
+            INSERT INTO consent_changes
+                (customer_id, channel, old_status, new_status, changed_at, source)
+            VALUES (new.customer_id, new.channel, old.status, new.status, new.changed_at,
+                    new.source);
+        END;
+
         CREATE TABLE segment_members (
             segment TEXT NOT NULL,
             customer_id INTEGER NOT NULL REFERENCES customers(id),

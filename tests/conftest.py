@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own store path and no credentials from the developer's shell."""
+    monkeypatch.setenv("WARMUP_STORE", str(tmp_path / "store.db"))
+    for name in list(os.environ):
+        if name.startswith(("KLAVIYO_", "WARMUP_SMTP_")):
+            monkeypatch.delenv(name)
+    yield
+
+
+@pytest.fixture
+def example_plan() -> Path:
+    return REPO / "plans" / "example.yaml"

@@ -1,0 +1,63 @@
+"""Sending-day dates: which calendar date a plan's Nth sending day falls on.
+
+Day 1 is the first sending date on or after ``start_date``. Every later day is the next sending
+date after the day before it — skipped weekdays and dates (holidays) are stepped over, and a day
+that was held back (it finished on a later date than planned: a guardrail hold, a pause) pushes
+the days after it along, so the ramp never jumps because the calendar did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+
+import pendulum
+
+from warmup.plan.models import WEEKDAYS, Plan
+
+
+def is_sending_date(plan: Plan, when: date) -> bool:
+    schedule = plan.schedule
+    return (WEEKDAYS[when.weekday()] not in schedule.skip_weekdays
+            and when not in schedule.skip_dates)
+
+
+def next_sending_date(plan: Plan, on_or_after: date) -> date:
+    """The first sending date on or after ``on_or_after``."""
+    when = on_or_after
+    # Skip lists are finite, so at most a week plus the skipped dates is ever stepped over.
+    for _ in range(len(plan.schedule.skip_dates) + 8):
+        if is_sending_date(plan, when):
+            return when
+        when += timedelta(days=1)
+    raise ValueError("every weekday is skipped")  # the plan validator forbids this
+
+
+def day_date(plan: Plan, day: int, history: Mapping[int, date] | None = None) -> date:
+    """The date of sending day ``day``.
+
+    ``history`` maps days already run to the last local date they occupied (their planned date,
+    or the date they completed when that was later); the nearest earlier entry anchors the count.
+    """
+    history = history or {}
+    anchors = [d for d in history if d < day]
+    if anchors:
+        anchor = max(anchors)
+        when, steps = history[anchor], day - anchor
+    else:
+        when, steps = next_sending_date(plan, plan.start_date), day - 1
+    for _ in range(steps):
+        when = next_sending_date(plan, when + timedelta(days=1))
+    return when
+
+
+def local_time(plan: Plan, when: date, hhmm: str = "00:00") -> datetime:
+    """``hhmm`` on date ``when`` in the plan's time zone (midnight by default), as an aware
+    datetime."""
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    return pendulum.datetime(when.year, when.month, when.day, hour, minute,
+                             tz=plan.timezone)
+
+
+def local_date(plan: Plan, moment: datetime) -> date:
+    return pendulum.instance(moment).in_timezone(plan.timezone).date()
