@@ -216,3 +216,16 @@ def _foundation(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration("020_engine_journeys")
+def _engine_journeys(db: sqlite3.Connection) -> None:
+    # rank: place in the day's allocation order (explain prints it); last_label: the edge a
+    # walk ended on, which together with the node list identifies the path exactly.
+    run_script(
+        db,
+        """
+        ALTER TABLE journeys ADD COLUMN rank INTEGER;
+        ALTER TABLE journeys ADD COLUMN last_label TEXT;
+        """
+    )
