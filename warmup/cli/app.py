@@ -31,6 +31,7 @@ COMMANDS = [
     "schema",
     "importing",
     "sample",
+    "graph",
 ]
 
 for _name in COMMANDS:

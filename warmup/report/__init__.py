@@ -1,0 +1,1 @@
+"""Operator views of a plan: graph diagrams, the status table and the HTML report."""
