@@ -222,6 +222,15 @@ class Guardrails(StrictModel):
     rollback: RollbackThresholds = RollbackThresholds()
 
 
+class EventSettings(StrictModel):
+    """``warmup serve``: where the new provider's event webhooks get their signing secret."""
+
+    # HMAC-SHA256 of each webhook's raw body, keyed with this variable's value.
+    webhook_secret_env: EnvName = "WARMUP_WEBHOOK_SECRET"
+
+    _env = field_validator("webhook_secret_env")(_check_env_name)
+
+
 class CsvMapping(StrictModel):
     """Column names of a non-Klaviyo CSV, mapped onto the store's fields."""
 
@@ -254,6 +263,7 @@ class Plan(StrictModel):
     providers: Providers
     schedule: Schedule
     guardrails: Guardrails = Guardrails()
+    events: EventSettings = EventSettings()
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
