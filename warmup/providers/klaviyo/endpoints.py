@@ -1,0 +1,70 @@
+"""The Klaviyo endpoints warmup calls: rate-limit tier and batch maximum of each.
+
+Figures from klaviyo-api.md §2–3 (OpenAPI ``x-klaviyo-ratelimit``). The L tier's steady limit is
+750/min in revision 2026-07-15 and 700/min before; 700 keeps us under both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    burst: int  # per second
+    steady: int  # per minute
+    daily: int | None = None
+
+
+XS = Tier("XS", 1, 15)
+S = Tier("S", 3, 60)
+M = Tier("M", 10, 150)
+L = Tier("L", 75, 700)
+XL = Tier("XL", 350, 3500)
+LIST_CREATE = Tier("M+daily", 10, 150, 150)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    pattern: re.Pattern[str]
+    tier: Tier
+    max_items: int | None = None
+
+
+def _e(name: str, method: str, path: str, tier: Tier, max_items: int | None = None) -> Endpoint:
+    return Endpoint(name, method, re.compile(f"^{path}/?$"), tier, max_items)
+
+
+_ID = r"[^/]+"
+ENDPOINTS = (
+    _e("create_profile", "POST", "/api/profiles", L),
+    _e("upsert_profile", "POST", "/api/profile-import", L),
+    _e("get_profiles", "GET", "/api/profiles", L),
+    _e("get_profile", "GET", f"/api/profiles/{_ID}", L),
+    _e("bulk_import", "POST", "/api/profile-bulk-import-jobs", M, 10_000),
+    _e("get_import_job", "GET", f"/api/profile-bulk-import-jobs/{_ID}", M),
+    _e("get_import_errors", "GET", f"/api/profile-bulk-import-jobs/{_ID}/import-errors", M),
+    _e("create_list", "POST", "/api/lists", LIST_CREATE),
+    _e("get_lists", "GET", "/api/lists", L),
+    _e("get_list", "GET", f"/api/lists/{_ID}", L),
+    _e("add_to_list", "POST", f"/api/lists/{_ID}/relationships/profiles", M, 1000),
+    _e("remove_from_list", "DELETE", f"/api/lists/{_ID}/relationships/profiles", M, 1000),
+    _e("get_list_profiles", "GET", f"/api/lists/{_ID}/profiles", L),
+    _e("get_list_profile_ids", "GET", f"/api/lists/{_ID}/relationships/profiles", L),
+    _e("subscribe", "POST", "/api/profile-subscription-bulk-create-jobs", L, 1000),
+    _e("unsubscribe", "POST", "/api/profile-subscription-bulk-delete-jobs", L, 100),
+    _e("suppress", "POST", "/api/profile-suppression-bulk-create-jobs", L, 100),
+    _e("get_suppress_job", "GET", f"/api/profile-suppression-bulk-create-jobs/{_ID}", L),
+    _e("unsuppress", "POST", "/api/profile-suppression-bulk-delete-jobs", L, 100),
+)
+
+
+def endpoint_for(method: str, path: str) -> Endpoint | None:
+    for endpoint in ENDPOINTS:
+        if endpoint.method == method and endpoint.pattern.match(path):
+            return endpoint
+    return None

@@ -1,0 +1,264 @@
+"""The list and consent operations the scenarios need, each through its batch endpoint.
+
+Find or create a list by name; add or remove members (1000 ids per call); import profiles
+(10,000 per job, added to a list on the way); subscribe (1000), unsubscribe (100), suppress (100);
+read a list's members (100 per page, cursor links) and profiles unsubscribed or suppressed since
+a time. Nothing here sends one request per customer where a batch endpoint exists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from warmup.errors import KlaviyoError, ProviderError
+from warmup.providers.klaviyo.client import KlaviyoClient
+
+MAX_LIST_IDS = 1000
+MAX_IMPORT = 10_000
+MAX_SUBSCRIBE = 1000
+MAX_UNSUBSCRIBE = 100
+MAX_SUPPRESS = 100
+PAGE = 100
+SUPPRESSION_TS = "subscriptions.email.marketing.suppression.timestamp"
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value)
+
+
+# lists ------------------------------------------------------------------------------------
+def find_list(client: KlaviyoClient, name: str) -> str | None:
+    """The id of the oldest list called ``name`` (names need not be unique), or None."""
+    url: str | None = "/api/lists"
+    params: dict[str, str] | None = {"filter": f"equals(name,{_quote(name)})",
+                                     "sort": "created"}
+    while url:
+        document = client.get(url, params)
+        for item in document["data"]:
+            if item["attributes"]["name"] == name:
+                return str(item["id"])
+        url, params = document["links"].get("next"), None
+    return None
+
+
+def find_or_create_list(client: KlaviyoClient, name: str) -> tuple[str, bool]:
+    """(list id, created?) — a list creation that died mid-air is looked up before retrying,
+    so a dropped connection never leaves two lists with one name."""
+    for _ in range(client.retry.attempts):
+        found = find_list(client, name)
+        if found:
+            return found, False
+        body = {"data": {"type": "list", "attributes": {"name": name}}}
+        try:
+            document = client.call("POST", "/api/lists", json=body, idempotent=False).json()
+        except KlaviyoError as exc:
+            if exc.status < 500:
+                raise
+            continue
+        except ProviderError:
+            continue
+        return str(document["data"]["id"]), True
+    raise ProviderError(f"could not create the Klaviyo list {name!r}",
+                        hint="run `warmup sync PLAN` again")
+
+
+def add_to_list(client: KlaviyoClient, list_id: str, profile_ids: Sequence[str]) -> int:
+    """Add profiles by id; returns the number of calls made."""
+    return _members(client, "POST", list_id, profile_ids)
+
+
+def remove_from_list(client: KlaviyoClient, list_id: str, profile_ids: Sequence[str]) -> int:
+    return _members(client, "DELETE", list_id, profile_ids)
+
+
+def _members(client: KlaviyoClient, method: str, list_id: str, ids: Sequence[str]) -> int:
+    calls = 0
+    for batch in chunks(list(ids), MAX_LIST_IDS):
+        body = {"data": [{"type": "profile", "id": pid} for pid in batch]}
+        client.call(method, f"/api/lists/{list_id}/relationships/profiles", json=body)
+        calls += 1
+    return calls
+
+
+@dataclass
+class Member:
+    id: str
+    email: str | None
+
+
+def iter_members(client: KlaviyoClient, list_id: str, emails: Sequence[str] | None = None
+                 ) -> Iterator[Member]:
+    """Every member of a list (or, with ``emails``, the members among them), 100 per page."""
+    if emails is not None:
+        for batch in chunks(list(emails), PAGE):
+            quoted = ",".join(_quote(e) for e in batch)
+            yield from _pages(client, f"/api/lists/{list_id}/profiles",
+                              {"filter": f"any(email,[{quoted}])", "page[size]": str(PAGE),
+                               "fields[profile]": "email"})
+        return
+    yield from _pages(client, f"/api/lists/{list_id}/profiles",
+                      {"page[size]": str(PAGE), "fields[profile]": "email"})
+
+
+def _pages(client: KlaviyoClient, url: str, params: dict[str, str] | None) -> Iterator[Member]:
+    next_url: str | None = url
+    while next_url:
+        document = client.get(next_url, params)
+        for item in document["data"]:
+            yield Member(str(item["id"]), (item.get("attributes") or {}).get("email"))
+        next_url, params = document["links"].get("next"), None
+
+
+@dataclass
+class ConsentChange:
+    id: str
+    email: str | None
+    reason: str
+    timestamp: str
+
+
+def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[ConsentChange]:
+    """Profiles unsubscribed or suppressed after ``since`` (ISO 8601)."""
+    params: dict[str, str] | None = {
+        "filter": f"greater-than({SUPPRESSION_TS},{since})", "page[size]": str(PAGE),
+        "additional-fields[profile]": "subscriptions"}
+    url: str | None = "/api/profiles"
+    while url:
+        document = client.get(url, params)
+        for item in document["data"]:
+            attrs = item["attributes"]
+            marketing = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
+            for entry in marketing.get("suppression") or []:
+                yield ConsentChange(str(item["id"]), attrs.get("email"), entry["reason"],
+                                    entry["timestamp"])
+        url, params = document["links"].get("next"), None
+
+
+# profiles and jobs ------------------------------------------------------------------------
+def profile_attributes(person: dict[str, Any]) -> dict[str, Any]:
+    """Store fields → Klaviyo profile attributes (absent values left out, never cleared)."""
+    attributes = {"email": person.get("email"), "phone_number": person.get("phone"),
+                  "external_id": person.get("external_id"),
+                  "first_name": person.get("first_name"), "last_name": person.get("last_name")}
+    return {k: v for k, v in attributes.items() if v not in (None, "")}
+
+
+@dataclass
+class JobOutcome:
+    """Per-profile failures of a bulk job, by email: Klaviyo's own message."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    calls: int = 0
+
+
+def wait_for_import(client: KlaviyoClient, job_id: str, *, poll: float = 0.2,
+                    timeout: float = 600) -> JobOutcome:
+    """Poll a bulk import job until it completes; collect its import errors."""
+    outcome = JobOutcome()
+    deadline = time.monotonic() + timeout
+    while True:
+        document = client.get(f"/api/profile-bulk-import-jobs/{job_id}")
+        status = document["data"]["attributes"]["status"]
+        if status == "complete":
+            break
+        if status == "cancelled":
+            raise ProviderError(f"Klaviyo cancelled bulk import job {job_id}",
+                                hint="run `warmup sync PLAN` again")
+        if time.monotonic() > deadline:
+            raise ProviderError(f"bulk import job {job_id} still {status} after {timeout:.0f} s",
+                                hint="run `warmup sync PLAN` again later")
+        time.sleep(poll)
+    if document["data"]["attributes"].get("failed_count"):
+        url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
+        params: dict[str, str] | None = {"page[size]": str(PAGE)}
+        while url:
+            page = client.get(url, params)
+            for item in page["data"]:
+                attrs = item["attributes"]
+                email = (attrs.get("original_payload") or {}).get("email")
+                if email:
+                    outcome.errors[str(email).lower()] = attrs["detail"]
+            url, params = page["links"].get("next"), None
+    return outcome
+
+
+def import_profiles(client: KlaviyoClient, people: Sequence[dict[str, Any]],
+                    list_id: str | None = None, *, poll: float = 0.2) -> JobOutcome:
+    """Create or update profiles through bulk import jobs (10,000 each), optionally joining a
+    list; all jobs are submitted before the first is polled."""
+    jobs = []
+    outcome = JobOutcome()
+    for batch in chunks(list(people), MAX_IMPORT):
+        body = import_body([profile_attributes(p) for p in batch], list_id)
+        document = client.post("/api/profile-bulk-import-jobs", body).json()
+        jobs.append(str(document["data"]["id"]))
+        outcome.calls += 1
+    for job_id in jobs:
+        outcome.errors.update(wait_for_import(client, job_id, poll=poll).errors)
+    return outcome
+
+
+def import_body(attributes: Iterable[dict[str, Any]], list_id: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": "profile-bulk-import-job", "attributes": {"profiles": {
+        "data": [{"type": "profile", "attributes": a} for a in attributes]}}}
+    if list_id:
+        data["relationships"] = {"lists": {"data": [{"type": "list", "id": list_id}]}}
+    return {"data": data}
+
+
+def subscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | None = None,
+              consented_at: str | None = None) -> int:
+    """Subscribe to email marketing (and join ``list_id``). ``consented_at`` marks a historical
+    import: no double opt-in mail, the consent date kept."""
+    calls = 0
+    for batch in chunks(list(emails), MAX_SUBSCRIBE):
+        marketing: dict[str, str] = {"consent": "SUBSCRIBED"}
+        if consented_at:
+            marketing["consented_at"] = consented_at
+        attributes: dict[str, Any] = {"profiles": {"data": [
+            {"type": "profile", "attributes": {"email": e, "subscriptions": {
+                "email": {"marketing": marketing}}}} for e in batch]}}
+        if consented_at:
+            attributes["historical_import"] = True
+        data: dict[str, Any] = {"type": "profile-subscription-bulk-create-job",
+                                "attributes": attributes}
+        if list_id:
+            data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
+        client.post("/api/profile-subscription-bulk-create-jobs", {"data": data})
+        calls += 1
+    return calls
+
+
+def unsubscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | None = None) -> int:
+    """Unsubscribe from email marketing. Without ``list_id`` the unsubscribe is global (what a
+    consent reject needs); with one, Klaviyo also unsubscribes globally anyone not in it."""
+    calls = 0
+    for batch in chunks(list(emails), MAX_UNSUBSCRIBE):
+        data: dict[str, Any] = {"type": "profile-subscription-bulk-delete-job", "attributes": {
+            "profiles": {"data": [{"type": "profile", "attributes": {"email": e, "subscriptions": {
+                "email": {"marketing": {"consent": "UNSUBSCRIBED"}}}}} for e in batch]}}}
+        if list_id:
+            data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
+        client.post("/api/profile-subscription-bulk-delete-jobs", {"data": data})
+        calls += 1
+    return calls
+
+
+def suppress(client: KlaviyoClient, emails: Sequence[str]) -> int:
+    calls = 0
+    for batch in chunks(list(emails), MAX_SUPPRESS):
+        body = {"data": {"type": "profile-suppression-bulk-create-job", "attributes": {
+            "profiles": {"data": [{"type": "profile", "attributes": {"email": e}}
+                                  for e in batch]}}}}
+        client.post("/api/profile-suppression-bulk-create-jobs", body)
+        calls += 1
+    return calls
