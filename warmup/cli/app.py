@@ -32,6 +32,7 @@ COMMANDS = [
     "importing",
     "sample",
     "graph",
+    "init",
 ]
 
 for _name in COMMANDS:
