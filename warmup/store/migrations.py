@@ -229,3 +229,30 @@ def _engine_journeys(db: sqlite3.Connection) -> None:
         ALTER TABLE journeys ADD COLUMN last_label TEXT;
         """
     )
+
+
+@migration("010_klaviyo_sync")
+def _klaviyo_sync(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        -- Klaviyo list ids resolved by name, so a list is looked up (or created) once.
+        -- ref: 'exclusion', 'unsubscribe', or 'exclusion:<name>' for per-day names.
+        CREATE TABLE klaviyo_lists (
+            ref TEXT PRIMARY KEY,
+            name TEXT,
+            list_id TEXT NOT NULL,
+            created INTEGER NOT NULL DEFAULT 0,
+            resolved_at TEXT NOT NULL
+        );
+
+        -- Who Klaviyo confirmed (204/202 + job completion) to be in which list.
+        CREATE TABLE klaviyo_members (
+            list_id TEXT NOT NULL,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (list_id, customer_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX klaviyo_members_customer ON klaviyo_members(customer_id);
+        """
+    )
