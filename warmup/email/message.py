@@ -13,9 +13,9 @@ from __future__ import annotations
 import binascii
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
-from datetime import UTC, datetime
 
 from warmup.email.render import RenderedEmail
 from warmup.errors import InvalidInput

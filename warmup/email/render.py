@@ -1,4 +1,4 @@
-"""Email templates: one file ``templates/email/NAME.j2`` with blocks ``subject``, ``text``, ``html``.
+"""Email templates: one file ``templates/email/NAME.j2``, blocks ``subject``, ``text``, ``html``.
 
 Each file is compiled twice in sandboxed environments with StrictUndefined: once without escaping
 (subject and text) and once with HTML autoescaping (html), so a first name of ``<script>`` arrives
@@ -93,11 +93,16 @@ class EmailTemplates:
         """Render the three blocks; any template mistake is a TemplateError with file and line."""
         plain, html = self._load(name)
         try:
-            plain_ctx = plain.new_context(dict(context))
-            subject = "".join(plain.blocks["subject"](plain_ctx))
-            text = "".join(plain.blocks["text"](plain_ctx))
-            html_ctx = html.new_context(dict(context))
-            body = "".join(html.blocks["html"](html_ctx))
+            try:
+                plain_ctx = plain.new_context(dict(context))
+                subject = "".join(plain.blocks["subject"](plain_ctx))
+                text = "".join(plain.blocks["text"](plain_ctx))
+                html_ctx = html.new_context(dict(context))
+                body = "".join(html.blocks["html"](html_ctx))
+            except Exception:
+                # Blocks called directly skip Jinja's traceback rewriting, which is what maps
+                # the compiled code's lines back to the template's.
+                self._plain.handle_exception()
         except jinja2.UndefinedError as exc:
             raise TemplateError(exc.message or "undefined value", file=str(self.path_of(name)),
                                 line=_template_line(exc),
@@ -108,6 +113,9 @@ class EmailTemplates:
                                 file=str(self.path_of(name)), line=_template_line(exc)) from None
         except jinja2.TemplateError as exc:
             raise TemplateError(exc.message or str(exc), file=str(self.path_of(name)),
+                                line=_template_line(exc)) from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise TemplateError(f"{type(exc).__name__}: {exc}", file=str(self.path_of(name)),
                                 line=_template_line(exc)) from None
         # A header cannot hold line breaks: a name with CR/LF must not inject headers.
         return RenderedEmail(subject=" ".join(subject.split()), text=text.strip() + "\n",

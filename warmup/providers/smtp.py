@@ -8,6 +8,7 @@ lost after the message body went out → UncertainDeliveryError: the server may 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import socket
@@ -125,10 +126,8 @@ class SmtpSession:
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 smtp.close()
-            except OSError:
-                pass
 
     def _reset_or_drop(self, code: int) -> None:
         # 421 means the server is closing the channel; anything else leaves it usable.

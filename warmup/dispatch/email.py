@@ -1,0 +1,436 @@
+"""Drain a day's email rows from the outbox through the plan's new provider, once and only once.
+
+Each row moves pending → sending → sent | bounced | failed (or back to pending with a backoff
+after a 4xx), each step committed on its own: ``sending`` is committed right before the provider
+hands the message over (SMTP: after RCPT, before DATA), the outcome right after. A process killed
+in between leaves the row in ``sending``; the next drain marks it ``uncertain`` and, because a
+duplicate costs more than a miss in a warm-up, does not send it again unless asked to
+(``resend_uncertain``). A row is due once its ``not_before`` time has come and the row named by
+``after_key`` (the customer's Klaviyo exclusion-list call) is ``sent``. A customer whose consent
+was withdrawn after the row was written is never mailed: the row becomes ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from warmup.email.message import MessageBuilder
+from warmup.email.pacing import Pacer
+from warmup.email.render import (
+    CUSTOMER_FIELDS,
+    EmailTemplates,
+    customer_context,
+    message_context,
+    plan_context,
+)
+from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
+from warmup.errors import (
+    InvalidInput,
+    PermanentDeliveryError,
+    StoreError,
+    TemplateError,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
+from warmup.plan import LoadedPlan
+from warmup.plan import models as plan_models
+from warmup.providers.base import OutgoingEmail, Provider, Session
+from warmup.providers.file import FileProvider
+from warmup.providers.smtp import SmtpProvider, SmtpSettings
+from warmup.store import Store
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "dispatch-email"
+STATUSES = ("pending", "sending", "sent", "failed", "bounced", "uncertain", "cancelled")
+_WITHDRAWN = "('unsubscribed', 'suppressed')"
+_PAGE = 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """4xx replies: retry after ``first_delay`` seconds, doubling, at most ``attempts`` tries.
+    A drain waits for retries due within ``wait_up_to`` seconds; later ones wait for the next."""
+
+    attempts: int = 5
+    first_delay: float = 2.0
+    max_delay: float = 300.0
+    wait_up_to: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2 ** max(0, attempt - 1)))
+
+
+@dataclass
+class EmailReport:
+    day: int
+    sent: int = 0
+    bounced: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    # Rows found in 'sending' at the start: a previous run died mid-transaction.
+    recovered_uncertain: int = 0
+    # Rows of the day in 'uncertain' when the drain ended (not re-sent unless asked).
+    uncertain: int = 0
+    # Rows of the day still pending: not yet due, or their Klaviyo exclusion not yet confirmed.
+    waiting: int = 0
+    elapsed_seconds: float = 0.0
+    render_seconds: float = 0.0
+    wire_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.sent / self.elapsed_seconds if self.elapsed_seconds else 0.0
+
+
+def _env(name: str | None, what: str) -> str | None:
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise InvalidInput(f"environment variable {name} is not set: it holds the SMTP {what}",
+                           hint=f"export {name}=… before running, or remove `{what}_env` from "
+                           "the plan if the relay needs no login")
+    return value
+
+
+def provider_for(loaded: LoadedPlan) -> Provider:
+    """The plan's new provider, credentials read from the environment variables it names."""
+    config = loaded.plan.providers.new
+    if isinstance(config, plan_models.FileProvider):
+        directory = Path(config.directory)
+        if not directory.is_absolute():
+            directory = loaded.path.parent / directory
+        return FileProvider(directory)
+    return SmtpProvider(SmtpSettings(
+        host=config.host, port=config.port, tls=config.tls,
+        username=_env(config.username_env, "username"),
+        password=_env(config.password_env, "password"),
+        timeout=config.timeout_seconds, verify_tls=config.verify_tls,
+        max_connections=config.max_connections, rate_per_second=config.rate_per_second,
+    ))
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+class _Writer:
+    """The drain's own connection, shared by the worker threads under one lock: status writes
+    are tiny, and serialising them here avoids SQLite's sleeping busy handler."""
+
+    def __init__(self, path: Path) -> None:
+        if str(path) == ":memory:":
+            raise StoreError("the email dispatcher needs a store file, not :memory:")
+        self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.lock = threading.Lock()
+
+    def execute(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self.lock:
+            return self.conn.execute(sql, params).rowcount
+
+    def transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self.conn.execute(sql, params)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+_SELECT = f"""
+    SELECT o.id, o.key, o.node_id, o.payload, o.attempts, o.not_before, o.customer_id,
+           {", ".join("c." + name for name in CUSTOMER_FIELDS if name != "id")}, c.attributes
+    FROM outbox o
+    JOIN customers c ON c.id = o.customer_id
+    LEFT JOIN outbox dep ON dep.key = o.after_key
+    WHERE o.kind = 'email' AND o.provider = 'new' AND o.day = ? AND o.id > ?
+      AND o.status IN ({{statuses}})
+      AND (o.after_key IS NULL OR dep.status = 'sent')
+    ORDER BY o.id LIMIT {_PAGE}
+"""
+
+
+class _Drain:
+    def __init__(self, loaded: LoadedPlan, store: Store, day: int, provider: Provider,
+                 secret: bytes, resend_uncertain: bool, retry: RetryPolicy,
+                 clock: Callable[[], datetime]) -> None:
+        plan = loaded.plan
+        self.loaded, self.store, self.day = loaded, store, day
+        self.provider, self.secret, self.retry, self.clock = provider, secret, retry, clock
+        self.sendable = ("pending", "uncertain") if resend_uncertain else ("pending",)
+        self.templates = EmailTemplates(loaded.templates_dir)
+        self.builder = MessageBuilder(plan.sender.from_, plan.sender.reply_to,
+                                      plan.unsubscribe.mailto)
+        self.plan_ctx = plan_context(plan)
+        self.default_template = plan.schedule.template_for(day) if day <= plan.day_count else None
+        self.pacer = Pacer(provider.rate_per_second)
+        self.writer = _Writer(store.path)
+        self.report = EmailReport(day=day)
+        self.counter_lock = threading.Lock()
+        self.fatal: BaseException | None = None
+        marks = ", ".join("?" * len(self.sendable))
+        self.select_sql = _SELECT.replace("{statuses}", marks)
+        self.claim_sql = (
+            f"UPDATE outbox SET status = 'sending', updated_at = ? WHERE id = ? "
+            f"AND status IN ({marks}) AND NOT EXISTS (SELECT 1 FROM consents k WHERE "
+            f"k.customer_id = outbox.customer_id AND k.channel = 'email' "
+            f"AND k.status IN {_WITHDRAWN})")
+
+    # --- store ------------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rows a dead run left in 'sending' have an unknown outcome."""
+        with self.store.transaction() as conn:
+            self.report.recovered_uncertain = conn.execute(
+                "UPDATE outbox SET status = 'uncertain', updated_at = ?, last_error = "
+                "'the run died while this message was being handed to the provider' "
+                "WHERE kind = 'email' AND status = 'sending'", (_iso(self.clock()),)).rowcount
+        if self.report.recovered_uncertain:
+            self.report.warnings.append(
+                f"{self.report.recovered_uncertain} email(s) were mid-delivery when a previous "
+                "run died; marked uncertain and not re-sent (use --resend-uncertain to send)")
+
+    def cancel_withdrawn(self) -> None:
+        with self.store.transaction() as conn:
+            self.report.cancelled += conn.execute(
+                "UPDATE outbox SET status = 'cancelled', updated_at = ?, last_error = "
+                "'email consent withdrawn before sending' WHERE kind = 'email' AND day = ? "
+                f"AND status IN ('pending', 'uncertain') AND customer_id IN (SELECT customer_id "
+                f"FROM consents WHERE channel = 'email' AND status IN {_WITHDRAWN})",
+                (_iso(self.clock()), self.day)).rowcount
+
+    def due_rows(self) -> Iterator[dict[str, Any]]:
+        last_id = 0
+        cursor = self.store.conn.cursor()
+        while True:
+            rows = cursor.execute(self.select_sql, (self.day, last_id, *self.sendable)).fetchall()
+            if not rows:
+                return
+            names = [d[0] for d in cursor.description]
+            now = self.clock()
+            for values in rows:
+                row = dict(zip(names, values, strict=True))
+                last_id = row["id"]
+                due = _parse_time(row["not_before"])
+                if due is None or due <= now:
+                    yield row
+
+    def next_retry_in(self) -> float | None:
+        row = self.store.conn.execute(
+            "SELECT min(not_before) FROM outbox WHERE kind = 'email' AND provider = 'new' "
+            "AND day = ? AND status = 'pending' AND attempts > 0", (self.day,)).fetchone()
+        due = _parse_time(row[0]) if row else None
+        return None if due is None else max(0.0, (due - self.clock()).total_seconds())
+
+    def claim(self, row_id: int) -> bool:
+        return self.writer.execute(self.claim_sql,
+                                   (_iso(self.clock()), row_id, *self.sendable)) == 1
+
+    def finish(self, row: dict[str, Any], status: str, error: str | None = None,
+               not_before: str | None = None, extra: list[tuple[str, tuple[Any, ...]]] | None
+               = None) -> None:
+        update = ("UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
+                  "not_before = coalesce(?, not_before), updated_at = ? WHERE id = ?",
+                  (status, error, not_before, _iso(self.clock()), row["id"]))
+        self.writer.transaction([update, *(extra or [])])
+        with self.counter_lock:
+            if status in ("sent", "bounced", "failed"):
+                setattr(self.report, status, getattr(self.report, status) + 1)
+            elif status == "pending":
+                self.report.retried += 1
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    def build(self, row: dict[str, Any]) -> OutgoingEmail:
+        payload = json.loads(row["payload"] or "{}")
+        template = payload.get("template") or self.default_template
+        if not template:
+            raise TemplateError("the outbox row names no template and the plan's day has none",
+                                file=str(self.loaded.path))
+        email = str(row["email"] or payload.get("email") or "")
+        if not email.isascii() or "@" not in email or any(ch.isspace() for ch in email):
+            raise PermanentDeliveryError(f"{email!r} is not a deliverable address",
+                                         recipient=email)
+        url = unsubscribe_url(self.loaded.plan.unsubscribe.url,
+                              make_token(self.secret, self.loaded.plan.name, email))
+        customer = customer_context(row | {"id": row["customer_id"]})
+        rendered = self.templates.render(
+            template, message_context(self.plan_ctx, customer, self.day, url))
+        name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
+        built = self.builder.build(key=row["key"], recipient=email, recipient_name=name,
+                                   rendered=rendered, unsubscribe_url=url)
+        return OutgoingEmail(key=row["key"], sender=self.builder.envelope_from,
+                             recipient=email, message_id=built.message_id, data=built.data)
+
+    def deliver(self, session: Session, row: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            message = self.build(row)
+        except TemplateError as exc:
+            self.finish(row, "failed", exc.render())
+            return
+        except PermanentDeliveryError as exc:
+            self.finish(row, "failed", exc.render())
+            return
+        rendered_at = time.perf_counter()
+        self.pacer.wait()
+        paced_at = time.perf_counter()
+        try:
+            if session.send(message, lambda: self.claim(row["id"])):
+                self.finish(row, "sent")
+        except PermanentDeliveryError as exc:
+            now = _iso(self.clock())
+            event = json.dumps({"code": exc.code, "reply": exc.message,
+                                "message_id": message.message_id})
+            self.finish(row, "bounced", exc.message, extra=[(
+                "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, email, day, "
+                "occurred_at, received_at, payload) VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, "
+                "?, ?, ?)", (row["key"], row["customer_id"], message.recipient, self.day, now,
+                             now, event))])
+        except UncertainDeliveryError as exc:
+            self.finish(row, "uncertain", exc.message)
+        except TransientDeliveryError as exc:
+            attempt = int(row["attempts"]) + 1
+            if attempt >= self.retry.attempts:
+                self.finish(row, "failed", f"{exc.message} (gave up after {attempt} attempts)")
+            else:
+                later = self.clock() + timedelta(seconds=self.retry.delay(attempt))
+                self.finish(row, "pending", exc.message, not_before=_iso_precise(later))
+        finally:
+            finished = time.perf_counter()
+            with self.counter_lock:
+                self.report.render_seconds += rendered_at - started
+                self.report.wire_seconds += finished - paced_at
+
+    def worker(self, tasks: queue.Queue[dict[str, Any] | None]) -> None:
+        session = self.provider.open_session()
+        try:
+            while True:
+                row = tasks.get()
+                try:
+                    if row is None:
+                        return
+                    if self.fatal is None:
+                        self.deliver(session, row)
+                except BaseException as exc:  # the drain stops; the main thread re-raises
+                    self.fatal = self.fatal or exc
+                finally:
+                    tasks.task_done()
+        finally:
+            session.close()
+
+    def run(self) -> EmailReport:
+        started = time.perf_counter()
+        self.recover()
+        count = max(1, self.provider.max_connections)
+        tasks: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=2 * count)
+        threads = [threading.Thread(target=self.worker, args=(tasks,), daemon=True,
+                                    name=f"email-{i}") for i in range(count)]
+        for thread in threads:
+            thread.start()
+        try:
+            while self.fatal is None:
+                self.cancel_withdrawn()
+                before = self._done()
+                for row in self.due_rows():
+                    if self.fatal is not None:
+                        break
+                    tasks.put(row)
+                tasks.join()
+                if self.fatal is not None or self._done() != before:
+                    continue
+                wait = self.next_retry_in()
+                if wait is None or wait > self.retry.wait_up_to:
+                    break
+                time.sleep(wait)
+        finally:
+            for _ in threads:
+                tasks.put(None)
+            for thread in threads:
+                thread.join()
+            self.writer.close()
+        if self.fatal is not None:
+            raise self.fatal
+        self._tally()
+        self.report.elapsed_seconds = time.perf_counter() - started
+        return self.report
+
+    def _done(self) -> int:
+        r = self.report
+        return r.sent + r.bounced + r.failed + r.retried
+
+    def _tally(self) -> None:
+        counts = dict(self.store.conn.execute(
+            "SELECT status, count(*) FROM outbox WHERE kind = 'email' AND day = ? "
+            "AND status IN ('pending', 'uncertain') GROUP BY status", (self.day,)).fetchall())
+        self.report.waiting = int(counts.get("pending", 0))
+        self.report.uncertain = int(counts.get("uncertain", 0))
+
+
+def _iso_precise(moment: datetime) -> str:
+    # Sub-second retry delays (tests, fast relays) need the fraction the store format drops.
+    return moment.astimezone(UTC).isoformat()
+
+
+def drain_email(loaded: LoadedPlan, store: Store, day: int, *, resend_uncertain: bool = False,
+                retry: RetryPolicy | None = None, provider: Provider | None = None,
+                clock: Callable[[], datetime] | None = None) -> EmailReport:
+    """Send every due email row of ``day`` through the plan's new provider; see the module
+    docstring for the guarantees. ``provider`` replaces the plan's (tests, benchmarks)."""
+    chosen = provider or provider_for(loaded)
+    rehearsal = isinstance(chosen, FileProvider)
+    secret = unsubscribe_secret(loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal)
+    with store.lock(LOCK_NAME):
+        drain = _Drain(loaded, store, day, chosen, secret, resend_uncertain,
+                       retry or RetryPolicy(), clock or (lambda: datetime.now(UTC)))
+        report = drain.run()
+    log.info("day %d email: %d sent, %d bounced, %d failed, %d retried, %d cancelled, "
+             "%d uncertain, %d waiting", day, report.sent, report.bounced, report.failed,
+             report.retried, report.cancelled, report.uncertain, report.waiting)
+    return report
+
+
+def email_backlog(store: Store) -> dict[str, Any]:
+    """Email rows by status over all days, plus ``blocked`` (pending behind an unconfirmed
+    Klaviyo exclusion) and up to 20 ``uncertain_keys`` — for ``warmup status``."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in store.conn.execute(
+            "SELECT status, count(*) FROM outbox WHERE kind = 'email' GROUP BY status"):
+        counts[str(status)] = int(n)
+    blocked = store.conn.execute(
+        "SELECT count(*) FROM outbox o JOIN outbox dep ON dep.key = o.after_key "
+        "WHERE o.kind = 'email' AND o.status = 'pending' AND dep.status != 'sent'").fetchone()[0]
+    uncertain = [str(k) for (k,) in store.conn.execute(
+        "SELECT key FROM outbox WHERE kind = 'email' AND status = 'uncertain' ORDER BY id "
+        "LIMIT 20")]
+    return {**counts, "blocked": int(blocked), "uncertain_keys": uncertain}

@@ -1,0 +1,157 @@
+"""A local SMTP sink (aiosmtpd) on loopback for rehearsals, demos, tests and benchmarks.
+
+``with smtp_sink() as sink:`` runs the server on an ephemeral 127.0.0.1 port in a background
+thread; ``sink.host``/``sink.port`` say where, ``sink.messages`` holds what arrived. ``replies``
+makes chosen recipients answer like a real server: ``{"a@x": "550 5.1.1 no such user"}`` always,
+``{"a@x": ["421 4.7.0 try later"]}`` once (then accepted). STARTTLS or implicit TLS with a given
+certificate, and AUTH with one username/password, are there to test the client's side.
+
+``python -m warmup.email.sink`` runs one in the foreground, printing its port and a count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default as default_policy
+from typing import Any, Literal
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+
+    def parsed(self) -> EmailMessage:
+        message = BytesParser(policy=default_policy).parsebytes(self.data)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclass
+class Sink:
+    host: str
+    port: int = 0
+    keep: bool = True
+    replies: dict[str, str | list[str]] = field(default_factory=dict)
+    messages: list[Received] = field(default_factory=list)
+    count: int = 0
+    per_recipient: Counter[str] = field(default_factory=Counter)
+    logins: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reply_for(self, address: str) -> str | None:
+        with self._lock:
+            reply = self.replies.get(address.lower())
+            if isinstance(reply, list):
+                if not reply:
+                    return None
+                return reply.pop(0)
+            return reply
+
+    def accept(self, envelope: Envelope) -> None:
+        data = envelope.original_content or b""
+        record = Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data)
+        with self._lock:
+            self.count += 1
+            self.per_recipient.update(a.lower() for a in record.rcpt_tos)
+            if self.keep:
+                self.messages.append(record)
+
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return [a for m in self.messages for a in m.rcpt_tos]
+
+
+class _Handler:
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        reply = self.sink.reply_for(address)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.sink.accept(envelope)
+        return "250 2.0.0 accepted"
+
+
+def _authenticator(username: str, password: str, sink: Sink) -> Any:
+    def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+              auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login == username.encode() and auth_data.password == password.encode())
+        if ok:
+            sink.logins += 1
+        return AuthResult(success=ok)
+
+    return check
+
+
+@contextmanager
+def smtp_sink(host: str = "127.0.0.1", port: int = 0, *,
+              tls: Literal["none", "starttls", "implicit"] = "none",
+              tls_context: ssl.SSLContext | None = None,
+              auth: tuple[str, str] | None = None, keep: bool = True,
+              replies: dict[str, str | list[str]] | None = None) -> Iterator[Sink]:
+    """Run an SMTP sink in a thread for the duration of the block."""
+    if tls != "none" and tls_context is None:
+        raise ValueError("a TLS sink needs tls_context (a server context with a certificate)")
+    sink = Sink(host=host, keep=keep, replies={k.lower(): v for k, v in (replies or {}).items()})
+    loop = asyncio.new_event_loop()
+    handler = _Handler(sink)
+
+    def factory() -> SMTP:
+        return SMTP(handler, hostname="warmup-sink", loop=loop,
+                    tls_context=tls_context if tls == "starttls" else None,
+                    authenticator=_authenticator(*auth, sink) if auth else None,
+                    auth_required=auth is not None,
+                    auth_require_tls=tls == "starttls")
+
+    server = loop.run_until_complete(loop.create_server(
+        factory, host, port, ssl=tls_context if tls == "implicit" else None))
+    sink.port = int(server.sockets[0].getsockname()[1])
+    thread = threading.Thread(target=loop.run_forever, name="smtp-sink", daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        async def stop() -> None:
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Foreground sink: prints ``PORT`` on the first line, then the count on each ``count``
+    line read from stdin; exits at end of input."""
+    args = sys.argv[1:] if argv is None else argv
+    port = int(args[0]) if args else 0
+    with smtp_sink(port=port, keep=False) as sink:
+        print(sink.port, flush=True)
+        for line in sys.stdin:
+            if line.strip() == "count":
+                print(sink.count, flush=True)
+
+
+if __name__ == "__main__":
+    main()
