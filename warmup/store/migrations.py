@@ -65,7 +65,6 @@ def _foundation(db: sqlite3.Connection) -> None:
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
-        CREATE INDEX customers_engagement ON customers(last_engaged_at);
 
         -- status: subscribed | never_subscribed | unsubscribed | suppressed
         CREATE TABLE consents (

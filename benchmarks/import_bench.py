@@ -1,0 +1,105 @@
+"""Import speed: warmup's validated, normalised upsert against a plain csv → executemany loader.
+
+    python benchmarks/import_bench.py [--rows 1000000] [--keep DIR]
+
+Each measured step runs in its own subprocess so that its peak memory (ru_maxrss) is its own.
+Prints one line per step and the ratio to both plain loaders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+PLAIN = r"""
+import csv, json, resource, sqlite3, sys, time
+csv_path, db_path, keyed = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+start = time.perf_counter()
+conn = sqlite3.connect(db_path, isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+with open(csv_path, newline="", encoding="utf-8") as handle:
+    reader = csv.reader(handle)
+    header = next(reader)
+    cols = ", ".join(f"c{i} TEXT" for i in range(len(header)))
+    if keyed:
+        cols = cols.replace("c0 TEXT", "c0 TEXT PRIMARY KEY")
+    conn.execute(f"CREATE TABLE t ({cols})")
+    marks = ", ".join("?" * len(header))
+    verb = "INSERT OR REPLACE" if keyed else "INSERT"
+    conn.execute("BEGIN")
+    conn.executemany(f"{verb} INTO t VALUES ({marks})", reader)
+    conn.execute("COMMIT")
+elapsed = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+WARMUP = r"""
+import json, os, resource, sys, time
+os.environ["WARMUP_STORE"] = sys.argv[2]
+from warmup.importer import import_csv
+from warmup.plan import load_plan
+loaded = load_plan(sys.argv[3])
+start = time.perf_counter()
+report = import_csv(loaded, sys.argv[1])
+elapsed = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed, "rows_loaded": report.rows_loaded,
+                  "rejected": report.rows_rejected,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(code: str, *args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="warmup-import-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(REPO))
+    from warmup.sample import write_sample_csv
+
+    csv_path = work / "export.csv"
+    start = time.perf_counter()
+    write_sample_csv(csv_path, args.rows)
+    size_mb = csv_path.stat().st_size / 1e6
+    print(f"generated {args.rows:,} rows, {size_mb:,.0f} MB, 32 columns "
+          f"in {time.perf_counter() - start:.1f} s")
+    plan = str(REPO / "plans" / "example.yaml")
+    results = {}
+    for name, code, extra in [
+        ("plain csv → executemany", PLAIN, ["0"]),
+        ("plain, email primary key", PLAIN, ["1"]),
+        ("warmup import (new store)", WARMUP, [plan]),
+        ("warmup import (re-import, upsert)", WARMUP, [plan]),
+    ]:
+        db = work / ("plain.db" if "plain" in name else "warmup.db")
+        if "re-import" not in name:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        result = run(code, str(csv_path), str(db), *extra)
+        results[name] = result
+        print(f"{name:36s} {result['seconds']:7.2f} s  {args.rows / result['seconds']:>10,.0f} "
+              f"rows/s  peak {result['peak_mb']:6.0f} MB")
+    plain = results["plain csv → executemany"]["seconds"]
+    keyed = results["plain, email primary key"]["seconds"]
+    for name in ("warmup import (new store)", "warmup import (re-import, upsert)"):
+        seconds = results[name]["seconds"]
+        print(f"{name}: {seconds / plain:.2f}× plain, {seconds / keyed:.2f}× plain with email key")
+
+
+if __name__ == "__main__":
+    main()
