@@ -33,6 +33,7 @@ COMMANDS = [
     "sample",
     "graph",
     "init",
+    "status",
 ]
 
 for _name in COMMANDS:

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.ops.storefill import add_customers, add_day, open_for
+from warmup.cli import app
+from warmup.plan import LoadedPlan, load_plan
+from warmup.report.status import plan_status, render_table
+
+runner = CliRunner()
+BEFORE = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+def loaded(example_plan: Path) -> LoadedPlan:
+    return load_plan(example_plan)
+
+
+def test_fresh_store_lists_the_planned_calendar(loaded: LoadedPlan) -> None:
+    open_for(loaded.store_path).close()
+    status = plan_status(loaded, now=BEFORE)
+    assert [d.date for d in status.days][:3] == ["2026-12-01", "2026-12-02", "2026-12-03"]
+    assert {d.status for d in status.days} == {"planned"}
+    assert status.guardrail.state == "no_data"
+    assert status.next_action == (
+        "day 1 can run after 2026-12-01 00:00 Europe/Prague (mails at 10:00): "
+        f"warmup run {loaded.path} --day 1")
+
+
+def test_a_day_held_back_moves_the_later_dates(loaded: LoadedPlan) -> None:
+    store = open_for(loaded.store_path)
+    ids = add_customers(store, 4)
+    add_day(store, 1, "2026-12-01", status="completed", new=ids[:2], klaviyo=ids[2:])
+    with store.transaction() as conn:
+        conn.execute("UPDATE days SET completed_at = '2026-12-03T09:00:00+00:00'")
+    store.close()
+    status = plan_status(loaded, now=BEFORE)
+    assert [d.date for d in status.days][:3] == ["2026-12-01", "2026-12-04", "2026-12-05"]
+
+
+def test_figures_rates_and_hold(loaded: LoadedPlan) -> None:
+    store = open_for(loaded.store_path)
+    ids = add_customers(store, 400)
+    add_day(store, 1, "2026-12-01", status="completed", new=ids[:300], klaviyo=ids[300:],
+            email_status={"bounced": 7, "sent": 290, "pending": 2, "failed": 1},
+            webhook_status={"sent": 298, "pending": 2},
+            events={"hard_bounced": 7, "complained": 0, "unsubscribed": 3})
+    store.close()
+    status = plan_status(loaded, now=BEFORE)
+    day1 = status.days[0]
+    assert (day1.new_allocated, day1.klaviyo_allocated) == (300, 100)
+    assert day1.new_sent == 297
+    # the same 7 customers bounced at send time and as events: counted once
+    assert day1.hard_bounces == 7
+    assert (day1.emails.pending, day1.emails.failed, day1.emails.uncertain) == (2, 8, 0)
+    assert day1.list_sync.pending == 2
+    assert status.guardrail.state == "hold"
+    assert status.next_action.startswith("guardrail hold after day 1")
+    text = render_table(status)
+    assert "2.36%" in text  # 7 / 297
+    assert "1.01%" in text  # 3 / 297
+    assert "guardrail   hold (day 1:" in text
+
+
+def test_uncertain_mail_comes_first(loaded: LoadedPlan) -> None:
+    store = open_for(loaded.store_path)
+    ids = add_customers(store, 10)
+    add_day(store, 1, "2026-12-01", status="waiting", new=ids[:5], klaviyo=ids[5:],
+            email_status={"sent": 3, "uncertain": 2})
+    store.close()
+    status = plan_status(loaded, now=BEFORE)
+    assert status.email_backlog.uncertain == 2
+    assert status.next_action.startswith("2 email(s) are uncertain")
+
+
+def test_waiting_day_names_its_due_time(loaded: LoadedPlan) -> None:
+    store = open_for(loaded.store_path)
+    ids = add_customers(store, 10)
+    add_day(store, 1, "2026-12-01", status="completed", new=ids[:5], klaviyo=ids[5:])
+    add_day(store, 2, "2026-12-02", status="waiting", new=[], klaviyo=[],
+            paths={("229", "7", "19", "40", "limit", "225", "256"): ids[:5]},
+            due_at="2026-12-02T09:00:00+00:00")
+    store.close()
+    now = datetime(2026, 12, 2, 6, tzinfo=UTC)
+    assert plan_status(loaded, now=now).next_action == (
+        f"day 2 can continue after 2026-12-02 10:00 Europe/Prague: warmup run {loaded.path} "
+        "--day 2")
+
+
+def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
+    store = open_for(loaded.store_path)
+    ids = add_customers(store, 10)
+    add_day(store, 1, "2026-12-01", status="completed", new=ids[:5], klaviyo=ids[5:])
+    store.close()
+    result = runner.invoke(app, ["status", str(example_plan), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert sorted(data) == ["days", "email_backlog", "guardrail", "list_sync_backlog", "next",
+                            "plan", "store", "timezone", "unsubscribes_waiting", "version"]
+    assert data["version"] == 1
+    assert sorted(data["days"][0]) == [
+        "bounced_at_send", "complaints", "date", "day", "delivered", "emails", "hard_bounces",
+        "klaviyo_allocated", "list_sync", "new_allocated", "new_limit", "new_sent",
+        "new_setting", "rates", "send_time", "status", "template", "unsubscribes"]
+    assert data["days"][0]["new_sent"] == 5
+    assert data["email_backlog"] == {"pending": 0, "failed": 0, "uncertain": 0, "sent": 5}
+
+
+def test_status_without_a_store_says_to_import(example_plan: Path) -> None:
+    result = runner.invoke(app, ["status", str(example_plan)])
+    assert result.exit_code == 1
+    assert "does not exist" in result.output and "warmup import" in result.output

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from warmup.cli.errors import handle_errors
+from warmup.plan import load_plan
+from warmup.report.status import plan_status, render_table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def status(
+        plan: Path = typer.Argument(..., help="The plan file (YAML)."),
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output (stable, "
+                                     "versioned; see the README)."),
+    ) -> None:
+        """Each day's planned vs actual volume, the outbox and list-sync backlog, unsubscribes
+        waiting, guardrail state and the next thing to do."""
+        result = plan_status(load_plan(plan))
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        else:
+            typer.echo(render_table(result))
