@@ -61,3 +61,17 @@ def local_time(plan: Plan, when: date, hhmm: str = "00:00") -> datetime:
 
 def local_date(plan: Plan, moment: datetime) -> date:
     return pendulum.instance(moment).in_timezone(plan.timezone).date()
+
+
+def parse_moment(text: str, timezone: str) -> datetime:
+    """``--now`` for rehearsals: ISO 8601; a time without an offset is in the plan's zone."""
+    from warmup.errors import InvalidInput
+
+    try:
+        parsed = pendulum.parse(text, tz=timezone)
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
+        parsed = None
+    if not isinstance(parsed, datetime):
+        raise InvalidInput(f"{text!r} is not a timestamp",
+                           hint="write it like 2026-12-03T10:05 or 2026-12-03T09:05:00+00:00")
+    return parsed

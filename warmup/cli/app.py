@@ -34,6 +34,8 @@ COMMANDS = [
     "graph",
     "init",
     "status",
+    "run",
+    "explain",
 ]
 
 for _name in COMMANDS:

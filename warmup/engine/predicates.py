@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from warmup.engine.context import DayContext
+from warmup.plan.models import Plan
 from warmup.plan.scenario import AudienceNode, ConditionNode, Node
 
 # The one rule no scenario can override: these customers are never allocated to anyone.
@@ -28,7 +29,8 @@ SqlPart = tuple[str, list[Any]]
 def _consent_column(channel: str) -> str:
     if channel == "email":
         return "e.status"
-    return f"(SELECT s.status FROM consents s WHERE s.customer_id = c.id AND s.channel = '{channel}')"
+    return ("(SELECT s.status FROM consents s WHERE s.customer_id = c.id "
+            f"AND s.channel = '{channel}')")
 
 
 def condition_sql(node: ConditionNode) -> SqlPart:
@@ -51,12 +53,12 @@ def condition_sql(node: ConditionNode) -> SqlPart:
     return "(" + " AND ".join(parts) + ")", params
 
 
-def past_days(ctx: DayContext, template: str | None) -> list[int]:
+def past_days(plan: Plan, day: int, template: str | None) -> list[int]:
     """Earlier days whose recipients count as the past audience (all, or those of a template)."""
     if template is None:
-        return list(range(1, ctx.day))
-    wanted = ctx.template if template == "today" else template
-    return [d for d in range(1, ctx.day) if ctx.plan.schedule.template_for(d) == wanted]
+        return list(range(1, day))
+    wanted = plan.schedule.template_for(day) if template == "today" else template
+    return [d for d in range(1, day) if plan.schedule.template_for(d) == wanted]
 
 
 def _allocated_new_on(days: list[int]) -> SqlPart:
@@ -72,7 +74,7 @@ def audience_sql(node: AudienceNode, ctx: DayContext) -> SqlPart:
         return ("EXISTS (SELECT 1 FROM segment_members m WHERE m.segment = ? "
                 "AND m.customer_id = c.id)"), [node.segment]
     if node.source == "past_audience":
-        return _allocated_new_on(past_days(ctx, node.template))
+        return _allocated_new_on(past_days(ctx.plan, ctx.day, node.template))
     if node.source == "exclusion_list":
         return _allocated_new_on([ctx.day - 1] if ctx.day > 1 else [])
     raise ValueError("the allocation node is not a predicate")  # walk.py handles it

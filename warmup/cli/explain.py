@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from warmup.cli.errors import handle_errors
+from warmup.engine import explain as explain_journey
+from warmup.plan import load_plan
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def explain(
+        plan: Path = typer.Argument(..., help="The plan file (YAML)."),
+        email: str = typer.Argument(..., help="The customer's email address."),
+        day: int = typer.Option(..., "--day", help="The sending day."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Why a customer was or was not mailed on a day: the path and the reasons."""
+        result = explain_journey(load_plan(plan), day, email)
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        else:
+            typer.echo(result.render())

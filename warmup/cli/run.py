@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+
+import typer
+
+from warmup.calendar import parse_moment
+from warmup.cli.errors import handle_errors
+from warmup.engine import run_day
+from warmup.plan import LoadedPlan, load_plan
+
+
+def _dispatch(loaded: LoadedPlan, day: int) -> str:
+    """Drain the outbox through the dispatchers, when they are installed."""
+    if importlib.util.find_spec("warmup.dispatch") is None:
+        return "outbox written; no dispatcher installed"
+    dispatch = importlib.import_module("warmup.dispatch")
+    if not hasattr(dispatch, "dispatch_day"):
+        return "outbox written; no dispatcher installed"
+    from warmup.store import open_store
+
+    store = open_store(loaded.store_path, create=False)
+    try:
+        report = dispatch.dispatch_day(loaded, store, day)
+    finally:
+        store.close()
+    return str(report)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def run(
+        plan: Path = typer.Argument(..., help="The plan file (YAML)."),
+        day: int = typer.Option(..., "--day", help="The sending day to run (1 = the first)."),
+        dry_run: bool = typer.Option(False, "--dry-run",
+                                     help="Evaluate the whole day and change nothing."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+        now: str | None = typer.Option(None, "--now", metavar="TIMESTAMP",
+                                       help="Set the clock (rehearsals), e.g. "
+                                       "2026-12-03T10:05 in the plan's time zone."),
+        force: str | None = typer.Option(None, "--force", metavar="REASON",
+                                         help="Run even though the previous day has not "
+                                         "completed; the reason is recorded."),
+        no_dispatch: bool = typer.Option(False, "--no-dispatch",
+                                         help="Write the outbox only; send nothing."),
+    ) -> None:
+        """Run day N of the plan's scenario: allocate, write the outbox, send."""
+        loaded = load_plan(plan)
+        clock = parse_moment(now, loaded.plan.timezone) if now else None
+        result = run_day(loaded, day, now=clock, dry_run=dry_run, force_reason=force)
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        else:
+            typer.echo(result.render())
+        if not dry_run and not no_dispatch:
+            # After the day's result is shown: a provider failure must not hide what was done.
+            typer.echo(f"dispatch: {_dispatch(loaded, day)}", err=as_json)

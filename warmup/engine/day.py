@@ -1,0 +1,236 @@
+"""One plan day, start to finish: ``DayRun.run`` reads like the manual.
+
+1. load      — check the day order, fix the day's date, take in pending events;
+2. evaluate  — every customer's path through the graph (SQL, set-at-a-time), and the
+               allocation ranking once every wait in front of it is due;
+3. allocate  — freeze allocations and journeys in one transaction (a re-run reuses them);
+4. outbox    — write the webhook/email/consent actions customers have reached by now;
+5. finalize  — always: record the day's status and the run, drop the temp tables.
+
+A kill at any point leaves whole transactions only; running the day again carries on with no
+duplicate (outbox keys) and no gap (frozen allocation, actions re-derived from journeys).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import date, datetime
+
+import pendulum
+
+from warmup.calendar import day_date, local_date, local_time
+from warmup.engine.actions import write_actions
+from warmup.engine.context import DayContext
+from warmup.engine.evaluate import Evaluation, drop_temp, evaluate, prepare
+from warmup.engine.events import process_events
+from warmup.engine.funnel import count_nodes, draw_tree
+from warmup.engine.journeys import final_paths, load_frozen, persist, refresh_states
+from warmup.engine.preview import NewSet, list_changes, samples
+from warmup.engine.result import DayResult
+from warmup.engine.walk import as_utc_iso
+from warmup.errors import DayOrderError, InvalidInput
+from warmup.plan import LoadedPlan
+from warmup.store import Store, now_iso, open_store
+
+log = logging.getLogger("warmup.engine")
+
+
+class DayRun:
+    def __init__(self, loaded: LoadedPlan, store: Store, day: int, *, now: datetime | None,
+                 dry_run: bool, force_reason: str | None) -> None:
+        self.loaded = loaded
+        self.store = store
+        self.day = day
+        self.clock = now or pendulum.now("UTC")
+        self.dry_run = dry_run
+        self.force_reason = force_reason
+        self.completed_before = False
+        self.frozen = False
+        self.run_id: int | None = None
+        self.ctx: DayContext
+        self.ev: Evaluation
+        self.result: DayResult
+
+    def run(self) -> DayResult:
+        outcome = "failed"
+        try:
+            self.load()
+            self.evaluate()
+            self.allocate()
+            self.write_outbox()
+            self.report()
+            outcome = self.result.status
+            return self.result
+        finally:
+            self.finalize(outcome)
+
+    # 1. load ---------------------------------------------------------------------------
+    def load(self) -> None:
+        plan = self.loaded.plan
+        if not 1 <= self.day <= plan.day_count:
+            raise InvalidInput(f"day {self.day} is not in plan {plan.name}: it has days "
+                               f"1–{plan.day_count}", hint="pass --day between those")
+        conn = self.store.conn
+        rows = {int(r[0]): r for r in conn.execute(
+            "SELECT day, date, status, completed_at, new_allocated FROM days")}
+        row = rows.get(self.day)
+        self.completed_before = row is not None and row[2] == "completed"
+        self.frozen = row is not None and row[4] is not None
+        notes: list[str] = []
+        if row is None and self.day > 1:
+            prev = rows.get(self.day - 1)
+            if prev is None or prev[2] != "completed":
+                state = "not started" if prev is None else prev[2]
+                message = (f"day {self.day} cannot run before day {self.day - 1} has completed "
+                           f"(day {self.day - 1} is {state})")
+                if self.dry_run:
+                    notes.append(message + "; a real run would be refused")
+                elif self.force_reason is None:
+                    raise DayOrderError(message, hint=f"run `warmup run {self.loaded.path} "
+                                        f"--day {self.day - 1}` first, or pass --force "
+                                        "\"reason\" to run it anyway")
+        when = date.fromisoformat(row[1]) if row is not None else day_date(
+            plan, self.day, self._anchors(rows))
+        self.ctx = DayContext(self.loaded, conn, self.day, when, local_time(plan, when),
+                              None if self.dry_run else self.clock, self.dry_run)
+        self.result = DayResult(plan.name, self.day, when.isoformat(), self.dry_run,
+                                already_completed=self.completed_before, notes=notes)
+        log.info("load: %s day %s (%s)%s", plan.name, self.day, when,
+                 " dry run" if self.dry_run else "")
+        if self.dry_run or self.completed_before:
+            return
+        process_events(self.loaded, self.store, self.clock)
+        with self.store.transaction():
+            if row is None:
+                conn.execute("INSERT INTO days (day, date, status, started_at, forced_reason) "
+                             "VALUES (?, ?, 'running', ?, ?)",
+                             (self.day, when.isoformat(), now_iso(), self.force_reason))
+            else:
+                conn.execute("UPDATE days SET status = 'running', "
+                             "forced_reason = COALESCE(?, forced_reason) WHERE day = ?",
+                             (self.force_reason, self.day))
+            self.run_id = conn.execute(
+                "INSERT INTO runs (day, started_at, pid, argv) VALUES (?, ?, ?, ?)",
+                (self.day, now_iso(), os.getpid(), " ".join(sys.argv[1:]))).lastrowid
+
+    def _anchors(self, rows: dict[int, tuple[object, ...]]) -> dict[int, date]:
+        """Earlier days' last dates: a day that completed after its date pushes the rest."""
+        anchors: dict[int, date] = {}
+        for number, row in rows.items():
+            if number >= self.day:
+                continue
+            planned = date.fromisoformat(str(row[1]))
+            done = row[3]
+            if done:
+                planned = max(planned, local_date(self.loaded.plan,
+                                                  datetime.fromisoformat(str(done))))
+            anchors[number] = planned
+        return anchors
+
+    # 2. evaluate -----------------------------------------------------------------------
+    def evaluate(self) -> None:
+        self.ev = prepare(self.ctx)
+        if self.frozen:
+            load_frozen(self.ctx, self.ev)
+            log.info("evaluate: day %s allocation is frozen; reusing it", self.day)
+        elif not self.ctx.reached(self.ctx.start):
+            log.info("evaluate: day %s starts at %s; nothing to do yet", self.day,
+                     as_utc_iso(self.ctx.start))
+        elif self.dry_run:
+            evaluate(self.ctx, self.ev)
+        else:
+            # Evaluate and freeze in one write transaction: nothing changes in between.
+            with self.store.transaction():
+                evaluate(self.ctx, self.ev)
+                self.allocate()
+
+    # 3. allocate -----------------------------------------------------------------------
+    def allocate(self) -> None:
+        if self.frozen or self.dry_run or not self.ev.counts or not self.ev.resolved:
+            return
+        persist(self.ctx, self.ev)
+        self.frozen = True
+        log.info("allocate: day %s frozen", self.day)
+
+    # 4. outbox -------------------------------------------------------------------------
+    def write_outbox(self) -> None:
+        if self.dry_run or self.completed_before or not self.frozen:
+            return
+        with self.store.transaction():
+            self.result.outbox = write_actions(self.ctx, self.ev.flow, self.ev.timeline,
+                                               final_paths(self.ev), now_iso())
+            refresh_states(self.ctx, self.ev)
+        log.info("outbox: day %s wrote %s rows", self.day, sum(self.result.outbox.values()))
+
+    # 5. report and finalize -------------------------------------------------------------
+    def report(self) -> None:
+        ctx, ev, result = self.ctx, self.ev, self.result
+        due = self._next_due()
+        result.status = "waiting" if due is not None else "completed"
+        result.due_at = due
+        counts = count_nodes(ctx, ev)
+        result.funnel = [counts[n.id] for n in ctx.loaded.scenario.nodes]
+        result.tree = draw_tree(ctx.loaded.scenario, counts)
+        if ev.allocated:
+            new = min(ev.limit, ev.eligible)
+            result.allocation = {"volume": ctx.settings.new, "eligible": ev.eligible,
+                                 "limit": ev.limit, "new": new, "klaviyo": ev.eligible - new}
+            new_set = NewSet(ctx, frozen=self.frozen)
+            result.list_changes = list_changes(ctx, new_set)
+            result.samples, result.webhook = samples(ctx, new_set)
+        if due is not None:
+            result.notes.append(f"customers are parked until {due}: run `warmup run "
+                                f"{self.loaded.path} --day {self.day}` again then")
+        if self.completed_before:
+            result.notes.append(f"day {self.day} had already completed; nothing new was done")
+
+    def _next_due(self) -> str | None:
+        ctx, ev = self.ctx, self.ev
+        if not ctx.reached(ctx.start):
+            return as_utc_iso(ctx.start)
+        if not ev.resolved:
+            return as_utc_iso(ev.timeline.allocation_at or ctx.start)
+        pending = [moment for path_id, count in ev.counts.items() if count
+                   for pair in ev.timeline.times(ev.flow.paths[path_id]) for moment in pair
+                   if not ctx.reached(moment)]
+        return as_utc_iso(min(pending)) if pending else None
+
+    def finalize(self, outcome: str) -> None:
+        if hasattr(self, "ctx"):
+            drop_temp(self.ctx)
+        if self.dry_run or self.completed_before or self.run_id is None:
+            return
+        conn = self.store.conn
+        with self.store.transaction():
+            if outcome in ("completed", "waiting"):
+                done = as_utc_iso(self.clock) if outcome == "completed" else None
+                conn.execute("UPDATE days SET status = ?, completed_at = ? WHERE day = ?",
+                             (outcome, done, self.day))
+            conn.execute("UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?",
+                         (now_iso(), outcome, self.run_id))
+        log.info("finalize: day %s %s", self.day, outcome)
+
+
+def run_day(loaded: LoadedPlan, day: int, *, now: datetime | None = None,
+            dry_run: bool = False, force_reason: str | None = None) -> DayResult:
+    """Run (or dry-run) sending day ``day`` of a plan over its store.
+
+    A dry run changes nothing: everything it computes lives in temp tables of a transaction
+    that is rolled back. A real run holds the plan's ``run`` lock.
+    """
+    store = open_store(loaded.store_path, create=False)
+    try:
+        if dry_run:
+            store.conn.execute("BEGIN")
+            try:
+                return DayRun(loaded, store, day, now=now, dry_run=True,
+                              force_reason=force_reason).run()
+            finally:
+                store.conn.execute("ROLLBACK")
+        with store.lock("run"):
+            return DayRun(loaded, store, day, now=now, dry_run=False,
+                          force_reason=force_reason).run()
+    finally:
+        store.close()

@@ -1,0 +1,126 @@
+"""Evaluate a day set-at-a-time: every customer's path, the allocation ranking, in temp tables.
+
+Temp tables (connection-private, never in the store file):
+- ``engine_paths(id, json, last_node, last_label, tier)``: the scenario's paths;
+- ``engine_flow1(customer_id, path)``: every customer's stage-1 path;
+- ``engine_ranked(customer_id, path, tier, rank)``: customers at the allocation, in order;
+- ``engine_flow2(customer_id, path, rank, is_new)``: their stage-2 paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warmup.engine.context import DayContext
+from warmup.engine.walk import FlowSql, Timeline
+
+log = logging.getLogger("warmup.engine")
+
+TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_ranked", "engine_flow2", "engine_state")
+CUSTOMER_JOIN = ("JOIN customers c ON c.id = {alias}.customer_id "
+                 "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'")
+
+
+@dataclass
+class Evaluation:
+    flow: FlowSql
+    timeline: Timeline
+    stage1: tuple[str, list[object]]
+    stage2: dict[int, tuple[str, list[object]]]
+    # customers per final path id (stage-1 ends, stage-2 paths; pending ones before allocation)
+    counts: dict[int, int] = field(default_factory=dict)
+    allocated: bool = False
+    eligible: int = 0
+    limit: int = 0
+
+    @property
+    def resolved(self) -> bool:
+        """Every customer's path is known (the allocation ran, or the flow has none)."""
+        return self.allocated or not self.flow.pending_paths()
+
+
+def rank_hash(plan_name: str) -> Callable[[str], int]:
+    """Stable tie-break of (plan, email): the same store and plan always rank alike."""
+    prefix = f"{plan_name}\x00".encode()
+
+    def digest(email: str) -> int:
+        return int.from_bytes(hashlib.blake2b(prefix + email.encode(), digest_size=7).digest())
+
+    return digest
+
+
+def prepare(ctx: DayContext) -> Evaluation:
+    """The day's paths (all of them, stage 2 included), their SQL and timeline; no data read."""
+    flow = FlowSql(ctx)
+    stage1 = flow.stage1()
+    stage2 = {p.id: flow.stage2(p, "r.is_new") for p in flow.pending_paths()}
+    return Evaluation(flow, Timeline(flow), stage1, stage2)
+
+
+def drop_temp(ctx: DayContext) -> None:
+    for name in TEMP_TABLES:
+        ctx.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def evaluate(ctx: DayContext, result: Evaluation) -> None:
+    """Stage 1 for everyone; ranking and stage 2 too once the allocation is due."""
+    conn = ctx.conn
+    flow, timeline = result.flow, result.timeline
+    expr1, params1 = result.stage1
+    drop_temp(ctx)
+    conn.create_function("warmup_rank_hash", 1, rank_hash(ctx.plan.name), deterministic=True)
+    conn.execute("CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
+                 "last_node TEXT, last_label TEXT, tier INTEGER)")
+    conn.executemany("INSERT INTO engine_paths VALUES (?, ?, ?, ?, ?)",
+                     [(p.id, p.to_json(), p.last, p.labels[-1], timeline.tiers.get(p.id))
+                      for p in flow.paths.paths])
+    conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)")
+    conn.execute(f"INSERT INTO engine_flow1 SELECT c.id, {expr1} FROM customers c "
+                 "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'", params1)
+    result.counts = dict(conn.execute("SELECT path, count(*) FROM engine_flow1 GROUP BY path"))
+    log.info("day %s: evaluated %s customers over %s paths", ctx.day,
+             sum(result.counts.values()), len(result.counts))
+    pending = [p.id for p in flow.pending_paths()]
+    due = timeline.allocation_at
+    if not pending or due is None or not ctx.reached(due):
+        return
+    _rank(ctx, result, pending, result.stage2)
+
+
+def _rank(ctx: DayContext, result: Evaluation, pending: list[int],
+          stage2: dict[int, tuple[str, list[object]]]) -> None:
+    conn = ctx.conn
+    marks = ",".join(str(p) for p in pending)
+    conn.execute("CREATE TEMP TABLE engine_ranked (customer_id INTEGER PRIMARY KEY, "
+                 "path INTEGER, tier INTEGER, rank INTEGER)")
+    # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
+    conn.execute(
+        "INSERT INTO engine_ranked SELECT customer_id, path, tier, ROW_NUMBER() OVER ("
+        "ORDER BY tier, eng IS NULL, eng DESC, h, email) FROM ("
+        "SELECT f.customer_id, f.path, p.tier, c.last_engaged_at AS eng, "
+        "warmup_rank_hash(c.email) AS h, c.email FROM engine_flow1 f "
+        "JOIN engine_paths p ON p.id = f.path "
+        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))")
+    result.eligible = int(conn.execute("SELECT count(*) FROM engine_ranked").fetchone()[0])
+    result.limit = ctx.settings.limit_for(result.eligible)
+    cases, params = [], []
+    for path_id, (sql, own) in stage2.items():
+        cases.append(f"WHEN {path_id} THEN {sql}")
+        params += own
+    conn.execute("CREATE TEMP TABLE engine_flow2 (customer_id INTEGER PRIMARY KEY, "
+                 "path INTEGER, rank INTEGER, is_new INTEGER)")
+    conn.execute(
+        "INSERT INTO engine_flow2 SELECT r.customer_id, "
+        f"CASE r.path {' '.join(cases)} END, r.rank, r.is_new FROM ("
+        f"SELECT *, rank <= {int(result.limit)} AS is_new FROM engine_ranked) r "
+        + CUSTOMER_JOIN.format(alias="r"), params)
+    for path_id in pending:
+        result.counts.pop(path_id, None)
+    for path_id, count in conn.execute("SELECT path, count(*) FROM engine_flow2 GROUP BY path"):
+        result.counts[path_id] = count
+    result.allocated = True
+    log.info("day %s: allocation ranked %s eligible, new-provider limit %s", ctx.day,
+             result.eligible, result.limit)

@@ -1,0 +1,99 @@
+"""The event flows: ``on: event`` triggers (unsubscribed, complained…) for unprocessed events.
+
+``warmup serve`` stores provider and consent events in ``events``; ``process_events`` walks each
+unprocessed event whose type an event trigger lists, for the customer it names: a
+``consent_reject`` node unsubscribes them (with a ``consent_changes`` row), a ``webhook`` node
+writes an outbox row keyed ``plan:event:<events.id>:<node>:<customer>``, conditions and audiences
+branch as in the date flow. Waits and emails do not apply to events and are passed through.
+Each event is marked ``processed_at`` in the same transaction as its effects, so a kill
+re-processes it without duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import pendulum
+
+from warmup.calendar import day_date, local_time
+from warmup.engine.actions import insert_webhooks
+from warmup.engine.consent import reject_consent
+from warmup.engine.context import DayContext
+from warmup.engine.predicates import predicate
+from warmup.engine.walk import as_utc_iso
+from warmup.plan import LoadedPlan
+from warmup.plan.scenario import BranchNode, ConsentRejectNode, TriggerNode, WebhookNode
+from warmup.store import Store
+
+log = logging.getLogger("warmup.engine")
+BATCH = 500
+
+
+def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None) -> int:
+    """Run the event flows for every unprocessed event they listen to; returns how many."""
+    triggers = [t for t in loaded.scenario.triggers() if t.on == "event"]
+    types = sorted({kind for t in triggers for kind in t.events})
+    if not types:
+        return 0
+    moment = as_utc_iso(now or pendulum.now("UTC"))
+    marks = ", ".join("?" for _ in types)
+    done = 0
+    while True:
+        with store.transaction() as conn:
+            rows = conn.execute(
+                "SELECT e.id, e.type, COALESCE(e.customer_id, c.id), e.day FROM events e "
+                "LEFT JOIN customers c ON e.customer_id IS NULL AND c.email = lower(trim(e.email)) "
+                f"WHERE e.processed_at IS NULL AND e.type IN ({marks}) ORDER BY e.id LIMIT ?",
+                [*types, BATCH]).fetchall()
+            for event_id, kind, customer_id, day in rows:
+                if customer_id is not None:
+                    ctx = _context(loaded, store, day)
+                    for trigger in triggers:
+                        if kind in trigger.events:
+                            _walk(ctx, trigger, int(event_id), int(customer_id), moment)
+                conn.execute("UPDATE events SET processed_at = ? WHERE id = ?",
+                             (moment, event_id))
+        done += len(rows)
+        if len(rows) < BATCH:
+            break
+    if done:
+        log.info("processed %s events", done)
+    return done
+
+
+def _context(loaded: LoadedPlan, store: Store, day: int | None) -> DayContext:
+    if day is None:
+        row = store.conn.execute("SELECT max(day) FROM days").fetchone()
+        day = int(row[0]) if row and row[0] else 1
+    day = max(1, min(int(day), loaded.plan.day_count))
+    when = day_date(loaded.plan, day)
+    return DayContext(loaded, store.conn, day, when, local_time(loaded.plan, when), None, False)
+
+
+def _walk(ctx: DayContext, trigger: TriggerNode, event_id: int, customer_id: int,
+          now: str) -> None:
+    nodes = ctx.loaded.scenario.by_id
+    node_id = trigger.next
+    seen: set[str] = set()
+    while node_id is not None and node_id not in seen:
+        seen.add(node_id)
+        node = nodes[node_id]
+        if isinstance(node, ConsentRejectNode):
+            reject_consent(ctx.conn, "SELECT ? AS customer_id", [customer_id],
+                           channel=node.channel, source=f"event:{event_id}", now=now)
+        elif isinstance(node, WebhookNode):
+            insert_webhooks(ctx.conn, node,
+                            key_prefix=f"{ctx.plan.name}:event:{event_id}:{node.id}:",
+                            day=ctx.day, source="FROM customers c WHERE c.id = ?",
+                            params=[customer_id], not_before=None, now=now)
+        if isinstance(node, BranchNode):
+            if getattr(node, "source", None) == "allocation":
+                break  # an allocation belongs to the date flow
+            sql, params = predicate(node, ctx)
+            row = ctx.conn.execute(
+                f"SELECT {sql} FROM customers c LEFT JOIN consents e ON e.customer_id = c.id "
+                "AND e.channel = 'email' WHERE c.id = ?", [*params, customer_id]).fetchone()
+            node_id = node.yes if row and row[0] else node.no
+        else:
+            node_id = node.edges().get("next")

@@ -1,0 +1,106 @@
+"""The day's journeys and allocations: written once, frozen, read back on every re-run.
+
+``journeys`` holds, per customer and day, the node ids walked (``path``), the edge the walk
+ended on (``last_label``), where the customer is now (``node``; ``due_at`` when parked at a
+wait), the allocation ``rank`` and an ``outcome``:
+
+- ``ended``: the walk ended at a missing edge before the allocation (stays with Klaviyo);
+- ``never_allocated``: reached the allocation but unsubscribed, suppressed or invalid email;
+- ``new`` / ``klaviyo``: the allocation gave the customer to that provider;
+- ``skipped``: allocated to the new provider, but no longer mailable when the email was written.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from warmup.engine.context import DayContext
+from warmup.engine.evaluate import Evaluation
+from warmup.engine.paths import UNSAFE, Path
+from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
+
+log = logging.getLogger("warmup.engine")
+
+
+def path_outcome(flow: FlowSql, path: Path) -> str:
+    allocation = flow.allocation
+    if allocation is not None and allocation.id in path.nodes:
+        label = path.labels[path.nodes.index(allocation.id)]
+        return {UNSAFE: "never_allocated", "yes": "new", "no": "klaviyo"}.get(label, "ended")
+    return "ended"
+
+
+def path_state(timeline: Timeline, path: Path) -> tuple[str, str | None]:
+    """(node now, due time if parked there)."""
+    parked = timeline.parked_at(path)
+    if parked is None:
+        return path.last, None
+    index, due = parked
+    return path.nodes[index], as_utc_iso(due)
+
+
+def final_paths(ev: Evaluation) -> list[Path]:
+    return [ev.flow.paths[path_id] for path_id in sorted(ev.counts)]
+
+
+def persist(ctx: DayContext, ev: Evaluation) -> None:
+    """Freeze the allocation: allocations, journeys and the day's counts (inside the caller's
+    transaction, so a kill leaves all of it or none)."""
+    conn = ctx.conn
+    conn.execute("DROP TABLE IF EXISTS temp.engine_state")
+    conn.execute("CREATE TEMP TABLE engine_state (path INTEGER PRIMARY KEY, node TEXT, "
+                 "due_at TEXT, outcome TEXT)")
+    conn.executemany("INSERT INTO engine_state VALUES (?, ?, ?, ?)",
+                     [(p.id, *path_state(ev.timeline, p), path_outcome(ev.flow, p))
+                      for p in ev.flow.paths.paths])
+    pending = ",".join(str(p.id) for p in ev.flow.pending_paths()) or "-1"
+    select = ("SELECT ?, f.customer_id, p.json, s.node, s.due_at, s.outcome, {rank}, "
+              "p.last_label FROM {table} f JOIN engine_paths p ON p.id = f.path "
+              "JOIN engine_state s ON s.path = f.path")
+    columns = "(day, customer_id, path, node, due_at, outcome, rank, last_label)"
+    conn.execute(f"INSERT OR REPLACE INTO journeys {columns} "
+                 + select.format(rank="NULL", table="engine_flow1")
+                 + f" WHERE f.path NOT IN ({pending})", [ctx.day])
+    new = klaviyo = 0
+    if ev.allocated:
+        conn.execute(f"INSERT OR REPLACE INTO journeys {columns} "
+                     + select.format(rank="f.rank", table="engine_flow2"), [ctx.day])
+        conn.execute("INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
+                     "SELECT ?, r.customer_id, CASE WHEN f.is_new THEN 'new' ELSE 'klaviyo' END, "
+                     "r.tier FROM engine_ranked r JOIN engine_flow2 f "
+                     "ON f.customer_id = r.customer_id", [ctx.day])
+        new = min(ev.limit, ev.eligible)
+        klaviyo = ev.eligible - new
+    conn.execute("UPDATE days SET new_limit = ?, new_allocated = ?, klaviyo_allocated = ? "
+                 "WHERE day = ?", (ev.limit, new, klaviyo, ctx.day))
+    log.info("day %s: allocation frozen: new %s, klaviyo %s (limit %s)", ctx.day, new, klaviyo,
+             ev.limit)
+
+
+def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
+    """Counts per path from the frozen journeys (a re-run never re-evaluates a frozen day)."""
+    by_key = {(p.to_json(), p.labels[-1]): p for p in ev.flow.paths.paths}
+    ev.counts = {}
+    for path_json, label, count in ctx.conn.execute(
+            "SELECT path, last_label, count(*) FROM journeys WHERE day = ? "
+            "GROUP BY path, last_label", (ctx.day,)):
+        path = by_key.get((path_json, label))
+        if path is None:
+            log.warning("day %s: %s journeys follow a path the scenario no longer has: %s",
+                        ctx.day, count, path_json)
+            continue
+        ev.counts[path.id] = count
+    row = ctx.conn.execute("SELECT new_limit, new_allocated, klaviyo_allocated FROM days "
+                           "WHERE day = ?", (ctx.day,)).fetchone()
+    ev.limit = int(row[0] or 0)
+    ev.eligible = int(row[1] or 0) + int(row[2] or 0)
+    ev.allocated = True
+
+
+def refresh_states(ctx: DayContext, ev: Evaluation) -> None:
+    """Move parked customers on: node and due time per path as of now."""
+    for path in final_paths(ev):
+        node, due = path_state(ev.timeline, path)
+        ctx.conn.execute("UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND path = ? "
+                         "AND last_label = ? AND (node IS NOT ? OR due_at IS NOT ?)",
+                         (node, due, ctx.day, path.to_json(), path.labels[-1], node, due))

@@ -1,0 +1,110 @@
+"""What a day changes outside the store: Klaviyo list changes, sample emails, webhook bodies."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from warmup.engine.actions import PROFILE_FIELDS, email_template
+from warmup.engine.context import DayContext
+from warmup.errors import TemplateError
+from warmup.plan.scenario import EmailNode, WebhookNode
+from warmup.plan.templates import email_template_path
+from warmup.render import render_webhook
+
+SAMPLE_SIZE = 3
+CUSTOMER_COLUMNS = ("id", "email", "first_name", "last_name", "phone", "external_id",
+                    "klaviyo_id", "last_open_at", "last_click_at", "last_engaged_at",
+                    "attributes")
+
+
+class NewSet:
+    """Today's new-provider customers: the temp evaluation, or the frozen allocation."""
+
+    def __init__(self, ctx: DayContext, *, frozen: bool) -> None:
+        day = int(ctx.day)
+        if frozen:
+            self.rows = ("SELECT a.customer_id, j.rank FROM allocations a JOIN journeys j "
+                         "ON j.day = a.day AND j.customer_id = a.customer_id "
+                         f"WHERE a.day = {day} AND a.provider = 'new'")
+            self.has = ("EXISTS (SELECT 1 FROM allocations n WHERE n.day = " + str(day)
+                        + " AND n.customer_id = {col} AND n.provider = 'new')")
+        else:
+            self.rows = "SELECT customer_id, rank FROM engine_flow2 WHERE is_new"
+            self.has = ("EXISTS (SELECT 1 FROM engine_flow2 n WHERE n.customer_id = {col} "
+                        "AND n.is_new)")
+
+
+def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
+    """The exclusion list holds exactly the day's new-provider set: changes vs the day before."""
+    prev = ctx.day - 1
+    conn = ctx.conn
+    added = conn.execute(
+        f"SELECT count(*) FROM ({new.rows}) t WHERE NOT EXISTS (SELECT 1 FROM allocations a "
+        "WHERE a.day = ? AND a.provider = 'new' AND a.customer_id = t.customer_id)",
+        (prev,)).fetchone()[0]
+    removed = conn.execute(
+        "SELECT count(*) FROM allocations a WHERE a.day = ? AND a.provider = 'new' AND NOT "
+        + new.has.format(col="a.customer_id"), (prev,)).fetchone()[0]
+    return {"list": "exclusion", "previous_day": prev if prev >= 1 else None,
+            "added": int(added), "removed": int(removed)}
+
+
+def sample_customers(ctx: DayContext, new: NewSet) -> list[tuple[int, dict[str, Any]]]:
+    cols = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
+    rows = ctx.conn.execute(
+        f"SELECT t.rank, {cols} FROM ({new.rows}) t JOIN customers c ON c.id = t.customer_id "
+        f"ORDER BY t.rank LIMIT {SAMPLE_SIZE}").fetchall()
+    return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
+
+
+def render_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> str:
+    if importlib.util.find_spec("warmup.email.render") is not None:
+        from warmup.email.render import render_message
+
+        return render_message(ctx.loaded, template, customer, ctx.day,
+                              secret=b"dry-run: links are never sent").subject
+    return _fallback_subject(ctx, template, customer)
+
+
+def _fallback_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> str:
+    path = email_template_path(ctx.loaded.templates_dir, template)
+    env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(str(path.parent)),
+                               undefined=jinja2.StrictUndefined, autoescape=False)
+    fields = dict(customer)
+    fields["attributes"] = json.loads(fields.get("attributes") or "{}")
+    context = {"customer": fields, "plan": {"name": ctx.plan.name}, "day": ctx.day,
+               "unsubscribe_url": ctx.plan.unsubscribe.url}
+    try:
+        tmpl = env.get_template(path.name)
+        return "".join(tmpl.blocks["subject"](tmpl.new_context(context))).strip()
+    except (jinja2.TemplateError, KeyError) as exc:
+        raise TemplateError(f"cannot render the subject: {exc}", file=str(path)) from None
+
+
+def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A few recipients with their rendered subject, and the exclusion webhook's body."""
+    customers = sample_customers(ctx, new)
+    email = next((n for n in ctx.loaded.scenario.nodes if isinstance(n, EmailNode)), None)
+    out: list[dict[str, Any]] = []
+    for rank, customer in customers:
+        entry: dict[str, Any] = {"rank": rank, "email": customer["email"]}
+        if email is not None:
+            template = email_template(ctx, email)
+            entry["template"] = template
+            entry["subject"] = render_subject(ctx, template, customer)
+        out.append(entry)
+    hook = next((n for n in ctx.loaded.scenario.nodes
+                 if isinstance(n, WebhookNode) and n.list == "exclusion"), None)
+    webhook = None
+    if hook is not None and customers:
+        profiles = [{name: c[name] for name in PROFILE_FIELDS} for _, c in customers]
+        body = render_webhook(ctx.loaded.templates_dir, hook.template,
+                              {"profiles": profiles, "list_id": "<resolved at sync>"})
+        webhook = {"node": hook.id, "template": hook.template, "profiles": len(profiles),
+                   "body": body}
+    return out, webhook
