@@ -36,6 +36,8 @@ COMMANDS = [
     "status",
     "run",
     "explain",
+    "serve",
+    "events",
 ]
 
 for _name in COMMANDS:

@@ -1,0 +1,16 @@
+"""``warmup serve``: one-click unsubscribes, provider event webhooks, and the consent flow that
+carries unsubscribes and complaints to Klaviyo."""
+
+from warmup.consent.flow import (
+    Backlog,
+    FlowReport,
+    import_events_file,
+    run_consent_flow,
+    unsubscribe_backlog,
+)
+from warmup.consent.pull import pull_klaviyo_unsubscribes
+from warmup.consent.server import RunningService, serve_forever, serve_in_thread
+
+__all__ = ["Backlog", "FlowReport", "RunningService", "import_events_file",
+           "pull_klaviyo_unsubscribes", "run_consent_flow", "serve_forever", "serve_in_thread",
+           "unsubscribe_backlog"]

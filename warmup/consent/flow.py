@@ -1,0 +1,148 @@
+"""The consent flow after an unsubscribe or complaint: the engine's event entry (the scenario's
+``on: event`` trigger → consent_reject → unsubscribe-list webhook rows), then the Klaviyo
+dispatcher for those rows. Both belong to other layers' owners; this module only sequences them,
+so ``warmup serve`` and ``warmup events import`` run the very same steps as ``warmup run``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import InvalidInput
+from warmup.events import (
+    CONSENT_EVENTS,
+    DEFAULT_SOURCE,
+    RecordResult,
+    read_events_csv,
+    record_events,
+)
+from warmup.plan import LoadedPlan
+from warmup.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FlowReport:
+    # None when the step's code is not installed (the engine or dispatcher is absent).
+    events_processed: int | None
+    klaviyo_synced: int | None
+
+
+def _entry(module: str, name: str) -> Callable[..., Any] | None:
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+    return found if callable(found) else None
+
+
+def run_consent_flow(loaded: LoadedPlan, store: Store) -> FlowReport:
+    """Run the scenario's event flow for unprocessed unsubscribes/complaints, then push the
+    resulting unsubscribe-list rows to Klaviyo. Safe to call any time, as often as wanted."""
+    process = _entry("warmup.engine", "process_events")
+    processed: int | None = None
+    if process is None:
+        log.warning("the engine's process_events is not installed: events wait in the store")
+    else:
+        processed = _count(process(loaded, store))
+    synced: int | None = None
+    day = _sync_day(store)
+    if day is not None:
+        drain = _entry("warmup.dispatch.klaviyo", "drain_klaviyo")
+        if drain is None:
+            log.warning("no Klaviyo dispatcher installed: unsubscribe-list rows wait in the "
+                        "outbox")
+        else:
+            synced = _count(drain(loaded, store, day))
+    return FlowReport(processed, synced)
+
+
+def _sync_day(store: Store) -> int | None:
+    """The day to drain Klaviyo rows up to, or None when no unsubscribe-list row waits. The
+    dispatcher also trims the exclusion list to this day's allocation, so it must be the latest
+    day that exists — never an older one, whose allocation is not today's."""
+    waiting = store.conn.execute(
+        "SELECT max(day) FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
+        "AND status IN ('pending', 'sending') AND json_extract(payload, '$.list') = 'unsubscribe'"
+    ).fetchone()[0]
+    if waiting is None:
+        return None
+    latest = store.conn.execute("SELECT max(day) FROM days").fetchone()[0]
+    return max(int(waiting), int(latest or 0))
+
+
+def _count(result: object) -> int:
+    """Entries answer a count or a report object; take the first count-like field."""
+    if isinstance(result, int):
+        return result
+    for name in ("processed", "events", "sent", "count"):
+        value = getattr(result, name, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+@dataclass
+class EventImportReport:
+    file: Path
+    rows_read: int
+    result: RecordResult
+    flow: FlowReport | None
+
+    def summary(self) -> str:
+        r = self.result
+        text = (f"{self.file.name}: {self.rows_read} events read, {r.stored} stored, "
+                f"{r.duplicates} already stored")
+        if r.unknown_customers:
+            text += f", {r.unknown_customers} for emails not in the store"
+        if r.consent_events:
+            text += f"; {r.consent_events} unsubscribes/complaints sent through the consent flow"
+        return text
+
+
+def import_events_file(loaded: LoadedPlan, path: Path, *,
+                       source: str = DEFAULT_SOURCE) -> EventImportReport:
+    """Store a provider's exported events (format in :mod:`warmup.events`) once each, then run
+    the consent flow for the unsubscribes and complaints among them."""
+    if not source.strip():
+        raise InvalidInput("--source is empty", hint="name the provider, e.g. --source new")
+    events = read_events_csv(path)
+    store = open_store(loaded.store_path, create=False)
+    try:
+        result = record_events(store, events, source=source)
+        flow = run_consent_flow(loaded, store) if result.consent_events else None
+    finally:
+        store.close()
+    return EventImportReport(path, len(events), result, flow)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest_age: timedelta | None
+
+
+def unsubscribe_backlog(store: Store, *, now: datetime | None = None) -> Backlog:
+    """Consent-rejects not yet in Klaviyo's unsubscribe list: unsubscribes/complaints the
+    consent flow has not processed, plus unsubscribe-list outbox rows not yet sent."""
+    types = ",".join(f"'{t}'" for t in CONSENT_EVENTS)
+    event_count, event_oldest = store.conn.execute(
+        f"SELECT count(*), min(received_at) FROM events WHERE type IN ({types}) "
+        "AND processed_at IS NULL AND customer_id IS NOT NULL").fetchone()
+    row_count, row_oldest = store.conn.execute(
+        "SELECT count(*), min(created_at) FROM outbox WHERE kind = 'webhook' "
+        "AND provider = 'klaviyo' AND status NOT IN ('sent', 'cancelled') "
+        "AND json_extract(payload, '$.list') = 'unsubscribe'").fetchone()
+    oldest = min((t for t in (event_oldest, row_oldest) if t), default=None)
+    if oldest is None:
+        return Backlog(event_count + row_count, None)
+    now = now or datetime.now(UTC)
+    return Backlog(event_count + row_count,
+                   max(timedelta(0), now - datetime.fromisoformat(oldest)))

@@ -1,0 +1,127 @@
+"""Running the consent service: in the foreground (``warmup serve``) or in a thread (tests,
+benchmarks, the demo). Loopback unless told otherwise."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+
+from warmup.consent.app import ServiceSecrets, create_app
+from warmup.consent.worker import FlowRunner, FlowWorker
+from warmup.email.tokens import unsubscribe_secret
+from warmup.errors import InvalidInput
+from warmup.plan import LoadedPlan
+from warmup.store import open_store
+
+log = logging.getLogger(__name__)
+DEFAULT_PORT = 8025
+
+
+def load_secrets(loaded: LoadedPlan) -> ServiceSecrets:
+    """Both secrets from the environment variables the plan names (never from the plan)."""
+    plan = loaded.plan
+    # The same rule as the email dispatcher, so links it signs verify here.
+    rehearsal = plan.providers.new.kind == "file"
+    link_secret = unsubscribe_secret(plan.unsubscribe.secret_env, rehearsal=rehearsal)
+    env = plan.events.webhook_secret_env
+    webhook_secret = os.environ.get(env)
+    if not webhook_secret:
+        raise InvalidInput(
+            f"environment variable {env} is not set: it holds the secret that signs the new "
+            "provider's event webhooks",
+            hint=f"export {env}=<the signing secret configured at the provider> (or name "
+            "another variable in the plan's events.webhook_secret_env)",
+        )
+    return ServiceSecrets(link_secret, webhook_secret.encode())
+
+
+@dataclass(frozen=True)
+class RunningService:
+    base_url: str
+    app: Starlette
+    worker: FlowWorker
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}",
+                           hint="pick another --port, or stop what is using it") from None
+    return sock
+
+
+def _url(sock: socket.socket, host: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{sock.getsockname()[1]}"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _prepare(loaded: LoadedPlan, retry_seconds: float, run: FlowRunner | None
+             ) -> tuple[Starlette, FlowWorker]:
+    secrets = load_secrets(loaded)
+    # Fail now on a missing or foreign store, not on the first unsubscribe.
+    open_store(loaded.store_path, create=False).close()
+    worker = (FlowWorker(loaded, retry_seconds=retry_seconds) if run is None
+              else FlowWorker(loaded, retry_seconds=retry_seconds, run=run))
+    return create_app(loaded, secrets, worker=worker), worker
+
+
+def _server(app: Starlette) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                         lifespan="on"))
+
+
+@contextmanager
+def serve_in_thread(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = 0,
+                    retry_seconds: float = 30.0, run: FlowRunner | None = None
+                    ) -> Iterator[RunningService]:
+    """Start the service (port 0 = any free one), yield its URL, stop it on exit."""
+    app, worker = _prepare(loaded, retry_seconds, run)
+    sock = _bind(host, port)
+    server = _server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
+                              name="warmup-serve")
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            thread.join(0.01)
+        yield RunningService(_url(sock, host), app, worker)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def serve_forever(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+                  announce: Callable[[str], None] | None = None) -> None:
+    """Run in the foreground until Ctrl-C; ``announce(base_url)`` once listening."""
+    app, _ = _prepare(loaded, 30.0, None)
+    sock = _bind(host, port)
+    if not _is_loopback(host):
+        log.warning("listening on %s: reachable from other machines — put TLS in front", host)
+    if announce is not None:
+        announce(_url(sock, host))
+    try:
+        _server(app).run(sockets=[sock])
+    finally:
+        sock.close()

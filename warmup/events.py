@@ -1,0 +1,173 @@
+"""Storing provider events once, and importing them from providers that only export files.
+
+An event is stored once per ``(source, event_id)`` (the ``events`` table's UNIQUE key), so a
+webhook retried by the provider, a replayed request or a re-imported CSV changes nothing.
+Each event is tied to its customer (by email) and to the sending day of the customer's latest
+warm-up email sent before the event, so guardrails can count bounces and complaints per day.
+
+CSV files (``warmup events import PLAN FILE.csv``, see :mod:`warmup.consent.flow`) have these
+columns (header names are case-insensitive): ``event_id``, ``type``, ``email``, ``occurred_at``
+(ISO 8601; a time without offset is UTC). ``type`` is one of :data:`EVENT_TYPES`. A file is
+validated whole before anything is stored: one bad row rejects the file, with its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import CsvImportError
+from warmup.store import Store, now_iso
+
+EVENT_TYPES = ("delivered", "hard_bounced", "soft_bounced", "complained", "unsubscribed")
+# Events that withdraw consent: they start the scenario's consent-reject flow.
+CONSENT_EVENTS = ("unsubscribed", "complained")
+DEFAULT_SOURCE = "new"
+_CSV_COLUMNS = ("event_id", "type", "email", "occurred_at")
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    event_id: str
+    type: str
+    email: str
+    occurred_at: str
+    payload: dict[str, Any] | None = None
+
+
+@dataclass
+class RecordResult:
+    stored: int = 0
+    duplicates: int = 0
+    # Stored, but naming nobody in the store (kept for the record, counted nowhere).
+    unknown_customers: int = 0
+    consent_events: int = 0
+
+
+def parse_time(text: str) -> str:
+    """An ISO 8601 time → the store's format (UTC, seconds). Raises ValueError when unreadable."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def check_event(event_id: str, event_type: str, email: str, occurred_at: str) -> str | None:
+    """What is wrong with one event's fields, or None."""
+    if not event_id.strip():
+        return "event_id is empty"
+    if len(event_id) > 200:
+        return "event_id is longer than 200 characters"
+    if event_type not in EVENT_TYPES:
+        return f"type {event_type!r} is not one of {', '.join(EVENT_TYPES)}"
+    if "@" not in email or len(email) > 320:
+        return f"email {email!r} is not an email address"
+    try:
+        parse_time(occurred_at)
+    except ValueError:
+        return f"occurred_at {occurred_at!r} is not an ISO 8601 time"
+    return None
+
+
+def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str) -> RecordResult:
+    """Store events once each, in one transaction; duplicates (same source and id) are counted,
+    not stored again. Events must have passed :func:`check_event`."""
+    result = RecordResult()
+    received = now_iso()
+    with store.transaction() as conn:
+        for event in events:
+            email = event.email.strip().lower()
+            occurred = parse_time(event.occurred_at)
+            row = conn.execute("SELECT id FROM customers WHERE email = ?", (email,)).fetchone()
+            customer_id = None if row is None else int(row[0])
+            day = None if customer_id is None else _day_of(conn, customer_id, occurred)
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, email, day, "
+                "occurred_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (source, event.event_id, event.type, customer_id, email, day, occurred, received,
+                 json.dumps(event.payload or {}, sort_keys=True)),
+            )
+            if cursor.rowcount == 0:
+                result.duplicates += 1
+                continue
+            result.stored += 1
+            if customer_id is None:
+                result.unknown_customers += 1
+            elif event.type in CONSENT_EVENTS:
+                result.consent_events += 1
+    return result
+
+
+def _day_of(conn: Any, customer_id: int, occurred_at: str) -> int | None:
+    """The day of the customer's latest warm-up email created before the event (the mail the
+    event is about); the latest email at all when clocks disagree; None if never mailed."""
+    row = conn.execute(
+        "SELECT max(day) FROM outbox WHERE customer_id = ? AND kind = 'email' "
+        "AND status IN ('sent', 'bounced', 'uncertain') AND created_at <= ?",
+        (customer_id, occurred_at),
+    ).fetchone()
+    if row[0] is None:
+        row = conn.execute(
+            "SELECT max(day) FROM outbox WHERE customer_id = ? AND kind = 'email' "
+            "AND status IN ('sent', 'bounced', 'uncertain')", (customer_id,),
+        ).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+@dataclass
+class EventImportReport:
+    file: Path
+    rows_read: int
+    result: RecordResult
+
+    def summary(self) -> str:
+        r = self.result
+        text = (f"{self.file.name}: {self.rows_read} events read, {r.stored} stored, "
+                f"{r.duplicates} already stored")
+        if r.unknown_customers:
+            text += f", {r.unknown_customers} for emails not in the store"
+        if r.consent_events:
+            text += f"; {r.consent_events} unsubscribes/complaints sent through the consent flow"
+        return text
+
+
+def read_events_csv(path: Path) -> list[IncomingEvent]:
+    """Every event of a CSV export, validated; the first bad row raises CsvImportError."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise CsvImportError(f"cannot read: {exc.strerror}", file=path) from None
+    with handle:
+        reader = csv.reader(handle)
+        header = [name.strip().lower() for name in next(reader, [])]
+        missing = [name for name in _CSV_COLUMNS if name not in header]
+        if missing:
+            raise CsvImportError(
+                f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+                file=path, line=1,
+                hint=f"the header must name {', '.join(_CSV_COLUMNS)} (any order, extra "
+                "columns are kept with the event)",
+            )
+        where = {name: header.index(name) for name in _CSV_COLUMNS}
+        events: list[IncomingEvent] = []
+        for line, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise CsvImportError(f"{len(row)} fields where the header has {len(header)}",
+                                     file=path, line=line)
+            fields = {name: row[index].strip() for name, index in where.items()}
+            problem = check_event(fields["event_id"], fields["type"], fields["email"],
+                                  fields["occurred_at"])
+            if problem:
+                raise CsvImportError(problem, file=path, line=line,
+                                     hint="fix the row and import again; nothing was stored")
+            extra = {name: row[i] for i, name in enumerate(header) if name not in where}
+            events.append(IncomingEvent(fields["event_id"], fields["type"], fields["email"],
+                                        fields["occurred_at"], extra or None))
+    return events
