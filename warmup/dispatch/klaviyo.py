@@ -269,6 +269,9 @@ class _Drain:
                     unsub = self.render(UNSUBSCRIBE_TEMPLATE, None, list(part))
                     self.client.call(unsub["method"], unsub["path"], json=unsub["body"])
         except KlaviyoError as exc:
+            if exc.status in (401, 403):
+                self.mark(chunk, "pending")
+                raise  # a wrong key or scope fails every call alike: stop, hold nothing
             if exc.status >= 500 or exc.status == 429:
                 self.mark(chunk, "failed", exc.message)
                 self.report.problems.append(exc.message)

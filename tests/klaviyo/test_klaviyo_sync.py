@@ -1,0 +1,190 @@
+"""The dispatcher against the sandbox over real HTTP: lists end exact, nothing dropped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from klaviyo_helpers import (
+    KEY_ENV,
+    add_customers,
+    fast_client,
+    plan_day,
+    reject,
+    statuses,
+    write_plan,
+)
+
+from warmup.dispatch import dispatch_day, klaviyo_backlog
+from warmup.dispatch.klaviyo import drain_klaviyo, sync, verify_lists
+from warmup.errors import KlaviyoError
+from warmup.providers.klaviyo.lists import consent_changes_since
+from warmup.sandbox import RunningSandbox
+from warmup.store import open_store
+
+
+def members(sandbox: RunningSandbox, list_id: str) -> set[str]:
+    account = sandbox.app.account
+    return {account.profiles[pid]["attributes"]["email"]
+            for pid in account.members[list_id].seq_of}
+
+
+def emails(ids: range | list[int]) -> set[str]:
+    return {f"c{i}@example.com" for i in ids}
+
+
+def test_exclusion_list_follows_each_days_allocation(tmp_path: Path,
+                                                     sandbox: RunningSandbox) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 300)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+
+    plan_day(store, 1, range(1, 101), everyone)
+    report = drain_klaviyo(loaded, store, 1, client=client)
+    list_id = report.lists["exclusion"]
+    assert members(sandbox, list_id) == emails(range(1, 101))
+    assert statuses(store) == {"sent": 100}
+    assert report.requests < 10  # a bulk import job (+ list lookup, polls), not one per customer
+
+    plan_day(store, 2, range(51, 201), everyone)
+    report = drain_klaviyo(loaded, store, 2, client=client)
+    assert members(sandbox, list_id) == emails(range(51, 201))
+    assert report.already_members == 50
+    assert report.removed == 50
+    assert verify_lists(loaded, store, 2, client=client).ok
+
+
+def test_invalid_phone_is_held_with_klaviyos_message_and_the_rest_goes_on(
+        tmp_path: Path, sandbox: RunningSandbox) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 50, phones={7: "12345", 8: "+15005550006"})
+    plan_day(store, 1, everyone, everyone)
+    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url,
+                                                                sandbox.api_key))
+    assert report.on_hold == 1 and report.sent == 49
+    backlog = klaviyo_backlog(store)
+    assert backlog["on_hold"] == 1
+    [held] = backlog["attention"]
+    assert held["email"] == "c7@example.com"
+    assert "Invalid phone number format" in held["error"]
+    assert "c7@example.com" not in members(sandbox, report.lists["exclusion"])
+
+
+def test_consent_rejects_reach_the_unsubscribe_list_and_klaviyos_consent(
+        tmp_path: Path, sandbox: RunningSandbox) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url, unsubscribe_via_api=True)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 20)
+    plan_day(store, 1, everyone[:10], everyone)
+    reject(store, 1, [3, 4, 15])
+    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url,
+                                                                sandbox.api_key))
+    assert members(sandbox, report.lists["unsubscribe"]) == emails([3, 4, 15])
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    changed = {c.email for c in consent_changes_since(client, "2000-01-01T00:00:00+00:00")}
+    assert changed == emails([3, 4, 15])
+
+
+def test_verify_reports_a_difference_and_repair_fixes_it(tmp_path: Path,
+                                                         sandbox: RunningSandbox) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 40)
+    plan_day(store, 1, everyone[:20], everyone)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    list_id = drain_klaviyo(loaded, store, 1, client=client).lists["exclusion"]
+    account = sandbox.app.account
+    gone = account.profile_by("email", "c5@example.com")
+    assert gone is not None
+    account.remove_members(list_id, [gone["id"]])
+    stranger = account.create_profile({"email": "stranger@example.com"})
+    account.add_members(list_id, [stranger["id"]])
+
+    report = verify_lists(loaded, store, 1, client=client)
+    [exclusion, _] = report.diffs
+    assert exclusion.missing == ["c5@example.com"]
+    assert exclusion.extra == ["stranger@example.com"]
+    assert not report.ok
+
+    sync(loaded, store, 1, repair=True, client=client)
+    assert members(sandbox, list_id) == emails(range(1, 21))
+    assert verify_lists(loaded, store, 1, client=client).ok
+
+
+def test_per_day_lists_are_created_once_by_name(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url,
+                        exclusion='{name: "Warmup exclusions {date}"}')
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 30)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    plan_day(store, 1, everyone[:10], everyone)
+    first = drain_klaviyo(loaded, store, 1, client=client).lists["exclusion"]
+    plan_day(store, 2, everyone[5:25], everyone)
+    second = drain_klaviyo(loaded, store, 2, client=client).lists["exclusion"]
+    assert first != second
+    names = sorted(r["name"] for r in sandbox.app.account.lists.values())
+    assert names == ["Warmup exclusions 2026-12-01", "Warmup exclusions 2026-12-02"]
+    assert members(sandbox, first) == emails(range(1, 11))
+    assert members(sandbox, second) == emails(range(6, 26))
+    cached = store.conn.execute("SELECT count(*) FROM klaviyo_lists").fetchone()[0]
+    assert cached == 2
+
+
+def test_a_killed_run_is_rerun_without_duplicate_effects(tmp_path: Path,
+                                                         sandbox: RunningSandbox) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 100)
+    plan_day(store, 1, everyone[:60], everyone)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    drain_klaviyo(loaded, store, 1, client=client)
+    # Simulate a kill between Klaviyo's confirmation and the store's update.
+    store.conn.execute("UPDATE outbox SET status = 'sending' WHERE id % 3 = 0")
+    store.conn.execute("DELETE FROM klaviyo_members WHERE customer_id % 3 = 0")
+    report = drain_klaviyo(loaded, store, 1, client=client)
+    assert statuses(store) == {"sent": 60}
+    list_id = report.lists["exclusion"]
+    assert members(sandbox, list_id) == emails(range(1, 61))
+    assert len(sandbox.app.account.profiles) == 60
+    assert sum(1 for r in sandbox.app.account.lists.values()) == 1
+
+
+def test_dispatch_day_runs_klaviyo_before_email(tmp_path: Path, sandbox: RunningSandbox,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 10)
+    plan_day(store, 1, everyone[:4], everyone)
+    seen: list[dict[str, int]] = []
+    import warmup.dispatch.email as email_module
+
+    monkeypatch.setattr(email_module, "drain_email",
+                        lambda loaded, store, day: seen.append(statuses(store)) or "email-report")
+    report = dispatch_day(loaded, store, 1,
+                          klaviyo_client=fast_client(sandbox.base_url, sandbox.api_key))
+    assert seen == [{"sent": 4}]
+    assert report.email == "email-report"
+
+
+def test_the_api_key_never_reaches_the_store_or_errors(tmp_path: Path,
+                                                       sandbox: RunningSandbox,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 5)
+    plan_day(store, 1, everyone, everyone)
+    drain_klaviyo(loaded, store, 1)  # the plan's own client, key from KLAVIYO_TEST_KEY
+    store.close()
+    for file in tmp_path.iterdir():
+        assert sandbox.api_key.encode() not in file.read_bytes()
+    monkeypatch.setenv(KEY_ENV, "pk_" + "x" * 34)
+    store = open_store(tmp_path / "s.db")
+    more = add_customers(store, 5, start=5)
+    plan_day(store, 2, more, everyone + more)
+    with pytest.raises(KlaviyoError) as caught:
+        drain_klaviyo(loaded, store, 2)
+    assert caught.value.status == 401
+    assert "x" * 34 not in caught.value.render() and "x" * 34 not in repr(caught.value)
+    assert statuses(store) == {"sent": 5, "pending": 5}
