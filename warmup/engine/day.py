@@ -148,7 +148,8 @@ class DayRun:
 
     # 3. allocate -----------------------------------------------------------------------
     def allocate(self) -> None:
-        if self.frozen or self.dry_run or not self.ev.counts or not self.ev.resolved:
+        if (self.frozen or self.dry_run or not self.ctx.reached(self.ctx.start)
+                or not self.ev.resolved):
             return
         persist(self.ctx, self.ev)
         self.frozen = True
