@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from warmup.sandbox import spec
-from warmup.sandbox.handlers import HANDLERS, ApiError, Call, invalid, settle
+from warmup.sandbox.handlers import HANDLERS, ApiError, Call, Reply, invalid, settle
 from warmup.sandbox.state import Account
 
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
@@ -172,6 +172,16 @@ class SandboxApp:
             self.throttled += 1
             raise throttled(retry_after)
         self.requests[op.op_id] = self.requests.get(op.op_id, 0) + 1
+        try:
+            reply = await self._run(request, op, params, fault)
+        except ApiError as exc:
+            if exc.status != 429:  # Klaviyo sends RateLimit-* on every answer but a 429
+                exc.headers = {**rate_headers, **exc.headers}
+            raise
+        return reply.status, reply.document, rate_headers
+
+    async def _run(self, request: Request, op: spec.Operation, params: dict[str, str],
+                   fault: str | None) -> Reply:
         if fault == "429":
             raise throttled(0 if self.config.fast else 1)
         if fault in ("500", "drop-before"):
@@ -180,12 +190,12 @@ class SandboxApp:
         body = await self._body(request, op)
         settle(self.account)
         call = Call(self.account, self.base_url or f"{request.url.scheme}://{request.url.netloc}",
-                    path, params, dict(request.query_params), body)
+                    request.url.path, params, dict(request.query_params), body)
         reply = HANDLERS[op.op_id](call)
         if request.method != "GET":
             self._dirty = True
             self._maybe_save()
-        return reply.status, reply.document, rate_headers
+        return reply
 
     def _authenticate(self, header: str | None) -> frozenset[str]:
         if not header or not header.startswith("Klaviyo-API-Key "):
