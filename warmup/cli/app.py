@@ -34,10 +34,13 @@ COMMANDS = [
     "graph",
     "init",
     "status",
+    "report",
     "run",
     "explain",
     "serve",
     "events",
+    "sandbox",
+    "sync",
 ]
 
 for _name in COMMANDS:

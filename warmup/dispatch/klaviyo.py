@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import InvalidInput, KlaviyoError, ProviderError
-from warmup.plan import LoadedPlan
+from warmup.plan import LoadedPlan, load_plan
 from warmup.plan.models import ListRef
 from warmup.providers.klaviyo import KlaviyoClient, endpoint_for
 from warmup.providers.klaviyo import lists as ops
 from warmup.render import render_webhook
 from warmup.resources import bundled_dir
-from warmup.store import Store, now_iso
+from warmup.store import Store, now_iso, open_store
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "dispatch-klaviyo"
@@ -469,6 +469,30 @@ class SyncReport:
     verify: VerifyReport | None
     backlog: dict[str, Any]
 
+    @property
+    def ok(self) -> bool:
+        clean = not (self.backlog["failed"] or self.backlog["on_hold"])
+        return clean and (self.verify is None or self.verify.ok or self.verify.repaired)
+
+    def summary(self) -> str:
+        d = self.drain
+        lines = [f"day {d.day}: {d.sent} confirmed by Klaviyo ({d.already_members} already "
+                 f"members), {d.removed} removed from the exclusion list, {d.on_hold} on hold, "
+                 f"{d.failed} failed; {d.requests} requests, {d.throttled} throttled"]
+        if self.verify is not None:
+            for diff in self.verify.diffs:
+                state = "matches the store" if diff.ok else (
+                    f"{len(diff.missing)} missing, {len(diff.extra)} extra"
+                    + (" (repaired)" if self.verify.repaired else ""))
+                lines.append(f"{diff.which} list {diff.list_id}: {diff.actual} in Klaviyo, "
+                             f"{diff.expected} expected — {state}")
+                for email in (diff.missing[:5] + diff.extra[:5]):
+                    mark = "missing" if email in diff.missing else "extra"
+                    lines.append(f"  {mark}: {email}")
+        for row in self.backlog["attention"]:
+            lines.append(f"{row['status']}: day {row['day']} {row['email']}: {row['error']}")
+        return "\n".join(lines)
+
 
 def latest_day(store: Store) -> int:
     row = store.conn.execute(
@@ -478,6 +502,17 @@ def latest_day(store: Store) -> int:
         raise InvalidInput("no day has run yet, so there is nothing to sync",
                            hint="run `warmup run PLAN` first")
     return int(row[0])
+
+
+def sync_plan(plan_file: Path | str, day: int | None = None, *, verify: bool = False,
+              repair: bool = False) -> SyncReport:
+    """``warmup sync PLAN``: load the plan, open its store and :func:`sync`."""
+    loaded = load_plan(plan_file)
+    store = open_store(loaded.store_path, create=False)
+    try:
+        return sync(loaded, store, day, verify=verify, repair=repair)
+    finally:
+        store.close()
 
 
 def sync(loaded: LoadedPlan, store: Store, day: int | None = None, *, verify: bool = False,

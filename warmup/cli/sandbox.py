@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from warmup.cli.errors import handle_errors
+from warmup.errors import InvalidInput
+from warmup.sandbox import SandboxConfig, serve_forever
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def sandbox(
+        port: int = typer.Option(8710, "--port", help="Port on 127.0.0.1 (0 = any free one)."),
+        faults: float = typer.Option(0.0, "--faults", min=0.0, max=1.0,
+                                     help="Share of requests answered with a 429, a 500, a "
+                                     "slow reply or a dropped connection, e.g. 0.2."),
+        state: Path | None = typer.Option(None, "--state",
+                                          help="JSON file keeping the sandbox's data across "
+                                          "restarts."),
+        fast: bool = typer.Option(False, "--fast",
+                                  help="Rate limits ×100 and instant jobs (tests, demos)."),
+        api_key_env: str | None = typer.Option(None, "--api-key-env",
+                                               help="Accept the key in this environment "
+                                               "variable instead of a new random one."),
+    ) -> None:
+        """Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it."""
+        config = SandboxConfig(faults=faults, fast=fast, state=state)
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise InvalidInput(f"environment variable {api_key_env} is not set")
+            config.api_key = key
+
+        def announce(base_url: str) -> None:
+            typer.echo(f"Klaviyo sandbox on {base_url}")
+            typer.echo(f"API key: {config.api_key}")
+            typer.echo(f"point the plan at it: providers.klaviyo.base_url: {base_url}")
+
+        serve_forever(config, port, announce)

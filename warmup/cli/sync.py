@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from warmup.cli.errors import handle_errors
+from warmup.dispatch.klaviyo import sync_plan
+from warmup.errors import EXIT_FAILURE
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def sync(
+        plan: Path = typer.Argument(..., help="The plan file (YAML)."),
+        day: int | None = typer.Option(None, "--day", help="Day to sync (default: the latest)."),
+        verify: bool = typer.Option(False, "--verify",
+                                    help="Read the lists back from Klaviyo and report any "
+                                    "difference from the store."),
+        repair: bool = typer.Option(False, "--repair",
+                                    help="Like --verify, then fix the lists to match."),
+    ) -> None:
+        """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
+        report = sync_plan(plan, day, verify=verify, repair=repair)
+        typer.echo(report.summary())
+        if not report.ok:
+            raise typer.Exit(EXIT_FAILURE)
