@@ -26,7 +26,7 @@ def test_fresh_store_lists_the_planned_calendar(loaded: LoadedPlan) -> None:
     status = plan_status(loaded, now=BEFORE)
     assert [d.date for d in status.days][:3] == ["2026-12-01", "2026-12-02", "2026-12-03"]
     assert {d.status for d in status.days} == {"planned"}
-    assert status.guardrail.state == "no_data"
+    assert (status.guardrail.action, status.guardrail.day) == ("proceed", 1)
     assert status.next_action == (
         "day 1 can run after 2026-12-01 00:00 Europe/Prague (mails at 10:00): "
         f"warmup run {loaded.path} --day 1")
@@ -55,16 +55,17 @@ def test_figures_rates_and_hold(loaded: LoadedPlan) -> None:
     day1 = status.days[0]
     assert (day1.new_allocated, day1.klaviyo_allocated) == (300, 100)
     assert day1.new_sent == 297
+    assert day1.mail is not None
     # the same 7 customers bounced at send time and as events: counted once
-    assert day1.hard_bounces == 7
+    assert day1.mail.hard_bounced == 7
     assert (day1.emails.pending, day1.emails.failed, day1.emails.uncertain) == (2, 8, 0)
     assert day1.list_sync.pending == 2
-    assert status.guardrail.state == "hold"
-    assert status.next_action.startswith("guardrail hold after day 1")
+    assert (status.guardrail.action, status.guardrail.day) == ("hold", 2)
     text = render_table(status)
-    assert "2.36%" in text  # 7 / 297
-    assert "1.01%" in text  # 3 / 297
-    assert "guardrail   hold (day 1:" in text
+    assert "2.36%" in text  # 7 / 297 sent
+    assert "1.03%" in text  # 3 / 290 delivered
+    assert "guardrail   hold for day 2\n" in text
+    assert "next        day 2 can run after 2026-12-02 00:00" in text
 
 
 def test_uncertain_mail_comes_first(loaded: LoadedPlan) -> None:
@@ -74,7 +75,7 @@ def test_uncertain_mail_comes_first(loaded: LoadedPlan) -> None:
             email_status={"sent": 3, "uncertain": 2})
     store.close()
     status = plan_status(loaded, now=BEFORE)
-    assert status.email_backlog.uncertain == 2
+    assert status.email_backlog["uncertain"] == 2
     assert status.next_action.startswith("2 email(s) are uncertain")
 
 
@@ -104,11 +105,14 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
                             "plan", "store", "timezone", "unsubscribes_waiting", "version"]
     assert data["version"] == 1
     assert sorted(data["days"][0]) == [
-        "bounced_at_send", "complaints", "date", "day", "delivered", "emails", "hard_bounces",
-        "klaviyo_allocated", "list_sync", "new_allocated", "new_limit", "new_sent",
-        "new_setting", "rates", "send_time", "status", "template", "unsubscribes"]
+        "date", "day", "emails", "figures", "klaviyo_allocated", "list_sync", "new_allocated",
+        "new_limit", "new_sent", "new_setting", "send_time", "status", "template"]
     assert data["days"][0]["new_sent"] == 5
-    assert data["email_backlog"] == {"pending": 0, "failed": 0, "uncertain": 0, "sent": 5}
+    assert data["days"][0]["figures"]["hard_bounce_rate"] == 0.0
+    assert data["days"][1]["figures"] is None
+    assert data["email_backlog"]["sent"] == 5
+    assert data["list_sync_backlog"]["sent"] == 5
+    assert data["guardrail"]["action"] == "proceed"
 
 
 def test_status_without_a_store_says_to_import(example_plan: Path) -> None:

@@ -1,23 +1,26 @@
-"""Per-day figures read from the store: what was planned, what happened, what is outstanding.
+"""Per-day rows read from the store: what was planned, what happened, what is outstanding.
 
 The store is the single source of truth: every view (status table, JSON, HTML report) is built
-from these read-only queries, never from state kept by a command.
+from these read-only queries, never from state kept by a command. Bounce, complaint and
+unsubscribe figures are the guardrails' own (:func:`warmup.guardrails.day_figures`), so the
+report shows exactly what the ramp decisions are made from.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from warmup.calendar import day_date, local_date
+from warmup.guardrails import DayFigures, day_figures
 from warmup.plan.loader import LoadedPlan
 from warmup.store import Store
 
 # Outbox statuses grouped the way an operator reads them.
-PENDING = ("pending", "sending", "on_hold")
-FAILED = ("failed", "bounced")
+PENDING = ("pending", "sending")
+FAILED = ("failed", "bounced", "on_hold")
 UNCERTAIN = ("uncertain",)
 
 
@@ -40,7 +43,7 @@ class Outstanding:
 
 
 @dataclass
-class DayFigures:
+class DayRow:
     day: int
     date: str
     status: str  # planned | running | waiting | completed | failed
@@ -52,27 +55,22 @@ class DayFigures:
     klaviyo_allocated: int | None
     emails: Outstanding = field(default_factory=Outstanding)
     list_sync: Outstanding = field(default_factory=Outstanding)
-    delivered: int = 0
-    hard_bounces: int = 0
-    complaints: int = 0
-    unsubscribes: int = 0
-    # 5xx replies at send time: the relay took the attempt, so it counts as sent volume.
-    bounced_at_send: int = 0
+    mail: DayFigures | None = None
 
     @property
     def new_sent(self) -> int:
-        return self.emails.sent + self.bounced_at_send
-
-    def rate(self, count: int) -> float | None:
-        return count / self.new_sent if self.new_sent else None
+        return self.mail.sent if self.mail else 0
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["new_sent"] = self.new_sent
-        data["rates"] = {"hard_bounce": self.rate(self.hard_bounces),
-                         "complaint": self.rate(self.complaints),
-                         "unsubscribe": self.rate(self.unsubscribes)}
-        return data
+        return {
+            "day": self.day, "date": self.date, "status": self.status,
+            "template": self.template, "send_time": self.send_time,
+            "new_setting": self.new_setting, "new_limit": self.new_limit,
+            "new_allocated": self.new_allocated, "klaviyo_allocated": self.klaviyo_allocated,
+            "new_sent": self.new_sent, "emails": vars(self.emails),
+            "list_sync": vars(self.list_sync),
+            "figures": self.mail.to_json() if self.mail else None,
+        }
 
 
 def _history(loaded: LoadedPlan, rows: dict[int, sqlite3.Row]) -> dict[int, date]:
@@ -87,66 +85,36 @@ def _history(loaded: LoadedPlan, rows: dict[int, sqlite3.Row]) -> dict[int, date
     return history
 
 
-def day_figures(loaded: LoadedPlan, store: Store) -> list[DayFigures]:
-    """One entry per day of the plan's schedule (days not run yet are ``planned``)."""
+def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
+    """One row per day of the plan's schedule (days not run yet are ``planned``)."""
     conn = store.conn
     conn.row_factory = sqlite3.Row
     try:
         rows = {int(r["day"]): r for r in conn.execute("SELECT * FROM days")}
-        outbox: dict[tuple[int, str, str], int] = {}
-        for r in conn.execute("SELECT day, kind, status, count(*) AS n FROM outbox "
-                              "GROUP BY day, kind, status"):
-            outbox[(int(r["day"]), str(r["kind"]), str(r["status"]))] = int(r["n"])
-        events: dict[tuple[int, str], int] = {}
-        for r in conn.execute("SELECT day, type, count(DISTINCT coalesce(customer_id, email)) "
-                              "AS n FROM events WHERE day IS NOT NULL GROUP BY day, type"):
-            events[(int(r["day"]), str(r["type"]))] = int(r["n"])
-        # A hard bounce may be known twice (the relay's 5xx and the provider's event).
-        bounced: dict[int, int] = {int(r[0]): int(r[1]) for r in conn.execute(
-            "SELECT day, count(DISTINCT customer_id) FROM ("
-            " SELECT day, customer_id FROM outbox WHERE kind = 'email' AND status = 'bounced'"
-            " UNION SELECT day, customer_id FROM events WHERE type = 'hard_bounced'"
-            "  AND day IS NOT NULL) GROUP BY day")}
+        outbox = [(int(r["day"]), str(r["kind"]), str(r["status"]), int(r["n"]))
+                  for r in conn.execute("SELECT day, kind, status, count(*) AS n FROM outbox "
+                                        "GROUP BY day, kind, status")]
     finally:
         conn.row_factory = None
+    mail = {f.day: f for f in day_figures(store)}
     plan = loaded.plan
     history = _history(loaded, rows)
-    figures: list[DayFigures] = []
+    result: list[DayRow] = []
     for setting in plan.schedule.days:
         number = setting.day
         row = rows.get(number)
         when = (row["date"] if row is not None
                 else day_date(plan, number, history).isoformat())
-        fig = DayFigures(
+        day = DayRow(
             day=number, date=when, status=str(row["status"]) if row is not None else "planned",
             template=plan.schedule.template_for(number),
             send_time=plan.schedule.send_time_for(number), new_setting=str(setting.new),
             new_limit=row["new_limit"] if row is not None else None,
             new_allocated=row["new_allocated"] if row is not None else None,
-            klaviyo_allocated=row["klaviyo_allocated"] if row is not None else None)
-        for (d, kind, status), count in outbox.items():
-            if d != number:
-                continue
-            target = fig.emails if kind == "email" else fig.list_sync
-            target.add(status, count)
-            if kind == "email" and status == "bounced":
-                fig.bounced_at_send += count
-        fig.delivered = events.get((number, "delivered"), 0)
-        fig.hard_bounces = bounced.get(number, 0)
-        fig.complaints = events.get((number, "complained"), 0)
-        fig.unsubscribes = events.get((number, "unsubscribed"), 0)
-        figures.append(fig)
-    return figures
-
-
-def unsubscribes_waiting(store: Store) -> int:
-    """Unsubscribes not yet in Klaviyo's unsubscribe list: consent events not processed yet,
-    plus unsubscribe-list calls still in the outbox."""
-    unprocessed = store.conn.execute(
-        "SELECT count(*) FROM events WHERE type IN ('unsubscribed', 'complained') "
-        "AND processed_at IS NULL").fetchone()[0]
-    queued = store.conn.execute(
-        "SELECT count(*) FROM outbox WHERE kind = 'webhook' "
-        "AND status NOT IN ('sent', 'cancelled') "
-        "AND json_extract(payload, '$.list') = 'unsubscribe'").fetchone()[0]
-    return int(unprocessed) + int(queued)
+            klaviyo_allocated=row["klaviyo_allocated"] if row is not None else None,
+            mail=mail.get(number))
+        for d, kind, status, count in outbox:
+            if d == number:
+                (day.emails if kind == "email" else day.list_sync).add(status, count)
+        result.append(day)
+    return result

@@ -7,9 +7,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from warmup.calendar import local_time
+from warmup.consent.flow import unsubscribe_backlog
+from warmup.dispatch import klaviyo_backlog
+from warmup.dispatch.email import email_backlog
+from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import Plan
-from warmup.report.figures import DayFigures, Outstanding, day_figures, unsubscribes_waiting
+from warmup.report.figures import DayRow, day_rows
 from warmup.store import Store, open_store
 
 JSON_VERSION = 1
@@ -17,15 +21,14 @@ JSON_VERSION = 1
 
 @dataclass
 class Guardrail:
-    """The ramp's health from the latest day with mail sent: ok | hold | rollback |
-    too_few (below ``min_sample``) | no_data."""
+    """The guardrails' decision for the next day: proceed | hold | rollback."""
 
-    state: str
-    day: int | None = None
-    reason: str | None = None
+    action: str
+    day: int
+    reasons: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state, "day": self.day, "reason": self.reason}
+        return {"action": self.action, "day": self.day, "reasons": self.reasons}
 
 
 @dataclass
@@ -33,9 +36,9 @@ class PlanStatus:
     plan: str
     timezone: str
     store: str
-    days: list[DayFigures]
-    email_backlog: Outstanding
-    list_sync_backlog: Outstanding
+    days: list[DayRow]
+    email_backlog: dict[str, Any]
+    list_sync_backlog: dict[str, Any]
     unsubscribes_waiting: int
     guardrail: Guardrail
     next_action: str
@@ -47,35 +50,22 @@ class PlanStatus:
             "timezone": self.timezone,
             "store": self.store,
             "days": [d.to_json() for d in self.days],
-            "email_backlog": vars(self.email_backlog),
-            "list_sync_backlog": vars(self.list_sync_backlog),
+            "email_backlog": self.email_backlog,
+            "list_sync_backlog": self.list_sync_backlog,
             "unsubscribes_waiting": self.unsubscribes_waiting,
             "guardrail": self.guardrail.to_json(),
             "next": self.next_action,
         }
 
 
-def guardrail_state(plan: Plan, days: list[DayFigures]) -> Guardrail:
-    """Judge the latest day that mailed against the plan's hold and rollback thresholds."""
-    mailed = [d for d in days if d.new_sent]
-    if not mailed:
-        return Guardrail("no_data")
-    last = mailed[-1]
-    rails = plan.guardrails
-    if last.new_sent < rails.min_sample:
-        return Guardrail("too_few", last.day, f"{last.new_sent} sent, fewer than min_sample "
-                         f"{rails.min_sample}: rates not judged yet")
-    bounce = last.hard_bounces / last.new_sent
-    complaint = last.complaints / last.new_sent
-    if bounce >= rails.rollback.hard_bounce_rate or complaint >= rails.rollback.complaint_rate:
-        return Guardrail("rollback", last.day, f"hard bounces {bounce:.2%}, complaints "
-                         f"{complaint:.3%} at or over the rollback line")
-    delivered = last.delivered / last.new_sent if last.delivered else None
-    if (bounce >= rails.hold.hard_bounce_rate or complaint >= rails.hold.complaint_rate
-            or (delivered is not None and delivered < rails.hold.delivered_rate_below)):
-        return Guardrail("hold", last.day, f"hard bounces {bounce:.2%}, complaints "
-                         f"{complaint:.3%} at or over the hold line")
-    return Guardrail("ok", last.day, f"hard bounces {bounce:.2%}, complaints {complaint:.3%}")
+def _next_day(days: list[DayRow]) -> int:
+    open_days = [d.day for d in days if d.status != "completed"]
+    return open_days[0] if open_days else days[-1].day
+
+
+def guardrail_state(loaded: LoadedPlan, store: Store, days: list[DayRow]) -> Guardrail:
+    decision = evaluate_guardrails(loaded, store, _next_day(days))
+    return Guardrail(decision.action, _next_day(days), list(decision.reasons))
 
 
 def _local(plan: Plan, iso: str) -> str:
@@ -83,7 +73,7 @@ def _local(plan: Plan, iso: str) -> str:
     return local_time(plan, moment.date()).tz.convert(moment).strftime("%Y-%m-%d %H:%M")
 
 
-def next_action(loaded: LoadedPlan, store: Store, days: list[DayFigures],
+def next_action(loaded: LoadedPlan, store: Store, days: list[DayRow],
                 guardrail: Guardrail, now: datetime) -> str:
     """The one thing an operator should do next, in words."""
     plan = loaded.plan
@@ -93,8 +83,9 @@ def next_action(loaded: LoadedPlan, store: Store, days: list[DayFigures],
     if uncertain:
         return (f"{uncertain} email(s) are uncertain (the connection died mid-send): check the "
                 "relay's log, then resend or drop them")
-    if guardrail.state in ("hold", "rollback"):
-        return f"guardrail {guardrail.state} after day {guardrail.day}: {guardrail.reason}"
+    if guardrail.action == "rollback":
+        return (f"guardrails stop day {guardrail.day}: find the cause, then warmup run "
+                f"{plan_arg} --day {guardrail.day} --override-guardrail \"what you fixed\"")
     open_days = [d for d in days if d.status in ("running", "waiting", "failed")]
     if open_days:
         day = open_days[0]
@@ -122,19 +113,13 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
     now = now or datetime.now(UTC)
     store = open_store(loaded.store_path, create=False)
     try:
-        days = day_figures(loaded, store)
-        email_backlog, list_backlog = Outstanding(), Outstanding()
-        for d in days:
-            for total, part in ((email_backlog, d.emails), (list_backlog, d.list_sync)):
-                total.pending += part.pending
-                total.failed += part.failed
-                total.uncertain += part.uncertain
-                total.sent += part.sent
-        guardrail = guardrail_state(loaded.plan, days)
+        days = day_rows(loaded, store)
+        guardrail = guardrail_state(loaded, store, days)
         return PlanStatus(
             plan=loaded.plan.name, timezone=loaded.plan.timezone, store=str(loaded.store_path),
-            days=days, email_backlog=email_backlog, list_sync_backlog=list_backlog,
-            unsubscribes_waiting=unsubscribes_waiting(store), guardrail=guardrail,
+            days=days, email_backlog=email_backlog(store),
+            list_sync_backlog=klaviyo_backlog(store),
+            unsubscribes_waiting=unsubscribe_backlog(store).count, guardrail=guardrail,
             next_action=next_action(loaded, store, days, guardrail, now))
     finally:
         store.close()
@@ -144,8 +129,10 @@ def _cell(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2%}"
+def _rate(figures: DayFigures | None, name: str) -> str:
+    if figures is None or not figures.sent:
+        return "-"
+    return f"{getattr(figures, name):.2%}"
 
 
 def render_table(status: PlanStatus) -> str:
@@ -160,8 +147,8 @@ def render_table(status: PlanStatus) -> str:
                      _cell(d.klaviyo_allocated), _cell(d.emails.pending),
                      _cell(d.emails.failed), _cell(d.emails.uncertain),
                      _cell(d.list_sync.pending + d.list_sync.failed),
-                     _rate(d.rate(d.hard_bounces)), _rate(d.rate(d.complaints)),
-                     _rate(d.rate(d.unsubscribes))))
+                     _rate(d.mail, "hard_bounce_rate"), _rate(d.mail, "complaint_rate"),
+                     _rate(d.mail, "unsubscribe_rate")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     left = {1, 2}
     lines = [f"plan {status.plan} ({status.timezone}) — store {status.store}"]
@@ -171,15 +158,17 @@ def render_table(status: PlanStatus) -> str:
         lines.append("  ".join(cells).rstrip())
     lists = status.list_sync_backlog
     mail = status.email_backlog
+    rail = status.guardrail
     lines += [
         "",
-        f"emails      {mail.sent:,} sent, {mail.pending:,} pending, {mail.failed:,} failed, "
-        f"{mail.uncertain:,} uncertain",
-        f"list sync   {lists.sent:,} synced, {lists.pending:,} pending, {lists.failed:,} failed",
+        f"emails      {mail['sent']:,} sent, {mail['pending'] + mail['sending']:,} pending, "
+        f"{mail['failed'] + mail['bounced']:,} failed or bounced, "
+        f"{mail['uncertain']:,} uncertain",
+        f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
+        f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
         f"unsubscribes waiting for Klaviyo: {status.unsubscribes_waiting:,}",
-        f"guardrail   {status.guardrail.state}"
-        + (f" (day {status.guardrail.day}: {status.guardrail.reason})"
-           if status.guardrail.reason else ""),
+        f"guardrail   {rail.action} for day {rail.day}"
+        + "".join(f"\n              {reason}" for reason in rail.reasons),
         f"next        {status.next_action}",
     ]
     return "\n".join(lines)
