@@ -81,7 +81,8 @@ def add_email_rows(store: Store, day: int, customer_ids: list[int], *,
                 after = f"{PLAN_NAME}:{day}:225:{cid}"
                 conn.execute(
                     "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, status, "
-                    "created_at, updated_at) VALUES (?, ?, '225', 'webhook', 'klaviyo', ?, ?, ?, ?)",
+                    "created_at, updated_at) "
+                    "VALUES (?, ?, '225', 'webhook', 'klaviyo', ?, ?, ?, ?)",
                     (after, day, cid, exclusion, now, now))
             email = conn.execute("SELECT email FROM customers WHERE id = ?", (cid,)).fetchone()[0]
             conn.execute(

@@ -49,6 +49,10 @@ class Sink:
     count: int = 0
     per_recipient: Counter[str] = field(default_factory=Counter)
     logins: int = 0
+    connections: int = 0
+    # Seconds between taking a message and answering 250: widens the window in which a
+    # client cannot know whether its message arrived (tests of crash recovery).
+    data_delay: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reply_for(self, address: str) -> str | None:
@@ -88,6 +92,8 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.sink.accept(envelope)
+        if self.sink.data_delay:
+            await asyncio.sleep(self.sink.data_delay)
         return "250 2.0.0 accepted"
 
 
@@ -98,7 +104,7 @@ def _authenticator(username: str, password: str, sink: Sink) -> Any:
               and auth_data.login == username.encode() and auth_data.password == password.encode())
         if ok:
             sink.logins += 1
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     return check
 
@@ -117,10 +123,13 @@ def smtp_sink(host: str = "127.0.0.1", port: int = 0, *,
     handler = _Handler(sink)
 
     def factory() -> SMTP:
+        sink.connections += 1
         return SMTP(handler, hostname="warmup-sink", loop=loop,
                     tls_context=tls_context if tls == "starttls" else None,
                     authenticator=_authenticator(*auth, sink) if auth else None,
-                    auth_required=auth is not None,
+                    # aiosmtpd insists on STARTTLS before a required AUTH; with implicit TLS
+                    # (already encrypted) or a plain loopback sink AUTH is offered, not required.
+                    auth_required=auth is not None and tls == "starttls",
                     auth_require_tls=tls == "starttls")
 
     server = loop.run_until_complete(loop.create_server(

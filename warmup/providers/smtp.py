@@ -2,7 +2,8 @@
 
 Replies map onto the delivery errors: 4xx → TransientDeliveryError (retry later), 5xx to a
 recipient or to the message → PermanentDeliveryError (a hard bounce), a refused sender or failed
-login → DeliveryError (the whole run stops: every message would fail the same way). A connection
+login or a server that cannot be reached → DeliveryError (the whole run stops: every message
+would fail the same way). A connection
 lost after the message body went out → UncertainDeliveryError: the server may have accepted it.
 """
 
@@ -120,7 +121,11 @@ class SmtpSession:
             _raise_for(exc.smtp_code, exc.smtp_error, "", f"connecting to {where}")
             raise  # unreachable: _raise_for always raises
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientDeliveryError(f"cannot connect to {where}: {exc}") from None
+            # Not a per-message problem: every message would meet it, so the run stops with
+            # its rows still pending instead of burning their retries.
+            raise DeliveryError(f"cannot use the SMTP server {where}: {exc}",
+                                hint="check the relay is up and the plan's host, port and tls; "
+                                "rows stay pending, run again to resume") from None
         return smtp
 
     def _drop(self) -> None:
