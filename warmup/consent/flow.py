@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import InvalidInput
+from warmup.errors import InvalidInput, WarmupError
 from warmup.events import (
     CONSENT_EVENTS,
     DEFAULT_SOURCE,
@@ -33,6 +33,9 @@ class FlowReport:
     # None when the step's code is not installed (the engine or dispatcher is absent).
     events_processed: int | None
     klaviyo_synced: int | None
+    # Why Klaviyo could not be reached (the consent change in the store stands; the rows wait
+    # in the outbox for the next pass or `warmup sync`).
+    klaviyo_error: str | None = None
 
 
 def _entry(module: str, name: str) -> Callable[..., Any] | None:
@@ -60,7 +63,11 @@ def run_consent_flow(loaded: LoadedPlan, store: Store) -> FlowReport:
             log.warning("no Klaviyo dispatcher installed: unsubscribe-list rows wait in the "
                         "outbox")
         else:
-            synced = _count(drain(loaded, store, day))
+            try:
+                synced = _count(drain(loaded, store, day))
+            except WarmupError as exc:
+                log.warning("Klaviyo sync of unsubscribes failed: %s", exc.render())
+                return FlowReport(processed, None, exc.render())
     return FlowReport(processed, synced)
 
 
@@ -103,7 +110,10 @@ class EventImportReport:
         if r.unknown_customers:
             text += f", {r.unknown_customers} for emails not in the store"
         if r.consent_events:
-            text += f"; {r.consent_events} unsubscribes/complaints sent through the consent flow"
+            text += f"; {r.consent_events} unsubscribes/complaints went through the consent flow"
+        if self.flow is not None and self.flow.klaviyo_error:
+            text += (f"\nKlaviyo not updated yet: {self.flow.klaviyo_error} — the unsubscribe-"
+                     "list rows wait in the outbox; `warmup sync PLAN` sends them")
         return text
 
 

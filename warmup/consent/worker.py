@@ -65,8 +65,8 @@ class FlowWorker:
 
     def _pass(self, store: Store) -> None:
         try:
-            self._run(self.loaded, store)
-            self.last_error = None
+            report = self._run(self.loaded, store)
+            self.last_error = report.klaviyo_error
         except Exception as exc:  # the service keeps serving; the next pass retries
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.error("consent flow failed (retrying in %.0fs): %s", self.retry_seconds,
