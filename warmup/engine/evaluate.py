@@ -3,8 +3,8 @@
 Temp tables (connection-private, never in the store file):
 - ``engine_paths(id, json, last_node, last_label, tier)``: the scenario's paths;
 - ``engine_flow1(customer_id, path)``: every customer's stage-1 path;
-- ``engine_ranked(customer_id, path, tier, rank)``: customers at the allocation, in order;
-- ``engine_flow2(customer_id, path, rank, is_new)``: their stage-2 paths.
+- ``engine_flow2(customer_id, path, tier, rank, is_new)``: customers at the allocation, in
+  rank order, with their stage-2 paths.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from warmup.engine.walk import FlowSql, Timeline
 
 log = logging.getLogger("warmup.engine")
 
-TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_ranked", "engine_flow2", "engine_state")
+TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_flow2", "engine_state")
 CUSTOMER_JOIN = ("JOIN customers c ON c.id = {alias}.customer_id "
                  "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'")
 
@@ -94,29 +94,28 @@ def _rank(ctx: DayContext, result: Evaluation, pending: list[int],
           stage2: dict[int, tuple[str, list[object]]]) -> None:
     conn = ctx.conn
     marks = ",".join(str(p) for p in pending)
-    conn.execute("CREATE TEMP TABLE engine_ranked (customer_id INTEGER PRIMARY KEY, "
-                 "path INTEGER, tier INTEGER, rank INTEGER)")
-    # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
-    conn.execute(
-        "INSERT INTO engine_ranked SELECT customer_id, path, tier, ROW_NUMBER() OVER ("
-        "ORDER BY tier, eng IS NULL, eng DESC, h, email) FROM ("
-        "SELECT f.customer_id, f.path, p.tier, c.last_engaged_at AS eng, "
-        "warmup_rank_hash(c.email) AS h, c.email FROM engine_flow1 f "
-        "JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))")
-    result.eligible = int(conn.execute("SELECT count(*) FROM engine_ranked").fetchone()[0])
+    result.eligible = sum(result.counts.get(p, 0) for p in pending)
     result.limit = ctx.settings.limit_for(result.eligible)
     cases, params = [], []
     for path_id, (sql, own) in stage2.items():
         cases.append(f"WHEN {path_id} THEN {sql}")
         params += own
-    conn.execute("CREATE TEMP TABLE engine_flow2 (customer_id INTEGER PRIMARY KEY, "
-                 "path INTEGER, rank INTEGER, is_new INTEGER)")
+    # Post-allocation branches are rare: join the customer row only when one needs it.
+    join = CUSTOMER_JOIN.format(alias="r") if any("c." in sql or "e." in sql
+                                                  for sql, _ in stage2.values()) else ""
+    # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
+    conn.execute("CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
+                 "tier INTEGER, rank INTEGER, is_new INTEGER)")
+    # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
     conn.execute(
         "INSERT INTO engine_flow2 SELECT r.customer_id, "
-        f"CASE r.path {' '.join(cases)} END, r.rank, r.is_new FROM ("
-        f"SELECT *, rank <= {int(result.limit)} AS is_new FROM engine_ranked) r "
-        + CUSTOMER_JOIN.format(alias="r"), params)
+        f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new FROM ("
+        f"SELECT *, rank <= {int(result.limit)} AS is_new FROM ("
+        "SELECT f.customer_id, f.path, p.tier, ROW_NUMBER() OVER (ORDER BY p.tier, "
+        "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
+        "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
+        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))) r {join}",
+        params)
     for path_id in pending:
         result.counts.pop(path_id, None)
     for path_id, count in conn.execute("SELECT path, count(*) FROM engine_flow2 GROUP BY path"):

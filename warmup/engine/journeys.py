@@ -66,9 +66,8 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
         conn.execute(f"INSERT OR REPLACE INTO journeys {columns} "
                      + select.format(rank="f.rank", table="engine_flow2"), [ctx.day])
         conn.execute("INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
-                     "SELECT ?, r.customer_id, CASE WHEN f.is_new THEN 'new' ELSE 'klaviyo' END, "
-                     "r.tier FROM engine_ranked r JOIN engine_flow2 f "
-                     "ON f.customer_id = r.customer_id", [ctx.day])
+                     "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
+                     "tier FROM engine_flow2", [ctx.day])
         new = min(ev.limit, ev.eligible)
         klaviyo = ev.eligible - new
     conn.execute("UPDATE days SET new_limit = ?, new_allocated = ?, klaviyo_allocated = ? "

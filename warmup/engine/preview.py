@@ -31,34 +31,31 @@ class NewSet:
             self.rows = ("SELECT a.customer_id, j.rank FROM allocations a JOIN journeys j "
                          "ON j.day = a.day AND j.customer_id = a.customer_id "
                          f"WHERE a.day = {day} AND a.provider = 'new'")
-            self.has = ("EXISTS (SELECT 1 FROM allocations n WHERE n.day = " + str(day)
-                        + " AND n.customer_id = {col} AND n.provider = 'new')")
         else:
             self.rows = "SELECT customer_id, rank FROM engine_flow2 WHERE is_new"
-            self.has = ("EXISTS (SELECT 1 FROM engine_flow2 n WHERE n.customer_id = {col} "
-                        "AND n.is_new)")
 
 
 def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
     """The exclusion list holds exactly the day's new-provider set: changes vs the day before."""
     prev = ctx.day - 1
     conn = ctx.conn
-    added = conn.execute(
-        f"SELECT count(*) FROM ({new.rows}) t WHERE NOT EXISTS (SELECT 1 FROM allocations a "
-        "WHERE a.day = ? AND a.provider = 'new' AND a.customer_id = t.customer_id)",
-        (prev,)).fetchone()[0]
-    removed = conn.execute(
-        "SELECT count(*) FROM allocations a WHERE a.day = ? AND a.provider = 'new' AND NOT "
-        + new.has.format(col="a.customer_id"), (prev,)).fetchone()[0]
+    today, added = conn.execute(
+        "SELECT count(*), coalesce(sum(NOT EXISTS (SELECT 1 FROM allocations a "
+        "WHERE a.day = ? AND a.customer_id = t.customer_id AND a.provider = 'new')), 0) "
+        f"FROM ({new.rows}) t", (prev,)).fetchone()
+    before = conn.execute("SELECT count(*) FROM allocations WHERE day = ? AND provider = 'new'",
+                          (prev,)).fetchone()[0]
+    # Whoever was in yesterday's set and is not added today stayed; the rest leave the list.
+    removed = int(before) - (int(today) - int(added))
     return {"list": "exclusion", "previous_day": prev if prev >= 1 else None,
-            "added": int(added), "removed": int(removed)}
+            "added": int(added), "removed": removed}
 
 
 def sample_customers(ctx: DayContext, new: NewSet) -> list[tuple[int, dict[str, Any]]]:
     cols = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
     rows = ctx.conn.execute(
         f"SELECT t.rank, {cols} FROM ({new.rows}) t JOIN customers c ON c.id = t.customer_id "
-        f"ORDER BY t.rank LIMIT {SAMPLE_SIZE}").fetchall()
+        f"WHERE t.rank <= {SAMPLE_SIZE} ORDER BY t.rank").fetchall()
     return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
 
 
