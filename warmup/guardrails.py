@@ -173,7 +173,9 @@ def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> Guardrail
     figures = day_figures(store, before=day)
     ran = _effective_volume(store)
     earlier = [d for d in ran if d < day]
-    step = min(day, ran[max(earlier)] + 1) if earlier else day
+    # After a held or rolled-back day the ramp climbs back one step a day, not in one jump.
+    last = max(earlier) if earlier else None
+    step = day if last is None or ran[last] == last else min(day, ran[last] + 1)
     window: list[DayFigures] = []
     for f in reversed(figures):
         window.append(f)

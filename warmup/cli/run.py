@@ -45,13 +45,18 @@ def register(app: typer.Typer) -> None:
         force: str | None = typer.Option(None, "--force", metavar="REASON",
                                          help="Run even though the previous day has not "
                                          "completed; the reason is recorded."),
+        override_guardrail: str | None = typer.Option(
+            None, "--override-guardrail", metavar="REASON",
+            help="Run although the guardrails stopped the ramp (at the rolled-back volume); "
+            "the reason is recorded."),
         no_dispatch: bool = typer.Option(False, "--no-dispatch",
                                          help="Write the outbox only; send nothing."),
     ) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
         loaded = load_plan(plan)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
-        result = run_day(loaded, day, now=clock, dry_run=dry_run, force_reason=force)
+        result = run_day(loaded, day, now=clock, dry_run=dry_run, force_reason=force,
+                         override_guardrail=override_guardrail)
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         else:

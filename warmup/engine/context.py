@@ -20,6 +20,8 @@ class DayContext:
     # The clock; None evaluates the whole day as if every wait were due (the dry run).
     now: datetime | None
     dry_run: bool
+    # The schedule day whose new-provider volume applies (a guardrail hold or rollback).
+    volume_day: int | None = None
 
     @property
     def plan(self) -> Plan:
@@ -27,7 +29,7 @@ class DayContext:
 
     @property
     def settings(self) -> DaySettings:
-        return self.plan.schedule.day(self.day)
+        return self.plan.schedule.day(self.volume_day or self.day)
 
     @property
     def template(self) -> str | None:

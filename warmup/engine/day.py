@@ -31,6 +31,7 @@ from warmup.engine.preview import NewSet, list_changes, samples
 from warmup.engine.result import DayResult
 from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
+from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.plan import LoadedPlan
 from warmup.store import Store, now_iso, open_store
 
@@ -39,13 +40,15 @@ log = logging.getLogger("warmup.engine")
 
 class DayRun:
     def __init__(self, loaded: LoadedPlan, store: Store, day: int, *, now: datetime | None,
-                 dry_run: bool, force_reason: str | None) -> None:
+                 dry_run: bool, force_reason: str | None,
+                 override_guardrail: str | None = None) -> None:
         self.loaded = loaded
         self.store = store
         self.day = day
         self.clock = now or pendulum.now("UTC")
         self.dry_run = dry_run
         self.force_reason = force_reason
+        self.override_guardrail = override_guardrail
         self.completed_before = False
         self.frozen = False
         self.run_id: int | None = None
@@ -99,6 +102,8 @@ class DayRun:
                                 already_completed=self.completed_before, notes=notes)
         log.info("load: %s day %s (%s)%s", plan.name, self.day, when,
                  " dry run" if self.dry_run else "")
+        if not self.completed_before and not self.frozen:
+            self._guardrails()
         if self.dry_run or self.completed_before:
             return
         process_events(self.loaded, self.store, self.clock)
@@ -111,9 +116,29 @@ class DayRun:
                 conn.execute("UPDATE days SET status = 'running', "
                              "forced_reason = COALESCE(?, forced_reason) WHERE day = ?",
                              (self.force_reason, self.day))
+            if not self.frozen:
+                conn.execute("UPDATE days SET volume_day = ?, guardrail_override = "
+                             "COALESCE(?, guardrail_override) WHERE day = ?",
+                             (self.ctx.volume_day, self.override_guardrail, self.day))
             self.run_id = conn.execute(
                 "INSERT INTO runs (day, started_at, pid, argv) VALUES (?, ?, ?, ?)",
                 (self.day, now_iso(), os.getpid(), " ".join(sys.argv[1:]))).lastrowid
+
+    def _guardrails(self) -> None:
+        """Bounce/complaint figures of earlier days: proceed, hold (an earlier day's volume) or
+        refuse a rollback unless overridden (warmup.guardrails)."""
+        if self.dry_run:
+            decision = evaluate_guardrails(self.loaded, self.store, self.day)
+        else:
+            decision = check_guardrails(self.loaded, self.store, self.day,
+                                        override_reason=self.override_guardrail)
+        self.ctx.volume_day = decision.volume_day if decision.volume_day != self.day else None
+        if decision.action != "proceed" or self.ctx.volume_day is not None:
+            note = decision.describe(self.day)
+            if self.dry_run and decision.action == "rollback" and not self.override_guardrail:
+                note += "\n  a real run would be refused"
+            self.result.notes.append(note)
+        log.info("load: guardrails %s, volume of day %s", decision.action, decision.volume_day)
 
     def _anchors(self, rows: dict[int, tuple[object, ...]]) -> dict[int, date]:
         """Earlier days' last dates: a day that completed after its date pushes the rest."""
@@ -215,7 +240,8 @@ class DayRun:
 
 
 def run_day(loaded: LoadedPlan, day: int, *, now: datetime | None = None,
-            dry_run: bool = False, force_reason: str | None = None) -> DayResult:
+            dry_run: bool = False, force_reason: str | None = None,
+            override_guardrail: str | None = None) -> DayResult:
     """Run (or dry-run) sending day ``day`` of a plan over its store.
 
     A dry run changes nothing: everything it computes lives in temp tables of a transaction
@@ -227,11 +253,13 @@ def run_day(loaded: LoadedPlan, day: int, *, now: datetime | None = None,
             store.conn.execute("BEGIN")
             try:
                 return DayRun(loaded, store, day, now=now, dry_run=True,
-                              force_reason=force_reason).run()
+                              force_reason=force_reason,
+                              override_guardrail=override_guardrail).run()
             finally:
                 store.conn.execute("ROLLBACK")
         with store.lock("run"):
             return DayRun(loaded, store, day, now=now, dry_run=False,
-                          force_reason=force_reason).run()
+                          force_reason=force_reason,
+                          override_guardrail=override_guardrail).run()
     finally:
         store.close()
