@@ -35,6 +35,7 @@ COMMANDS = [
     "init",
     "status",
     "report",
+    "demo",
     "run",
     "explain",
     "serve",

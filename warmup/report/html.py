@@ -154,7 +154,8 @@ def render_report(loaded: LoadedPlan, *, day: int | None = None,
 <h1>Warm-up report: {escape(loaded.plan.name)}</h1>
 <p class="note">Generated {now.astimezone(UTC).strftime("%Y-%m-%d %H:%M")} UTC from
 {escape(str(loaded.store_path))}. Plan time zone {escape(loaded.plan.timezone)}.</p>
-<p>Guardrails for day {rail.day}: <span class="state">{escape(rail.action)}</span>
+<p>Guardrails{f" for day {rail.day}" if rail.day <= len(status.days) else ""}:
+<span class="state">{escape(rail.action)}</span>
 {escape("; ".join(rail.reasons))}<br>
 Next: {escape(status.next_action)}</p>
 <h2>Ramp</h2>

@@ -59,8 +59,10 @@ class PlanStatus:
 
 
 def _next_day(days: list[DayRow]) -> int:
+    """The day the guardrails decide for: the first not completed (one past the end when all
+    are, which judges the last days' figures)."""
     open_days = [d.day for d in days if d.status != "completed"]
-    return open_days[0] if open_days else days[-1].day
+    return open_days[0] if open_days else days[-1].day + 1
 
 
 def guardrail_state(loaded: LoadedPlan, store: Store, days: list[DayRow]) -> Guardrail:
@@ -141,7 +143,8 @@ def render_table(status: PlanStatus) -> str:
             "pending", "failed", "uncert", "lists", "bounce", "complaint", "unsub")
     rows = [head]
     for d in status.days:
-        plan_text = d.new_setting if d.new_limit is None else f"{d.new_setting}={d.new_limit:,}"
+        plan_text = (d.new_setting if d.new_limit is None or d.new_setting == str(d.new_limit)
+                     else f"{d.new_setting}={d.new_limit:,}")
         rows.append((str(d.day), d.date, d.status, plan_text, _cell(d.new_allocated),
                      _cell(d.new_sent) if d.status != "planned" else "-",
                      _cell(d.klaviyo_allocated), _cell(d.emails.pending),
@@ -167,7 +170,8 @@ def render_table(status: PlanStatus) -> str:
         f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
         f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
         f"unsubscribes waiting for Klaviyo: {status.unsubscribes_waiting:,}",
-        f"guardrail   {rail.action} for day {rail.day}"
+        f"guardrail   {rail.action} "
+        + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
         + "".join(f"\n              {reason}" for reason in rail.reasons),
         f"next        {status.next_action}",
     ]

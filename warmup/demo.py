@@ -1,0 +1,194 @@
+"""`warmup demo`: the whole job on one machine — no account, no network beyond loopback.
+
+A scratch workspace gets sample customers and a plan made from the shipped example, pointed at a
+Klaviyo-compatible sandbox and an SMTP sink, both started here on 127.0.0.1. The first days of
+the plan then run for real: the engine allocates, Klaviyo's exclusion list is synced in the
+sandbox, mail is delivered to the sink. The plan's days are dated in the recent past and each
+runs with its clock just after its send time, so every wait is due and the run takes seconds.
+Servers and the in-process secrets are gone when the demo ends, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import yaml
+
+from warmup.calendar import day_date, local_time
+from warmup.dispatch import dispatch_day
+from warmup.email.sink import Sink, smtp_sink
+from warmup.engine import run_day
+from warmup.errors import InvalidInput
+from warmup.importer import import_csv
+from warmup.plan import LoadedPlan, load_plan
+from warmup.report.html import write_report
+from warmup.report.status import PlanStatus, plan_status
+from warmup.resources import bundled_dir
+from warmup.sample import write_sample_csv
+from warmup.sandbox import SandboxConfig, serve_in_thread
+from warmup.store import open_store
+from warmup.store.database import STORE_ENV
+
+PLAN_FILE = "demo.yaml"
+# Past the send time, so a day's waits are all due when it runs.
+AFTER_SEND = timedelta(minutes=5)
+
+
+@dataclass
+class DayOutcome:
+    day: int
+    date: str
+    status: str
+    new: int
+    klaviyo: int
+    excluded: int
+    delivered: int
+
+
+@dataclass
+class DemoResult:
+    workspace: Path
+    plan_path: Path
+    report_path: Path
+    customers_loaded: int
+    days: list[DayOutcome] = field(default_factory=list)
+    status: PlanStatus | None = None
+    sink_messages: int = 0
+    klaviyo_url: str = ""
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set variables for the demo's duration, then put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def demo_plan(*, klaviyo_url: str, smtp_port: int, start: date) -> dict[str, Any]:
+    """The shipped example plan, aimed at the local servers and dated to start on ``start``."""
+    example = yaml.safe_load((bundled_dir("plans") / "example.yaml").read_text(encoding="utf-8"))
+    example.update(
+        start_date=start.isoformat(),
+        scenario=str(bundled_dir("scenarios") / "variant-1.yaml"),
+        templates=str(bundled_dir("templates")),
+        store="demo.db",
+    )
+    example["providers"]["klaviyo"]["base_url"] = klaviyo_url
+    example["providers"]["new"].update(host="127.0.0.1", port=smtp_port, tls="none")
+    for key in ("username_env", "password_env"):
+        example["providers"]["new"].pop(key, None)
+    example["schedule"]["skip_dates"] = []
+    example["schedule"]["skip_weekdays"] = []
+    return dict(example)
+
+
+def klaviyo_account(csv_path: Path, state_path: Path) -> Path:
+    """The sandbox's state file holding the export's profiles under their Klaviyo IDs: the
+    export came from Klaviyo, so Klaviyo knows these profiles before the warm-up starts."""
+    profiles: dict[str, Any] = {}
+    stamp = pendulum.now("UTC").replace(microsecond=0).isoformat()
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            pid, email = (row.get("Klaviyo ID") or "").strip(), (row.get("Email") or "").strip()
+            if not pid or "@" not in email or pid in profiles:
+                continue
+            attributes = {"email": email.lower(), "first_name": row.get("First Name") or None,
+                          "last_name": row.get("Last Name") or None, "created": stamp,
+                          "updated": stamp, "properties": {}}
+            profiles[pid] = {"id": pid, "attributes": {k: v for k, v in attributes.items()
+                                                       if v is not None},
+                             "consent": "SUBSCRIBED", "suppression": None}
+    state_path.write_text(json.dumps({"seq": 0, "profiles": profiles, "lists": {},
+                                      "members": {}}), encoding="utf-8")
+    return state_path
+
+
+def run_demo(*, directory: Path | str | None = None, customers: int = 2000, days: int = 3,
+             say: Callable[[str], None] = lambda line: None,
+             progress: Callable[[int], None] | None = None) -> DemoResult:
+    """Run the demo in ``directory`` (a new scratch folder when None); see the module docstring.
+    ``say`` receives one line per step."""
+    if customers < 1:
+        raise InvalidInput(f"--customers {customers} is too small",
+                           hint="pass at least 1, e.g. --customers 2000")
+    if not 1 <= days <= 14:
+        raise InvalidInput(f"--days {days} is outside the example plan",
+                           hint="pass a number of days from 1 to 14")
+    workspace = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="warmup-demo-"))
+    workspace.mkdir(parents=True, exist_ok=True)
+    plan_path = workspace / PLAN_FILE
+    if (workspace / "demo.db").exists():
+        raise InvalidInput(f"{workspace / 'demo.db'} already exists: the demo starts from an "
+                           "empty store", hint="pass --dir with a new folder, or delete it")
+    csv_path = write_sample_csv(workspace / "customers.csv", customers, seed=0)
+    say(f"workspace   {workspace}")
+    say(f"customers   {customers:,} sample rows in {csv_path.name}")
+    with ExitStack() as stack:
+        account = klaviyo_account(csv_path, workspace / "klaviyo-sandbox.json")
+        sandbox = stack.enter_context(serve_in_thread(SandboxConfig(fast=True, state=account)))
+        sink: Sink = stack.enter_context(smtp_sink(keep=False))
+        say(f"sandbox     Klaviyo-compatible API on {sandbox.base_url}")
+        say(f"smtp sink   127.0.0.1:{sink.port}")
+        today = pendulum.now("Europe/Prague").date()
+        start = today - timedelta(days=days)
+        plan_path.write_text(yaml.safe_dump(
+            demo_plan(klaviyo_url=sandbox.base_url, smtp_port=sink.port, start=start),
+            sort_keys=False), encoding="utf-8")
+        stack.enter_context(_environment({
+            "KLAVIYO_API_KEY": sandbox.api_key,
+            "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+            STORE_ENV: str(workspace / "demo.db"),
+        }))
+        loaded = load_plan(plan_path)
+        imported = import_csv(loaded, csv_path, progress=progress)
+        say(f"imported    {imported.rows_loaded:,} customers "
+            f"({imported.rows_rejected} rows rejected)")
+        result = DemoResult(workspace, plan_path, workspace / "report.html",
+                            imported.rows_loaded, klaviyo_url=sandbox.base_url)
+        for day in range(1, days + 1):
+            result.days.append(_run_one_day(loaded, day, sink, say))
+        result.sink_messages = sink.count
+        result.status = plan_status(loaded)
+        write_report(loaded, result.report_path)
+    return result
+
+
+def _run_one_day(loaded: LoadedPlan, day: int, sink: Sink,
+                 say: Callable[[str], None]) -> DayOutcome:
+    plan = loaded.plan
+    when = day_date(plan, day)
+    clock = local_time(plan, when, plan.schedule.send_time_for(day)) + AFTER_SEND
+    before = sink.count
+    run_day(loaded, day, now=clock)
+    store = open_store(loaded.store_path, create=False)
+    try:
+        report = dispatch_day(loaded, store, day)
+        row = store.conn.execute("SELECT status, new_allocated, klaviyo_allocated FROM days "
+                                 "WHERE day = ?", (day,)).fetchone()
+    finally:
+        store.close()
+    outcome = DayOutcome(day, when.isoformat(), str(row[0]), int(row[1] or 0), int(row[2] or 0),
+                         report.klaviyo.sent, sink.count - before)
+    say(f"day {day}       {outcome.date}: {outcome.new:,} to the new provider, "
+        f"{outcome.klaviyo:,} stay with Klaviyo, {outcome.delivered:,} emails delivered to "
+        f"the sink ({outcome.status})")
+    return outcome
