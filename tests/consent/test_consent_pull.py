@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from consent_helpers import add_customers, write_plan
+from consent_helpers import KEY_ENV, add_customers, write_plan
 
 from warmup.consent import pull_klaviyo_unsubscribes
-from warmup.consent.pull import PULL_META_KEY
+from warmup.consent.pull import PULL_META_KEY, pull_for_plan
 from warmup.providers.klaviyo import KlaviyoClient
 from warmup.providers.klaviyo.lists import subscribe, suppress, unsubscribe
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
@@ -39,7 +39,9 @@ def consents(store: object) -> dict[str, str]:
         "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"))
 
 
-def test_pull_marks_klaviyo_unsubscribes_once(tmp_path: Path, sandbox: RunningSandbox) -> None:
+def test_pull_marks_klaviyo_unsubscribes_once(tmp_path: Path, sandbox: RunningSandbox,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
     loaded = write_plan(tmp_path, base_url=sandbox.base_url)
     store = open_store(loaded.store_path)
     emails = [f"k{i}@example.com" for i in range(6)]
@@ -61,7 +63,7 @@ def test_pull_marks_klaviyo_unsubscribes_once(tmp_path: Path, sandbox: RunningSa
         time.sleep(1.1)  # Klaviyo's timestamps have whole seconds
         unsubscribe(client, ["k4@example.com"])
         settle(sandbox, client)
-        assert pull_klaviyo_unsubscribes(loaded, store, client) == 1
+        assert pull_for_plan(loaded) == 1  # the plan's own client, as `warmup sync --pull`
         assert consents(store)["k4@example.com"] == "unsubscribed"
         assert store.get_meta(PULL_META_KEY) > mark  # type: ignore[operator]
     history = store.conn.execute(

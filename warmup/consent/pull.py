@@ -14,7 +14,7 @@ from warmup.events import parse_time
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo.client import KlaviyoClient
 from warmup.providers.klaviyo.lists import ConsentChange, consent_changes_since
-from warmup.store import Store
+from warmup.store import Store, open_store
 
 PULL_META_KEY = "klaviyo_consent_pulled_until"
 PULL_SOURCE = "klaviyo-pull"
@@ -71,3 +71,16 @@ def _apply(store: Store, batch: list[tuple[str, str]]) -> int:
                 (row[0], status, PULL_SOURCE))
             changed += cursor.rowcount
     return changed
+
+
+def pull_for_plan(loaded: LoadedPlan) -> int:
+    """``warmup sync PLAN --pull`` and the step before each day: open the plan's store and
+    Klaviyo client, pull, close. Raises InvalidInput when the API key variable is not set."""
+    from warmup.dispatch.klaviyo import client_for
+
+    store = open_store(loaded.store_path, create=False)
+    try:
+        with client_for(loaded) as client:
+            return pull_klaviyo_unsubscribes(loaded, store, client)
+    finally:
+        store.close()
