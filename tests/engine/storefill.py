@@ -16,7 +16,8 @@ STATUSES = ("subscribed", "subscribed", "subscribed", "never_subscribed", "unsub
 
 def write_plan(folder: Path, *, variant: int = 1, days: list[object] | None = None,
                templates: list[str] | None = None, skip_dates: list[str] | None = None,
-               skip_weekdays: list[str] | None = None, store: Path | None = None) -> Path:
+               skip_weekdays: list[str] | None = None, store: Path | None = None,
+               scenario: Path | None = None) -> Path:
     """A plan file using the repo's scenario and templates; Klaviyo points at a closed port."""
     volumes = days or [5, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, "all"]
     names = templates or [f"day-{i:02d}" for i in range(1, len(volumes) + 1)]
@@ -25,7 +26,7 @@ def write_plan(folder: Path, *, variant: int = 1, days: list[object] | None = No
     text = f"""name: engine-test
 timezone: Europe/Prague
 start_date: 2026-12-01
-scenario: {REPO}/scenarios/variant-{variant}.yaml
+scenario: {scenario or f"{REPO}/scenarios/variant-{variant}.yaml"}
 templates: {REPO}/templates
 {f"store: {store}" if store else ""}
 sender: {{from: "Test <t@send.example>"}}

@@ -101,8 +101,7 @@ def _rank(ctx: DayContext, result: Evaluation, pending: list[int],
         cases.append(f"WHEN {path_id} THEN {sql}")
         params += own
     # Post-allocation branches are rare: join the customer row only when one needs it.
-    join = CUSTOMER_JOIN.format(alias="r") if any("c." in sql or "e." in sql
-                                                  for sql, _ in stage2.values()) else ""
+    join = CUSTOMER_JOIN.format(alias="r") if result.flow.stage2_reads_customer else ""
     # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
     conn.execute("CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
                  "tier INTEGER, rank INTEGER, is_new INTEGER)")

@@ -30,6 +30,9 @@ class FlowSql:
         self.nodes = self.scenario.by_id
         self.paths = PathSet(self.scenario)
         self.allocation = allocation_node(self.scenario)
+        # Whether any stage-2 expression tests the customer row (a branch after the allocation).
+        self.stage2_reads_customer = False
+        self._in_stage2 = False
 
     def stage1(self) -> tuple[str, list[Any]]:
         """Path id of every customer from the date trigger up to the allocation (or an end)."""
@@ -44,8 +47,10 @@ class FlowSql:
         assert self.allocation is not None
         params: list[Any] = []
         labels = pending.labels[:-1]
+        self._in_stage2 = True
         yes = self._follow(self.allocation, "yes", pending.nodes, labels, params)
         no = self._follow(self.allocation, "no", pending.nodes, labels, params)
+        self._in_stage2 = False
         return f"(CASE WHEN {is_new_sql} THEN {yes} ELSE {no} END)", params
 
     def pending_paths(self) -> list[Path]:
@@ -64,6 +69,7 @@ class FlowSql:
         if isinstance(node, BranchNode):
             sql, own = predicate(node, self.ctx)
             params.extend(own)
+            self.stage2_reads_customer |= self._in_stage2
             yes = self._follow(node, "yes", here, labels, params)
             no = self._follow(node, "no", here, labels, params)
             return f"(CASE WHEN {sql} THEN {yes} ELSE {no} END)"
