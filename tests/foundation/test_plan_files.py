@@ -115,3 +115,21 @@ def test_schema_is_json_schema_that_accepts_shipped_files(kind: str) -> None:
     data["unexpected"] = 1
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
+
+
+def test_template_field_no_customer_has_fails_validate(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    day2 = tmp_path / "templates" / "email" / "day-02.j2"
+    day2.write_text(day2.read_text().replace("{% block subject %}",
+                                             "{% block subject %}{{ customer.favourite_colour }}",
+                                             1))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text((REPO / "plans" / "example.yaml").read_text()
+                    .replace("../scenarios/variant-1.yaml", "variant-1")
+                    .replace("templates: ../templates", "templates: templates"))
+    result = runner.invoke(app, ["validate", str(plan)])
+    assert result.exit_code == 2, result.output
+    assert f"{day2}:" in result.output
+    assert "favourite_colour" in result.output

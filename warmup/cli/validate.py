@@ -5,8 +5,8 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.plan import load_plan
 from warmup.plan.summary import summarize
+from warmup.validation import validate_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -16,5 +16,5 @@ def register(app: typer.Typer) -> None:
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
     ) -> None:
         """Check a plan, its scenario and templates; list every problem with file:line:col."""
-        loaded = load_plan(plan)
+        loaded = validate_plan(plan)
         typer.echo(summarize(loaded))
