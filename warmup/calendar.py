@@ -72,6 +72,6 @@ def parse_moment(text: str, timezone: str) -> datetime:
     except (ValueError, pendulum.parsing.exceptions.ParserError):
         parsed = None
     if not isinstance(parsed, datetime):
-        raise InvalidInput(f"{text!r} is not a timestamp",
+        raise InvalidInput(f"--now {text!r} is not a timestamp",
                            hint="write it like 2026-12-03T10:05 or 2026-12-03T09:05:00+00:00")
     return parsed

@@ -75,7 +75,7 @@ def test_dry_run_json_document(plan: str) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--day", "1", "--now", "yesterday-ish"], "'yesterday-ish' is not a timestamp"),
+    (["--day", "1", "--now", "yesterday-ish"], "--now 'yesterday-ish' is not a timestamp"),
     (["--day", "15"], "day 15 is not in plan engine-test: it has days 1–14"),
 ])
 def test_invalid_input_is_exit_2(plan: str, args: list[str], message: str) -> None:

@@ -89,8 +89,6 @@ def test_user_error_names_the_place_and_the_fix(tmp_path: Path, setup: Callable[
         assert text in result.output, (text, result.output)
 
 
-@pytest.mark.xfail(strict=True, reason="`--now garbage` names the value and the format, "
-                   "not the option (warmup/calendar.parse_moment)")
 def test_run_bad_now_names_the_option(tmp_path: Path) -> None:
     with_store(tmp_path)
     result = runner.invoke(app, ["run", PLAN, "--day", "1", "--now", "garbage"])
