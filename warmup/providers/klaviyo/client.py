@@ -104,9 +104,11 @@ class KlaviyoClient:
                 self._limiters[endpoint.name] = RateLimiter(endpoint.tier, scale=self.scale)
             return self._limiters[endpoint.name]
 
-    def idle(self) -> None:
-        for limiter in list(self._limiters.values()):
-            limiter.idle()
+    def idle(self, *names: str) -> None:
+        """Wait until the named endpoints' (default: all) rate windows are empty."""
+        for name, limiter in list(self._limiters.items()):
+            if not names or name in names:
+                limiter.idle()
 
     def call(self, method: str, url: str, *, json: Any = None,
              params: dict[str, str] | None = None, idempotent: bool = True) -> httpx.Response:
