@@ -111,9 +111,10 @@ def klaviyo_account(csv_path: Path, state_path: Path) -> Path:
             pid, email = (row.get("Klaviyo ID") or "").strip(), (row.get("Email") or "").strip()
             if not pid or "@" not in email or pid in profiles:
                 continue
-            attributes = {"email": email.lower(), "first_name": row.get("First Name") or None,
-                          "last_name": row.get("Last Name") or None, "created": stamp,
-                          "updated": stamp, "properties": {}}
+            attributes: dict[str, Any] = {
+                "email": email.lower(), "first_name": row.get("First Name") or None,
+                "last_name": row.get("Last Name") or None, "created": stamp, "updated": stamp,
+                "properties": {}}
             profiles[pid] = {"id": pid, "attributes": {k: v for k, v in attributes.items()
                                                        if v is not None},
                              "consent": "SUBSCRIBED", "suppression": None}

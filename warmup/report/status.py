@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pendulum
+
 from warmup.calendar import local_time
 from warmup.consent.flow import unsubscribe_backlog
 from warmup.dispatch import klaviyo_backlog
@@ -71,8 +73,8 @@ def guardrail_state(loaded: LoadedPlan, store: Store, days: list[DayRow]) -> Gua
 
 
 def _local(plan: Plan, iso: str) -> str:
-    moment = datetime.fromisoformat(iso)
-    return local_time(plan, moment.date()).tz.convert(moment).strftime("%Y-%m-%d %H:%M")
+    moment = pendulum.instance(datetime.fromisoformat(iso)).in_timezone(plan.timezone)
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def next_action(loaded: LoadedPlan, store: Store, days: list[DayRow],
