@@ -186,11 +186,15 @@ def scaffold_plan(directory: Path | str, *, variant: int = 1, days: int = 14,
     start = start_date or date.today() + timedelta(days=1)
     text = plan_text(name=name or default_name(directory), variant=variant, timezone=timezone,
                      start=start, ramp_values=values)
+    shipped = bundled_dir("templates")
     copies: dict[Path, Path] = {
         directory / SCENARIO_FILE: bundled_dir("scenarios") / f"variant-{variant}.yaml",
-        directory / "templates" / "klaviyo" / "add-profiles-to-list.json.j2":
-            bundled_dir("templates") / "klaviyo" / "add-profiles-to-list.json.j2",
     }
+    # Every Klaviyo webhook template (they include each other) and the emails' shared partials
+    # (`_footer.txt.j2`, layouts) travel with the day templates.
+    for source in [*sorted((shipped / "klaviyo").glob("*.j2")),
+                   *sorted((shipped / "email").glob("_*.j2"))]:
+        copies[directory / "templates" / source.parent.name / source.name] = source
     for day in range(1, days + 1):
         template = template_for_day(variant, day)
         copies[directory / "templates" / "email" / f"{template}.j2"] = _bundled_email(template)

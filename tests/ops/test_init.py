@@ -27,7 +27,7 @@ def test_init_writes_a_plan_that_validates(tmp_path: Path) -> None:
     assert loaded.plan.timezone == "America/New_York"
     assert loaded.scenario.name == "bloomreach-warmup-variant-1"
     assert loaded.templates_dir == target / "templates"
-    assert sorted(p.name for p in (target / "templates" / "email").iterdir()) == [
+    assert sorted(p.name for p in (target / "templates" / "email").glob("day-*")) == [
         f"day-{i:02d}.j2" for i in range(1, 7)]
     validate = runner.invoke(app, ["validate", str(target / "plan.yaml")])
     assert validate.exit_code == 0, validate.output
