@@ -141,7 +141,9 @@ def read_events_csv(path: Path) -> list[IncomingEvent]:
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
-        raise CsvImportError(f"cannot read: {exc.strerror}", file=path) from None
+        raise CsvImportError(f"cannot read: {exc.strerror}", file=path,
+                             hint="check the path; the file is the provider's event export "
+                             "with columns event_id, type, email, occurred_at") from None
     with handle:
         reader = csv.reader(handle)
         header = [name.strip().lower() for name in next(reader, [])]

@@ -96,8 +96,6 @@ def test_run_bad_now_names_the_option(tmp_path: Path) -> None:
     assert "--now" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="a missing events CSV says `cannot read` without "
-                   "saying what to do (warmup/events.py)")
 def test_events_import_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with_store(tmp_path)
     result = runner.invoke(app, ["events", "import", PLAN, str(tmp_path / "nope.csv")])
