@@ -96,7 +96,7 @@ def _server(app: Starlette) -> uvicorn.Server:
 
 @contextmanager
 def serve_in_thread(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = 0,
-                    retry_seconds: float = 30.0, run: FlowRunner | None = None
+                    retry_seconds: float = 5.0, run: FlowRunner | None = None
                     ) -> Iterator[RunningService]:
     """Start the service (port 0 = any free one), yield its URL, stop it on exit."""
     app, worker = _prepare(loaded, retry_seconds, run)
@@ -118,7 +118,7 @@ def serve_in_thread(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = 
 def serve_forever(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                   announce: Callable[[str], None] | None = None) -> None:
     """Run in the foreground until Ctrl-C; ``announce(base_url)`` once listening."""
-    app, _ = _prepare(loaded, 30.0, None)
+    app, _ = _prepare(loaded, 5.0, None)
     sock = _bind(host, port)
     if not _is_loopback(host):
         log.warning("listening on %s: reachable from other machines — put TLS in front", host)

@@ -22,7 +22,7 @@ FlowRunner = Callable[[LoadedPlan, Store], FlowReport]
 
 
 class FlowWorker:
-    def __init__(self, loaded: LoadedPlan, *, retry_seconds: float = 30.0,
+    def __init__(self, loaded: LoadedPlan, *, retry_seconds: float = 5.0,
                  run: FlowRunner = run_consent_flow) -> None:
         self.loaded = loaded
         self.retry_seconds = retry_seconds
