@@ -96,7 +96,9 @@ def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
             store.close()
 
     def after(result: RecordResult) -> None:
-        if result.consent_events and worker is not None:
+        # Any new event may start a scenario's event flow (a scenario can listen to hard
+        # bounces too); a pass with nothing to do costs two queries.
+        if result.stored and worker is not None:
             worker.notify()
 
     def email_of(request: Request) -> str | None:

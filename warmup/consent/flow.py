@@ -120,14 +120,14 @@ class EventImportReport:
 def import_events_file(loaded: LoadedPlan, path: Path, *,
                        source: str = DEFAULT_SOURCE) -> EventImportReport:
     """Store a provider's exported events (format in :mod:`warmup.events`) once each, then run
-    the consent flow for the unsubscribes and complaints among them."""
+    the scenario's event flows (unsubscribes and complaints: the consent flow) for them."""
     if not source.strip():
         raise InvalidInput("--source is empty", hint="name the provider, e.g. --source new")
     events = read_events_csv(path)
     store = open_store(loaded.store_path, create=False)
     try:
         result = record_events(store, events, source=source)
-        flow = run_consent_flow(loaded, store) if result.consent_events else None
+        flow = run_consent_flow(loaded, store) if result.stored else None
     finally:
         store.close()
     return EventImportReport(path, len(events), result, flow)
