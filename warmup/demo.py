@@ -182,7 +182,7 @@ def _run_one_day(loaded: LoadedPlan, day: int, sink: Sink,
     run_day(loaded, day, now=clock)
     store = open_store(loaded.store_path, create=False)
     try:
-        report = dispatch_day(loaded, store, day)
+        report = dispatch_day(loaded, store, day, clock=lambda: clock)
         row = store.conn.execute("SELECT status, new_allocated, klaviyo_allocated FROM days "
                                  "WHERE day = ?", (day,)).fetchone()
     finally:

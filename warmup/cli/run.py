@@ -1,33 +1,28 @@
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
+from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from warmup.calendar import parse_moment
 from warmup.cli.errors import handle_errors
+from warmup.dispatch import dispatch_day
 from warmup.engine import run_day
 from warmup.plan import LoadedPlan, load_plan
+from warmup.store import open_store
 
 
-def _dispatch(loaded: LoadedPlan, day: int) -> str:
-    """Drain the outbox through the dispatchers, when they are installed."""
-    if importlib.util.find_spec("warmup.dispatch") is None:
-        return "outbox written; no dispatcher installed"
-    dispatch = importlib.import_module("warmup.dispatch")
-    if not hasattr(dispatch, "dispatch_day"):
-        return "outbox written; no dispatcher installed"
-    from warmup.store import open_store
-
+def _dispatch(loaded: LoadedPlan, day: int, *, resend_uncertain: bool,
+              clock: datetime | None) -> str:
     store = open_store(loaded.store_path, create=False)
     try:
-        report = dispatch.dispatch_day(loaded, store, day)
+        report = dispatch_day(loaded, store, day, resend_uncertain=resend_uncertain,
+                              clock=(lambda: clock) if clock else None)
     finally:
         store.close()
-    return str(report)
+    return report.render()
 
 
 def register(app: typer.Typer) -> None:
@@ -51,6 +46,9 @@ def register(app: typer.Typer) -> None:
             "the reason is recorded."),
         no_dispatch: bool = typer.Option(False, "--no-dispatch",
                                          help="Write the outbox only; send nothing."),
+        resend_uncertain: bool = typer.Option(
+            False, "--resend-uncertain",
+            help="Also send messages whose outcome a crash left unknown (may duplicate)."),
     ) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
         loaded = load_plan(plan)
@@ -63,4 +61,5 @@ def register(app: typer.Typer) -> None:
             typer.echo(result.render())
         if not dry_run and not no_dispatch:
             # After the day's result is shown: a provider failure must not hide what was done.
-            typer.echo(f"dispatch: {_dispatch(loaded, day)}", err=as_json)
+            typer.echo(_dispatch(loaded, day, resend_uncertain=resend_uncertain, clock=clock),
+                       err=as_json)

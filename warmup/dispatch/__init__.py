@@ -6,10 +6,11 @@ confirmed — and then the email dispatcher (``warmup.dispatch.email``) when it 
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
+from warmup.dispatch.email import EmailReport, drain_email
 from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, klaviyo_backlog
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
@@ -21,16 +22,28 @@ __all__ = ["DispatchReport", "dispatch_day", "klaviyo_backlog"]
 @dataclass
 class DispatchReport:
     klaviyo: KlaviyoReport
-    email: Any | None
+    email: EmailReport
+
+    def render(self) -> str:
+        k, e = self.klaviyo, self.email
+        lines = [
+            f"klaviyo  {k.sent:,} list changes confirmed, {k.removed:,} removed, "
+            f"{k.on_hold:,} on hold, {k.failed:,} failed ({k.requests:,} requests)",
+            f"email    {e.sent:,} sent, {e.bounced:,} bounced, {e.failed:,} failed, "
+            f"{e.waiting:,} waiting, {e.uncertain:,} uncertain",
+        ]
+        lines += [f"  ! {problem}" for problem in k.problems]
+        lines += [f"  ! {warning}" for warning in e.warnings]
+        if e.uncertain:
+            lines.append("  uncertain messages may have been delivered before a crash; they are "
+                         "not re-sent unless you run again with --resend-uncertain")
+        return "\n".join(lines)
 
 
 def dispatch_day(loaded: LoadedPlan, store: Store, day: int, *,
-                 klaviyo_client: KlaviyoClient | None = None) -> DispatchReport:
+                 klaviyo_client: KlaviyoClient | None = None, resend_uncertain: bool = False,
+                 clock: Callable[[], datetime] | None = None) -> DispatchReport:
+    """Klaviyo first (exclusion list confirmed), then the day's due email."""
     klaviyo = drain_klaviyo(loaded, store, day, client=klaviyo_client)
-    try:
-        email_module = importlib.import_module("warmup.dispatch.email")
-    except ModuleNotFoundError as exc:
-        if exc.name != "warmup.dispatch.email":
-            raise
-        return DispatchReport(klaviyo, None)
-    return DispatchReport(klaviyo, email_module.drain_email(loaded, store, day))
+    email = drain_email(loaded, store, day, resend_uncertain=resend_uncertain, clock=clock)
+    return DispatchReport(klaviyo, email)
