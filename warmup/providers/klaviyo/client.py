@@ -63,12 +63,15 @@ class KlaviyoClient:
     def __init__(self, base_url: str, api_key: str, *, revision: str = "2026-07-15",
                  rate_share: float = 1.0, rate_scale: float = 1.0,
                  retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None, seed: int | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, seed: int | None = None,
+                 workers: int = 4) -> None:
         self.base_url = base_url.rstrip("/")
         self.revision = revision
         self.retry = retry or RetryPolicy()
         self.scale = rate_share * rate_scale
         self.stats = Stats()
+        # Threads for independent batch calls; the per-endpoint limiters are shared by all.
+        self.workers = workers
         self._rng = random.Random(seed)
         self._limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
@@ -104,6 +107,10 @@ class KlaviyoClient:
                 self._limiters[endpoint.name] = RateLimiter(endpoint.tier, scale=self.scale)
             return self._limiters[endpoint.name]
 
+    def _count(self, counter: Counter[str], name: str) -> None:
+        with self._lock:
+            counter[name] += 1
+
     def idle(self, *names: str) -> None:
         """Wait until the named endpoints' (default: all) rate windows are empty."""
         for name, limiter in list(self._limiters.items()):
@@ -127,7 +134,7 @@ class KlaviyoClient:
         failures = throttles = 0
         while True:
             ticket = limiter.acquire()
-            self.stats.requests[endpoint.name] += 1
+            self._count(self.stats.requests, endpoint.name)
             try:
                 response = self._http.request(method, url, json=json, params=params)
             except httpx.TransportError as exc:
@@ -137,14 +144,14 @@ class KlaviyoClient:
                     raise ProviderError(f"{where}: {type(exc).__name__} after {failures} "
                                         "attempts", hint="check the network and base_url, "
                                         "then run `warmup sync PLAN` again") from None
-                self.stats.retried[endpoint.name] += 1
+                self._count(self.stats.retried, endpoint.name)
                 time.sleep(self.retry.backoff(failures, self._rng))
                 continue
             limiter.release(ticket)
             status = response.status_code
             if status == 429:
                 throttles += 1
-                self.stats.throttled[endpoint.name] += 1
+                self._count(self.stats.throttled, endpoint.name)
                 retry_after = _retry_after(response)
                 if throttles > self.retry.max_throttled:
                     raise _error(response, where)
@@ -154,7 +161,7 @@ class KlaviyoClient:
                 failures += 1
                 if failures >= self.retry.attempts or not idempotent:
                     raise _error(response, where)
-                self.stats.retried[endpoint.name] += 1
+                self._count(self.stats.retried, endpoint.name)
                 time.sleep(self.retry.backoff(failures, self._rng))
                 continue
             if status >= 400:

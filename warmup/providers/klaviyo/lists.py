@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,20 @@ SUPPRESSION_TS = "subscriptions.email.marketing.suppression.timestamp"
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def post_all(client: KlaviyoClient, method: str, path: str, bodies: Iterable[Any]) -> int:
+    """Send independent batch calls on ``client.workers`` threads: the endpoint's limiter, not
+    one slow reply, sets the pace. Returns the number of calls; the first error is raised."""
+    items = list(bodies)
+    if len(items) <= 1 or client.workers <= 1:
+        for body in items:
+            client.call(method, path, json=body)
+        return len(items)
+    with ThreadPoolExecutor(max_workers=client.workers) as pool:
+        for _ in pool.map(lambda body: client.call(method, path, json=body), items):
+            pass
+    return len(items)
 
 
 def _quote(value: str) -> str:
@@ -81,12 +96,9 @@ def remove_from_list(client: KlaviyoClient, list_id: str, profile_ids: Sequence[
 
 
 def _members(client: KlaviyoClient, method: str, list_id: str, ids: Sequence[str]) -> int:
-    calls = 0
-    for batch in chunks(list(ids), MAX_LIST_IDS):
-        body = {"data": [{"type": "profile", "id": pid} for pid in batch]}
-        client.call(method, f"/api/lists/{list_id}/relationships/profiles", json=body)
-        calls += 1
-    return calls
+    bodies = ({"data": [{"type": "profile", "id": pid} for pid in batch]}
+              for batch in chunks(list(ids), MAX_LIST_IDS))
+    return post_all(client, method, f"/api/lists/{list_id}/relationships/profiles", bodies)
 
 
 @dataclass
@@ -219,7 +231,7 @@ def subscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | None 
               consented_at: str | None = None) -> int:
     """Subscribe to email marketing (and join ``list_id``). ``consented_at`` marks a historical
     import: no double opt-in mail, the consent date kept."""
-    calls = 0
+    bodies = []
     for batch in chunks(list(emails), MAX_SUBSCRIBE):
         marketing: dict[str, str] = {"consent": "SUBSCRIBED"}
         if consented_at:
@@ -233,32 +245,26 @@ def subscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | None 
                                 "attributes": attributes}
         if list_id:
             data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
-        client.post("/api/profile-subscription-bulk-create-jobs", {"data": data})
-        calls += 1
-    return calls
+        bodies.append({"data": data})
+    return post_all(client, "POST", "/api/profile-subscription-bulk-create-jobs", bodies)
 
 
 def unsubscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | None = None) -> int:
     """Unsubscribe from email marketing. Without ``list_id`` the unsubscribe is global (what a
     consent reject needs); with one, Klaviyo also unsubscribes globally anyone not in it."""
-    calls = 0
+    bodies = []
     for batch in chunks(list(emails), MAX_UNSUBSCRIBE):
         data: dict[str, Any] = {"type": "profile-subscription-bulk-delete-job", "attributes": {
             "profiles": {"data": [{"type": "profile", "attributes": {"email": e, "subscriptions": {
                 "email": {"marketing": {"consent": "UNSUBSCRIBED"}}}}} for e in batch]}}}
         if list_id:
             data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
-        client.post("/api/profile-subscription-bulk-delete-jobs", {"data": data})
-        calls += 1
-    return calls
+        bodies.append({"data": data})
+    return post_all(client, "POST", "/api/profile-subscription-bulk-delete-jobs", bodies)
 
 
 def suppress(client: KlaviyoClient, emails: Sequence[str]) -> int:
-    calls = 0
-    for batch in chunks(list(emails), MAX_SUPPRESS):
-        body = {"data": {"type": "profile-suppression-bulk-create-job", "attributes": {
-            "profiles": {"data": [{"type": "profile", "attributes": {"email": e}}
-                                  for e in batch]}}}}
-        client.post("/api/profile-suppression-bulk-create-jobs", body)
-        calls += 1
-    return calls
+    bodies = ({"data": {"type": "profile-suppression-bulk-create-job", "attributes": {
+        "profiles": {"data": [{"type": "profile", "attributes": {"email": e}} for e in batch]}}}}
+        for batch in chunks(list(emails), MAX_SUPPRESS))
+    return post_all(client, "POST", "/api/profile-suppression-bulk-create-jobs", bodies)
