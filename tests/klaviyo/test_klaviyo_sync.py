@@ -158,10 +158,11 @@ def test_dispatch_day_runs_klaviyo_before_email(tmp_path: Path, sandbox: Running
     everyone = add_customers(store, 10)
     plan_day(store, 1, everyone[:4], everyone)
     seen: list[dict[str, int]] = []
-    import warmup.dispatch.email as email_module
+    import warmup.dispatch as dispatch_module
 
-    monkeypatch.setattr(email_module, "drain_email",
-                        lambda loaded, store, day: seen.append(statuses(store)) or "email-report")
+    monkeypatch.setattr(dispatch_module, "drain_email",
+                        lambda loaded, store, day, **_: seen.append(statuses(store))
+                        or "email-report")
     report = dispatch_day(loaded, store, 1,
                           klaviyo_client=fast_client(sandbox.base_url, sandbox.api_key))
     assert seen == [{"sent": 4}]
