@@ -272,6 +272,16 @@ def get_profile_ids_for_list(call: Call) -> Reply:
 _SUPPRESSION_TS = "subscriptions.email.marketing.suppression.timestamp"
 
 
+def _suppressed_since(since: str, *, strict: bool) -> Callable[[dict[str, Any]], bool]:
+    def test(profile: dict[str, Any]) -> bool:
+        stamp = (profile["suppression"] or {}).get("timestamp")
+        if stamp is None:
+            return False
+        return bool(stamp > since if strict else stamp >= since)
+
+    return test
+
+
 @handles("get_profiles")
 def get_profiles(call: Call) -> Reply:
     size = page_size(call, 20, 100)
@@ -285,9 +295,7 @@ def get_profiles(call: Call) -> Reply:
         elif fld == "id" and op in ("equals", "any"):
             candidates = [call.account.profiles[v] for v in values if v in call.account.profiles]
         elif fld == _SUPPRESSION_TS and op in ("greater-than", "greater-or-equal"):
-            since, strict = values[0], op == "greater-than"
-            tests.append(lambda p, s=since, gt=strict: bool(p["suppression"]) and (
-                p["suppression"]["timestamp"] > s if gt else p["suppression"]["timestamp"] >= s))
+            tests.append(_suppressed_since(values[0], strict=op == "greater-than"))
         else:
             raise invalid(f"'{op}' is not a valid operator for '{fld}'.", None)
     pool = list(call.account.profiles.values()) if candidates is None else candidates

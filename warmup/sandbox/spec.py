@@ -14,9 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft4Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
+from jsonschema import Draft4Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import (  # type: ignore[import-untyped]
+    ValidationError,
+    best_match,
+)
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 OPENAPI_DIR = Path(__file__).parent / "openapi"
@@ -78,7 +81,7 @@ def operations() -> tuple[Operation, ...]:
         document = json.loads(file.read_text(encoding="utf-8"))
         uri = f"urn:klaviyo:{file.name}"
         registry = Registry().with_resource(
-            uri, Resource(_openapi30_to_jsonschema(document), specification=DRAFT4))
+            uri, DRAFT4.create_resource(_openapi30_to_jsonschema(document)))
         for template, methods in document["paths"].items():
             for method, op in methods.items():
                 if not isinstance(op, dict) or "operationId" not in op:
