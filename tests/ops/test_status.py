@@ -102,7 +102,8 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert sorted(data) == ["days", "email_backlog", "guardrail", "list_sync_backlog", "next",
-                            "plan", "store", "timezone", "unsubscribes_waiting", "version"]
+                            "oldest_unsubscribe_seconds", "plan", "store", "timezone",
+                            "unsubscribes_waiting", "version"]
     assert data["version"] == 1
     assert sorted(data["days"][0]) == [
         "date", "day", "emails", "figures", "klaviyo_allocated", "list_sync", "new_allocated",
@@ -113,6 +114,24 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
     assert data["email_backlog"]["sent"] == 5
     assert data["list_sync_backlog"]["sent"] == 5
     assert data["guardrail"]["action"] == "proceed"
+    assert (data["unsubscribes_waiting"], data["oldest_unsubscribe_seconds"]) == (0, None)
+
+
+def test_status_shows_unsubscribes_waiting_and_the_oldest_age(loaded: LoadedPlan,
+                                                              example_plan: Path) -> None:
+    store = open_for(loaded.store_path)
+    ids = add_customers(store, 3)
+    store.conn.execute(
+        "INSERT INTO events (source, event_id, type, customer_id, email, occurred_at, "
+        "received_at) VALUES ('new', 'e1', 'unsubscribed', ?, 'x', ?, ?)",
+        (ids[0], "2026-01-01T09:00:00+00:00", "2026-01-01T09:00:00+00:00"))
+    store.close()
+    result = runner.invoke(app, ["status", str(example_plan), "--json"])
+    data = json.loads(result.output)
+    assert data["unsubscribes_waiting"] == 1
+    assert data["oldest_unsubscribe_seconds"] > 0
+    table = runner.invoke(app, ["status", str(example_plan)]).output
+    assert "unsubscribes waiting for Klaviyo: 1 (oldest " in table
 
 
 def test_status_without_a_store_says_to_import(example_plan: Path) -> None:

@@ -42,6 +42,7 @@ class PlanStatus:
     email_backlog: dict[str, Any]
     list_sync_backlog: dict[str, Any]
     unsubscribes_waiting: int
+    oldest_unsubscribe_seconds: int | None
     guardrail: Guardrail
     next_action: str
 
@@ -55,6 +56,7 @@ class PlanStatus:
             "email_backlog": self.email_backlog,
             "list_sync_backlog": self.list_sync_backlog,
             "unsubscribes_waiting": self.unsubscribes_waiting,
+            "oldest_unsubscribe_seconds": self.oldest_unsubscribe_seconds,
             "guardrail": self.guardrail.to_json(),
             "next": self.next_action,
         }
@@ -70,6 +72,14 @@ def _next_day(days: list[DayRow]) -> int:
 def guardrail_state(loaded: LoadedPlan, store: Store, days: list[DayRow]) -> Guardrail:
     decision = evaluate_guardrails(loaded, store, _next_day(days))
     return Guardrail(decision.action, _next_day(days), list(decision.reasons))
+
+
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _local(plan: Plan, iso: str) -> str:
@@ -119,11 +129,15 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
     try:
         days = day_rows(loaded, store)
         guardrail = guardrail_state(loaded, store, days)
+        waiting = unsubscribe_backlog(store, now=now)
         return PlanStatus(
             plan=loaded.plan.name, timezone=loaded.plan.timezone, store=str(loaded.store_path),
             days=days, email_backlog=email_backlog(store),
             list_sync_backlog=klaviyo_backlog(store),
-            unsubscribes_waiting=unsubscribe_backlog(store).count, guardrail=guardrail,
+            unsubscribes_waiting=waiting.count,
+            oldest_unsubscribe_seconds=(None if waiting.oldest_age is None
+                                        else int(waiting.oldest_age.total_seconds())),
+            guardrail=guardrail,
             next_action=next_action(loaded, store, days, guardrail, now))
     finally:
         store.close()
@@ -171,7 +185,9 @@ def render_table(status: PlanStatus) -> str:
         f"{mail['uncertain']:,} uncertain",
         f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
         f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
-        f"unsubscribes waiting for Klaviyo: {status.unsubscribes_waiting:,}",
+        f"unsubscribes waiting for Klaviyo: {status.unsubscribes_waiting:,}"
+        + ("" if status.oldest_unsubscribe_seconds is None
+           else f" (oldest {_age(status.oldest_unsubscribe_seconds)} ago)"),
         f"guardrail   {rail.action} "
         + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
         + "".join(f"\n              {reason}" for reason in rail.reasons),
