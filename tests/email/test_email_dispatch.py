@@ -108,6 +108,9 @@ def test_4xx_is_retried_with_backoff_and_5xx_is_a_hard_bounce(tmp_path: Path,
         "SELECT type, source, customer_id, day, payload FROM events").fetchall()
     assert [(t, s, c, d) for t, s, c, d, _ in events] == [("hard_bounced", "smtp", ids[2], 1)]
     assert json.loads(events[0][4])["code"] == 550
+    consent = dict(store.conn.execute("SELECT customer_id, status || '/' || source FROM consents"))
+    assert consent[ids[2]] == "suppressed/hard_bounce"
+    assert consent[ids[3]] != "suppressed/hard_bounce"  # a 4xx that gave up is no bounce
 
 
 def test_connections_are_reused_and_bounded(tmp_path: Path, store: Store) -> None:

@@ -316,7 +316,14 @@ class _Drain:
                 "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, email, day, "
                 "occurred_at, received_at, payload) VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, "
                 "?, ?, ?)", (row["key"], row["customer_id"], message.recipient, self.day, now,
-                             now, event))])
+                             now, event)), (
+                # A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE
+                # suppression does: no later day allocates it to either provider.
+                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
+                "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
+                "changed_at = excluded.changed_at, source = excluded.source "
+                "WHERE consents.status != 'suppressed'", (row["customer_id"], now))])
         except UncertainDeliveryError as exc:
             self.finish(row, "uncertain", exc.message)
         except TransientDeliveryError as exc:
