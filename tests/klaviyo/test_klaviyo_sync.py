@@ -189,3 +189,19 @@ def test_the_api_key_never_reaches_the_store_or_errors(tmp_path: Path,
     assert caught.value.status == 401
     assert "x" * 34 not in caught.value.render() and "x" * 34 not in repr(caught.value)
     assert statuses(store) == {"sent": 5, "pending": 5}
+
+
+def test_subscribe_mode_adds_through_subscription_jobs(tmp_path: Path,
+                                                       sandbox: RunningSandbox) -> None:
+    loaded = write_plan(tmp_path, sandbox.base_url, list_mode="subscribe")
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 30)
+    plan_day(store, 1, everyone[:12], everyone)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    report = drain_klaviyo(loaded, store, 1, client=client)
+    assert client.stats.requests["subscribe"] == 1 and client.stats.requests["bulk_import"] == 0
+    assert verify_lists(loaded, store, 1, client=client).ok  # its reads also let the job finish
+    account = sandbox.app.account
+    assert members(sandbox, report.lists["exclusion"]) == emails(range(1, 13))
+    assert {account.profile_by("email", e)["consent"]  # type: ignore[index]
+            for e in emails(range(1, 13))} == {"SUBSCRIBED"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "dispatch-klaviyo"
 ADD_TEMPLATE = "klaviyo/add-profiles-to-list.json.j2"
 UNSUBSCRIBE_TEMPLATE = "klaviyo/unsubscribe-profiles.json.j2"
+SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
 PROFILE_FIELDS = ("email", "klaviyo_id", "phone", "external_id", "first_name", "last_name")
 _INDEXED_POINTER = re.compile(r"^/data/(?:attributes/profiles/data/)?(\d+)(?:/|$)")
 
@@ -264,6 +266,9 @@ class _Drain:
                     held = ops.wait_for_import(self.client, str(data["id"]),
                                                poll=0.02 if self.client.scale > 1 else 0.5
                                                ).errors
+            unconfirmed: set[str] = set()
+            if envelope["path"].rstrip("/") == SUBSCRIBE_PATH and list_id:
+                unconfirmed = self.await_subscriptions(list_id, chunk)
             if which == "unsubscribe" and self.settings.unsubscribe_via_api:
                 for part in ops.chunks(chunk, ops.MAX_UNSUBSCRIBE):
                     unsub = self.render(UNSUBSCRIBE_TEMPLATE, None, list(part))
@@ -288,11 +293,29 @@ class _Drain:
             self.mark(chunk, "failed", exc.message)
             self.report.problems.append(exc.message)
             return None
+        late = [r for r in chunk if (r.profile["email"] or "").lower() in unconfirmed]
+        self.mark(late, "failed", "Klaviyo accepted the subscription job but has not added "
+                  "this profile to the list yet; `warmup sync PLAN` sends it again")
+        chunk = [r for r in chunk if r not in late]
         bad = [r for r in chunk if (r.profile["email"] or "").lower() in held]
         for row in bad:
             self.mark([row], "on_hold", f"Klaviyo: {held[(row.profile['email'] or '').lower()]}")
         self.mark([r for r in chunk if r not in bad], "sent", list_id=list_id)
         return None
+
+    def await_subscriptions(self, list_id: str, chunk: list[_Row]) -> set[str]:
+        """Subscription jobs cannot be polled (no GET): confirm by reading the list for the
+        batch's emails until all joined. Stragglers are returned as not yet confirmed."""
+        waiting = {(r.profile["email"] or "").lower() for r in chunk}
+        poll = 0.02 if self.client.scale > 1 else 0.5
+        deadline = time.monotonic() + (10 if self.client.scale > 1 else 120)
+        while waiting and time.monotonic() < deadline:
+            joined = {(m.email or "").lower()
+                      for m in ops.iter_members(self.client, list_id, emails=sorted(waiting))}
+            waiting -= joined
+            if waiting:
+                time.sleep(poll)
+        return waiting
 
     # the cut --------------------------------------------------------------------------------
     def cut_exclusion(self) -> None:
