@@ -8,6 +8,7 @@ import typer
 
 from warmup.calendar import parse_moment
 from warmup.cli.errors import handle_errors
+from warmup.consent.pull import pull_for_plan
 from warmup.dispatch import dispatch_day
 from warmup.engine import run_day
 from warmup.plan import LoadedPlan, load_plan
@@ -53,8 +54,15 @@ def register(app: typer.Typer) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
         loaded = load_plan(plan)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
+
+        def pull() -> None:
+            # Unsubscribes made in Klaviyo since the last pull must not be mailed today.
+            pulled = pull_for_plan(loaded)
+            typer.echo(f"klaviyo  {pulled:,} unsubscribes or suppressions pulled", err=as_json)
+
         result = run_day(loaded, day, now=clock, dry_run=dry_run, force_reason=force,
-                         override_guardrail=override_guardrail)
+                         override_guardrail=override_guardrail,
+                         prepare=None if no_dispatch else pull)
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         else:

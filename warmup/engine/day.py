@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 
 import pendulum
@@ -41,8 +42,10 @@ log = logging.getLogger("warmup.engine")
 class DayRun:
     def __init__(self, loaded: LoadedPlan, store: Store, day: int, *, now: datetime | None,
                  dry_run: bool, force_reason: str | None,
-                 override_guardrail: str | None = None) -> None:
+                 override_guardrail: str | None = None,
+                 prepare: Callable[[], object] | None = None) -> None:
         self.loaded = loaded
+        self.prepare = prepare
         self.store = store
         self.day = day
         self.clock = now or pendulum.now("UTC")
@@ -60,6 +63,9 @@ class DayRun:
         outcome = "failed"
         try:
             self.load()
+            if self.prepare is not None and not self.dry_run:
+                # e.g. pull Klaviyo's unsubscribes: after the day's checks, before evaluation
+                self.prepare()
             self.evaluate()
             self.allocate()
             self.write_outbox()
@@ -241,11 +247,14 @@ class DayRun:
 
 def run_day(loaded: LoadedPlan, day: int, *, now: datetime | None = None,
             dry_run: bool = False, force_reason: str | None = None,
-            override_guardrail: str | None = None) -> DayResult:
+            override_guardrail: str | None = None,
+            prepare: Callable[[], object] | None = None) -> DayResult:
     """Run (or dry-run) sending day ``day`` of a plan over its store.
 
     A dry run changes nothing: everything it computes lives in temp tables of a transaction
-    that is rolled back. A real run holds the plan's ``run`` lock.
+    that is rolled back. A real run holds the plan's ``run`` lock. ``prepare`` runs once the
+    day may run and before customers are evaluated (not in dry runs): the caller's hook for
+    refreshing the store from outside, such as pulling Klaviyo's unsubscribes.
     """
     store = open_store(loaded.store_path, create=False)
     try:
@@ -260,6 +269,6 @@ def run_day(loaded: LoadedPlan, day: int, *, now: datetime | None = None,
         with store.lock("run"):
             return DayRun(loaded, store, day, now=now, dry_run=False,
                           force_reason=force_reason,
-                          override_guardrail=override_guardrail).run()
+                          override_guardrail=override_guardrail, prepare=prepare).run()
     finally:
         store.close()
