@@ -205,3 +205,25 @@ def test_subscribe_mode_adds_through_subscription_jobs(tmp_path: Path,
     assert members(sandbox, report.lists["exclusion"]) == emails(range(1, 13))
     assert {account.profile_by("email", e)["consent"]  # type: ignore[index]
             for e in emails(range(1, 13))} == {"SUBSCRIBED"}
+
+
+def test_a_stale_klaviyo_id_from_the_export_still_lands_in_the_exclusion_list(
+        tmp_path: Path, sandbox: RunningSandbox) -> None:
+    """Klaviyo answers 204 to adding an unknown profile id and adds nobody: an export's stale
+    id must not make a customer look excluded while the new provider mails them."""
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 20)
+    store.conn.execute("UPDATE customers SET klaviyo_id = '01STALEPROFILE0000000000' || id")
+    plan_day(store, 1, everyone[:10], everyone)
+    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url,
+                                                                sandbox.api_key))
+    assert members(sandbox, report.lists["exclusion"]) == emails(everyone[:10])
+    assert statuses(store) == {"sent": 10}
+
+    plan_day(store, 2, everyone[5:15], everyone)  # the cut learns the real ids to remove
+    report = drain_klaviyo(loaded, store, 2, client=fast_client(sandbox.base_url,
+                                                                sandbox.api_key))
+    assert members(sandbox, report.lists["exclusion"]) == emails(everyone[5:15])
+    assert verify_lists(loaded, store, 2, client=fast_client(sandbox.base_url,
+                                                             sandbox.api_key)).ok

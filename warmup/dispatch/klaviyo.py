@@ -165,7 +165,10 @@ class _Drain:
     def rows(self, retry_held: bool) -> list[_Row]:
         statuses = ["pending", "sending"] + (["failed", "on_hold"] if retry_held else [])
         marks = ",".join("?" for _ in statuses)
-        fields = ", ".join(f"c.{name}" for name in PROFILE_FIELDS)
+        # An id from the import is not trusted for list calls (see migration 030): such
+        # customers join through a bulk import by email, which the job's completion confirms.
+        fields = ", ".join("CASE WHEN c.klaviyo_id_confirmed THEN c.klaviyo_id END"
+                           if name == "klaviyo_id" else f"c.{name}" for name in PROFILE_FIELDS)
         found = []
         for row in self.conn.execute(
                 f"SELECT o.id, o.day, o.customer_id, o.payload, {fields} FROM outbox o "
@@ -325,7 +328,8 @@ class _Drain:
         list_id = resolve_list(self.loaded, self.store, self.client, "exclusion", self.day)
         self.report.lists["exclusion"] = list_id
         extra = self.conn.execute(
-            "SELECT m.customer_id, c.email, c.klaviyo_id FROM klaviyo_members m "
+            "SELECT m.customer_id, c.email, "
+            "CASE WHEN c.klaviyo_id_confirmed THEN c.klaviyo_id END FROM klaviyo_members m "
             "JOIN customers c ON c.id = m.customer_id WHERE m.list_id = ? AND m.customer_id "
             "NOT IN (SELECT customer_id FROM allocations WHERE day = ? AND provider = 'new')",
             (list_id, self.day)).fetchall()
@@ -355,7 +359,8 @@ class _Drain:
 def remember_ids(store: Store, ids: dict[int, str]) -> None:
     if ids:
         with store.transaction() as conn:
-            conn.executemany("UPDATE customers SET klaviyo_id = ? WHERE id = ?",
+            conn.executemany("UPDATE customers SET klaviyo_id = ?, klaviyo_id_confirmed = 1 "
+                             "WHERE id = ?",
                              [(kid, cid) for cid, kid in ids.items()])
 
 

@@ -255,3 +255,11 @@ def _klaviyo_sync(db: sqlite3.Connection) -> None:
         CREATE INDEX klaviyo_members_customer ON klaviyo_members(customer_id);
         """
     )
+
+
+@migration("030_klaviyo_confirmed_ids")
+def _klaviyo_confirmed_ids(db: sqlite3.Connection) -> None:
+    # An export's "Klaviyo ID" may be stale (a merged or deleted profile), and Klaviyo answers
+    # 204 to adding an unknown id while adding nobody: only ids Klaviyo itself returned to us
+    # are used for list calls.
+    db.execute("ALTER TABLE customers ADD COLUMN klaviyo_id_confirmed INTEGER NOT NULL DEFAULT 0")
