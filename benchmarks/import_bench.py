@@ -57,8 +57,9 @@ print(json.dumps({"seconds": elapsed, "rows_loaded": report.rows_loaded,
 
 
 def run(code: str, *args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -76,8 +77,10 @@ def main() -> None:
     start = time.perf_counter()
     write_sample_csv(csv_path, args.rows)
     size_mb = csv_path.stat().st_size / 1e6
-    print(f"generated {args.rows:,} rows, {size_mb:,.0f} MB, 32 columns "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(
+        f"generated {args.rows:,} rows, {size_mb:,.0f} MB, 32 columns "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     plan = str(REPO / "plans" / "example.yaml")
     results = {}
     for name, code, extra in [
@@ -92,8 +95,10 @@ def main() -> None:
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
         result = run(code, str(csv_path), str(db), *extra)
         results[name] = result
-        print(f"{name:36s} {result['seconds']:7.2f} s  {args.rows / result['seconds']:>10,.0f} "
-              f"rows/s  peak {result['peak_mb']:6.0f} MB")
+        print(
+            f"{name:36s} {result['seconds']:7.2f} s  {args.rows / result['seconds']:>10,.0f} "
+            f"rows/s  peak {result['peak_mb']:6.0f} MB"
+        )
     plain = results["plain csv → executemany"]["seconds"]
     keyed = results["plain, email primary key"]["seconds"]
     for name in ("warmup import (new store)", "warmup import (re-import, upsert)"):

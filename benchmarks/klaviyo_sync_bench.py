@@ -43,16 +43,34 @@ def start_sandbox() -> tuple[subprocess.Popen[str], str, str]:
     key = "pk_" + secrets.token_hex(17)
     env = {**os.environ, "BENCH_SANDBOX_KEY": key}
     process = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "sandbox", "--port", "0",
-         "--api-key-env", "BENCH_SANDBOX_KEY"],
-        stdout=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "warmup",
+            "sandbox",
+            "--port",
+            "0",
+            "--api-key-env",
+            "BENCH_SANDBOX_KEY",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     return process, line.split(" on ")[1].strip(), key
 
 
-def step(client: KlaviyoClient, name: str, minimum: int, floor: float,
-         run: Callable[[], Any], rows: list[list[str]], uses: tuple[str, ...]) -> Any:
+def step(
+    client: KlaviyoClient,
+    name: str,
+    minimum: int,
+    floor: float,
+    run: Callable[[], Any],
+    rows: list[list[str]],
+    uses: tuple[str, ...],
+) -> Any:
     client.idle(*uses)
     before_main = client.stats.requests[uses[0]]
     before = client.stats.total()
@@ -64,10 +82,24 @@ def step(client: KlaviyoClient, name: str, minimum: int, floor: float,
     other = client.stats.total() - before - made
     hits = sum(client.stats.throttled.values()) - throttled
     ratio = f"{wall / floor:.2f}x" if floor >= 1 else "n/a"
-    rows.append([name, str(made), str(minimum), f"{made / minimum:.2f}x", str(other),
-                 f"{wall:.1f}", f"{floor:.1f}", ratio, str(hits)])
-    print(f"  {name}: {made} requests (min {minimum}) + {other} other, {wall:.1f} s "
-          f"(floor {floor:.1f} s), {hits} x 429", flush=True)
+    rows.append(
+        [
+            name,
+            str(made),
+            str(minimum),
+            f"{made / minimum:.2f}x",
+            str(other),
+            f"{wall:.1f}",
+            f"{floor:.1f}",
+            ratio,
+            str(hits),
+        ]
+    )
+    print(
+        f"  {name}: {made} requests (min {minimum}) + {other} other, {wall:.1f} s "
+        f"(floor {floor:.1f} s), {hits} x 429",
+        flush=True,
+    )
     return result
 
 
@@ -83,42 +115,79 @@ def main() -> None:
         list_id, _ = ops.find_or_create_list(client, "Benchmark exclusions")
         people = [{"email": f"bench{i}@example.com"} for i in range(n)]
         imports = math.ceil(n / ops.MAX_IMPORT)
-        step(client, f"import {n} new profiles into the list", imports,
-             floor_seconds(imports, M),
-             lambda: ops.import_profiles(client, people, list_id, poll=0.5), rows,
-             ("bulk_import", "get_import_job"))
+        step(
+            client,
+            f"import {n} new profiles into the list",
+            imports,
+            floor_seconds(imports, M),
+            lambda: ops.import_profiles(client, people, list_id, poll=0.5),
+            rows,
+            ("bulk_import", "get_import_job"),
+        )
 
         pages = math.ceil(n / ops.PAGE)
-        members = step(client, f"read {n} members (learn ids)", pages,
-                       floor_seconds(pages, L),
-                       lambda: list(ops.iter_members(client, list_id)), rows,
-                       ("get_list_profiles",))
+        members = step(
+            client,
+            f"read {n} members (learn ids)",
+            pages,
+            floor_seconds(pages, L),
+            lambda: list(ops.iter_members(client, list_id)),
+            rows,
+            ("get_list_profiles",),
+        )
         assert len(members) == n, len(members)
 
         half = [m.id for m in members[: n // 2]]
         removes = math.ceil(len(half) / ops.MAX_LIST_IDS)
-        step(client, f"remove {len(half)} by id", removes, floor_seconds(removes, M),
-             lambda: ops.remove_from_list(client, list_id, half), rows,
-             ("remove_from_list",))
+        step(
+            client,
+            f"remove {len(half)} by id",
+            removes,
+            floor_seconds(removes, M),
+            lambda: ops.remove_from_list(client, list_id, half),
+            rows,
+            ("remove_from_list",),
+        )
 
-        tenth = [m.email or "" for m in members[n // 2: n // 2 + n // 10]]
+        tenth = [m.email or "" for m in members[n // 2 : n // 2 + n // 10]]
         jobs = math.ceil(len(tenth) / ops.MAX_UNSUBSCRIBE)
-        step(client, f"unsubscribe {len(tenth)}", jobs, floor_seconds(jobs, L),
-             lambda: ops.unsubscribe(client, tenth), rows, ("unsubscribe",))
+        step(
+            client,
+            f"unsubscribe {len(tenth)}",
+            jobs,
+            floor_seconds(jobs, L),
+            lambda: ops.unsubscribe(client, tenth),
+            rows,
+            ("unsubscribe",),
+        )
 
         left = n - len(half)
         back_pages = math.ceil(left / ops.PAGE)
-        back = step(client, f"read the list back ({left})", back_pages,
-                    floor_seconds(back_pages, L),
-                    lambda: list(ops.iter_members(client, list_id)), rows,
-                    ("get_list_profiles",))
+        back = step(
+            client,
+            f"read the list back ({left})",
+            back_pages,
+            floor_seconds(back_pages, L),
+            lambda: list(ops.iter_members(client, list_id)),
+            rows,
+            ("get_list_profiles",),
+        )
         assert len(back) == left, len(back)
         client.close()
     finally:
         process.terminate()
         process.wait(30)
-    header = ["step", "requests", "minimum", "req ratio", "job polls", "wall s", "floor s",
-              "wall/floor", "429s"]
+    header = [
+        "step",
+        "requests",
+        "minimum",
+        "req ratio",
+        "job polls",
+        "wall s",
+        "floor s",
+        "wall/floor",
+        "429s",
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print()
     for row in [header, *rows]:

@@ -39,15 +39,26 @@ def peak_rss_mb() -> float:
 
 def write_plan(folder: Path, port: int, connections: int) -> Path:
     plan = {
-        "name": "bench", "timezone": "Europe/Prague", "start_date": "2026-12-01",
+        "name": "bench",
+        "timezone": "Europe/Prague",
+        "start_date": "2026-12-01",
         "scenario": str(REPO / "scenarios" / "variant-1.yaml"),
-        "templates": str(REPO / "templates"), "store": str(folder / "bench.db"),
+        "templates": str(REPO / "templates"),
+        "store": str(folder / "bench.db"),
         "sender": {"from": "Acme News <news@send.acme.example>", "reply_to": "care@acme.example"},
-        "unsubscribe": {"url": "https://acme.example/unsubscribe",
-                        "mailto": "unsubscribe@acme.example"},
+        "unsubscribe": {
+            "url": "https://acme.example/unsubscribe",
+            "mailto": "unsubscribe@acme.example",
+        },
         "providers": {
-            "new": {"kind": "smtp", "host": "127.0.0.1", "port": port, "tls": "none",
-                    "max_connections": connections, "rate_per_second": 1_000_000},
+            "new": {
+                "kind": "smtp",
+                "host": "127.0.0.1",
+                "port": port,
+                "tls": "none",
+                "max_connections": connections,
+                "rate_per_second": 1_000_000,
+            },
             "klaviyo": {"exclusion_list": {"name": "x"}, "unsubscribe_list": {"name": "u"}},
         },
         "schedule": {"days": [{"day": 1, "new": "all", "template": "day-01"}]},
@@ -64,17 +75,24 @@ def fill_store(path: Path, count: int) -> None:
         conn.executemany(
             "INSERT INTO customers (id, email, first_name, last_name, attributes, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, '{}', ?, ?)",
-            ((i, f"reader{i}@example.com", "Jana", "Nováková", now, now)
-             for i in range(1, count + 1)))
+            (
+                (i, f"reader{i}@example.com", "Jana", "Nováková", now, now)
+                for i in range(1, count + 1)
+            ),
+        )
         conn.executemany(
             "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
             "VALUES (?, 'email', 'subscribed', ?, 'bench')",
-            ((i, now) for i in range(1, count + 1)))
+            ((i, now) for i in range(1, count + 1)),
+        )
         conn.executemany(
             "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
             "created_at, updated_at) VALUES (?, 1, 'email', 'email', 'new', ?, ?, ?, ?)",
-            ((f"bench:1:email:{i}", i, json.dumps({"template": "day-01"}), now, now)
-             for i in range(1, count + 1)))
+            (
+                (f"bench:1:email:{i}", i, json.dumps({"template": "day-01"}), now, now)
+                for i in range(1, count + 1)
+            ),
+        )
     store.close()
 
 
@@ -82,8 +100,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--in-process", action="store_true",
-                        help="run the sink in this process (shares its CPU and GIL)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the sink in this process (shares its CPU and GIL)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("WARMUP_UNSUBSCRIBE_SECRET", "bench-secret")
     os.environ.pop("WARMUP_STORE", None)
@@ -96,8 +117,11 @@ def main() -> None:
             port = sink.port
         else:
             sink_process = subprocess.Popen(
-                [sys.executable, "-m", "warmup.email.sink"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, text=True)
+                [sys.executable, "-m", "warmup.email.sink"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert sink_process.stdout and sink_process.stdin
             port = int(sink_process.stdout.readline())
         loaded = load_plan(write_plan(folder, port, args.connections))
@@ -120,17 +144,23 @@ def main() -> None:
         store.close()
 
     busy = report.render_seconds + report.wire_seconds
-    print(f"messages            {args.messages} ({received} received by the sink, "
-          f"{'in-process' if args.in_process else 'separate process'})")
+    print(
+        f"messages            {args.messages} ({received} received by the sink, "
+        f"{'in-process' if args.in_process else 'separate process'})"
+    )
     print(f"connections         {args.connections}")
     print(f"sent                {report.sent}  failed {report.failed}  bounced {report.bounced}")
     print(f"elapsed             {elapsed:.2f} s")
     print(f"throughput          {report.sent / elapsed:.0f} messages/s")
     print(f"peak RSS            {rss_before:.1f} MB before the drain, {rss_after:.1f} MB after")
-    print(f"render + build      {1000 * report.render_seconds / max(1, report.sent):.3f} ms/message"
-          f" ({100 * report.render_seconds / busy:.0f}% of worker time)")
-    print(f"wire (SMTP + store) {1000 * report.wire_seconds / max(1, report.sent):.3f} ms/message"
-          f" per connection ({100 * report.wire_seconds / busy:.0f}% of worker time)")
+    print(
+        f"render + build      {1000 * report.render_seconds / max(1, report.sent):.3f} ms/message"
+        f" ({100 * report.render_seconds / busy:.0f}% of worker time)"
+    )
+    print(
+        f"wire (SMTP + store) {1000 * report.wire_seconds / max(1, report.sent):.3f} ms/message"
+        f" per connection ({100 * report.wire_seconds / busy:.0f}% of worker time)"
+    )
     if received != args.messages or report.sent != args.messages:
         sys.exit("not every message arrived exactly once")
 

@@ -43,8 +43,10 @@ def members(sandbox: RunningSandbox, name: str) -> set[str]:
     account = sandbox.app.account
     for list_id, record in account.lists.items():
         if record["name"] == name:
-            return {account.profiles[pid]["attributes"]["email"]
-                    for pid in account.members[list_id].seq_of}
+            return {
+                account.profiles[pid]["attributes"]["email"]
+                for pid in account.members[list_id].seq_of
+            }
     return set()
 
 
@@ -58,10 +60,12 @@ def wait_until(sandbox: RunningSandbox, emails: set[str], timeout: float = 120) 
 
 
 def one_click(client: httpx.Client, base: str, email: str) -> None:
-    answer = client.post(f"{base}/unsubscribe",
-                         params={"token": make_token(LINK_SECRET, "acme-newsletter", email)},
-                         content=b"List-Unsubscribe=One-Click",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    answer = client.post(
+        f"{base}/unsubscribe",
+        params={"token": make_token(LINK_SECRET, "acme-newsletter", email)},
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     answer.raise_for_status()
 
 
@@ -70,12 +74,16 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--one-by-one", type=int, default=20)
     parser.add_argument("--burst", type=int, default=200)
-    parser.add_argument("--fast", action="store_true",
-                        help="sandbox with rate limits ×100 and instant jobs")
+    parser.add_argument(
+        "--fast", action="store_true", help="sandbox with rate limits ×100 and instant jobs"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="warmup-unsub-bench-"))
-    os.environ.update(WARMUP_STORE=str(tmp / "store.db"), WARMUP_UNSUBSCRIBE_SECRET=LINK_SECRET,
-                      WARMUP_WEBHOOK_SECRET="bench-webhook-secret")
+    os.environ.update(
+        WARMUP_STORE=str(tmp / "store.db"),
+        WARMUP_UNSUBSCRIBE_SECRET=LINK_SECRET,
+        WARMUP_WEBHOOK_SECRET="bench-webhook-secret",
+    )
     with sandbox_in_thread(SandboxConfig(fast=args.fast, seed=1)) as sandbox:
         os.environ[KEY_ENV] = sandbox.api_key
         loaded = write_plan(tmp, base_url=sandbox.base_url)
@@ -85,7 +93,7 @@ def main() -> None:
         run_day(loaded, 1, now=datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("Europe/Prague")))
         drain_klaviyo(loaded, store, 1)
         requests_before = sum(sandbox.app.account.effects.values())
-        singles, burst = emails[: args.one_by_one], emails[args.one_by_one:][: args.burst]
+        singles, burst = emails[: args.one_by_one], emails[args.one_by_one :][: args.burst]
         latencies: list[float] = []
         with serve_in_thread(loaded, retry_seconds=1) as service, httpx.Client() as client:
             for email in singles:
@@ -104,11 +112,15 @@ def main() -> None:
     if latencies:
         ordered = sorted(latencies)
         p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-        print(f"  one at a time ({len(latencies)}): median {statistics.median(latencies):.3f}s,"
-              f" p95 {p95:.3f}s, max {max(latencies):.3f}s")
+        print(
+            f"  one at a time ({len(latencies)}): median {statistics.median(latencies):.3f}s,"
+            f" p95 {p95:.3f}s, max {max(latencies):.3f}s"
+        )
     if burst:
-        print(f"  burst of {len(burst)}: posted in {posted:.3f}s, all in the list after "
-              f"{burst_wall:.3f}s ({len(burst) / burst_wall:.0f}/s)")
+        print(
+            f"  burst of {len(burst)}: posted in {posted:.3f}s, all in the list after "
+            f"{burst_wall:.3f}s ({len(burst) / burst_wall:.0f}/s)"
+        )
     effects = sum(sandbox.app.account.effects.values()) - requests_before
     print(f"  consent-flow passes {passes}; sandbox effects during the run {effects}")
 

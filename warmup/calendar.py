@@ -18,8 +18,9 @@ from warmup.plan.models import WEEKDAYS, Plan
 
 def is_sending_date(plan: Plan, when: date) -> bool:
     schedule = plan.schedule
-    return (WEEKDAYS[when.weekday()] not in schedule.skip_weekdays
-            and when not in schedule.skip_dates)
+    return (
+        WEEKDAYS[when.weekday()] not in schedule.skip_weekdays and when not in schedule.skip_dates
+    )
 
 
 def next_sending_date(plan: Plan, on_or_after: date) -> date:
@@ -55,8 +56,7 @@ def local_time(plan: Plan, when: date, hhmm: str = "00:00") -> datetime:
     """``hhmm`` on date ``when`` in the plan's time zone (midnight by default), as an aware
     datetime."""
     hour, minute = (int(part) for part in hhmm.split(":"))
-    return pendulum.datetime(when.year, when.month, when.day, hour, minute,
-                             tz=plan.timezone)
+    return pendulum.datetime(when.year, when.month, when.day, hour, minute, tz=plan.timezone)
 
 
 def local_date(plan: Plan, moment: datetime) -> date:
@@ -72,6 +72,8 @@ def parse_moment(text: str, timezone: str) -> datetime:
     except (ValueError, pendulum.parsing.exceptions.ParserError):
         parsed = None
     if not isinstance(parsed, datetime):
-        raise InvalidInput(f"--now {text!r} is not a timestamp",
-                           hint="write it like 2026-12-03T10:05 or 2026-12-03T09:05:00+00:00")
+        raise InvalidInput(
+            f"--now {text!r} is not a timestamp",
+            hint="write it like 2026-12-03T10:05 or 2026-12-03T09:05:00+00:00",
+        )
     return parsed

@@ -112,34 +112,51 @@ def klaviyo_account(csv_path: Path, state_path: Path) -> Path:
             if not pid or "@" not in email or pid in profiles:
                 continue
             attributes: dict[str, Any] = {
-                "email": email.lower(), "first_name": row.get("First Name") or None,
-                "last_name": row.get("Last Name") or None, "created": stamp, "updated": stamp,
-                "properties": {}}
-            profiles[pid] = {"id": pid, "attributes": {k: v for k, v in attributes.items()
-                                                       if v is not None},
-                             "consent": "SUBSCRIBED", "suppression": None}
-    state_path.write_text(json.dumps({"seq": 0, "profiles": profiles, "lists": {},
-                                      "members": {}}), encoding="utf-8")
+                "email": email.lower(),
+                "first_name": row.get("First Name") or None,
+                "last_name": row.get("Last Name") or None,
+                "created": stamp,
+                "updated": stamp,
+                "properties": {},
+            }
+            profiles[pid] = {
+                "id": pid,
+                "attributes": {k: v for k, v in attributes.items() if v is not None},
+                "consent": "SUBSCRIBED",
+                "suppression": None,
+            }
+    state_path.write_text(
+        json.dumps({"seq": 0, "profiles": profiles, "lists": {}, "members": {}}), encoding="utf-8"
+    )
     return state_path
 
 
-def run_demo(*, directory: Path | str | None = None, customers: int = 2000, days: int = 3,
-             say: Callable[[str], None] = lambda line: None,
-             progress: Callable[[int], None] | None = None) -> DemoResult:
+def run_demo(
+    *,
+    directory: Path | str | None = None,
+    customers: int = 2000,
+    days: int = 3,
+    say: Callable[[str], None] = lambda line: None,
+    progress: Callable[[int], None] | None = None,
+) -> DemoResult:
     """Run the demo in ``directory`` (a new scratch folder when None); see the module docstring.
     ``say`` receives one line per step."""
     if customers < 1:
-        raise InvalidInput(f"--customers {customers} is too small",
-                           hint="pass at least 1, e.g. --customers 2000")
+        raise InvalidInput(
+            f"--customers {customers} is too small", hint="pass at least 1, e.g. --customers 2000"
+        )
     if not 1 <= days <= 14:
-        raise InvalidInput(f"--days {days} is outside the example plan",
-                           hint="pass a number of days from 1 to 14")
+        raise InvalidInput(
+            f"--days {days} is outside the example plan", hint="pass a number of days from 1 to 14"
+        )
     workspace = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="warmup-demo-"))
     workspace.mkdir(parents=True, exist_ok=True)
     plan_path = workspace / PLAN_FILE
     if (workspace / "demo.db").exists():
-        raise InvalidInput(f"{workspace / 'demo.db'} already exists: the demo starts from an "
-                           "empty store", hint="pass --dir with a new folder, or delete it")
+        raise InvalidInput(
+            f"{workspace / 'demo.db'} already exists: the demo starts from an empty store",
+            hint="pass --dir with a new folder, or delete it",
+        )
     csv_path = write_sample_csv(workspace / "customers.csv", customers, seed=0)
     say(f"workspace   {workspace}")
     say(f"customers   {customers:,} sample rows in {csv_path.name}")
@@ -151,20 +168,35 @@ def run_demo(*, directory: Path | str | None = None, customers: int = 2000, days
         say(f"smtp sink   127.0.0.1:{sink.port}")
         today = pendulum.now("Europe/Prague").date()
         start = today - timedelta(days=days)
-        plan_path.write_text(yaml.safe_dump(
-            demo_plan(klaviyo_url=sandbox.base_url, smtp_port=sink.port, start=start),
-            sort_keys=False), encoding="utf-8")
-        stack.enter_context(_environment({
-            "KLAVIYO_API_KEY": sandbox.api_key,
-            "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
-            STORE_ENV: str(workspace / "demo.db"),
-        }))
+        plan_path.write_text(
+            yaml.safe_dump(
+                demo_plan(klaviyo_url=sandbox.base_url, smtp_port=sink.port, start=start),
+                sort_keys=False,
+            ),
+            encoding="utf-8",
+        )
+        stack.enter_context(
+            _environment(
+                {
+                    "KLAVIYO_API_KEY": sandbox.api_key,
+                    "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+                    STORE_ENV: str(workspace / "demo.db"),
+                }
+            )
+        )
         loaded = load_plan(plan_path)
         imported = import_csv(loaded, csv_path, progress=progress)
-        say(f"imported    {imported.rows_loaded:,} customers "
-            f"({imported.rows_rejected} rows rejected)")
-        result = DemoResult(workspace, plan_path, workspace / "report.html",
-                            imported.rows_loaded, klaviyo_url=sandbox.base_url)
+        say(
+            f"imported    {imported.rows_loaded:,} customers "
+            f"({imported.rows_rejected} rows rejected)"
+        )
+        result = DemoResult(
+            workspace,
+            plan_path,
+            workspace / "report.html",
+            imported.rows_loaded,
+            klaviyo_url=sandbox.base_url,
+        )
         for day in range(1, days + 1):
             result.days.append(_run_one_day(loaded, day, sink, say))
         result.sink_messages = sink.count
@@ -173,8 +205,9 @@ def run_demo(*, directory: Path | str | None = None, customers: int = 2000, days
     return result
 
 
-def _run_one_day(loaded: LoadedPlan, day: int, sink: Sink,
-                 say: Callable[[str], None]) -> DayOutcome:
+def _run_one_day(
+    loaded: LoadedPlan, day: int, sink: Sink, say: Callable[[str], None]
+) -> DayOutcome:
     plan = loaded.plan
     when = day_date(plan, day)
     clock = local_time(plan, when, plan.schedule.send_time_for(day)) + AFTER_SEND
@@ -183,13 +216,23 @@ def _run_one_day(loaded: LoadedPlan, day: int, sink: Sink,
     store = open_store(loaded.store_path, create=False)
     try:
         report = dispatch_day(loaded, store, day, clock=lambda: clock)
-        row = store.conn.execute("SELECT status, new_allocated, klaviyo_allocated FROM days "
-                                 "WHERE day = ?", (day,)).fetchone()
+        row = store.conn.execute(
+            "SELECT status, new_allocated, klaviyo_allocated FROM days WHERE day = ?", (day,)
+        ).fetchone()
     finally:
         store.close()
-    outcome = DayOutcome(day, when.isoformat(), str(row[0]), int(row[1] or 0), int(row[2] or 0),
-                         report.klaviyo.sent, sink.count - before)
-    say(f"day {day}       {outcome.date}: {outcome.new:,} to the new provider, "
+    outcome = DayOutcome(
+        day,
+        when.isoformat(),
+        str(row[0]),
+        int(row[1] or 0),
+        int(row[2] or 0),
+        report.klaviyo.sent,
+        sink.count - before,
+    )
+    say(
+        f"day {day}       {outcome.date}: {outcome.new:,} to the new provider, "
         f"{outcome.klaviyo:,} stay with Klaviyo, {outcome.delivered:,} emails delivered to "
-        f"the sink ({outcome.status})")
+        f"the sink ({outcome.status})"
+    )
     return outcome

@@ -100,8 +100,9 @@ class TemplateLocation:
 
 
 class TemplateError(InvalidInput):
-    def __init__(self, message: str, *, file: str, line: int | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str, line: int | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.file = file
         self.line = line
@@ -112,8 +113,9 @@ class TemplateError(InvalidInput):
 
 
 class CsvImportError(InvalidInput):
-    def __init__(self, message: str, *, file: Path | str, line: int | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: Path | str, line: int | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.file = file
         self.line = line
@@ -160,9 +162,15 @@ class KlaviyoErrorDetail:
 class KlaviyoError(ProviderError):
     """Klaviyo answered with an error. ``request`` is ``METHOD path`` — never headers or keys."""
 
-    def __init__(self, message: str, *, status: int, request: str,
-                 errors: list[KlaviyoErrorDetail] | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        request: str,
+        errors: list[KlaviyoErrorDetail] | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.request = request
@@ -170,15 +178,27 @@ class KlaviyoError(ProviderError):
 
 
 class RateLimited(KlaviyoError):
-    def __init__(self, message: str, *, request: str, retry_after: float,
-                 errors: list[KlaviyoErrorDetail] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: str,
+        retry_after: float,
+        errors: list[KlaviyoErrorDetail] | None = None,
+    ) -> None:
         super().__init__(message, status=429, request=request, errors=errors)
         self.retry_after = retry_after
 
 
 class DeliveryError(ProviderError):
-    def __init__(self, message: str, *, code: int | None = None, recipient: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        recipient: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.code = code
         self.recipient = recipient

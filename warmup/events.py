@@ -89,8 +89,17 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, email, day, "
                 "occurred_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (source, event.event_id, event.type, customer_id, email, day, occurred, received,
-                 json.dumps(event.payload or {}, sort_keys=True)),
+                (
+                    source,
+                    event.event_id,
+                    event.type,
+                    customer_id,
+                    email,
+                    day,
+                    occurred,
+                    received,
+                    json.dumps(event.payload or {}, sort_keys=True),
+                ),
             )
             if cursor.rowcount == 0:
                 result.duplicates += 1
@@ -114,7 +123,8 @@ def _day_of(conn: Any, customer_id: int, occurred_at: str) -> int | None:
     if row[0] is None:
         row = conn.execute(
             "SELECT max(day) FROM outbox WHERE customer_id = ? AND kind = 'email' "
-            "AND status IN ('sent', 'bounced', 'uncertain')", (customer_id,),
+            "AND status IN ('sent', 'bounced', 'uncertain')",
+            (customer_id,),
         ).fetchone()
     return None if row[0] is None else int(row[0])
 
@@ -127,8 +137,10 @@ class EventImportReport:
 
     def summary(self) -> str:
         r = self.result
-        text = (f"{self.file.name}: {self.rows_read} events read, {r.stored} stored, "
-                f"{r.duplicates} already stored")
+        text = (
+            f"{self.file.name}: {self.rows_read} events read, {r.stored} stored, "
+            f"{r.duplicates} already stored"
+        )
         if r.unknown_customers:
             text += f", {r.unknown_customers} for emails not in the store"
         if r.consent_events:
@@ -141,9 +153,12 @@ def read_events_csv(path: Path) -> list[IncomingEvent]:
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
-        raise CsvImportError(f"cannot read: {exc.strerror}", file=path,
-                             hint="check the path; the file is the provider's event export "
-                             "with columns event_id, type, email, occurred_at") from None
+        raise CsvImportError(
+            f"cannot read: {exc.strerror}",
+            file=path,
+            hint="check the path; the file is the provider's event export "
+            "with columns event_id, type, email, occurred_at",
+        ) from None
     with handle:
         reader = csv.reader(handle)
         header = [name.strip().lower() for name in next(reader, [])]
@@ -151,7 +166,8 @@ def read_events_csv(path: Path) -> list[IncomingEvent]:
         if missing:
             raise CsvImportError(
                 f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
-                file=path, line=1,
+                file=path,
+                line=1,
                 hint=f"the header must name {', '.join(_CSV_COLUMNS)} (any order, extra "
                 "columns are kept with the event)",
             )
@@ -161,15 +177,28 @@ def read_events_csv(path: Path) -> list[IncomingEvent]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                raise CsvImportError(f"{len(row)} fields where the header has {len(header)}",
-                                     file=path, line=line)
+                raise CsvImportError(
+                    f"{len(row)} fields where the header has {len(header)}", file=path, line=line
+                )
             fields = {name: row[index].strip() for name, index in where.items()}
-            problem = check_event(fields["event_id"], fields["type"], fields["email"],
-                                  fields["occurred_at"])
+            problem = check_event(
+                fields["event_id"], fields["type"], fields["email"], fields["occurred_at"]
+            )
             if problem:
-                raise CsvImportError(problem, file=path, line=line,
-                                     hint="fix the row and import again; nothing was stored")
+                raise CsvImportError(
+                    problem,
+                    file=path,
+                    line=line,
+                    hint="fix the row and import again; nothing was stored",
+                )
             extra = {name: row[i] for i, name in enumerate(header) if name not in where}
-            events.append(IncomingEvent(fields["event_id"], fields["type"], fields["email"],
-                                        fields["occurred_at"], extra or None))
+            events.append(
+                IncomingEvent(
+                    fields["event_id"],
+                    fields["type"],
+                    fields["email"],
+                    fields["occurred_at"],
+                    extra or None,
+                )
+            )
     return events

@@ -70,19 +70,26 @@ class DayFigures:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(delivered=self.delivered, hard_bounce_rate=self.hard_bounce_rate,
-                    delivered_rate=self.delivered_rate, complaint_rate=self.complaint_rate,
-                    unsubscribe_rate=self.unsubscribe_rate)
+        data.update(
+            delivered=self.delivered,
+            hard_bounce_rate=self.hard_bounce_rate,
+            delivered_rate=self.delivered_rate,
+            complaint_rate=self.complaint_rate,
+            unsubscribe_rate=self.unsubscribe_rate,
+        )
         return data
 
 
 def _pool(days: list[DayFigures]) -> DayFigures:
     return DayFigures(
-        day=max(d.day for d in days), provider=days[0].provider,
-        sent=sum(d.sent for d in days), hard_bounced=sum(d.hard_bounced for d in days),
+        day=max(d.day for d in days),
+        provider=days[0].provider,
+        sent=sum(d.sent for d in days),
+        hard_bounced=sum(d.hard_bounced for d in days),
         soft_bounced=sum(d.soft_bounced for d in days),
         complained=sum(d.complained for d in days),
-        unsubscribed=sum(d.unsubscribed for d in days))
+        unsubscribed=sum(d.unsubscribed for d in days),
+    )
 
 
 _FIGURES_SQL = """
@@ -115,8 +122,10 @@ def day_figures(store: Store, *, before: int | None = None) -> list[DayFigures]:
     """The new provider's figures of every day that sent mail (days < ``before`` if given)."""
     limit = before if before is not None else 2**31
     rows = store.conn.execute(_FIGURES_SQL, {"before": limit}).fetchall()
-    return [DayFigures(day, "new", sent, min(hard, sent), min(soft, sent), complained, unsub)
-            for day, sent, hard, soft, complained, unsub in rows]
+    return [
+        DayFigures(day, "new", sent, min(hard, sent), min(soft, sent), complained, unsub)
+        for day, sent, hard, soft, complained, unsub in rows
+    ]
 
 
 @dataclass
@@ -129,14 +138,21 @@ class GuardrailDecision:
     window: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"action": self.action, "volume_day": self.volume_day, "reasons": self.reasons,
-                "window": self.window, "figures": [f.to_json() for f in self.figures]}
+        return {
+            "action": self.action,
+            "volume_day": self.volume_day,
+            "reasons": self.reasons,
+            "window": self.window,
+            "figures": [f.to_json() for f in self.figures],
+        }
 
     def describe(self, day: int) -> str:
-        head = {"proceed": f"day {day}: guardrails ok",
-                "hold": f"day {day}: guardrails hold the ramp at day {self.volume_day}'s volume",
-                "rollback": f"day {day}: guardrails stop the ramp and roll back to day "
-                            f"{self.volume_day}'s volume"}[self.action]
+        head = {
+            "proceed": f"day {day}: guardrails ok",
+            "hold": f"day {day}: guardrails hold the ramp at day {self.volume_day}'s volume",
+            "rollback": f"day {day}: guardrails stop the ramp and roll back to day "
+            f"{self.volume_day}'s volume",
+        }[self.action]
         return "\n".join([head, *(f"  {reason}" for reason in self.reasons)])
 
 
@@ -150,21 +166,29 @@ def _breaches(f: DayFigures, g: Guardrails, level: Literal["hold", "rollback"]) 
     complaint = g.rollback.complaint_rate if level == "rollback" else g.hold.complaint_rate
     found = []
     if f.sent and f.hard_bounce_rate >= hard:
-        found.append(f"hard bounce rate {_pct(f.hard_bounce_rate)} ({f.hard_bounced} of "
-                     f"{f.sent} sent) reached the {where} line {_pct(hard)}")
+        found.append(
+            f"hard bounce rate {_pct(f.hard_bounce_rate)} ({f.hard_bounced} of "
+            f"{f.sent} sent) reached the {where} line {_pct(hard)}"
+        )
     if f.delivered and f.complaint_rate >= complaint:
-        found.append(f"complaint rate {_pct(f.complaint_rate)} ({f.complained} of "
-                     f"{f.delivered} delivered) reached the {where} line {_pct(complaint)}")
+        found.append(
+            f"complaint rate {_pct(f.complaint_rate)} ({f.complained} of "
+            f"{f.delivered} delivered) reached the {where} line {_pct(complaint)}"
+        )
     if level == "hold" and f.sent and f.delivered_rate <= g.hold.delivered_rate_below:
-        found.append(f"delivered rate {_pct(f.delivered_rate)} ({f.delivered} of {f.sent} "
-                     f"sent) fell to the hold line {_pct(g.hold.delivered_rate_below)}")
+        found.append(
+            f"delivered rate {_pct(f.delivered_rate)} ({f.delivered} of {f.sent} "
+            f"sent) fell to the hold line {_pct(g.hold.delivered_rate_below)}"
+        )
     return found
 
 
 def _effective_volume(store: Store) -> dict[int, int]:
     """Which schedule day's volume each day that ran used (its own unless held back)."""
-    return {int(day): int(volume or day) for day, volume in store.conn.execute(
-        "SELECT day, volume_day FROM days")}
+    return {
+        int(day): int(volume or day)
+        for day, volume in store.conn.execute("SELECT day, volume_day FROM days")
+    }
 
 
 def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> GuardrailDecision:
@@ -187,29 +211,46 @@ def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> Guardrail
     days = sorted(w.day for w in window)
     span = f"day {days[0]}" if len(days) == 1 else f"days {days[0]}–{days[-1]}"
     if pooled.sent < g.min_sample:
-        return GuardrailDecision("proceed", step, [
-            f"{span}: {pooled.sent} emails sent, below min_sample {g.min_sample}: rates do not "
-            "count yet"], figures, days)
+        return GuardrailDecision(
+            "proceed",
+            step,
+            [
+                f"{span}: {pooled.sent} emails sent, below min_sample {g.min_sample}: rates do not "
+                "count yet"
+            ],
+            figures,
+            days,
+        )
     rollback = _breaches(pooled, g, "rollback")
     if rollback:
         breach_volume = ran.get(days[-1], days[-1])
         target = max(1, breach_volume - g.rollback.rollback_days)
-        return GuardrailDecision("rollback", target, [f"{span}: {r}" for r in rollback],
-                                 figures, days)
+        return GuardrailDecision(
+            "rollback", target, [f"{span}: {r}" for r in rollback], figures, days
+        )
     hold = _breaches(pooled, g, "hold")
     if hold:
         healthy = [f.day for f in figures if f.day < days[0] and not _breaches(f, g, "hold")]
         target = ran.get(healthy[-1], healthy[-1]) if healthy else 1
-        return GuardrailDecision("hold", min(target, step), [f"{span}: {r}" for r in hold],
-                                 figures, days)
-    return GuardrailDecision("proceed", step, [
-        f"{span}: hard bounces {_pct(pooled.hard_bounce_rate)}, complaints "
-        f"{_pct(pooled.complaint_rate)}, delivered {_pct(pooled.delivered_rate)} of "
-        f"{pooled.sent} sent: within the lines"], figures, days)
+        return GuardrailDecision(
+            "hold", min(target, step), [f"{span}: {r}" for r in hold], figures, days
+        )
+    return GuardrailDecision(
+        "proceed",
+        step,
+        [
+            f"{span}: hard bounces {_pct(pooled.hard_bounce_rate)}, complaints "
+            f"{_pct(pooled.complaint_rate)}, delivered {_pct(pooled.delivered_rate)} of "
+            f"{pooled.sent} sent: within the lines"
+        ],
+        figures,
+        days,
+    )
 
 
-def check_guardrails(loaded: LoadedPlan, store: Store, day: int, *,
-                     override_reason: str | None = None) -> GuardrailDecision:
+def check_guardrails(
+    loaded: LoadedPlan, store: Store, day: int, *, override_reason: str | None = None
+) -> GuardrailDecision:
     """What the engine calls before a day runs: the decision, or GuardrailRefusal for a
     rollback nobody has overridden. The caller records ``volume_day`` and the override."""
     decision = evaluate_guardrails(loaded, store, day)
@@ -217,7 +258,7 @@ def check_guardrails(loaded: LoadedPlan, store: Store, day: int, *,
         raise GuardrailRefusal(
             decision.describe(day),
             hint=f"find the cause (list quality, content, authentication), then run day {day} "
-            "with --override-guardrail \"what you fixed\" to go on at day "
+            'with --override-guardrail "what you fixed" to go on at day '
             f"{decision.volume_day}'s volume",
         )
     return decision

@@ -19,20 +19,25 @@ import csv
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
 from warmup.store import Store, now_iso, open_store
 
-_EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = str.maketrans("", "", " -().")
 MAX_REJECTS_SHOWN = 10
@@ -91,8 +96,9 @@ def normalize_email(raw: str) -> str:
 
 
 def is_valid_email(email: str) -> bool:
-    return len(email) <= 254 and _EMAIL.match(email) is not None and len(
-        email.partition("@")[0]) <= 64
+    return (
+        len(email) <= 254 and _EMAIL.match(email) is not None and len(email.partition("@")[0]) <= 64
+    )
 
 
 def normalize_phone(raw: str) -> str | None:
@@ -109,8 +115,16 @@ class _Columns:
     is what keeps a million-row import within a small factor of a plain loader.
     """
 
-    RAW_FIELDS = ("external_id", "klaviyo_id", "first_name", "last_name", "last_open",
-                  "last_click", "consent", "suppressions")
+    RAW_FIELDS = (
+        "external_id",
+        "klaviyo_id",
+        "first_name",
+        "last_name",
+        "last_open",
+        "last_click",
+        "consent",
+        "suppressions",
+    )
 
     def __init__(self, header: list[str], mapping: CsvMapping, file: Path) -> None:
         names = [name.strip().lstrip("\ufeff") for name in header]
@@ -126,7 +140,8 @@ class _Columns:
             raise CsvImportError(
                 f"no `{mapping.email}` column (found: {', '.join(names[:12])}"
                 f"{'…' if len(names) > 12 else ''})",
-                file=file, line=1,
+                file=file,
+                line=1,
                 hint="name the email column in the plan under import.columns.email",
             )
         self.email = email
@@ -147,23 +162,31 @@ class _Columns:
         position = {name: n + 3 for n, name in enumerate(self.raw)}
 
         def text(field_name: str) -> str:
-            return (f"nullif(trim(?{position[field_name]}), '')" if field_name in position
-                    else "NULL")
+            return (
+                f"nullif(trim(?{position[field_name]}), '')" if field_name in position else "NULL"
+            )
 
         def date(field_name: str) -> str:
             # Klaviyo exports write `2026-10-13 04:13:50`; anything unparseable becomes NULL
-            return (f"strftime('%Y-%m-%dT%H:%M:%S', nullif(trim(?{position[field_name]}), ''))"
-                    if field_name in position else "NULL")
+            return (
+                f"strftime('%Y-%m-%dT%H:%M:%S', nullif(trim(?{position[field_name]}), ''))"
+                if field_name in position
+                else "NULL"
+            )
 
         first_extra = len(self.raw) + 3
         if self.extra:
-            pairs = ", ".join(f"{_sql_string(name)}, nullif(?{first_extra + n}, '')"
-                              for n, (_, name) in enumerate(self.extra))
+            pairs = ", ".join(
+                f"{_sql_string(name)}, nullif(?{first_extra + n}, '')"
+                for n, (_, name) in enumerate(self.extra)
+            )
             attributes = f"json_object({pairs})"
         else:
             attributes = "'{}'"
-        engaged = (f"nullif(max(coalesce({date('last_open')}, ''), "
-                   f"coalesce({date('last_click')}, '')), '')")
+        engaged = (
+            f"nullif(max(coalesce({date('last_open')}, ''), "
+            f"coalesce({date('last_click')}, '')), '')"
+        )
         return f"""
         INSERT INTO customers (email, phone, external_id, klaviyo_id, first_name, last_name,
             attributes, last_open_at, last_click_at, last_engaged_at, created_at, updated_at)
@@ -192,26 +215,39 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def import_csv(loaded: LoadedPlan, csv_path: Path | str, *, segment: str | None = None,
-               progress: Progress | None = None, store: Store | None = None) -> ImportReport:
+def import_csv(
+    loaded: LoadedPlan,
+    csv_path: Path | str,
+    *,
+    segment: str | None = None,
+    progress: Progress | None = None,
+    store: Store | None = None,
+) -> ImportReport:
     """Import ``csv_path`` into the plan's store and its segment; see the module docstring."""
     own_store = store is None
     store = store or open_store(loaded.store_path)
     try:
-        return _import(store, Path(csv_path), loaded.plan.import_.columns,
-                       segment or loaded.plan.import_.segment, progress)
+        return _import(
+            store,
+            Path(csv_path),
+            loaded.plan.import_.columns,
+            segment or loaded.plan.import_.segment,
+            progress,
+        )
     finally:
         if own_store:
             store.close()
 
 
-def _import(store: Store, path: Path, mapping: CsvMapping, segment: str,
-            progress: Progress | None) -> ImportReport:
+def _import(
+    store: Store, path: Path, mapping: CsvMapping, segment: str, progress: Progress | None
+) -> ImportReport:
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
-        raise CsvImportError("file not found", file=path,
-                             hint="check the path of the export") from None
+        raise CsvImportError(
+            "file not found", file=path, hint="check the path of the export"
+        ) from None
     except OSError as exc:
         raise CsvImportError(f"cannot read: {exc}", file=path) from None
     report = ImportReport(file=path, segment=segment)
@@ -222,8 +258,12 @@ def _import(store: Store, path: Path, mapping: CsvMapping, segment: str,
         try:
             header = next(reader)
         except StopIteration:
-            raise CsvImportError("the file is empty", file=path, line=1,
-                                 hint="export the segment again with its header row") from None
+            raise CsvImportError(
+                "the file is empty",
+                file=path,
+                line=1,
+                hint="export the segment again with its header row",
+            ) from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CsvImportError(f"not a readable CSV: {exc}", file=path, line=1) from None
         cols = _Columns(header, mapping, path)
@@ -237,11 +277,15 @@ def _import(store: Store, path: Path, mapping: CsvMapping, segment: str,
             try:
                 _stage(conn, reader, cols, report, progress, handle, now)
             except (csv.Error, UnicodeDecodeError) as exc:
-                raise CsvImportError(f"unreadable CSV: {exc}", file=path,
-                                     line=reader.line_num,
-                                     hint="save the file as UTF-8 CSV") from None
-            staged_distinct = conn.execute(
-                "SELECT count(DISTINCT email) FROM staging").fetchone()[0]
+                raise CsvImportError(
+                    f"unreadable CSV: {exc}",
+                    file=path,
+                    line=reader.line_num,
+                    hint="save the file as UTF-8 CSV",
+                ) from None
+            staged_distinct = conn.execute("SELECT count(DISTINCT email) FROM staging").fetchone()[
+                0
+            ]
             report.duplicates_merged = report.rows_loaded - staged_distinct
             # customers were upserted while staging: count the ones that existed before
             _merge(conn, segment, now)
@@ -251,8 +295,15 @@ def _import(store: Store, path: Path, mapping: CsvMapping, segment: str,
             conn.execute(
                 "INSERT INTO imports (file, segment, started_at, finished_at, rows_read, "
                 "rows_loaded, rows_rejected) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (str(path), segment, now, now_iso(), report.rows_read, report.rows_loaded,
-                 report.rows_rejected),
+                (
+                    str(path),
+                    segment,
+                    now,
+                    now_iso(),
+                    report.rows_read,
+                    report.rows_loaded,
+                    report.rows_rejected,
+                ),
             )
             conn.execute("DROP TABLE temp.staging")
     if report.rejects:
@@ -263,8 +314,15 @@ def _import(store: Store, path: Path, mapping: CsvMapping, segment: str,
 _BATCH = 20_000
 
 
-def _stage(conn: sqlite3.Connection, reader: Iterator[list[str]], cols: _Columns,
-           report: ImportReport, progress: Progress | None, handle: TextIO, now: str) -> None:
+def _stage(
+    conn: sqlite3.Connection,
+    reader: CsvReader,
+    cols: _Columns,
+    report: ImportReport,
+    progress: Progress | None,
+    handle: TextIO,
+    now: str,
+) -> None:
     """Validate rows, upsert customers batch by batch, stage (email, consent) for the merge."""
     upsert = cols.upsert_sql()
     stage = "INSERT INTO staging VALUES (?, ?, ?)"
@@ -274,8 +332,13 @@ def _stage(conn: sqlite3.Connection, reader: Iterator[list[str]], cols: _Columns
     email_i, phone_i, width = cols.email, cols.phone, cols.width
     consent_i, supp_i = cols.raw.get("consent"), cols.raw.get("suppressions")
     staged = cols.staged
-    pick = (itemgetter(*staged) if len(staged) > 1
-            else (lambda row: (row[staged[0]],)) if staged else (lambda row: ()))
+    pick = (
+        itemgetter(*staged)
+        if len(staged) > 1
+        else (lambda row: (row[staged[0]],))
+        if staged
+        else (lambda row: ())
+    )
     match_email = _EMAIL.match
     rows_read = 0
 
@@ -294,8 +357,13 @@ def _stage(conn: sqlite3.Connection, reader: Iterator[list[str]], cols: _Columns
             if not any(row):
                 continue  # a blank line
             if len(row) < width:
-                rejects.append(Reject(reader.line_num, f"row has {len(row)} columns, the "
-                                      f"header {width}", ",".join(row)[:200]))
+                rejects.append(
+                    Reject(
+                        reader.line_num,
+                        f"row has {len(row)} columns, the header {width}",
+                        ",".join(row)[:200],
+                    )
+                )
                 continue
         email = row[email_i].strip().lower()
         if match_email(email) is None or len(email) > 254 or email.index("@") > 64:
@@ -305,13 +373,22 @@ def _stage(conn: sqlite3.Connection, reader: Iterator[list[str]], cols: _Columns
         if phone_i is not None and row[phone_i]:
             phone = normalize_phone(row[phone_i])
             if phone is None:
-                rejects.append(Reject(reader.line_num,
-                                      "phone is not E.164 (+ country code and digits)",
-                                      row[phone_i]))
+                rejects.append(
+                    Reject(
+                        reader.line_num,
+                        "phone is not E.164 (+ country code and digits)",
+                        row[phone_i],
+                    )
+                )
                 continue
         customers.append((email, phone, *pick(row), now))
-        consents.append((email, None if consent_i is None else row[consent_i],
-                         None if supp_i is None else row[supp_i]))
+        consents.append(
+            (
+                email,
+                None if consent_i is None else row[consent_i],
+                None if supp_i is None else row[supp_i],
+            )
+        )
         if len(customers) >= _BATCH:
             flush()
     flush()

@@ -32,16 +32,24 @@ def render_webhook(templates_dir: Path, template: str, context: dict[str, Any]) 
     try:
         return webhook_environment(templates_dir).get_template(template).render(context)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template syntax error: {exc.message}",
-                            file=str(Path(templates_dir) / template), line=exc.lineno) from None
+        raise TemplateError(
+            f"template syntax error: {exc.message}",
+            file=str(Path(templates_dir) / template),
+            line=exc.lineno,
+        ) from None
     except jinja2.TemplateNotFound:
-        raise TemplateError("template not found", file=str(Path(templates_dir) / template),
-                            hint=f"create it under {templates_dir}") from None
+        raise TemplateError(
+            "template not found",
+            file=str(Path(templates_dir) / template),
+            hint=f"create it under {templates_dir}",
+        ) from None
     except jinja2.UndefinedError as exc:
-        raise TemplateError(f"{exc.message}", file=str(Path(templates_dir) / template),
-                            line=_template_line(exc),
-                            hint="use only fields every customer has, or guard with "
-                            "`{% if … is defined %}`") from None
+        raise TemplateError(
+            f"{exc.message}",
+            file=str(Path(templates_dir) / template),
+            line=_template_line(exc),
+            hint="use only fields every customer has, or guard with `{% if … is defined %}`",
+        ) from None
 
 
 def _template_line(exc: BaseException) -> int | None:

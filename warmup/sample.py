@@ -14,22 +14,87 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 KLAVIYO_COLUMNS = [
-    "Email", "Klaviyo ID", "First Name", "Last Name", "Organization", "Title", "Phone Number",
-    "Address", "Address 2", "City", "State / Region", "Country", "Zip Code", "Latitude",
-    "Longitude", "Source", "IP Address", "Email Marketing Consent",
-    "Email Marketing Consent Timestamp", "Historic Customer Lifetime Value",
-    "Total Customer Lifetime Value", "Predicted Customer Lifetime Value", "Average Order Value",
-    "Historic Number Of Orders", "First Active", "Last Active", "Profile Created On",
-    "Date Added", "Last Open", "Last Click", "Average Days Between Orders", "Email Suppressions",
+    "Email",
+    "Klaviyo ID",
+    "First Name",
+    "Last Name",
+    "Organization",
+    "Title",
+    "Phone Number",
+    "Address",
+    "Address 2",
+    "City",
+    "State / Region",
+    "Country",
+    "Zip Code",
+    "Latitude",
+    "Longitude",
+    "Source",
+    "IP Address",
+    "Email Marketing Consent",
+    "Email Marketing Consent Timestamp",
+    "Historic Customer Lifetime Value",
+    "Total Customer Lifetime Value",
+    "Predicted Customer Lifetime Value",
+    "Average Order Value",
+    "Historic Number Of Orders",
+    "First Active",
+    "Last Active",
+    "Profile Created On",
+    "Date Added",
+    "Last Open",
+    "Last Click",
+    "Average Days Between Orders",
+    "Email Suppressions",
 ]
 
-_FIRST = ["Ann", "Ben", "Clara", "David", "Eva", "Filip", "Greta", "Hana", "Ivan", "Jana",
-          "Karel", "Lucie", "Martin", "Nina", "Oskar", "Petra", "Radek", "Sara", "Tomas", "Vera"]
-_LAST = ["Novak", "Svoboda", "Lee", "Garcia", "Smith", "Dvorak", "Muller", "Rossi", "Kim",
-         "Horak", "Nemec", "Brown", "Lopez", "Wagner", "Silva"]
-_CITIES = [("Prague", "Prague", "CZ", "110 00"), ("Brno", "South Moravia", "CZ", "602 00"),
-           ("Berlin", "Berlin", "DE", "10115"), ("Vienna", "Vienna", "AT", "1010"),
-           ("Austin", "Texas", "US", "73301"), ("Leeds", "England", "GB", "LS1")]
+_FIRST = [
+    "Ann",
+    "Ben",
+    "Clara",
+    "David",
+    "Eva",
+    "Filip",
+    "Greta",
+    "Hana",
+    "Ivan",
+    "Jana",
+    "Karel",
+    "Lucie",
+    "Martin",
+    "Nina",
+    "Oskar",
+    "Petra",
+    "Radek",
+    "Sara",
+    "Tomas",
+    "Vera",
+]
+_LAST = [
+    "Novak",
+    "Svoboda",
+    "Lee",
+    "Garcia",
+    "Smith",
+    "Dvorak",
+    "Muller",
+    "Rossi",
+    "Kim",
+    "Horak",
+    "Nemec",
+    "Brown",
+    "Lopez",
+    "Wagner",
+    "Silva",
+]
+_CITIES = [
+    ("Prague", "Prague", "CZ", "110 00"),
+    ("Brno", "South Moravia", "CZ", "602 00"),
+    ("Berlin", "Berlin", "DE", "10115"),
+    ("Vienna", "Vienna", "AT", "1010"),
+    ("Austin", "Texas", "US", "73301"),
+    ("Leeds", "England", "GB", "LS1"),
+]
 _DOMAINS = ["example.com", "example.org", "example.net", "mail.example", "shop.example"]
 _ULID = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -62,35 +127,65 @@ def generate_rows(n: int, seed: int = 0) -> Iterator[list[str]]:
         else:
             phone = ""
         consent_roll = rng.random()
-        consent = ("SUBSCRIBED" if consent_roll < 0.80 else
-                   "NEVER_SUBSCRIBED" if consent_roll < 0.93 else "UNSUBSCRIBED")
+        consent = (
+            "SUBSCRIBED"
+            if consent_roll < 0.80
+            else "NEVER_SUBSCRIBED"
+            if consent_roll < 0.93
+            else "UNSUBSCRIBED"
+        )
         suppression = ""
         if consent == "UNSUBSCRIBED":
             suppression = "['UNSUBSCRIBE']"
         elif rng.random() < 0.01:
             suppression = "['HARD_BOUNCE']"
         created = _EPOCH - timedelta(days=rng.randrange(30, 1500))
-        last_open = (_EPOCH - timedelta(days=rng.randrange(0, 90), seconds=rng.randrange(86400))
-                     if rng.random() < 0.85 else None)
-        last_click = (last_open - timedelta(days=rng.randrange(0, 20))
-                      if last_open and rng.random() < 0.5 else None)
+        last_open = (
+            _EPOCH - timedelta(days=rng.randrange(0, 90), seconds=rng.randrange(86400))
+            if rng.random() < 0.85
+            else None
+        )
+        last_click = (
+            last_open - timedelta(days=rng.randrange(0, 20))
+            if last_open and rng.random() < 0.5
+            else None
+        )
         city, region, country, zipc = _CITIES[rng.randrange(len(_CITIES))]
         orders = rng.randrange(0, 30)
         aov = round(rng.uniform(15, 180), 2)
         yield [
             email,
             "01" + "".join(rng.choice(_ULID) for _ in range(24)),
-            first, last, "", "", phone,
-            f"{rng.randrange(1, 200)} Main Street", "", city, region, country, zipc,
-            f"{rng.uniform(-60, 60):.4f}", f"{rng.uniform(-120, 120):.4f}",
+            first,
+            last,
+            "",
+            "",
+            phone,
+            f"{rng.randrange(1, 200)} Main Street",
+            "",
+            city,
+            region,
+            country,
+            zipc,
+            f"{rng.uniform(-60, 60):.4f}",
+            f"{rng.uniform(-120, 120):.4f}",
             rng.choice(["Signup Form", "Checkout", "Import", "API"]),
             f"203.0.113.{rng.randrange(1, 255)}",
-            consent, _ts(created + timedelta(days=1)) if consent == "SUBSCRIBED" else "",
-            f"{orders * aov:.2f}", f"{orders * aov:.2f}", f"{rng.uniform(0, 500):.2f}",
-            f"{aov:.2f}", str(orders), _ts(created), _ts(last_open or created), _ts(created),
-            _ts(created), _ts(last_open) if last_open else "",
+            consent,
+            _ts(created + timedelta(days=1)) if consent == "SUBSCRIBED" else "",
+            f"{orders * aov:.2f}",
+            f"{orders * aov:.2f}",
+            f"{rng.uniform(0, 500):.2f}",
+            f"{aov:.2f}",
+            str(orders),
+            _ts(created),
+            _ts(last_open or created),
+            _ts(created),
+            _ts(created),
+            _ts(last_open) if last_open else "",
             _ts(last_click) if last_click else "",
-            f"{rng.uniform(5, 120):.1f}" if orders > 1 else "", suppression,
+            f"{rng.uniform(5, 120):.1f}" if orders > 1 else "",
+            suppression,
         ]
 
 

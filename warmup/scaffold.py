@@ -47,8 +47,10 @@ class EndVolume:
                 return cls(count=int(text))
         except ValueError:
             pass
-        raise InvalidInput(f"--end-volume {text!r} is not a volume",
-                           hint="write all, a number of customers like 20000, or a share like 50%")
+        raise InvalidInput(
+            f"--end-volume {text!r} is not a volume",
+            hint="write all, a number of customers like 20000, or a share like 50%",
+        )
 
 
 def ramp(days: int, end: EndVolume) -> list[int | str]:
@@ -92,11 +94,13 @@ def _bundled_email(name: str) -> Path:
     return shipped[(index - 1) % len(shipped)]
 
 
-def plan_text(*, name: str, variant: int, timezone: str, start: date,
-              ramp_values: list[int | str]) -> str:
-    days = "\n".join(f"    - {{day: {i}, new: {_yaml_volume(v)}, template: "
-                     f"{template_for_day(variant, i)}}}"
-                     for i, v in enumerate(ramp_values, start=1))
+def plan_text(
+    *, name: str, variant: int, timezone: str, start: date, ramp_values: list[int | str]
+) -> str:
+    days = "\n".join(
+        f"    - {{day: {i}, new: {_yaml_volume(v)}, template: {template_for_day(variant, i)}}}"
+        for i, v in enumerate(ramp_values, start=1)
+    )
     return f"""\
 # Written by `warmup init`. Check it with `warmup validate {PLAN_FILE}`.
 name: {name}
@@ -156,14 +160,17 @@ def _yaml_volume(value: int | str) -> str:
 def _check_options(name: str | None, timezone: str) -> None:
     # Checked before anything is written, so a typo never leaves a half-made folder behind.
     if name is not None and not _NAME_OK.match(name):
-        raise InvalidInput(f"--name {name!r} is not a plan name",
-                           hint="use letters, digits, . _ - (starting with a letter or digit)")
+        raise InvalidInput(
+            f"--name {name!r} is not a plan name",
+            hint="use letters, digits, . _ - (starting with a letter or digit)",
+        )
     try:
         pendulum.timezone(timezone)
     except Exception:
-        raise InvalidInput(f"--timezone {timezone!r} is not a time zone",
-                           hint="write an IANA name like Europe/Prague or America/New_York"
-                           ) from None
+        raise InvalidInput(
+            f"--timezone {timezone!r} is not a time zone",
+            hint="write an IANA name like Europe/Prague or America/New_York",
+        ) from None
 
 
 def default_name(directory: Path) -> str:
@@ -171,29 +178,45 @@ def default_name(directory: Path) -> str:
     return cleaned or "warmup-plan"
 
 
-def scaffold_plan(directory: Path | str, *, variant: int = 1, days: int = 14,
-                  end_volume: str = "all", timezone: str = "Europe/Prague",
-                  start_date: date | None = None, name: str | None = None,
-                  force: bool = False) -> LoadedPlan:
+def scaffold_plan(
+    directory: Path | str,
+    *,
+    variant: int = 1,
+    days: int = 14,
+    end_volume: str = "all",
+    timezone: str = "Europe/Prague",
+    start_date: date | None = None,
+    name: str | None = None,
+    force: bool = False,
+) -> LoadedPlan:
     """Write ``plan.yaml``, ``scenario.yaml`` and ``templates/`` into ``directory``; return the
     plan as loaded and validated. Existing files are refused unless ``force``."""
     directory = Path(directory)
     if variant not in (1, 2):
-        raise InvalidInput(f"--variant {variant} does not exist",
-                           hint="pass --variant 1 (a new template daily) or --variant 2")
+        raise InvalidInput(
+            f"--variant {variant} does not exist",
+            hint="pass --variant 1 (a new template daily) or --variant 2",
+        )
     values = ramp(days, EndVolume.parse(end_volume))
     _check_options(name, timezone)
     start = start_date or date.today() + timedelta(days=1)
-    text = plan_text(name=name or default_name(directory), variant=variant, timezone=timezone,
-                     start=start, ramp_values=values)
+    text = plan_text(
+        name=name or default_name(directory),
+        variant=variant,
+        timezone=timezone,
+        start=start,
+        ramp_values=values,
+    )
     shipped = bundled_dir("templates")
     copies: dict[Path, Path] = {
         directory / SCENARIO_FILE: bundled_dir("scenarios") / f"variant-{variant}.yaml",
     }
     # Every Klaviyo webhook template (they include each other) and the emails' shared partials
     # (`_footer.txt.j2`, layouts) travel with the day templates.
-    for source in [*sorted((shipped / "klaviyo").glob("*.j2")),
-                   *sorted((shipped / "email").glob("_*.j2"))]:
+    for source in [
+        *sorted((shipped / "klaviyo").glob("*.j2")),
+        *sorted((shipped / "email").glob("_*.j2")),
+    ]:
         copies[directory / "templates" / source.parent.name / source.name] = source
     for day in range(1, days + 1):
         template = template_for_day(variant, day)
@@ -202,8 +225,10 @@ def scaffold_plan(directory: Path | str, *, variant: int = 1, days: int = 14,
     if not force:
         for target in targets:
             if target.exists():
-                raise InvalidInput(f"{target} already exists",
-                                   hint="pass --force to overwrite it, or choose another DIR")
+                raise InvalidInput(
+                    f"{target} already exists",
+                    hint="pass --force to overwrite it, or choose another DIR",
+                )
     for target, source in copies.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)

@@ -20,8 +20,14 @@ HOOK_SECRET = "hook-secret-for-tests-9876543210"
 KEY_ENV = "KLAVIYO_TEST_KEY"
 
 
-def write_plan(tmp: Path, *, base_url: str = "http://127.0.0.1:9", smtp_port: int = 2525,
-               scenario: str = "variant-1", extra: str = "") -> LoadedPlan:
+def write_plan(
+    tmp: Path,
+    *,
+    base_url: str = "http://127.0.0.1:9",
+    smtp_port: int = 2525,
+    scenario: str = "variant-1",
+    extra: str = "",
+) -> LoadedPlan:
     text = (REPO / "plans" / "example.yaml").read_text()
     text = text.replace("../scenarios/variant-1.yaml", str(REPO / f"scenarios/{scenario}.yaml"))
     text = text.replace("templates: ../templates", f"templates: {REPO / 'templates'}")
@@ -35,32 +41,49 @@ def write_plan(tmp: Path, *, base_url: str = "http://127.0.0.1:9", smtp_port: in
     return load_plan(path)
 
 
-def add_customers(store: Store, emails: Iterable[str], *, status: str = "subscribed",
-                  segment: str = "engaged-90") -> dict[str, int]:
+def add_customers(
+    store: Store, emails: Iterable[str], *, status: str = "subscribed", segment: str = "engaged-90"
+) -> dict[str, int]:
     now = now_iso()
     ids: dict[str, int] = {}
     with store.transaction() as conn:
         for email in emails:
-            cid = conn.execute("INSERT INTO customers (email, created_at, updated_at) "
-                               "VALUES (?, ?, ?)", (email, now, now)).lastrowid
+            cid = conn.execute(
+                "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?)",
+                (email, now, now),
+            ).lastrowid
             assert cid is not None
-            conn.execute("INSERT INTO consents (customer_id, channel, status, changed_at, source)"
-                         " VALUES (?, 'email', ?, ?, 'test')", (cid, status, now))
-            conn.execute("INSERT INTO segment_members (segment, customer_id, added_at) "
-                         "VALUES (?, ?, ?)", (segment, cid, now))
+            conn.execute(
+                "INSERT INTO consents (customer_id, channel, status, changed_at, source)"
+                " VALUES (?, 'email', ?, ?, 'test')",
+                (cid, status, now),
+            )
+            conn.execute(
+                "INSERT INTO segment_members (segment, customer_id, added_at) VALUES (?, ?, ?)",
+                (segment, cid, now),
+            )
             ids[email] = cid
     return ids
 
 
-def add_mail(store: Store, day: int, customers: Iterable[int], *, status: str = "sent",
-             created_at: str = "2026-12-01T09:00:00+00:00") -> None:
+def add_mail(
+    store: Store,
+    day: int,
+    customers: Iterable[int],
+    *,
+    status: str = "sent",
+    created_at: str = "2026-12-01T09:00:00+00:00",
+) -> None:
     """Email outbox rows as the email dispatcher leaves them."""
     with store.transaction() as conn:
         conn.executemany(
             "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, status,"
             " created_at, updated_at) VALUES (?, ?, 'email', 'email', 'new', ?, '{}', ?, ?, ?)",
-            [(f"t:{day}:email:{cid}", day, cid, status, created_at, created_at)
-             for cid in customers])
+            [
+                (f"t:{day}:email:{cid}", day, cid, status, created_at, created_at)
+                for cid in customers
+            ],
+        )
 
 
 def add_events(store: Store, day: int, kind: str, customers: Iterable[int]) -> None:
@@ -69,26 +92,36 @@ def add_events(store: Store, day: int, kind: str, customers: Iterable[int]) -> N
             "INSERT INTO events (source, event_id, type, customer_id, day, occurred_at, "
             "received_at) VALUES ('test', ?, ?, ?, ?, '2026-12-01T10:00:00+00:00', "
             "'2026-12-01T10:00:00+00:00')",
-            [(f"{kind}:{day}:{cid}", kind, cid, day) for cid in customers])
+            [(f"{kind}:{day}:{cid}", kind, cid, day) for cid in customers],
+        )
 
 
 def event(event_id: str, kind: str, email: str, **more: Any) -> dict[str, Any]:
-    return {"id": event_id, "type": kind, "email": email,
-            "occurred_at": "2026-12-01T10:05:00Z", **more}
+    return {
+        "id": event_id,
+        "type": kind,
+        "email": email,
+        "occurred_at": "2026-12-01T10:05:00Z",
+        **more,
+    }
 
 
-def post_events(base_url: str, events: list[dict[str, Any]] | bytes, *,
-                secret: str = HOOK_SECRET) -> httpx.Response:
+def post_events(
+    base_url: str, events: list[dict[str, Any]] | bytes, *, secret: str = HOOK_SECRET
+) -> httpx.Response:
     body = events if isinstance(events, bytes) else json.dumps({"events": events}).encode()
-    return httpx.post(f"{base_url}/webhooks/events", content=body,
-                      headers={SIGNATURE_HEADER: sign(secret.encode(), body),
-                               "Content-Type": "application/json"})
+    return httpx.post(
+        f"{base_url}/webhooks/events",
+        content=body,
+        headers={SIGNATURE_HEADER: sign(secret.encode(), body), "Content-Type": "application/json"},
+    )
 
 
 def counts(store: Store) -> tuple[int, int, int]:
     """(events, unsubscribed consents, consent changes): what a rejected request must not move."""
     conn = store.conn
-    return (conn.execute("SELECT count(*) FROM events").fetchone()[0],
-            conn.execute("SELECT count(*) FROM consents WHERE status = 'unsubscribed'")
-            .fetchone()[0],
-            conn.execute("SELECT count(*) FROM consent_changes").fetchone()[0])
+    return (
+        conn.execute("SELECT count(*) FROM events").fetchone()[0],
+        conn.execute("SELECT count(*) FROM consents WHERE status = 'unsubscribed'").fetchone()[0],
+        conn.execute("SELECT count(*) FROM consent_changes").fetchone()[0],
+    )

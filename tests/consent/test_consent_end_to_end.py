@@ -49,8 +49,7 @@ def unsubscribed_in_klaviyo(sandbox: RunningSandbox) -> set[str]:
     if list_id is None:
         return set()
     account = sandbox.app.account
-    return {account.profiles[pid]["attributes"]["email"]
-            for pid in account.members[list_id].seq_of}
+    return {account.profiles[pid]["attributes"]["email"] for pid in account.members[list_id].seq_of}
 
 
 def wait_for(check: object, timeout: float = 20.0) -> bool:
@@ -76,11 +75,13 @@ def token_of(message: object) -> str:
 
 @pytest.mark.slow
 def test_unsubscribe_and_complaint_reach_klaviyo_and_stop_allocation(
-        tmp_path: Path, sandbox: RunningSandbox, sink: Sink) -> None:
+    tmp_path: Path, sandbox: RunningSandbox, sink: Sink
+) -> None:
     loaded: LoadedPlan = write_plan(tmp_path, base_url=sandbox.base_url, smtp_port=sink.port)
     text = loaded.path.read_text().replace("tls: starttls", "tls: none")
     text = text.replace("{day: 1, new: 50,", "{day: 1, new: 8,").replace(
-        "{day: 2, new: 50,", "{day: 2, new: 12,")
+        "{day: 2, new: 50,", "{day: 2, new: 12,"
+    )
     loaded.path.write_text(text)
     loaded = load_plan(loaded.path)
     store = open_store(loaded.store_path)
@@ -95,27 +96,34 @@ def test_unsubscribe_and_complaint_reach_klaviyo_and_stop_allocation(
 
     with serve_in_thread(loaded, retry_seconds=1) as service:
         started = time.monotonic()
-        answer = httpx.post(f"{service.base_url}/unsubscribe",
-                            params={"token": token_of(mailed[quitter])},
-                            content=b"List-Unsubscribe=One-Click",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        answer = httpx.post(
+            f"{service.base_url}/unsubscribe",
+            params={"token": token_of(mailed[quitter])},
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert answer.status_code == 200
         hook = post_events(service.base_url, [event("fbl-1", "complained", complainer)])
         assert hook.status_code == 200
         assert wait_for(lambda: {quitter, complainer} <= unsubscribed_in_klaviyo(sandbox)), (
-            f"not in Klaviyo's unsubscribe list; flow error: {service.worker.last_error}")
+            f"not in Klaviyo's unsubscribe list; flow error: {service.worker.last_error}"
+        )
         latency = time.monotonic() - started
     assert latency < 20
     assert unsubscribe_backlog(store).count == 0
-    withdrawn = dict(store.conn.execute(
-        "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id "
-        "WHERE s.status <> 'subscribed'"))
+    withdrawn = dict(
+        store.conn.execute(
+            "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id "
+            "WHERE s.status <> 'subscribed'"
+        )
+    )
     assert withdrawn == {quitter: "unsubscribed", complainer: "unsubscribed"}
 
     day2 = datetime(2026, 12, 2, 12, 0, tzinfo=PRAGUE)
     run_day(loaded, 2, now=day2)
-    allocated = dict(store.conn.execute(
-        "SELECT customer_id, provider FROM allocations WHERE day = 2"))
+    allocated = dict(
+        store.conn.execute("SELECT customer_id, provider FROM allocations WHERE day = 2")
+    )
     assert ids[quitter] not in allocated and ids[complainer] not in allocated
     assert sum(1 for p in allocated.values() if p == "new") == 12
     send(loaded, store, 2, day2)

@@ -29,18 +29,23 @@ def settle(sandbox: RunningSandbox, client: KlaviyoClient) -> None:
     account = sandbox.app.account
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(
-            job.status != "complete" for job in account.jobs.values()):
+        job.status != "complete" for job in account.jobs.values()
+    ):
         time.sleep(0.02)
         client.get("/api/lists")
 
 
 def consents(store: object) -> dict[str, str]:
-    return dict(store.conn.execute(  # type: ignore[attr-defined]
-        "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"))
+    return dict(
+        store.conn.execute(  # type: ignore[attr-defined]
+            "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"
+        )
+    )
 
 
-def test_pull_marks_klaviyo_unsubscribes_once(tmp_path: Path, sandbox: RunningSandbox,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pull_marks_klaviyo_unsubscribes_once(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(KEY_ENV, sandbox.api_key)
     loaded = write_plan(tmp_path, base_url=sandbox.base_url)
     store = open_store(loaded.store_path)
@@ -54,9 +59,13 @@ def test_pull_marks_klaviyo_unsubscribes_once(tmp_path: Path, sandbox: RunningSa
         settle(sandbox, client)
         assert pull_klaviyo_unsubscribes(loaded, store, client) == 2
         assert consents(store) == {
-            "k0@example.com": "subscribed", "k1@example.com": "unsubscribed",
-            "k2@example.com": "suppressed", "k3@example.com": "subscribed",
-            "k4@example.com": "subscribed", "k5@example.com": "subscribed"}
+            "k0@example.com": "subscribed",
+            "k1@example.com": "unsubscribed",
+            "k2@example.com": "suppressed",
+            "k3@example.com": "subscribed",
+            "k4@example.com": "subscribed",
+            "k5@example.com": "subscribed",
+        }
         mark = store.get_meta(PULL_META_KEY)
         assert mark is not None
         assert pull_klaviyo_unsubscribes(loaded, store, client) == 0
@@ -67,6 +76,7 @@ def test_pull_marks_klaviyo_unsubscribes_once(tmp_path: Path, sandbox: RunningSa
         assert consents(store)["k4@example.com"] == "unsubscribed"
         assert store.get_meta(PULL_META_KEY) > mark  # type: ignore[operator]
     history = store.conn.execute(
-        "SELECT count(*) FROM consent_changes WHERE source = 'klaviyo-pull'").fetchone()[0]
+        "SELECT count(*) FROM consent_changes WHERE source = 'klaviyo-pull'"
+    ).fetchone()[0]
     assert history == 3
     store.close()

@@ -23,11 +23,18 @@ def test_serve_process_answers_and_ctrl_c_exits_130(tmp_path: Path) -> None:
     store = open_store(loaded.store_path)
     add_customers(store, ["ann@example.com"])
     store.close()
-    env = {**os.environ, "WARMUP_UNSUBSCRIBE_SECRET": LINK_SECRET,
-           "WARMUP_WEBHOOK_SECRET": HOOK_SECRET}
+    env = {
+        **os.environ,
+        "WARMUP_UNSUBSCRIBE_SECRET": LINK_SECRET,
+        "WARMUP_WEBHOOK_SECRET": HOOK_SECRET,
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "warmup", "serve", str(loaded.path), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

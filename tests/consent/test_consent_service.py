@@ -82,18 +82,29 @@ def test_healthz(service: RunningService) -> None:
 
 
 def test_one_click_unsubscribe_stores_one_event_and_wakes_the_flow(
-        service: RunningService, store: Store, recorder: Recorder) -> None:
+    service: RunningService, store: Store, recorder: Recorder
+) -> None:
     url = f"{service.base_url}/unsubscribe?token={token('ann@example.com')}"
     for _ in range(2):  # a mail client retrying the one-click POST
-        answer = httpx.post(url, content=b"List-Unsubscribe=One-Click",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        answer = httpx.post(
+            url,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert answer.status_code == 200
         assert "Unsubscribed" in answer.text
-    rows = store.conn.execute(
-        "SELECT source, type, email, customer_id, day FROM events").fetchall()
-    assert rows == [("unsubscribe-link", "unsubscribed", "ann@example.com",
-                     store.conn.execute("SELECT id FROM customers WHERE email = "
-                                        "'ann@example.com'").fetchone()[0], 3)]
+    rows = store.conn.execute("SELECT source, type, email, customer_id, day FROM events").fetchall()
+    assert rows == [
+        (
+            "unsubscribe-link",
+            "unsubscribed",
+            "ann@example.com",
+            store.conn.execute(
+                "SELECT id FROM customers WHERE email = 'ann@example.com'"
+            ).fetchone()[0],
+            3,
+        )
+    ]
     assert recorder.ran.wait(5)
 
 
@@ -105,28 +116,38 @@ def test_landing_page_shows_a_confirm_button(service: RunningService) -> None:
     assert bad.status_code == 400
 
 
-@pytest.mark.parametrize("forged", [
-    token("ann@example.com", secret="someone-else's-secret"),
-    token("ann@example.com", plan="another-plan"),
-    token("ann@example.com")[:-2] + "AA",
-    token("bob@example.com").split(".")[0] + "." + token("ann@example.com").split(".")[1],
-    "", "not-a-token", "%%%.%%%",
-])
-def test_forged_tokens_change_nothing(service: RunningService, store: Store,
-                                      forged: str) -> None:
+@pytest.mark.parametrize(
+    "forged",
+    [
+        token("ann@example.com", secret="someone-else's-secret"),
+        token("ann@example.com", plan="another-plan"),
+        token("ann@example.com")[:-2] + "AA",
+        token("bob@example.com").split(".")[0] + "." + token("ann@example.com").split(".")[1],
+        "",
+        "not-a-token",
+        "%%%.%%%",
+    ],
+)
+def test_forged_tokens_change_nothing(service: RunningService, store: Store, forged: str) -> None:
     before = counts(store)
-    answer = httpx.post(f"{service.base_url}/unsubscribe", params={"token": forged},
-                        content=b"List-Unsubscribe=One-Click",
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    answer = httpx.post(
+        f"{service.base_url}/unsubscribe",
+        params={"token": forged},
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert answer.status_code == 400
     assert counts(store) == before
 
 
-def test_webhook_events_are_stored_once(service: RunningService, store: Store,
-                                        recorder: Recorder) -> None:
-    batch = [event("e1", "delivered", "ann@example.com"),
-             event("e2", "complained", "Ann@Example.com", data={"feedback": "abuse"}),
-             event(3, "hard_bounced", "nobody@example.com")]
+def test_webhook_events_are_stored_once(
+    service: RunningService, store: Store, recorder: Recorder
+) -> None:
+    batch = [
+        event("e1", "delivered", "ann@example.com"),
+        event("e2", "complained", "Ann@Example.com", data={"feedback": "abuse"}),
+        event(3, "hard_bounced", "nobody@example.com"),
+    ]
     first = post_events(service.base_url, batch)
     assert first.status_code == 200
     assert first.json() == {"stored": 3, "duplicates": 0, "unknown_customers": 1}
@@ -136,38 +157,53 @@ def test_webhook_events_are_stored_once(service: RunningService, store: Store,
     assert replay.status_code == 409
     assert "already received" in replay.json()["error"]
     assert counts(store) == before
-    partly = post_events(service.base_url, [*batch, event("e4", "soft_bounced",
-                                                          "bob@example.com")])
+    partly = post_events(service.base_url, [*batch, event("e4", "soft_bounced", "bob@example.com")])
     assert partly.status_code == 200
     assert partly.json()["stored"] == 1 and partly.json()["duplicates"] == 3
     stored = store.conn.execute(
-        "SELECT event_id, type, email, day, payload FROM events WHERE event_id = 'e2'").fetchone()
+        "SELECT event_id, type, email, day, payload FROM events WHERE event_id = 'e2'"
+    ).fetchone()
     assert stored[:4] == ("e2", "complained", "ann@example.com", 3)
     assert json.loads(stored[4]) == {"feedback": "abuse"}
 
 
-@pytest.mark.parametrize("body, headers, status", [
-    (b'{"events": [', None, 400),
-    (b'{"events": []}', None, 400),
-    (b'{"events": [{"id": "x", "type": "opened", "email": "ann@example.com", '
-     b'"occurred_at": "2026-12-01T10:00:00Z"}]}', None, 400),
-    (b'{"events": [{"id": "x", "type": "delivered", "email": "ann@example.com", '
-     b'"occurred_at": "yesterday"}]}', None, 400),
-    (b'{"events": [{"id": "x", "type": "delivered", "email": "ann@example.com", '
-     b'"occurred_at": "2026-12-01T10:00:00Z", "surprise": 1}]}', None, 400),
-    (b'[1, 2]', None, 400),
-    (b'\xff\xfe', None, 400),
-    (b'{"events": []}', {"X-Warmup-Signature": "sha256=" + "0" * 64}, 401),
-    (b'{"events": []}', {"X-Warmup-Signature": ""}, 401),
-])
-def test_bad_webhooks_change_nothing(service: RunningService, store: Store, body: bytes,
-                                     headers: dict[str, str] | None, status: int) -> None:
+@pytest.mark.parametrize(
+    "body, headers, status",
+    [
+        (b'{"events": [', None, 400),
+        (b'{"events": []}', None, 400),
+        (
+            b'{"events": [{"id": "x", "type": "opened", "email": "ann@example.com", '
+            b'"occurred_at": "2026-12-01T10:00:00Z"}]}',
+            None,
+            400,
+        ),
+        (
+            b'{"events": [{"id": "x", "type": "delivered", "email": "ann@example.com", '
+            b'"occurred_at": "yesterday"}]}',
+            None,
+            400,
+        ),
+        (
+            b'{"events": [{"id": "x", "type": "delivered", "email": "ann@example.com", '
+            b'"occurred_at": "2026-12-01T10:00:00Z", "surprise": 1}]}',
+            None,
+            400,
+        ),
+        (b"[1, 2]", None, 400),
+        (b"\xff\xfe", None, 400),
+        (b'{"events": []}', {"X-Warmup-Signature": "sha256=" + "0" * 64}, 401),
+        (b'{"events": []}', {"X-Warmup-Signature": ""}, 401),
+    ],
+)
+def test_bad_webhooks_change_nothing(
+    service: RunningService, store: Store, body: bytes, headers: dict[str, str] | None, status: int
+) -> None:
     before = counts(store)
     if headers is None:
         answer = post_events(service.base_url, body)
     else:
-        answer = httpx.post(f"{service.base_url}/webhooks/events", content=body,
-                            headers=headers)
+        answer = httpx.post(f"{service.base_url}/webhooks/events", content=body, headers=headers)
     assert answer.status_code == status
     assert answer.json()["error"]
     assert counts(store) == before
@@ -175,16 +211,18 @@ def test_bad_webhooks_change_nothing(service: RunningService, store: Store, body
 
 def test_wrong_secret_is_refused(service: RunningService, store: Store) -> None:
     before = counts(store)
-    answer = post_events(service.base_url, [event("e9", "unsubscribed", "ann@example.com")],
-                         secret="guessed")
+    answer = post_events(
+        service.base_url, [event("e9", "unsubscribed", "ann@example.com")], secret="guessed"
+    )
     assert answer.status_code == 401
     assert counts(store) == before
 
 
 def test_oversized_bodies_are_refused(service: RunningService, store: Store) -> None:
     before = counts(store)
-    many = [event(f"e{i}", "delivered", "ann@example.com", data={"pad": "x" * 1200})
-            for i in range(900)]
+    many = [
+        event(f"e{i}", "delivered", "ann@example.com", data={"pad": "x" * 1200}) for i in range(900)
+    ]
     answer = post_events(service.base_url, many)
     assert answer.status_code == 413
 
@@ -194,14 +232,16 @@ def test_oversized_bodies_are_refused(service: RunningService, store: Store) -> 
 
     streamed = httpx.post(f"{service.base_url}/webhooks/events", content=chunks())
     assert streamed.status_code == 413
-    form = httpx.post(f"{service.base_url}/unsubscribe?token={token('ann@example.com')}",
-                      content=b"x" * 10_000)
+    form = httpx.post(
+        f"{service.base_url}/unsubscribe?token={token('ann@example.com')}", content=b"x" * 10_000
+    )
     assert form.status_code == 413
     assert counts(store) == before
 
 
 def test_serve_refuses_to_start_without_the_webhook_secret(
-        plan: LoadedPlan, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan: LoadedPlan, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from warmup.errors import InvalidInput
 
     monkeypatch.delenv("WARMUP_WEBHOOK_SECRET")

@@ -16,9 +16,14 @@ SECRET = "test-secret-0123456789abcdef"
 PLAN_NAME = "test-plan"
 
 
-def write_plan(folder: Path, *, new: dict[str, Any] | None = None,
-               templates: Path | None = None, days: int = 3,
-               day_template: str | None = None) -> LoadedPlan:
+def write_plan(
+    folder: Path,
+    *,
+    new: dict[str, Any] | None = None,
+    templates: Path | None = None,
+    days: int = 3,
+    day_template: str | None = None,
+) -> LoadedPlan:
     plan = {
         "name": PLAN_NAME,
         "timezone": "Europe/Prague",
@@ -26,15 +31,21 @@ def write_plan(folder: Path, *, new: dict[str, Any] | None = None,
         "scenario": str(REPO / "scenarios" / "variant-1.yaml"),
         "templates": str(templates or REPO / "templates"),
         "sender": {"from": "Acme News <news@send.acme.example>", "reply_to": "care@acme.example"},
-        "unsubscribe": {"url": "https://acme.example/unsubscribe",
-                        "mailto": "unsubscribe@acme.example",
-                        "secret_env": "WARMUP_UNSUBSCRIBE_SECRET"},
+        "unsubscribe": {
+            "url": "https://acme.example/unsubscribe",
+            "mailto": "unsubscribe@acme.example",
+            "secret_env": "WARMUP_UNSUBSCRIBE_SECRET",
+        },
         "providers": {
             "new": new or {"kind": "file", "directory": "eml"},
             "klaviyo": {"exclusion_list": {"name": "x"}, "unsubscribe_list": {"name": "u"}},
         },
-        "schedule": {"days": [{"day": d, "new": 10, "template": day_template or f"day-{d:02d}"}
-                              for d in range(1, days + 1)]},
+        "schedule": {
+            "days": [
+                {"day": d, "new": 10, "template": day_template or f"day-{d:02d}"}
+                for d in range(1, days + 1)
+            ]
+        },
     }
     path = folder / "plan.yaml"
     path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
@@ -42,12 +53,27 @@ def write_plan(folder: Path, *, new: dict[str, Any] | None = None,
 
 
 def smtp_config(port: int, **extra: Any) -> dict[str, Any]:
-    return {"kind": "smtp", "host": "127.0.0.1", "port": port, "tls": "none",
-            "max_connections": 4, "rate_per_second": 10_000, "timeout_seconds": 10, **extra}
+    return {
+        "kind": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "tls": "none",
+        "max_connections": 4,
+        "rate_per_second": 10_000,
+        "timeout_seconds": 10,
+        **extra,
+    }
 
 
-def add_customers(store: Store, count: int, *, start: int = 0, consent: str = "subscribed",
-                  first_name: str | None = "Jana", prefix: str = "user") -> list[int]:
+def add_customers(
+    store: Store,
+    count: int,
+    *,
+    start: int = 0,
+    consent: str = "subscribed",
+    first_name: str | None = "Jana",
+    prefix: str = "user",
+) -> list[int]:
     now = now_iso()
     ids = []
     with store.transaction() as conn:
@@ -55,12 +81,22 @@ def add_customers(store: Store, count: int, *, start: int = 0, consent: str = "s
             cursor = conn.execute(
                 "INSERT INTO customers (email, first_name, last_name, attributes, created_at, "
                 "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (f"{prefix}{i}@example.com", first_name, "Novák", json.dumps({"tier": "gold"}),
-                 now, now))
+                (
+                    f"{prefix}{i}@example.com",
+                    first_name,
+                    "Novák",
+                    json.dumps({"tier": "gold"}),
+                    now,
+                    now,
+                ),
+            )
             assert cursor.lastrowid is not None
             ids.append(cursor.lastrowid)
-            conn.execute("INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                         "VALUES (?, 'email', ?, ?, 'test')", (cursor.lastrowid, consent, now))
+            conn.execute(
+                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                "VALUES (?, 'email', ?, ?, 'test')",
+                (cursor.lastrowid, consent, now),
+            )
     return ids
 
 
@@ -68,9 +104,15 @@ def email_key(day: int, customer_id: int) -> str:
     return f"{PLAN_NAME}:{day}:email:{customer_id}"
 
 
-def add_email_rows(store: Store, day: int, customer_ids: list[int], *,
-                   template: str | None = None, exclusion: str | None = "sent",
-                   not_before: str | None = None) -> None:
+def add_email_rows(
+    store: Store,
+    day: int,
+    customer_ids: list[int],
+    *,
+    template: str | None = None,
+    exclusion: str | None = "sent",
+    not_before: str | None = None,
+) -> None:
     """One email row per customer; ``exclusion`` is the status of the Klaviyo exclusion-list
     row it waits for (None: no such row)."""
     now = now_iso()
@@ -83,15 +125,24 @@ def add_email_rows(store: Store, day: int, customer_ids: list[int], *,
                     "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, status, "
                     "created_at, updated_at) "
                     "VALUES (?, ?, '225', 'webhook', 'klaviyo', ?, ?, ?, ?)",
-                    (after, day, cid, exclusion, now, now))
+                    (after, day, cid, exclusion, now, now),
+                )
             email = conn.execute("SELECT email FROM customers WHERE id = ?", (cid,)).fetchone()[0]
             conn.execute(
                 "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
                 "not_before, after_key, created_at, updated_at) "
                 "VALUES (?, ?, 'email', 'email', 'new', ?, ?, ?, ?, ?, ?)",
-                (email_key(day, cid), day, cid,
-                 json.dumps({"template": template or f"day-{day:02d}", "email": email}),
-                 not_before, after, now, now))
+                (
+                    email_key(day, cid),
+                    day,
+                    cid,
+                    json.dumps({"template": template or f"day-{day:02d}", "email": email}),
+                    not_before,
+                    after,
+                    now,
+                    now,
+                ),
+            )
 
 
 def statuses(store: Store, day: int | None = None) -> dict[str, int]:

@@ -69,12 +69,12 @@ def test_rows_wait_for_their_exclusion_call_and_their_time(tmp_path: Path, store
         assert len(sink.messages) == 4
 
 
-def test_a_customer_who_unsubscribed_meanwhile_is_not_mailed(tmp_path: Path,
-                                                            store: Store) -> None:
+def test_a_customer_who_unsubscribed_meanwhile_is_not_mailed(tmp_path: Path, store: Store) -> None:
     ids = add_customers(store, 3)
     add_email_rows(store, 1, ids)
-    store.conn.execute("UPDATE consents SET status = 'unsubscribed' WHERE customer_id = ?",
-                       (ids[1],))
+    store.conn.execute(
+        "UPDATE consents SET status = 'unsubscribed' WHERE customer_id = ?", (ids[1],)
+    )
     with smtp_sink() as sink:
         report = drain_email(write_plan(tmp_path, new=smtp_config(sink.port)), store, 1)
     assert "user1@example.com" not in sink.recipients()
@@ -82,8 +82,7 @@ def test_a_customer_who_unsubscribed_meanwhile_is_not_mailed(tmp_path: Path,
     assert statuses(store, 1) == {"sent": 2, "cancelled": 1}
 
 
-def test_4xx_is_retried_with_backoff_and_5xx_is_a_hard_bounce(tmp_path: Path,
-                                                              store: Store) -> None:
+def test_4xx_is_retried_with_backoff_and_5xx_is_a_hard_bounce(tmp_path: Path, store: Store) -> None:
     ids = add_customers(store, 5)
     add_email_rows(store, 1, ids)
     replies: dict[str, str | list[str]] = {
@@ -92,10 +91,12 @@ def test_4xx_is_retried_with_backoff_and_5xx_is_a_hard_bounce(tmp_path: Path,
         "user3@example.com": "451 4.3.0 always busy",
     }
     with smtp_sink(replies=replies) as sink:
-        report = drain_email(write_plan(tmp_path, new=smtp_config(sink.port)), store, 1,
-                             retry=FAST)
-    assert sorted(sink.recipients()) == ["user0@example.com", "user1@example.com",
-                                         "user4@example.com"]
+        report = drain_email(write_plan(tmp_path, new=smtp_config(sink.port)), store, 1, retry=FAST)
+    assert sorted(sink.recipients()) == [
+        "user0@example.com",
+        "user1@example.com",
+        "user4@example.com",
+    ]
     assert (report.sent, report.bounced, report.failed) == (3, 1, 1)
     rows = dict(store.conn.execute("SELECT key, status FROM outbox WHERE kind = 'email'"))
     assert rows[email_key(1, ids[2])] == "bounced"
@@ -105,7 +106,8 @@ def test_4xx_is_retried_with_backoff_and_5xx_is_a_hard_bounce(tmp_path: Path,
     assert attempts[email_key(1, ids[2])] == 1
     assert attempts[email_key(1, ids[3])] == FAST.attempts
     events = store.conn.execute(
-        "SELECT type, source, customer_id, day, payload FROM events").fetchall()
+        "SELECT type, source, customer_id, day, payload FROM events"
+    ).fetchall()
     assert [(t, s, c, d) for t, s, c, d, _ in events] == [("hard_bounced", "smtp", ids[2], 1)]
     assert json.loads(events[0][4])["code"] == 550
     consent = dict(store.conn.execute("SELECT customer_id, status || '/' || source FROM consents"))
@@ -117,20 +119,23 @@ def test_connections_are_reused_and_bounded(tmp_path: Path, store: Store) -> Non
     ids = add_customers(store, 30)
     add_email_rows(store, 1, ids)
     with smtp_sink() as sink:
-        report = drain_email(write_plan(tmp_path, new=smtp_config(sink.port, max_connections=2)),
-                             store, 1)
+        report = drain_email(
+            write_plan(tmp_path, new=smtp_config(sink.port, max_connections=2)), store, 1
+        )
     assert report.sent == 30
     assert 1 <= sink.connections <= 2
 
 
 def test_a_relay_that_cannot_be_used_stops_the_run_with_rows_pending(
-        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_email_rows(store, 1, add_customers(store, 5))
     monkeypatch.setenv("WARMUP_SMTP_USER", "relay-user")
     monkeypatch.setenv("WARMUP_SMTP_PASSWORD", "wrong-pass")
     with smtp_sink(auth=("relay-user", "relay-pass")) as sink:
-        config = smtp_config(sink.port, username_env="WARMUP_SMTP_USER",
-                             password_env="WARMUP_SMTP_PASSWORD")
+        config = smtp_config(
+            sink.port, username_env="WARMUP_SMTP_USER", password_env="WARMUP_SMTP_PASSWORD"
+        )
         with pytest.raises(DeliveryError, match="refused the login") as raised:
             drain_email(write_plan(tmp_path, new=config), store, 1)
         assert "wrong-pass" not in raised.value.render()
@@ -148,7 +153,8 @@ def test_missing_smtp_credentials_name_the_variable(tmp_path: Path, store: Store
 
 
 def test_smtp_refuses_to_run_without_the_unsubscribe_secret(
-        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("WARMUP_UNSUBSCRIBE_SECRET")
     add_email_rows(store, 1, add_customers(store, 1))
     with pytest.raises(InvalidInput, match="WARMUP_UNSUBSCRIBE_SECRET"):
@@ -156,8 +162,9 @@ def test_smtp_refuses_to_run_without_the_unsubscribe_secret(
     assert statuses(store, 1) == {"pending": 1}
 
 
-def test_the_file_provider_writes_one_eml_per_row(tmp_path: Path, store: Store,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_file_provider_writes_one_eml_per_row(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("WARMUP_UNSUBSCRIBE_SECRET")
     ids = add_customers(store, 4)
     add_email_rows(store, 3, ids)

@@ -31,8 +31,9 @@ DRAIN = textwrap.dedent("""
 
 
 def kill_mid_drain(plan: Path, sink_count: Callable[[], int]) -> None:
-    process = subprocess.Popen([sys.executable, "-c", DRAIN, str(plan)], env=dict(os.environ),
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", DRAIN, str(plan)], env=dict(os.environ), stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 60
         while sink_count() < TOTAL // 4:
@@ -50,7 +51,8 @@ def kill_mid_drain(plan: Path, sink_count: Callable[[], int]) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("answer_delay", [0.0, 0.5])
 def test_resume_after_sigkill_sends_no_duplicate_and_leaves_no_silent_gap(
-        tmp_path: Path, store: Store, answer_delay: float) -> None:
+    tmp_path: Path, store: Store, answer_delay: float
+) -> None:
     ids = add_customers(store, TOTAL)
     add_email_rows(store, 1, ids)
     with smtp_sink() as sink:
@@ -63,14 +65,16 @@ def test_resume_after_sigkill_sends_no_duplicate_and_leaves_no_silent_gap(
         assert 0 < received_at_kill < TOTAL
         report = drain_email(loaded, store, 1)
         assert sink.count > received_at_kill
-        print(f"killed after {received_at_kill} received; {report.recovered_uncertain} "
-              "uncertain")
+        print(f"killed after {received_at_kill} received; {report.recovered_uncertain} uncertain")
 
     counts = sink.per_recipient
     assert max(counts.values()) == 1, "a customer got the day's email twice"
-    rows = dict(store.conn.execute(
-        "SELECT c.email, o.status FROM outbox o JOIN customers c ON c.id = o.customer_id "
-        "WHERE o.kind = 'email'").fetchall())
+    rows = dict(
+        store.conn.execute(
+            "SELECT c.email, o.status FROM outbox o JOIN customers c ON c.id = o.customer_id "
+            "WHERE o.kind = 'email'"
+        ).fetchall()
+    )
     assert set(rows.values()) <= {"sent", "uncertain"}
     # Every row the store calls sent arrived; a row that did not arrive is reported uncertain.
     assert all(counts[email] == 1 for email, status in rows.items() if status == "sent")
@@ -85,11 +89,14 @@ def test_resume_after_sigkill_sends_no_duplicate_and_leaves_no_silent_gap(
 
 
 def test_resend_uncertain_sends_the_rows_whose_outcome_was_unknown(
-        tmp_path: Path, store: Store) -> None:
+    tmp_path: Path, store: Store
+) -> None:
     ids = add_customers(store, 6)
     add_email_rows(store, 1, ids)
-    store.conn.execute("UPDATE outbox SET status = 'sending' WHERE kind = 'email' AND "
-                       "customer_id IN (?, ?)", (ids[0], ids[1]))
+    store.conn.execute(
+        "UPDATE outbox SET status = 'sending' WHERE kind = 'email' AND customer_id IN (?, ?)",
+        (ids[0], ids[1]),
+    )
     with smtp_sink() as sink:
         loaded = write_plan(tmp_path, new=smtp_config(sink.port))
         first = drain_email(loaded, store, 1)

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from warmup.email.message import MessageBuilder, message_id_for
 from warmup.email.render import RenderedEmail
 
-BUILDER = MessageBuilder("Acme Nověny <news@send.acme.example>", "care@acme.example",
-                         "unsubscribe@acme.example")
+BUILDER = MessageBuilder(
+    "Acme Nověny <news@send.acme.example>", "care@acme.example", "unsubscribe@acme.example"
+)
 URL = "https://acme.example/unsubscribe?token=abc.def"
 
 
@@ -23,9 +24,14 @@ def parse(data: bytes) -> EmailMessage:
 
 
 def build(rendered: RenderedEmail, key: str = "p:1:email:42") -> bytes:
-    return BUILDER.build(key=key, recipient="jana@example.com", recipient_name="Jana Nováková",
-                         rendered=rendered, unsubscribe_url=URL,
-                         date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC)).data
+    return BUILDER.build(
+        key=key,
+        recipient="jana@example.com",
+        recipient_name="Jana Nováková",
+        rendered=rendered,
+        unsubscribe_url=URL,
+        date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+    ).data
 
 
 def test_headers_and_structure_parse_back() -> None:
@@ -40,7 +46,8 @@ def test_headers_and_structure_parse_back() -> None:
     assert message["Date"] == "Tue, 01 Dec 2026 09:00:00 +0000"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Unsubscribe"] == (
-        f"<{URL}>, <mailto:unsubscribe@acme.example?subject=unsubscribe>")
+        f"<{URL}>, <mailto:unsubscribe@acme.example?subject=unsubscribe>"
+    )
     assert message["Message-ID"] == message_id_for("p:1:email:42", "send.acme.example")
     assert message.get_content_type() == "multipart/alternative"
     parts = list(message.iter_parts())
@@ -59,15 +66,19 @@ def test_message_id_is_stable_per_key_and_unique_across_keys() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(subject=st.text(min_size=1, max_size=300).map(lambda s: " ".join(s.split()) or "x"),
-       text=st.text(max_size=2000), html=st.text(max_size=2000))
+@given(
+    subject=st.text(min_size=1, max_size=300).map(lambda s: " ".join(s.split()) or "x"),
+    text=st.text(max_size=2000),
+    html=st.text(max_size=2000),
+)
 def test_any_content_round_trips(subject: str, text: str, html: str) -> None:
     message = parse(build(RenderedEmail(subject, text, html)))
     plain, rich = message.iter_parts()
     normal = text.replace("\r\n", "\n").replace("\r", "\n")
     assert plain.get_content().replace("\r\n", "\n") == normal
     assert rich.get_content().replace("\r\n", "\n") == html.replace("\r\n", "\n").replace(
-        "\r", "\n")
+        "\r", "\n"
+    )
     assert " ".join(str(message["Subject"]).split()) == subject
 
 

@@ -19,8 +19,13 @@ def custom_templates(tmp_path: Path, name: str, body: str) -> Path:
     return folder
 
 
-CUSTOMER = {"id": 7, "email": "jana@example.com", "first_name": "<script>alert(1)</script>",
-            "last_name": "Novák", "attributes": '{"tier": "gold"}'}
+CUSTOMER = {
+    "id": 7,
+    "email": "jana@example.com",
+    "first_name": "<script>alert(1)</script>",
+    "last_name": "Novák",
+    "attributes": '{"tier": "gold"}',
+}
 
 
 def test_html_is_escaped_and_text_is_not(tmp_path: Path) -> None:
@@ -39,9 +44,14 @@ def test_the_unsubscribe_url_carries_a_verifiable_token(tmp_path: Path) -> None:
 
 
 def test_subject_line_breaks_cannot_inject_headers(tmp_path: Path) -> None:
-    templates = custom_templates(tmp_path, "day-01", (
-        "{% block subject %}Hi {{ customer.first_name }}{% endblock %}"
-        "{% block text %}t{% endblock %}{% block html %}h{% endblock %}"))
+    templates = custom_templates(
+        tmp_path,
+        "day-01",
+        (
+            "{% block subject %}Hi {{ customer.first_name }}{% endblock %}"
+            "{% block text %}t{% endblock %}{% block html %}h{% endblock %}"
+        ),
+    )
     loaded = write_plan(tmp_path, templates=templates)
     customer = CUSTOMER | {"first_name": "Jana\r\nBcc: all@example.com"}
     subject = render_message(loaded, "day-01", customer, 1).subject
@@ -50,21 +60,34 @@ def test_subject_line_breaks_cannot_inject_headers(tmp_path: Path) -> None:
 
 
 def test_templates_see_plan_day_and_attributes(tmp_path: Path) -> None:
-    templates = custom_templates(tmp_path, "day-01", (
-        "{% block subject %}{{ plan.name }} {{ day }}/{{ day_count }}{% endblock %}"
-        "{% block text %}{{ customer.attributes.tier }}{% endblock %}"
-        "{% block html %}{{ customer.email }}{% endblock %}"))
+    templates = custom_templates(
+        tmp_path,
+        "day-01",
+        (
+            "{% block subject %}{{ plan.name }} {{ day }}/{{ day_count }}{% endblock %}"
+            "{% block text %}{{ customer.attributes.tier }}{% endblock %}"
+            "{% block html %}{{ customer.email }}{% endblock %}"
+        ),
+    )
     loaded = write_plan(tmp_path, templates=templates)
     message = render_message(loaded, "day-01", CUSTOMER, 1)
     assert (message.subject, message.text, message.html) == (
-        "test-plan 1/3", "gold\n", "jana@example.com\n")
+        "test-plan 1/3",
+        "gold\n",
+        "jana@example.com\n",
+    )
 
 
 def test_an_unknown_field_is_reported_with_file_and_line(tmp_path: Path) -> None:
-    templates = custom_templates(tmp_path, "day-02", (
-        "{% block subject %}Hello{% endblock %}\n"
-        "{% block text %}Hi\n{{ customer.favourite_colour }}{% endblock %}\n"
-        "{% block html %}<p>Hi</p>{% endblock %}\n"))
+    templates = custom_templates(
+        tmp_path,
+        "day-02",
+        (
+            "{% block subject %}Hello{% endblock %}\n"
+            "{% block text %}Hi\n{{ customer.favourite_colour }}{% endblock %}\n"
+            "{% block html %}<p>Hi</p>{% endblock %}\n"
+        ),
+    )
     loaded = write_plan(tmp_path, templates=templates)
     issues = check_email_templates(loaded)
     assert len(issues) == 1
@@ -77,26 +100,37 @@ def test_an_unknown_field_is_reported_with_file_and_line(tmp_path: Path) -> None
 
 
 def test_a_field_missing_for_some_customers_is_caught(tmp_path: Path) -> None:
-    templates = custom_templates(tmp_path, "day-03", (
-        "{% block subject %}{{ customer.first_name.upper() }}{% endblock %}"
-        "{% block text %}t{% endblock %}{% block html %}h{% endblock %}"))
+    templates = custom_templates(
+        tmp_path,
+        "day-03",
+        (
+            "{% block subject %}{{ customer.first_name.upper() }}{% endblock %}"
+            "{% block text %}t{% endblock %}{% block html %}h{% endblock %}"
+        ),
+    )
     loaded = write_plan(tmp_path, templates=templates)
     issues = check_email_templates(loaded)
     assert [Path(i.file).name for i in issues] == ["day-03.j2"]
 
 
 def test_the_sandbox_refuses_python_internals(tmp_path: Path) -> None:
-    templates = custom_templates(tmp_path, "day-01", (
-        "{% block subject %}{{ ''.__class__.__mro__[1].__subclasses__() }}{% endblock %}"
-        "{% block text %}t{% endblock %}{% block html %}h{% endblock %}"))
+    templates = custom_templates(
+        tmp_path,
+        "day-01",
+        (
+            "{% block subject %}{{ ''.__class__.__mro__[1].__subclasses__() }}{% endblock %}"
+            "{% block text %}t{% endblock %}{% block html %}h{% endblock %}"
+        ),
+    )
     loaded = write_plan(tmp_path, templates=templates)
     issues = check_email_templates(loaded)
     assert len(issues) == 1 and Path(issues[0].file).name == "day-01.j2"
 
 
 def test_a_template_without_an_html_block_is_reported(tmp_path: Path) -> None:
-    templates = custom_templates(tmp_path, "day-01", (
-        "{% block subject %}s{% endblock %}{% block text %}t{% endblock %}"))
+    templates = custom_templates(
+        tmp_path, "day-01", ("{% block subject %}s{% endblock %}{% block text %}t{% endblock %}")
+    )
     issues = check_email_templates(write_plan(tmp_path, templates=templates))
     assert len(issues) == 1 and "html" in issues[0].message
 
@@ -105,6 +139,10 @@ def test_a_template_without_an_html_block_is_reported(tmp_path: Path) -> None:
 def test_shipped_plans_templates_render_for_every_day(plan: str) -> None:
     loaded = load_plan(REPO / "plans" / plan)
     assert check_email_templates(loaded) == []
-    subjects = {render_message(loaded, loaded.plan.schedule.template_for(d.day) or "", CUSTOMER,
-                               d.day).subject for d in loaded.plan.schedule.days}
+    subjects = {
+        render_message(
+            loaded, loaded.plan.schedule.template_for(d.day) or "", CUSTOMER, d.day
+        ).subject
+        for d in loaded.plan.schedule.days
+    }
     assert len(subjects) >= 3

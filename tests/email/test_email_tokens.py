@@ -31,8 +31,9 @@ def test_a_token_cannot_be_moved_to_another_customer_plan_or_secret() -> None:
     assert verify_token("s3cret", "plan-a", token) == "jana@example.com"
 
 
-@pytest.mark.parametrize("garbage", ["", ".", "abc", "abc.", ".abc", "!!.??", "a.b.c",
-                                     "amFuYQ.AAAAAAAAAAAAAAAAAAAAAA"])
+@pytest.mark.parametrize(
+    "garbage", ["", ".", "abc", "abc.", ".abc", "!!.??", "a.b.c", "amFuYQ.AAAAAAAAAAAAAAAAAAAAAA"]
+)
 def test_garbage_tokens_are_rejected(garbage: str) -> None:
     assert verify_token("s3cret", "plan-a", garbage) is None
 

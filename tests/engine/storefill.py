@@ -10,19 +10,34 @@ from warmup.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = "2026-11-20T00:00:00+00:00"
-STATUSES = ("subscribed", "subscribed", "subscribed", "never_subscribed", "unsubscribed",
-            "suppressed")
+STATUSES = (
+    "subscribed",
+    "subscribed",
+    "subscribed",
+    "never_subscribed",
+    "unsubscribed",
+    "suppressed",
+)
 
 
-def write_plan(folder: Path, *, variant: int = 1, days: list[object] | None = None,
-               templates: list[str] | None = None, skip_dates: list[str] | None = None,
-               skip_weekdays: list[str] | None = None, store: Path | None = None,
-               scenario: Path | None = None) -> Path:
+def write_plan(
+    folder: Path,
+    *,
+    variant: int = 1,
+    days: list[object] | None = None,
+    templates: list[str] | None = None,
+    skip_dates: list[str] | None = None,
+    skip_weekdays: list[str] | None = None,
+    store: Path | None = None,
+    scenario: Path | None = None,
+) -> Path:
     """A plan file using the repo's scenario and templates; Klaviyo points at a closed port."""
     volumes = days or [5, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, "all"]
     names = templates or [f"day-{i:02d}" for i in range(1, len(volumes) + 1)]
-    rows = "\n".join(f"    - {{day: {i}, new: {json.dumps(v)}, template: {names[i - 1]}}}"
-                     for i, v in enumerate(volumes, start=1))
+    rows = "\n".join(
+        f"    - {{day: {i}, new: {json.dumps(v)}, template: {names[i - 1]}}}"
+        for i, v in enumerate(volumes, start=1)
+    )
     text = f"""name: engine-test
 timezone: Europe/Prague
 start_date: 2026-12-01
@@ -48,25 +63,48 @@ schedule:
     return path
 
 
-def fill_store(path: Path, n: int, *, seed: int = 0, segment: str = "engaged-90",
-               statuses: tuple[str, ...] = STATUSES) -> None:
+def fill_store(
+    path: Path,
+    n: int,
+    *,
+    seed: int = 0,
+    segment: str = "engaged-90",
+    statuses: tuple[str, ...] = STATUSES,
+) -> None:
     """``n`` customers with mixed consent, validity, segment membership and engagement."""
     rng = random.Random(seed)
     store = open_store(path)
     customers, consents, members = [], [], []
     for i in range(1, n + 1):
-        engaged = None if rng.random() < 0.2 else f"2026-{rng.randint(1, 11):02d}-" \
+        engaged = (
+            None
+            if rng.random() < 0.2
+            else f"2026-{rng.randint(1, 11):02d}-"
             f"{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00+00:00"
-        customers.append((i, f"user{i}@example.com", int(rng.random() > 0.03),
-                          f"+42060{i:07d}" if rng.random() < 0.5 else None, f"K{i:08d}",
-                          f"Name{i}", engaged, NOW, NOW))
+        )
+        customers.append(
+            (
+                i,
+                f"user{i}@example.com",
+                int(rng.random() > 0.03),
+                f"+42060{i:07d}" if rng.random() < 0.5 else None,
+                f"K{i:08d}",
+                f"Name{i}",
+                engaged,
+                NOW,
+                NOW,
+            )
+        )
         consents.append((i, rng.choice(statuses), NOW))
         if rng.random() < 0.9:
             members.append((segment, i, NOW))
     with store.transaction() as conn:
-        conn.executemany("INSERT INTO customers (id, email, email_valid, phone, klaviyo_id, "
-                         "first_name, last_engaged_at, created_at, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", customers)
+        conn.executemany(
+            "INSERT INTO customers (id, email, email_valid, phone, klaviyo_id, "
+            "first_name, last_engaged_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            customers,
+        )
         conn.executemany("INSERT INTO consents VALUES (?, 'email', ?, ?, 'test')", consents)
         conn.executemany("INSERT INTO segment_members VALUES (?, ?, ?)", members)
     store.close()
@@ -77,7 +115,8 @@ def unsubscribe_event(path: Path, customer_id: int, event_id: str, day: int | No
     store.conn.execute(
         "INSERT INTO events (source, event_id, type, customer_id, day, occurred_at, received_at)"
         " VALUES ('consent', ?, 'unsubscribed', ?, ?, ?, ?)",
-        (event_id, customer_id, day, NOW, NOW))
+        (event_id, customer_id, day, NOW, NOW),
+    )
     store.close()
 
 

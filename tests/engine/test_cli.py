@@ -32,8 +32,10 @@ def run(*args: str) -> tuple[int, str]:
 def test_day_order_refusal_is_exit_3(plan: str) -> None:
     code, out = run(plan, "--day", "2", "--now", "2026-12-02T23:00", "--no-dispatch")
     assert code == 3
-    assert ("error: day 2 cannot run before day 1 has completed (day 1 is not started) — "
-            f"run `warmup run {plan} --day 1` first") in out
+    assert (
+        "error: day 2 cannot run before day 1 has completed (day 1 is not started) — "
+        f"run `warmup run {plan} --day 1` first"
+    ) in out
 
 
 def test_run_force_and_explain(plan: str, tmp_path: Path) -> None:
@@ -42,21 +44,36 @@ def test_run_force_and_explain(plan: str, tmp_path: Path) -> None:
     assert out.startswith("ran engine-test day 1 (2026-12-01): completed\n")
     assert "allocation: new provider 5 of limit 5 (schedule: 5)" in out
     assert "outbox: #225 +5, #email +5" in out
-    code, out = run(plan, "--day", "3", "--now", "2026-12-03T23:00", "--no-dispatch",
-                    "--force", "day 2 skipped on purpose")
+    code, out = run(
+        plan,
+        "--day",
+        "3",
+        "--now",
+        "2026-12-03T23:00",
+        "--no-dispatch",
+        "--force",
+        "day 2 skipped on purpose",
+    )
     assert code == 0, out
     code, out = run(plan, "--day", "1", "--now", "2026-12-04T23:00", "--no-dispatch")
     assert code == 0 and "day 1 had already completed; nothing new was done" in out
     from tests.engine.storefill import table
 
-    email = str(table(tmp_path / "store.db", "SELECT c.email FROM journeys j JOIN customers c "
-                      "ON c.id = j.customer_id WHERE j.day = 1 AND j.outcome = 'klaviyo' "
-                      "ORDER BY j.rank LIMIT 1")[0][0])
+    email = str(
+        table(
+            tmp_path / "store.db",
+            "SELECT c.email FROM journeys j JOIN customers c "
+            "ON c.id = j.customer_id WHERE j.day = 1 AND j.outcome = 'klaviyo' "
+            "ORDER BY j.rank LIMIT 1",
+        )[0][0]
+    )
     result = runner.invoke(app, ["explain", plan, "--day", "1", email])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == f"{email} on day 1:"
-    assert ("#limit audience · Provider limits — the new provider's share of today's schedule: "
-            "limit: rank 6 > limit 5 → stays with Klaviyo") in result.output
+    assert (
+        "#limit audience · Provider limits — the new provider's share of today's schedule: "
+        "limit: rank 6 > limit 5 → stays with Klaviyo"
+    ) in result.output
     missing = runner.invoke(app, ["explain", plan, "--day", "1", "nobody@example.com"])
     assert missing.exit_code == 2 and "no customer nobody@example.com" in missing.output
 
@@ -65,19 +82,35 @@ def test_dry_run_json_document(plan: str) -> None:
     code, out = run(plan, "--day", "1", "--dry-run", "--json")
     assert code == 0, out
     doc = json.loads(out)
-    assert list(doc) == ["plan", "day", "date", "dry_run", "status", "due_at",
-                         "already_completed", "funnel", "allocation", "list_changes",
-                         "samples", "webhook", "outbox", "notes"]
+    assert list(doc) == [
+        "plan",
+        "day",
+        "date",
+        "dry_run",
+        "status",
+        "due_at",
+        "already_completed",
+        "funnel",
+        "allocation",
+        "list_changes",
+        "samples",
+        "webhook",
+        "outbox",
+        "notes",
+    ]
     assert doc["dry_run"] is True and doc["status"] == "completed"
     assert doc["allocation"]["new"] == 5
     assert doc["list_changes"]["added"] == 5
     assert [n["id"] for n in doc["funnel"]][:3] == ["229", "7", "19"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--day", "1", "--now", "yesterday-ish"], "--now 'yesterday-ish' is not a timestamp"),
-    (["--day", "15"], "day 15 is not in plan engine-test: it has days 1–14"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--day", "1", "--now", "yesterday-ish"], "--now 'yesterday-ish' is not a timestamp"),
+        (["--day", "15"], "day 15 is not in plan engine-test: it has days 1–14"),
+    ],
+)
 def test_invalid_input_is_exit_2(plan: str, args: list[str], message: str) -> None:
     code, out = run(plan, *args, "--no-dispatch")
     assert code == 2

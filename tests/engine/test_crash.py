@@ -20,20 +20,41 @@ NOW = "2026-12-01T23:00"
 
 def warmup_run(plan: Path, store: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WARMUP_STORE": str(store)}
-    return subprocess.Popen([sys.executable, "-m", "warmup", "run", str(plan), "--day", "1",
-                             "--now", NOW, "--no-dispatch"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warmup",
+            "run",
+            str(plan),
+            "--day",
+            "1",
+            "--now",
+            NOW,
+            "--no-dispatch",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def final_state(store: Path) -> list[object]:
     return [
-        table(store, "SELECT key, kind, node_id, customer_id, payload, status, not_before, "
-              "after_key FROM outbox ORDER BY key"),
+        table(
+            store,
+            "SELECT key, kind, node_id, customer_id, payload, status, not_before, "
+            "after_key FROM outbox ORDER BY key",
+        ),
         table(store, "SELECT * FROM allocations ORDER BY customer_id"),
-        table(store, "SELECT customer_id, path, node, due_at, outcome, rank, last_label "
-              "FROM journeys ORDER BY customer_id"),
-        table(store, "SELECT day, date, status, new_limit, new_allocated, klaviyo_allocated "
-              "FROM days"),
+        table(
+            store,
+            "SELECT customer_id, path, node, due_at, outcome, rank, last_label "
+            "FROM journeys ORDER BY customer_id",
+        ),
+        table(
+            store, "SELECT day, date, status, new_limit, new_allocated, klaviyo_allocated FROM days"
+        ),
     ]
 
 

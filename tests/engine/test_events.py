@@ -11,19 +11,32 @@ from warmup.plan import LoadedPlan
 from warmup.store import open_store
 
 
-def add_event(store_path: Path, event_id: str, kind: str, *, customer_id: int | None = None,
-              email: str | None = None) -> None:
+def add_event(
+    store_path: Path,
+    event_id: str,
+    kind: str,
+    *,
+    customer_id: int | None = None,
+    email: str | None = None,
+) -> None:
     store = open_store(store_path)
-    store.conn.execute("INSERT INTO events (source, event_id, type, customer_id, email, "
-                       "occurred_at, received_at) VALUES ('new', ?, ?, ?, ?, ?, ?)",
-                       (event_id, kind, customer_id, email, NOW, NOW))
+    store.conn.execute(
+        "INSERT INTO events (source, event_id, type, customer_id, email, "
+        "occurred_at, received_at) VALUES ('new', ?, ?, ?, ?, ?, ?)",
+        (event_id, kind, customer_id, email, NOW, NOW),
+    )
     store.close()
 
 
 def test_unsubscribe_and_complaint(plan1: LoadedPlan, store_path: Path) -> None:
-    subscribed = [int(r[0]) for r in table(  # type: ignore[arg-type]
-        store_path, "SELECT customer_id FROM consents WHERE status = 'subscribed' "
-        "ORDER BY customer_id LIMIT 2")]
+    subscribed = [
+        int(r[0])
+        for r in table(  # type: ignore[arg-type]
+            store_path,
+            "SELECT customer_id FROM consents WHERE status = 'subscribed' "
+            "ORDER BY customer_id LIMIT 2",
+        )
+    ]
     add_event(store_path, "e1", "unsubscribed", customer_id=subscribed[0])
     add_event(store_path, "e2", "complained", email=f" USER{subscribed[1]}@example.com ")
     add_event(store_path, "e3", "hard_bounced", customer_id=subscribed[0])
@@ -33,24 +46,43 @@ def test_unsubscribe_and_complaint(plan1: LoadedPlan, store_path: Path) -> None:
         assert process_events(plan1, store) == 0
     finally:
         store.close()
-    statuses = table(store_path, "SELECT customer_id, status FROM consents WHERE customer_id "
-                     "IN (?, ?) ORDER BY customer_id", tuple(subscribed))
+    statuses = table(
+        store_path,
+        "SELECT customer_id, status FROM consents WHERE customer_id IN (?, ?) ORDER BY customer_id",
+        tuple(subscribed),
+    )
     assert statuses == [(subscribed[0], "unsubscribed"), (subscribed[1], "unsubscribed")]
-    changes = table(store_path, "SELECT customer_id, old_status, new_status FROM "
-                    "consent_changes ORDER BY customer_id")
-    assert changes == [(subscribed[0], "subscribed", "unsubscribed"),
-                       (subscribed[1], "subscribed", "unsubscribed")]
-    rows = table(store_path, "SELECT key, kind, provider, node_id, status, payload FROM outbox "
-                 "ORDER BY key")
+    changes = table(
+        store_path,
+        "SELECT customer_id, old_status, new_status FROM consent_changes ORDER BY customer_id",
+    )
+    assert changes == [
+        (subscribed[0], "subscribed", "unsubscribed"),
+        (subscribed[1], "subscribed", "unsubscribed"),
+    ]
+    rows = table(
+        store_path, "SELECT key, kind, provider, node_id, status, payload FROM outbox ORDER BY key"
+    )
     ids = {r[0] for r in table(store_path, "SELECT id FROM events WHERE type != 'hard_bounced'")}
     assert [r[0] for r in rows] == sorted(
-        f"engine-test:event:{eid}:297:{cid}" for eid, cid in zip(sorted(ids), subscribed,
-                                                                  strict=True))
+        f"engine-test:event:{eid}:297:{cid}"
+        for eid, cid in zip(sorted(ids), subscribed, strict=True)
+    )
     assert {r[1:5] for r in rows} == {("webhook", "klaviyo", "297", "pending")}
     payload = json.loads(str(rows[0][5]))
     assert payload["list"] == "unsubscribe" and payload["email"].startswith("user")
-    assert set(payload) == {"list", "template", "batch_size", "email", "klaviyo_id", "phone",
-                            "external_id", "first_name", "last_name"}
+    assert set(payload) == {
+        "list",
+        "template",
+        "batch_size",
+        "email",
+        "klaviyo_id",
+        "phone",
+        "external_id",
+        "first_name",
+        "last_name",
+    }
     # Bounces are not this flow's business: left for guardrails.
     assert table(store_path, "SELECT processed_at FROM events WHERE type = 'hard_bounced'") == [
-        (None,)]
+        (None,)
+    ]

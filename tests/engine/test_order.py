@@ -15,8 +15,18 @@ from warmup.engine import run_day
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.plan import LoadedPlan, load_plan
 
-TABLES = ("customers", "consents", "consent_changes", "days", "runs", "allocations",
-          "journeys", "outbox", "events", "locks")
+TABLES = (
+    "customers",
+    "consents",
+    "consent_changes",
+    "days",
+    "runs",
+    "allocations",
+    "journeys",
+    "outbox",
+    "events",
+    "locks",
+)
 
 
 def late(day: str) -> pendulum.DateTime:
@@ -42,12 +52,17 @@ def test_day_outside_the_plan(plan1: LoadedPlan) -> None:
 
 def test_skipped_dates_and_held_days_move_the_ramp(tmp_path: Path, store_path: Path) -> None:
     fill_store(store_path, 30, seed=1)
-    loaded = load_plan(write_plan(tmp_path, skip_weekdays=["sat", "sun"],
-                                  skip_dates=["2026-12-02"]))
+    loaded = load_plan(
+        write_plan(tmp_path, skip_weekdays=["sat", "sun"], skip_dates=["2026-12-02"])
+    )
     plan = loaded.plan
     # 2026-12-01 is a Tuesday; the 2nd is a holiday; the 5th and 6th a weekend.
     assert [day_date(plan, d) for d in range(1, 5)] == [
-        date(2026, 12, 1), date(2026, 12, 3), date(2026, 12, 4), date(2026, 12, 7)]
+        date(2026, 12, 1),
+        date(2026, 12, 3),
+        date(2026, 12, 4),
+        date(2026, 12, 7),
+    ]
     run_day(loaded, 1, now=late("2026-12-01"))
     # Day 2 was held back: it completes on the 8th, so day 3 moves to the 9th.
     second = run_day(loaded, 2, now=late("2026-12-08"))
@@ -55,7 +70,10 @@ def test_skipped_dates_and_held_days_move_the_ramp(tmp_path: Path, store_path: P
     third = run_day(loaded, 3, now=late("2026-12-09"))
     assert third.date == "2026-12-09"
     assert table(store_path, "SELECT date FROM days ORDER BY day") == [
-        ("2026-12-01",), ("2026-12-03",), ("2026-12-09",)]
+        ("2026-12-01",),
+        ("2026-12-03",),
+        ("2026-12-09",),
+    ]
 
 
 def _fingerprint(store: Path) -> tuple[str, list[object]]:
@@ -77,8 +95,7 @@ def test_dry_run_changes_nothing(plan1: LoadedPlan, store_path: Path) -> None:
     assert result.dry_run and result.status == "completed"
     assert result.allocation is not None and result.allocation["new"] == 5
     # Variant 1 on day 2 with the same limit: yesterday's five again, nobody added or removed.
-    assert result.list_changes == {"list": "exclusion", "previous_day": 1, "added": 0,
-                                   "removed": 0}
+    assert result.list_changes == {"list": "exclusion", "previous_day": 1, "added": 0, "removed": 0}
     assert len(result.samples) == 3 and all(s["subject"] for s in result.samples)
     assert result.webhook is not None and "<resolved at sync>" in result.webhook["body"]
     funnel = {n.id: n for n in result.funnel}

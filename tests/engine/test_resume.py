@@ -40,16 +40,33 @@ def test_wait_then_resume_through_the_day(plan1: LoadedPlan, store_path: Path) -
     assert second.status == "waiting" and second.due_at == "2026-12-01T09:00:00+00:00"
     assert count(store_path, "SELECT count(*) FROM outbox WHERE kind = 'webhook'") == 5
     assert count(store_path, "SELECT count(*) FROM outbox WHERE kind = 'email'") == 0
-    assert count(store_path, "SELECT count(*) FROM journeys WHERE node = '256' AND "
-                 "due_at = '2026-12-01T09:00:00+00:00'") == 5
+    assert (
+        count(
+            store_path,
+            "SELECT count(*) FROM journeys WHERE node = '256' AND "
+            "due_at = '2026-12-01T09:00:00+00:00'",
+        )
+        == 5
+    )
     # Someone allocated at 00:05 unsubscribes before the send: they must not be mailed.
-    victim = int(table(store_path, "SELECT customer_id FROM allocations WHERE day = 1 AND "
-                       "provider = 'new' ORDER BY customer_id LIMIT 1")[0][0])  # type: ignore[arg-type]
+    victim = int(
+        table(
+            store_path,
+            "SELECT customer_id FROM allocations WHERE day = 1 AND "
+            "provider = 'new' ORDER BY customer_id LIMIT 1",
+        )[0][0]
+    )  # type: ignore[arg-type]
     unsubscribe_event(store_path, victim, "late-unsub", 1)
     third = run_day(plan1, 1, now=at("10:05"))
     assert third.status == "completed" and third.due_at is None
-    mailed = {int(r[0]) for r in table(store_path, "SELECT customer_id FROM outbox WHERE "  # type: ignore[arg-type]
-                                       "kind = 'email'")}
+    mailed = {
+        int(r[0])
+        for r in table(
+            store_path,
+            "SELECT customer_id FROM outbox WHERE "  # type: ignore[arg-type]
+            "kind = 'email'",
+        )
+    }
     assert len(mailed) == 4 and victim not in mailed
     not_before = table(store_path, "SELECT DISTINCT not_before FROM outbox WHERE kind = 'email'")
     assert not_before == [("2026-12-01T09:00:00+00:00",)]
@@ -64,18 +81,25 @@ def test_earlier_recipients_go_first(tmp_path: Path, store_path: Path) -> None:
     fill_store(store_path, 200, seed=5, statuses=("subscribed",))
     loaded = load_plan(write_plan(tmp_path, variant=1, days=[10, 12, 12]))
     run_day(loaded, 1, now=at("23:00"))
-    day1 = {r[0] for r in table(store_path, "SELECT customer_id FROM allocations WHERE day = 1 "
-                                "AND provider = 'new'")}
+    day1 = {
+        r[0]
+        for r in table(
+            store_path, "SELECT customer_id FROM allocations WHERE day = 1 AND provider = 'new'"
+        )
+    }
     # Make yesterday's recipients the least engaged customers of the store.
     store_rows = ",".join(str(c) for c in day1)
     store = open_store(store_path)
-    store.conn.execute("UPDATE customers SET last_engaged_at = '2030-01-01T00:00:00+00:00' "
-                       f"WHERE id NOT IN ({store_rows})")
+    store.conn.execute(
+        "UPDATE customers SET last_engaged_at = '2030-01-01T00:00:00+00:00' "
+        f"WHERE id NOT IN ({store_rows})"
+    )
     store.conn.execute(f"UPDATE customers SET last_engaged_at = NULL WHERE id IN ({store_rows})")
     store.close()
     run_day(loaded, 2, now=at("23:00", "2026-12-02"))
-    day2 = table(store_path, "SELECT customer_id, tier FROM allocations WHERE day = 2 AND "
-                 "provider = 'new'")
+    day2 = table(
+        store_path, "SELECT customer_id, tier FROM allocations WHERE day = 2 AND provider = 'new'"
+    )
     assert day1 <= {c for c, _ in day2}
     assert {t for c, t in day2 if c in day1} == {0}
     assert {t for c, t in day2 if c not in day1} == {1}

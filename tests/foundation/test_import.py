@@ -34,90 +34,163 @@ def db(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "store.db")
 
 
-@pytest.mark.parametrize("raw, ok", [
-    ("ann@example.com", True), ("a.b+tag@sub.example.co", True), ("no-at.example.com", False),
-    ("two@@example.com", False), ("spaces in@example.com", False), ("x@localhost", False),
-    ("x@-bad.example", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "raw, ok",
+    [
+        ("ann@example.com", True),
+        ("a.b+tag@sub.example.co", True),
+        ("no-at.example.com", False),
+        ("two@@example.com", False),
+        ("spaces in@example.com", False),
+        ("x@localhost", False),
+        ("x@-bad.example", False),
+        ("", False),
+    ],
+)
 def test_email_validation(raw: str, ok: bool) -> None:
     assert is_valid_email(raw) is ok
 
 
-@pytest.mark.parametrize("raw, normal", [
-    ("+420 777 123 456", "+420777123456"), ("+1 (500) 555-0006", "+15005550006"),
-    ("555-1234", None), ("00420777123456", None), ("+0123456789", None),
-])
+@pytest.mark.parametrize(
+    "raw, normal",
+    [
+        ("+420 777 123 456", "+420777123456"),
+        ("+1 (500) 555-0006", "+15005550006"),
+        ("555-1234", None),
+        ("00420777123456", None),
+        ("+0123456789", None),
+    ],
+)
 def test_phone_normalisation(raw: str, normal: str | None) -> None:
     assert normalize_phone(raw) == normal
 
 
 def test_klaviyo_export_loads_with_bad_rows_reported(tmp_path: Path, example_plan: Path) -> None:
-    source = write_csv(tmp_path / "export.csv", ["Email", "First Name", "Phone Number",
-                                                 "Email Marketing Consent", "Last Open",
-                                                 "Email Suppressions", "Favourite Colour"], [
-        ["  Ann@Example.COM ", "Ann", "+420 777 123 456", "SUBSCRIBED", "2026-10-01 10:00:00", "",
-         "green"],
-        ["bad-email", "Bob", "", "SUBSCRIBED", "", "", ""],
-        ["cy@example.com", "Cy", "555-1234", "SUBSCRIBED", "", "", ""],
-        ["dee@example.com", "Dee", "", "UNSUBSCRIBED", "", "['UNSUBSCRIBE']", ""],
-        ["eve@example.com", "Eve", "", "NEVER_SUBSCRIBED", "", "['HARD_BOUNCE']", ""],
-        ["ann@example.com", "", "", "SUBSCRIBED", "2026-10-05 10:00:00", "", ""],
-    ], bom=True)
+    source = write_csv(
+        tmp_path / "export.csv",
+        [
+            "Email",
+            "First Name",
+            "Phone Number",
+            "Email Marketing Consent",
+            "Last Open",
+            "Email Suppressions",
+            "Favourite Colour",
+        ],
+        [
+            [
+                "  Ann@Example.COM ",
+                "Ann",
+                "+420 777 123 456",
+                "SUBSCRIBED",
+                "2026-10-01 10:00:00",
+                "",
+                "green",
+            ],
+            ["bad-email", "Bob", "", "SUBSCRIBED", "", "", ""],
+            ["cy@example.com", "Cy", "555-1234", "SUBSCRIBED", "", "", ""],
+            ["dee@example.com", "Dee", "", "UNSUBSCRIBED", "", "['UNSUBSCRIBE']", ""],
+            ["eve@example.com", "Eve", "", "NEVER_SUBSCRIBED", "", "['HARD_BOUNCE']", ""],
+            ["ann@example.com", "", "", "SUBSCRIBED", "2026-10-05 10:00:00", "", ""],
+        ],
+        bom=True,
+    )
     report = import_csv(load_plan(example_plan), source)
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 4, 2)
     assert report.customers_new == 3 and report.duplicates_merged == 1
     assert [(r.line, r.reason) for r in report.rejects] == [
-        (3, "invalid email"), (4, "phone is not E.164 (+ country code and digits)")]
+        (3, "invalid email"),
+        (4, "phone is not E.164 (+ country code and digits)"),
+    ]
     assert report.rejects_file is not None and report.rejects_file.exists()
     assert "bad-email" in report.rejects_file.read_text()
     conn = db(tmp_path)
-    ann = conn.execute("SELECT first_name, phone, last_engaged_at, attributes FROM customers "
-                       "WHERE email = 'ann@example.com'").fetchone()
+    ann = conn.execute(
+        "SELECT first_name, phone, last_engaged_at, attributes FROM customers "
+        "WHERE email = 'ann@example.com'"
+    ).fetchone()
     # the duplicate merged: its empty name kept Ann, its later open won
     assert ann[:3] == ("Ann", "+420777123456", "2026-10-05T10:00:00")
     assert '"Favourite Colour":"green"' in ann[3]
-    statuses = dict(conn.execute(
-        "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"))
-    assert statuses == {"ann@example.com": "subscribed", "dee@example.com": "unsubscribed",
-                        "eve@example.com": "suppressed"}
-    assert conn.execute("SELECT count(*) FROM segment_members WHERE segment = 'engaged-90'"
-                        ).fetchone()[0] == 3
+    statuses = dict(
+        conn.execute(
+            "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"
+        )
+    )
+    assert statuses == {
+        "ann@example.com": "subscribed",
+        "dee@example.com": "unsubscribed",
+        "eve@example.com": "suppressed",
+    }
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM segment_members WHERE segment = 'engaged-90'"
+        ).fetchone()[0]
+        == 3
+    )
 
 
-def test_reimport_is_an_upsert_and_never_resubscribes(tmp_path: Path,
-                                                      example_plan: Path) -> None:
+def test_reimport_is_an_upsert_and_never_resubscribes(tmp_path: Path, example_plan: Path) -> None:
     loaded = load_plan(example_plan)
     header = ["Email", "Email Marketing Consent"]
-    import_csv(loaded, write_csv(tmp_path / "a.csv", header, [["a@example.com", "UNSUBSCRIBED"],
-                                                              ["b@example.com", "SUBSCRIBED"]]))
-    report = import_csv(loaded, write_csv(tmp_path / "b.csv", header,
-                                          [["a@example.com", "SUBSCRIBED"],
-                                           ["b@example.com", "UNSUBSCRIBED"],
-                                           ["c@example.com", "SUBSCRIBED"]]),
-                        segment="vip")
+    import_csv(
+        loaded,
+        write_csv(
+            tmp_path / "a.csv",
+            header,
+            [["a@example.com", "UNSUBSCRIBED"], ["b@example.com", "SUBSCRIBED"]],
+        ),
+    )
+    report = import_csv(
+        loaded,
+        write_csv(
+            tmp_path / "b.csv",
+            header,
+            [
+                ["a@example.com", "SUBSCRIBED"],
+                ["b@example.com", "UNSUBSCRIBED"],
+                ["c@example.com", "SUBSCRIBED"],
+            ],
+        ),
+        segment="vip",
+    )
     assert (report.customers_new, report.customers_updated) == (1, 2)
     conn = db(tmp_path)
-    statuses = dict(conn.execute(
-        "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"))
-    assert statuses == {"a@example.com": "unsubscribed", "b@example.com": "unsubscribed",
-                        "c@example.com": "subscribed"}
+    statuses = dict(
+        conn.execute(
+            "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"
+        )
+    )
+    assert statuses == {
+        "a@example.com": "unsubscribed",
+        "b@example.com": "unsubscribed",
+        "c@example.com": "subscribed",
+    }
     history = conn.execute("SELECT old_status, new_status, source FROM consent_changes").fetchall()
     assert history == [("subscribed", "unsubscribed", "import")]
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 3
     assert sorted(conn.execute("SELECT segment, count(*) FROM segment_members GROUP BY 1")) == [
-        ("engaged-90", 2), ("vip", 3)]
+        ("engaged-90", 2),
+        ("vip", 3),
+    ]
 
 
 def test_column_mapping_from_plan(tmp_path: Path, example_plan: Path) -> None:
     plan = tmp_path / "plan.yaml"
-    plan.write_text(example_plan.read_text()
-                    .replace("../scenarios/variant-1.yaml", "variant-1")
-                    .replace("templates: ../templates\n", "")
-                    .replace("  segment: engaged-90", "  segment: engaged-90\n  columns:\n"
-                             "    email: E-mail address\n    first_name: Given name\n"
-                             "    consent: null"))
-    source = write_csv(tmp_path / "crm.csv", ["Given name", "E-mail address"],
-                       [["Zoe", "zoe@example.com"]])
+    plan.write_text(
+        example_plan.read_text()
+        .replace("../scenarios/variant-1.yaml", "variant-1")
+        .replace("templates: ../templates\n", "")
+        .replace(
+            "  segment: engaged-90",
+            "  segment: engaged-90\n  columns:\n"
+            "    email: E-mail address\n    first_name: Given name\n"
+            "    consent: null",
+        )
+    )
+    source = write_csv(
+        tmp_path / "crm.csv", ["Given name", "E-mail address"], [["Zoe", "zoe@example.com"]]
+    )
     report = import_csv(load_plan(plan), source)
     assert report.rows_loaded == 1
     assert db(tmp_path).execute("SELECT first_name FROM customers").fetchone() == ("Zoe",)
@@ -156,9 +229,12 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path, example_plan:
     big = write_sample_csv(tmp_path / "big.csv", 120_000)
     store = tmp_path / "store.db"
     env = {**os.environ, "WARMUP_STORE": str(store)}
-    proc = subprocess.Popen([sys.executable, "-m", "warmup", "import", str(example_plan),
-                             str(big), "--quiet"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "import", str(example_plan), str(big), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # wait until the store exists (the import's transaction is under way), then kill it
     deadline = time.monotonic() + 30
     while not store.exists() and time.monotonic() < deadline:
@@ -171,7 +247,11 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path, example_plan:
     imports = conn.execute("SELECT count(*) FROM imports").fetchone()[0]
     # either the whole file or nothing
     assert (customers, imports) in ((0, 0),) or (imports == 1 and customers > 100_000)
-    rerun = subprocess.run([sys.executable, "-m", "warmup", "import", str(example_plan),
-                            str(big), "--quiet"], env=env, capture_output=True, text=True)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "warmup", "import", str(example_plan), str(big), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] > 100_000

@@ -73,11 +73,15 @@ def test_template_syntax_error_names_template_file_and_line(tmp_path: Path) -> N
         (templates / "email" / src.name).write_text(src.read_text())
     (templates / "email" / "day-03.j2").write_text(
         "{% block subject %}Hi{% endblock %}\n{% block text %}\n{{ customer.first_name | }}\n"
-        "{% endblock %}\n")
+        "{% endblock %}\n"
+    )
     plan = tmp_path / "plan.yaml"
-    plan.write_text((REPO / "plans" / "example.yaml").read_text()
-                    .replace("../scenarios/variant-1.yaml", "variant-1")
-                    .replace("templates: ../templates", "templates: templates"))
+    plan.write_text(
+        (REPO / "plans" / "example.yaml")
+        .read_text()
+        .replace("../scenarios/variant-1.yaml", "variant-1")
+        .replace("templates: ../templates", "templates: templates")
+    )
     result = runner.invoke(app, ["validate", str(plan)])
     assert result.exit_code == 2
     assert "day-03.j2:3: template syntax error" in result.output
@@ -101,8 +105,12 @@ def test_schema_is_json_schema_that_accepts_shipped_files(kind: str) -> None:
     schema = json.loads(result.output)
     assert schema["additionalProperties"] is False
     shipped = REPO / ("plans/example.yaml" if kind == "plan" else "scenarios/variant-1.yaml")
-    data = yaml.safe_load(shipped.read_text().replace("yes:", "'yes':").replace("no:", "'no':")
-                          .replace(" on:", " 'on':"))
+    data = yaml.safe_load(
+        shipped.read_text()
+        .replace("yes:", "'yes':")
+        .replace("no:", "'no':")
+        .replace(" on:", " 'on':")
+    )
     if kind == "scenario":
         for node in data["nodes"]:
             for key in ("id", "next", "yes", "no"):
@@ -122,13 +130,18 @@ def test_template_field_no_customer_has_fails_validate(tmp_path: Path) -> None:
 
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     day2 = tmp_path / "templates" / "email" / "day-02.j2"
-    day2.write_text(day2.read_text().replace("{% block subject %}",
-                                             "{% block subject %}{{ customer.favourite_colour }}",
-                                             1))
+    day2.write_text(
+        day2.read_text().replace(
+            "{% block subject %}", "{% block subject %}{{ customer.favourite_colour }}", 1
+        )
+    )
     plan = tmp_path / "plan.yaml"
-    plan.write_text((REPO / "plans" / "example.yaml").read_text()
-                    .replace("../scenarios/variant-1.yaml", "variant-1")
-                    .replace("templates: ../templates", "templates: templates"))
+    plan.write_text(
+        (REPO / "plans" / "example.yaml")
+        .read_text()
+        .replace("../scenarios/variant-1.yaml", "variant-1")
+        .replace("templates: ../templates", "templates: templates")
+    )
     result = runner.invoke(app, ["validate", str(plan)])
     assert result.exit_code == 2, result.output
     assert f"{day2}:" in result.output

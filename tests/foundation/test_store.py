@@ -27,8 +27,10 @@ def test_older_store_is_migrated_not_broken(tmp_path: Path) -> None:
     first_name, first = MIGRATIONS[0]
     first(conn)
     conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (first_name,))
-    conn.execute("INSERT INTO customers (email, created_at, updated_at) VALUES "
-                 "('kept@example.com', 'then', 'then')")
+    conn.execute(
+        "INSERT INTO customers (email, created_at, updated_at) VALUES "
+        "('kept@example.com', 'then', 'then')"
+    )
     conn.commit()
     conn.close()
     store = open_store(path)
@@ -58,8 +60,10 @@ def test_lock_excludes_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) -
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         import socket
-        store.conn.execute("INSERT INTO locks VALUES ('run', ?, ?, 'now')",
-                           (holder.pid, socket.gethostname()))
+
+        store.conn.execute(
+            "INSERT INTO locks VALUES ('run', ?, ?, 'now')", (holder.pid, socket.gethostname())
+        )
         with pytest.raises(LockHeld, match=f"process {holder.pid}"), store.lock("run"):
             pass
     finally:

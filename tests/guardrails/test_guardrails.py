@@ -31,27 +31,37 @@ def people(store: Store, n: int, prefix: str) -> list[int]:
 
 
 def ran(store: Store, day: int, volume_day: int | None = None) -> None:
-    store.conn.execute("INSERT INTO days (day, date, status, volume_day) VALUES "
-                       "(?, '2026-12-01', 'completed', ?)", (day, volume_day))
+    store.conn.execute(
+        "INSERT INTO days (day, date, status, volume_day) VALUES (?, '2026-12-01', 'completed', ?)",
+        (day, volume_day),
+    )
 
 
-def sent_day(store: Store, day: int, n: int, *, bounced: int = 0, hard_events: int = 0,
-             soft: int = 0, complaints: int = 0, unsubscribes: int = 0,
-             volume_day: int | None = None) -> list[int]:
+def sent_day(
+    store: Store,
+    day: int,
+    n: int,
+    *,
+    bounced: int = 0,
+    hard_events: int = 0,
+    soft: int = 0,
+    complaints: int = 0,
+    unsubscribes: int = 0,
+    volume_day: int | None = None,
+) -> list[int]:
     ids = people(store, n, f"d{day}-")
     add_mail(store, day, ids[:bounced], status="bounced")
     add_mail(store, day, ids[bounced:])
-    add_events(store, day, "hard_bounced", ids[bounced:bounced + hard_events])
-    add_events(store, day, "soft_bounced", ids[n - soft:] if soft else [])
-    add_events(store, day, "complained", ids[bounced:bounced + complaints])
-    add_events(store, day, "unsubscribed", ids[bounced:bounced + unsubscribes])
+    add_events(store, day, "hard_bounced", ids[bounced : bounced + hard_events])
+    add_events(store, day, "soft_bounced", ids[n - soft :] if soft else [])
+    add_events(store, day, "complained", ids[bounced : bounced + complaints])
+    add_events(store, day, "unsubscribed", ids[bounced : bounced + unsubscribes])
     ran(store, day, volume_day)
     return ids
 
 
 def test_figures_count_each_customer_once(store: Store) -> None:
-    ids = sent_day(store, 1, 400, bounced=4, hard_events=2, soft=6, complaints=1,
-                   unsubscribes=3)
+    ids = sent_day(store, 1, 400, bounced=4, hard_events=2, soft=6, complaints=1, unsubscribes=3)
     # An SMTP refusal also arrives as a hard_bounced event: one bounce, not two.
     add_events(store, 1, "hard_bounced", ids[:1])
     add_mail(store, 2, people(store, 5, "later"))
@@ -78,7 +88,8 @@ def test_small_days_pool_until_the_sample_is_reached(plan: LoadedPlan, store: St
     assert decision.action == "hold"
     assert decision.window == [1, 2]
     assert "days 1–2: hard bounce rate 2.40% (6 of 250 sent) reached the hold line 2%" in (
-        decision.reasons)
+        decision.reasons
+    )
 
 
 def test_healthy_days_proceed(plan: LoadedPlan, store: Store) -> None:
@@ -98,13 +109,20 @@ def test_hold_repeats_the_last_healthy_days_volume(plan: LoadedPlan, store: Stor
     assert decision.action == "hold" and decision.volume_day == 2
 
 
-@pytest.mark.parametrize("n, kwargs, words", [
-    (600, {"complaints": 1},
-     "complaint rate 0.17% (1 of 600 delivered) reached the hold line 0.10%"),
-    (300, {"soft": 30}, "delivered rate 90% (270 of 300 sent) fell to the hold line 90%"),
-])
-def test_hold_on_complaints_and_delivery(plan: LoadedPlan, store: Store, n: int,
-                                         kwargs: dict[str, int], words: str) -> None:
+@pytest.mark.parametrize(
+    "n, kwargs, words",
+    [
+        (
+            600,
+            {"complaints": 1},
+            "complaint rate 0.17% (1 of 600 delivered) reached the hold line 0.10%",
+        ),
+        (300, {"soft": 30}, "delivered rate 90% (270 of 300 sent) fell to the hold line 90%"),
+    ],
+)
+def test_hold_on_complaints_and_delivery(
+    plan: LoadedPlan, store: Store, n: int, kwargs: dict[str, int], words: str
+) -> None:
     sent_day(store, 1, 300)
     sent_day(store, 2, n, **kwargs)
     decision = evaluate_guardrails(plan, store, 3)
@@ -139,7 +157,8 @@ def test_rollback_refuses_until_overridden(plan: LoadedPlan, store: Store) -> No
 def test_plan_thresholds_override_the_defaults(tmp_path: Path) -> None:
     loaded = write_plan(tmp_path, extra="")
     text = loaded.path.read_text().replace(
-        "hold: {hard_bounce_rate: 0.02", "hold: {hard_bounce_rate: 0.005")
+        "hold: {hard_bounce_rate: 0.02", "hold: {hard_bounce_rate: 0.005"
+    )
     loaded.path.write_text(text)
     strict = load_plan(loaded.path)
     store = open_store(strict.store_path)

@@ -26,8 +26,9 @@ def plan(tmp_path: Path) -> LoadedPlan:
     loaded = write_plan(tmp_path)
     text = loaded.path.read_text()
     for day, volume in ((1, 40), (2, 80), (3, 120)):
-        text = text.replace(f"{{day: {day}, new: {50 if day < 3 else 100},",
-                            f"{{day: {day}, new: {volume},")
+        text = text.replace(
+            f"{{day: {day}, new: {50 if day < 3 else 100},", f"{{day: {day}, new: {volume},"
+        )
     loaded.path.write_text(text.replace("min_sample: 200", "min_sample: 30"))
     loaded = load_plan(loaded.path)
     store = open_store(loaded.store_path)
@@ -37,8 +38,20 @@ def plan(tmp_path: Path) -> LoadedPlan:
 
 
 def run(plan: LoadedPlan, day: int, *extra: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["run", str(plan.path), "--day", str(day), "--no-dispatch",
-                                 "--now", f"2026-12-0{day}T12:00", *extra], terminal_width=100)
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(plan.path),
+            "--day",
+            str(day),
+            "--no-dispatch",
+            "--now",
+            f"2026-12-0{day}T12:00",
+            *extra,
+        ],
+        terminal_width=100,
+    )
     return result.exit_code, result.output
 
 
@@ -46,23 +59,25 @@ def deliver(plan: LoadedPlan, day: int, bounces: int) -> None:
     """What the email dispatcher would leave: every mail sent, ``bounces`` of them refused."""
     store = open_store(plan.store_path)
     with store.transaction() as conn:
-        conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = ?",
-                     (day,))
-        conn.execute("UPDATE outbox SET status = 'bounced' WHERE id IN (SELECT id FROM outbox "
-                     "WHERE kind = 'email' AND day = ? ORDER BY id LIMIT ?)", (day, bounces))
+        conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = ?", (day,))
+        conn.execute(
+            "UPDATE outbox SET status = 'bounced' WHERE id IN (SELECT id FROM outbox "
+            "WHERE kind = 'email' AND day = ? ORDER BY id LIMIT ?)",
+            (day, bounces),
+        )
     store.close()
 
 
 def day_row(plan: LoadedPlan, day: int) -> tuple[object, ...]:
     store = open_store(plan.store_path)
-    row = store.conn.execute("SELECT new_allocated, volume_day, guardrail_override FROM days "
-                             "WHERE day = ?", (day,)).fetchone()
+    row = store.conn.execute(
+        "SELECT new_allocated, volume_day, guardrail_override FROM days WHERE day = ?", (day,)
+    ).fetchone()
     store.close()
     return tuple(row)
 
 
-def test_rollback_refuses_then_override_runs_at_the_rolled_back_volume(
-        plan: LoadedPlan) -> None:
+def test_rollback_refuses_then_override_runs_at_the_rolled_back_volume(plan: LoadedPlan) -> None:
     assert run(plan, 1)[0] == 0
     deliver(plan, 1, bounces=3)  # 3 of 40 = 7.5%
     code, output = run(plan, 2)

@@ -15,17 +15,26 @@ REPO = Path(__file__).resolve().parents[2]
 KEY_ENV = "KLAVIYO_TEST_KEY"
 
 
-def write_plan(tmp: Path, base_url: str, *, exclusion: str = '{name: "Warmup exclusions"}',
-               list_mode: str = "force_add", unsubscribe_via_api: bool = False) -> LoadedPlan:
+def write_plan(
+    tmp: Path,
+    base_url: str,
+    *,
+    exclusion: str = '{name: "Warmup exclusions"}',
+    list_mode: str = "force_add",
+    unsubscribe_via_api: bool = False,
+) -> LoadedPlan:
     text = (REPO / "plans" / "example.yaml").read_text()
     text = text.replace("../scenarios/variant-1.yaml", str(REPO / "scenarios/variant-1.yaml"))
     text = text.replace("templates: ../templates", f"templates: {REPO / 'templates'}")
     text = text.replace("https://a.klaviyo.com", base_url)
     text = text.replace("api_key_env: KLAVIYO_API_KEY", f"api_key_env: {KEY_ENV}")
-    text = text.replace('exclusion_list: {name: "Warmup exclusions"}',
-                        f"exclusion_list: {exclusion}")
-    text = text.replace("list_mode: force_add", f"list_mode: {list_mode}\n"
-                        f"    unsubscribe_via_api: {str(unsubscribe_via_api).lower()}")
+    text = text.replace(
+        'exclusion_list: {name: "Warmup exclusions"}', f"exclusion_list: {exclusion}"
+    )
+    text = text.replace(
+        "list_mode: force_add",
+        f"list_mode: {list_mode}\n    unsubscribe_via_api: {str(unsubscribe_via_api).lower()}",
+    )
     path = tmp / "plan.yaml"
     path.write_text(text)
     return load_plan(path)
@@ -36,14 +45,20 @@ def fast_client(base_url: str, api_key: str, **kwargs: object) -> KlaviyoClient:
     return KlaviyoClient(base_url, api_key, rate_scale=100, retry=retry, **kwargs)  # type: ignore[arg-type]
 
 
-def add_customers(store: Store, n: int, *, start: int = 0,
-                  phones: dict[int, str] | None = None) -> list[int]:
+def add_customers(
+    store: Store, n: int, *, start: int = 0, phones: dict[int, str] | None = None
+) -> list[int]:
     now = now_iso()
-    rows = [(i, f"c{i}@example.com", (phones or {}).get(i), now, now)
-            for i in range(start + 1, start + n + 1)]
+    rows = [
+        (i, f"c{i}@example.com", (phones or {}).get(i), now, now)
+        for i in range(start + 1, start + n + 1)
+    ]
     with store.transaction() as conn:
-        conn.executemany("INSERT INTO customers (id, email, phone, created_at, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO customers (id, email, phone, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
     return [r[0] for r in rows]
 
 
@@ -52,11 +67,14 @@ def plan_day(store: Store, day: int, new: Iterable[int], everyone: Iterable[int]
     new = set(new)
     now = now_iso()
     with store.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO days (day, date, status) VALUES (?, ?, 'running')",
-                     (day, f"2026-12-{day:02d}"))
+        conn.execute(
+            "INSERT OR REPLACE INTO days (day, date, status) VALUES (?, ?, 'running')",
+            (day, f"2026-12-{day:02d}"),
+        )
         conn.executemany(
             "INSERT INTO allocations (day, customer_id, provider) VALUES (?, ?, ?)",
-            [(day, cid, "new" if cid in new else "klaviyo") for cid in everyone])
+            [(day, cid, "new" if cid in new else "klaviyo") for cid in everyone],
+        )
         write_webhooks(conn, day, "225", "exclusion", sorted(new), now)
 
 
@@ -65,8 +83,9 @@ def reject(store: Store, day: int, customers: Iterable[int]) -> None:
         write_webhooks(conn, day, "297", "unsubscribe", sorted(customers), now_iso())
 
 
-def write_webhooks(conn: object, day: int, node: str, which: str, customers: list[int],
-                   now: str) -> None:
+def write_webhooks(
+    conn: object, day: int, node: str, which: str, customers: list[int], now: str
+) -> None:
     conn.executemany(  # type: ignore[attr-defined]
         "INSERT OR IGNORE INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
         "status, created_at, updated_at) SELECT ?, ?, ?, 'webhook', 'klaviyo', c.id, "
@@ -74,12 +93,16 @@ def write_webhooks(conn: object, day: int, node: str, which: str, customers: lis
         "'batch_size', 1000, 'email', c.email, 'klaviyo_id', c.klaviyo_id, 'phone', c.phone, "
         "'external_id', c.external_id, 'first_name', c.first_name, 'last_name', c.last_name), "
         "'pending', ?, ? FROM customers c WHERE c.id = ?",
-        [(f"test:{day}:{node}:{cid}", day, node, which, now, now, cid) for cid in customers])
+        [(f"test:{day}:{node}:{cid}", day, node, which, now, now, cid) for cid in customers],
+    )
 
 
 def statuses(store: Store) -> dict[str, int]:
-    return dict(store.conn.execute(
-        "SELECT status, count(*) FROM outbox WHERE kind = 'webhook' GROUP BY status"))
+    return dict(
+        store.conn.execute(
+            "SELECT status, count(*) FROM outbox WHERE kind = 'webhook' GROUP BY status"
+        )
+    )
 
 
 def payload(store: Store, key: str) -> dict[str, object]:

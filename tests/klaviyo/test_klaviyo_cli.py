@@ -29,13 +29,16 @@ def test_sync_verify_reports_and_repair_fixes(tmp_path: Path, sandbox: RunningSa
     first = runner.invoke(app, ["sync", str(loaded.path), "--verify"])
     assert first.exit_code == 0, first.output
     assert "day 1: 6 confirmed by Klaviyo" in first.output
-    list_id = next(lid for lid, r in sandbox.app.account.lists.items()
-                   if r["name"] == "Warmup exclusions")
+    list_id = next(
+        lid for lid, r in sandbox.app.account.lists.items() if r["name"] == "Warmup exclusions"
+    )
     assert f"exclusion list {list_id}: 6 in Klaviyo, 6 expected — matches the store" in (
-        first.output)
+        first.output
+    )
 
-    sandbox.app.account.remove_members(list_id, list(
-        sandbox.app.account.members[list_id].seq_of)[:2])
+    sandbox.app.account.remove_members(
+        list_id, list(sandbox.app.account.members[list_id].seq_of)[:2]
+    )
     drifted = runner.invoke(app, ["sync", str(loaded.path), "--verify"])
     assert drifted.exit_code == 1
     assert "2 missing, 0 extra" in drifted.output
@@ -46,8 +49,7 @@ def test_sync_verify_reports_and_repair_fixes(tmp_path: Path, sandbox: RunningSa
     assert sandbox.api_key not in first.output + drifted.output + repaired.output
 
 
-def test_sync_without_a_store_is_a_clear_error(tmp_path: Path,
-                                               sandbox: RunningSandbox) -> None:
+def test_sync_without_a_store_is_a_clear_error(tmp_path: Path, sandbox: RunningSandbox) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
     result = runner.invoke(app, ["sync", str(loaded.path)])
     assert result.exit_code == 1
@@ -58,9 +60,24 @@ def test_sync_without_a_store_is_a_clear_error(tmp_path: Path,
 def test_sandbox_command_prints_its_url_and_key_and_answers(tmp_path: Path) -> None:
     env = {**os.environ, "SANDBOX_KEY": "pk_" + "k" * 34}
     process = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "sandbox", "--port", "0", "--fast",
-         "--api-key-env", "SANDBOX_KEY", "--state", str(tmp_path / "s.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "warmup",
+            "sandbox",
+            "--port",
+            "0",
+            "--fast",
+            "--api-key-env",
+            "SANDBOX_KEY",
+            "--state",
+            str(tmp_path / "s.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
@@ -68,8 +85,11 @@ def test_sandbox_command_prints_its_url_and_key_and_answers(tmp_path: Path) -> N
         assert first.startswith("Klaviyo sandbox on http://127.0.0.1:")
         assert key_line.strip() == "API key: " + "pk_" + "k" * 34
         base_url = first.split(" on ")[1].strip()
-        response = httpx.get(f"{base_url}/api/lists", timeout=10, headers={
-            "Authorization": "Klaviyo-API-Key pk_" + "k" * 34, "revision": "2026-07-15"})
+        response = httpx.get(
+            f"{base_url}/api/lists",
+            timeout=10,
+            headers={"Authorization": "Klaviyo-API-Key pk_" + "k" * 34, "revision": "2026-07-15"},
+        )
         assert response.status_code == 200
     finally:
         process.terminate()

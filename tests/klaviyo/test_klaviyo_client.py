@@ -15,8 +15,9 @@ from warmup.providers.klaviyo.ratelimit import RateLimiter
 KEY = "pk_" + "s" * 34
 
 
-def scripted(answers: list[httpx.Response | Exception], seen: list[httpx.Request]
-             ) -> httpx.MockTransport:
+def scripted(
+    answers: list[httpx.Response | Exception], seen: list[httpx.Request]
+) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         answer = answers.pop(0)
@@ -35,15 +36,28 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def throttled(seconds: str) -> httpx.Response:
-    return httpx.Response(429, headers={"Retry-After": seconds}, json={"errors": [{
-        "id": "x", "status": 429, "code": "throttled", "title": "Request was throttled.",
-        "detail": f"Request was throttled. Expected available in {seconds} second(s)."}]})
+    return httpx.Response(
+        429,
+        headers={"Retry-After": seconds},
+        json={
+            "errors": [
+                {
+                    "id": "x",
+                    "status": 429,
+                    "code": "throttled",
+                    "title": "Request was throttled.",
+                    "detail": f"Request was throttled. Expected available in {seconds} second(s).",
+                }
+            ]
+        },
+    )
 
 
 def test_every_request_carries_key_revision_and_jsonapi_type(sleeps: list[float]) -> None:
     seen: list[httpx.Request] = []
-    client = KlaviyoClient("http://k.test", KEY, revision="2026-07-15",
-                           transport=scripted([httpx.Response(204)], seen))
+    client = KlaviyoClient(
+        "http://k.test", KEY, revision="2026-07-15", transport=scripted([httpx.Response(204)], seen)
+    )
     client.call("POST", "/api/lists/L/relationships/profiles", json={"data": []})
     [request] = seen
     assert request.headers["Authorization"] == f"Klaviyo-API-Key {KEY}"
@@ -54,33 +68,43 @@ def test_every_request_carries_key_revision_and_jsonapi_type(sleeps: list[float]
 
 def test_429_waits_exactly_retry_after(sleeps: list[float]) -> None:
     seen: list[httpx.Request] = []
-    client = KlaviyoClient("http://k.test", KEY, transport=scripted(
-        [throttled("7"), throttled("0"), httpx.Response(204)], seen))
+    client = KlaviyoClient(
+        "http://k.test",
+        KEY,
+        transport=scripted([throttled("7"), throttled("0"), httpx.Response(204)], seen),
+    )
     client.call("DELETE", "/api/lists/L/relationships/profiles", json={"data": []})
     assert sleeps == [7.0, 0.0]
     assert client.stats.throttled["remove_from_list"] == 2
 
 
-def test_5xx_and_broken_connections_retry_with_capped_jittered_backoff(
-        sleeps: list[float]) -> None:
+def test_5xx_and_broken_connections_retry_with_capped_jittered_backoff(sleeps: list[float]) -> None:
     seen: list[httpx.Request] = []
     answers: list[httpx.Response | Exception] = [
-        httpx.Response(503), httpx.ConnectError("refused"), httpx.ReadTimeout("slow"),
-        httpx.Response(500), httpx.Response(200, json={"data": [], "links": {}})]
+        httpx.Response(503),
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+        httpx.Response(500),
+        httpx.Response(200, json={"data": [], "links": {}}),
+    ]
     policy = RetryPolicy(attempts=6, base_delay=0.5, max_delay=1.5)
-    client = KlaviyoClient("http://k.test", KEY, retry=policy, transport=scripted(answers, seen),
-                           seed=3)
+    client = KlaviyoClient(
+        "http://k.test", KEY, retry=policy, transport=scripted(answers, seen), seed=3
+    )
     assert client.get("/api/lists") == {"data": [], "links": {}}
     assert len(sleeps) == 4
     assert all(0 <= s <= 1.5 for s in sleeps)
     assert len(set(sleeps)) == 4  # jitter: no two waits alike
 
 
-def test_retries_are_bounded_and_the_error_names_the_request_only(
-        sleeps: list[float]) -> None:
+def test_retries_are_bounded_and_the_error_names_the_request_only(sleeps: list[float]) -> None:
     seen: list[httpx.Request] = []
-    client = KlaviyoClient("http://k.test", KEY, retry=RetryPolicy(attempts=3),
-                           transport=scripted([httpx.ConnectError("x")] * 3, seen))
+    client = KlaviyoClient(
+        "http://k.test",
+        KEY,
+        retry=RetryPolicy(attempts=3),
+        transport=scripted([httpx.ConnectError("x")] * 3, seen),
+    )
     with pytest.raises(ProviderError) as caught:
         client.get("/api/lists")
     assert len(seen) == 3
@@ -89,11 +113,21 @@ def test_retries_are_bounded_and_the_error_names_the_request_only(
 
 def test_4xx_is_not_retried_and_carries_klaviyos_error(sleeps: list[float]) -> None:
     seen: list[httpx.Request] = []
-    body = {"errors": [{"id": "e", "status": 400, "code": "invalid", "title": "Invalid input.",
-                        "detail": "Invalid email address",
-                        "source": {"pointer": "/data/attributes/email"}}]}
-    client = KlaviyoClient("http://k.test", KEY,
-                           transport=scripted([httpx.Response(400, json=body)], seen))
+    body = {
+        "errors": [
+            {
+                "id": "e",
+                "status": 400,
+                "code": "invalid",
+                "title": "Invalid input.",
+                "detail": "Invalid email address",
+                "source": {"pointer": "/data/attributes/email"},
+            }
+        ]
+    }
+    client = KlaviyoClient(
+        "http://k.test", KEY, transport=scripted([httpx.Response(400, json=body)], seen)
+    )
     with pytest.raises(KlaviyoError) as caught:
         client.post("/api/profiles", {"data": {}})
     assert len(seen) == 1 and sleeps == []

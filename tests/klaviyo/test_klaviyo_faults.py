@@ -49,21 +49,30 @@ def test_lists_end_exact_under_faults(tmp_path: Path, monkeypatch: pytest.Monkey
             lists = {r["name"]: lid for lid, r in account.lists.items()}
             assert sorted(lists) == ["Warmup exclusions", "Warmup unsubscribes"]
 
-            def in_sandbox(name: str) -> set[str]:
-                return {account.profiles[pid]["attributes"]["email"]  # noqa: B023
-                        for pid in account.members[lists[name]].seq_of}  # noqa: B023
+            def in_sandbox(name: str, account=account, lists=lists) -> set[str]:  # type: ignore[no-untyped-def]
+                return {
+                    account.profiles[pid]["attributes"]["email"]
+                    for pid in account.members[lists[name]].seq_of
+                }
 
             assert in_sandbox("Warmup exclusions") == {f"c{c}@example.com" for c in new}
             assert in_sandbox("Warmup unsubscribes") == {f"c{c}@example.com" for c in rejected}
             stored = {
-                name: {e for (e,) in store.conn.execute(
-                    "SELECT c.email FROM klaviyo_members m JOIN customers c "
-                    "ON c.id = m.customer_id WHERE m.list_id = ?", (lists[name],))}
-                for name in lists}
+                name: {
+                    e
+                    for (e,) in store.conn.execute(
+                        "SELECT c.email FROM klaviyo_members m JOIN customers c "
+                        "ON c.id = m.customer_id WHERE m.list_id = ?",
+                        (lists[name],),
+                    )
+                }
+                for name in lists
+            }
             assert stored["Warmup exclusions"] == in_sandbox("Warmup exclusions")
             assert stored["Warmup unsubscribes"] == in_sandbox("Warmup unsubscribes")
-        touched = {f"c{c}@example.com" for first, last in DAYS.values()
-                   for c in range(first, last + 1)} | {f"c{c}@example.com" for c in rejected}
+        touched = {
+            f"c{c}@example.com" for first, last in DAYS.values() for c in range(first, last + 1)
+        } | {f"c{c}@example.com" for c in rejected}
         emails = [p["attributes"]["email"] for p in sandbox.app.account.profiles.values()]
         assert len(emails) == len(set(emails)) == len(touched)
         assert sum(sandbox.app.requests.values()) > 0 and client.stats.retried.total() > 0

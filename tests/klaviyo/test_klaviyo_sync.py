@@ -25,16 +25,16 @@ from warmup.store import open_store
 
 def members(sandbox: RunningSandbox, list_id: str) -> set[str]:
     account = sandbox.app.account
-    return {account.profiles[pid]["attributes"]["email"]
-            for pid in account.members[list_id].seq_of}
+    return {account.profiles[pid]["attributes"]["email"] for pid in account.members[list_id].seq_of}
 
 
 def emails(ids: range | list[int]) -> set[str]:
     return {f"c{i}@example.com" for i in ids}
 
 
-def test_exclusion_list_follows_each_days_allocation(tmp_path: Path,
-                                                     sandbox: RunningSandbox) -> None:
+def test_exclusion_list_follows_each_days_allocation(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 300)
@@ -56,13 +56,13 @@ def test_exclusion_list_follows_each_days_allocation(tmp_path: Path,
 
 
 def test_invalid_phone_is_held_with_klaviyos_message_and_the_rest_goes_on(
-        tmp_path: Path, sandbox: RunningSandbox) -> None:
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 50, phones={7: "12345", 8: "+15005550006"})
     plan_day(store, 1, everyone, everyone)
-    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url,
-                                                                sandbox.api_key))
+    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert report.on_hold == 1 and report.sent == 49
     backlog = klaviyo_backlog(store)
     assert backlog["on_hold"] == 1
@@ -73,22 +73,23 @@ def test_invalid_phone_is_held_with_klaviyos_message_and_the_rest_goes_on(
 
 
 def test_consent_rejects_reach_the_unsubscribe_list_and_klaviyos_consent(
-        tmp_path: Path, sandbox: RunningSandbox) -> None:
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url, unsubscribe_via_api=True)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 20)
     plan_day(store, 1, everyone[:10], everyone)
     reject(store, 1, [3, 4, 15])
-    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url,
-                                                                sandbox.api_key))
+    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert members(sandbox, report.lists["unsubscribe"]) == emails([3, 4, 15])
     client = fast_client(sandbox.base_url, sandbox.api_key)
     changed = {c.email for c in consent_changes_since(client, "2000-01-01T00:00:00+00:00")}
     assert changed == emails([3, 4, 15])
 
 
-def test_verify_reports_a_difference_and_repair_fixes_it(tmp_path: Path,
-                                                         sandbox: RunningSandbox) -> None:
+def test_verify_reports_a_difference_and_repair_fixes_it(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 40)
@@ -114,8 +115,7 @@ def test_verify_reports_a_difference_and_repair_fixes_it(tmp_path: Path,
 
 
 def test_per_day_lists_are_created_once_by_name(tmp_path: Path, sandbox: RunningSandbox) -> None:
-    loaded = write_plan(tmp_path, sandbox.base_url,
-                        exclusion='{name: "Warmup exclusions {date}"}')
+    loaded = write_plan(tmp_path, sandbox.base_url, exclusion='{name: "Warmup exclusions {date}"}')
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 30)
     client = fast_client(sandbox.base_url, sandbox.api_key)
@@ -132,8 +132,9 @@ def test_per_day_lists_are_created_once_by_name(tmp_path: Path, sandbox: Running
     assert cached == 2
 
 
-def test_a_killed_run_is_rerun_without_duplicate_effects(tmp_path: Path,
-                                                         sandbox: RunningSandbox) -> None:
+def test_a_killed_run_is_rerun_without_duplicate_effects(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 100)
@@ -151,8 +152,9 @@ def test_a_killed_run_is_rerun_without_duplicate_effects(tmp_path: Path,
     assert sum(1 for r in sandbox.app.account.lists.values()) == 1
 
 
-def test_dispatch_day_runs_klaviyo_before_email(tmp_path: Path, sandbox: RunningSandbox,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dispatch_day_runs_klaviyo_before_email(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 10)
@@ -160,18 +162,21 @@ def test_dispatch_day_runs_klaviyo_before_email(tmp_path: Path, sandbox: Running
     seen: list[dict[str, int]] = []
     import warmup.dispatch as dispatch_module
 
-    monkeypatch.setattr(dispatch_module, "drain_email",
-                        lambda loaded, store, day, **_: seen.append(statuses(store))
-                        or "email-report")
-    report = dispatch_day(loaded, store, 1,
-                          klaviyo_client=fast_client(sandbox.base_url, sandbox.api_key))
+    monkeypatch.setattr(
+        dispatch_module,
+        "drain_email",
+        lambda loaded, store, day, **_: seen.append(statuses(store)) or "email-report",
+    )
+    report = dispatch_day(
+        loaded, store, 1, klaviyo_client=fast_client(sandbox.base_url, sandbox.api_key)
+    )
     assert seen == [{"sent": 4}]
     assert report.email == "email-report"
 
 
-def test_the_api_key_never_reaches_the_store_or_errors(tmp_path: Path,
-                                                       sandbox: RunningSandbox,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_api_key_never_reaches_the_store_or_errors(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 5)
@@ -191,8 +196,9 @@ def test_the_api_key_never_reaches_the_store_or_errors(tmp_path: Path,
     assert statuses(store) == {"sent": 5, "pending": 5}
 
 
-def test_subscribe_mode_adds_through_subscription_jobs(tmp_path: Path,
-                                                       sandbox: RunningSandbox) -> None:
+def test_subscribe_mode_adds_through_subscription_jobs(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url, list_mode="subscribe")
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 30)
@@ -203,12 +209,15 @@ def test_subscribe_mode_adds_through_subscription_jobs(tmp_path: Path,
     assert verify_lists(loaded, store, 1, client=client).ok  # its reads also let the job finish
     account = sandbox.app.account
     assert members(sandbox, report.lists["exclusion"]) == emails(range(1, 13))
-    assert {account.profile_by("email", e)["consent"]  # type: ignore[index]
-            for e in emails(range(1, 13))} == {"SUBSCRIBED"}
+    assert {
+        account.profile_by("email", e)["consent"]  # type: ignore[index]
+        for e in emails(range(1, 13))
+    } == {"SUBSCRIBED"}
 
 
 def test_a_stale_klaviyo_id_from_the_export_still_lands_in_the_exclusion_list(
-        tmp_path: Path, sandbox: RunningSandbox) -> None:
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
     """Klaviyo answers 204 to adding an unknown profile id and adds nobody: an export's stale
     id must not make a customer look excluded while the new provider mails them."""
     loaded = write_plan(tmp_path, sandbox.base_url)
@@ -216,14 +225,11 @@ def test_a_stale_klaviyo_id_from_the_export_still_lands_in_the_exclusion_list(
     everyone = add_customers(store, 20)
     store.conn.execute("UPDATE customers SET klaviyo_id = '01STALEPROFILE0000000000' || id")
     plan_day(store, 1, everyone[:10], everyone)
-    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url,
-                                                                sandbox.api_key))
+    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert members(sandbox, report.lists["exclusion"]) == emails(everyone[:10])
     assert statuses(store) == {"sent": 10}
 
     plan_day(store, 2, everyone[5:15], everyone)  # the cut learns the real ids to remove
-    report = drain_klaviyo(loaded, store, 2, client=fast_client(sandbox.base_url,
-                                                                sandbox.api_key))
+    report = drain_klaviyo(loaded, store, 2, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert members(sandbox, report.lists["exclusion"]) == emails(everyone[5:15])
-    assert verify_lists(loaded, store, 2, client=fast_client(sandbox.base_url,
-                                                             sandbox.api_key)).ok
+    assert verify_lists(loaded, store, 2, client=fast_client(sandbox.base_url, sandbox.api_key)).ok

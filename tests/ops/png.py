@@ -24,8 +24,8 @@ def read_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     pos, idat = 8, b""
     width = height = channels = 0
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
             assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour)
@@ -40,7 +40,7 @@ def read_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     for y in range(height):
         start = y * (stride + 1)
         kind = raw[start]
-        line = bytearray(raw[start + 1:start + 1 + stride])
+        line = bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = line[i - channels] if i >= channels else 0
             up = previous[i]
@@ -54,8 +54,7 @@ def read_pixels(path: Path) -> tuple[int, int, list[bytes]]:
             elif kind == 4:
                 line[i] = (line[i] + _paeth(left, up, corner)) & 0xFF
         previous = line
-        rgb = bytes(line) if channels == 3 else bytes(
-            b for i, b in enumerate(line) if i % 4 != 3)
+        rgb = bytes(line) if channels == 3 else bytes(b for i, b in enumerate(line) if i % 4 != 3)
         rows.append(rgb)
     return width, height, rows
 
@@ -68,8 +67,10 @@ def colour_counts(path: Path) -> Counter[tuple[int, int, int]]:
     return counts
 
 
-def pixels_near(counts: Counter[tuple[int, int, int]], hex_colour: str,
-                tolerance: int = 8) -> int:
-    target = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-    return sum(n for colour, n in counts.items()
-               if all(abs(a - b) <= tolerance for a, b in zip(colour, target, strict=True)))
+def pixels_near(counts: Counter[tuple[int, int, int]], hex_colour: str, tolerance: int = 8) -> int:
+    target = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return sum(
+        n
+        for colour, n in counts.items()
+        if all(abs(a - b) <= tolerance for a, b in zip(colour, target, strict=True))
+    )

@@ -49,12 +49,22 @@ def test_demo_runs_three_days_for_real(tmp_path: Path) -> None:
     store = open_store(workspace / "demo.db", create=False)
     try:
         for day in (1, 2, 3):
-            new = {str(e) for (e,) in store.conn.execute(
-                "SELECT c.email FROM allocations a JOIN customers c ON c.id = a.customer_id "
-                "WHERE a.day = ? AND a.provider = 'new'", (day,))}
-            mailed = {str(e) for (e,) in store.conn.execute(
-                "SELECT c.email FROM outbox o JOIN customers c ON c.id = o.customer_id "
-                "WHERE o.day = ? AND o.kind = 'email' AND o.status = 'sent'", (day,))}
+            new = {
+                str(e)
+                for (e,) in store.conn.execute(
+                    "SELECT c.email FROM allocations a JOIN customers c ON c.id = a.customer_id "
+                    "WHERE a.day = ? AND a.provider = 'new'",
+                    (day,),
+                )
+            }
+            mailed = {
+                str(e)
+                for (e,) in store.conn.execute(
+                    "SELECT c.email FROM outbox o JOIN customers c ON c.id = o.customer_id "
+                    "WHERE o.day = ? AND o.kind = 'email' AND o.status = 'sent'",
+                    (day,),
+                )
+            }
             # Klaviyo skips exactly the customers the new provider mailed that day.
             assert mailed == new == excluded[day], day
     finally:
@@ -88,8 +98,9 @@ def test_demo_stops_its_servers_on_ctrl_c(tmp_path: Path) -> None:
 
 
 def test_demo_command_prints_the_table_and_report(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--dir", str(tmp_path / "w"), "--customers", "120",
-                                 "--days", "1", "--quiet"])
+    result = runner.invoke(
+        app, ["demo", "--dir", str(tmp_path / "w"), "--customers", "120", "--days", "1", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("plan acme-newsletter (Europe/Prague)")
     assert f"report: {tmp_path / 'w' / 'report.html'}" in result.output
@@ -98,8 +109,10 @@ def test_demo_command_prints_the_table_and_report(tmp_path: Path) -> None:
     assert loaded.plan.providers.klaviyo.base_url.startswith("http://127.0.0.1:")
 
 
-@pytest.mark.parametrize(("kwargs", "named"), [
-    ({"days": 15}, "--days"), ({"days": 0}, "--days"), ({"customers": 0}, "--customers")])
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [({"days": 15}, "--days"), ({"days": 0}, "--days"), ({"customers": 0}, "--customers")],
+)
 def test_demo_rejects_bad_options(tmp_path: Path, kwargs: dict[str, int], named: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         run_demo(directory=tmp_path, **kwargs)  # type: ignore[arg-type]

@@ -47,4 +47,5 @@ def test_command_and_its_parameters_have_help(name: str, command: Any) -> None:
 def test_command_is_in_the_readme_cli_reference(name: str) -> None:
     rows = re.findall(r"^\| `warmup ([^`]*)`", README, flags=re.MULTILINE)
     assert any(row == name or row.startswith(f"{name} ") for row in rows), (
-        f"add a `| \\`warmup {name} …\\` | what it does |` row to README's CLI reference")
+        f"add a `| \\`warmup {name} …\\` | what it does |` row to README's CLI reference"
+    )

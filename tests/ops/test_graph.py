@@ -23,8 +23,11 @@ def test_mermaid_has_every_node_and_labelled_edge(path: Path) -> None:
     for node in scenario.nodes:
         assert f"#{node.id} {node.type}: {node.title}" in text
     edges = re.findall(r"n_(\w+) -->(?:\|(yes|no)\|)? n_(\w+)", text)
-    expected = {(n.id, "" if label == "next" else label, target)
-                for n in scenario.nodes for label, target in n.edges().items()}
+    expected = {
+        (n.id, "" if label == "next" else label, target)
+        for n in scenario.nodes
+        for label, target in n.edges().items()
+    }
     assert set(edges) == expected
 
 

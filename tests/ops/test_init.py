@@ -17,8 +17,19 @@ runner = CliRunner()
 
 def test_init_writes_a_plan_that_validates(tmp_path: Path) -> None:
     target = tmp_path / "acme"
-    result = runner.invoke(app, ["init", str(target), "--days", "6", "--start-date",
-                                 "2027-02-01", "--timezone", "America/New_York"])
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            str(target),
+            "--days",
+            "6",
+            "--start-date",
+            "2027-02-01",
+            "--timezone",
+            "America/New_York",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"wrote {target / 'plan.yaml'}" in result.output
     loaded = load_plan(target / "plan.yaml")
@@ -28,7 +39,8 @@ def test_init_writes_a_plan_that_validates(tmp_path: Path) -> None:
     assert loaded.scenario.name == "bloomreach-warmup-variant-1"
     assert loaded.templates_dir == target / "templates"
     assert sorted(p.name for p in (target / "templates" / "email").glob("day-*")) == [
-        f"day-{i:02d}.j2" for i in range(1, 7)]
+        f"day-{i:02d}.j2" for i in range(1, 7)
+    ]
     validate = runner.invoke(app, ["validate", str(target / "plan.yaml")])
     assert validate.exit_code == 0, validate.output
 
@@ -36,7 +48,12 @@ def test_init_writes_a_plan_that_validates(tmp_path: Path) -> None:
 def test_variant_2_reuses_templates(tmp_path: Path) -> None:
     loaded = scaffold_plan(tmp_path / "v2", variant=2, days=5, name="v2-plan")
     assert [d.template for d in loaded.plan.schedule.days] == [
-        "day-01", "day-01", "day-02", "day-02", "day-03"]
+        "day-01",
+        "day-01",
+        "day-02",
+        "day-02",
+        "day-03",
+    ]
     assert loaded.scenario.name == "bloomreach-warmup-variant-2"
 
 
@@ -44,7 +61,8 @@ def test_more_days_than_shipped_templates(tmp_path: Path) -> None:
     loaded = scaffold_plan(tmp_path / "long", days=20)
     assert loaded.plan.day_count == 20
     assert (tmp_path / "long" / "templates" / "email" / "day-20.j2").read_text() == (
-        tmp_path / "long" / "templates" / "email" / "day-06.j2").read_text()
+        tmp_path / "long" / "templates" / "email" / "day-06.j2"
+    ).read_text()
 
 
 def test_count_ramp_is_geometric_and_ends_on_the_volume() -> None:
@@ -80,16 +98,20 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
     assert load_plan(tmp_path / "p" / "plan.yaml").plan.day_count == 14
 
 
-@pytest.mark.parametrize(("option", "value", "named"), [
-    ("end_volume", "lots", "--end-volume"),
-    ("end_volume", "0", "--end-volume"),
-    ("end_volume", "150%", "--end-volume"),
-    ("timezone", "Mars/Base", "--timezone"),
-    ("name", "no spaces allowed", "--name"),
-    ("variant", 3, "--variant"),
-])
-def test_bad_options_name_the_option_and_write_nothing(tmp_path: Path, option: str,
-                                                       value: object, named: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("end_volume", "lots", "--end-volume"),
+        ("end_volume", "0", "--end-volume"),
+        ("end_volume", "150%", "--end-volume"),
+        ("timezone", "Mars/Base", "--timezone"),
+        ("name", "no spaces allowed", "--name"),
+        ("variant", 3, "--variant"),
+    ],
+)
+def test_bad_options_name_the_option_and_write_nothing(
+    tmp_path: Path, option: str, value: object, named: str
+) -> None:
     with pytest.raises(InvalidInput) as caught:
         scaffold_plan(tmp_path / "x", **{option: value})  # type: ignore[arg-type]
     assert named in caught.value.render()

@@ -28,13 +28,28 @@ def loaded(example_plan: Path) -> LoadedPlan:
 def two_days(loaded: LoadedPlan) -> None:
     store = open_for(loaded.store_path)
     ids = add_customers(store, 1000)
-    add_day(store, 1, "2026-12-01", status="completed", new=ids[:300], klaviyo=ids[300:],
-            email_status={"bounced": 4, "sent": 296},
-            events={"hard_bounced": 4, "unsubscribed": 2},
-            paths={V1_ALL: ids[:300], V1_KLAVIYO: ids[300:]})
-    add_day(store, 2, "2026-12-02", status="completed", new=ids[:500], klaviyo=ids[500:],
-            email_status={"sent": 500}, events={"complained": 1},
-            paths={V1_EARLIER: ids[:300], V1_ALL: ids[300:500], V1_KLAVIYO: ids[500:]})
+    add_day(
+        store,
+        1,
+        "2026-12-01",
+        status="completed",
+        new=ids[:300],
+        klaviyo=ids[300:],
+        email_status={"bounced": 4, "sent": 296},
+        events={"hard_bounced": 4, "unsubscribed": 2},
+        paths={V1_ALL: ids[:300], V1_KLAVIYO: ids[300:]},
+    )
+    add_day(
+        store,
+        2,
+        "2026-12-02",
+        status="completed",
+        new=ids[:500],
+        klaviyo=ids[500:],
+        email_status={"sent": 500},
+        events={"complained": 1},
+        paths={V1_EARLIER: ids[:300], V1_ALL: ids[300:500], V1_KLAVIYO: ids[500:]},
+    )
     store.close()
 
 
@@ -66,8 +81,7 @@ def test_funnel_counts_come_from_journeys(loaded: LoadedPlan) -> None:
     assert re.search(r'data-node="299">.*?class="count">1,000<', day1)
 
 
-def test_report_command_and_bad_day(loaded: LoadedPlan, example_plan: Path,
-                                    tmp_path: Path) -> None:
+def test_report_command_and_bad_day(loaded: LoadedPlan, example_plan: Path, tmp_path: Path) -> None:
     two_days(loaded)
     out = tmp_path / "r.html"
     result = runner.invoke(app, ["report", str(example_plan), "--html", str(out)])
@@ -97,8 +111,9 @@ def test_browser_shows_the_charts(loaded: LoadedPlan, tmp_path: Path, chromium: 
 
 
 @pytest.mark.slow
-def test_browser_sees_no_sent_bars_before_any_day(loaded: LoadedPlan, tmp_path: Path,
-                                                  chromium: str) -> None:
+def test_browser_sees_no_sent_bars_before_any_day(
+    loaded: LoadedPlan, tmp_path: Path, chromium: str
+) -> None:
     open_for(loaded.store_path).close()
     page = write_report(loaded, tmp_path / "report.html")
     shot = colour_counts(screenshot(chromium, page, tmp_path / "top.png"))

@@ -29,7 +29,8 @@ def test_fresh_store_lists_the_planned_calendar(loaded: LoadedPlan) -> None:
     assert (status.guardrail.action, status.guardrail.day) == ("proceed", 1)
     assert status.next_action == (
         "day 1 can run after 2026-12-01 00:00 Europe/Prague (mails at 10:00): "
-        f"warmup run {loaded.path} --day 1")
+        f"warmup run {loaded.path} --day 1"
+    )
 
 
 def test_a_day_held_back_moves_the_later_dates(loaded: LoadedPlan) -> None:
@@ -46,10 +47,17 @@ def test_a_day_held_back_moves_the_later_dates(loaded: LoadedPlan) -> None:
 def test_figures_rates_and_hold(loaded: LoadedPlan) -> None:
     store = open_for(loaded.store_path)
     ids = add_customers(store, 400)
-    add_day(store, 1, "2026-12-01", status="completed", new=ids[:300], klaviyo=ids[300:],
-            email_status={"bounced": 7, "sent": 290, "pending": 2, "failed": 1},
-            webhook_status={"sent": 298, "pending": 2},
-            events={"hard_bounced": 7, "complained": 0, "unsubscribed": 3})
+    add_day(
+        store,
+        1,
+        "2026-12-01",
+        status="completed",
+        new=ids[:300],
+        klaviyo=ids[300:],
+        email_status={"bounced": 7, "sent": 290, "pending": 2, "failed": 1},
+        webhook_status={"sent": 298, "pending": 2},
+        events={"hard_bounced": 7, "complained": 0, "unsubscribed": 3},
+    )
     store.close()
     status = plan_status(loaded, now=BEFORE)
     day1 = status.days[0]
@@ -71,8 +79,15 @@ def test_figures_rates_and_hold(loaded: LoadedPlan) -> None:
 def test_uncertain_mail_comes_first(loaded: LoadedPlan) -> None:
     store = open_for(loaded.store_path)
     ids = add_customers(store, 10)
-    add_day(store, 1, "2026-12-01", status="waiting", new=ids[:5], klaviyo=ids[5:],
-            email_status={"sent": 3, "uncertain": 2})
+    add_day(
+        store,
+        1,
+        "2026-12-01",
+        status="waiting",
+        new=ids[:5],
+        klaviyo=ids[5:],
+        email_status={"sent": 3, "uncertain": 2},
+    )
     store.close()
     status = plan_status(loaded, now=BEFORE)
     assert status.email_backlog["uncertain"] == 2
@@ -83,14 +98,21 @@ def test_waiting_day_names_its_due_time(loaded: LoadedPlan) -> None:
     store = open_for(loaded.store_path)
     ids = add_customers(store, 10)
     add_day(store, 1, "2026-12-01", status="completed", new=ids[:5], klaviyo=ids[5:])
-    add_day(store, 2, "2026-12-02", status="waiting", new=[], klaviyo=[],
-            paths={("229", "7", "19", "40", "limit", "225", "256"): ids[:5]},
-            due_at="2026-12-02T09:00:00+00:00")
+    add_day(
+        store,
+        2,
+        "2026-12-02",
+        status="waiting",
+        new=[],
+        klaviyo=[],
+        paths={("229", "7", "19", "40", "limit", "225", "256"): ids[:5]},
+        due_at="2026-12-02T09:00:00+00:00",
+    )
     store.close()
     now = datetime(2026, 12, 2, 6, tzinfo=UTC)
     assert plan_status(loaded, now=now).next_action == (
-        f"day 2 can continue after 2026-12-02 10:00 Europe/Prague: warmup run {loaded.path} "
-        "--day 2")
+        f"day 2 can continue after 2026-12-02 10:00 Europe/Prague: warmup run {loaded.path} --day 2"
+    )
 
 
 def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
@@ -101,13 +123,35 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
     result = runner.invoke(app, ["status", str(example_plan), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert sorted(data) == ["days", "email_backlog", "guardrail", "list_sync_backlog", "next",
-                            "oldest_unsubscribe_seconds", "plan", "store", "timezone",
-                            "unsubscribes_waiting", "version"]
+    assert sorted(data) == [
+        "days",
+        "email_backlog",
+        "guardrail",
+        "list_sync_backlog",
+        "next",
+        "oldest_unsubscribe_seconds",
+        "plan",
+        "store",
+        "timezone",
+        "unsubscribes_waiting",
+        "version",
+    ]
     assert data["version"] == 1
     assert sorted(data["days"][0]) == [
-        "date", "day", "emails", "figures", "klaviyo_allocated", "list_sync", "new_allocated",
-        "new_limit", "new_sent", "new_setting", "send_time", "status", "template"]
+        "date",
+        "day",
+        "emails",
+        "figures",
+        "klaviyo_allocated",
+        "list_sync",
+        "new_allocated",
+        "new_limit",
+        "new_sent",
+        "new_setting",
+        "send_time",
+        "status",
+        "template",
+    ]
     assert data["days"][0]["new_sent"] == 5
     assert data["days"][0]["figures"]["hard_bounce_rate"] == 0.0
     assert data["days"][1]["figures"] is None
@@ -117,14 +161,16 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
     assert (data["unsubscribes_waiting"], data["oldest_unsubscribe_seconds"]) == (0, None)
 
 
-def test_status_shows_unsubscribes_waiting_and_the_oldest_age(loaded: LoadedPlan,
-                                                              example_plan: Path) -> None:
+def test_status_shows_unsubscribes_waiting_and_the_oldest_age(
+    loaded: LoadedPlan, example_plan: Path
+) -> None:
     store = open_for(loaded.store_path)
     ids = add_customers(store, 3)
     store.conn.execute(
         "INSERT INTO events (source, event_id, type, customer_id, email, occurred_at, "
         "received_at) VALUES ('new', 'e1', 'unsubscribed', ?, 'x', ?, ?)",
-        (ids[0], "2026-01-01T09:00:00+00:00", "2026-01-01T09:00:00+00:00"))
+        (ids[0], "2026-01-01T09:00:00+00:00", "2026-01-01T09:00:00+00:00"),
+    )
     store.close()
     result = runner.invoke(app, ["status", str(example_plan), "--json"])
     data = json.loads(result.output)

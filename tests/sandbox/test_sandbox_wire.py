@@ -25,8 +25,11 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 def http(sb: RunningSandbox, key: str | None = None, **headers: str) -> httpx.Client:
-    base = {"Authorization": f"Klaviyo-API-Key {key or sb.api_key}", "revision": REVISION,
-            "Content-Type": "application/vnd.api+json"}
+    base = {
+        "Authorization": f"Klaviyo-API-Key {key or sb.api_key}",
+        "revision": REVISION,
+        "Content-Type": "application/vnd.api+json",
+    }
     base.update(headers)
     return httpx.Client(base_url=sb.base_url, headers={k: v for k, v in base.items() if v})
 
@@ -40,15 +43,27 @@ def error(response: httpx.Response) -> dict[str, Any]:
 
 
 def new_list(client: httpx.Client, name: str = "L") -> str:
-    response = client.post("/api/lists", json={"data": {"type": "list",
-                                                         "attributes": {"name": name}}})
+    response = client.post(
+        "/api/lists", json={"data": {"type": "list", "attributes": {"name": name}}}
+    )
     assert response.status_code == 201
     return str(response.json()["data"]["id"])
 
 
 def profiles_body(n: int, kind: str = "profile-bulk-import-job") -> dict[str, Any]:
-    return {"data": {"type": kind, "attributes": {"profiles": {"data": [
-        {"type": "profile", "attributes": {"email": f"p{i}@example.com"}} for i in range(n)]}}}}
+    return {
+        "data": {
+            "type": kind,
+            "attributes": {
+                "profiles": {
+                    "data": [
+                        {"type": "profile", "attributes": {"email": f"p{i}@example.com"}}
+                        for i in range(n)
+                    ]
+                }
+            },
+        }
+    }
 
 
 def test_missing_scheme_is_401_not_authenticated(sandbox: RunningSandbox) -> None:
@@ -57,8 +72,9 @@ def test_missing_scheme_is_401_not_authenticated(sandbox: RunningSandbox) -> Non
     assert response.status_code == 401
     body = error(response)
     assert body["code"] == "not_authenticated"
-    assert body["detail"] == ("Missing or invalid authorization scheme. Please use "
-                              "Klaviyo-API-Key.")
+    assert body["detail"] == (
+        "Missing or invalid authorization scheme. Please use Klaviyo-API-Key."
+    )
 
 
 def test_wrong_key_is_401_and_missing_scope_is_403(sandbox: RunningSandbox) -> None:
@@ -66,8 +82,9 @@ def test_wrong_key_is_401_and_missing_scope_is_403(sandbox: RunningSandbox) -> N
         assert error(client.get("/api/lists"))["code"] == "authentication_failed"
     with http(sandbox, key=sandbox.read_only_key) as client:
         assert client.get("/api/lists").status_code == 200
-        response = client.post("/api/lists", json={"data": {"type": "list",
-                                                            "attributes": {"name": "x"}}})
+        response = client.post(
+            "/api/lists", json={"data": {"type": "list", "attributes": {"name": "x"}}}
+        )
     assert response.status_code == 403
     assert error(response)["code"] == "permission_denied"
 
@@ -83,8 +100,7 @@ def test_revision_header_is_required_and_checked(sandbox: RunningSandbox) -> Non
 
 def test_bodies_are_validated_against_the_openapi_schema(sandbox: RunningSandbox) -> None:
     with http(sandbox) as client:
-        response = client.post("/api/profiles", json={"data": {"type": "list",
-                                                               "attributes": {}}})
+        response = client.post("/api/profiles", json={"data": {"type": "list", "attributes": {}}})
         assert response.status_code == 400
         body = error(response)
         assert body["code"] == "invalid" and body["source"]["pointer"] == "/data/type"
@@ -98,11 +114,15 @@ def test_batch_limits(sandbox: RunningSandbox) -> None:
         too_many = {"data": [{"type": "profile", "id": f"id{i}"} for i in range(1001)]}
         response = client.post(f"/api/lists/{list_id}/relationships/profiles", json=too_many)
         assert response.status_code == 400
-        assert client.post("/api/profile-bulk-import-jobs",
-                           json=profiles_body(10_001)).status_code == 400
+        assert (
+            client.post("/api/profile-bulk-import-jobs", json=profiles_body(10_001)).status_code
+            == 400
+        )
         unsubscribe = profiles_body(101, "profile-subscription-bulk-delete-job")
-        assert client.post("/api/profile-subscription-bulk-delete-jobs",
-                           json=unsubscribe).status_code == 400
+        assert (
+            client.post("/api/profile-subscription-bulk-delete-jobs", json=unsubscribe).status_code
+            == 400
+        )
 
 
 def test_duplicate_profile_is_409_with_the_existing_id(sandbox: RunningSandbox) -> None:
@@ -131,8 +151,9 @@ def test_bulk_import_is_202_then_completes_and_joins_the_list(sandbox: RunningSa
         assert job["attributes"]["status"] == "queued"
         status = job["attributes"]["status"]
         for _ in range(200):
-            status = client.get(f"/api/profile-bulk-import-jobs/{job['id']}").json()[
-                "data"]["attributes"]["status"]
+            status = client.get(f"/api/profile-bulk-import-jobs/{job['id']}").json()["data"][
+                "attributes"
+            ]["status"]
             if status == "complete":
                 break
             time.sleep(0.01)
@@ -144,21 +165,23 @@ def test_bulk_import_is_202_then_completes_and_joins_the_list(sandbox: RunningSa
 def test_list_add_and_remove_answer_204_without_body(sandbox: RunningSandbox) -> None:
     with http(sandbox) as client:
         list_id = new_list(client)
-        pid = client.post("/api/profiles", json={"data": {"type": "profile", "attributes": {
-            "email": "a@example.com"}}}).json()["data"]["id"]
+        pid = client.post(
+            "/api/profiles",
+            json={"data": {"type": "profile", "attributes": {"email": "a@example.com"}}},
+        ).json()["data"]["id"]
         body = {"data": [{"type": "profile", "id": pid}]}
         for _ in range(2):  # re-adding a member is idempotent
             added = client.post(f"/api/lists/{list_id}/relationships/profiles/", json=body)
             assert added.status_code == 204 and added.content == b""
         assert len(sandbox.app.account.members[list_id].seq_of) == 1
-        removed = client.request("DELETE", f"/api/lists/{list_id}/relationships/profiles",
-                                 json=body)
+        removed = client.request(
+            "DELETE", f"/api/lists/{list_id}/relationships/profiles", json=body
+        )
     assert removed.status_code == 204
     assert sandbox.app.account.members[list_id].seq_of == {}
 
 
-def test_cursor_paging_follows_next_links_and_rejects_bad_cursors(
-        sandbox: RunningSandbox) -> None:
+def test_cursor_paging_follows_next_links_and_rejects_bad_cursors(sandbox: RunningSandbox) -> None:
     account = sandbox.app.account
     list_id = account.create_list("paged", None)["id"]
     ids = [account.create_profile({"email": f"m{i}@example.com"})["id"] for i in range(250)]
@@ -184,8 +207,10 @@ def test_cursor_paging_follows_next_links_and_rejects_bad_cursors(
 def test_lists_are_found_by_name_in_both_filter_forms(sandbox: RunningSandbox) -> None:
     with http(sandbox) as client:
         list_id = new_list(client, "Warmup exclusions")
-        for expression in ('equals(name,"Warmup exclusions")',
-                           "equals(name,['Warmup exclusions'])"):
+        for expression in (
+            'equals(name,"Warmup exclusions")',
+            "equals(name,['Warmup exclusions'])",
+        ):
             found = client.get("/api/lists", params={"filter": expression}).json()["data"]
             assert [item["id"] for item in found] == [list_id]
 
@@ -198,8 +223,7 @@ class FrozenTime:
         return 1000.5
 
 
-def test_rate_limit_429_with_retry_after_at_the_real_tier(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limit_429_with_retry_after_at_the_real_tier(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sandbox_app, "time", FrozenTime)
     with serve_in_thread(SandboxConfig(seed=1)) as sandbox, http(sandbox) as client:
         answers = [client.get("/api/profile-bulk-import-jobs/nope") for _ in range(11)]
@@ -216,17 +240,16 @@ def test_rate_limit_429_with_retry_after_at_the_real_tier(
 def test_unsubscribe_records_a_suppression_readable_by_filter(sandbox: RunningSandbox) -> None:
     body = profiles_body(2, "profile-subscription-bulk-delete-job")
     for item in body["data"]["attributes"]["profiles"]["data"]:
-        item["attributes"]["subscriptions"] = {"email": {"marketing": {
-            "consent": "UNSUBSCRIBED"}}}
+        item["attributes"]["subscriptions"] = {"email": {"marketing": {"consent": "UNSUBSCRIBED"}}}
     with http(sandbox) as client:
         accepted = client.post("/api/profile-subscription-bulk-delete-jobs", json=body)
         assert accepted.status_code == 202 and accepted.content == b""
         time.sleep(0.05)  # jobs complete "later"; in fast mode within milliseconds
-        flt = ("greater-than(subscriptions.email.marketing.suppression.timestamp,"
-               "2000-01-01T00:00:00Z)")
+        flt = (
+            "greater-than(subscriptions.email.marketing.suppression.timestamp,2000-01-01T00:00:00Z)"
+        )
         found = client.get("/api/profiles", params={"filter": flt}).json()["data"]
-    assert sorted(p["attributes"]["email"] for p in found) == ["p0@example.com",
-                                                               "p1@example.com"]
+    assert sorted(p["attributes"]["email"] for p in found) == ["p0@example.com", "p1@example.com"]
 
 
 def test_state_file_survives_a_restart(tmp_path: Path) -> None:
@@ -235,15 +258,19 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
     with serve_in_thread(config) as sandbox, http(sandbox) as client:
         list_id = new_list(client, "kept")
     assert state.exists()
-    with serve_in_thread(SandboxConfig(fast=True, state=state, api_key=config.api_key)
-                         ) as sandbox, http(sandbox) as client:
+    with (
+        serve_in_thread(SandboxConfig(fast=True, state=state, api_key=config.api_key)) as sandbox,
+        http(sandbox) as client,
+    ):
         found = client.get("/api/lists").json()["data"]
     assert [item["id"] for item in found] == [list_id]
 
 
 def test_faults_inject_errors_and_dropped_connections() -> None:
-    with serve_in_thread(SandboxConfig(fast=True, faults=1.0, seed=2)) as sandbox, \
-            http(sandbox) as client:
+    with (
+        serve_in_thread(SandboxConfig(fast=True, faults=1.0, seed=2)) as sandbox,
+        http(sandbox) as client,
+    ):
         outcomes = set()
         for _ in range(30):
             try:

@@ -29,8 +29,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except WarmupError as exc:
-            typer.echo(f"error: {exc.render()}" if "\n" not in exc.render()
-                       else exc.render(), err=True)
+            typer.echo(
+                f"error: {exc.render()}" if "\n" not in exc.render() else exc.render(), err=True
+            )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -40,8 +41,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             if os.environ.get("WARMUP_DEBUG"):
                 raise
-            typer.echo(f"error: unexpected {type(exc).__name__}: {exc} "
-                       "(set WARMUP_DEBUG=1 for a traceback)", err=True)
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {exc} "
+                "(set WARMUP_DEBUG=1 for a traceback)",
+                err=True,
+            )
             sys.stderr.flush()
             raise typer.Exit(EXIT_FAILURE) from None
 

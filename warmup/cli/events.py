@@ -11,20 +11,25 @@ from warmup.plan import load_plan
 
 
 def register(app: typer.Typer) -> None:
-    events = typer.Typer(help="Provider events (bounces, complaints, unsubscribes).",
-                         no_args_is_help=True)
+    events = typer.Typer(
+        help="Provider events (bounces, complaints, unsubscribes).", no_args_is_help=True
+    )
     app.add_typer(events, name="events")
 
     @events.command("import")
     @handle_errors
     def import_command(
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
-        csv_file: Path = typer.Argument(..., metavar="FILE.csv",
-                                        help="Events exported by the provider: columns "
-                                        "event_id, type, email, occurred_at."),
-        source: str = typer.Option(DEFAULT_SOURCE, "--source",
-                                   help="Who reported the events; an event id is stored once "
-                                   "per source."),
+        csv_file: Path = typer.Argument(
+            ...,
+            metavar="FILE.csv",
+            help="Events exported by the provider: columns event_id, type, email, occurred_at.",
+        ),
+        source: str = typer.Option(
+            DEFAULT_SOURCE,
+            "--source",
+            help="Who reported the events; an event id is stored once per source.",
+        ),
     ) -> None:
         """Store a provider's exported events once each; unsubscribes and complaints go through
         the consent flow to Klaviyo."""

@@ -10,10 +10,12 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def graph(
-        scenario: str = typer.Argument(..., help="A scenario file, or a shipped one by name "
-                                       "(variant-1, variant-2)."),
-        fmt: str = typer.Option("mermaid", "--format", "-f",
-                                help="Diagram language: mermaid or dot."),
+        scenario: str = typer.Argument(
+            ..., help="A scenario file, or a shipped one by name (variant-1, variant-2)."
+        ),
+        fmt: str = typer.Option(
+            "mermaid", "--format", "-f", help="Diagram language: mermaid or dot."
+        ),
     ) -> None:
         """Draw a scenario's node graph (ids, types, titles, yes/no edges) as Mermaid or dot."""
         typer.echo(render_graph(scenario, fmt), nl=False)

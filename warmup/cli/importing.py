@@ -15,12 +15,17 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def import_command(
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
-        csv_file: Path = typer.Argument(..., metavar="FILE.csv",
-                                        help="A Klaviyo list/segment export, or any CSV "
-                                        "mapped under the plan's import.columns."),
-        segment: str | None = typer.Option(None, "--segment",
-                                           help="Segment the rows belong to "
-                                           "(default: the plan's import.segment)."),
+        csv_file: Path = typer.Argument(
+            ...,
+            metavar="FILE.csv",
+            help="A Klaviyo list/segment export, or any CSV "
+            "mapped under the plan's import.columns.",
+        ),
+        segment: str | None = typer.Option(
+            None,
+            "--segment",
+            help="Segment the rows belong to (default: the plan's import.segment).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Load customers from a CSV export into the plan's store (an upsert)."""

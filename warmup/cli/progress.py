@@ -8,8 +8,9 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, *,
-                 quiet: bool = False) -> Iterator[Callable[[int], None]]:
+def progress_bar(
+    description: str, total: int | None, *, quiet: bool = False
+) -> Iterator[Callable[[int], None]]:
     """Yield ``update(completed)``; draws only when stderr is a terminal and not ``quiet``."""
     if quiet or not sys.stderr.isatty():
         yield lambda completed: None
@@ -24,8 +25,14 @@ def progress_bar(description: str, total: int | None, *,
         TransferSpeedColumn,
     )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda completed: bar.update(task, completed=completed)

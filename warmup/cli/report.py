@@ -15,8 +15,9 @@ def register(app: typer.Typer) -> None:
     def report(
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
         html: Path = typer.Option(..., "--html", help="Where to write the report (.html)."),
-        day: int | None = typer.Option(None, "--day", help="Day whose funnel to draw "
-                                       "(default: the latest day run)."),
+        day: int | None = typer.Option(
+            None, "--day", help="Day whose funnel to draw (default: the latest day run)."
+        ),
     ) -> None:
         """Write one self-contained HTML report: ramp, rates vs guardrails, a day's funnel on
         the scenario graph, list-sync state."""

@@ -15,12 +15,18 @@ from warmup.plan import LoadedPlan, load_plan
 from warmup.store import open_store
 
 
-def _dispatch(loaded: LoadedPlan, day: int, *, resend_uncertain: bool,
-              clock: datetime | None) -> str:
+def _dispatch(
+    loaded: LoadedPlan, day: int, *, resend_uncertain: bool, clock: datetime | None
+) -> str:
     store = open_store(loaded.store_path, create=False)
     try:
-        report = dispatch_day(loaded, store, day, resend_uncertain=resend_uncertain,
-                              clock=(lambda: clock) if clock else None)
+        report = dispatch_day(
+            loaded,
+            store,
+            day,
+            resend_uncertain=resend_uncertain,
+            clock=(lambda: clock) if clock else None,
+        )
     finally:
         store.close()
     return report.render()
@@ -32,24 +38,37 @@ def register(app: typer.Typer) -> None:
     def run(
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
         day: int = typer.Option(..., "--day", help="The sending day to run (1 = the first)."),
-        dry_run: bool = typer.Option(False, "--dry-run",
-                                     help="Evaluate the whole day and change nothing."),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Evaluate the whole day and change nothing."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
-        now: str | None = typer.Option(None, "--now", metavar="TIMESTAMP",
-                                       help="Set the clock (rehearsals), e.g. "
-                                       "2026-12-03T10:05 in the plan's time zone."),
-        force: str | None = typer.Option(None, "--force", metavar="REASON",
-                                         help="Run even though the previous day has not "
-                                         "completed; the reason is recorded."),
+        now: str | None = typer.Option(
+            None,
+            "--now",
+            metavar="TIMESTAMP",
+            help="Set the clock (rehearsals), e.g. 2026-12-03T10:05 in the plan's time zone.",
+        ),
+        force: str | None = typer.Option(
+            None,
+            "--force",
+            metavar="REASON",
+            help="Run even though the previous day has not completed; the reason is recorded.",
+        ),
         override_guardrail: str | None = typer.Option(
-            None, "--override-guardrail", metavar="REASON",
+            None,
+            "--override-guardrail",
+            metavar="REASON",
             help="Run although the guardrails stopped the ramp (at the rolled-back volume); "
-            "the reason is recorded."),
-        no_dispatch: bool = typer.Option(False, "--no-dispatch",
-                                         help="Write the outbox only; send nothing."),
+            "the reason is recorded.",
+        ),
+        no_dispatch: bool = typer.Option(
+            False, "--no-dispatch", help="Write the outbox only; send nothing."
+        ),
         resend_uncertain: bool = typer.Option(
-            False, "--resend-uncertain",
-            help="Also send messages whose outcome a crash left unknown (may duplicate)."),
+            False,
+            "--resend-uncertain",
+            help="Also send messages whose outcome a crash left unknown (may duplicate).",
+        ),
     ) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
         loaded = load_plan(plan)
@@ -60,14 +79,21 @@ def register(app: typer.Typer) -> None:
             pulled = pull_for_plan(loaded)
             typer.echo(f"klaviyo  {pulled:,} unsubscribes or suppressions pulled", err=as_json)
 
-        result = run_day(loaded, day, now=clock, dry_run=dry_run, force_reason=force,
-                         override_guardrail=override_guardrail,
-                         prepare=None if no_dispatch else pull)
+        result = run_day(
+            loaded,
+            day,
+            now=clock,
+            dry_run=dry_run,
+            force_reason=force,
+            override_guardrail=override_guardrail,
+            prepare=None if no_dispatch else pull,
+        )
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         else:
             typer.echo(result.render())
         if not dry_run and not no_dispatch:
             # After the day's result is shown: a provider failure must not hide what was done.
-            typer.echo(_dispatch(loaded, day, resend_uncertain=resend_uncertain, clock=clock),
-                       err=as_json)
+            typer.echo(
+                _dispatch(loaded, day, resend_uncertain=resend_uncertain, clock=clock), err=as_json
+            )

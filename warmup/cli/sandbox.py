@@ -15,17 +15,25 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def sandbox(
         port: int = typer.Option(8710, "--port", help="Port on 127.0.0.1 (0 = any free one)."),
-        faults: float = typer.Option(0.0, "--faults", min=0.0, max=1.0,
-                                     help="Share of requests answered with a 429, a 500, a "
-                                     "slow reply or a dropped connection, e.g. 0.2."),
-        state: Path | None = typer.Option(None, "--state",
-                                          help="JSON file keeping the sandbox's data across "
-                                          "restarts."),
-        fast: bool = typer.Option(False, "--fast",
-                                  help="Rate limits ×100 and instant jobs (tests, demos)."),
-        api_key_env: str | None = typer.Option(None, "--api-key-env",
-                                               help="Accept the key in this environment "
-                                               "variable instead of a new random one."),
+        faults: float = typer.Option(
+            0.0,
+            "--faults",
+            min=0.0,
+            max=1.0,
+            help="Share of requests answered with a 429, a 500, a "
+            "slow reply or a dropped connection, e.g. 0.2.",
+        ),
+        state: Path | None = typer.Option(
+            None, "--state", help="JSON file keeping the sandbox's data across restarts."
+        ),
+        fast: bool = typer.Option(
+            False, "--fast", help="Rate limits ×100 and instant jobs (tests, demos)."
+        ),
+        api_key_env: str | None = typer.Option(
+            None,
+            "--api-key-env",
+            help="Accept the key in this environment variable instead of a new random one.",
+        ),
     ) -> None:
         """Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it."""
         config = SandboxConfig(faults=faults, fast=fast, state=state)

@@ -15,8 +15,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def status(
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
-        as_json: bool = typer.Option(False, "--json", help="Machine-readable output (stable, "
-                                     "versioned; see the README)."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Machine-readable output (stable, versioned; see the README)."
+        ),
     ) -> None:
         """Each day's planned vs actual volume, the outbox and list-sync backlog, unsubscribes
         waiting, guardrail state and the next thing to do."""

@@ -15,11 +15,14 @@ def register(app: typer.Typer) -> None:
     def sync(
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
         day: int | None = typer.Option(None, "--day", help="Day to sync (default: the latest)."),
-        verify: bool = typer.Option(False, "--verify",
-                                    help="Read the lists back from Klaviyo and report any "
-                                    "difference from the store."),
-        repair: bool = typer.Option(False, "--repair",
-                                    help="Like --verify, then fix the lists to match."),
+        verify: bool = typer.Option(
+            False,
+            "--verify",
+            help="Read the lists back from Klaviyo and report any difference from the store.",
+        ),
+        repair: bool = typer.Option(
+            False, "--repair", help="Like --verify, then fix the lists to match."
+        ),
     ) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
         report = sync_plan(plan, day, verify=verify, repair=repair)

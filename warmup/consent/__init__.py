@@ -11,6 +11,14 @@ from warmup.consent.flow import (
 from warmup.consent.pull import pull_klaviyo_unsubscribes
 from warmup.consent.server import RunningService, serve_forever, serve_in_thread
 
-__all__ = ["Backlog", "FlowReport", "RunningService", "import_events_file",
-           "pull_klaviyo_unsubscribes", "run_consent_flow", "serve_forever", "serve_in_thread",
-           "unsubscribe_backlog"]
+__all__ = [
+    "Backlog",
+    "FlowReport",
+    "RunningService",
+    "import_events_file",
+    "pull_klaviyo_unsubscribes",
+    "run_consent_flow",
+    "serve_forever",
+    "serve_in_thread",
+    "unsubscribe_backlog",
+]

@@ -67,23 +67,35 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _page(title: str, text: str, *, status: int = 200, form_action: str | None = None
-          ) -> HTMLResponse:
+def _page(
+    title: str, text: str, *, status: int = 200, form_action: str | None = None
+) -> HTMLResponse:
     button = ""
     if form_action is not None:
-        button = (f'<form method="post" action="{html.escape(form_action)}">'
-                  '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-                  '<button type="submit">Unsubscribe</button></form>')
-    body = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-            f"</title></head><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
-            f"{button}</body></html>")
-    return HTMLResponse(body, status_code=status,
-                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        button = (
+            f'<form method="post" action="{html.escape(form_action)}">'
+            '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+            '<button type="submit">Unsubscribe</button></form>'
+        )
+    body = (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}'
+        f"</title></head><body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
+        f"{button}</body></html>"
+    )
+    return HTMLResponse(
+        body,
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
 
 
-def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
-               worker: FlowWorker | None = None,
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Starlette:
+def create_app(
+    loaded: LoadedPlan,
+    secrets: ServiceSecrets,
+    *,
+    worker: FlowWorker | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Starlette:
     """The service for one plan. ``worker`` runs the consent flow after consent events (none:
     events only wait in the store, for tests of the HTTP surface)."""
     plan_name = loaded.plan.name
@@ -107,10 +119,17 @@ def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
 
     async def unsubscribe_page(request: Request) -> Response:
         if email_of(request) is None:
-            return _page("Invalid link", "This unsubscribe link is not valid. Use the link in "
-                         "the most recent email you received.", status=400)
-        return _page("Unsubscribe", "Click the button to stop receiving these emails.",
-                     form_action=str(request.url.path) + "?" + str(request.url.query))
+            return _page(
+                "Invalid link",
+                "This unsubscribe link is not valid. Use the link in "
+                "the most recent email you received.",
+                status=400,
+            )
+        return _page(
+            "Unsubscribe",
+            "Click the button to stop receiving these emails.",
+            form_action=str(request.url.path) + "?" + str(request.url.query),
+        )
 
     async def unsubscribe(request: Request) -> Response:
         try:
@@ -119,13 +138,25 @@ def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
             return _page("Request too large", "The request body is too large.", status=413)
         email = email_of(request)
         if email is None:
-            return _page("Invalid link", "This unsubscribe link is not valid; nothing was "
-                         "changed.", status=400)
+            return _page(
+                "Invalid link",
+                "This unsubscribe link is not valid; nothing was changed.",
+                status=400,
+            )
         # One event per address: a second click (or a mail client's retry) changes nothing.
-        event = IncomingEvent(f"link:{email}", "unsubscribed", email,
-                              clock().replace(microsecond=0).isoformat(),
-                              {"via": "one-click" if request.headers.get("content-type", "")
-                               .startswith("application/x-www-form-urlencoded") else "post"})
+        event = IncomingEvent(
+            f"link:{email}",
+            "unsubscribed",
+            email,
+            clock().replace(microsecond=0).isoformat(),
+            {
+                "via": "one-click"
+                if request.headers.get("content-type", "").startswith(
+                    "application/x-www-form-urlencoded"
+                )
+                else "post"
+            },
+        )
         result = await run_in_threadpool(store_events, [event], LINK_SOURCE)
         after(result)
         return _page("Unsubscribed", "You will not receive these emails any more.")
@@ -134,8 +165,9 @@ def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
         try:
             body = await _body(request, MAX_WEBHOOK_BYTES)
         except _TooLarge:
-            return JSONResponse({"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"},
-                                status_code=413)
+            return JSONResponse(
+                {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, status_code=413
+            )
         try:
             verify_signature(secrets.webhook, body, request.headers.get("x-warmup-signature"))
             events = parse_events(body)
@@ -143,8 +175,11 @@ def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         result = await run_in_threadpool(store_events, events, WEBHOOK_SOURCE)
         after(result)
-        answer: dict[str, Any] = {"stored": result.stored, "duplicates": result.duplicates,
-                                  "unknown_customers": result.unknown_customers}
+        answer: dict[str, Any] = {
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "unknown_customers": result.unknown_customers,
+        }
         if result.stored == 0:
             answer["error"] = "every event of this batch was already received; nothing changed"
             return JSONResponse(answer, status_code=409)
@@ -157,8 +192,12 @@ def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
                 backlog = unsubscribe_backlog(store)
             finally:
                 store.close()
-            return {"status": "ok", "plan": plan_name, "unsubscribe_backlog": backlog.count,
-                    "flow_error": worker.last_error if worker else None}
+            return {
+                "status": "ok",
+                "plan": plan_name,
+                "unsubscribe_backlog": backlog.count,
+                "flow_error": worker.last_error if worker else None,
+            }
 
         return JSONResponse(await run_in_threadpool(check))
 
@@ -175,6 +214,8 @@ def create_app(loaded: LoadedPlan, secrets: ServiceSecrets, *,
     paths = {"/unsubscribe", urlparse(loaded.plan.unsubscribe.url).path or "/unsubscribe"}
     routes = [Route(path, unsubscribe_page, methods=["GET"]) for path in sorted(paths)]
     routes += [Route(path, unsubscribe, methods=["POST"]) for path in sorted(paths)]
-    routes += [Route("/webhooks/events", webhook, methods=["POST"]),
-               Route("/healthz", healthz, methods=["GET"])]
+    routes += [
+        Route("/webhooks/events", webhook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
     return Starlette(routes=routes, lifespan=lifespan)

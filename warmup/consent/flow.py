@@ -60,8 +60,7 @@ def run_consent_flow(loaded: LoadedPlan, store: Store) -> FlowReport:
     if day is not None:
         drain = _entry("warmup.dispatch.klaviyo", "drain_klaviyo")
         if drain is None:
-            log.warning("no Klaviyo dispatcher installed: unsubscribe-list rows wait in the "
-                        "outbox")
+            log.warning("no Klaviyo dispatcher installed: unsubscribe-list rows wait in the outbox")
         else:
             try:
                 synced = _count(drain(loaded, store, day))
@@ -105,20 +104,25 @@ class EventImportReport:
 
     def summary(self) -> str:
         r = self.result
-        text = (f"{self.file.name}: {self.rows_read} events read, {r.stored} stored, "
-                f"{r.duplicates} already stored")
+        text = (
+            f"{self.file.name}: {self.rows_read} events read, {r.stored} stored, "
+            f"{r.duplicates} already stored"
+        )
         if r.unknown_customers:
             text += f", {r.unknown_customers} for emails not in the store"
         if r.consent_events:
             text += f"; {r.consent_events} unsubscribes/complaints went through the consent flow"
         if self.flow is not None and self.flow.klaviyo_error:
-            text += (f"\nKlaviyo not updated yet: {self.flow.klaviyo_error} — the unsubscribe-"
-                     "list rows wait in the outbox; `warmup sync PLAN` sends them")
+            text += (
+                f"\nKlaviyo not updated yet: {self.flow.klaviyo_error} — the unsubscribe-"
+                "list rows wait in the outbox; `warmup sync PLAN` sends them"
+            )
         return text
 
 
-def import_events_file(loaded: LoadedPlan, path: Path, *,
-                       source: str = DEFAULT_SOURCE) -> EventImportReport:
+def import_events_file(
+    loaded: LoadedPlan, path: Path, *, source: str = DEFAULT_SOURCE
+) -> EventImportReport:
     """Store a provider's exported events (format in :mod:`warmup.events`) once each, then run
     the scenario's event flows (unsubscribes and complaints: the consent flow) for them."""
     if not source.strip():
@@ -145,14 +149,15 @@ def unsubscribe_backlog(store: Store, *, now: datetime | None = None) -> Backlog
     types = ",".join(f"'{t}'" for t in CONSENT_EVENTS)
     event_count, event_oldest = store.conn.execute(
         f"SELECT count(*), min(received_at) FROM events WHERE type IN ({types}) "
-        "AND processed_at IS NULL AND customer_id IS NOT NULL").fetchone()
+        "AND processed_at IS NULL AND customer_id IS NOT NULL"
+    ).fetchone()
     row_count, row_oldest = store.conn.execute(
         "SELECT count(*), min(created_at) FROM outbox WHERE kind = 'webhook' "
         "AND provider = 'klaviyo' AND status NOT IN ('sent', 'cancelled') "
-        "AND json_extract(payload, '$.list') = 'unsubscribe'").fetchone()
+        "AND json_extract(payload, '$.list') = 'unsubscribe'"
+    ).fetchone()
     oldest = min((t for t in (event_oldest, row_oldest) if t), default=None)
     if oldest is None:
         return Backlog(event_count + row_count, None)
     now = now or datetime.now(UTC)
-    return Backlog(event_count + row_count,
-                   max(timedelta(0), now - datetime.fromisoformat(oldest)))
+    return Backlog(event_count + row_count, max(timedelta(0), now - datetime.fromisoformat(oldest)))

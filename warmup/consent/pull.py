@@ -27,8 +27,13 @@ _BATCH = 500
 Changes = Callable[[KlaviyoClient, str], Iterable[ConsentChange]]
 
 
-def pull_klaviyo_unsubscribes(loaded: LoadedPlan, store: Store, client: KlaviyoClient, *,
-                              changes: Changes = consent_changes_since) -> int:
+def pull_klaviyo_unsubscribes(
+    loaded: LoadedPlan,
+    store: Store,
+    client: KlaviyoClient,
+    *,
+    changes: Changes = consent_changes_since,
+) -> int:
     """Mark the store's customers Klaviyo unsubscribed or suppressed since the last pull;
     the number of customers whose consent changed."""
     since = store.get_meta(PULL_META_KEY) or EPOCH
@@ -39,8 +44,9 @@ def pull_klaviyo_unsubscribes(loaded: LoadedPlan, store: Store, client: KlaviyoC
         if change.timestamp and parse_time(change.timestamp) > parse_time(newest):
             newest = change.timestamp
         if change.email:
-            batch.append((change.email.strip().lower(),
-                          _STATUS_FOR_REASON.get(change.reason, "suppressed")))
+            batch.append(
+                (change.email.strip().lower(), _STATUS_FOR_REASON.get(change.reason, "suppressed"))
+            )
         if len(batch) >= _BATCH:
             changed += _apply(store, batch)
             batch = []
@@ -68,7 +74,8 @@ def _apply(store: Store, batch: list[tuple[str, str]]) -> int:
                 "ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, "
                 "changed_at = excluded.changed_at, source = excluded.source "
                 "WHERE consents.status NOT IN ('unsubscribed', 'suppressed')",
-                (row[0], status, PULL_SOURCE))
+                (row[0], status, PULL_SOURCE),
+            )
             changed += cursor.rowcount
     return changed
 

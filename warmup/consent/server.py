@@ -62,8 +62,10 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}",
-                           hint="pick another --port, or stop what is using it") from None
+        raise InvalidInput(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            hint="pick another --port, or stop what is using it",
+        ) from None
     return sock
 
 
@@ -79,31 +81,40 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _prepare(loaded: LoadedPlan, retry_seconds: float, run: FlowRunner | None
-             ) -> tuple[Starlette, FlowWorker]:
+def _prepare(
+    loaded: LoadedPlan, retry_seconds: float, run: FlowRunner | None
+) -> tuple[Starlette, FlowWorker]:
     secrets = load_secrets(loaded)
     # Fail now on a missing or foreign store, not on the first unsubscribe.
     open_store(loaded.store_path, create=False).close()
-    worker = (FlowWorker(loaded, retry_seconds=retry_seconds) if run is None
-              else FlowWorker(loaded, retry_seconds=retry_seconds, run=run))
+    worker = (
+        FlowWorker(loaded, retry_seconds=retry_seconds)
+        if run is None
+        else FlowWorker(loaded, retry_seconds=retry_seconds, run=run)
+    )
     return create_app(loaded, secrets, worker=worker), worker
 
 
 def _server(app: Starlette) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                         lifespan="on"))
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
 
 
 @contextmanager
-def serve_in_thread(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = 0,
-                    retry_seconds: float = 5.0, run: FlowRunner | None = None
-                    ) -> Iterator[RunningService]:
+def serve_in_thread(
+    loaded: LoadedPlan,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    retry_seconds: float = 5.0,
+    run: FlowRunner | None = None,
+) -> Iterator[RunningService]:
     """Start the service (port 0 = any free one), yield its URL, stop it on exit."""
     app, worker = _prepare(loaded, retry_seconds, run)
     sock = _bind(host, port)
     server = _server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="warmup-serve")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="warmup-serve"
+    )
     thread.start()
     try:
         while not server.started and thread.is_alive():
@@ -115,8 +126,13 @@ def serve_in_thread(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = 
         sock.close()
 
 
-def serve_forever(loaded: LoadedPlan, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                  announce: Callable[[str], None] | None = None) -> None:
+def serve_forever(
+    loaded: LoadedPlan,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    announce: Callable[[str], None] | None = None,
+) -> None:
     """Run in the foreground until Ctrl-C; ``announce(base_url)`` once listening."""
     app, _ = _prepare(loaded, 5.0, None)
     sock = _bind(host, port)

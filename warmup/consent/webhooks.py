@@ -84,14 +84,18 @@ def parse_events(body: bytes) -> list[IncomingEvent]:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise BadWebhook(400, f"{where}: {first['msg']} ({exc.error_count()} problem(s); "
-                         "expected {\"events\": [{\"id\", \"type\", \"email\", "
-                         "\"occurred_at\", \"data\"?}]})") from None
+        raise BadWebhook(
+            400,
+            f"{where}: {first['msg']} ({exc.error_count()} problem(s); "
+            'expected {"events": [{"id", "type", "email", '
+            '"occurred_at", "data"?}]})',
+        ) from None
     events: list[IncomingEvent] = []
     for index, event in enumerate(batch.events):
         problem = check_event(event.id, event.type, event.email, event.occurred_at)
         if problem:
             raise BadWebhook(400, f"events.{index}: {problem}")
-        events.append(IncomingEvent(event.id, event.type, event.email, event.occurred_at,
-                                    event.data or None))
+        events.append(
+            IncomingEvent(event.id, event.type, event.email, event.occurred_at, event.data or None)
+        )
     return events

@@ -22,8 +22,9 @@ FlowRunner = Callable[[LoadedPlan, Store], FlowReport]
 
 
 class FlowWorker:
-    def __init__(self, loaded: LoadedPlan, *, retry_seconds: float = 5.0,
-                 run: FlowRunner = run_consent_flow) -> None:
+    def __init__(
+        self, loaded: LoadedPlan, *, retry_seconds: float = 5.0, run: FlowRunner = run_consent_flow
+    ) -> None:
         self.loaded = loaded
         self.retry_seconds = retry_seconds
         self._run = run
@@ -34,8 +35,7 @@ class FlowWorker:
         self.last_error: str | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="warmup-consent-flow",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="warmup-consent-flow", daemon=True)
         self._thread.start()
         # Unsubscribes stored while the service was down go through now.
         self.notify()
@@ -69,7 +69,8 @@ class FlowWorker:
             self.last_error = report.klaviyo_error
         except Exception as exc:  # the service keeps serving; the next pass retries
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("consent flow failed (retrying in %.0fs): %s", self.retry_seconds,
-                      self.last_error)
+            log.error(
+                "consent flow failed (retrying in %.0fs): %s", self.retry_seconds, self.last_error
+            )
         finally:
             self.passes += 1

@@ -35,14 +35,22 @@ class DispatchReport:
         lines += [f"  ! {problem}" for problem in k.problems]
         lines += [f"  ! {warning}" for warning in e.warnings]
         if e.uncertain:
-            lines.append("  uncertain messages may have been delivered before a crash; they are "
-                         "not re-sent unless you run again with --resend-uncertain")
+            lines.append(
+                "  uncertain messages may have been delivered before a crash; they are "
+                "not re-sent unless you run again with --resend-uncertain"
+            )
         return "\n".join(lines)
 
 
-def dispatch_day(loaded: LoadedPlan, store: Store, day: int, *,
-                 klaviyo_client: KlaviyoClient | None = None, resend_uncertain: bool = False,
-                 clock: Callable[[], datetime] | None = None) -> DispatchReport:
+def dispatch_day(
+    loaded: LoadedPlan,
+    store: Store,
+    day: int,
+    *,
+    klaviyo_client: KlaviyoClient | None = None,
+    resend_uncertain: bool = False,
+    clock: Callable[[], datetime] | None = None,
+) -> DispatchReport:
     """Klaviyo first (exclusion list confirmed), then the day's due email."""
     klaviyo = drain_klaviyo(loaded, store, day, client=klaviyo_client)
     email = drain_email(loaded, store, day, resend_uncertain=resend_uncertain, clock=clock)

@@ -101,9 +101,11 @@ def _env(name: str | None, what: str) -> str | None:
         return None
     value = os.environ.get(name)
     if not value:
-        raise InvalidInput(f"environment variable {name} is not set: it holds the SMTP {what}",
-                           hint=f"export {name}=… before running, or remove `{what}_env` from "
-                           "the plan if the relay needs no login")
+        raise InvalidInput(
+            f"environment variable {name} is not set: it holds the SMTP {what}",
+            hint=f"export {name}=… before running, or remove `{what}_env` from "
+            "the plan if the relay needs no login",
+        )
     return value
 
 
@@ -115,13 +117,19 @@ def provider_for(loaded: LoadedPlan) -> Provider:
         if not directory.is_absolute():
             directory = loaded.path.parent / directory
         return FileProvider(directory)
-    return SmtpProvider(SmtpSettings(
-        host=config.host, port=config.port, tls=config.tls,
-        username=_env(config.username_env, "username"),
-        password=_env(config.password_env, "password"),
-        timeout=config.timeout_seconds, verify_tls=config.verify_tls,
-        max_connections=config.max_connections, rate_per_second=config.rate_per_second,
-    ))
+    return SmtpProvider(
+        SmtpSettings(
+            host=config.host,
+            port=config.port,
+            tls=config.tls,
+            username=_env(config.username_env, "username"),
+            password=_env(config.password_env, "password"),
+            timeout=config.timeout_seconds,
+            verify_tls=config.verify_tls,
+            max_connections=config.max_connections,
+            rate_per_second=config.rate_per_second,
+        )
+    )
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -142,8 +150,9 @@ class _Writer:
     def __init__(self, path: Path) -> None:
         if str(path) == ":memory:":
             raise StoreError("the email dispatcher needs a store file, not :memory:")
-        self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
-                                    check_same_thread=False)
+        self.conn = sqlite3.connect(
+            str(path), timeout=30, isolation_level=None, check_same_thread=False
+        )
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.lock = threading.Lock()
@@ -181,16 +190,25 @@ _SELECT = f"""
 
 
 class _Drain:
-    def __init__(self, loaded: LoadedPlan, store: Store, day: int, provider: Provider,
-                 secret: bytes, resend_uncertain: bool, retry: RetryPolicy,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        loaded: LoadedPlan,
+        store: Store,
+        day: int,
+        provider: Provider,
+        secret: bytes,
+        resend_uncertain: bool,
+        retry: RetryPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
         plan = loaded.plan
         self.loaded, self.store, self.day = loaded, store, day
         self.provider, self.secret, self.retry, self.clock = provider, secret, retry, clock
         self.sendable = ("pending", "uncertain") if resend_uncertain else ("pending",)
         self.templates = EmailTemplates(loaded.templates_dir)
-        self.builder = MessageBuilder(plan.sender.from_, plan.sender.reply_to,
-                                      plan.unsubscribe.mailto)
+        self.builder = MessageBuilder(
+            plan.sender.from_, plan.sender.reply_to, plan.unsubscribe.mailto
+        )
         self.plan_ctx = plan_context(plan)
         self.default_template = plan.schedule.template_for(day) if day <= plan.day_count else None
         self.pacer = Pacer(provider.rate_per_second)
@@ -204,7 +222,8 @@ class _Drain:
             f"UPDATE outbox SET status = 'sending', updated_at = ? WHERE id = ? "
             f"AND status IN ({marks}) AND NOT EXISTS (SELECT 1 FROM consents k WHERE "
             f"k.customer_id = outbox.customer_id AND k.channel = 'email' "
-            f"AND k.status IN {_WITHDRAWN})")
+            f"AND k.status IN {_WITHDRAWN})"
+        )
 
     # --- store ------------------------------------------------------------------------------
 
@@ -214,11 +233,14 @@ class _Drain:
             self.report.recovered_uncertain = conn.execute(
                 "UPDATE outbox SET status = 'uncertain', updated_at = ?, last_error = "
                 "'the run died while this message was being handed to the provider' "
-                "WHERE kind = 'email' AND status = 'sending'", (_iso(self.clock()),)).rowcount
+                "WHERE kind = 'email' AND status = 'sending'",
+                (_iso(self.clock()),),
+            ).rowcount
         if self.report.recovered_uncertain:
             self.report.warnings.append(
                 f"{self.report.recovered_uncertain} email(s) were mid-delivery when a previous "
-                "run died; marked uncertain and not re-sent (use --resend-uncertain to send)")
+                "run died; marked uncertain and not re-sent (use --resend-uncertain to send)"
+            )
 
     def cancel_withdrawn(self) -> None:
         with self.store.transaction() as conn:
@@ -227,7 +249,8 @@ class _Drain:
                 "'email consent withdrawn before sending' WHERE kind = 'email' AND day = ? "
                 f"AND status IN ('pending', 'uncertain') AND customer_id IN (SELECT customer_id "
                 f"FROM consents WHERE channel = 'email' AND status IN {_WITHDRAWN})",
-                (_iso(self.clock()), self.day)).rowcount
+                (_iso(self.clock()), self.day),
+            ).rowcount
 
     def due_rows(self) -> Iterator[dict[str, Any]]:
         last_id = 0
@@ -248,20 +271,30 @@ class _Drain:
     def next_retry_in(self) -> float | None:
         row = self.store.conn.execute(
             "SELECT min(not_before) FROM outbox WHERE kind = 'email' AND provider = 'new' "
-            "AND day = ? AND status = 'pending' AND attempts > 0", (self.day,)).fetchone()
+            "AND day = ? AND status = 'pending' AND attempts > 0",
+            (self.day,),
+        ).fetchone()
         due = _parse_time(row[0]) if row else None
         return None if due is None else max(0.0, (due - self.clock()).total_seconds())
 
     def claim(self, row_id: int) -> bool:
-        return self.writer.execute(self.claim_sql,
-                                   (_iso(self.clock()), row_id, *self.sendable)) == 1
+        return (
+            self.writer.execute(self.claim_sql, (_iso(self.clock()), row_id, *self.sendable)) == 1
+        )
 
-    def finish(self, row: dict[str, Any], status: str, error: str | None = None,
-               not_before: str | None = None, extra: list[tuple[str, tuple[Any, ...]]] | None
-               = None) -> None:
-        update = ("UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
-                  "not_before = coalesce(?, not_before), updated_at = ? WHERE id = ?",
-                  (status, error, not_before, _iso(self.clock()), row["id"]))
+    def finish(
+        self,
+        row: dict[str, Any],
+        status: str,
+        error: str | None = None,
+        not_before: str | None = None,
+        extra: list[tuple[str, tuple[Any, ...]]] | None = None,
+    ) -> None:
+        update = (
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
+            "not_before = coalesce(?, not_before), updated_at = ? WHERE id = ?",
+            (status, error, not_before, _iso(self.clock()), row["id"]),
+        )
         self.writer.transaction([update, *(extra or [])])
         with self.counter_lock:
             if status in ("sent", "bounced", "failed"):
@@ -275,22 +308,35 @@ class _Drain:
         payload = json.loads(row["payload"] or "{}")
         template = payload.get("template") or self.default_template
         if not template:
-            raise TemplateError("the outbox row names no template and the plan's day has none",
-                                file=str(self.loaded.path))
+            raise TemplateError(
+                "the outbox row names no template and the plan's day has none",
+                file=str(self.loaded.path),
+            )
         email = str(row["email"] or payload.get("email") or "")
         if not email.isascii() or "@" not in email or any(ch.isspace() for ch in email):
-            raise PermanentDeliveryError(f"{email!r} is not a deliverable address",
-                                         recipient=email)
-        url = unsubscribe_url(self.loaded.plan.unsubscribe.url,
-                              make_token(self.secret, self.loaded.plan.name, email))
+            raise PermanentDeliveryError(f"{email!r} is not a deliverable address", recipient=email)
+        url = unsubscribe_url(
+            self.loaded.plan.unsubscribe.url, make_token(self.secret, self.loaded.plan.name, email)
+        )
         customer = customer_context(row | {"id": row["customer_id"]})
         rendered = self.templates.render(
-            template, message_context(self.plan_ctx, customer, self.day, url))
+            template, message_context(self.plan_ctx, customer, self.day, url)
+        )
         name = " ".join(p for p in (row["first_name"], row["last_name"]) if p)
-        built = self.builder.build(key=row["key"], recipient=email, recipient_name=name,
-                                   rendered=rendered, unsubscribe_url=url)
-        return OutgoingEmail(key=row["key"], sender=self.builder.envelope_from,
-                             recipient=email, message_id=built.message_id, data=built.data)
+        built = self.builder.build(
+            key=row["key"],
+            recipient=email,
+            recipient_name=name,
+            rendered=rendered,
+            unsubscribe_url=url,
+        )
+        return OutgoingEmail(
+            key=row["key"],
+            sender=self.builder.envelope_from,
+            recipient=email,
+            message_id=built.message_id,
+            data=built.data,
+        )
 
     def deliver(self, session: Session, row: dict[str, Any]) -> None:
         started = time.perf_counter()
@@ -310,20 +356,40 @@ class _Drain:
                 self.finish(row, "sent")
         except PermanentDeliveryError as exc:
             now = _iso(self.clock())
-            event = json.dumps({"code": exc.code, "reply": exc.message,
-                                "message_id": message.message_id})
-            self.finish(row, "bounced", exc.message, extra=[(
-                "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, email, day, "
-                "occurred_at, received_at, payload) VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, "
-                "?, ?, ?)", (row["key"], row["customer_id"], message.recipient, self.day, now,
-                             now, event)), (
-                # A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE
-                # suppression does: no later day allocates it to either provider.
-                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
-                "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
-                "changed_at = excluded.changed_at, source = excluded.source "
-                "WHERE consents.status != 'suppressed'", (row["customer_id"], now))])
+            event = json.dumps(
+                {"code": exc.code, "reply": exc.message, "message_id": message.message_id}
+            )
+            self.finish(
+                row,
+                "bounced",
+                exc.message,
+                extra=[
+                    (
+                        "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, "
+                        "email, day, occurred_at, received_at, payload) "
+                        "VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, ?, ?, ?)",
+                        (
+                            row["key"],
+                            row["customer_id"],
+                            message.recipient,
+                            self.day,
+                            now,
+                            now,
+                            event,
+                        ),
+                    ),
+                    (
+                        # A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE
+                        # suppression does: no later day allocates it to either provider.
+                        "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                        "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
+                        "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
+                        "changed_at = excluded.changed_at, source = excluded.source "
+                        "WHERE consents.status != 'suppressed'",
+                        (row["customer_id"], now),
+                    ),
+                ],
+            )
         except UncertainDeliveryError as exc:
             self.finish(row, "uncertain", exc.message)
         except TransientDeliveryError as exc:
@@ -361,8 +427,10 @@ class _Drain:
         self.recover()
         count = max(1, self.provider.max_connections)
         tasks: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=2 * count)
-        threads = [threading.Thread(target=self.worker, args=(tasks,), daemon=True,
-                                    name=f"email-{i}") for i in range(count)]
+        threads = [
+            threading.Thread(target=self.worker, args=(tasks,), daemon=True, name=f"email-{i}")
+            for i in range(count)
+        ]
         for thread in threads:
             thread.start()
         try:
@@ -397,9 +465,13 @@ class _Drain:
         return r.sent + r.bounced + r.failed + r.retried
 
     def _tally(self) -> None:
-        counts = dict(self.store.conn.execute(
-            "SELECT status, count(*) FROM outbox WHERE kind = 'email' AND day = ? "
-            "AND status IN ('pending', 'uncertain') GROUP BY status", (self.day,)).fetchall())
+        counts = dict(
+            self.store.conn.execute(
+                "SELECT status, count(*) FROM outbox WHERE kind = 'email' AND day = ? "
+                "AND status IN ('pending', 'uncertain') GROUP BY status",
+                (self.day,),
+            ).fetchall()
+        )
         self.report.waiting = int(counts.get("pending", 0))
         self.report.uncertain = int(counts.get("uncertain", 0))
 
@@ -409,21 +481,45 @@ def _iso_precise(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def drain_email(loaded: LoadedPlan, store: Store, day: int, *, resend_uncertain: bool = False,
-                retry: RetryPolicy | None = None, provider: Provider | None = None,
-                clock: Callable[[], datetime] | None = None) -> EmailReport:
+def drain_email(
+    loaded: LoadedPlan,
+    store: Store,
+    day: int,
+    *,
+    resend_uncertain: bool = False,
+    retry: RetryPolicy | None = None,
+    provider: Provider | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> EmailReport:
     """Send every due email row of ``day`` through the plan's new provider; see the module
     docstring for the guarantees. ``provider`` replaces the plan's (tests, benchmarks)."""
     chosen = provider or provider_for(loaded)
     rehearsal = isinstance(chosen, FileProvider)
     secret = unsubscribe_secret(loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal)
     with store.lock(LOCK_NAME):
-        drain = _Drain(loaded, store, day, chosen, secret, resend_uncertain,
-                       retry or RetryPolicy(), clock or (lambda: datetime.now(UTC)))
+        drain = _Drain(
+            loaded,
+            store,
+            day,
+            chosen,
+            secret,
+            resend_uncertain,
+            retry or RetryPolicy(),
+            clock or (lambda: datetime.now(UTC)),
+        )
         report = drain.run()
-    log.info("day %d email: %d sent, %d bounced, %d failed, %d retried, %d cancelled, "
-             "%d uncertain, %d waiting", day, report.sent, report.bounced, report.failed,
-             report.retried, report.cancelled, report.uncertain, report.waiting)
+    log.info(
+        "day %d email: %d sent, %d bounced, %d failed, %d retried, %d cancelled, "
+        "%d uncertain, %d waiting",
+        day,
+        report.sent,
+        report.bounced,
+        report.failed,
+        report.retried,
+        report.cancelled,
+        report.uncertain,
+        report.waiting,
+    )
     return report
 
 
@@ -432,12 +528,18 @@ def email_backlog(store: Store) -> dict[str, Any]:
     Klaviyo exclusion) and up to 20 ``uncertain_keys`` — for ``warmup status``."""
     counts = dict.fromkeys(STATUSES, 0)
     for status, n in store.conn.execute(
-            "SELECT status, count(*) FROM outbox WHERE kind = 'email' GROUP BY status"):
+        "SELECT status, count(*) FROM outbox WHERE kind = 'email' GROUP BY status"
+    ):
         counts[str(status)] = int(n)
     blocked = store.conn.execute(
         "SELECT count(*) FROM outbox o JOIN outbox dep ON dep.key = o.after_key "
-        "WHERE o.kind = 'email' AND o.status = 'pending' AND dep.status != 'sent'").fetchone()[0]
-    uncertain = [str(k) for (k,) in store.conn.execute(
-        "SELECT key FROM outbox WHERE kind = 'email' AND status = 'uncertain' ORDER BY id "
-        "LIMIT 20")]
+        "WHERE o.kind = 'email' AND o.status = 'pending' AND dep.status != 'sent'"
+    ).fetchone()[0]
+    uncertain = [
+        str(k)
+        for (k,) in store.conn.execute(
+            "SELECT key FROM outbox WHERE kind = 'email' AND status = 'uncertain' ORDER BY id "
+            "LIMIT 20"
+        )
+    ]
     return {**counts, "blocked": int(blocked), "uncertain_keys": uncertain}

@@ -95,8 +95,9 @@ class _Row:
 def client_for(loaded: LoadedPlan, **kwargs: Any) -> KlaviyoClient:
     """The plan's Klaviyo client; the key comes from the plan's environment variable."""
     k = loaded.plan.providers.klaviyo
-    return KlaviyoClient.from_env(k.base_url, k.api_key_env, revision=k.revision,
-                                  rate_share=k.rate_share, **kwargs)
+    return KlaviyoClient.from_env(
+        k.base_url, k.api_key_env, revision=k.revision, rate_share=k.rate_share, **kwargs
+    )
 
 
 def day_date(loaded: LoadedPlan, store: Store, day: int) -> str:
@@ -113,12 +114,14 @@ def _ref(loaded: LoadedPlan, which: str) -> ListRef:
 
 def is_per_day(loaded: LoadedPlan, which: str) -> bool:
     ref = _ref(loaded, which)
-    return ref.per_day is not None or bool(ref.name and ("{day}" in ref.name
-                                                          or "{date}" in ref.name))
+    return ref.per_day is not None or bool(
+        ref.name and ("{day}" in ref.name or "{date}" in ref.name)
+    )
 
 
-def resolve_list(loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str,
-                 day: int) -> str:
+def resolve_list(
+    loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int
+) -> str:
     """The Klaviyo list id for ``which`` ('exclusion' | 'unsubscribe') on ``day``; names are
     found or created once and remembered in the store."""
     ref = _ref(loaded, which)
@@ -126,8 +129,10 @@ def resolve_list(loaded: LoadedPlan, store: Store, client: KlaviyoClient, which:
         return ref.id
     if ref.per_day is not None:
         if day not in ref.per_day:
-            raise InvalidInput(f"providers.klaviyo.{which}_list.per_day has no list for day {day}",
-                               hint=f"add `{day}: <list id>` under per_day")
+            raise InvalidInput(
+                f"providers.klaviyo.{which}_list.per_day has no list for day {day}",
+                hint=f"add `{day}: <list id>` under per_day",
+            )
         return ref.per_day[day]
     assert ref.name is not None
     name = ref.name.replace("{day}", str(day)).replace("{date}", day_date(loaded, store, day))
@@ -138,7 +143,9 @@ def resolve_list(loaded: LoadedPlan, store: Store, client: KlaviyoClient, which:
     list_id, created = ops.find_or_create_list(client, name)
     store.conn.execute(
         "INSERT OR REPLACE INTO klaviyo_lists (ref, name, list_id, created, resolved_at) "
-        "VALUES (?, ?, ?, ?, ?)", (key, name, list_id, int(created), now_iso()))
+        "VALUES (?, ?, ?, ?, ?)",
+        (key, name, list_id, int(created), now_iso()),
+    )
     log.info("Klaviyo %s list %r is %s%s", which, name, list_id, " (created)" if created else "")
     return list_id
 
@@ -151,8 +158,14 @@ def _template_dir(loaded: LoadedPlan, template: str) -> Path:
 
 
 class _Drain:
-    def __init__(self, loaded: LoadedPlan, store: Store, day: int, client: KlaviyoClient,
-                 report: KlaviyoReport) -> None:
+    def __init__(
+        self,
+        loaded: LoadedPlan,
+        store: Store,
+        day: int,
+        client: KlaviyoClient,
+        report: KlaviyoReport,
+    ) -> None:
         self.loaded = loaded
         self.store = store
         self.conn = store.conn
@@ -167,20 +180,27 @@ class _Drain:
         marks = ",".join("?" for _ in statuses)
         # An id from the import is not trusted for list calls (see migration 030): such
         # customers join through a bulk import by email, which the job's completion confirms.
-        fields = ", ".join("CASE WHEN c.klaviyo_id_confirmed THEN c.klaviyo_id END"
-                           if name == "klaviyo_id" else f"c.{name}" for name in PROFILE_FIELDS)
+        fields = ", ".join(
+            "CASE WHEN c.klaviyo_id_confirmed THEN c.klaviyo_id END"
+            if name == "klaviyo_id"
+            else f"c.{name}"
+            for name in PROFILE_FIELDS
+        )
         found = []
         for row in self.conn.execute(
-                f"SELECT o.id, o.day, o.customer_id, o.payload, {fields} FROM outbox o "
-                "JOIN customers c ON c.id = o.customer_id WHERE o.kind = 'webhook' "
-                f"AND o.provider = 'klaviyo' AND o.day <= ? AND o.status IN ({marks}) "
-                "ORDER BY o.id", (self.day, *statuses)):
+            f"SELECT o.id, o.day, o.customer_id, o.payload, {fields} FROM outbox o "
+            "JOIN customers c ON c.id = o.customer_id WHERE o.kind = 'webhook' "
+            f"AND o.provider = 'klaviyo' AND o.day <= ? AND o.status IN ({marks}) "
+            "ORDER BY o.id",
+            (self.day, *statuses),
+        ):
             profile = dict(zip(PROFILE_FIELDS, row[4:], strict=True))
             found.append(_Row(int(row[0]), int(row[1]), int(row[2]), json.loads(row[3]), profile))
         return found
 
-    def mark(self, rows: list[_Row], status: str, error: str | None = None,
-             list_id: str | None = None) -> None:
+    def mark(
+        self, rows: list[_Row], status: str, error: str | None = None, list_id: str | None = None
+    ) -> None:
         if not rows:
             return
         stamp = now_iso()
@@ -188,11 +208,14 @@ class _Drain:
             conn.executemany(
                 "UPDATE outbox SET status = ?, last_error = ?, updated_at = ?, "
                 "attempts = attempts + (? = 'sending') WHERE id = ?",
-                [(status, error, stamp, status, r.id) for r in rows])
+                [(status, error, stamp, status, r.id) for r in rows],
+            )
             if status == "sent" and list_id:
                 conn.executemany(
                     "INSERT OR IGNORE INTO klaviyo_members (list_id, customer_id, added_at) "
-                    "VALUES (?, ?, ?)", [(list_id, r.customer_id, stamp) for r in rows])
+                    "VALUES (?, ?, ?)",
+                    [(list_id, r.customer_id, stamp) for r in rows],
+                )
         if status == "sent":
             self.report.sent += len(rows)
         elif status == "on_hold":
@@ -210,8 +233,9 @@ class _Drain:
         for (which, template, list_day), rows in groups.items():
             list_id = None
             if which:
-                list_id = resolve_list(self.loaded, self.store, self.client, which,
-                                       list_day or self.day)
+                list_id = resolve_list(
+                    self.loaded, self.store, self.client, which, list_day or self.day
+                )
                 self.report.lists[which] = list_id
             rows = self.skip_confirmed(template, list_id, rows)
             batch = max(int(r.payload.get("batch_size", 1)) for r in rows) if rows else 1
@@ -220,20 +244,24 @@ class _Drain:
             for part in (with_id, without_id):
                 self.send_all(template, which, list_id, part, batch)
 
-    def skip_confirmed(self, template: str, list_id: str | None, rows: list[_Row]
-                       ) -> list[_Row]:
+    def skip_confirmed(self, template: str, list_id: str | None, rows: list[_Row]) -> list[_Row]:
         """Customers Klaviyo already confirmed in the list cost no call (yesterday's ones)."""
         if not list_id or template != ADD_TEMPLATE or self.settings.list_mode != "force_add":
             return rows
-        members = {int(c) for (c,) in self.conn.execute(
-            "SELECT customer_id FROM klaviyo_members WHERE list_id = ?", (list_id,))}
+        members = {
+            int(c)
+            for (c,) in self.conn.execute(
+                "SELECT customer_id FROM klaviyo_members WHERE list_id = ?", (list_id,)
+            )
+        }
         known = [r for r in rows if r.customer_id in members]
         self.mark(known, "sent", list_id=list_id)
         self.report.already_members += len(known)
         return [r for r in rows if r.customer_id not in members]
 
-    def send_all(self, template: str, which: str | None, list_id: str | None,
-                 rows: list[_Row], batch: int) -> None:
+    def send_all(
+        self, template: str, which: str | None, list_id: str | None, rows: list[_Row], batch: int
+    ) -> None:
         size = batch
         while rows:
             chunk = rows[:size]
@@ -244,31 +272,43 @@ class _Drain:
                 continue
             self.mark(chunk, "sending")
             done = self.send_chunk(envelope, which, list_id, chunk)
-            rows = rows[len(chunk):] if done is None else [*done, *rows[len(chunk):]]
+            rows = rows[len(chunk) :] if done is None else [*done, *rows[len(chunk) :]]
 
-    def render(self, template: str, list_id: str | None, rows: list[_Row],
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def render(
+        self,
+        template: str,
+        list_id: str | None,
+        rows: list[_Row],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         consented = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
-        context = {"profiles": [r.profile for r in rows], "list_id": list_id,
-                   "list_mode": self.settings.list_mode, "consented_at": consented.isoformat(),
-                   "day": self.day, **(extra or {})}
+        context = {
+            "profiles": [r.profile for r in rows],
+            "list_id": list_id,
+            "list_mode": self.settings.list_mode,
+            "consented_at": consented.isoformat(),
+            "day": self.day,
+            **(extra or {}),
+        }
         text = render_webhook(_template_dir(self.loaded, template), template, context)
         envelope: dict[str, Any] = json.loads(text)
         return envelope
 
-    def send_chunk(self, envelope: dict[str, Any], which: str | None, list_id: str | None,
-                   chunk: list[_Row]) -> list[_Row] | None:
+    def send_chunk(
+        self, envelope: dict[str, Any], which: str | None, list_id: str | None, chunk: list[_Row]
+    ) -> list[_Row] | None:
         """Send one batch. Returns the rows to send again (a per-profile 400 took one out)."""
         try:
-            response = self.client.call(envelope["method"], envelope["path"],
-                                        json=envelope.get("body"))
+            response = self.client.call(
+                envelope["method"], envelope["path"], json=envelope.get("body")
+            )
             held: dict[str, str] = {}
             if response.content:
                 data = response.json().get("data") or {}
                 if isinstance(data, dict) and data.get("type") == "profile-bulk-import-job":
-                    held = ops.wait_for_import(self.client, str(data["id"]),
-                                               poll=0.02 if self.client.scale > 1 else 0.5
-                                               ).errors
+                    held = ops.wait_for_import(
+                        self.client, str(data["id"]), poll=0.02 if self.client.scale > 1 else 0.5
+                    ).errors
             unconfirmed: set[str] = set()
             if envelope["path"].rstrip("/") == SUBSCRIBE_PATH and list_id:
                 unconfirmed = self.await_subscriptions(list_id, chunk)
@@ -288,7 +328,7 @@ class _Drain:
             if index is not None and index < len(chunk):
                 detail = exc.errors[0].detail if exc.errors else exc.message
                 self.mark([chunk[index]], "on_hold", f"Klaviyo {exc.status}: {detail}")
-                return chunk[:index] + chunk[index + 1:]
+                return chunk[:index] + chunk[index + 1 :]
             self.mark(chunk, "failed", exc.message)
             self.report.problems.append(exc.message)
             return None
@@ -297,8 +337,12 @@ class _Drain:
             self.report.problems.append(exc.message)
             return None
         late = [r for r in chunk if (r.profile["email"] or "").lower() in unconfirmed]
-        self.mark(late, "failed", "Klaviyo accepted the subscription job but has not added "
-                  "this profile to the list yet; `warmup sync PLAN` sends it again")
+        self.mark(
+            late,
+            "failed",
+            "Klaviyo accepted the subscription job but has not added "
+            "this profile to the list yet; `warmup sync PLAN` sends it again",
+        )
         chunk = [r for r in chunk if r not in late]
         bad = [r for r in chunk if (r.profile["email"] or "").lower() in held]
         for row in bad:
@@ -313,8 +357,10 @@ class _Drain:
         poll = 0.02 if self.client.scale > 1 else 0.5
         deadline = time.monotonic() + (10 if self.client.scale > 1 else 120)
         while waiting and time.monotonic() < deadline:
-            joined = {(m.email or "").lower()
-                      for m in ops.iter_members(self.client, list_id, emails=sorted(waiting))}
+            joined = {
+                (m.email or "").lower()
+                for m in ops.iter_members(self.client, list_id, emails=sorted(waiting))
+            }
             waiting -= joined
             if waiting:
                 time.sleep(poll)
@@ -332,7 +378,8 @@ class _Drain:
             "CASE WHEN c.klaviyo_id_confirmed THEN c.klaviyo_id END FROM klaviyo_members m "
             "JOIN customers c ON c.id = m.customer_id WHERE m.list_id = ? AND m.customer_id "
             "NOT IN (SELECT customer_id FROM allocations WHERE day = ? AND provider = 'new')",
-            (list_id, self.day)).fetchall()
+            (list_id, self.day),
+        ).fetchall()
         if not extra:
             return
         ids = {int(cid): str(kid) for cid, _, kid in extra if kid}
@@ -341,8 +388,10 @@ class _Drain:
             ids.update(self.learn_ids(list_id, lacking))
         ops.remove_from_list(self.client, list_id, list(ids.values()))
         with self.store.transaction() as conn:
-            conn.executemany("DELETE FROM klaviyo_members WHERE list_id = ? AND customer_id = ?",
-                             [(list_id, int(cid)) for cid, _, _ in extra])
+            conn.executemany(
+                "DELETE FROM klaviyo_members WHERE list_id = ? AND customer_id = ?",
+                [(list_id, int(cid)) for cid, _, _ in extra],
+            )
         self.report.removed += len(ids)
 
     def learn_ids(self, list_id: str, lacking: dict[str, int]) -> dict[int, str]:
@@ -359,9 +408,10 @@ class _Drain:
 def remember_ids(store: Store, ids: dict[int, str]) -> None:
     if ids:
         with store.transaction() as conn:
-            conn.executemany("UPDATE customers SET klaviyo_id = ?, klaviyo_id_confirmed = 1 "
-                             "WHERE id = ?",
-                             [(kid, cid) for cid, kid in ids.items()])
+            conn.executemany(
+                "UPDATE customers SET klaviyo_id = ?, klaviyo_id_confirmed = 1 WHERE id = ?",
+                [(kid, cid) for cid, kid in ids.items()],
+            )
 
 
 def _failed_index(exc: KlaviyoError) -> int | None:
@@ -375,20 +425,26 @@ def _failed_index(exc: KlaviyoError) -> int | None:
 def _day_planned(store: Store, day: int) -> bool:
     # Never cut the list against a day the engine has not allocated yet: that would empty it.
     return store.conn.execute(
-        "SELECT 1 FROM allocations WHERE day = ? LIMIT 1", (day,)).fetchone() is not None or (
-        store.conn.execute("SELECT 1 FROM days WHERE day = ?", (day,)).fetchone() is not None)
+        "SELECT 1 FROM allocations WHERE day = ? LIMIT 1", (day,)
+    ).fetchone() is not None or (
+        store.conn.execute("SELECT 1 FROM days WHERE day = ?", (day,)).fetchone() is not None
+    )
 
 
-def drain_klaviyo(loaded: LoadedPlan, store: Store, day: int, *,
-                  client: KlaviyoClient | None = None, retry_held: bool = False
-                  ) -> KlaviyoReport:
+def drain_klaviyo(
+    loaded: LoadedPlan,
+    store: Store,
+    day: int,
+    *,
+    client: KlaviyoClient | None = None,
+    retry_held: bool = False,
+) -> KlaviyoReport:
     """Send day ``day``'s (and earlier days' unfinished) Klaviyo rows, then cut the exclusion
     list to the day's allocation. ``retry_held`` also drives failed and on-hold rows again."""
     own = client is None
     chosen = client or client_for(loaded)
     report = KlaviyoReport(day)
-    before_requests, before_throttled = chosen.stats.total(), sum(
-        chosen.stats.throttled.values())
+    before_requests, before_throttled = chosen.stats.total(), sum(chosen.stats.throttled.values())
     try:
         with store.lock(LOCK_NAME):
             drain = _Drain(loaded, store, day, chosen, report)
@@ -399,9 +455,17 @@ def drain_klaviyo(loaded: LoadedPlan, store: Store, day: int, *,
             chosen.close()
     report.requests = chosen.stats.total() - before_requests
     report.throttled = sum(chosen.stats.throttled.values()) - before_throttled
-    log.info("day %d klaviyo: %d sent, %d already members, %d on hold, %d failed, %d removed, "
-             "%d requests", day, report.sent, report.already_members, report.on_hold,
-             report.failed, report.removed, report.requests)
+    log.info(
+        "day %d klaviyo: %d sent, %d already members, %d on hold, %d failed, %d removed, "
+        "%d requests",
+        day,
+        report.sent,
+        report.already_members,
+        report.on_hold,
+        report.failed,
+        report.removed,
+        report.requests,
+    )
     return report
 
 
@@ -415,19 +479,29 @@ def _expected(store: Store, which: str, day: int) -> tuple[dict[str, int], int]:
             "AND o.day = ? AND o.kind = 'webhook' AND o.provider = 'klaviyo' AND "
             "json_extract(o.payload, '$.list') = 'exclusion' AND o.status != 'sent') "
             "FROM allocations a JOIN customers c ON c.id = a.customer_id "
-            "WHERE a.day = ? AND a.provider = 'new'", (day, day)).fetchall()
+            "WHERE a.day = ? AND a.provider = 'new'",
+            (day, day),
+        ).fetchall()
     else:
         rows = conn.execute(
             "SELECT c.email, c.id, min(o.status != 'sent') FROM outbox o "
             "JOIN customers c ON c.id = o.customer_id WHERE o.kind = 'webhook' "
             "AND o.provider = 'klaviyo' AND json_extract(o.payload, '$.list') = 'unsubscribe' "
-            "AND o.day <= ? GROUP BY c.id", (day,)).fetchall()
+            "AND o.day <= ? GROUP BY c.id",
+            (day,),
+        ).fetchall()
     expected = {str(e).lower(): int(cid) for e, cid, held in rows if not held}
     return expected, sum(1 for _, _, held in rows if held)
 
 
-def verify_lists(loaded: LoadedPlan, store: Store, day: int, *,
-                 client: KlaviyoClient | None = None, repair: bool = False) -> VerifyReport:
+def verify_lists(
+    loaded: LoadedPlan,
+    store: Store,
+    day: int,
+    *,
+    client: KlaviyoClient | None = None,
+    repair: bool = False,
+) -> VerifyReport:
     """Read the day's exclusion list and the unsubscribe list back from Klaviyo and compare them
     with the store; ``repair`` adds the missing and removes the extra (never unsubscribes)."""
     own = client is None
@@ -443,8 +517,9 @@ def verify_lists(loaded: LoadedPlan, store: Store, day: int, *,
     return VerifyReport(day, diffs, repaired=repair)
 
 
-def _verify_one(loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int,
-                repair: bool) -> ListDiff:
+def _verify_one(
+    loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int, repair: bool
+) -> ListDiff:
     list_id = resolve_list(loaded, store, client, which, day)
     expected, held = _expected(store, which, day)
     actual = {(m.email or "").lower(): m.id for m in ops.iter_members(client, list_id)}
@@ -455,11 +530,14 @@ def _verify_one(loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: 
     diff = ListDiff(which, list_id, len(expected), len(actual), missing, extra, held)
     if repair:
         if missing:
-            people = [dict(zip(PROFILE_FIELDS, row, strict=True)) for row in store.conn.execute(
-                f"SELECT {', '.join(PROFILE_FIELDS)} FROM customers WHERE id IN "
-                f"({','.join(str(expected[e]) for e in missing)})")]
-            ops.import_profiles(client, people, list_id,
-                                poll=0.02 if client.scale > 1 else 0.5)
+            people = [
+                dict(zip(PROFILE_FIELDS, row, strict=True))
+                for row in store.conn.execute(
+                    f"SELECT {', '.join(PROFILE_FIELDS)} FROM customers WHERE id IN "
+                    f"({','.join(str(expected[e]) for e in missing)})"
+                )
+            ]
+            ops.import_profiles(client, people, list_id, poll=0.02 if client.scale > 1 else 0.5)
         if extra and which == "exclusion":
             ops.remove_from_list(client, list_id, [actual[e] for e in extra])
         now = now_iso()
@@ -468,8 +546,9 @@ def _verify_one(loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: 
             conn.execute("DELETE FROM klaviyo_members WHERE list_id = ?", (list_id,))
             conn.executemany(
                 "INSERT OR IGNORE INTO klaviyo_members (list_id, customer_id, added_at) "
-                "VALUES (?, ?, ?)", [(list_id, int(by_email[e]), now) for e in kept
-                                     if e in by_email])
+                "VALUES (?, ?, ?)",
+                [(list_id, int(by_email[e]), now) for e in kept if e in by_email],
+            )
     return diff
 
 
@@ -478,8 +557,9 @@ def klaviyo_backlog(store: Store, limit: int = 50) -> dict[str, Any]:
     (for ``warmup status``)."""
     counts = {status: 0 for status in ("pending", "sending", "sent", "failed", "on_hold")}
     for status, n in store.conn.execute(
-            "SELECT status, count(*) FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
-            "GROUP BY status"):
+        "SELECT status, count(*) FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
+        "GROUP BY status"
+    ):
         counts[str(status)] = int(n)
     attention = [
         {"key": key, "day": day, "email": email, "status": status, "error": error}
@@ -487,7 +567,10 @@ def klaviyo_backlog(store: Store, limit: int = 50) -> dict[str, Any]:
             "SELECT o.key, o.day, c.email, o.status, o.last_error FROM outbox o "
             "LEFT JOIN customers c ON c.id = o.customer_id WHERE o.kind = 'webhook' "
             "AND o.provider = 'klaviyo' AND o.status IN ('failed', 'on_hold') "
-            "ORDER BY o.id LIMIT ?", (limit,))]
+            "ORDER BY o.id LIMIT ?",
+            (limit,),
+        )
+    ]
     return {**counts, "attention": attention}
 
 
@@ -504,17 +587,26 @@ class SyncReport:
 
     def summary(self) -> str:
         d = self.drain
-        lines = [f"day {d.day}: {d.sent} confirmed by Klaviyo ({d.already_members} already "
-                 f"members), {d.removed} removed from the exclusion list, {d.on_hold} on hold, "
-                 f"{d.failed} failed; {d.requests} requests, {d.throttled} throttled"]
+        lines = [
+            f"day {d.day}: {d.sent} confirmed by Klaviyo ({d.already_members} already "
+            f"members), {d.removed} removed from the exclusion list, {d.on_hold} on hold, "
+            f"{d.failed} failed; {d.requests} requests, {d.throttled} throttled"
+        ]
         if self.verify is not None:
             for diff in self.verify.diffs:
-                state = "matches the store" if diff.ok else (
-                    f"{len(diff.missing)} missing, {len(diff.extra)} extra"
-                    + (" (repaired)" if self.verify.repaired else ""))
-                lines.append(f"{diff.which} list {diff.list_id}: {diff.actual} in Klaviyo, "
-                             f"{diff.expected} expected — {state}")
-                for email in (diff.missing[:5] + diff.extra[:5]):
+                state = (
+                    "matches the store"
+                    if diff.ok
+                    else (
+                        f"{len(diff.missing)} missing, {len(diff.extra)} extra"
+                        + (" (repaired)" if self.verify.repaired else "")
+                    )
+                )
+                lines.append(
+                    f"{diff.which} list {diff.list_id}: {diff.actual} in Klaviyo, "
+                    f"{diff.expected} expected — {state}"
+                )
+                for email in diff.missing[:5] + diff.extra[:5]:
                     mark = "missing" if email in diff.missing else "extra"
                     lines.append(f"  {mark}: {email}")
         for row in self.backlog["attention"]:
@@ -525,15 +617,18 @@ class SyncReport:
 def latest_day(store: Store) -> int:
     row = store.conn.execute(
         "SELECT max(d) FROM (SELECT max(day) AS d FROM days UNION ALL "
-        "SELECT max(day) FROM outbox WHERE provider = 'klaviyo')").fetchone()
+        "SELECT max(day) FROM outbox WHERE provider = 'klaviyo')"
+    ).fetchone()
     if row is None or row[0] is None:
-        raise InvalidInput("no day has run yet, so there is nothing to sync",
-                           hint="run `warmup run PLAN` first")
+        raise InvalidInput(
+            "no day has run yet, so there is nothing to sync", hint="run `warmup run PLAN` first"
+        )
     return int(row[0])
 
 
-def sync_plan(plan_file: Path | str, day: int | None = None, *, verify: bool = False,
-              repair: bool = False) -> SyncReport:
+def sync_plan(
+    plan_file: Path | str, day: int | None = None, *, verify: bool = False, repair: bool = False
+) -> SyncReport:
     """``warmup sync PLAN``: load the plan, open its store and :func:`sync`."""
     loaded = load_plan(plan_file)
     store = open_store(loaded.store_path, create=False)
@@ -543,8 +638,15 @@ def sync_plan(plan_file: Path | str, day: int | None = None, *, verify: bool = F
         store.close()
 
 
-def sync(loaded: LoadedPlan, store: Store, day: int | None = None, *, verify: bool = False,
-         repair: bool = False, client: KlaviyoClient | None = None) -> SyncReport:
+def sync(
+    loaded: LoadedPlan,
+    store: Store,
+    day: int | None = None,
+    *,
+    verify: bool = False,
+    repair: bool = False,
+    client: KlaviyoClient | None = None,
+) -> SyncReport:
     """``warmup sync``: drive every unfinished row again (failed and on-hold too), cut the
     exclusion list, then optionally read the lists back and repair them."""
     own = client is None
@@ -552,8 +654,11 @@ def sync(loaded: LoadedPlan, store: Store, day: int | None = None, *, verify: bo
     try:
         target = day if day is not None else latest_day(store)
         drained = drain_klaviyo(loaded, store, target, client=chosen, retry_held=True)
-        checked = (verify_lists(loaded, store, target, client=chosen, repair=repair)
-                   if verify or repair else None)
+        checked = (
+            verify_lists(loaded, store, target, client=chosen, repair=repair)
+            if verify or repair
+            else None
+        )
     finally:
         if own:
             chosen.close()

@@ -55,8 +55,10 @@ class MessageBuilder:
     def __init__(self, sender: str, reply_to: str | None, unsubscribe_mailto: str | None) -> None:
         name, address = parseaddr(sender)
         if "@" not in address:
-            raise InvalidInput(f"sender {sender!r} has no email address",
-                               hint='write sender.from like "Acme News <news@acme.example>"')
+            raise InvalidInput(
+                f"sender {sender!r} has no email address",
+                hint='write sender.from like "Acme News <news@acme.example>"',
+            )
         self.envelope_from = address
         self.domain = address.rsplit("@", 1)[1]
         fixed = [f"From: {formataddr((_clean(name), address), charset='utf-8')}"]
@@ -65,12 +67,20 @@ class MessageBuilder:
             fixed.append(f"Reply-To: {formataddr((_clean(reply_name), reply_address), 'utf-8')}")
         fixed += ["MIME-Version: 1.0", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
         self._fixed = "\n".join(fixed)
-        self._mailto = (f"<mailto:{unsubscribe_mailto}?subject=unsubscribe>"
-                        if unsubscribe_mailto else None)
+        self._mailto = (
+            f"<mailto:{unsubscribe_mailto}?subject=unsubscribe>" if unsubscribe_mailto else None
+        )
 
-    def build(self, *, key: str, recipient: str, recipient_name: str | None,
-              rendered: RenderedEmail, unsubscribe_url: str,
-              date: datetime | None = None) -> Built:
+    def build(
+        self,
+        *,
+        key: str,
+        recipient: str,
+        recipient_name: str | None,
+        rendered: RenderedEmail,
+        unsubscribe_url: str,
+        date: datetime | None = None,
+    ) -> Built:
         """The message's bytes with CRLF line endings, ready for SMTP DATA or an .eml file."""
         message_id = message_id_for(key, self.domain)
         boundary = "=_" + message_id[1:17]

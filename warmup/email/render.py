@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
 from warmup.errors import Issue, TemplateError
@@ -29,8 +30,18 @@ if TYPE_CHECKING:
     from warmup.plan.models import Plan
 
 BLOCKS = ("subject", "text", "html")
-CUSTOMER_FIELDS = ("id", "email", "first_name", "last_name", "phone", "external_id",
-                   "klaviyo_id", "last_open_at", "last_click_at", "last_engaged_at")
+CUSTOMER_FIELDS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "external_id",
+    "klaviyo_id",
+    "last_open_at",
+    "last_click_at",
+    "last_engaged_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +85,26 @@ class EmailTemplates:
         try:
             pair = (self._plain.get_template(file), self._html.get_template(file))
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"template syntax error: {exc.message}",
-                                file=exc.filename or where, line=exc.lineno,
-                                hint="fix the Jinja tag on this line") from None
+            raise TemplateError(
+                f"template syntax error: {exc.message}",
+                file=exc.filename or where,
+                line=exc.lineno,
+                hint="fix the Jinja tag on this line",
+            ) from None
         except jinja2.TemplateNotFound as exc:
-            raise TemplateError(f"template {exc.name} not found", file=where,
-                                hint=f"create it under {self.templates_dir / EMAIL_DIR}") from None
+            raise TemplateError(
+                f"template {exc.name} not found",
+                file=where,
+                hint=f"create it under {self.templates_dir / EMAIL_DIR}",
+            ) from None
         missing = [b for b in BLOCKS if b not in pair[0].blocks]
         if missing:
             raise TemplateError(
-                f"no {', '.join(missing)} block", file=where,
+                f"no {', '.join(missing)} block",
+                file=where,
                 hint="an email template needs {% block subject %}, {% block text %} and "
-                "{% block html %}")
+                "{% block html %}",
+            )
         self._compiled[name] = pair
         return pair
 
@@ -104,22 +123,32 @@ class EmailTemplates:
                 # the compiled code's lines back to the template's.
                 self._plain.handle_exception()
         except jinja2.UndefinedError as exc:
-            raise TemplateError(exc.message or "undefined value", file=str(self.path_of(name)),
-                                line=_template_line(exc),
-                                hint="use only fields every customer has, or guard with "
-                                "`{% if … is defined %}`") from None
+            raise TemplateError(
+                exc.message or "undefined value",
+                file=str(self.path_of(name)),
+                line=_template_line(exc),
+                hint="use only fields every customer has, or guard with `{% if … is defined %}`",
+            ) from None
         except SecurityError as exc:
-            raise TemplateError(f"not allowed in a template: {exc}",
-                                file=str(self.path_of(name)), line=_template_line(exc)) from None
+            raise TemplateError(
+                f"not allowed in a template: {exc}",
+                file=str(self.path_of(name)),
+                line=_template_line(exc),
+            ) from None
         except jinja2.TemplateError as exc:
-            raise TemplateError(exc.message or str(exc), file=str(self.path_of(name)),
-                                line=_template_line(exc)) from None
+            raise TemplateError(
+                exc.message or str(exc), file=str(self.path_of(name)), line=_template_line(exc)
+            ) from None
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-            raise TemplateError(f"{type(exc).__name__}: {exc}", file=str(self.path_of(name)),
-                                line=_template_line(exc)) from None
+            raise TemplateError(
+                f"{type(exc).__name__}: {exc}",
+                file=str(self.path_of(name)),
+                line=_template_line(exc),
+            ) from None
         # A header cannot hold line breaks: a name with CR/LF must not inject headers.
-        return RenderedEmail(subject=" ".join(subject.split()), text=text.strip() + "\n",
-                             html=body.strip() + "\n")
+        return RenderedEmail(
+            subject=" ".join(subject.split()), text=text.strip() + "\n", html=body.strip() + "\n"
+        )
 
 
 @lru_cache(maxsize=8)
@@ -129,9 +158,14 @@ def email_templates(templates_dir: Path) -> EmailTemplates:
 
 def plan_context(plan: Plan) -> dict[str, Any]:
     """What templates may read of the plan: names and sender, never providers or secrets."""
-    return {"name": plan.name, "timezone": plan.timezone,
-            "start_date": plan.start_date.isoformat(), "day_count": plan.day_count,
-            "sender": plan.sender.from_, "reply_to": plan.sender.reply_to}
+    return {
+        "name": plan.name,
+        "timezone": plan.timezone,
+        "start_date": plan.start_date.isoformat(),
+        "day_count": plan.day_count,
+        "sender": plan.sender.from_,
+        "reply_to": plan.sender.reply_to,
+    }
 
 
 def customer_context(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,23 +181,42 @@ def customer_context(row: Mapping[str, Any]) -> dict[str, Any]:
     return customer
 
 
-def message_context(plan_ctx: Mapping[str, Any], customer: Mapping[str, Any], day: int,
-                    unsubscribe: str) -> dict[str, Any]:
-    return {"customer": customer, "plan": plan_ctx, "day": day,
-            "day_count": plan_ctx["day_count"], "unsubscribe_url": unsubscribe}
+def message_context(
+    plan_ctx: Mapping[str, Any], customer: Mapping[str, Any], day: int, unsubscribe: str
+) -> dict[str, Any]:
+    return {
+        "customer": customer,
+        "plan": plan_ctx,
+        "day": day,
+        "day_count": plan_ctx["day_count"],
+        "unsubscribe_url": unsubscribe,
+    }
 
 
-def render_message(loaded: LoadedPlan, template_name: str, customer: Mapping[str, Any],
-                   day: int, *, secret: bytes | None = None) -> RenderedEmail:
+def render_message(
+    loaded: LoadedPlan,
+    template_name: str,
+    customer: Mapping[str, Any],
+    day: int,
+    *,
+    secret: bytes | None = None,
+) -> RenderedEmail:
     """Render one customer's email (the dry run's sample). Without ``secret`` the plan's
     unsubscribe secret is used, or the rehearsal secret with a warning when it is unset."""
     key = secret or unsubscribe_secret(loaded.plan.unsubscribe.secret_env, rehearsal=True)
-    return _render(email_templates(loaded.templates_dir), loaded.plan, template_name, customer,
-                   day, key)
+    return _render(
+        email_templates(loaded.templates_dir), loaded.plan, template_name, customer, day, key
+    )
 
 
-def _render(templates: EmailTemplates, plan: Plan, name: str, customer: Mapping[str, Any],
-            day: int, secret: bytes) -> RenderedEmail:
+def _render(
+    templates: EmailTemplates,
+    plan: Plan,
+    name: str,
+    customer: Mapping[str, Any],
+    day: int,
+    secret: bytes,
+) -> RenderedEmail:
     fields = customer_context(customer)
     url = unsubscribe_url(plan.unsubscribe.url, make_token(secret, plan.name, str(fields["email"])))
     return templates.render(name, message_context(plan_context(plan), fields, day, url))
@@ -171,13 +224,24 @@ def _render(templates: EmailTemplates, plan: Plan, name: str, customer: Mapping[
 
 def sample_customers() -> list[dict[str, Any]]:
     """Two customers for checking templates: every field filled, and every optional one empty."""
-    full = {"id": 1, "email": "jana.novak@example.com", "first_name": "Jana",
-            "last_name": "Novák", "phone": "+420601123456", "external_id": "ext-1",
-            "klaviyo_id": "01HZX0000000000000000000", "last_open_at": "2026-11-01T10:00:00+00:00",
-            "last_click_at": "2026-11-02T10:00:00+00:00",
-            "last_engaged_at": "2026-11-02T10:00:00+00:00", "attributes": {}}
-    sparse = {name: None for name in CUSTOMER_FIELDS} | {"id": 2, "email": "x@example.com",
-                                                         "attributes": {}}
+    full = {
+        "id": 1,
+        "email": "jana.novak@example.com",
+        "first_name": "Jana",
+        "last_name": "Novák",
+        "phone": "+420601123456",
+        "external_id": "ext-1",
+        "klaviyo_id": "01HZX0000000000000000000",
+        "last_open_at": "2026-11-01T10:00:00+00:00",
+        "last_click_at": "2026-11-02T10:00:00+00:00",
+        "last_engaged_at": "2026-11-02T10:00:00+00:00",
+        "attributes": {},
+    }
+    sparse = {name: None for name in CUSTOMER_FIELDS} | {
+        "id": 2,
+        "email": "x@example.com",
+        "attributes": {},
+    }
     return [full, sparse]
 
 
@@ -198,8 +262,9 @@ def templates_in_use(loaded: LoadedPlan) -> dict[str, int]:
     return used
 
 
-def check_email_templates(loaded: LoadedPlan,
-                          customers: Iterable[Mapping[str, Any]] | None = None) -> list[Issue]:
+def check_email_templates(
+    loaded: LoadedPlan, customers: Iterable[Mapping[str, Any]] | None = None
+) -> list[Issue]:
     """Render every email template the plan uses for sample customers (or the given ones):
     a field no customer has, a block missing, a sandbox violation — each an Issue at the
     template's file and line, found before anything is sent."""

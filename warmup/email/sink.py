@@ -82,8 +82,14 @@ class _Handler:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         reply = self.sink.reply_for(address)
         if reply is not None:
             return reply
@@ -98,10 +104,14 @@ class _Handler:
 
 
 def _authenticator(username: str, password: str, sink: Sink) -> Any:
-    def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-              auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword)
-              and auth_data.login == username.encode() and auth_data.password == password.encode())
+    def check(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == username.encode()
+            and auth_data.password == password.encode()
+        )
         if ok:
             sink.logins += 1
         return AuthResult(success=ok, handled=False)
@@ -110,11 +120,16 @@ def _authenticator(username: str, password: str, sink: Sink) -> Any:
 
 
 @contextmanager
-def smtp_sink(host: str = "127.0.0.1", port: int = 0, *,
-              tls: Literal["none", "starttls", "implicit"] = "none",
-              tls_context: ssl.SSLContext | None = None,
-              auth: tuple[str, str] | None = None, keep: bool = True,
-              replies: dict[str, str | list[str]] | None = None) -> Iterator[Sink]:
+def smtp_sink(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    tls: Literal["none", "starttls", "implicit"] = "none",
+    tls_context: ssl.SSLContext | None = None,
+    auth: tuple[str, str] | None = None,
+    keep: bool = True,
+    replies: dict[str, str | list[str]] | None = None,
+) -> Iterator[Sink]:
     """Run an SMTP sink in a thread for the duration of the block."""
     if tls != "none" and tls_context is None:
         raise ValueError("a TLS sink needs tls_context (a server context with a certificate)")
@@ -124,22 +139,28 @@ def smtp_sink(host: str = "127.0.0.1", port: int = 0, *,
 
     def factory() -> SMTP:
         sink.connections += 1
-        return SMTP(handler, hostname="warmup-sink", loop=loop,
-                    tls_context=tls_context if tls == "starttls" else None,
-                    authenticator=_authenticator(*auth, sink) if auth else None,
-                    # aiosmtpd insists on STARTTLS before a required AUTH; with implicit TLS
-                    # (already encrypted) or a plain loopback sink AUTH is offered, not required.
-                    auth_required=auth is not None and tls == "starttls",
-                    auth_require_tls=tls == "starttls")
+        return SMTP(
+            handler,
+            hostname="warmup-sink",
+            loop=loop,
+            tls_context=tls_context if tls == "starttls" else None,
+            authenticator=_authenticator(*auth, sink) if auth else None,
+            # aiosmtpd insists on STARTTLS before a required AUTH; with implicit TLS
+            # (already encrypted) or a plain loopback sink AUTH is offered, not required.
+            auth_required=auth is not None and tls == "starttls",
+            auth_require_tls=tls == "starttls",
+        )
 
-    server = loop.run_until_complete(loop.create_server(
-        factory, host, port, ssl=tls_context if tls == "implicit" else None))
+    server = loop.run_until_complete(
+        loop.create_server(factory, host, port, ssl=tls_context if tls == "implicit" else None)
+    )
     sink.port = int(server.sockets[0].getsockname()[1])
     thread = threading.Thread(target=loop.run_forever, name="smtp-sink", daemon=True)
     thread.start()
     try:
         yield sink
     finally:
+
         async def stop() -> None:
             server.close()
             await server.wait_closed()

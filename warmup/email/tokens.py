@@ -72,8 +72,11 @@ def unsubscribe_secret(env_name: str, *, rehearsal: bool) -> bytes:
     if value:
         return value.encode()
     if rehearsal:
-        log.warning("%s is not set: unsubscribe links use a rehearsal secret and will not "
-                    "verify in production", env_name)
+        log.warning(
+            "%s is not set: unsubscribe links use a rehearsal secret and will not "
+            "verify in production",
+            env_name,
+        )
         return REHEARSAL_SECRET
     raise InvalidInput(
         f"environment variable {env_name} is not set: it holds the secret that signs "

@@ -53,8 +53,9 @@ def path_filter(paths: list[Path]) -> tuple[str, list[Any]]:
     return f"({sql})", params
 
 
-def due_steps(ctx: DayContext, flow: FlowSql, timeline: Timeline,
-              paths: list[Path]) -> dict[Step, list[Path]]:
+def due_steps(
+    ctx: DayContext, flow: FlowSql, timeline: Timeline, paths: list[Path]
+) -> dict[Step, list[Path]]:
     """Action nodes reached by now, grouped by what their SQL needs."""
     steps: dict[Step, list[Path]] = defaultdict(list)
     for path in paths:
@@ -76,12 +77,15 @@ def due_steps(ctx: DayContext, flow: FlowSql, timeline: Timeline,
     return steps
 
 
-def write_actions(ctx: DayContext, flow: FlowSql, timeline: Timeline, paths: list[Path],
-                  now: str) -> dict[str, int]:
+def write_actions(
+    ctx: DayContext, flow: FlowSql, timeline: Timeline, paths: list[Path], now: str
+) -> dict[str, int]:
     """Write every due action; returns rows newly written per node."""
     written: dict[str, int] = defaultdict(int)
-    for step, step_paths in sorted(due_steps(ctx, flow, timeline, paths).items(),
-                                   key=lambda item: (item[0].node_id, item[0].not_before or "")):
+    for step, step_paths in sorted(
+        due_steps(ctx, flow, timeline, paths).items(),
+        key=lambda item: (item[0].node_id, item[0].not_before or ""),
+    ):
         node = flow.nodes[step.node_id]
         where, params = path_filter(step_paths)
         if isinstance(node, WebhookNode):
@@ -90,15 +94,29 @@ def write_actions(ctx: DayContext, flow: FlowSql, timeline: Timeline, paths: lis
             written[node.id] += _email(ctx, node, step, where, params, now)
         elif isinstance(node, ConsentRejectNode):
             written[node.id] += reject_consent(
-                ctx.conn, f"SELECT j.customer_id FROM journeys j WHERE j.day = ? AND {where}",
-                [ctx.day, *params], channel=node.channel, source=f"scenario:{node.id}", now=now)
+                ctx.conn,
+                f"SELECT j.customer_id FROM journeys j WHERE j.day = ? AND {where}",
+                [ctx.day, *params],
+                channel=node.channel,
+                source=f"scenario:{node.id}",
+                now=now,
+            )
     for node_id, count in written.items():
         log.info("day %s: node %s wrote %s outbox rows", ctx.day, node_id, count)
     return dict(written)
 
 
-def insert_webhooks(conn: sqlite3.Connection, node: WebhookNode, *, key_prefix: str, day: int,
-                    source: str, params: list[Any], not_before: str | None, now: str) -> int:
+def insert_webhooks(
+    conn: sqlite3.Connection,
+    node: WebhookNode,
+    *,
+    key_prefix: str,
+    day: int,
+    source: str,
+    params: list[Any],
+    not_before: str | None,
+    now: str,
+) -> int:
     """One webhook outbox row per customer ``source`` yields (a FROM clause with ``c`` bound to
     ``customers``); the key is ``key_prefix`` + customer id."""
     fields = ", ".join(f"'{name}', c.{name}" for name in PROFILE_FIELDS)
@@ -108,22 +126,41 @@ def insert_webhooks(conn: sqlite3.Connection, node: WebhookNode, *, key_prefix: 
         "SELECT ? || c.id, ?, ?, 'webhook', 'klaviyo', c.id, "
         f"json_object('list', ?, 'template', ?, 'batch_size', ?, {fields}), "
         f"'pending', ?, NULL, ?, ? {source}",
-        [key_prefix, day, node.id, node.list, node.template, node.batch_size, not_before, now,
-         now, *params])
+        [
+            key_prefix,
+            day,
+            node.id,
+            node.list,
+            node.template,
+            node.batch_size,
+            not_before,
+            now,
+            now,
+            *params,
+        ],
+    )
     return cursor.rowcount
 
 
-def _webhook(ctx: DayContext, node: WebhookNode, step: Step, where: str, params: list[Any],
-             now: str) -> int:
+def _webhook(
+    ctx: DayContext, node: WebhookNode, step: Step, where: str, params: list[Any], now: str
+) -> int:
     return insert_webhooks(
-        ctx.conn, node, key_prefix=ctx.key_prefix(node.id), day=ctx.day,
+        ctx.conn,
+        node,
+        key_prefix=ctx.key_prefix(node.id),
+        day=ctx.day,
         source="FROM journeys j JOIN customers c ON c.id = j.customer_id "
         f"WHERE j.day = ? AND {where} ORDER BY j.customer_id",
-        params=[ctx.day, *params], not_before=step.not_before, now=now)
+        params=[ctx.day, *params],
+        not_before=step.not_before,
+        now=now,
+    )
 
 
-def _email(ctx: DayContext, node: EmailNode, step: Step, where: str, params: list[Any],
-           now: str) -> int:
+def _email(
+    ctx: DayContext, node: EmailNode, step: Step, where: str, params: list[Any], now: str
+) -> int:
     after = ctx.key_prefix(step.after_node) if step.after_node else None
     cursor = ctx.conn.execute(
         "INSERT OR IGNORE INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
@@ -135,12 +172,25 @@ def _email(ctx: DayContext, node: EmailNode, step: Step, where: str, params: lis
         "AND a.provider = 'new' JOIN customers c ON c.id = j.customer_id "
         "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email' "
         f"WHERE j.day = ? AND {where} AND {SAFE} ORDER BY j.customer_id",
-        [ctx.key_prefix(node.id), ctx.day, node.id, email_template(ctx, node), step.not_before,
-         after, after, now, now, ctx.day, *params])
+        [
+            ctx.key_prefix(node.id),
+            ctx.day,
+            node.id,
+            email_template(ctx, node),
+            step.not_before,
+            after,
+            after,
+            now,
+            now,
+            ctx.day,
+            *params,
+        ],
+    )
     # Allocated but no longer mailable (unsubscribed since the allocation): say so.
     ctx.conn.execute(
         "UPDATE journeys SET outcome = 'skipped' WHERE day = ? AND outcome = 'new' AND "
         f"customer_id IN (SELECT j.customer_id FROM journeys j WHERE j.day = ? AND {where}) "
         "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = ? || journeys.customer_id)",
-        [ctx.day, ctx.day, *params, ctx.key_prefix(node.id)])
+        [ctx.day, ctx.day, *params, ctx.key_prefix(node.id)],
+    )
     return cursor.rowcount

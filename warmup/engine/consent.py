@@ -6,8 +6,15 @@ import sqlite3
 from typing import Any
 
 
-def reject_consent(conn: sqlite3.Connection, ids_sql: str, params: list[Any], *, channel: str,
-                   source: str, now: str) -> int:
+def reject_consent(
+    conn: sqlite3.Connection,
+    ids_sql: str,
+    params: list[Any],
+    *,
+    channel: str,
+    source: str,
+    now: str,
+) -> int:
     """Unsubscribe the customers ``ids_sql`` selects (one ``customer_id`` column). Customers
     already unsubscribed are left alone, so running it twice records one change.
 
@@ -18,12 +25,14 @@ def reject_consent(conn: sqlite3.Connection, ids_sql: str, params: list[Any], *,
         "source) SELECT x.customer_id, ?, s.status, 'unsubscribed', ?, ? "
         f"FROM ({ids_sql}) x LEFT JOIN consents s ON s.customer_id = x.customer_id "
         "AND s.channel = ? WHERE s.status IS NULL",
-        [channel, now, source, *params, channel])
+        [channel, now, source, *params, channel],
+    )
     cursor = conn.execute(
         "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
         f"SELECT x.customer_id, ?, 'unsubscribed', ?, ? FROM ({ids_sql}) x WHERE true "
         "ON CONFLICT (customer_id, channel) DO UPDATE SET status = 'unsubscribed', "
         "changed_at = excluded.changed_at, source = excluded.source "
         "WHERE consents.status <> 'unsubscribed'",
-        [channel, now, source, *params])
+        [channel, now, source, *params],
+    )
     return cursor.rowcount

@@ -16,7 +16,7 @@ class DayContext:
     conn: sqlite3.Connection
     day: int
     date: date
-    start: datetime          # midnight of the day's date, plan time zone
+    start: datetime  # midnight of the day's date, plan time zone
     # The clock; None evaluates the whole day as if every wait were due (the dry run).
     now: datetime | None
     dry_run: bool

@@ -40,10 +40,18 @@ log = logging.getLogger("warmup.engine")
 
 
 class DayRun:
-    def __init__(self, loaded: LoadedPlan, store: Store, day: int, *, now: datetime | None,
-                 dry_run: bool, force_reason: str | None,
-                 override_guardrail: str | None = None,
-                 prepare: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedPlan,
+        store: Store,
+        day: int,
+        *,
+        now: datetime | None,
+        dry_run: bool,
+        force_reason: str | None,
+        override_guardrail: str | None = None,
+        prepare: Callable[[], object] | None = None,
+    ) -> None:
         self.loaded = loaded
         self.prepare = prepare
         self.store = store
@@ -79,11 +87,15 @@ class DayRun:
     def load(self) -> None:
         plan = self.loaded.plan
         if not 1 <= self.day <= plan.day_count:
-            raise InvalidInput(f"day {self.day} is not in plan {plan.name}: it has days "
-                               f"1–{plan.day_count}", hint="pass --day between those")
+            raise InvalidInput(
+                f"day {self.day} is not in plan {plan.name}: it has days 1–{plan.day_count}",
+                hint="pass --day between those",
+            )
         conn = self.store.conn
-        rows = {int(r[0]): r for r in conn.execute(
-            "SELECT day, date, status, completed_at, new_allocated FROM days")}
+        rows = {
+            int(r[0]): r
+            for r in conn.execute("SELECT day, date, status, completed_at, new_allocated FROM days")
+        }
         row = rows.get(self.day)
         self.completed_before = row is not None and row[2] == "completed"
         self.frozen = row is not None and row[4] is not None
@@ -92,22 +104,44 @@ class DayRun:
             prev = rows.get(self.day - 1)
             if prev is None or prev[2] != "completed":
                 state = "not started" if prev is None else prev[2]
-                message = (f"day {self.day} cannot run before day {self.day - 1} has completed "
-                           f"(day {self.day - 1} is {state})")
+                message = (
+                    f"day {self.day} cannot run before day {self.day - 1} has completed "
+                    f"(day {self.day - 1} is {state})"
+                )
                 if self.dry_run:
                     notes.append(message + "; a real run would be refused")
                 elif self.force_reason is None:
-                    raise DayOrderError(message, hint=f"run `warmup run {self.loaded.path} "
-                                        f"--day {self.day - 1}` first, or pass --force "
-                                        "\"reason\" to run it anyway")
-        when = date.fromisoformat(row[1]) if row is not None else day_date(
-            plan, self.day, self._anchors(rows))
-        self.ctx = DayContext(self.loaded, conn, self.day, when, local_time(plan, when),
-                              None if self.dry_run else self.clock, self.dry_run)
-        self.result = DayResult(plan.name, self.day, when.isoformat(), self.dry_run,
-                                already_completed=self.completed_before, notes=notes)
-        log.info("load: %s day %s (%s)%s", plan.name, self.day, when,
-                 " dry run" if self.dry_run else "")
+                    raise DayOrderError(
+                        message,
+                        hint=f"run `warmup run {self.loaded.path} "
+                        f"--day {self.day - 1}` first, or pass --force "
+                        '"reason" to run it anyway',
+                    )
+        when = (
+            date.fromisoformat(row[1])
+            if row is not None
+            else day_date(plan, self.day, self._anchors(rows))
+        )
+        self.ctx = DayContext(
+            self.loaded,
+            conn,
+            self.day,
+            when,
+            local_time(plan, when),
+            None if self.dry_run else self.clock,
+            self.dry_run,
+        )
+        self.result = DayResult(
+            plan.name,
+            self.day,
+            when.isoformat(),
+            self.dry_run,
+            already_completed=self.completed_before,
+            notes=notes,
+        )
+        log.info(
+            "load: %s day %s (%s)%s", plan.name, self.day, when, " dry run" if self.dry_run else ""
+        )
         if not self.completed_before and not self.frozen:
             self._guardrails()
         if self.dry_run or self.completed_before:
@@ -115,20 +149,27 @@ class DayRun:
         process_events(self.loaded, self.store, self.clock)
         with self.store.transaction():
             if row is None:
-                conn.execute("INSERT INTO days (day, date, status, started_at, forced_reason) "
-                             "VALUES (?, ?, 'running', ?, ?)",
-                             (self.day, when.isoformat(), now_iso(), self.force_reason))
+                conn.execute(
+                    "INSERT INTO days (day, date, status, started_at, forced_reason) "
+                    "VALUES (?, ?, 'running', ?, ?)",
+                    (self.day, when.isoformat(), now_iso(), self.force_reason),
+                )
             else:
-                conn.execute("UPDATE days SET status = 'running', "
-                             "forced_reason = COALESCE(?, forced_reason) WHERE day = ?",
-                             (self.force_reason, self.day))
+                conn.execute(
+                    "UPDATE days SET status = 'running', "
+                    "forced_reason = COALESCE(?, forced_reason) WHERE day = ?",
+                    (self.force_reason, self.day),
+                )
             if not self.frozen:
-                conn.execute("UPDATE days SET volume_day = ?, guardrail_override = "
-                             "COALESCE(?, guardrail_override) WHERE day = ?",
-                             (self.ctx.volume_day, self.override_guardrail, self.day))
+                conn.execute(
+                    "UPDATE days SET volume_day = ?, guardrail_override = "
+                    "COALESCE(?, guardrail_override) WHERE day = ?",
+                    (self.ctx.volume_day, self.override_guardrail, self.day),
+                )
             self.run_id = conn.execute(
                 "INSERT INTO runs (day, started_at, pid, argv) VALUES (?, ?, ?, ?)",
-                (self.day, now_iso(), os.getpid(), " ".join(sys.argv[1:]))).lastrowid
+                (self.day, now_iso(), os.getpid(), " ".join(sys.argv[1:])),
+            ).lastrowid
 
     def _guardrails(self) -> None:
         """Bounce/complaint figures of earlier days: proceed, hold (an earlier day's volume) or
@@ -136,8 +177,9 @@ class DayRun:
         if self.dry_run:
             decision = evaluate_guardrails(self.loaded, self.store, self.day)
         else:
-            decision = check_guardrails(self.loaded, self.store, self.day,
-                                        override_reason=self.override_guardrail)
+            decision = check_guardrails(
+                self.loaded, self.store, self.day, override_reason=self.override_guardrail
+            )
         self.ctx.volume_day = decision.volume_day if decision.volume_day != self.day else None
         if decision.action != "proceed" or self.ctx.volume_day is not None:
             note = decision.describe(self.day)
@@ -155,8 +197,9 @@ class DayRun:
             planned = date.fromisoformat(str(row[1]))
             done = row[3]
             if done:
-                planned = max(planned, local_date(self.loaded.plan,
-                                                  datetime.fromisoformat(str(done))))
+                planned = max(
+                    planned, local_date(self.loaded.plan, datetime.fromisoformat(str(done)))
+                )
             anchors[number] = planned
         return anchors
 
@@ -167,8 +210,11 @@ class DayRun:
             load_frozen(self.ctx, self.ev)
             log.info("evaluate: day %s allocation is frozen; reusing it", self.day)
         elif not self.ctx.reached(self.ctx.start):
-            log.info("evaluate: day %s starts at %s; nothing to do yet", self.day,
-                     as_utc_iso(self.ctx.start))
+            log.info(
+                "evaluate: day %s starts at %s; nothing to do yet",
+                self.day,
+                as_utc_iso(self.ctx.start),
+            )
         elif self.dry_run:
             evaluate(self.ctx, self.ev)
         else:
@@ -179,8 +225,12 @@ class DayRun:
 
     # 3. allocate -----------------------------------------------------------------------
     def allocate(self) -> None:
-        if (self.frozen or self.dry_run or not self.ctx.reached(self.ctx.start)
-                or not self.ev.resolved):
+        if (
+            self.frozen
+            or self.dry_run
+            or not self.ctx.reached(self.ctx.start)
+            or not self.ev.resolved
+        ):
             return
         persist(self.ctx, self.ev)
         self.frozen = True
@@ -191,8 +241,9 @@ class DayRun:
         if self.dry_run or self.completed_before or not self.frozen:
             return
         with self.store.transaction():
-            self.result.outbox = write_actions(self.ctx, self.ev.flow, self.ev.timeline,
-                                               final_paths(self.ev), now_iso())
+            self.result.outbox = write_actions(
+                self.ctx, self.ev.flow, self.ev.timeline, final_paths(self.ev), now_iso()
+            )
             refresh_states(self.ctx, self.ev)
         log.info("outbox: day %s wrote %s rows", self.day, sum(self.result.outbox.values()))
 
@@ -207,14 +258,21 @@ class DayRun:
         result.tree = draw_tree(ctx.loaded.scenario, counts)
         if ev.allocated:
             new = min(ev.limit, ev.eligible)
-            result.allocation = {"volume": ctx.settings.new, "eligible": ev.eligible,
-                                 "limit": ev.limit, "new": new, "klaviyo": ev.eligible - new}
+            result.allocation = {
+                "volume": ctx.settings.new,
+                "eligible": ev.eligible,
+                "limit": ev.limit,
+                "new": new,
+                "klaviyo": ev.eligible - new,
+            }
             new_set = NewSet(ctx, frozen=self.frozen)
             result.list_changes = list_changes(ctx, new_set)
             result.samples, result.webhook = samples(ctx, new_set)
         if due is not None:
-            result.notes.append(f"customers are parked until {due}: run `warmup run "
-                                f"{self.loaded.path} --day {self.day}` again then")
+            result.notes.append(
+                f"customers are parked until {due}: run `warmup run "
+                f"{self.loaded.path} --day {self.day}` again then"
+            )
         if self.completed_before:
             result.notes.append(f"day {self.day} had already completed; nothing new was done")
 
@@ -224,9 +282,14 @@ class DayRun:
             return as_utc_iso(ctx.start)
         if not ev.resolved:
             return as_utc_iso(ev.timeline.allocation_at or ctx.start)
-        pending = [moment for path_id, count in ev.counts.items() if count
-                   for pair in ev.timeline.times(ev.flow.paths[path_id]) for moment in pair
-                   if not ctx.reached(moment)]
+        pending = [
+            moment
+            for path_id, count in ev.counts.items()
+            if count
+            for pair in ev.timeline.times(ev.flow.paths[path_id])
+            for moment in pair
+            if not ctx.reached(moment)
+        ]
         return as_utc_iso(min(pending)) if pending else None
 
     def finalize(self, outcome: str) -> None:
@@ -238,17 +301,27 @@ class DayRun:
         with self.store.transaction():
             if outcome in ("completed", "waiting"):
                 done = as_utc_iso(self.clock) if outcome == "completed" else None
-                conn.execute("UPDATE days SET status = ?, completed_at = ? WHERE day = ?",
-                             (outcome, done, self.day))
-            conn.execute("UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?",
-                         (now_iso(), outcome, self.run_id))
+                conn.execute(
+                    "UPDATE days SET status = ?, completed_at = ? WHERE day = ?",
+                    (outcome, done, self.day),
+                )
+            conn.execute(
+                "UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?",
+                (now_iso(), outcome, self.run_id),
+            )
         log.info("finalize: day %s %s", self.day, outcome)
 
 
-def run_day(loaded: LoadedPlan, day: int, *, now: datetime | None = None,
-            dry_run: bool = False, force_reason: str | None = None,
-            override_guardrail: str | None = None,
-            prepare: Callable[[], object] | None = None) -> DayResult:
+def run_day(
+    loaded: LoadedPlan,
+    day: int,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    force_reason: str | None = None,
+    override_guardrail: str | None = None,
+    prepare: Callable[[], object] | None = None,
+) -> DayResult:
     """Run (or dry-run) sending day ``day`` of a plan over its store.
 
     A dry run changes nothing: everything it computes lives in temp tables of a transaction
@@ -261,14 +334,27 @@ def run_day(loaded: LoadedPlan, day: int, *, now: datetime | None = None,
         if dry_run:
             store.conn.execute("BEGIN")
             try:
-                return DayRun(loaded, store, day, now=now, dry_run=True,
-                              force_reason=force_reason,
-                              override_guardrail=override_guardrail).run()
+                return DayRun(
+                    loaded,
+                    store,
+                    day,
+                    now=now,
+                    dry_run=True,
+                    force_reason=force_reason,
+                    override_guardrail=override_guardrail,
+                ).run()
             finally:
                 store.conn.execute("ROLLBACK")
         with store.lock("run"):
-            return DayRun(loaded, store, day, now=now, dry_run=False,
-                          force_reason=force_reason,
-                          override_guardrail=override_guardrail, prepare=prepare).run()
+            return DayRun(
+                loaded,
+                store,
+                day,
+                now=now,
+                dry_run=False,
+                force_reason=force_reason,
+                override_guardrail=override_guardrail,
+                prepare=prepare,
+            ).run()
     finally:
         store.close()

@@ -20,8 +20,10 @@ from warmup.engine.walk import FlowSql, Timeline
 log = logging.getLogger("warmup.engine")
 
 TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_flow2", "engine_state")
-CUSTOMER_JOIN = ("JOIN customers c ON c.id = {alias}.customer_id "
-                 "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'")
+CUSTOMER_JOIN = (
+    "JOIN customers c ON c.id = {alias}.customer_id "
+    "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'"
+)
 
 
 @dataclass
@@ -72,17 +74,30 @@ def evaluate(ctx: DayContext, result: Evaluation) -> None:
     expr1, params1 = result.stage1
     drop_temp(ctx)
     conn.create_function("warmup_rank_hash", 1, rank_hash(ctx.plan.name), deterministic=True)
-    conn.execute("CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
-                 "last_node TEXT, last_label TEXT, tier INTEGER)")
-    conn.executemany("INSERT INTO engine_paths VALUES (?, ?, ?, ?, ?)",
-                     [(p.id, p.to_json(), p.last, p.labels[-1], timeline.tiers.get(p.id))
-                      for p in flow.paths.paths])
+    conn.execute(
+        "CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
+        "last_node TEXT, last_label TEXT, tier INTEGER)"
+    )
+    conn.executemany(
+        "INSERT INTO engine_paths VALUES (?, ?, ?, ?, ?)",
+        [
+            (p.id, p.to_json(), p.last, p.labels[-1], timeline.tiers.get(p.id))
+            for p in flow.paths.paths
+        ],
+    )
     conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)")
-    conn.execute(f"INSERT INTO engine_flow1 SELECT c.id, {expr1} FROM customers c "
-                 "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'", params1)
+    conn.execute(
+        f"INSERT INTO engine_flow1 SELECT c.id, {expr1} FROM customers c "
+        "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'",
+        params1,
+    )
     result.counts = dict(conn.execute("SELECT path, count(*) FROM engine_flow1 GROUP BY path"))
-    log.info("day %s: evaluated %s customers over %s paths", ctx.day,
-             sum(result.counts.values()), len(result.counts))
+    log.info(
+        "day %s: evaluated %s customers over %s paths",
+        ctx.day,
+        sum(result.counts.values()),
+        len(result.counts),
+    )
     pending = [p.id for p in flow.pending_paths()]
     due = timeline.allocation_at
     if not pending or due is None or not ctx.reached(due):
@@ -90,8 +105,12 @@ def evaluate(ctx: DayContext, result: Evaluation) -> None:
     _rank(ctx, result, pending, result.stage2)
 
 
-def _rank(ctx: DayContext, result: Evaluation, pending: list[int],
-          stage2: dict[int, tuple[str, list[object]]]) -> None:
+def _rank(
+    ctx: DayContext,
+    result: Evaluation,
+    pending: list[int],
+    stage2: dict[int, tuple[str, list[object]]],
+) -> None:
     conn = ctx.conn
     marks = ",".join(str(p) for p in pending)
     result.eligible = sum(result.counts.get(p, 0) for p in pending)
@@ -103,8 +122,10 @@ def _rank(ctx: DayContext, result: Evaluation, pending: list[int],
     # Post-allocation branches are rare: join the customer row only when one needs it.
     join = CUSTOMER_JOIN.format(alias="r") if result.flow.stage2_reads_customer else ""
     # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
-    conn.execute("CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
-                 "tier INTEGER, rank INTEGER, is_new INTEGER)")
+    conn.execute(
+        "CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
+        "tier INTEGER, rank INTEGER, is_new INTEGER)"
+    )
     # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
     conn.execute(
         "INSERT INTO engine_flow2 SELECT r.customer_id, "
@@ -114,11 +135,16 @@ def _rank(ctx: DayContext, result: Evaluation, pending: list[int],
         "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
         "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
         f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))) r {join}",
-        params)
+        params,
+    )
     for path_id in pending:
         result.counts.pop(path_id, None)
     for path_id, count in conn.execute("SELECT path, count(*) FROM engine_flow2 GROUP BY path"):
         result.counts[path_id] = count
     result.allocated = True
-    log.info("day %s: allocation ranked %s eligible, new-provider limit %s", ctx.day,
-             result.eligible, result.limit)
+    log.info(
+        "day %s: allocation ranked %s eligible, new-provider limit %s",
+        ctx.day,
+        result.eligible,
+        result.limit,
+    )

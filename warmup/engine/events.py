@@ -45,15 +45,15 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
                 "SELECT e.id, e.type, COALESCE(e.customer_id, c.id), e.day FROM events e "
                 "LEFT JOIN customers c ON e.customer_id IS NULL AND c.email = lower(trim(e.email)) "
                 f"WHERE e.processed_at IS NULL AND e.type IN ({marks}) ORDER BY e.id LIMIT ?",
-                [*types, BATCH]).fetchall()
+                [*types, BATCH],
+            ).fetchall()
             for event_id, kind, customer_id, day in rows:
                 if customer_id is not None:
                     ctx = _context(loaded, store, day)
                     for trigger in triggers:
                         if kind in trigger.events:
                             _walk(ctx, trigger, int(event_id), int(customer_id), moment)
-                conn.execute("UPDATE events SET processed_at = ? WHERE id = ?",
-                             (moment, event_id))
+                conn.execute("UPDATE events SET processed_at = ? WHERE id = ?", (moment, event_id))
         done += len(rows)
         if len(rows) < BATCH:
             break
@@ -71,8 +71,7 @@ def _context(loaded: LoadedPlan, store: Store, day: int | None) -> DayContext:
     return DayContext(loaded, store.conn, day, when, local_time(loaded.plan, when), None, False)
 
 
-def _walk(ctx: DayContext, trigger: TriggerNode, event_id: int, customer_id: int,
-          now: str) -> None:
+def _walk(ctx: DayContext, trigger: TriggerNode, event_id: int, customer_id: int, now: str) -> None:
     nodes = ctx.loaded.scenario.by_id
     node_id = trigger.next
     seen: set[str] = set()
@@ -80,20 +79,34 @@ def _walk(ctx: DayContext, trigger: TriggerNode, event_id: int, customer_id: int
         seen.add(node_id)
         node = nodes[node_id]
         if isinstance(node, ConsentRejectNode):
-            reject_consent(ctx.conn, "SELECT ? AS customer_id", [customer_id],
-                           channel=node.channel, source=f"event:{event_id}", now=now)
+            reject_consent(
+                ctx.conn,
+                "SELECT ? AS customer_id",
+                [customer_id],
+                channel=node.channel,
+                source=f"event:{event_id}",
+                now=now,
+            )
         elif isinstance(node, WebhookNode):
-            insert_webhooks(ctx.conn, node,
-                            key_prefix=f"{ctx.plan.name}:event:{event_id}:{node.id}:",
-                            day=ctx.day, source="FROM customers c WHERE c.id = ?",
-                            params=[customer_id], not_before=None, now=now)
+            insert_webhooks(
+                ctx.conn,
+                node,
+                key_prefix=f"{ctx.plan.name}:event:{event_id}:{node.id}:",
+                day=ctx.day,
+                source="FROM customers c WHERE c.id = ?",
+                params=[customer_id],
+                not_before=None,
+                now=now,
+            )
         if isinstance(node, BranchNode):
             if getattr(node, "source", None) == "allocation":
                 break  # an allocation belongs to the date flow
             sql, params = predicate(node, ctx)
             row = ctx.conn.execute(
                 f"SELECT {sql} FROM customers c LEFT JOIN consents e ON e.customer_id = c.id "
-                "AND e.channel = 'email' WHERE c.id = ?", [*params, customer_id]).fetchone()
+                "AND e.channel = 'email' WHERE c.id = ?",
+                [*params, customer_id],
+            ).fetchone()
             node_id = node.yes if row and row[0] else node.no
         else:
             node_id = node.edges().get("next")

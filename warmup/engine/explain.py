@@ -23,12 +23,12 @@ from warmup.store import open_store
 
 OUTCOMES = {
     "ended": "not allocated today: the walk ended before the allocation; the new provider "
-             "does not mail them",
+    "does not mail them",
     "never_allocated": "never allocated: unsubscribed, suppressed or invalid email",
     "new": "allocated to the new provider",
     "klaviyo": "stays with Klaviyo today",
     "skipped": "allocated to the new provider but not mailed: no longer mailable when the "
-               "email was written",
+    "email was written",
 }
 
 
@@ -40,12 +40,12 @@ class Explanation:
     outcome: str = ""
 
     def render(self) -> str:
-        return "\n".join([f"{self.email} on day {self.day}:", *self.lines,
-                          f"outcome: {self.outcome}"])
+        return "\n".join(
+            [f"{self.email} on day {self.day}:", *self.lines, f"outcome: {self.outcome}"]
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"email": self.email, "day": self.day, "steps": self.lines,
-                "outcome": self.outcome}
+        return {"email": self.email, "day": self.day, "steps": self.lines, "outcome": self.outcome}
 
 
 def explain(loaded: LoadedPlan, day: int, email: str) -> Explanation:
@@ -60,28 +60,38 @@ def _explain(loaded: LoadedPlan, conn: sqlite3.Connection, day: int, email: str)
     conn.row_factory = sqlite3.Row
     customer = conn.execute("SELECT * FROM customers WHERE email = ?", (email,)).fetchone()
     if customer is None:
-        raise InvalidInput(f"no customer {email} in the store of {loaded.name}",
-                           hint="check the address, or import the export that holds it")
+        raise InvalidInput(
+            f"no customer {email} in the store of {loaded.name}",
+            hint="check the address, or import the export that holds it",
+        )
     result = Explanation(email, day)
     day_row = conn.execute("SELECT * FROM days WHERE day = ?", (day,)).fetchone()
-    journey = conn.execute("SELECT * FROM journeys WHERE day = ? AND customer_id = ?",
-                           (day, customer["id"])).fetchone()
+    journey = conn.execute(
+        "SELECT * FROM journeys WHERE day = ? AND customer_id = ?", (day, customer["id"])
+    ).fetchone()
     if journey is None:
-        result.outcome = (f"day {day} has not run yet" if day_row is None else
-                          f"day {day} is {day_row['status']}: the allocation has not run yet, "
-                          "so no journey is recorded")
+        result.outcome = (
+            f"day {day} has not run yet"
+            if day_row is None
+            else f"day {day} is {day_row['status']}: the allocation has not run yet, "
+            "so no journey is recorded"
+        )
         return result
     nodes = loaded.scenario.by_id
     path = json.loads(journey["path"])
-    consents = dict(conn.execute("SELECT channel, status FROM consents WHERE customer_id = ?",
-                                 (customer["id"],)).fetchall())
+    consents = dict(
+        conn.execute(
+            "SELECT channel, status FROM consents WHERE customer_id = ?", (customer["id"],)
+        ).fetchall()
+    )
     for index, node_id in enumerate(path):
         node = nodes.get(node_id)
         if node is None:
             result.lines.append(f"#{node_id} (no longer in the scenario)")
             continue
-        label = (label_between(node, path[index + 1]) if index + 1 < len(path)
-                 else journey["last_label"])
+        label = (
+            label_between(node, path[index + 1]) if index + 1 < len(path) else journey["last_label"]
+        )
         reason = _reason(loaded, conn, node, label, day, customer, consents, journey, day_row)
         head = f"#{node.id} {node.type}" + (f" · {node.title}" if node.title else "")
         result.lines.append(f"{head}: {reason}" if reason else head)
@@ -91,9 +101,17 @@ def _explain(loaded: LoadedPlan, conn: sqlite3.Connection, day: int, email: str)
     return result
 
 
-def _reason(loaded: LoadedPlan, conn: sqlite3.Connection, node: Node, label: str, day: int,
-            customer: sqlite3.Row, consents: dict[str, str], journey: sqlite3.Row,
-            day_row: sqlite3.Row | None) -> str:
+def _reason(
+    loaded: LoadedPlan,
+    conn: sqlite3.Connection,
+    node: Node,
+    label: str,
+    day: int,
+    customer: sqlite3.Row,
+    consents: dict[str, str],
+    journey: sqlite3.Row,
+    day_row: sqlite3.Row | None,
+) -> str:
     arrow = f"→ {label}" if label in ("yes", "no") else ""
     if isinstance(node, ConditionNode):
         facts = []
@@ -114,34 +132,56 @@ def _reason(loaded: LoadedPlan, conn: sqlite3.Connection, node: Node, label: str
         what = f"until {node.until}" if node.until else f"{node.duration}"
         return f"wait {what}" + (f" — parked until {due}" if due else "")
     if isinstance(node, WebhookNode | EmailNode):
-        row = conn.execute("SELECT key, status FROM outbox WHERE day = ? AND node_id = ? "
-                           "AND customer_id = ?", (day, node.id, customer["id"])).fetchone()
+        row = conn.execute(
+            "SELECT key, status FROM outbox WHERE day = ? AND node_id = ? AND customer_id = ?",
+            (day, node.id, customer["id"]),
+        ).fetchone()
         if row is None:
             return "no outbox row"
         return f"outbox {row['key']}: {row['status']}"
     return ""
 
 
-def _audience_reason(loaded: LoadedPlan, conn: sqlite3.Connection, node: AudienceNode,
-                     label: str, day: int, customer: sqlite3.Row, journey: sqlite3.Row,
-                     day_row: sqlite3.Row | None) -> str:
+def _audience_reason(
+    loaded: LoadedPlan,
+    conn: sqlite3.Connection,
+    node: AudienceNode,
+    label: str,
+    day: int,
+    customer: sqlite3.Row,
+    journey: sqlite3.Row,
+    day_row: sqlite3.Row | None,
+) -> str:
     arrow = f"→ {label}" if label in ("yes", "no") else ""
     if node.source == "segment":
-        member = conn.execute("SELECT 1 FROM segment_members WHERE segment = ? AND "
-                              "customer_id = ?", (node.segment, customer["id"])).fetchone()
+        member = conn.execute(
+            "SELECT 1 FROM segment_members WHERE segment = ? AND customer_id = ?",
+            (node.segment, customer["id"]),
+        ).fetchone()
         return f"{'member' if member else 'not a member'} of {node.segment} {arrow}"
     if node.source in ("past_audience", "exclusion_list"):
-        days = (past_days(loaded.plan, day, node.template) if node.source == "past_audience"
-                else [day - 1] if day > 1 else [])
-        got = [int(r[0]) for r in conn.execute(
-            "SELECT day FROM allocations WHERE customer_id = ? AND provider = 'new' "
-            f"AND day IN ({','.join(str(d) for d in days) or '0'}) ORDER BY day",
-            (customer["id"],))]
+        days = (
+            past_days(loaded.plan, day, node.template)
+            if node.source == "past_audience"
+            else [day - 1]
+            if day > 1
+            else []
+        )
+        got = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT day FROM allocations WHERE customer_id = ? AND provider = 'new' "
+                f"AND day IN ({','.join(str(d) for d in days) or '0'}) ORDER BY day",
+                (customer["id"],),
+            )
+        ]
         if node.source == "exclusion_list":
-            return (f"{'in' if got else 'not in'} the exclusion list going into the day "
-                    f"{arrow}")
-        return (f"received the warm-up on day {', '.join(map(str, got))} {arrow}" if got
-                else f"has not received it before {arrow}")
+            return f"{'in' if got else 'not in'} the exclusion list going into the day {arrow}"
+        return (
+            f"received the warm-up on day {', '.join(map(str, got))} {arrow}"
+            if got
+            else f"has not received it before {arrow}"
+        )
     limit = int(day_row["new_limit"]) if day_row is not None and day_row["new_limit"] else 0
     rank = journey["rank"]
     if label == UNSAFE:

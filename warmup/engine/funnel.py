@@ -25,9 +25,16 @@ class NodeCount:
     due_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "title": self.title, "in": self.entered,
-                "out": dict(self.out), "ended": dict(self.ended), "parked": self.parked,
-                "due_at": self.due_at}
+        return {
+            "id": self.id,
+            "type": self.type,
+            "title": self.title,
+            "in": self.entered,
+            "out": dict(self.out),
+            "ended": dict(self.ended),
+            "parked": self.parked,
+            "due_at": self.due_at,
+        }
 
 
 def count_nodes(ctx: DayContext, ev: Evaluation) -> dict[str, NodeCount]:
@@ -53,8 +60,12 @@ def count_nodes(ctx: DayContext, ev: Evaluation) -> dict[str, NodeCount]:
     return nodes
 
 
-_ENDS = {UNSAFE: "never allocated (unsubscribed, suppressed or invalid email)",
-         "yes": "ends", "no": "ends: stays with Klaviyo", "next": "done"}
+_ENDS = {
+    UNSAFE: "never allocated (unsubscribed, suppressed or invalid email)",
+    "yes": "ends",
+    "no": "ends: stays with Klaviyo",
+    "next": "done",
+}
 
 
 def draw_tree(scenario: Scenario, counts: dict[str, NodeCount]) -> str:
@@ -86,14 +97,15 @@ def draw_tree(scenario: Scenario, counts: dict[str, NodeCount]) -> str:
             last = i == len(branches) - 1
             elbow, indent = ("└─ ", "   ") if last else ("├─ ", "│  ")
             if target is None:
-                lines.append(f"{prefix}{elbow}{label} {c.ended.get(label, 0):,} → "
-                             f"{_ENDS.get(label, 'ends')}")
+                lines.append(
+                    f"{prefix}{elbow}{label} {c.ended.get(label, 0):,} → {_ENDS.get(label, 'ends')}"
+                )
             elif target in drawn:
-                lines.append(f"{prefix}{elbow}{label} {c.out.get(label, 0):,} → #{target} "
-                             "(above)")
+                lines.append(f"{prefix}{elbow}{label} {c.out.get(label, 0):,} → #{target} (above)")
             else:
-                lines.append(f"{prefix}{elbow}{label} {c.out.get(label, 0):,} → "
-                             + describe(target))
+                lines.append(
+                    f"{prefix}{elbow}{label} {c.out.get(label, 0):,} → " + describe(target)
+                )
                 visit(target, prefix + indent)
 
     lines.append(describe(trigger.id))

@@ -48,32 +48,52 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
     transaction, so a kill leaves all of it or none)."""
     conn = ctx.conn
     conn.execute("DROP TABLE IF EXISTS temp.engine_state")
-    conn.execute("CREATE TEMP TABLE engine_state (path INTEGER PRIMARY KEY, node TEXT, "
-                 "due_at TEXT, outcome TEXT)")
-    conn.executemany("INSERT INTO engine_state VALUES (?, ?, ?, ?)",
-                     [(p.id, *path_state(ev.timeline, p), path_outcome(ev.flow, p))
-                      for p in ev.flow.paths.paths])
+    conn.execute(
+        "CREATE TEMP TABLE engine_state (path INTEGER PRIMARY KEY, node TEXT, "
+        "due_at TEXT, outcome TEXT)"
+    )
+    conn.executemany(
+        "INSERT INTO engine_state VALUES (?, ?, ?, ?)",
+        [
+            (p.id, *path_state(ev.timeline, p), path_outcome(ev.flow, p))
+            for p in ev.flow.paths.paths
+        ],
+    )
     pending = ",".join(str(p.id) for p in ev.flow.pending_paths()) or "-1"
-    select = ("SELECT ?, f.customer_id, p.json, s.node, s.due_at, s.outcome, {rank}, "
-              "p.last_label FROM {table} f JOIN engine_paths p ON p.id = f.path "
-              "JOIN engine_state s ON s.path = f.path")
+    select = (
+        "SELECT ?, f.customer_id, p.json, s.node, s.due_at, s.outcome, {rank}, "
+        "p.last_label FROM {table} f JOIN engine_paths p ON p.id = f.path "
+        "JOIN engine_state s ON s.path = f.path"
+    )
     columns = "(day, customer_id, path, node, due_at, outcome, rank, last_label)"
-    conn.execute(f"INSERT OR REPLACE INTO journeys {columns} "
-                 + select.format(rank="NULL", table="engine_flow1")
-                 + f" WHERE f.path NOT IN ({pending})", [ctx.day])
+    conn.execute(
+        f"INSERT OR REPLACE INTO journeys {columns} "
+        + select.format(rank="NULL", table="engine_flow1")
+        + f" WHERE f.path NOT IN ({pending})",
+        [ctx.day],
+    )
     new = klaviyo = 0
     if ev.allocated:
-        conn.execute(f"INSERT OR REPLACE INTO journeys {columns} "
-                     + select.format(rank="f.rank", table="engine_flow2"), [ctx.day])
-        conn.execute("INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
-                     "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
-                     "tier FROM engine_flow2", [ctx.day])
+        conn.execute(
+            f"INSERT OR REPLACE INTO journeys {columns} "
+            + select.format(rank="f.rank", table="engine_flow2"),
+            [ctx.day],
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
+            "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
+            "tier FROM engine_flow2",
+            [ctx.day],
+        )
         new = min(ev.limit, ev.eligible)
         klaviyo = ev.eligible - new
-    conn.execute("UPDATE days SET new_limit = ?, new_allocated = ?, klaviyo_allocated = ? "
-                 "WHERE day = ?", (ev.limit, new, klaviyo, ctx.day))
-    log.info("day %s: allocation frozen: new %s, klaviyo %s (limit %s)", ctx.day, new, klaviyo,
-             ev.limit)
+    conn.execute(
+        "UPDATE days SET new_limit = ?, new_allocated = ?, klaviyo_allocated = ? WHERE day = ?",
+        (ev.limit, new, klaviyo, ctx.day),
+    )
+    log.info(
+        "day %s: allocation frozen: new %s, klaviyo %s (limit %s)", ctx.day, new, klaviyo, ev.limit
+    )
 
 
 def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
@@ -81,16 +101,22 @@ def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
     by_key = {(p.to_json(), p.labels[-1]): p for p in ev.flow.paths.paths}
     ev.counts = {}
     for path_json, label, count in ctx.conn.execute(
-            "SELECT path, last_label, count(*) FROM journeys WHERE day = ? "
-            "GROUP BY path, last_label", (ctx.day,)):
+        "SELECT path, last_label, count(*) FROM journeys WHERE day = ? GROUP BY path, last_label",
+        (ctx.day,),
+    ):
         path = by_key.get((path_json, label))
         if path is None:
-            log.warning("day %s: %s journeys follow a path the scenario no longer has: %s",
-                        ctx.day, count, path_json)
+            log.warning(
+                "day %s: %s journeys follow a path the scenario no longer has: %s",
+                ctx.day,
+                count,
+                path_json,
+            )
             continue
         ev.counts[path.id] = count
-    row = ctx.conn.execute("SELECT new_limit, new_allocated, klaviyo_allocated FROM days "
-                           "WHERE day = ?", (ctx.day,)).fetchone()
+    row = ctx.conn.execute(
+        "SELECT new_limit, new_allocated, klaviyo_allocated FROM days WHERE day = ?", (ctx.day,)
+    ).fetchone()
     ev.limit = int(row[0] or 0)
     ev.eligible = int(row[1] or 0) + int(row[2] or 0)
     ev.allocated = True
@@ -100,6 +126,8 @@ def refresh_states(ctx: DayContext, ev: Evaluation) -> None:
     """Move parked customers on: node and due time per path as of now."""
     for path in final_paths(ev):
         node, due = path_state(ev.timeline, path)
-        ctx.conn.execute("UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND path = ? "
-                         "AND last_label = ? AND (node IS NOT ? OR due_at IS NOT ?)",
-                         (node, due, ctx.day, path.to_json(), path.labels[-1], node, due))
+        ctx.conn.execute(
+            "UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND path = ? "
+            "AND last_label = ? AND (node IS NOT ? OR due_at IS NOT ?)",
+            (node, due, ctx.day, path.to_json(), path.labels[-1], node, due),
+        )

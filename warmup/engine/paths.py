@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from warmup.plan.scenario import AudienceNode, BranchNode, Node, Scenario, TriggerNode
 
-PENDING = ""      # label of an allocation node whose rank is not known yet
+PENDING = ""  # label of an allocation node whose rank is not known yet
 UNSAFE = "unsafe"  # label of an allocation node a customer may never pass (consent, bad email)
 
 

@@ -20,8 +20,10 @@ from warmup.plan.models import Plan
 from warmup.plan.scenario import AudienceNode, ConditionNode, Node
 
 # The one rule no scenario can override: these customers are never allocated to anyone.
-SAFE = ("(COALESCE(e.status, 'never_subscribed') NOT IN ('unsubscribed', 'suppressed') "
-        "AND c.email_valid = 1)")
+SAFE = (
+    "(COALESCE(e.status, 'never_subscribed') NOT IN ('unsubscribed', 'suppressed') "
+    "AND c.email_valid = 1)"
+)
 
 SqlPart = tuple[str, list[Any]]
 
@@ -29,8 +31,9 @@ SqlPart = tuple[str, list[Any]]
 def _consent_column(channel: str) -> str:
     if channel == "email":
         return "e.status"
-    return ("(SELECT s.status FROM consents s WHERE s.customer_id = c.id "
-            f"AND s.channel = '{channel}')")
+    return (
+        f"(SELECT s.status FROM consents s WHERE s.customer_id = c.id AND s.channel = '{channel}')"
+    )
 
 
 def condition_sql(node: ConditionNode) -> SqlPart:
@@ -38,8 +41,9 @@ def condition_sql(node: ConditionNode) -> SqlPart:
     params: list[Any] = []
     if node.consent is not None:
         marks = ", ".join("?" for _ in node.consent.status_in)
-        parts.append(f"COALESCE({_consent_column(node.consent.channel)}, 'never_subscribed') "
-                     f"IN ({marks})")
+        parts.append(
+            f"COALESCE({_consent_column(node.consent.channel)}, 'never_subscribed') IN ({marks})"
+        )
         params += node.consent.status_in
     if node.email_valid is not None:
         parts.append("c.email_valid = ?")
@@ -65,14 +69,17 @@ def _allocated_new_on(days: list[int]) -> SqlPart:
     if not days:
         return "0", []
     marks = ", ".join(str(int(d)) for d in days)
-    return ("EXISTS (SELECT 1 FROM allocations a WHERE a.customer_id = c.id "
-            f"AND a.provider = 'new' AND a.day IN ({marks}))"), []
+    return (
+        "EXISTS (SELECT 1 FROM allocations a WHERE a.customer_id = c.id "
+        f"AND a.provider = 'new' AND a.day IN ({marks}))"
+    ), []
 
 
 def audience_sql(node: AudienceNode, ctx: DayContext) -> SqlPart:
     if node.source == "segment":
-        return ("EXISTS (SELECT 1 FROM segment_members m WHERE m.segment = ? "
-                "AND m.customer_id = c.id)"), [node.segment]
+        return (
+            "EXISTS (SELECT 1 FROM segment_members m WHERE m.segment = ? AND m.customer_id = c.id)"
+        ), [node.segment]
     if node.source == "past_audience":
         return _allocated_new_on(past_days(ctx.plan, ctx.day, node.template))
     if node.source == "exclusion_list":

@@ -17,9 +17,19 @@ from warmup.plan.templates import email_template_path
 from warmup.render import render_webhook
 
 SAMPLE_SIZE = 3
-CUSTOMER_COLUMNS = ("id", "email", "first_name", "last_name", "phone", "external_id",
-                    "klaviyo_id", "last_open_at", "last_click_at", "last_engaged_at",
-                    "attributes")
+CUSTOMER_COLUMNS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "external_id",
+    "klaviyo_id",
+    "last_open_at",
+    "last_click_at",
+    "last_engaged_at",
+    "attributes",
+)
 
 
 class NewSet:
@@ -28,9 +38,11 @@ class NewSet:
     def __init__(self, ctx: DayContext, *, frozen: bool) -> None:
         day = int(ctx.day)
         if frozen:
-            self.rows = ("SELECT a.customer_id, j.rank FROM allocations a JOIN journeys j "
-                         "ON j.day = a.day AND j.customer_id = a.customer_id "
-                         f"WHERE a.day = {day} AND a.provider = 'new'")
+            self.rows = (
+                "SELECT a.customer_id, j.rank FROM allocations a JOIN journeys j "
+                "ON j.day = a.day AND j.customer_id = a.customer_id "
+                f"WHERE a.day = {day} AND a.provider = 'new'"
+            )
         else:
             self.rows = "SELECT customer_id, rank FROM engine_flow2 WHERE is_new"
 
@@ -42,20 +54,28 @@ def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
     today, added = conn.execute(
         "SELECT count(*), coalesce(sum(NOT EXISTS (SELECT 1 FROM allocations a "
         "WHERE a.day = ? AND a.customer_id = t.customer_id AND a.provider = 'new')), 0) "
-        f"FROM ({new.rows}) t", (prev,)).fetchone()
-    before = conn.execute("SELECT count(*) FROM allocations WHERE day = ? AND provider = 'new'",
-                          (prev,)).fetchone()[0]
+        f"FROM ({new.rows}) t",
+        (prev,),
+    ).fetchone()
+    before = conn.execute(
+        "SELECT count(*) FROM allocations WHERE day = ? AND provider = 'new'", (prev,)
+    ).fetchone()[0]
     # Whoever was in yesterday's set and is not added today stayed; the rest leave the list.
     removed = int(before) - (int(today) - int(added))
-    return {"list": "exclusion", "previous_day": prev if prev >= 1 else None,
-            "added": int(added), "removed": removed}
+    return {
+        "list": "exclusion",
+        "previous_day": prev if prev >= 1 else None,
+        "added": int(added),
+        "removed": removed,
+    }
 
 
 def sample_customers(ctx: DayContext, new: NewSet) -> list[tuple[int, dict[str, Any]]]:
     cols = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
     rows = ctx.conn.execute(
         f"SELECT t.rank, {cols} FROM ({new.rows}) t JOIN customers c ON c.id = t.customer_id "
-        f"WHERE t.rank <= {SAMPLE_SIZE} ORDER BY t.rank").fetchall()
+        f"WHERE t.rank <= {SAMPLE_SIZE} ORDER BY t.rank"
+    ).fetchall()
     return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
 
 
@@ -63,19 +83,27 @@ def render_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> 
     if importlib.util.find_spec("warmup.email.render") is not None:
         from warmup.email.render import render_message
 
-        return render_message(ctx.loaded, template, customer, ctx.day,
-                              secret=b"dry-run: links are never sent").subject
+        return render_message(
+            ctx.loaded, template, customer, ctx.day, secret=b"dry-run: links are never sent"
+        ).subject
     return _fallback_subject(ctx, template, customer)
 
 
 def _fallback_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> str:
     path = email_template_path(ctx.loaded.templates_dir, template)
-    env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(str(path.parent)),
-                               undefined=jinja2.StrictUndefined, autoescape=False)
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(path.parent)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
     fields = dict(customer)
     fields["attributes"] = json.loads(fields.get("attributes") or "{}")
-    context = {"customer": fields, "plan": {"name": ctx.plan.name}, "day": ctx.day,
-               "unsubscribe_url": ctx.plan.unsubscribe.url}
+    context = {
+        "customer": fields,
+        "plan": {"name": ctx.plan.name},
+        "day": ctx.day,
+        "unsubscribe_url": ctx.plan.unsubscribe.url,
+    }
     try:
         tmpl = env.get_template(path.name)
         return "".join(tmpl.blocks["subject"](tmpl.new_context(context))).strip()
@@ -95,13 +123,26 @@ def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[st
             entry["template"] = template
             entry["subject"] = render_subject(ctx, template, customer)
         out.append(entry)
-    hook = next((n for n in ctx.loaded.scenario.nodes
-                 if isinstance(n, WebhookNode) and n.list == "exclusion"), None)
+    hook = next(
+        (
+            n
+            for n in ctx.loaded.scenario.nodes
+            if isinstance(n, WebhookNode) and n.list == "exclusion"
+        ),
+        None,
+    )
     webhook = None
     if hook is not None and customers:
         profiles = [{name: c[name] for name in PROFILE_FIELDS} for _, c in customers]
-        body = render_webhook(ctx.loaded.templates_dir, hook.template,
-                              {"profiles": profiles, "list_id": "<resolved at sync>"})
-        webhook = {"node": hook.id, "template": hook.template, "profiles": len(profiles),
-                   "body": body}
+        body = render_webhook(
+            ctx.loaded.templates_dir,
+            hook.template,
+            {"profiles": profiles, "list_id": "<resolved at sync>"},
+        )
+        webhook = {
+            "node": hook.id,
+            "template": hook.template,
+            "profiles": len(profiles),
+            "body": body,
+        }
     return out, webhook

@@ -56,12 +56,19 @@ class DayResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "plan": self.plan, "day": self.day, "date": self.date, "dry_run": self.dry_run,
-            "status": self.status, "due_at": self.due_at,
+            "plan": self.plan,
+            "day": self.day,
+            "date": self.date,
+            "dry_run": self.dry_run,
+            "status": self.status,
+            "due_at": self.due_at,
             "already_completed": self.already_completed,
             "funnel": [node.to_json() for node in self.funnel],
-            "allocation": self.allocation, "list_changes": self.list_changes,
-            "samples": self.samples, "webhook": self.webhook, "outbox": self.outbox,
+            "allocation": self.allocation,
+            "list_changes": self.list_changes,
+            "samples": self.samples,
+            "webhook": self.webhook,
+            "outbox": self.outbox,
             "notes": self.notes,
         }
 
@@ -72,26 +79,32 @@ class DayResult:
             lines += ["", self.tree]
         if self.allocation is not None:
             a = self.allocation
-            lines += ["", f"allocation: new provider {a['new']:,} of limit {a['limit']:,} "
-                      f"(schedule: {a['volume']}), eligible {a['eligible']:,}, Klaviyo "
-                      f"{a['klaviyo']:,}"]
+            lines += [
+                "",
+                f"allocation: new provider {a['new']:,} of limit {a['limit']:,} "
+                f"(schedule: {a['volume']}), eligible {a['eligible']:,}, Klaviyo "
+                f"{a['klaviyo']:,}",
+            ]
         if self.list_changes is not None:
             c = self.list_changes
             since = f"day {c['previous_day']}" if c["previous_day"] else "empty list"
-            lines.append(f"Klaviyo exclusion list: +{c['added']:,} −{c['removed']:,} "
-                         f"(vs {since})")
+            lines.append(f"Klaviyo exclusion list: +{c['added']:,} −{c['removed']:,} (vs {since})")
         if self.outbox:
-            lines.append("outbox: " + ", ".join(f"#{node} +{count:,}"
-                                                for node, count in self.outbox.items()))
+            lines.append(
+                "outbox: " + ", ".join(f"#{node} +{count:,}" for node, count in self.outbox.items())
+            )
         if self.samples:
             lines += ["", "sample recipients:"]
             for s in self.samples:
-                subject = f"  {s['template']}  \"{s['subject']}\"" if "subject" in s else ""
+                subject = f'  {s["template"]}  "{s["subject"]}"' if "subject" in s else ""
                 lines.append(f"  rank {s['rank']:,}  {s['email']}{subject}")
         if self.webhook is not None:
             w = self.webhook
-            lines += ["", f"webhook #{w['node']} body ({w['profiles']} sample profiles):",
-                      "  " + w["body"].strip()]
+            lines += [
+                "",
+                f"webhook #{w['node']} body ({w['profiles']} sample profiles):",
+                "  " + w["body"].strip(),
+            ]
         for note in self.notes:
             lines.append(f"note: {note}")
         return "\n".join(lines)

@@ -54,12 +54,17 @@ class FlowSql:
         return f"(CASE WHEN {is_new_sql} THEN {yes} ELSE {no} END)", params
 
     def pending_paths(self) -> list[Path]:
-        return [p for p in self.paths.paths
-                if self.allocation is not None and p.last == self.allocation.id
-                and p.labels[-1] == PENDING]
+        return [
+            p
+            for p in self.paths.paths
+            if self.allocation is not None
+            and p.last == self.allocation.id
+            and p.labels[-1] == PENDING
+        ]
 
-    def _walk(self, node_id: str, nodes: tuple[str, ...], labels: tuple[str, ...],
-              params: list[Any]) -> str:
+    def _walk(
+        self, node_id: str, nodes: tuple[str, ...], labels: tuple[str, ...], params: list[Any]
+    ) -> str:
         node = self.nodes[node_id]
         here = (*nodes, node_id)
         if isinstance(node, AudienceNode) and node.source == "allocation":
@@ -75,8 +80,14 @@ class FlowSql:
             return f"(CASE WHEN {sql} THEN {yes} ELSE {no} END)"
         return self._follow(node, "next", here, labels, params)
 
-    def _follow(self, node: Node, label: str, here: tuple[str, ...], labels: tuple[str, ...],
-                params: list[Any]) -> str:
+    def _follow(
+        self,
+        node: Node,
+        label: str,
+        here: tuple[str, ...],
+        labels: tuple[str, ...],
+        params: list[Any],
+    ) -> str:
         target = node.edges().get(label)
         if target is None:
             # The walk ends here; the label says which missing edge ended it.
@@ -106,8 +117,11 @@ class Timeline:
     def _wait_until(self, node: WaitNode, arrive: datetime) -> datetime:
         if node.delay is not None:
             return arrive + node.delay
-        hhmm = self.ctx.plan.schedule.send_time_for(self.ctx.day) if node.until == "send_time" \
+        hhmm = (
+            self.ctx.plan.schedule.send_time_for(self.ctx.day)
+            if node.until == "send_time"
             else str(node.until)
+        )
         return max(arrive, local_time(self.ctx.plan, self.ctx.date, hhmm))
 
     def _times(self, path: Path) -> list[tuple[datetime, datetime]]:
@@ -119,8 +133,12 @@ class Timeline:
             leave = moment
             if isinstance(node, WaitNode):
                 leave = self._wait_until(node, moment)
-            elif (allocation is not None and node_id == allocation.id
-                  and path.labels[index] != UNSAFE and self.allocation_at is not None):
+            elif (
+                allocation is not None
+                and node_id == allocation.id
+                and path.labels[index] != UNSAFE
+                and self.allocation_at is not None
+            ):
                 leave = max(moment, self.allocation_at)
             out.append((moment, leave))
             moment = leave

@@ -43,7 +43,7 @@ def load_scenario(path: Path) -> Scenario:
     scenario, issues = _validate(Scenario, positioned, "scenario")
     if scenario is not None:
         issues += check_graph(scenario, positioned)
-    if issues or scenario is None:
+    if issues or not isinstance(scenario, Scenario):
         raise PlanError(issues)
     return scenario
 
@@ -71,19 +71,35 @@ def load_plan(path: Path | str) -> LoadedPlan:
         raise PlanError(issues)
 
     scenario_path = resolve_relative(path, plan.scenario, "scenarios")
-    templates_dir = (resolve_relative(path, plan.templates, "templates") if plan.templates
-                     else _default_templates(path))
+    templates_dir = (
+        resolve_relative(path, plan.templates, "templates")
+        if plan.templates
+        else _default_templates(path)
+    )
     if not templates_dir.is_dir():
         line, col = positioned.where(("templates",)) or (None, None)
-        issues.append(Issue(path, line, col, f"templates folder {templates_dir} not found",
-                            "point `templates:` at the folder holding email/ and klaviyo/"))
+        issues.append(
+            Issue(
+                path,
+                line,
+                col,
+                f"templates folder {templates_dir} not found",
+                "point `templates:` at the folder holding email/ and klaviyo/",
+            )
+        )
     scenario: Scenario | None = None
     if not scenario_path.exists():
         line, col = positioned.where(("scenario",)) or (None, None)
         shipped = sorted(p.stem for p in bundled_dir("scenarios").glob("*.yaml"))
-        issues.append(Issue(path, line, col, f"scenario file {plan.scenario} not found",
-                            "give a path relative to the plan, or a shipped one: "
-                            + ", ".join(shipped)))
+        issues.append(
+            Issue(
+                path,
+                line,
+                col,
+                f"scenario file {plan.scenario} not found",
+                "give a path relative to the plan, or a shipped one: " + ", ".join(shipped),
+            )
+        )
     else:
         try:
             scenario = load_scenario(scenario_path)
@@ -95,9 +111,14 @@ def load_plan(path: Path | str) -> LoadedPlan:
             issues += check_templates(plan, scenario, templates_dir, path, positioned)
     if issues or scenario is None:
         raise PlanError(issues)
-    return LoadedPlan(plan=plan, path=path, scenario=scenario, scenario_path=scenario_path,
-                      templates_dir=templates_dir,
-                      store_path=store_path_for(path, plan.store))
+    return LoadedPlan(
+        plan=plan,
+        path=path,
+        scenario=scenario,
+        scenario_path=scenario_path,
+        templates_dir=templates_dir,
+        store_path=store_path_for(path, plan.store),
+    )
 
 
 def _default_templates(plan_path: Path) -> Path:
@@ -105,21 +126,29 @@ def _default_templates(plan_path: Path) -> Path:
     return beside if beside.is_dir() else bundled_dir("templates")
 
 
-def _cross_check(plan: Plan, scenario: Scenario, positioned: Positioned,
-                 scenario_path: Path) -> list[Issue]:
+def _cross_check(
+    plan: Plan, scenario: Scenario, positioned: Positioned, scenario_path: Path
+) -> list[Issue]:
     from warmup.plan.scenario import EmailNode
 
     issues: list[Issue] = []
-    uses_day_template = any(isinstance(n, EmailNode) and n.template == "day"
-                            for n in scenario.nodes)
+    uses_day_template = any(
+        isinstance(n, EmailNode) and n.template == "day" for n in scenario.nodes
+    )
     if uses_day_template and plan.schedule.template is None:
         for index, day in enumerate(plan.schedule.days):
             if day.template is None:
                 line, col = positioned.where(("schedule", "days", index)) or (None, None)
-                issues.append(Issue(plan_path_of(positioned), line, col,
-                                    f"day {day.day} has no template",
-                                    "add `template: NAME` to the day (templates/email/NAME.j2) "
-                                    "or a default `template:` under schedule"))
+                issues.append(
+                    Issue(
+                        plan_path_of(positioned),
+                        line,
+                        col,
+                        f"day {day.day} has no template",
+                        "add `template: NAME` to the day (templates/email/NAME.j2) "
+                        "or a default `template:` under schedule",
+                    )
+                )
     return issues
 
 
@@ -129,11 +158,18 @@ def plan_path_of(positioned: Positioned) -> Path:
 
 # --- pydantic errors → located issues ------------------------------------------------------
 
-def _validate(model: type[BaseModel], positioned: Positioned,
-              what: str) -> tuple[Any, list[Issue]]:
+
+def _validate(model: type[BaseModel], positioned: Positioned, what: str) -> tuple[Any, list[Issue]]:
     if not isinstance(positioned.data, dict):
-        return None, [Issue(positioned.file, 1, 1, f"a {what} file must be a YAML mapping "
-                            "of keys to values", f"see `warmup schema {what}`")]
+        return None, [
+            Issue(
+                positioned.file,
+                1,
+                1,
+                f"a {what} file must be a YAML mapping of keys to values",
+                f"see `warmup schema {what}`",
+            )
+        ]
     try:
         return model.model_validate(positioned.data), []
     except ValidationError as exc:
@@ -156,8 +192,7 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Loc:
     return tuple(path)
 
 
-def _issue_from_error(model: type[BaseModel], positioned: Positioned,
-                      err: Any) -> Issue:
+def _issue_from_error(model: type[BaseModel], positioned: Positioned, err: Any) -> Issue:
     loc = tuple(err["loc"])
     path = _data_path(positioned.data, loc)
     kind = err["type"]
@@ -167,25 +202,36 @@ def _issue_from_error(model: type[BaseModel], positioned: Positioned,
         allowed = _allowed_keys(model, positioned.data, path[:-1])
         wrong = str(path[-1]) if path else "?"
         close = difflib.get_close_matches(wrong, allowed, n=1, cutoff=0.6)
-        hint = (f"did you mean `{close[0]}`?" if close
-                else f"allowed here: {', '.join(sorted(allowed))}" if allowed
-                else "remove it")
+        hint = (
+            f"did you mean `{close[0]}`?"
+            if close
+            else f"allowed here: {', '.join(sorted(allowed))}"
+            if allowed
+            else "remove it"
+        )
         return Issue(positioned.file, line, col, f"unknown key `{wrong}`", hint)
     if kind == "missing":
         parent = path[:-1] if path and path[-1] == loc[-1] else path
         line, col = positioned.where(parent) or (None, None)
         under = ".".join(str(p) for p in parent) or "the top level"
-        return Issue(positioned.file, line, col, f"`{loc[-1]}` is required here",
-                     f"add `{loc[-1]}:` under {under}")
+        return Issue(
+            positioned.file,
+            line,
+            col,
+            f"`{loc[-1]}` is required here",
+            f"add `{loc[-1]}:` under {under}",
+        )
     line, col = positioned.where(path) or (None, None)
     message = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
-            message = message[len(prefix):]
+            message = message[len(prefix) :]
     if kind == "union_tag_invalid":
         ctx = err.get("ctx") or {}
-        message = (f"`{ctx.get('discriminator', 'type').strip(chr(39))}: {ctx.get('tag')}` "
-                   f"is not one of {ctx.get('expected_tags')}")
+        message = (
+            f"`{ctx.get('discriminator', 'type').strip(chr(39))}: {ctx.get('tag')}` "
+            f"is not one of {ctx.get('expected_tags')}"
+        )
         return Issue(positioned.file, line, col, f"{dotted}: {message}", _tag_hint(err))
     if " — " in message:
         text, hint = message.split(" — ", 1)
@@ -231,7 +277,12 @@ def _allowed_keys(model: type[BaseModel], data: Any, parent: Loc) -> list[str]:
     current: Any = model
     node_data: Any = data
     for part in parent:
-        node_data = node_data[part] if isinstance(node_data, (dict, list)) else None
+        if isinstance(node_data, dict):
+            node_data = node_data.get(part)
+        elif isinstance(node_data, list) and isinstance(part, int):
+            node_data = node_data[part]
+        else:
+            node_data = None
         current = _descend(current, part, node_data)
         if current is None:
             return []
@@ -269,7 +320,8 @@ def _pick_model(annotation: Any, node_data: Any) -> Any:
                 for key in ("type", "kind"):
                     field = m.model_fields.get(key)
                     if field is not None and node_data.get(key) in typing.get_args(
-                            field.annotation):
+                        field.annotation
+                    ):
                         return m
             return models[0]
         if len(candidates) == 1:

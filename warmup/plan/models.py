@@ -70,8 +70,10 @@ class ListRef(StrictModel):
     def _exactly_one(self) -> ListRef:
         given = [k for k in ("id", "name", "per_day") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of `id:` (a list id like Y6nRLr), `name:` "
-                             "(found or created) or `per_day:` (day number → list id)")
+            raise ValueError(
+                "give exactly one of `id:` (a list id like Y6nRLr), `name:` "
+                "(found or created) or `per_day:` (day number → list id)"
+            )
         return self
 
 
@@ -95,8 +97,10 @@ class KlaviyoProvider(StrictModel):
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not a URL — write https://a.klaviyo.com or the "
-                             "sandbox's http://127.0.0.1:PORT")
+            raise ValueError(
+                f"{value!r} is not a URL — write https://a.klaviyo.com or the "
+                "sandbox's http://127.0.0.1:PORT"
+            )
         return value.rstrip("/")
 
 
@@ -125,8 +129,10 @@ Volume = int | str
 
 class DaySettings(StrictModel):
     day: int = Field(ge=1)
-    new: Volume = Field(description="New provider's customer limit: a number, a percentage of "
-                        "the eligible audience like '20%', or 'all'")
+    new: Volume = Field(
+        description="New provider's customer limit: a number, a percentage of "
+        "the eligible audience like '20%', or 'all'"
+    )
     template: str | None = None
     send_time: str | None = None
 
@@ -145,14 +151,16 @@ class DaySettings(StrictModel):
         match = _PERCENT.match(text)
         if match and 0 <= float(match.group(1)) <= 100:
             return text
-        raise ValueError(f"{value!r} is not a volume — write a number like 5000, a percentage "
-                         "like '20%' (0–100), or 'all'")
+        raise ValueError(
+            f"{value!r} is not a volume — write a number like 5000, a percentage "
+            "like '20%' (0–100), or 'all'"
+        )
 
     @field_validator("send_time")
     @classmethod
     def _time(cls, value: str | None) -> str | None:
         if value is not None and not _LOCAL_TIME.match(value):
-            raise ValueError(f"{value!r} is not a time of day — write it like \"10:00\"")
+            raise ValueError(f'{value!r} is not a time of day — write it like "10:00"')
         return value
 
     def limit_for(self, eligible: int) -> int:
@@ -176,7 +184,7 @@ class Schedule(StrictModel):
     @classmethod
     def _time(cls, value: str) -> str:
         if not _LOCAL_TIME.match(value):
-            raise ValueError(f"{value!r} is not a time of day — write it like \"10:00\"")
+            raise ValueError(f'{value!r} is not a time of day — write it like "10:00"')
         return value
 
     @field_validator("skip_weekdays")
@@ -274,8 +282,10 @@ class Plan(StrictModel):
         try:
             pendulum.timezone(value)
         except Exception:
-            raise ValueError(f"{value!r} is not a time zone — write an IANA name like "
-                             "Europe/Prague or America/New_York") from None
+            raise ValueError(
+                f"{value!r} is not a time zone — write an IANA name like "
+                "Europe/Prague or America/New_York"
+            ) from None
         return value
 
     @property

@@ -92,8 +92,9 @@ class TriggerNode(LinearNode):
         if self.on == "event" and not self.events:
             raise ValueError("an `on: event` trigger needs `events:`, e.g. [unsubscribed]")
         if self.on == "date" and self.events:
-            raise ValueError("`events:` belongs to `on: event` triggers — remove it or set "
-                             "on: event")
+            raise ValueError(
+                "`events:` belongs to `on: event` triggers — remove it or set on: event"
+            )
         return self
 
 
@@ -116,8 +117,12 @@ class ConditionNode(BranchNode):
 
     @model_validator(mode="after")
     def _at_least_one_test(self) -> ConditionNode:
-        if (self.consent is None and self.email_valid is None and self.has_phone is None
-                and not self.attribute_equals):
+        if (
+            self.consent is None
+            and self.email_valid is None
+            and self.has_phone is None
+            and not self.attribute_equals
+        ):
             raise ValueError(
                 "a condition needs at least one test: consent, email_valid, has_phone or "
                 "attribute_equals"
@@ -167,11 +172,15 @@ class WaitNode(LinearNode):
     @model_validator(mode="after")
     def _one_of(self) -> WaitNode:
         if (self.until is None) == (self.duration is None):
-            raise ValueError("a wait needs exactly one of `until:` (send_time or HH:MM) or "
-                             "`duration:` (like 5m)")
-        if self.until is not None and self.until != "send_time" and not _LOCAL_TIME.match(
-                self.until):
-            raise ValueError(f"`until: {self.until}` — write send_time or a time like \"10:00\"")
+            raise ValueError(
+                "a wait needs exactly one of `until:` (send_time or HH:MM) or `duration:` (like 5m)"
+            )
+        if (
+            self.until is not None
+            and self.until != "send_time"
+            and not _LOCAL_TIME.match(self.until)
+        ):
+            raise ValueError(f'`until: {self.until}` — write send_time or a time like "10:00"')
         if self.duration is not None:
             parse_duration(self.duration)
         return self
@@ -208,7 +217,12 @@ class ConsentRejectNode(LinearNode):
 
 
 Node = Annotated[
-    TriggerNode | ConditionNode | AudienceNode | WaitNode | WebhookNode | EmailNode
+    TriggerNode
+    | ConditionNode
+    | AudienceNode
+    | WaitNode
+    | WebhookNode
+    | EmailNode
     | ConsentRejectNode,
     Field(discriminator="type"),
 ]

@@ -17,8 +17,12 @@ def summarize(loaded: LoadedPlan) -> str:
         f"  days       {plan.day_count}, day 1 on {plan.start_date} ({plan.timezone}), "
         f"send time {plan.schedule.send_time}",
         f"  new        {new.kind}"
-        + (f" {new.host}:{new.port} tls={new.tls}, {new.rate_per_second:g}/s, "
-           f"{new.max_connections} connections" if new.kind == "smtp" else f" → {new.directory}"),
+        + (
+            f" {new.host}:{new.port} tls={new.tls}, {new.rate_per_second:g}/s, "
+            f"{new.max_connections} connections"
+            if new.kind == "smtp"
+            else f" → {new.directory}"
+        ),
         f"  klaviyo    {klaviyo.base_url} (key from ${klaviyo.api_key_env}, revision "
         f"{klaviyo.revision}, {klaviyo.list_mode})",
         f"  store      {loaded.store_path}",
@@ -27,6 +31,7 @@ def summarize(loaded: LoadedPlan) -> str:
     ]
     hooks = [n for n in loaded.scenario.nodes if isinstance(n, WebhookNode)]
     if hooks:
-        lines.append("  webhooks   " + ", ".join(f"#{n.id} → {n.list or n.template}"
-                                                  for n in hooks))
+        lines.append(
+            "  webhooks   " + ", ".join(f"#{n.id} → {n.list or n.template}" for n in hooks)
+        )
     return "\n".join(lines)

@@ -20,16 +20,24 @@ def email_template_path(templates_dir: Path, name: str) -> Path:
     return templates_dir / EMAIL_DIR / f"{name}{EMAIL_SUFFIX}"
 
 
-def check_templates(plan: Plan, scenario: Scenario, templates_dir: Path, plan_file: Path,
-                    positioned: Positioned) -> list[Issue]:
+def check_templates(
+    plan: Plan, scenario: Scenario, templates_dir: Path, plan_file: Path, positioned: Positioned
+) -> list[Issue]:
     issues: list[Issue] = []
     env = jinja2.Environment(autoescape=False)
     checked: set[Path] = set()
 
     def compile_one(path: Path, where: tuple[Path, int | None, int | None], what: str) -> None:
         if not path.exists():
-            issues.append(Issue(where[0], where[1], where[2], f"{what}: {path} does not exist",
-                                f"create it, or use one of the templates in {path.parent}"))
+            issues.append(
+                Issue(
+                    where[0],
+                    where[1],
+                    where[2],
+                    f"{what}: {path} does not exist",
+                    f"create it, or use one of the templates in {path.parent}",
+                )
+            )
             return
         if path in checked:
             return
@@ -37,22 +45,38 @@ def check_templates(plan: Plan, scenario: Scenario, templates_dir: Path, plan_fi
         try:
             env.parse(path.read_text(encoding="utf-8"), filename=str(path))
         except jinja2.TemplateSyntaxError as exc:
-            issues.append(Issue(path, exc.lineno, None, f"template syntax error: {exc.message}",
-                                "fix the Jinja tag on this line"))
+            issues.append(
+                Issue(
+                    path,
+                    exc.lineno,
+                    None,
+                    f"template syntax error: {exc.message}",
+                    "fix the Jinja tag on this line",
+                )
+            )
 
     for node in scenario.nodes:
         if isinstance(node, WebhookNode):
-            compile_one(templates_dir / node.template, (plan_file, None, None),
-                        f"webhook node `{node.id}` template")
+            compile_one(
+                templates_dir / node.template,
+                (plan_file, None, None),
+                f"webhook node `{node.id}` template",
+            )
         if isinstance(node, EmailNode) and node.template != "day":
-            compile_one(email_template_path(templates_dir, node.template),
-                        (plan_file, None, None), f"email node `{node.id}` template")
+            compile_one(
+                email_template_path(templates_dir, node.template),
+                (plan_file, None, None),
+                f"email node `{node.id}` template",
+            )
     if any(isinstance(n, EmailNode) and n.template == "day" for n in scenario.nodes):
         for i, day in enumerate(plan.schedule.days):
             name = day.template or plan.schedule.template
             if name is None:
                 continue
             line, col = positioned.where(("schedule", "days", i, "template")) or (None, None)
-            compile_one(email_template_path(templates_dir, name), (plan_file, line, col),
-                        f"day {day.day} template `{name}`")
+            compile_one(
+                email_template_path(templates_dir, name),
+                (plan_file, line, col),
+                f"day {day.day} template `{name}`",
+            )
     return issues

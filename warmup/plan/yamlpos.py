@@ -47,8 +47,17 @@ def load_yaml(file: Path) -> Positioned:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PlanError([Issue(file, None, None, "file not found",
-                               "check the path, relative to where you run warmup")]) from None
+        raise PlanError(
+            [
+                Issue(
+                    file,
+                    None,
+                    None,
+                    "file not found",
+                    "check the path, relative to where you run warmup",
+                )
+            ]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError([Issue(file, None, None, f"cannot read the file: {exc}")]) from None
     try:
@@ -57,8 +66,17 @@ def load_yaml(file: Path) -> Positioned:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         problem = exc.problem or "invalid YAML"
-        raise PlanError([Issue(file, line, col, f"YAML syntax error: {problem}",
-                               "check indentation and quoting on this line")]) from None
+        raise PlanError(
+            [
+                Issue(
+                    file,
+                    line,
+                    col,
+                    f"YAML syntax error: {problem}",
+                    "check indentation and quoting on this line",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise PlanError([Issue(file, None, None, f"YAML error: {exc}")]) from None
     result = Positioned(data=None, file=file)
@@ -80,17 +98,30 @@ def _build(node: yaml.Node, loc: Loc, out: Positioned, issues: list[Issue]) -> A
             # Keys are words: YAML 1.1 would read `yes:`, `no:` and `on:` as booleans.
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if key is None:
-                issues.append(Issue(out.file, key_node.start_mark.line + 1,
-                                    key_node.start_mark.column + 1, "a key must be a plain word"))
+                issues.append(
+                    Issue(
+                        out.file,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        "a key must be a plain word",
+                    )
+                )
                 continue
             if key in mapping:
-                issues.append(Issue(out.file, key_node.start_mark.line + 1,
-                                    key_node.start_mark.column + 1,
-                                    f"`{key}` appears twice in this block",
-                                    "keep one of them"))
+                issues.append(
+                    Issue(
+                        out.file,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        f"`{key}` appears twice in this block",
+                        "keep one of them",
+                    )
+                )
             child: Loc = (*loc, key)
-            out.key_positions[child] = (key_node.start_mark.line + 1,
-                                        key_node.start_mark.column + 1)
+            out.key_positions[child] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
             mapping[key] = _build(value_node, child, out, issues)
         return mapping
     if isinstance(node, yaml.SequenceNode):
@@ -100,6 +131,9 @@ def _build(node: yaml.Node, loc: Loc, out: Positioned, issues: list[Issue]) -> A
 
 def _scalar(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        return yaml.load(yaml.serialize(node), Loader=_Loader) if node.tag != (
-            "tag:yaml.org,2002:str") else node.value
+        return (
+            yaml.load(yaml.serialize(node), Loader=_Loader)
+            if node.tag != ("tag:yaml.org,2002:str")
+            else node.value
+        )
     return None

@@ -47,8 +47,9 @@ class FileSession:
             partial.write_bytes(message.data)
             os.replace(partial, target)
         except OSError as exc:
-            raise TransientDeliveryError(f"cannot write {target}: {exc}",
-                                         recipient=message.recipient) from None
+            raise TransientDeliveryError(
+                f"cannot write {target}: {exc}", recipient=message.recipient
+            ) from None
         return True
 
     def close(self) -> None:

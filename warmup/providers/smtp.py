@@ -55,8 +55,9 @@ def _raise_for(code: int, reply: bytes | str, recipient: str, stage: str) -> Non
         raise TransientDeliveryError(message, code=code, recipient=recipient)
     if 500 <= code < 600:
         raise PermanentDeliveryError(message, code=code, recipient=recipient)
-    raise TransientDeliveryError(f"{stage}: unexpected reply {code} {_reply_text(reply)}",
-                                 code=code, recipient=recipient)
+    raise TransientDeliveryError(
+        f"{stage}: unexpected reply {code} {_reply_text(reply)}", code=code, recipient=recipient
+    )
 
 
 class SmtpProvider:
@@ -93,39 +94,51 @@ class SmtpSession:
         try:
             if s.tls == "implicit":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout,
-                    context=self._provider.tls_context())
+                    s.host,
+                    s.port,
+                    local_hostname=s.local_hostname,
+                    timeout=s.timeout,
+                    context=self._provider.tls_context(),
+                )
             else:
-                smtp = smtplib.SMTP(s.host, s.port, local_hostname=s.local_hostname,
-                                    timeout=s.timeout)
+                smtp = smtplib.SMTP(
+                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout
+                )
             smtp.ehlo()
             if s.tls == "starttls":
                 if not smtp.has_extn("starttls"):
                     smtp.close()
-                    raise DeliveryError(f"SMTP server {where} does not offer STARTTLS",
-                                        hint="set `tls: implicit` (port 465) or, on a "
-                                        "trusted local relay only, `tls: none`")
+                    raise DeliveryError(
+                        f"SMTP server {where} does not offer STARTTLS",
+                        hint="set `tls: implicit` (port 465) or, on a "
+                        "trusted local relay only, `tls: none`",
+                    )
                 smtp.starttls(context=self._provider.tls_context())
                 smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"SMTP server {where} refused the login: {exc.smtp_code} "
-                                f"{_reply_text(exc.smtp_error)}",
-                                hint="check the username/password environment variables "
-                                "named in the plan") from None
+            raise DeliveryError(
+                f"SMTP server {where} refused the login: {exc.smtp_code} "
+                f"{_reply_text(exc.smtp_error)}",
+                hint="check the username/password environment variables named in the plan",
+            ) from None
         except ssl.SSLError as exc:
-            raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}",
-                                hint="check the server's certificate, or its CA") from None
+            raise DeliveryError(
+                f"TLS with {where} failed: {exc.reason or exc}",
+                hint="check the server's certificate, or its CA",
+            ) from None
         except smtplib.SMTPResponseException as exc:
             _raise_for(exc.smtp_code, exc.smtp_error, "", f"connecting to {where}")
             raise  # unreachable: _raise_for always raises
         except (OSError, smtplib.SMTPException) as exc:
             # Not a per-message problem: every message would meet it, so the run stops with
             # its rows still pending instead of burning their retries.
-            raise DeliveryError(f"cannot use the SMTP server {where}: {exc}",
-                                hint="check the relay is up and the plan's host, port and tls; "
-                                "rows stay pending, run again to resume") from None
+            raise DeliveryError(
+                f"cannot use the SMTP server {where}: {exc}",
+                hint="check the relay is up and the plan's host, port and tls; "
+                "rows stay pending, run again to resume",
+            ) from None
         return smtp
 
     def _drop(self) -> None:
@@ -153,10 +166,11 @@ class SmtpSession:
             if code != 250:
                 self._reset_or_drop(code)
                 if 500 <= code < 600:
-                    raise DeliveryError(f"the SMTP server refused the sender "
-                                        f"{message.sender}: {code} {_reply_text(reply)}",
-                                        hint="check sender.from in the plan and the relay's "
-                                        "allowed senders")
+                    raise DeliveryError(
+                        f"the SMTP server refused the sender "
+                        f"{message.sender}: {code} {_reply_text(reply)}",
+                        hint="check sender.from in the plan and the relay's allowed senders",
+                    )
                 _raise_for(code, reply, message.recipient, "MAIL FROM")
             code, reply = smtp.rcpt(message.recipient)
             if code not in (250, 251):
@@ -164,8 +178,9 @@ class SmtpSession:
                 _raise_for(code, reply, message.recipient, "RCPT TO")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self._drop()
-            raise TransientDeliveryError(f"connection lost before DATA: {exc}",
-                                         recipient=message.recipient) from None
+            raise TransientDeliveryError(
+                f"connection lost before DATA: {exc}", recipient=message.recipient
+            ) from None
         if not commit():
             self._reset_or_drop(0)
             return False
@@ -173,8 +188,9 @@ class SmtpSession:
             code, reply = smtp.docmd("DATA")
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self._drop()
-            raise TransientDeliveryError(f"connection lost at DATA: {exc}",
-                                         recipient=message.recipient) from None
+            raise TransientDeliveryError(
+                f"connection lost at DATA: {exc}", recipient=message.recipient
+            ) from None
         if code != 354:
             self._reset_or_drop(code)
             _raise_for(code, reply, message.recipient, "DATA")
@@ -187,8 +203,9 @@ class SmtpSession:
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             self._drop()
             raise UncertainDeliveryError(
-                f"connection lost after the message was sent, before the server's answer: "
-                f"{exc}", recipient=message.recipient) from None
+                f"connection lost after the message was sent, before the server's answer: {exc}",
+                recipient=message.recipient,
+            ) from None
         if code != 250:
             self._reset_or_drop(code)
             _raise_for(code, reply, message.recipient, "end of DATA")

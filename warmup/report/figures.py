@@ -63,11 +63,17 @@ class DayRow:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "day": self.day, "date": self.date, "status": self.status,
-            "template": self.template, "send_time": self.send_time,
-            "new_setting": self.new_setting, "new_limit": self.new_limit,
-            "new_allocated": self.new_allocated, "klaviyo_allocated": self.klaviyo_allocated,
-            "new_sent": self.new_sent, "emails": vars(self.emails),
+            "day": self.day,
+            "date": self.date,
+            "status": self.status,
+            "template": self.template,
+            "send_time": self.send_time,
+            "new_setting": self.new_setting,
+            "new_limit": self.new_limit,
+            "new_allocated": self.new_allocated,
+            "klaviyo_allocated": self.klaviyo_allocated,
+            "new_sent": self.new_sent,
+            "emails": vars(self.emails),
             "list_sync": vars(self.list_sync),
             "figures": self.mail.to_json() if self.mail else None,
         }
@@ -91,9 +97,12 @@ def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
     conn.row_factory = sqlite3.Row
     try:
         rows = {int(r["day"]): r for r in conn.execute("SELECT * FROM days")}
-        outbox = [(int(r["day"]), str(r["kind"]), str(r["status"]), int(r["n"]))
-                  for r in conn.execute("SELECT day, kind, status, count(*) AS n FROM outbox "
-                                        "GROUP BY day, kind, status")]
+        outbox = [
+            (int(r["day"]), str(r["kind"]), str(r["status"]), int(r["n"]))
+            for r in conn.execute(
+                "SELECT day, kind, status, count(*) AS n FROM outbox GROUP BY day, kind, status"
+            )
+        ]
     finally:
         conn.row_factory = None
     mail = {f.day: f for f in day_figures(store)}
@@ -103,16 +112,19 @@ def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
     for setting in plan.schedule.days:
         number = setting.day
         row = rows.get(number)
-        when = (row["date"] if row is not None
-                else day_date(plan, number, history).isoformat())
+        when = row["date"] if row is not None else day_date(plan, number, history).isoformat()
         day = DayRow(
-            day=number, date=when, status=str(row["status"]) if row is not None else "planned",
+            day=number,
+            date=when,
+            status=str(row["status"]) if row is not None else "planned",
             template=plan.schedule.template_for(number),
-            send_time=plan.schedule.send_time_for(number), new_setting=str(setting.new),
+            send_time=plan.schedule.send_time_for(number),
+            new_setting=str(setting.new),
             new_limit=row["new_limit"] if row is not None else None,
             new_allocated=row["new_allocated"] if row is not None else None,
             klaviyo_allocated=row["klaviyo_allocated"] if row is not None else None,
-            mail=mail.get(number))
+            mail=mail.get(number),
+        )
         for d, kind, status, count in outbox:
             if d == number:
                 (day.emails if kind == "email" else day.list_sync).add(status, count)

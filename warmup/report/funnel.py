@@ -23,8 +23,11 @@ class Funnel:
 
     def edges(self, scenario: Scenario) -> list[tuple[str, str, str, int]]:
         """Every edge of the scenario with its label and count (0 when nobody took it)."""
-        return [(node.id, target, label, self.taken[(node.id, target)])
-                for node in scenario.nodes for label, target in node.edges().items()]
+        return [
+            (node.id, target, label, self.taken[(node.id, target)])
+            for node in scenario.nodes
+            for label, target in node.edges().items()
+        ]
 
 
 def day_funnel(store: Store, day: int, now: str) -> Funnel:
@@ -33,8 +36,10 @@ def day_funnel(store: Store, day: int, now: str) -> Funnel:
     still parked."""
     funnel = Funnel(day)
     for path_json, node, outcome, count in store.conn.execute(
-            "SELECT path, node, outcome, count(*) FROM journeys WHERE day = ? "
-            "GROUP BY path, node, outcome", (day,)):
+        "SELECT path, node, outcome, count(*) FROM journeys WHERE day = ? "
+        "GROUP BY path, node, outcome",
+        (day,),
+    ):
         nodes = [str(n) for n in json.loads(path_json)]
         if node is not None and node in nodes:
             nodes = nodes[: nodes.index(node) + 1]
@@ -46,8 +51,8 @@ def day_funnel(store: Store, day: int, now: str) -> Funnel:
             funnel.reached[node] += count
         funnel.outcomes[str(outcome or "in progress")] += count
     for node, count in store.conn.execute(
-            "SELECT node, count(*) FROM journeys WHERE day = ? AND due_at > ? "
-            "GROUP BY node", (day, now)):
+        "SELECT node, count(*) FROM journeys WHERE day = ? AND due_at > ? GROUP BY node", (day, now)
+    ):
         funnel.parked[str(node)] += count
     return funnel
 

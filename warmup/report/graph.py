@@ -27,8 +27,10 @@ def resolve_scenario(reference: str | Path) -> Path:
         if candidate.is_file():
             return candidate
     names = ", ".join(sorted(p.stem for p in shipped.glob("*.yaml")))
-    raise InvalidInput(f"scenario {reference} not found",
-                       hint=f"give a scenario file path or a shipped name: {names}")
+    raise InvalidInput(
+        f"scenario {reference} not found",
+        hint=f"give a scenario file path or a shipped name: {names}",
+    )
 
 
 def node_label(node: Node) -> str:
@@ -72,18 +74,26 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-_DOT_SHAPES = {"trigger": "oval", "condition": "diamond", "audience": "hexagon",
-               "wait": "parallelogram"}
+_DOT_SHAPES = {
+    "trigger": "oval",
+    "condition": "diamond",
+    "audience": "hexagon",
+    "wait": "parallelogram",
+}
 
 
 def to_dot(scenario: Scenario) -> str:
     """A Graphviz digraph with the same labels as :func:`to_mermaid`."""
-    lines = [f'digraph "{_dot_text(scenario.name)}" {{', "    rankdir=TB;",
-             '    node [shape=box, fontname="Helvetica"];']
+    lines = [
+        f'digraph "{_dot_text(scenario.name)}" {{',
+        "    rankdir=TB;",
+        '    node [shape=box, fontname="Helvetica"];',
+    ]
     for node in scenario.nodes:
         shape = _DOT_SHAPES.get(node.type, "box")
-        lines.append(f'    "{_dot_text(node.id)}" [label="{_dot_text(node_label(node))}", '
-                     f"shape={shape}];")
+        lines.append(
+            f'    "{_dot_text(node.id)}" [label="{_dot_text(node_label(node))}", shape={shape}];'
+        )
     for node in scenario.nodes:
         for label, target in node.edges().items():
             attrs = "" if label == "next" else f' [label="{label}"]'
@@ -95,8 +105,9 @@ def to_dot(scenario: Scenario) -> str:
 def render_graph(reference: str | Path, fmt: str = "mermaid") -> str:
     """Load a scenario (path or shipped name) and draw it in ``fmt`` (mermaid or dot)."""
     if fmt not in FORMATS:
-        raise InvalidInput(f"--format {fmt} is not a diagram format",
-                           hint=f"use one of: {', '.join(FORMATS)}")
+        raise InvalidInput(
+            f"--format {fmt} is not a diagram format", hint=f"use one of: {', '.join(FORMATS)}"
+        )
     scenario = load_scenario(resolve_scenario(reference))
     return to_mermaid(scenario) if fmt == "mermaid" else to_dot(scenario)
 

@@ -48,32 +48,58 @@ def _planned(d: DayRow) -> float | None:
 
 def ramp_svg(days: list[DayRow]) -> str:
     labels = [f"day {d.day}" for d in days]
-    return bar_chart("Ramp: planned vs actual volume per provider", labels, [
-        Series("new provider planned", PLANNED, [_planned(d) for d in days]),
-        Series("new provider sent", NEW_SENT,
-               [float(d.new_sent) if d.status != "planned" else None for d in days]),
-        Series("Klaviyo allocated", KLAVIYO,
-               [float(d.klaviyo_allocated) if d.klaviyo_allocated is not None else None
-                for d in days]),
-    ])
+    return bar_chart(
+        "Ramp: planned vs actual volume per provider",
+        labels,
+        [
+            Series("new provider planned", PLANNED, [_planned(d) for d in days]),
+            Series(
+                "new provider sent",
+                NEW_SENT,
+                [float(d.new_sent) if d.status != "planned" else None for d in days],
+            ),
+            Series(
+                "Klaviyo allocated",
+                KLAVIYO,
+                [
+                    float(d.klaviyo_allocated) if d.klaviyo_allocated is not None else None
+                    for d in days
+                ],
+            ),
+        ],
+    )
 
 
 def rates_svgs(loaded: LoadedPlan, days: list[DayRow]) -> str:
     rails = loaded.plan.guardrails
     labels = [f"day {d.day}" for d in days]
+
     def rate(name: str) -> list[float | None]:
         return [getattr(d.mail, name) if d.mail and d.mail.sent else None for d in days]
 
-    bounce = line_chart("Hard bounce rate against the guardrails", labels, [
-        Series("hard bounce rate", SERIES[0], rate("hard_bounce_rate"))],
-        lines=[("hold", HOLD, rails.hold.hard_bounce_rate),
-               ("rollback", ROLLBACK, rails.rollback.hard_bounce_rate)])
-    complaint = line_chart("Complaint rate against the guardrails", labels, [
-        Series("complaint rate", SERIES[1], rate("complaint_rate"))],
-        lines=[("hold", HOLD, rails.hold.complaint_rate),
-               ("rollback", ROLLBACK, rails.rollback.complaint_rate)])
-    unsub = line_chart("Unsubscribe rate", labels, [
-        Series("unsubscribe rate", SERIES[2], rate("unsubscribe_rate"))])
+    bounce = line_chart(
+        "Hard bounce rate against the guardrails",
+        labels,
+        [Series("hard bounce rate", SERIES[0], rate("hard_bounce_rate"))],
+        lines=[
+            ("hold", HOLD, rails.hold.hard_bounce_rate),
+            ("rollback", ROLLBACK, rails.rollback.hard_bounce_rate),
+        ],
+    )
+    complaint = line_chart(
+        "Complaint rate against the guardrails",
+        labels,
+        [Series("complaint rate", SERIES[1], rate("complaint_rate"))],
+        lines=[
+            ("hold", HOLD, rails.hold.complaint_rate),
+            ("rollback", ROLLBACK, rails.rollback.complaint_rate),
+        ],
+    )
+    unsub = line_chart(
+        "Unsubscribe rate",
+        labels,
+        [Series("unsubscribe rate", SERIES[2], rate("unsubscribe_rate"))],
+    )
     return bounce + complaint + unsub
 
 
@@ -90,15 +116,24 @@ def funnel_svg(loaded: LoadedPlan, day: int, now: datetime) -> str:
         detail = f"{funnel.parked[node_id]:,} waiting here" if funnel.parked[node_id] else ""
         boxes.append(NodeBox(placed, funnel.reached[node_id], detail))
     outcomes = ", ".join(f"{k}: {v:,}" for k, v in sorted(funnel.outcomes.items()))
-    return (funnel_graph(f"Day {day} funnel on {scenario.name}", boxes, funnel.edges(scenario))
-            + f'<p class="note">Outcomes of day {day}: {escape(outcomes or "none yet")}</p>')
+    return (
+        funnel_graph(f"Day {day} funnel on {scenario.name}", boxes, funnel.edges(scenario))
+        + f'<p class="note">Outcomes of day {day}: {escape(outcomes or "none yet")}</p>'
+    )
 
 
 def _table(head: list[str], rows: list[list[str]], left: int = 0) -> str:
-    cells = "".join(f'<th class="{"l" if i < left else ""}">{escape(h)}</th>'
-                    for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{escape(c)}</td>'
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    cells = "".join(
+        f'<th class="{"l" if i < left else ""}">{escape(h)}</th>' for i, h in enumerate(head)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{"l" if i < left else ""}">{escape(c)}</td>' for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{cells}</tr>{body}</table>"
 
 
@@ -107,45 +142,88 @@ def days_table(days: list[DayRow]) -> str:
         return "–" if value is None else f"{value:,}"
 
     return _table(
-        ["day", "date", "status", "template", "new plan", "new allocated", "new sent",
-         "Klaviyo", "hard bounces", "complaints", "unsubscribes"],
-        [[str(d.day), d.date, d.status, d.template or "", d.new_setting, n(d.new_allocated),
-          n(d.new_sent) if d.status != "planned" else "–", n(d.klaviyo_allocated),
-          *((n(d.mail.hard_bounced), n(d.mail.complained), n(d.mail.unsubscribed)) if d.mail
-            else ("–", "–", "–"))] for d in days], left=4)
+        [
+            "day",
+            "date",
+            "status",
+            "template",
+            "new plan",
+            "new allocated",
+            "new sent",
+            "Klaviyo",
+            "hard bounces",
+            "complaints",
+            "unsubscribes",
+        ],
+        [
+            [
+                str(d.day),
+                d.date,
+                d.status,
+                d.template or "",
+                d.new_setting,
+                n(d.new_allocated),
+                n(d.new_sent) if d.status != "planned" else "–",
+                n(d.klaviyo_allocated),
+                *(
+                    (n(d.mail.hard_bounced), n(d.mail.complained), n(d.mail.unsubscribed))
+                    if d.mail
+                    else ("–", "–", "–")
+                ),
+            ]
+            for d in days
+        ],
+        left=4,
+    )
 
 
 def list_sync_html(status: PlanStatus) -> str:
-    rows = [[str(d.day), f"{d.list_sync.sent:,}", f"{d.list_sync.pending:,}",
-             f"{d.list_sync.failed:,}"] for d in status.days if d.status != "planned"]
+    rows = [
+        [str(d.day), f"{d.list_sync.sent:,}", f"{d.list_sync.pending:,}", f"{d.list_sync.failed:,}"]
+        for d in status.days
+        if d.status != "planned"
+    ]
     total = status.list_sync_backlog
-    attention = [[str(a["day"]), str(a["email"] or ""), str(a["status"]), str(a["error"] or "")]
-                 for a in total.get("attention", [])]
-    return (_table(["day", "synced", "pending", "failed or on hold"], rows)
-            + f'<p class="note">Klaviyo list calls: {total["sent"]:,} synced, '
-            f'{total["pending"] + total["sending"]:,} pending, {total["failed"]:,} failed, '
-            f'{total["on_hold"]:,} on hold. Unsubscribes waiting for Klaviyo\'s unsubscribe '
-            f"list: {status.unsubscribes_waiting:,}.</p>"
-            + (_table(["day", "email", "status", "Klaviyo said"], attention, left=4)
-               if attention else ""))
+    attention = [
+        [str(a["day"]), str(a["email"] or ""), str(a["status"]), str(a["error"] or "")]
+        for a in total.get("attention", [])
+    ]
+    return (
+        _table(["day", "synced", "pending", "failed or on hold"], rows)
+        + f'<p class="note">Klaviyo list calls: {total["sent"]:,} synced, '
+        f"{total['pending'] + total['sending']:,} pending, {total['failed']:,} failed, "
+        f"{total['on_hold']:,} on hold. Unsubscribes waiting for Klaviyo's unsubscribe "
+        f"list: {status.unsubscribes_waiting:,}.</p>"
+        + (
+            _table(["day", "email", "status", "Klaviyo said"], attention, left=4)
+            if attention
+            else ""
+        )
+    )
 
 
-def render_report(loaded: LoadedPlan, *, day: int | None = None,
-                  now: datetime | None = None) -> str:
+def render_report(
+    loaded: LoadedPlan, *, day: int | None = None, now: datetime | None = None
+) -> str:
     """The report as one HTML document."""
     now = now or datetime.now(UTC)
     status = plan_status(loaded, now=now)
     if day is not None and not 1 <= day <= len(status.days):
-        raise InvalidInput(f"--day {day} is not a day of plan {loaded.plan.name}",
-                           hint=f"choose a day from 1 to {len(status.days)}")
+        raise InvalidInput(
+            f"--day {day} is not a day of plan {loaded.plan.name}",
+            hint=f"choose a day from 1 to {len(status.days)}",
+        )
     if day is None:
         store = open_store(loaded.store_path, create=False)
         try:
             day = latest_day(store)
         finally:
             store.close()
-    funnel = (funnel_svg(loaded, day, now) if day is not None
-              else '<p class="note">No day has run yet.</p>')
+    funnel = (
+        funnel_svg(loaded, day, now)
+        if day is not None
+        else '<p class="note">No day has run yet.</p>'
+    )
     rail = status.guardrail
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -172,13 +250,16 @@ Next: {escape(status.next_action)}</p>
 """
 
 
-def write_report(loaded: LoadedPlan, out: Path | str, *, day: int | None = None,
-                 now: datetime | None = None) -> Path:
+def write_report(
+    loaded: LoadedPlan, out: Path | str, *, day: int | None = None, now: datetime | None = None
+) -> Path:
     """Write the HTML report to ``out``; returns its path."""
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
-        raise InvalidInput(f"--html {out} should be an .html file",
-                           hint="give a file name ending in .html, like report.html")
+        raise InvalidInput(
+            f"--html {out} should be an .html file",
+            hint="give a file name ending in .html, like report.html",
+        )
     text = render_report(loaded, day=day, now=now)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")

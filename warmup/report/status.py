@@ -87,28 +87,36 @@ def _local(plan: Plan, iso: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def next_action(loaded: LoadedPlan, store: Store, days: list[DayRow],
-                guardrail: Guardrail, now: datetime) -> str:
+def next_action(
+    loaded: LoadedPlan, store: Store, days: list[DayRow], guardrail: Guardrail, now: datetime
+) -> str:
     """The one thing an operator should do next, in words."""
     plan = loaded.plan
     tz = plan.timezone
     plan_arg = str(loaded.path)
     uncertain = sum(d.emails.uncertain for d in days)
     if uncertain:
-        return (f"{uncertain} email(s) are uncertain (the connection died mid-send): check the "
-                "relay's log, then resend or drop them")
+        return (
+            f"{uncertain} email(s) are uncertain (the connection died mid-send): check the "
+            "relay's log, then resend or drop them"
+        )
     if guardrail.action == "rollback":
-        return (f"guardrails stop day {guardrail.day}: find the cause, then warmup run "
-                f"{plan_arg} --day {guardrail.day} --override-guardrail \"what you fixed\"")
+        return (
+            f"guardrails stop day {guardrail.day}: find the cause, then warmup run "
+            f'{plan_arg} --day {guardrail.day} --override-guardrail "what you fixed"'
+        )
     open_days = [d for d in days if d.status in ("running", "waiting", "failed")]
     if open_days:
         day = open_days[0]
         due = store.conn.execute(
-            "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL "
-            "AND due_at > ?", (day.day, now.astimezone(UTC).isoformat())).fetchone()[0]
+            "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL AND due_at > ?",
+            (day.day, now.astimezone(UTC).isoformat()),
+        ).fetchone()[0]
         if due:
-            return (f"day {day.day} can continue after {_local(plan, due)} {tz}: "
-                    f"warmup run {plan_arg} --day {day.day}")
+            return (
+                f"day {day.day} can continue after {_local(plan, due)} {tz}: "
+                f"warmup run {plan_arg} --day {day.day}"
+            )
         return f"day {day.day} is {day.status}: warmup run {plan_arg} --day {day.day}"
     remaining = [d for d in days if d.status == "planned"]
     if not remaining:
@@ -116,10 +124,14 @@ def next_action(loaded: LoadedPlan, store: Store, days: list[DayRow],
     day = remaining[0]
     starts = local_time(plan, date.fromisoformat(day.date))
     if now < starts:
-        return (f"day {day.day} can run after {starts.strftime('%Y-%m-%d %H:%M')} {tz} "
-                f"(mails at {day.send_time}): warmup run {plan_arg} --day {day.day}")
-    return (f"day {day.day} is due (mails at {day.send_time} {tz}): "
-            f"warmup run {plan_arg} --day {day.day}")
+        return (
+            f"day {day.day} can run after {starts.strftime('%Y-%m-%d %H:%M')} {tz} "
+            f"(mails at {day.send_time}): warmup run {plan_arg} --day {day.day}"
+        )
+    return (
+        f"day {day.day} is due (mails at {day.send_time} {tz}): "
+        f"warmup run {plan_arg} --day {day.day}"
+    )
 
 
 def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatus:
@@ -131,14 +143,19 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
         guardrail = guardrail_state(loaded, store, days)
         waiting = unsubscribe_backlog(store, now=now)
         return PlanStatus(
-            plan=loaded.plan.name, timezone=loaded.plan.timezone, store=str(loaded.store_path),
-            days=days, email_backlog=email_backlog(store),
+            plan=loaded.plan.name,
+            timezone=loaded.plan.timezone,
+            store=str(loaded.store_path),
+            days=days,
+            email_backlog=email_backlog(store),
             list_sync_backlog=klaviyo_backlog(store),
             unsubscribes_waiting=waiting.count,
-            oldest_unsubscribe_seconds=(None if waiting.oldest_age is None
-                                        else int(waiting.oldest_age.total_seconds())),
+            oldest_unsubscribe_seconds=(
+                None if waiting.oldest_age is None else int(waiting.oldest_age.total_seconds())
+            ),
             guardrail=guardrail,
-            next_action=next_action(loaded, store, days, guardrail, now))
+            next_action=next_action(loaded, store, days, guardrail, now),
+        )
     finally:
         store.close()
 
@@ -155,25 +172,55 @@ def _rate(figures: DayFigures | None, name: str) -> str:
 
 def render_table(status: PlanStatus) -> str:
     """The status as fixed-width text."""
-    head = ("day", "date", "status", "new plan", "new alloc", "new sent", "klaviyo",
-            "pending", "failed", "uncert", "lists", "bounce", "complaint", "unsub")
+    head = (
+        "day",
+        "date",
+        "status",
+        "new plan",
+        "new alloc",
+        "new sent",
+        "klaviyo",
+        "pending",
+        "failed",
+        "uncert",
+        "lists",
+        "bounce",
+        "complaint",
+        "unsub",
+    )
     rows = [head]
     for d in status.days:
-        plan_text = (d.new_setting if d.new_limit is None or d.new_setting == str(d.new_limit)
-                     else f"{d.new_setting}={d.new_limit:,}")
-        rows.append((str(d.day), d.date, d.status, plan_text, _cell(d.new_allocated),
-                     _cell(d.new_sent) if d.status != "planned" else "-",
-                     _cell(d.klaviyo_allocated), _cell(d.emails.pending),
-                     _cell(d.emails.failed), _cell(d.emails.uncertain),
-                     _cell(d.list_sync.pending + d.list_sync.failed),
-                     _rate(d.mail, "hard_bounce_rate"), _rate(d.mail, "complaint_rate"),
-                     _rate(d.mail, "unsubscribe_rate")))
+        plan_text = (
+            d.new_setting
+            if d.new_limit is None or d.new_setting == str(d.new_limit)
+            else f"{d.new_setting}={d.new_limit:,}"
+        )
+        rows.append(
+            (
+                str(d.day),
+                d.date,
+                d.status,
+                plan_text,
+                _cell(d.new_allocated),
+                _cell(d.new_sent) if d.status != "planned" else "-",
+                _cell(d.klaviyo_allocated),
+                _cell(d.emails.pending),
+                _cell(d.emails.failed),
+                _cell(d.emails.uncertain),
+                _cell(d.list_sync.pending + d.list_sync.failed),
+                _rate(d.mail, "hard_bounce_rate"),
+                _rate(d.mail, "complaint_rate"),
+                _rate(d.mail, "unsubscribe_rate"),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     left = {1, 2}
     lines = [f"plan {status.plan} ({status.timezone}) — store {status.store}"]
     for r in rows:
-        cells = [c.ljust(w) if i in left else c.rjust(w)
-                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        cells = [
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     lists = status.list_sync_backlog
     mail = status.email_backlog
@@ -186,8 +233,11 @@ def render_table(status: PlanStatus) -> str:
         f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
         f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
         f"unsubscribes waiting for Klaviyo: {status.unsubscribes_waiting:,}"
-        + ("" if status.oldest_unsubscribe_seconds is None
-           else f" (oldest {_age(status.oldest_unsubscribe_seconds)} ago)"),
+        + (
+            ""
+            if status.oldest_unsubscribe_seconds is None
+            else f" (oldest {_age(status.oldest_unsubscribe_seconds)} ago)"
+        ),
         f"guardrail   {rail.action} "
         + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
         + "".join(f"\n              {reason}" for reason in rail.reasons),

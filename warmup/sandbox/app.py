@@ -91,16 +91,24 @@ class FixedWindows:
             self.counts[(op.op_id, limit.window)] = (window, used)
             if limit.window == 60.0:
                 allowed = max(1, int(limit.count * self.scale))
-                headers = {"RateLimit-Limit": str(allowed),
-                           "RateLimit-Remaining": str(max(0, allowed - used)),
-                           "RateLimit-Reset": str(math.ceil((window + 1) * 60 - now))}
+                headers = {
+                    "RateLimit-Limit": str(allowed),
+                    "RateLimit-Remaining": str(max(0, allowed - used)),
+                    "RateLimit-Reset": str(math.ceil((window + 1) * 60 - now)),
+                }
         return None, headers
 
 
 def throttled(retry_after: int) -> ApiError:
-    return ApiError(429, "throttled", "Request was throttled.",
-                    f"Request was throttled. Expected available in {retry_after} second(s).",
-                    "/data/", {}, {"Retry-After": str(retry_after)})
+    return ApiError(
+        429,
+        "throttled",
+        "Request was throttled.",
+        f"Request was throttled. Expected available in {retry_after} second(s).",
+        "/data/",
+        {},
+        {"Retry-After": str(retry_after)},
+    )
 
 
 class SandboxApp:
@@ -137,8 +145,13 @@ class SandboxApp:
         headers = {**headers, "content-type": MEDIA_TYPE} if document is not None else headers
         response = Response(body, status_code=status, headers=headers)
         if fault in ("drop-before", "drop-after"):
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-length", str(len(body) + 100).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-length", str(len(body) + 100).encode())],
+                }
+            )
             raise DroppedConnection(request.url.path)
         await response(scope, receive, send)
 
@@ -149,24 +162,33 @@ class SandboxApp:
             return None
         return self.rng.choice(["429", "500", "slow", "drop-before", "drop-after"])
 
-    async def _handle(self, request: Request, fault: str | None
-                      ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+    async def _handle(
+        self, request: Request, fault: str | None
+    ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
         path = request.url.path
         found = spec.match(request.method, path)
         if found is None:
             if spec.path_exists(path):
-                raise ApiError(405, "method_not_allowed", "Method not allowed.",
-                               f'Method "{request.method}" not allowed.', None)
+                raise ApiError(
+                    405,
+                    "method_not_allowed",
+                    "Method not allowed.",
+                    f'Method "{request.method}" not allowed.',
+                    None,
+                )
             raise ApiError(404, "not_found", "Not found.", "Not found.", None)
         op, params = found
         scopes = self._authenticate(request.headers.get("authorization"))
         self._check_revision(request.headers.get("revision"))
         missing = [s for s in op.scopes if s not in scopes]
         if missing:
-            raise ApiError(403, "permission_denied",
-                           "You do not have permission to perform this action.",
-                           f"This API key is missing required scopes: {', '.join(missing)}.",
-                           None)
+            raise ApiError(
+                403,
+                "permission_denied",
+                "You do not have permission to perform this action.",
+                f"This API key is missing required scopes: {', '.join(missing)}.",
+                None,
+            )
         retry_after, rate_headers = self.windows.take(op)
         if retry_after is not None:
             self.throttled += 1
@@ -180,17 +202,25 @@ class SandboxApp:
             raise
         return reply.status, reply.document, rate_headers
 
-    async def _run(self, request: Request, op: spec.Operation, params: dict[str, str],
-                   fault: str | None) -> Reply:
+    async def _run(
+        self, request: Request, op: spec.Operation, params: dict[str, str], fault: str | None
+    ) -> Reply:
         if fault == "429":
             raise throttled(0 if self.config.fast else 1)
         if fault in ("500", "drop-before"):
-            raise ApiError(500, "error", "A server error occurred.",
-                           "A server error occurred.", None)
+            raise ApiError(
+                500, "error", "A server error occurred.", "A server error occurred.", None
+            )
         body = await self._body(request, op)
         settle(self.account)
-        call = Call(self.account, self.base_url or f"{request.url.scheme}://{request.url.netloc}",
-                    request.url.path, params, dict(request.query_params), body)
+        call = Call(
+            self.account,
+            self.base_url or f"{request.url.scheme}://{request.url.netloc}",
+            request.url.path,
+            params,
+            dict(request.query_params),
+            body,
+        )
         reply = HANDLERS[op.op_id](call)
         if request.method != "GET":
             self._dirty = True
@@ -199,29 +229,39 @@ class SandboxApp:
 
     def _authenticate(self, header: str | None) -> frozenset[str]:
         if not header or not header.startswith("Klaviyo-API-Key "):
-            raise ApiError(401, "not_authenticated",
-                           "Authentication credentials were not provided.",
-                           "Missing or invalid authorization scheme. Please use Klaviyo-API-Key.",
-                           None)
+            raise ApiError(
+                401,
+                "not_authenticated",
+                "Authentication credentials were not provided.",
+                "Missing or invalid authorization scheme. Please use Klaviyo-API-Key.",
+                None,
+            )
         key = header.removeprefix("Klaviyo-API-Key ").strip()
         if secrets.compare_digest(key, self.config.api_key):
-            return frozenset({"lists:write", "profiles:write", "subscriptions:write",
-                              "events:write"}) | READ_SCOPES
+            return (
+                frozenset({"lists:write", "profiles:write", "subscriptions:write", "events:write"})
+                | READ_SCOPES
+            )
         if secrets.compare_digest(key, self.config.read_only_key):
             return READ_SCOPES
-        raise ApiError(401, "authentication_failed", "Incorrect authentication credentials.",
-                       "Incorrect authentication credentials.", None)
+        raise ApiError(
+            401,
+            "authentication_failed",
+            "Incorrect authentication credentials.",
+            "Incorrect authentication credentials.",
+            None,
+        )
 
     @staticmethod
     def _check_revision(revision: str | None) -> None:
         if not revision:
-            raise invalid("The 'revision' header is required (format: YYYY-MM-DD[.suffix]).",
-                          None)
+            raise invalid("The 'revision' header is required (format: YYYY-MM-DD[.suffix]).", None)
         if not _REVISION.match(revision):
             raise invalid(f"Invalid revision '{revision}' (format: YYYY-MM-DD[.suffix]).", None)
         if not OLDEST_REVISION <= revision[:10] <= NEWEST_REVISION:
-            raise ApiError(404, "not_found", "Not found.",
-                           "No valid revisions found for method.", None)
+            raise ApiError(
+                404, "not_found", "Not found.", "No valid revisions found for method.", None
+            )
 
     @staticmethod
     async def _body(request: Request, op: spec.Operation) -> Any:
@@ -235,8 +275,9 @@ class SandboxApp:
         error = spec.first_error(op, body)
         if error is not None:
             pointer = "/" + "/".join(str(part) for part in error.absolute_path)
-            raise invalid(f"The payload provided in the request is invalid: {error.message}",
-                          pointer)
+            raise invalid(
+                f"The payload provided in the request is invalid: {error.message}", pointer
+            )
         return body
 
     def _maybe_save(self, force: bool = False) -> None:

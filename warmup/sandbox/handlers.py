@@ -41,9 +41,15 @@ class ApiError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"id": error_id(), "status": self.status, "code": self.code,
-                                 "title": self.title, "detail": self.detail, "links": {},
-                                 "meta": self.meta}
+        error: dict[str, Any] = {
+            "id": error_id(),
+            "status": self.status,
+            "code": self.code,
+            "title": self.title,
+            "detail": self.detail,
+            "links": {},
+            "meta": self.meta,
+        }
         if self.pointer is not None:
             error["source"] = {"pointer": self.pointer}
         return {"errors": [error]}
@@ -142,8 +148,9 @@ def links(call: Call, next_seq: int | None) -> dict[str, Any]:
     return {"self": self_url, "next": nxt, "prev": None}
 
 
-def profile_doc(call: Call, profile: dict[str, Any], joined_at: str | None = None
-                ) -> dict[str, Any]:
+def profile_doc(
+    call: Call, profile: dict[str, Any], joined_at: str | None = None
+) -> dict[str, Any]:
     attributes = dict(profile["attributes"])
     attributes.setdefault("email", None)
     attributes.setdefault("phone_number", None)
@@ -152,23 +159,38 @@ def profile_doc(call: Call, profile: dict[str, Any], joined_at: str | None = Non
         attributes["joined_group_at"] = joined_at
     if call.query.get("additional-fields[profile]", "").find("subscriptions") >= 0:
         suppression = [profile["suppression"]] if profile["suppression"] else []
-        attributes["subscriptions"] = {"email": {"marketing": {
-            "can_receive_email_marketing": profile["consent"] == "SUBSCRIBED" and not suppression,
-            "consent": profile["consent"], "suppression": suppression}}}
+        attributes["subscriptions"] = {
+            "email": {
+                "marketing": {
+                    "can_receive_email_marketing": profile["consent"] == "SUBSCRIBED"
+                    and not suppression,
+                    "consent": profile["consent"],
+                    "suppression": suppression,
+                }
+            }
+        }
     fields = call.query.get("fields[profile]")
     if fields:
         wanted = set(fields.split(","))
         attributes = {k: v for k, v in attributes.items() if k in wanted}
-    return {"type": "profile", "id": profile["id"], "attributes": attributes,
-            "links": {"self": f"{call.base_url}/api/profiles/{profile['id']}/"}}
+    return {
+        "type": "profile",
+        "id": profile["id"],
+        "attributes": attributes,
+        "links": {"self": f"{call.base_url}/api/profiles/{profile['id']}/"},
+    }
 
 
 def list_doc(call: Call, record: dict[str, Any]) -> dict[str, Any]:
     attributes = {k: record[k] for k in ("name", "created", "updated", "opt_in_process")}
     if call.query.get("additional-fields[list]") == "profile_count":
         attributes["profile_count"] = len(call.account.members[record["id"]].seq_of)
-    return {"type": "list", "id": record["id"], "attributes": attributes,
-            "links": {"self": f"{call.base_url}/api/lists/{record['id']}/"}}
+    return {
+        "type": "list",
+        "id": record["id"],
+        "attributes": attributes,
+        "links": {"self": f"{call.base_url}/api/lists/{record['id']}/"},
+    }
 
 
 def _list(call: Call) -> dict[str, Any]:
@@ -189,7 +211,7 @@ def get_lists(call: Call) -> Reply:
             records = [r for r in records if r[fld] in values]
         else:
             raise invalid(f"'{op}' is not a valid operator for '{fld}'.", None)
-    window = records[after:after + size]
+    window = records[after : after + size]
     nxt = after + size if after + size < len(records) else None
     return Reply(200, {"data": [list_doc(call, r) for r in window], "links": links(call, nxt)})
 
@@ -198,8 +220,13 @@ def get_lists(call: Call) -> Reply:
 def create_list(call: Call) -> Reply:
     attributes = call.body["data"]["attributes"]
     record = call.account.create_list(attributes["name"], attributes.get("opt_in_process"))
-    return Reply(201, {"data": list_doc(call, record), "links": {"self": f"{call.base_url}"
-                                                                  f"/api/lists/{record['id']}/"}})
+    return Reply(
+        201,
+        {
+            "data": list_doc(call, record),
+            "links": {"self": f"{call.base_url}/api/lists/{record['id']}/"},
+        },
+    )
 
 
 @handles("get_list")
@@ -211,8 +238,9 @@ def get_list(call: Call) -> Reply:
 def _member_ids(call: Call) -> list[str]:
     data = call.body["data"]
     if len(data) > MAX_LIST_MEMBERS:
-        raise invalid(f"Too many profiles: at most {MAX_LIST_MEMBERS} per request, "
-                      f"got {len(data)}.")
+        raise invalid(
+            f"Too many profiles: at most {MAX_LIST_MEMBERS} per request, got {len(data)}."
+        )
     return [item["id"] for item in data]
 
 
@@ -257,15 +285,22 @@ def _members_page(call: Call) -> tuple[list[dict[str, Any]], int | None, dict[st
 @handles("get_profiles_for_list")
 def get_profiles_for_list(call: Call) -> Reply:
     profiles, nxt, joined = _members_page(call)
-    return Reply(200, {"data": [profile_doc(call, p, joined[p["id"]]) for p in profiles],
-                       "links": links(call, nxt)})
+    return Reply(
+        200,
+        {
+            "data": [profile_doc(call, p, joined[p["id"]]) for p in profiles],
+            "links": links(call, nxt),
+        },
+    )
 
 
 @handles("get_profile_ids_for_list")
 def get_profile_ids_for_list(call: Call) -> Reply:
     profiles, nxt, _ = _members_page(call)
-    return Reply(200, {"data": [{"type": "profile", "id": p["id"]} for p in profiles],
-                       "links": links(call, nxt)})
+    return Reply(
+        200,
+        {"data": [{"type": "profile", "id": p["id"]} for p in profiles], "links": links(call, nxt)},
+    )
 
 
 # profiles ---------------------------------------------------------------------------------
@@ -300,7 +335,7 @@ def get_profiles(call: Call) -> Reply:
             raise invalid(f"'{op}' is not a valid operator for '{fld}'.", None)
     pool = list(call.account.profiles.values()) if candidates is None else candidates
     chosen = [p for p in pool if all(test(p) for test in tests)]
-    window = chosen[after:after + size]
+    window = chosen[after : after + size]
     nxt = after + size if after + size < len(chosen) else None
     return Reply(200, {"data": [profile_doc(call, p) for p in window], "links": links(call, nxt)})
 
@@ -315,9 +350,14 @@ def get_profile(call: Call) -> Reply:
 
 
 def _conflict(exc: Conflict) -> ApiError:
-    return ApiError(409, "duplicate_profile", "Conflict.",
-                    "A profile already exists with one of these identifiers.",
-                    "/data/attributes", {"duplicate_profile_id": exc.profile_id})
+    return ApiError(
+        409,
+        "duplicate_profile",
+        "Conflict.",
+        "A profile already exists with one of these identifiers.",
+        "/data/attributes",
+        {"duplicate_profile_id": exc.profile_id},
+    )
 
 
 def _invalid_profile(exc: Invalid, prefix: str = "/data") -> ApiError:
@@ -355,8 +395,10 @@ def create_or_update_profile(call: Call) -> Reply:
 def _job_profiles(call: Call, maximum: int) -> list[dict[str, Any]]:
     profiles: list[dict[str, Any]] = call.body["data"]["attributes"]["profiles"]["data"]
     if len(profiles) > maximum:
-        raise invalid(f"Too many profiles: at most {maximum} per request, got {len(profiles)}.",
-                      "/data/attributes/profiles/data")
+        raise invalid(
+            f"Too many profiles: at most {maximum} per request, got {len(profiles)}.",
+            "/data/attributes/profiles/data",
+        )
     return profiles
 
 
@@ -373,8 +415,11 @@ def _list_relation(call: Call, key: str) -> list[str]:
 
 def job_doc(call: Call, job: Job) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "status": job.status, "created_at": job.created_at, "total_count": job.total,
-        "completed_count": job.completed, "completed_at": job.completed_at,
+        "status": job.status,
+        "created_at": job.created_at,
+        "total_count": job.total,
+        "completed_count": job.completed,
+        "completed_at": job.completed_at,
     }
     if job.type == "profile-bulk-import-job":
         attributes.update(failed_count=job.failed, started_at=job.created_at, expires_at=None)
@@ -382,16 +427,21 @@ def job_doc(call: Call, job: Job) -> dict[str, Any]:
     else:
         attributes["skipped_count"] = job.failed
         path = "profile-suppression-bulk-create-jobs"
-    return {"type": job.type, "id": job.id, "attributes": attributes,
-            "links": {"self": f"{call.base_url}/api/{path}/{job.id}/"}}
+    return {
+        "type": job.type,
+        "id": job.id,
+        "attributes": attributes,
+        "links": {"self": f"{call.base_url}/api/{path}/{job.id}/"},
+    }
 
 
 @handles("bulk_import_profiles")
 def bulk_import_profiles(call: Call) -> Reply:
     profiles = _job_profiles(call, MAX_IMPORT)
     lists = _list_relation(call, "lists")
-    job = call.account.queue_job("profile-bulk-import-job",
-                                 {"profiles": profiles, "lists": lists}, len(profiles))
+    job = call.account.queue_job(
+        "profile-bulk-import-job", {"profiles": profiles, "lists": lists}, len(profiles)
+    )
     doc = job_doc(call, job)
     return Reply(202, {"data": doc, "links": doc["links"]})
 
@@ -405,13 +455,24 @@ def run_import(account: Account, job: Job) -> None:
             _job_error(job, "invalid", "Invalid input.", exc.detail, exc.pointer, item)
             continue
         except Conflict:
-            _job_error(job, "duplicate_profile", "Conflict.",
-                       "A profile already exists with one of these identifiers.",
-                       "/attributes", item)
+            _job_error(
+                job,
+                "duplicate_profile",
+                "Conflict.",
+                "A profile already exists with one of these identifiers.",
+                "/attributes",
+                item,
+            )
             continue
         except KeyError:
-            _job_error(job, "not_found", "Not found.", "A profile with that id does not exist.",
-                       "/id", item)
+            _job_error(
+                job,
+                "not_found",
+                "Not found.",
+                "A profile with that id does not exist.",
+                "/id",
+                item,
+            )
             continue
         imported.append(profile["id"])
         job.completed += 1
@@ -420,12 +481,23 @@ def run_import(account: Account, job: Job) -> None:
             account.add_members(lid, imported)
 
 
-def _job_error(job: Job, code: str, title: str, detail: str, pointer: str,
-               item: dict[str, Any]) -> None:
+def _job_error(
+    job: Job, code: str, title: str, detail: str, pointer: str, item: dict[str, Any]
+) -> None:
     job.failed += 1
-    job.errors.append({"type": "import-error", "id": error_id(), "attributes": {
-        "code": code, "title": title, "detail": detail,
-        "source": {"pointer": pointer}, "original_payload": item.get("attributes")}})
+    job.errors.append(
+        {
+            "type": "import-error",
+            "id": error_id(),
+            "attributes": {
+                "code": code,
+                "title": title,
+                "detail": detail,
+                "source": {"pointer": pointer},
+                "original_payload": item.get("attributes"),
+            },
+        }
+    )
 
 
 def _job(call: Call, key: str) -> Job:
@@ -452,7 +524,7 @@ def get_errors_for_bulk_import_profiles_job(call: Call) -> Reply:
     job = _job(call, "id")
     size = page_size(call, 20, 100)
     after = cursor_after(call)
-    window = job.errors[after:after + size]
+    window = job.errors[after : after + size]
     nxt = after + size if after + size < len(job.errors) else None
     return Reply(200, {"data": window, "links": links(call, nxt)})
 
@@ -463,8 +535,7 @@ def _check_emails(profiles: list[dict[str, Any]]) -> None:
         try:
             check_identifiers(item["attributes"])
         except Invalid as exc:
-            raise invalid(exc.detail, f"/data/attributes/profiles/data/{i}{exc.pointer}"
-                          ) from None
+            raise invalid(exc.detail, f"/data/attributes/profiles/data/{i}{exc.pointer}") from None
 
 
 @handles("bulk_subscribe_profiles")
@@ -473,14 +544,19 @@ def bulk_subscribe_profiles(call: Call) -> Reply:
     _check_emails(profiles)
     historical = call.body["data"]["attributes"].get("historical_import", False)
     for i, item in enumerate(profiles):
-        marketing = item["attributes"].get("subscriptions", {}).get("email", {}).get(
-            "marketing", {})
+        marketing = (
+            item["attributes"].get("subscriptions", {}).get("email", {}).get("marketing", {})
+        )
         if historical and "consented_at" not in marketing:
-            raise invalid("consented_at is required when historical_import is true.",
-                          f"/data/attributes/profiles/data/{i}/attributes/subscriptions")
+            raise invalid(
+                "consented_at is required when historical_import is true.",
+                f"/data/attributes/profiles/data/{i}/attributes/subscriptions",
+            )
         if not historical and "consented_at" in marketing:
-            raise invalid("consented_at is only allowed when historical_import is true.",
-                          f"/data/attributes/profiles/data/{i}/attributes/subscriptions")
+            raise invalid(
+                "consented_at is only allowed when historical_import is true.",
+                f"/data/attributes/profiles/data/{i}/attributes/subscriptions",
+            )
     lists = _list_relation(call, "list")
     call.account.queue_job("subscribe", {"profiles": profiles, "lists": lists}, len(profiles))
     return Reply(202)
@@ -489,8 +565,7 @@ def bulk_subscribe_profiles(call: Call) -> Reply:
 def run_subscribe(account: Account, job: Job) -> None:
     ids = []
     for item in job.payload["profiles"]:
-        attributes = {k: v for k, v in item["attributes"].items()
-                      if k in ("email", "phone_number")}
+        attributes = {k: v for k, v in item["attributes"].items() if k in ("email", "phone_number")}
         try:
             profile, _ = account.upsert_profile(attributes, item.get("id"))
         except (Conflict, KeyError, Invalid):
@@ -512,8 +587,7 @@ def bulk_unsubscribe_profiles(call: Call) -> Reply:
 
 def run_unsubscribe(account: Account, job: Job) -> None:
     for item in job.payload["profiles"]:
-        attributes = {k: v for k, v in item["attributes"].items()
-                      if k in ("email", "phone_number")}
+        attributes = {k: v for k, v in item["attributes"].items() if k in ("email", "phone_number")}
         try:
             profile, _ = account.upsert_profile(attributes)
         except (Conflict, Invalid):
@@ -530,11 +604,14 @@ def bulk_suppress_profiles(call: Call) -> Reply:
     attributes = call.body["data"]["attributes"]
     profiles = attributes.get("profiles", {}).get("data", []) if attributes else []
     if len(profiles) > MAX_SUPPRESS:
-        raise invalid(f"Too many profiles: at most {MAX_SUPPRESS} per request.",
-                      "/data/attributes/profiles/data")
+        raise invalid(
+            f"Too many profiles: at most {MAX_SUPPRESS} per request.",
+            "/data/attributes/profiles/data",
+        )
     _check_emails(profiles)
-    job = call.account.queue_job("profile-suppression-bulk-create-job",
-                                 {"profiles": profiles}, len(profiles))
+    job = call.account.queue_job(
+        "profile-suppression-bulk-create-job", {"profiles": profiles}, len(profiles)
+    )
     doc = job_doc(call, job)
     return Reply(202, {"data": doc, "links": doc["links"]})
 

@@ -44,22 +44,25 @@ def _bind(port: int) -> socket.socket:
 
 
 def _server(app: SandboxApp) -> uvicorn.Server:
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_keep_alive=30)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30
+    )
     return uvicorn.Server(config)
 
 
 @contextmanager
-def serve_in_thread(config: SandboxConfig | None = None, *, port: int = 0
-                    ) -> Iterator[RunningSandbox]:
+def serve_in_thread(
+    config: SandboxConfig | None = None, *, port: int = 0
+) -> Iterator[RunningSandbox]:
     """Start the sandbox on 127.0.0.1 (port 0 = any free one), yield its URL and keys, stop."""
     config = config or SandboxConfig()
     sock = _bind(port)
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = SandboxApp(config, base_url)
     server = _server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="warmup-sandbox")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="warmup-sandbox"
+    )
     thread.start()
     try:
         while not server.started and thread.is_alive():

@@ -66,8 +66,7 @@ def _openapi30_to_jsonschema(node: Any) -> Any:
     return out
 
 
-def _inline_refs(node: Any, document: dict[str, Any], uri: str, seen: tuple[str, ...] = ()
-                 ) -> Any:
+def _inline_refs(node: Any, document: dict[str, Any], uri: str, seen: tuple[str, ...] = ()) -> Any:
     """Resolve the document's local ``$ref``s once (validation is twice as fast without the
     per-item lookups); a recursive reference stays a ``$ref``, made absolute for the registry."""
     if isinstance(node, list):
@@ -110,14 +109,24 @@ def operations() -> tuple[Operation, ...]:
                 content = op.get("requestBody", {}).get("content", {})
                 for media in content.values():
                     ref = media["schema"]["$ref"]
-                    validator = Draft4Validator(_inline_refs({"$ref": ref}, document, uri),
-                                                registry=registry)
+                    validator = Draft4Validator(
+                        _inline_refs({"$ref": ref}, document, uri), registry=registry
+                    )
                 rate = op.get("x-klaviyo-ratelimit", {})
-                limits = tuple(_parse_limit(rate[key]) for key in ("burst", "steady", "daily")
-                               if key in rate)
-                found.append(Operation(op["operationId"], method.upper(), template,
-                                       _path_regex(template),
-                                       tuple(op.get("x-klaviyo-scopes", [])), limits, validator))
+                limits = tuple(
+                    _parse_limit(rate[key]) for key in ("burst", "steady", "daily") if key in rate
+                )
+                found.append(
+                    Operation(
+                        op["operationId"],
+                        method.upper(),
+                        template,
+                        _path_regex(template),
+                        tuple(op.get("x-klaviyo-scopes", [])),
+                        limits,
+                        validator,
+                    )
+                )
     # Fixed paths before templated ones: /api/profiles/{id} must not swallow a longer path.
     return tuple(sorted(found, key=lambda o: (o.template.count("{"), -len(o.template))))
 

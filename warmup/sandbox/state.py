@@ -72,8 +72,10 @@ def check_identifiers(attributes: dict[str, Any]) -> None:
         raise Invalid("Invalid email address", "/attributes/email")
     phone = attributes.get("phone_number")
     if phone is not None and not _E164.match(phone):
-        raise Invalid("Invalid phone number format (Example of a valid format: +12345678901)",
-                      "/attributes/phone_number")
+        raise Invalid(
+            "Invalid phone number format (Example of a valid format: +12345678901)",
+            "/attributes/phone_number",
+        )
 
 
 @dataclass
@@ -162,16 +164,20 @@ class Account:
         if existing:
             raise Conflict(sorted(existing)[0])
         pid = new_ulid(self.rng)
-        profile = {"id": pid, "attributes": {"created": now_iso(), "updated": now_iso(),
-                                             "properties": {}},
-                   "consent": "NEVER_SUBSCRIBED", "suppression": None}
+        profile = {
+            "id": pid,
+            "attributes": {"created": now_iso(), "updated": now_iso(), "properties": {}},
+            "consent": "NEVER_SUBSCRIBED",
+            "suppression": None,
+        }
         self.profiles[pid] = profile
         self._apply(profile, attributes)
         self._count("profile_created")
         return profile
 
-    def upsert_profile(self, attributes: dict[str, Any], profile_id: str | None = None
-                       ) -> tuple[dict[str, Any], bool]:
+    def upsert_profile(
+        self, attributes: dict[str, Any], profile_id: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """Create or update; True when created. 409 when identifiers name different profiles."""
         check_identifiers(attributes)
         existing = self.find(attributes)
@@ -214,8 +220,13 @@ class Account:
     def create_list(self, name: str, opt_in: str | None) -> dict[str, Any]:
         lid = "".join(self.rng.choice(string.ascii_letters + string.digits) for _ in range(6))
         stamp = now_iso()
-        record = {"id": lid, "name": name, "created": stamp, "updated": stamp,
-                  "opt_in_process": opt_in or "single_opt_in"}
+        record = {
+            "id": lid,
+            "name": name,
+            "created": stamp,
+            "updated": stamp,
+            "opt_in_process": opt_in or "single_opt_in",
+        }
         self.lists[lid] = record
         self.members[lid] = Members()
         self._count("list_created")
@@ -239,7 +250,10 @@ class Account:
     def subscribe(self, profile: dict[str, Any]) -> None:
         profile["consent"] = "SUBSCRIBED"
         if profile["suppression"] and profile["suppression"]["reason"] in (
-                "UNSUBSCRIBE", "SPAM_REPORT", "USER_SUPPRESSED"):
+            "UNSUBSCRIBE",
+            "SPAM_REPORT",
+            "USER_SUPPRESSED",
+        ):
             profile["suppression"] = None
         profile["attributes"]["updated"] = now_iso()
 
@@ -255,8 +269,14 @@ class Account:
 
     # jobs ---------------------------------------------------------------------------------
     def queue_job(self, kind: str, payload: dict[str, Any], total: int) -> Job:
-        job = Job(id=new_ulid(self.rng), type=kind, created_at=now_iso(),
-                  ready_at=time.monotonic() + self.job_delay, payload=payload, total=total)
+        job = Job(
+            id=new_ulid(self.rng),
+            type=kind,
+            created_at=now_iso(),
+            ready_at=time.monotonic() + self.job_delay,
+            payload=payload,
+            total=total,
+        )
         self.jobs[job.id] = job
         self.pending.append(job)
         return job
@@ -280,9 +300,12 @@ class Account:
             "seq": self.seq,
             "profiles": self.profiles,
             "lists": self.lists,
-            "members": {lid: [[pid, seq, m.joined_at[pid]] for seq, pid in m.order
-                              if m.seq_of.get(pid) == seq]
-                        for lid, m in self.members.items()},
+            "members": {
+                lid: [
+                    [pid, seq, m.joined_at[pid]] for seq, pid in m.order if m.seq_of.get(pid) == seq
+                ]
+                for lid, m in self.members.items()
+            },
         }
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")

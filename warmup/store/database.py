@@ -115,8 +115,9 @@ class Store:
         """Hold the named lock; a lock left by a dead process on this host is taken over."""
         pid, host = os.getpid(), socket.gethostname()
         with self.transaction() as conn:
-            row = conn.execute("SELECT pid, host, acquired_at FROM locks WHERE name = ?",
-                               (name,)).fetchone()
+            row = conn.execute(
+                "SELECT pid, host, acquired_at FROM locks WHERE name = ?", (name,)
+            ).fetchone()
             if row is not None:
                 held_pid, held_host, since = row
                 if (held_host == host and not _pid_alive(int(held_pid))) or held_pid == pid:
@@ -127,8 +128,10 @@ class Store:
                         hint="wait for that run to finish; if that process is gone on another "
                         "host, delete the lock with `warmup unlock PLAN`",
                     )
-            conn.execute("INSERT INTO locks (name, pid, host, acquired_at) VALUES (?, ?, ?, ?)",
-                         (name, pid, host, now_iso()))
+            conn.execute(
+                "INSERT INTO locks (name, pid, host, acquired_at) VALUES (?, ?, ?, ?)",
+                (name, pid, host, now_iso()),
+            )
         try:
             yield
         finally:

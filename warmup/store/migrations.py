@@ -213,7 +213,7 @@ def _foundation(db: sqlite3.Connection) -> None:
             host TEXT NOT NULL,
             acquired_at TEXT NOT NULL
         );
-        """
+        """,
     )
 
 
@@ -226,7 +226,7 @@ def _engine_journeys(db: sqlite3.Connection) -> None:
         """
         ALTER TABLE journeys ADD COLUMN rank INTEGER;
         ALTER TABLE journeys ADD COLUMN last_label TEXT;
-        """
+        """,
     )
 
 
@@ -253,7 +253,7 @@ def _klaviyo_sync(db: sqlite3.Connection) -> None:
             PRIMARY KEY (list_id, customer_id)
         ) WITHOUT ROWID;
         CREATE INDEX klaviyo_members_customer ON klaviyo_members(customer_id);
-        """
+        """,
     )
 
 

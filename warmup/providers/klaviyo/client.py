@@ -42,7 +42,7 @@ class RetryPolicy:
     timeout: float = 30.0
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** attempt))
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
 @dataclass
@@ -60,11 +60,19 @@ class Stats:
 class KlaviyoClient:
     """One account's connection. Thread-safe: workers share it and its limiters."""
 
-    def __init__(self, base_url: str, api_key: str, *, revision: str = "2026-07-15",
-                 rate_share: float = 1.0, rate_scale: float = 1.0,
-                 retry: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None, seed: int | None = None,
-                 workers: int = 4) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        revision: str = "2026-07-15",
+        rate_share: float = 1.0,
+        rate_scale: float = 1.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        seed: int | None = None,
+        workers: int = 4,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.revision = revision
         self.retry = retry or RetryPolicy()
@@ -76,17 +84,26 @@ class KlaviyoClient:
         self._limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
         self._http = httpx.Client(
-            base_url=self.base_url, transport=transport, timeout=self.retry.timeout,
-            headers={"Authorization": f"Klaviyo-API-Key {api_key}", "revision": revision,
-                     "Accept": MEDIA_TYPE, "Content-Type": MEDIA_TYPE,
-                     "User-Agent": USER_AGENT})
+            base_url=self.base_url,
+            transport=transport,
+            timeout=self.retry.timeout,
+            headers={
+                "Authorization": f"Klaviyo-API-Key {api_key}",
+                "revision": revision,
+                "Accept": MEDIA_TYPE,
+                "Content-Type": MEDIA_TYPE,
+                "User-Agent": USER_AGENT,
+            },
+        )
 
     @classmethod
     def from_env(cls, base_url: str, api_key_env: str, **kwargs: Any) -> KlaviyoClient:
         key = os.environ.get(api_key_env)
         if not key:
-            raise InvalidInput(f"environment variable {api_key_env} is not set",
-                               hint=f"export {api_key_env}=<your Klaviyo private API key>")
+            raise InvalidInput(
+                f"environment variable {api_key_env} is not set",
+                hint=f"export {api_key_env}=<your Klaviyo private API key>",
+            )
         return cls(base_url, key, **kwargs)
 
     def __enter__(self) -> KlaviyoClient:
@@ -117,8 +134,15 @@ class KlaviyoClient:
             if not names or name in names:
                 limiter.idle()
 
-    def call(self, method: str, url: str, *, json: Any = None,
-             params: dict[str, str] | None = None, idempotent: bool = True) -> httpx.Response:
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
         """One API call with limits and retries; returns the 2xx response or raises.
 
         ``idempotent=False`` (creating a list) gives up at the first 5xx or broken connection
@@ -141,9 +165,10 @@ class KlaviyoClient:
                 limiter.release(ticket)
                 failures += 1
                 if failures >= self.retry.attempts or not idempotent:
-                    raise ProviderError(f"{where}: {type(exc).__name__} after {failures} "
-                                        "attempts", hint="check the network and base_url, "
-                                        "then run `warmup sync PLAN` again") from None
+                    raise ProviderError(
+                        f"{where}: {type(exc).__name__} after {failures} attempts",
+                        hint="check the network and base_url, then run `warmup sync PLAN` again",
+                    ) from None
                 self._count(self.stats.retried, endpoint.name)
                 time.sleep(self.retry.backoff(failures, self._rng))
                 continue
@@ -187,12 +212,16 @@ def _error(response: httpx.Response, where: str) -> KlaviyoError:
     details: list[KlaviyoErrorDetail] = []
     try:
         for item in response.json().get("errors", []):
-            details.append(KlaviyoErrorDetail(
-                status=int(item.get("status", response.status_code)),
-                code=str(item.get("code", "")), title=str(item.get("title", "")),
-                detail=str(item.get("detail", "")),
-                pointer=(item.get("source") or {}).get("pointer"),
-                meta=item.get("meta") or {}))
+            details.append(
+                KlaviyoErrorDetail(
+                    status=int(item.get("status", response.status_code)),
+                    code=str(item.get("code", "")),
+                    title=str(item.get("title", "")),
+                    detail=str(item.get("detail", "")),
+                    pointer=(item.get("source") or {}).get("pointer"),
+                    meta=item.get("meta") or {},
+                )
+            )
     except (ValueError, AttributeError):
         pass  # Cloudflare answers some 403s with HTML: keep the status alone
     first = details[0].detail if details else response.reason_phrase
@@ -202,7 +231,16 @@ def _error(response: httpx.Response, where: str) -> KlaviyoError:
     elif response.status_code == 403:
         hint = "the API key lacks a scope this call needs (lists, profiles, subscriptions: write)"
     if response.status_code == 429:
-        return RateLimited(f"{where}: {response.status_code} {first}", request=where,
-                           retry_after=_retry_after(response), errors=details)
-    return KlaviyoError(f"{where}: {response.status_code} {first}", status=response.status_code,
-                        request=where, errors=details, hint=hint)
+        return RateLimited(
+            f"{where}: {response.status_code} {first}",
+            request=where,
+            retry_after=_retry_after(response),
+            errors=details,
+        )
+    return KlaviyoError(
+        f"{where}: {response.status_code} {first}",
+        status=response.status_code,
+        request=where,
+        errors=details,
+        hint=hint,
+    )

@@ -29,7 +29,7 @@ SUPPRESSION_TS = "subscriptions.email.marketing.suppression.timestamp"
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def post_all(client: KlaviyoClient, method: str, path: str, bodies: Iterable[Any]) -> int:
@@ -54,8 +54,7 @@ def _quote(value: str) -> str:
 def find_list(client: KlaviyoClient, name: str) -> str | None:
     """The id of the oldest list called ``name`` (names need not be unique), or None."""
     url: str | None = "/api/lists"
-    params: dict[str, str] | None = {"filter": f"equals(name,{_quote(name)})",
-                                     "sort": "created"}
+    params: dict[str, str] | None = {"filter": f"equals(name,{_quote(name)})", "sort": "created"}
     while url:
         document = client.get(url, params)
         for item in document["data"]:
@@ -82,8 +81,9 @@ def find_or_create_list(client: KlaviyoClient, name: str) -> tuple[str, bool]:
         except ProviderError:
             continue
         return str(document["data"]["id"]), True
-    raise ProviderError(f"could not create the Klaviyo list {name!r}",
-                        hint="run `warmup sync PLAN` again")
+    raise ProviderError(
+        f"could not create the Klaviyo list {name!r}", hint="run `warmup sync PLAN` again"
+    )
 
 
 def add_to_list(client: KlaviyoClient, list_id: str, profile_ids: Sequence[str]) -> int:
@@ -96,8 +96,10 @@ def remove_from_list(client: KlaviyoClient, list_id: str, profile_ids: Sequence[
 
 
 def _members(client: KlaviyoClient, method: str, list_id: str, ids: Sequence[str]) -> int:
-    bodies = ({"data": [{"type": "profile", "id": pid} for pid in batch]}
-              for batch in chunks(list(ids), MAX_LIST_IDS))
+    bodies = (
+        {"data": [{"type": "profile", "id": pid} for pid in batch]}
+        for batch in chunks(list(ids), MAX_LIST_IDS)
+    )
     return post_all(client, method, f"/api/lists/{list_id}/relationships/profiles", bodies)
 
 
@@ -107,18 +109,28 @@ class Member:
     email: str | None
 
 
-def iter_members(client: KlaviyoClient, list_id: str, emails: Sequence[str] | None = None
-                 ) -> Iterator[Member]:
+def iter_members(
+    client: KlaviyoClient, list_id: str, emails: Sequence[str] | None = None
+) -> Iterator[Member]:
     """Every member of a list (or, with ``emails``, the members among them), 100 per page."""
     if emails is not None:
         for batch in chunks(list(emails), PAGE):
             quoted = ",".join(_quote(e) for e in batch)
-            yield from _pages(client, f"/api/lists/{list_id}/profiles",
-                              {"filter": f"any(email,[{quoted}])", "page[size]": str(PAGE),
-                               "fields[profile]": "email"})
+            yield from _pages(
+                client,
+                f"/api/lists/{list_id}/profiles",
+                {
+                    "filter": f"any(email,[{quoted}])",
+                    "page[size]": str(PAGE),
+                    "fields[profile]": "email",
+                },
+            )
         return
-    yield from _pages(client, f"/api/lists/{list_id}/profiles",
-                      {"page[size]": str(PAGE), "fields[profile]": "email"})
+    yield from _pages(
+        client,
+        f"/api/lists/{list_id}/profiles",
+        {"page[size]": str(PAGE), "fields[profile]": "email"},
+    )
 
 
 def _pages(client: KlaviyoClient, url: str, params: dict[str, str] | None) -> Iterator[Member]:
@@ -141,8 +153,10 @@ class ConsentChange:
 def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[ConsentChange]:
     """Profiles unsubscribed or suppressed after ``since`` (ISO 8601)."""
     params: dict[str, str] | None = {
-        "filter": f"greater-than({SUPPRESSION_TS},{since})", "page[size]": str(PAGE),
-        "additional-fields[profile]": "subscriptions"}
+        "filter": f"greater-than({SUPPRESSION_TS},{since})",
+        "page[size]": str(PAGE),
+        "additional-fields[profile]": "subscriptions",
+    }
     url: str | None = "/api/profiles"
     while url:
         document = client.get(url, params)
@@ -150,17 +164,22 @@ def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[Consent
             attrs = item["attributes"]
             marketing = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
             for entry in marketing.get("suppression") or []:
-                yield ConsentChange(str(item["id"]), attrs.get("email"), entry["reason"],
-                                    entry["timestamp"])
+                yield ConsentChange(
+                    str(item["id"]), attrs.get("email"), entry["reason"], entry["timestamp"]
+                )
         url, params = document["links"].get("next"), None
 
 
 # profiles and jobs ------------------------------------------------------------------------
 def profile_attributes(person: dict[str, Any]) -> dict[str, Any]:
     """Store fields → Klaviyo profile attributes (absent values left out, never cleared)."""
-    attributes = {"email": person.get("email"), "phone_number": person.get("phone"),
-                  "external_id": person.get("external_id"),
-                  "first_name": person.get("first_name"), "last_name": person.get("last_name")}
+    attributes = {
+        "email": person.get("email"),
+        "phone_number": person.get("phone"),
+        "external_id": person.get("external_id"),
+        "first_name": person.get("first_name"),
+        "last_name": person.get("last_name"),
+    }
     return {k: v for k, v in attributes.items() if v not in (None, "")}
 
 
@@ -172,8 +191,9 @@ class JobOutcome:
     calls: int = 0
 
 
-def wait_for_import(client: KlaviyoClient, job_id: str, *, poll: float = 0.2,
-                    timeout: float = 600) -> JobOutcome:
+def wait_for_import(
+    client: KlaviyoClient, job_id: str, *, poll: float = 0.2, timeout: float = 600
+) -> JobOutcome:
     """Poll a bulk import job until it completes; collect its import errors."""
     outcome = JobOutcome()
     deadline = time.monotonic() + timeout
@@ -183,11 +203,14 @@ def wait_for_import(client: KlaviyoClient, job_id: str, *, poll: float = 0.2,
         if status == "complete":
             break
         if status == "cancelled":
-            raise ProviderError(f"Klaviyo cancelled bulk import job {job_id}",
-                                hint="run `warmup sync PLAN` again")
+            raise ProviderError(
+                f"Klaviyo cancelled bulk import job {job_id}", hint="run `warmup sync PLAN` again"
+            )
         if time.monotonic() > deadline:
-            raise ProviderError(f"bulk import job {job_id} still {status} after {timeout:.0f} s",
-                                hint="run `warmup sync PLAN` again later")
+            raise ProviderError(
+                f"bulk import job {job_id} still {status} after {timeout:.0f} s",
+                hint="run `warmup sync PLAN` again later",
+            )
         time.sleep(poll)
     if document["data"]["attributes"].get("failed_count"):
         url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
@@ -203,8 +226,13 @@ def wait_for_import(client: KlaviyoClient, job_id: str, *, poll: float = 0.2,
     return outcome
 
 
-def import_profiles(client: KlaviyoClient, people: Sequence[dict[str, Any]],
-                    list_id: str | None = None, *, poll: float = 0.2) -> JobOutcome:
+def import_profiles(
+    client: KlaviyoClient,
+    people: Sequence[dict[str, Any]],
+    list_id: str | None = None,
+    *,
+    poll: float = 0.2,
+) -> JobOutcome:
     """Create or update profiles through bulk import jobs (10,000 each), optionally joining a
     list; all jobs are submitted before the first is polled."""
     jobs = []
@@ -220,15 +248,23 @@ def import_profiles(client: KlaviyoClient, people: Sequence[dict[str, Any]],
 
 
 def import_body(attributes: Iterable[dict[str, Any]], list_id: str | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": "profile-bulk-import-job", "attributes": {"profiles": {
-        "data": [{"type": "profile", "attributes": a} for a in attributes]}}}
+    data: dict[str, Any] = {
+        "type": "profile-bulk-import-job",
+        "attributes": {
+            "profiles": {"data": [{"type": "profile", "attributes": a} for a in attributes]}
+        },
+    }
     if list_id:
         data["relationships"] = {"lists": {"data": [{"type": "list", "id": list_id}]}}
     return {"data": data}
 
 
-def subscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | None = None,
-              consented_at: str | None = None) -> int:
+def subscribe(
+    client: KlaviyoClient,
+    emails: Sequence[str],
+    list_id: str | None = None,
+    consented_at: str | None = None,
+) -> int:
     """Subscribe to email marketing (and join ``list_id``). ``consented_at`` marks a historical
     import: no double opt-in mail, the consent date kept."""
     bodies = []
@@ -236,13 +272,26 @@ def subscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | None 
         marketing: dict[str, str] = {"consent": "SUBSCRIBED"}
         if consented_at:
             marketing["consented_at"] = consented_at
-        attributes: dict[str, Any] = {"profiles": {"data": [
-            {"type": "profile", "attributes": {"email": e, "subscriptions": {
-                "email": {"marketing": marketing}}}} for e in batch]}}
+        attributes: dict[str, Any] = {
+            "profiles": {
+                "data": [
+                    {
+                        "type": "profile",
+                        "attributes": {
+                            "email": e,
+                            "subscriptions": {"email": {"marketing": marketing}},
+                        },
+                    }
+                    for e in batch
+                ]
+            }
+        }
         if consented_at:
             attributes["historical_import"] = True
-        data: dict[str, Any] = {"type": "profile-subscription-bulk-create-job",
-                                "attributes": attributes}
+        data: dict[str, Any] = {
+            "type": "profile-subscription-bulk-create-job",
+            "attributes": attributes,
+        }
         if list_id:
             data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
         bodies.append({"data": data})
@@ -254,9 +303,25 @@ def unsubscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | Non
     consent reject needs); with one, Klaviyo also unsubscribes globally anyone not in it."""
     bodies = []
     for batch in chunks(list(emails), MAX_UNSUBSCRIBE):
-        data: dict[str, Any] = {"type": "profile-subscription-bulk-delete-job", "attributes": {
-            "profiles": {"data": [{"type": "profile", "attributes": {"email": e, "subscriptions": {
-                "email": {"marketing": {"consent": "UNSUBSCRIBED"}}}}} for e in batch]}}}
+        data: dict[str, Any] = {
+            "type": "profile-subscription-bulk-delete-job",
+            "attributes": {
+                "profiles": {
+                    "data": [
+                        {
+                            "type": "profile",
+                            "attributes": {
+                                "email": e,
+                                "subscriptions": {
+                                    "email": {"marketing": {"consent": "UNSUBSCRIBED"}}
+                                },
+                            },
+                        }
+                        for e in batch
+                    ]
+                }
+            },
+        }
         if list_id:
             data["relationships"] = {"list": {"data": {"type": "list", "id": list_id}}}
         bodies.append({"data": data})
@@ -264,7 +329,17 @@ def unsubscribe(client: KlaviyoClient, emails: Sequence[str], list_id: str | Non
 
 
 def suppress(client: KlaviyoClient, emails: Sequence[str]) -> int:
-    bodies = ({"data": {"type": "profile-suppression-bulk-create-job", "attributes": {
-        "profiles": {"data": [{"type": "profile", "attributes": {"email": e}} for e in batch]}}}}
-        for batch in chunks(list(emails), MAX_SUPPRESS))
+    bodies = (
+        {
+            "data": {
+                "type": "profile-suppression-bulk-create-job",
+                "attributes": {
+                    "profiles": {
+                        "data": [{"type": "profile", "attributes": {"email": e}} for e in batch]
+                    }
+                },
+            }
+        }
+        for batch in chunks(list(emails), MAX_SUPPRESS)
+    )
     return post_all(client, "POST", "/api/profile-suppression-bulk-create-jobs", bodies)

@@ -30,10 +30,11 @@ class Ticket:
 class RateLimiter:
     """Burst and steady windows of one endpoint. ``acquire()`` blocks until a request may start."""
 
-    def __init__(self, tier: Tier, *, scale: float = 1.0, clock: Clock = time.monotonic
-                 ) -> None:
-        self.limits = [(max(1, int(tier.burst * scale)), 1.0),
-                       (max(1, int(tier.steady * scale)), 60.0)]
+    def __init__(self, tier: Tier, *, scale: float = 1.0, clock: Clock = time.monotonic) -> None:
+        self.limits = [
+            (max(1, int(tier.burst * scale)), 1.0),
+            (max(1, int(tier.steady * scale)), 60.0),
+        ]
         if tier.daily is not None:
             self.limits.append((max(1, int(tier.daily * scale)), 86400.0))
         self.clock = clock
@@ -44,8 +45,11 @@ class RateLimiter:
     def _wait_needed(self, now: float) -> float | None:
         """Seconds until a slot frees (0 = now); None = wait for a request in flight."""
         horizon = max(window for _, window in self.limits)
-        while self.tickets and self.tickets[0].finished is not None and (
-                self.tickets[0].finished <= now - horizon):
+        while (
+            self.tickets
+            and self.tickets[0].finished is not None
+            and (self.tickets[0].finished <= now - horizon)
+        ):
             self.tickets.popleft()
         needed = 0.0
         for limit, window in self.limits:
@@ -87,6 +91,7 @@ class RateLimiter:
         """Block until every window is empty (benchmarks start each step from a clean slate)."""
         with self.cond:
             horizon = max(window for _, window in self.limits if window < 86400)
-            while any(t.finished is None or t.finished > self.clock() - horizon
-                      for t in self.tickets):
+            while any(
+                t.finished is None or t.finished > self.clock() - horizon for t in self.tickets
+            ):
                 self.cond.wait(timeout=0.5)
