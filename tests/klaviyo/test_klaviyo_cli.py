@@ -97,3 +97,34 @@ def test_sandbox_command_prints_its_url_and_key_and_answers(tmp_path: Path) -> N
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_sync_pull_marks_klaviyo_unsubscribes_in_the_store(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    from klaviyo_helpers import fast_client
+
+    from warmup.providers.klaviyo import lists as ops
+
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(loaded.store_path)
+    everyone = add_customers(store, 6)
+    plan_day(store, 1, everyone[:3], everyone)
+    store.close()
+    assert runner.invoke(app, ["sync", str(loaded.path)]).exit_code == 0
+    # someone unsubscribes in Klaviyo (a Klaviyo campaign's footer, say)
+    ops.unsubscribe(fast_client(sandbox.base_url, sandbox.api_key), ["c1@example.com"])
+
+    result = runner.invoke(app, ["sync", str(loaded.path), "--pull"])
+    assert result.exit_code == 0, result.output
+    assert "pulled 1 unsubscribes or suppressions from Klaviyo" in result.output
+    store = open_store(loaded.store_path)
+    status = dict(
+        store.conn.execute(
+            "SELECT c.email, s.status FROM consents s JOIN customers c ON c.id = s.customer_id"
+        )
+    )
+    assert status["c1@example.com"] == "unsubscribed"
+    assert [e for e, s in status.items() if s == "unsubscribed"] == ["c1@example.com"]
+    again = runner.invoke(app, ["sync", str(loaded.path), "--pull"])
+    assert "pulled 0 unsubscribes" in again.output  # the pull remembers where it got to

@@ -5,8 +5,10 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
+from warmup.consent.pull import pull_for_plan
 from warmup.dispatch.klaviyo import sync_plan
 from warmup.errors import EXIT_FAILURE
+from warmup.plan import load_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -23,8 +25,17 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(
             False, "--repair", help="Like --verify, then fix the lists to match."
         ),
+        pull: bool = typer.Option(
+            False,
+            "--pull",
+            help="First mark profiles that unsubscribed or were suppressed in Klaviyo since "
+            "the last pull as unsubscribed in the store.",
+        ),
     ) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
+        if pull:
+            pulled = pull_for_plan(load_plan(plan))
+            typer.echo(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
         report = sync_plan(plan, day, verify=verify, repair=repair)
         typer.echo(report.summary())
         if not report.ok:
