@@ -146,3 +146,31 @@ def test_template_field_no_customer_has_fails_validate(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert f"{day2}:" in result.output
     assert "favourite_colour" in result.output
+
+
+def test_plan_and_scenario_mistakes_are_reported_together(tmp_path: Path) -> None:
+    scenario = tmp_path / "flow.yaml"
+    scenario.write_text(
+        (REPO / "scenarios" / "variant-1.yaml")
+        .read_text()
+        .replace("    yes: 19\n", "    yes: 91\n")
+    )
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        (REPO / "plans" / "example.yaml")
+        .read_text()
+        .replace("../scenarios/variant-1.yaml", "flow.yaml")
+        .replace("templates: ../templates", f"templates: {REPO / 'templates'}")
+        .replace("timezone: Europe/Prague", "timezone: Europe/Prag")
+    )
+    result = runner.invoke(app, ["validate", str(plan)])
+    assert result.exit_code == 2
+    assert f"{plan}:4:11: timezone:" in result.output
+    assert f"{scenario}:" in result.output and "`91` is not a node" in result.output
+    assert "node `19` is unreachable" in result.output  # what the dangling edge cut off
+
+
+def test_paths_in_the_summary_are_normalised() -> None:
+    loaded = load_plan(REPO / "plans" / "example.yaml")
+    assert ".." not in str(loaded.scenario_path)
+    assert loaded.scenario_path == REPO / "scenarios" / "variant-1.yaml"

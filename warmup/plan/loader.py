@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ def resolve_relative(base: Path, value: str, bundled: str) -> Path:
     """A path from a plan: relative to the plan's folder, else a bundled one by name."""
     candidate = Path(value)
     if not candidate.is_absolute():
-        candidate = base.parent / candidate
+        # normpath: people read these paths in messages; `plans/../scenarios` says less
+        candidate = Path(os.path.normpath(base.parent / candidate))
     if candidate.exists():
         return candidate
     shipped = bundled_dir(bundled) / value
@@ -68,6 +70,13 @@ def load_plan(path: Path | str) -> LoadedPlan:
     positioned = load_yaml(path)
     plan, issues = _validate(Plan, positioned, "plan")
     if plan is None:
+        # Every mistake at once: the scenario's own problems too, when it can be found.
+        raw = positioned.data.get("scenario") if isinstance(positioned.data, dict) else None
+        if isinstance(raw, str) and resolve_relative(path, raw, "scenarios").exists():
+            try:
+                load_scenario(resolve_relative(path, raw, "scenarios"))
+            except PlanError as exc:
+                issues += exc.issues
         raise PlanError(issues)
 
     scenario_path = resolve_relative(path, plan.scenario, "scenarios")
