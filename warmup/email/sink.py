@@ -6,12 +6,18 @@ makes chosen recipients answer like a real server: ``{"a@x": "550 5.1.1 no such 
 ``{"a@x": ["421 4.7.0 try later"]}`` once (then accepted). STARTTLS or implicit TLS with a given
 certificate, and AUTH with one username/password, are there to test the client's side.
 
-``python -m warmup.email.sink`` runs one in the foreground, printing its port and a count.
+``save_to`` writes each accepted message to that directory as ``NNNNNN.eml`` (complete files
+only), so that what arrived outlives the process that sent it and can be read back by another.
+
+``python -m warmup.email.sink [PORT] [--save-to DIR] [--delay SECONDS]`` runs one in the
+foreground, printing its port and a count.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import ssl
 import sys
 import threading
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -53,6 +60,7 @@ class Sink:
     # Seconds between taking a message and answering 250: widens the window in which a
     # client cannot know whether its message arrived (tests of crash recovery).
     data_delay: float = 0.0
+    save_to: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reply_for(self, address: str) -> str | None:
@@ -69,13 +77,30 @@ class Sink:
         record = Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data)
         with self._lock:
             self.count += 1
+            number = self.count
             self.per_recipient.update(a.lower() for a in record.rcpt_tos)
             if self.keep:
                 self.messages.append(record)
+        if self.save_to is not None:
+            save_message(self.save_to, number, data)
 
     def recipients(self) -> list[str]:
         with self._lock:
             return [a for m in self.messages for a in m.rcpt_tos]
+
+
+def save_message(folder: Path, number: int, data: bytes) -> Path:
+    """Write one message as ``folder/NNNNNN.eml``; the name appears only once it is complete."""
+    path = folder / f"{number:06d}.eml"
+    partial = folder / f".{number:06d}.eml.part"
+    partial.write_bytes(data)
+    os.replace(partial, path)
+    return path
+
+
+def saved_messages(folder: Path) -> list[Received]:
+    """The messages a sink saved in ``folder``, in arrival order (envelope fields empty)."""
+    return [Received("", (), path.read_bytes()) for path in sorted(folder.glob("*.eml"))]
 
 
 class _Handler:
@@ -129,11 +154,19 @@ def smtp_sink(
     auth: tuple[str, str] | None = None,
     keep: bool = True,
     replies: dict[str, str | list[str]] | None = None,
+    save_to: Path | None = None,
 ) -> Iterator[Sink]:
     """Run an SMTP sink in a thread for the duration of the block."""
     if tls != "none" and tls_context is None:
         raise ValueError("a TLS sink needs tls_context (a server context with a certificate)")
-    sink = Sink(host=host, keep=keep, replies={k.lower(): v for k, v in (replies or {}).items()})
+    if save_to is not None:
+        save_to.mkdir(parents=True, exist_ok=True)
+    sink = Sink(
+        host=host,
+        keep=keep,
+        replies={k.lower(): v for k, v in (replies or {}).items()},
+        save_to=save_to,
+    )
     loop = asyncio.new_event_loop()
     handler = _Handler(sink)
 
@@ -174,9 +207,21 @@ def smtp_sink(
 def main(argv: list[str] | None = None) -> None:
     """Foreground sink: prints ``PORT`` on the first line, then the count on each ``count``
     line read from stdin; exits at end of input."""
-    args = sys.argv[1:] if argv is None else argv
-    port = int(args[0]) if args else 0
-    with smtp_sink(port=port, keep=False) as sink:
+    parser = argparse.ArgumentParser(prog="python -m warmup.email.sink")
+    parser.add_argument("port", nargs="?", type=int, default=0, help="0 = any free port")
+    parser.add_argument(
+        "--save-to", type=Path, metavar="DIR", help="write each message to DIR/NNNNNN.eml"
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait between taking a message and answering 250",
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    with smtp_sink(port=args.port, keep=False, save_to=args.save_to) as sink:
+        sink.data_delay = args.delay
         print(sink.port, flush=True)
         for line in sys.stdin:
             if line.strip() == "count":
