@@ -145,6 +145,7 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
         "klaviyo_allocated",
         "list_sync",
         "new_allocated",
+        "new_estimate",
         "new_limit",
         "new_sent",
         "new_setting",
@@ -155,6 +156,9 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
     assert data["days"][0]["new_sent"] == 5
     assert data["days"][0]["figures"]["hard_bounce_rate"] == 0.0
     assert data["days"][1]["figures"] is None
+    # day 1 ran with 10 eligible: day 8's "10%" is estimated at 1, day 14's "all" at 10
+    assert (data["days"][0]["new_estimate"], data["days"][7]["new_estimate"]) == (None, 1)
+    assert data["days"][13]["new_estimate"] == 10
     assert data["email_backlog"]["sent"] == 5
     assert data["list_sync_backlog"]["sent"] == 5
     assert data["guardrail"]["action"] == "proceed"

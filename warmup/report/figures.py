@@ -51,6 +51,9 @@ class DayRow:
     send_time: str
     new_setting: str  # the plan's `new:` (50, "10%", all)
     new_limit: int | None  # resolved when the day ran
+    # For a day not run yet: its limit over the latest run day's eligible audience, so that
+    # "10%" or "all" shows on the ramp before the day resolves it.
+    new_estimate: int | None
     new_allocated: int | None
     klaviyo_allocated: int | None
     emails: Outstanding = field(default_factory=Outstanding)
@@ -70,6 +73,7 @@ class DayRow:
             "send_time": self.send_time,
             "new_setting": self.new_setting,
             "new_limit": self.new_limit,
+            "new_estimate": self.new_estimate,
             "new_allocated": self.new_allocated,
             "klaviyo_allocated": self.klaviyo_allocated,
             "new_sent": self.new_sent,
@@ -108,6 +112,16 @@ def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
     mail = {f.day: f for f in day_figures(store)}
     plan = loaded.plan
     history = _history(loaded, rows)
+    latest = max(
+        (r for r in rows.values() if r["new_allocated"] is not None),
+        key=lambda r: int(r["day"]),
+        default=None,
+    )
+    eligible = (
+        None
+        if latest is None
+        else int(latest["new_allocated"]) + int(latest["klaviyo_allocated"] or 0)
+    )
     result: list[DayRow] = []
     for setting in plan.schedule.days:
         number = setting.day
@@ -121,6 +135,9 @@ def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
             send_time=plan.schedule.send_time_for(number),
             new_setting=str(setting.new),
             new_limit=row["new_limit"] if row is not None else None,
+            new_estimate=(
+                setting.limit_for(eligible) if row is None and eligible is not None else None
+            ),
             new_allocated=row["new_allocated"] if row is not None else None,
             klaviyo_allocated=row["klaviyo_allocated"] if row is not None else None,
             mail=mail.get(number),

@@ -41,8 +41,9 @@ th { background: #f4f4f4; } td.l, th.l { text-align: left; }
 
 
 def _planned(d: DayRow) -> float | None:
-    if d.new_limit is not None:
-        return float(d.new_limit)
+    limit = d.new_limit if d.new_limit is not None else d.new_estimate
+    if limit is not None:
+        return float(limit)
     return float(d.new_setting) if d.new_setting.isdigit() else None
 
 
