@@ -8,27 +8,39 @@ import typer
 
 from warmup.calendar import parse_moment
 from warmup.cli.errors import handle_errors
+from warmup.cli.progress import polled_progress
 from warmup.consent.pull import pull_for_plan
-from warmup.dispatch import dispatch_day
+from warmup.dispatch import dispatch_day, outbox_progress
 from warmup.engine import run_day
 from warmup.plan import LoadedPlan, load_plan
-from warmup.store import open_store
+from warmup.store import Store, open_store
 
 
 def _dispatch(
-    loaded: LoadedPlan, day: int, *, resend_uncertain: bool, clock: datetime | None
+    loaded: LoadedPlan, day: int, *, resend_uncertain: bool, clock: datetime | None, quiet: bool
 ) -> str:
+    reader: list[Store] = []
+
+    def read() -> tuple[int, int]:
+        # the poller's own connection: sqlite3 connections stay in their thread
+        if not reader:
+            reader.append(open_store(loaded.store_path, create=False))
+        return outbox_progress(reader[0], day)
+
     store = open_store(loaded.store_path, create=False)
     try:
-        report = dispatch_day(
-            loaded,
-            store,
-            day,
-            resend_uncertain=resend_uncertain,
-            clock=(lambda: clock) if clock else None,
-        )
+        with polled_progress(f"day {day} dispatch", read, quiet=quiet):
+            report = dispatch_day(
+                loaded,
+                store,
+                day,
+                resend_uncertain=resend_uncertain,
+                clock=(lambda: clock) if clock else None,
+            )
     finally:
         store.close()
+        for extra in reader:
+            extra.close()
     return report.render()
 
 
@@ -69,6 +81,7 @@ def register(app: typer.Typer) -> None:
             "--resend-uncertain",
             help="Also send messages whose outcome a crash left unknown (may duplicate).",
         ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
         loaded = load_plan(plan)
@@ -95,5 +108,6 @@ def register(app: typer.Typer) -> None:
         if not dry_run and not no_dispatch:
             # After the day's result is shown: a provider failure must not hide what was done.
             typer.echo(
-                _dispatch(loaded, day, resend_uncertain=resend_uncertain, clock=clock), err=as_json
+                _dispatch(loaded, day, resend_uncertain=resend_uncertain, clock=clock, quiet=quiet),
+                err=as_json,
             )

@@ -16,7 +16,20 @@ from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
 from warmup.store import Store
 
-__all__ = ["DispatchReport", "dispatch_day", "klaviyo_backlog"]
+__all__ = ["DispatchReport", "dispatch_day", "klaviyo_backlog", "outbox_progress"]
+
+FINISHED = ("sent", "bounced", "failed", "on_hold", "uncertain", "cancelled")
+
+
+def outbox_progress(store: Store, day: int) -> tuple[int, int]:
+    """(finished, total) outbox actions of ``day``: what a progress bar shows while the
+    dispatchers drain it."""
+    marks = ", ".join("?" for _ in FINISHED)
+    total, done = store.conn.execute(
+        f"SELECT count(*), coalesce(sum(status IN ({marks})), 0) FROM outbox WHERE day = ?",
+        (*FINISHED, day),
+    ).fetchone()
+    return int(done), int(total)
 
 
 @dataclass
