@@ -7,14 +7,13 @@ import ipaddress
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import uvicorn
 from starlette.applications import Starlette
 
+from warmup import serving
 from warmup.consent.app import ServiceSecrets, create_app
 from warmup.consent.worker import FlowRunner, FlowWorker
 from warmup.email.tokens import unsubscribe_secret
@@ -52,26 +51,13 @@ class RunningService:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit it: small replies go out at once instead of waiting ~40 ms
-    # for the client's delayed ACK (Nagle), which dominated each request's time.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((host, port))
+        return serving.bind(host, port)
     except OSError as exc:
-        sock.close()
         raise InvalidInput(
             f"cannot listen on {host}:{port}: {exc.strerror}",
             hint="pick another --port, or stop what is using it",
         ) from None
-    return sock
-
-
-def _url(sock: socket.socket, host: str) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{sock.getsockname()[1]}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -95,10 +81,6 @@ def _prepare(
     return create_app(loaded, secrets, worker=worker), worker
 
 
-def _server(app: Starlette) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-
-
 @contextmanager
 def serve_in_thread(
     loaded: LoadedPlan,
@@ -111,19 +93,9 @@ def serve_in_thread(
     """Start the service (port 0 = any free one), yield its URL, stop it on exit."""
     app, worker = _prepare(loaded, retry_seconds, run)
     sock = _bind(host, port)
-    server = _server(app)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="warmup-serve"
-    )
-    thread.start()
-    try:
-        while not server.started and thread.is_alive():
-            thread.join(0.01)
-        yield RunningService(_url(sock, host), app, worker)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    url = serving.base_url(sock, host)
+    with serving.serve_in_thread(app, sock, name="warmup-serve"):
+        yield RunningService(url, app, worker)
 
 
 def serve_forever(
@@ -139,8 +111,5 @@ def serve_forever(
     if not _is_loopback(host):
         log.warning("listening on %s: reachable from other machines — put TLS in front", host)
     if announce is not None:
-        announce(_url(sock, host))
-    try:
-        _server(app).run(sockets=[sock])
-    finally:
-        sock.close()
+        announce(serving.base_url(sock, host))
+    serving.serve_forever(app, sock)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import uvicorn
-
+from warmup import serving
 from warmup.sandbox.app import DroppedConnection, SandboxApp, SandboxConfig
+
+HOST = "127.0.0.1"
+_OPTIONS = {"timeout_keep_alive": 30}
 
 
 class _HideDroppedConnections(logging.Filter):
@@ -32,57 +32,23 @@ class RunningSandbox:
     app: SandboxApp
 
 
-def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted sockets inherit this; without it each reply stalls 40 ms on delayed ACKs.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", port))
-    # Listening before uvicorn starts lets a client connect as soon as the URL is printed.
-    sock.listen(2048)
-    return sock
-
-
-def _server(app: SandboxApp) -> uvicorn.Server:
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30
-    )
-    return uvicorn.Server(config)
-
-
 @contextmanager
 def serve_in_thread(
     config: SandboxConfig | None = None, *, port: int = 0
 ) -> Iterator[RunningSandbox]:
     """Start the sandbox on 127.0.0.1 (port 0 = any free one), yield its URL and keys, stop."""
     config = config or SandboxConfig()
-    sock = _bind(port)
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock = serving.bind(HOST, port)
+    base_url = serving.base_url(sock, HOST)
     app = SandboxApp(config, base_url)
-    server = _server(app)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="warmup-sandbox"
-    )
-    thread.start()
-    try:
-        while not server.started and thread.is_alive():
-            thread.join(0.01)
+    with serving.serve_in_thread(app, sock, name="warmup-sandbox", **_OPTIONS):
         yield RunningSandbox(base_url, config.api_key, config.read_only_key, app)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
-def serve_forever(config: SandboxConfig, port: int, announce: object) -> None:
+def serve_forever(config: SandboxConfig, port: int, announce: Callable[[str], None]) -> None:
     """Run in the foreground until Ctrl-C; ``announce(base_url)`` is called once listening."""
-    sock = _bind(port)
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock = serving.bind(HOST, port)
+    base_url = serving.base_url(sock, HOST)
     app = SandboxApp(config, base_url)
-    server = _server(app)
-    if callable(announce):
-        announce(base_url)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    announce(base_url)
+    serving.serve_forever(app, sock, **_OPTIONS)
