@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
+from warmup.email.render import CUSTOMER_FIELDS, render_message
 from warmup.engine.actions import PROFILE_FIELDS, email_template
 from warmup.engine.context import DayContext
-from warmup.errors import TemplateError
 from warmup.plan.scenario import EmailNode, WebhookNode
-from warmup.plan.templates import email_template_path
 from warmup.render import render_webhook
 
 SAMPLE_SIZE = 3
-CUSTOMER_COLUMNS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "external_id",
-    "klaviyo_id",
-    "last_open_at",
-    "last_click_at",
-    "last_engaged_at",
-    "attributes",
-)
+CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "attributes")
 
 
 class NewSet:
@@ -80,35 +62,9 @@ def sample_customers(ctx: DayContext, new: NewSet) -> list[tuple[int, dict[str, 
 
 
 def render_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> str:
-    if importlib.util.find_spec("warmup.email.render") is not None:
-        from warmup.email.render import render_message
-
-        return render_message(
-            ctx.loaded, template, customer, ctx.day, secret=b"dry-run: links are never sent"
-        ).subject
-    return _fallback_subject(ctx, template, customer)
-
-
-def _fallback_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> str:
-    path = email_template_path(ctx.loaded.templates_dir, template)
-    env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(path.parent)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
-    fields = dict(customer)
-    fields["attributes"] = json.loads(fields.get("attributes") or "{}")
-    context = {
-        "customer": fields,
-        "plan": {"name": ctx.plan.name},
-        "day": ctx.day,
-        "unsubscribe_url": ctx.plan.unsubscribe.url,
-    }
-    try:
-        tmpl = env.get_template(path.name)
-        return "".join(tmpl.blocks["subject"](tmpl.new_context(context))).strip()
-    except (jinja2.TemplateError, KeyError) as exc:
-        raise TemplateError(f"cannot render the subject: {exc}", file=str(path)) from None
+    return render_message(
+        ctx.loaded, template, customer, ctx.day, secret=b"dry-run: links are never sent"
+    ).subject
 
 
 def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
