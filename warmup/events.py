@@ -129,25 +129,6 @@ def _day_of(conn: Any, customer_id: int, occurred_at: str) -> int | None:
     return None if row[0] is None else int(row[0])
 
 
-@dataclass
-class EventImportReport:
-    file: Path
-    rows_read: int
-    result: RecordResult
-
-    def summary(self) -> str:
-        r = self.result
-        text = (
-            f"{self.file.name}: {self.rows_read} events read, {r.stored} stored, "
-            f"{r.duplicates} already stored"
-        )
-        if r.unknown_customers:
-            text += f", {r.unknown_customers} for emails not in the store"
-        if r.consent_events:
-            text += f"; {r.consent_events} unsubscribes/complaints sent through the consent flow"
-        return text
-
-
 def read_events_csv(path: Path) -> list[IncomingEvent]:
     """Every event of a CSV export, validated; the first bad row raises CsvImportError."""
     try:

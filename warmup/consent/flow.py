@@ -6,14 +6,13 @@ so ``warmup serve`` and ``warmup events import`` run the very same steps as ``wa
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
+from warmup.dispatch.klaviyo import drain_klaviyo
+from warmup.engine import process_events
 from warmup.errors import InvalidInput, WarmupError
 from warmup.events import (
     CONSENT_EVENTS,
@@ -30,43 +29,26 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FlowReport:
-    # None when the step's code is not installed (the engine or dispatcher is absent).
-    events_processed: int | None
+    events_processed: int
+    # None when no unsubscribe-list row waited for Klaviyo (or Klaviyo could not be reached).
     klaviyo_synced: int | None
     # Why Klaviyo could not be reached (the consent change in the store stands; the rows wait
     # in the outbox for the next pass or `warmup sync`).
     klaviyo_error: str | None = None
 
 
-def _entry(module: str, name: str) -> Callable[..., Any] | None:
-    try:
-        found = getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-    return found if callable(found) else None
-
-
 def run_consent_flow(loaded: LoadedPlan, store: Store) -> FlowReport:
     """Run the scenario's event flow for unprocessed unsubscribes/complaints, then push the
     resulting unsubscribe-list rows to Klaviyo. Safe to call any time, as often as wanted."""
-    process = _entry("warmup.engine", "process_events")
-    processed: int | None = None
-    if process is None:
-        log.warning("the engine's process_events is not installed: events wait in the store")
-    else:
-        processed = _count(process(loaded, store))
-    synced: int | None = None
+    processed = process_events(loaded, store)
     day = _sync_day(store)
-    if day is not None:
-        drain = _entry("warmup.dispatch.klaviyo", "drain_klaviyo")
-        if drain is None:
-            log.warning("no Klaviyo dispatcher installed: unsubscribe-list rows wait in the outbox")
-        else:
-            try:
-                synced = _count(drain(loaded, store, day))
-            except WarmupError as exc:
-                log.warning("Klaviyo sync of unsubscribes failed: %s", exc.render())
-                return FlowReport(processed, None, exc.render())
+    if day is None:
+        return FlowReport(processed, None)
+    try:
+        synced = drain_klaviyo(loaded, store, day).sent
+    except WarmupError as exc:
+        log.warning("Klaviyo sync of unsubscribes failed: %s", exc.render())
+        return FlowReport(processed, None, exc.render())
     return FlowReport(processed, synced)
 
 
@@ -82,17 +64,6 @@ def _sync_day(store: Store) -> int | None:
         return None
     latest = store.conn.execute("SELECT max(day) FROM days").fetchone()[0]
     return max(int(waiting), int(latest or 0))
-
-
-def _count(result: object) -> int:
-    """Entries answer a count or a report object; take the first count-like field."""
-    if isinstance(result, int):
-        return result
-    for name in ("processed", "events", "sent", "count"):
-        value = getattr(result, name, None)
-        if isinstance(value, int):
-            return value
-    return 0
 
 
 @dataclass
