@@ -6,8 +6,6 @@ import typer
 
 from warmup.cli.errors import handle_errors
 from warmup.cli.progress import progress_bar
-from warmup.demo import run_demo
-from warmup.report.status import render_table
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +26,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the example plan end to end on loopback: sample customers, a Klaviyo sandbox,
         an SMTP sink, days 1–N for real, then the status table and an HTML report."""
+        from warmup.demo import run_demo
+        from warmup.report.status import render_table
+
         say = (lambda line: None) if quiet else typer.echo
         with progress_bar("importing customers", None, quiet=quiet) as update:
             result = run_demo(

@@ -5,9 +5,6 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.consent import import_events_file
-from warmup.events import DEFAULT_SOURCE
-from warmup.plan import load_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -25,13 +22,20 @@ def register(app: typer.Typer) -> None:
             metavar="FILE.csv",
             help="Events exported by the provider: columns event_id, type, email, occurred_at.",
         ),
-        source: str = typer.Option(
-            DEFAULT_SOURCE,
+        source: str | None = typer.Option(
+            None,
             "--source",
-            help="Who reported the events; an event id is stored once per source.",
+            help="Who reported the events (default: new, the new provider); an event id is "
+            "stored once per source.",
         ),
     ) -> None:
         """Store a provider's exported events once each; unsubscribes and complaints go through
         the consent flow to Klaviyo."""
-        report = import_events_file(load_plan(plan), csv_file, source=source)
+        from warmup.consent import import_events_file
+        from warmup.events import DEFAULT_SOURCE
+        from warmup.plan import load_plan
+
+        report = import_events_file(
+            load_plan(plan), csv_file, source=DEFAULT_SOURCE if source is None else source
+        )
         typer.echo(report.summary())

@@ -6,8 +6,6 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.engine import explain as explain_journey
-from warmup.plan import load_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +18,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Why a customer was or was not mailed on a day: the path and the reasons."""
+        from warmup.engine import explain as explain_journey
+        from warmup.plan import load_plan
+
         result = explain_journey(load_plan(plan), day, email)
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))

@@ -3,7 +3,6 @@ from __future__ import annotations
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.report.graph import render_graph
 
 
 def register(app: typer.Typer) -> None:
@@ -18,4 +17,6 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Draw a scenario's node graph (ids, types, titles, yes/no edges) as Mermaid or dot."""
+        from warmup.report.graph import render_graph
+
         typer.echo(render_graph(scenario, fmt), nl=False)

@@ -6,8 +6,6 @@ import typer
 
 from warmup.cli.errors import handle_errors
 from warmup.cli.progress import progress_bar
-from warmup.importer import import_csv
-from warmup.plan import load_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +27,9 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Load customers from a CSV export into the plan's store (an upsert)."""
+        from warmup.importer import import_csv
+        from warmup.plan import load_plan
+
         loaded = load_plan(plan)
         size = csv_file.stat().st_size if csv_file.exists() else None
         with progress_bar(f"importing {csv_file.name}", size, quiet=quiet) as update:

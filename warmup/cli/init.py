@@ -6,7 +6,6 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.scaffold import PLAN_FILE, scaffold_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +31,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
     ) -> None:
         """Scaffold a working plan: plan.yaml, its scenario and templates, with a geometric ramp."""
+        from warmup.scaffold import PLAN_FILE, scaffold_plan
+
         loaded = scaffold_plan(
             directory,
             variant=variant,

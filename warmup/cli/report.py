@@ -5,8 +5,6 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.plan import load_plan
-from warmup.report.html import write_report
 
 
 def register(app: typer.Typer) -> None:
@@ -21,5 +19,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write one self-contained HTML report: ramp, rates vs guardrails, a day's funnel on
         the scenario graph, list-sync state."""
+        from warmup.plan import load_plan
+        from warmup.report.html import write_report
+
         out = write_report(load_plan(plan), html, day=day)
         typer.echo(f"wrote {out}")

@@ -3,22 +3,24 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from warmup.calendar import parse_moment
 from warmup.cli.errors import handle_errors
 from warmup.cli.progress import polled_progress
-from warmup.consent.pull import pull_for_plan
-from warmup.dispatch import dispatch_day, outbox_progress
-from warmup.engine import run_day
-from warmup.plan import LoadedPlan, load_plan
-from warmup.store import Store, open_store
+
+if TYPE_CHECKING:
+    from warmup.plan import LoadedPlan
+    from warmup.store import Store
 
 
 def _dispatch(
     loaded: LoadedPlan, day: int, *, resend_uncertain: bool, clock: datetime | None, quiet: bool
 ) -> str:
+    from warmup.dispatch import dispatch_day, outbox_progress
+    from warmup.store import open_store
+
     reader: list[Store] = []
 
     def read() -> tuple[int, int]:
@@ -84,6 +86,11 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
+        from warmup.calendar import parse_moment
+        from warmup.consent.pull import pull_for_plan
+        from warmup.engine import run_day
+        from warmup.plan import load_plan
+
         loaded = load_plan(plan)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
 

@@ -7,7 +7,6 @@ import typer
 
 from warmup.cli.errors import handle_errors
 from warmup.errors import InvalidInput
-from warmup.sandbox import SandboxConfig, serve_forever
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +35,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it."""
+        from warmup.sandbox import SandboxConfig, serve_forever
+
         config = SandboxConfig(faults=faults, fast=fast, state=state)
         if api_key_env:
             key = os.environ.get(api_key_env)

@@ -6,7 +6,6 @@ from enum import StrEnum
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.plan import Plan, Scenario
 
 
 class SchemaKind(StrEnum):
@@ -21,6 +20,8 @@ def register(app: typer.Typer) -> None:
         kind: SchemaKind = typer.Argument(..., help="plan or scenario"),
     ) -> None:
         """Print the JSON Schema of plan or scenario files, for editor autocompletion."""
+        from warmup.plan import Plan, Scenario
+
         model = Plan if kind is SchemaKind.plan else Scenario
         document = model.model_json_schema(by_alias=True)
         document["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -5,9 +5,9 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.consent import serve_forever
-from warmup.consent.server import DEFAULT_PORT
-from warmup.plan import load_plan
+
+# The consent service's port when --port is not given.
+DEFAULT_PORT = 8025
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve one-click unsubscribes and the new provider's event webhooks; unsubscribes and
         complaints reach Klaviyo's unsubscribe list within seconds."""
+        from warmup.consent import serve_forever
+        from warmup.plan import load_plan
+
         loaded = load_plan(plan)
         serve_forever(
             loaded,

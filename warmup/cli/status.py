@@ -6,8 +6,6 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.plan import load_plan
-from warmup.report.status import plan_status, render_table
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +19,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Each day's planned vs actual volume, the outbox and list-sync backlog, unsubscribes
         waiting, guardrail state and the next thing to do."""
+        from warmup.plan import load_plan
+        from warmup.report.status import plan_status, render_table
+
         result = plan_status(load_plan(plan))
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))

@@ -5,10 +5,7 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.consent.pull import pull_for_plan
-from warmup.dispatch.klaviyo import sync_plan
 from warmup.errors import EXIT_FAILURE
-from warmup.plan import load_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -33,10 +30,15 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
+        from warmup.consent.pull import pull_for_plan
+        from warmup.dispatch.klaviyo import sync_plan
+        from warmup.plan import load_plan
+
+        loaded = load_plan(plan)
         if pull:
-            pulled = pull_for_plan(load_plan(plan))
+            pulled = pull_for_plan(loaded)
             typer.echo(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
-        report = sync_plan(plan, day, verify=verify, repair=repair)
+        report = sync_plan(loaded, day, verify=verify, repair=repair)
         typer.echo(report.summary())
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)

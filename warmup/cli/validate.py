@@ -5,8 +5,6 @@ from pathlib import Path
 import typer
 
 from warmup.cli.errors import handle_errors
-from warmup.plan.summary import summarize
-from warmup.validation import validate_plan
 
 
 def register(app: typer.Typer) -> None:
@@ -16,5 +14,8 @@ def register(app: typer.Typer) -> None:
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
     ) -> None:
         """Check a plan, its scenario and templates; list every problem with file:line:col."""
+        from warmup.plan.summary import summarize
+        from warmup.validation import validate_plan
+
         loaded = validate_plan(plan)
         typer.echo(summarize(loaded))

@@ -22,7 +22,6 @@ from warmup.plan import LoadedPlan
 from warmup.store import open_store
 
 log = logging.getLogger(__name__)
-DEFAULT_PORT = 8025
 
 
 def load_secrets(loaded: LoadedPlan) -> ServiceSecrets:
@@ -102,7 +101,7 @@ def serve_forever(
     loaded: LoadedPlan,
     *,
     host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
+    port: int,
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Run in the foreground until Ctrl-C; ``announce(base_url)`` once listening."""
