@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import InvalidInput, KlaviyoError, ProviderError
-from warmup.plan import LoadedPlan, load_plan
+from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
 from warmup.providers.klaviyo import KlaviyoClient, endpoint_for
 from warmup.providers.klaviyo import lists as ops
@@ -627,10 +627,9 @@ def latest_day(store: Store) -> int:
 
 
 def sync_plan(
-    plan_file: Path | str, day: int | None = None, *, verify: bool = False, repair: bool = False
+    loaded: LoadedPlan, day: int | None = None, *, verify: bool = False, repair: bool = False
 ) -> SyncReport:
-    """``warmup sync PLAN``: load the plan, open its store and :func:`sync`."""
-    loaded = load_plan(plan_file)
+    """``warmup sync PLAN``: open the plan's store and :func:`sync`."""
     store = open_store(loaded.store_path, create=False)
     try:
         return sync(loaded, store, day, verify=verify, repair=repair)
