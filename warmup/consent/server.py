@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from warmup import serving
 from warmup.consent.app import ServiceSecrets, create_app
+from warmup.consent.flow import run_consent_flow
 from warmup.consent.worker import FlowRunner, FlowWorker
 from warmup.email.tokens import unsubscribe_secret
 from warmup.errors import InvalidInput
@@ -72,11 +73,7 @@ def _prepare(
     secrets = load_secrets(loaded)
     # Fail now on a missing or foreign store, not on the first unsubscribe.
     open_store(loaded.store_path, create=False).close()
-    worker = (
-        FlowWorker(loaded, retry_seconds=retry_seconds)
-        if run is None
-        else FlowWorker(loaded, retry_seconds=retry_seconds, run=run)
-    )
+    worker = FlowWorker(loaded, retry_seconds=retry_seconds, run=run or run_consent_flow)
     return create_app(loaded, secrets, worker=worker), worker
 
 

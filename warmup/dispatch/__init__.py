@@ -1,7 +1,7 @@
 """Dispatch drains the outbox through the providers, exactly once in effect, resumable.
 
 ``dispatch_day`` runs Klaviyo first — a customer's email waits for their exclusion-list row to be
-confirmed — and then the email dispatcher (``warmup.dispatch.email``) when it is installed.
+confirmed — and then the email dispatcher (``warmup.dispatch.email``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,19 @@ from datetime import datetime
 
 from warmup.dispatch.email import EmailReport, drain_email
 from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, klaviyo_backlog
+from warmup.errors import DayOrderError
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
 from warmup.store import Store
 
-__all__ = ["DispatchReport", "dispatch_day", "klaviyo_backlog", "outbox_progress"]
+__all__ = [
+    "DispatchReport",
+    "check_earlier_days_sent",
+    "dispatch_day",
+    "klaviyo_backlog",
+    "outbox_progress",
+    "unsent_email",
+]
 
 FINISHED = ("sent", "bounced", "failed", "on_hold", "uncertain", "cancelled")
 
@@ -68,3 +76,30 @@ def dispatch_day(
     klaviyo = drain_klaviyo(loaded, store, day, client=klaviyo_client)
     email = drain_email(loaded, store, day, resend_uncertain=resend_uncertain, clock=clock)
     return DispatchReport(klaviyo, email)
+
+
+def unsent_email(store: Store, before: int | None = None) -> dict[int, int]:
+    """Email rows still ``pending`` or ``sending``, per day (only days before ``before``).
+
+    The engine completes a day once its outbox is written, before dispatch: a run killed
+    mid-dispatch leaves a completed day with email that only running that day again sends."""
+    rows = store.conn.execute(
+        "SELECT day, count(*) FROM outbox WHERE kind = 'email' "
+        "AND status IN ('pending', 'sending') AND day < ? GROUP BY day ORDER BY day",
+        (before if before is not None else 1 << 62,),
+    )
+    return {int(day): int(n) for day, n in rows}
+
+
+def check_earlier_days_sent(loaded: LoadedPlan, store: Store, day: int) -> None:
+    """Refuse to run ``day`` while an earlier day's email is still to be sent: once a later day
+    has run, nothing would send it (and the exclusion list has moved on)."""
+    unsent = unsent_email(store, before=day)
+    if unsent:
+        first = min(unsent)
+        raise DayOrderError(
+            f"day {day} cannot run before day {first} has sent its email "
+            f"({unsent[first]:,} not sent yet)",
+            hint=f"run `warmup run {loaded.path} --day {first}` again to send it, or pass "
+            '--force "reason" to leave it unsent',
+        )
