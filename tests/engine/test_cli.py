@@ -121,3 +121,23 @@ def test_commands_have_help() -> None:
     for name in ("run", "explain"):
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0 and "--day" in result.output
+
+
+def test_a_day_with_unsent_email_blocks_the_next_one_until_run_again(plan: str) -> None:
+    # A run killed mid-dispatch (or run with --no-dispatch) leaves day 1 completed with its
+    # email unsent; day 2 would strand it for good, so it is refused, and status says why.
+    code, out = run(plan, "--day", "1", "--now", "2026-12-01T23:00", "--no-dispatch")
+    assert code == 0, out
+    code, out = run(plan, "--day", "2", "--now", "2026-12-02T23:00")
+    assert code == 3
+    assert (
+        "error: day 2 cannot run before day 1 has sent its email (5 not sent yet) — run "
+        f'`warmup run {plan} --day 1` again to send it, or pass --force "reason" to leave it '
+        "unsent"
+    ) in out
+    status = runner.invoke(app, ["status", plan], env={"COLUMNS": "100"})
+    assert f"next        day 1 has 5 email(s) not sent yet: warmup run {plan} --day 1" in (
+        status.output
+    )
+    code, out = run(plan, "--day", "2", "--now", "2026-12-02T23:00", "--no-dispatch")
+    assert code == 0, out

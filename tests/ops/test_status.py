@@ -73,7 +73,8 @@ def test_figures_rates_and_hold(loaded: LoadedPlan) -> None:
     assert "2.36%" in text  # 7 / 297 sent
     assert "1.03%" in text  # 3 / 290 delivered
     assert "guardrail   hold for day 2\n" in text
-    assert "next        day 2 can run after 2026-12-02 00:00" in text
+    # day 1 completed with 2 emails unsent (behind their pending list rows): finish it first
+    assert "next        day 1 has 2 email(s) not sent yet: warmup run" in text
 
 
 def test_uncertain_mail_comes_first(loaded: LoadedPlan) -> None:

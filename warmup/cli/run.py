@@ -46,6 +46,17 @@ def _dispatch(
     return report.render()
 
 
+def _check_earlier_days(loaded: LoadedPlan, day: int) -> None:
+    from warmup.dispatch import check_earlier_days_sent
+    from warmup.store import open_store
+
+    store = open_store(loaded.store_path, create=False)
+    try:
+        check_earlier_days_sent(loaded, store, day)
+    finally:
+        store.close()
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
@@ -93,6 +104,9 @@ def register(app: typer.Typer) -> None:
 
         loaded = load_plan(plan)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
+        if not dry_run and not no_dispatch and force is None:
+            # A day completes before its dispatch: moving on would strand its unsent email.
+            _check_earlier_days(loaded, day)
 
         def pull() -> None:
             # Unsubscribes made in Klaviyo since the last pull must not be mailed today.

@@ -10,7 +10,7 @@ import pendulum
 
 from warmup.calendar import local_time
 from warmup.consent.flow import unsubscribe_backlog
-from warmup.dispatch import klaviyo_backlog
+from warmup.dispatch import klaviyo_backlog, unsent_email
 from warmup.dispatch.email import email_backlog
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.plan.loader import LoadedPlan
@@ -104,6 +104,14 @@ def next_action(
         return (
             f"guardrails stop day {guardrail.day}: find the cause, then warmup run "
             f'{plan_arg} --day {guardrail.day} --override-guardrail "what you fixed"'
+        )
+    unsent = unsent_email(store)
+    stranded = [d for d in days if d.status == "completed" and d.day in unsent]
+    if stranded:
+        day = stranded[0]
+        return (
+            f"day {day.day} has {unsent[day.day]:,} email(s) not sent yet: "
+            f"warmup run {plan_arg} --day {day.day}"
         )
     open_days = [d for d in days if d.status in ("running", "waiting", "failed")]
     if open_days:
