@@ -26,9 +26,8 @@ import pendulum
 import yaml
 
 from warmup.calendar import day_date, local_time
-from warmup.dispatch import dispatch_day
+from warmup.daily import run_and_dispatch
 from warmup.email.sink import Sink, smtp_sink
-from warmup.engine import run_day
 from warmup.errors import InvalidInput
 from warmup.importer import import_csv
 from warmup.plan import LoadedPlan, load_plan
@@ -212,10 +211,9 @@ def _run_one_day(
     when = day_date(plan, day)
     clock = local_time(plan, when, plan.schedule.send_time_for(day)) + AFTER_SEND
     before = sink.count
-    run_day(loaded, day, now=clock)
+    report = run_and_dispatch(loaded, day, now=clock).dispatch
     store = open_store(loaded.store_path, create=False)
     try:
-        report = dispatch_day(loaded, store, day, clock=lambda: clock)
         row = store.conn.execute(
             "SELECT status, new_allocated, klaviyo_allocated FROM days WHERE day = ?", (day,)
         ).fetchone()

@@ -25,7 +25,7 @@ from random import Random
 
 import pytest
 import yaml
-from conftest import Peers
+from e2e_peers import Peers
 
 from warmup.demo import demo_plan
 from warmup.email.message import message_id_for

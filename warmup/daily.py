@@ -1,0 +1,88 @@
+"""A sending day end to end — what `warmup run` and `warmup demo` do each day.
+
+Order: refuse while an earlier day still has email to send (a day is "completed" once its
+outbox is written, before anything is sent: moving on would strand that email) → run the
+scenario day (which first pulls Klaviyo's unsubscribes through the engine's prepare hook) →
+show the result → drain the outbox, Klaviyo first, then email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, closing, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+
+from warmup.consent.pull import pull_for_plan
+from warmup.dispatch import DispatchReport, check_earlier_days_sent, dispatch_day, outbox_progress
+from warmup.engine import DayResult, run_day
+from warmup.plan import LoadedPlan
+from warmup.store import Store, open_store
+
+ProgressRead = Callable[[], tuple[int, int]]
+
+
+@dataclass
+class DayOutcome:
+    result: DayResult
+    pulled: int
+    dispatch: DispatchReport
+
+
+def run_and_dispatch(
+    loaded: LoadedPlan,
+    day: int,
+    *,
+    now: datetime | None = None,
+    force_reason: str | None = None,
+    override_guardrail: str | None = None,
+    resend_uncertain: bool = False,
+    on_result: Callable[[DayResult], None] | None = None,
+    on_pull: Callable[[int], None] | None = None,
+    dispatch_progress: Callable[[ProgressRead], AbstractContextManager[object]] | None = None,
+) -> DayOutcome:
+    """Run sending day ``day`` and send what it decided. ``on_result`` sees the day's result
+    before the dispatch starts, so a provider failure cannot hide what the day did;
+    ``dispatch_progress(read)`` wraps the dispatch (``read() -> (finished, total)``)."""
+    if force_reason is None:
+        with closing(open_store(loaded.store_path, create=False)) as store:
+            check_earlier_days_sent(loaded, store, day)
+    pulled: list[int] = []
+
+    def pull() -> None:
+        pulled.append(pull_for_plan(loaded))
+        if on_pull is not None:
+            on_pull(pulled[-1])
+
+    result = run_day(
+        loaded,
+        day,
+        now=now,
+        force_reason=force_reason,
+        override_guardrail=override_guardrail,
+        prepare=pull,
+    )
+    if on_result is not None:
+        on_result(result)
+    readers: list[Store] = []
+
+    def read() -> tuple[int, int]:
+        # the progress poller's own connection: sqlite3 connections stay in their thread
+        if not readers:
+            readers.append(open_store(loaded.store_path, create=False))
+        return outbox_progress(readers[0], day)
+
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        try:
+            with dispatch_progress(read) if dispatch_progress else nullcontext():
+                report = dispatch_day(
+                    loaded,
+                    store,
+                    day,
+                    resend_uncertain=resend_uncertain,
+                    clock=(lambda: now) if now else None,
+                )
+        finally:
+            for reader in readers:
+                reader.close()
+    return DayOutcome(result, sum(pulled), report)
