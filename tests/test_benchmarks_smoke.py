@@ -1,0 +1,49 @@
+"""Every benchmark script still runs and prints its figures, at a smoke size.
+
+Speed itself is measured by running the scripts at full size (README, "Benchmarks"); these
+tests assert behaviour only: exit code 0 and the figures' lines present.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+CASES = {
+    "day_bench.py": (["--customers", "2000"], ["dry run day 14", "peak RSS"]),
+    "import_bench.py": (["--rows", "2000"], ["plain csv", "warmup import", "× plain"]),
+    "send_bench.py": (["--messages", "300"], ["throughput", "peak RSS", "render + build"]),
+    "klaviyo_sync_bench.py": (
+        ["--size", "1000", "--fast"],
+        ["import 1000 new profiles", "read the list back (500)"],
+    ),
+    "unsubscribe_latency_bench.py": (
+        ["--customers", "200", "--one-by-one", "3", "--burst", "10"],
+        ["one at a time (3): median", "burst of 10"],
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
+    args, expected = CASES[script]
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for text in expected:
+        assert text in result.stdout, f"{text!r} missing from:\n{result.stdout}"
+
+
+def test_every_benchmark_has_a_smoke_case() -> None:
+    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(CASES)
