@@ -6,7 +6,7 @@ import difflib
 
 from warmup.errors import Issue
 from warmup.plan.scenario import AudienceNode, Scenario, TriggerNode
-from warmup.plan.yamlpos import Positioned
+from warmup.plan.yamlpos import Loc, Positioned
 
 
 def check_graph(scenario: Scenario, positioned: Positioned) -> list[Issue]:
@@ -14,94 +14,57 @@ def check_graph(scenario: Scenario, positioned: Positioned) -> list[Issue]:
     file = positioned.file
     index = {node.id: i for i, node in enumerate(scenario.nodes)}
 
-    def at(i: int, *rest: str) -> tuple[int | None, int | None]:
-        return positioned.where(("nodes", i, *rest)) or (None, None)
+    def flag(i: int | None, message: str, hint: str, key: str | None = None) -> None:
+        """An issue at node ``i`` (at its ``key`` when given), or at the file's top."""
+        if i is None:
+            line, col = 1, 1
+        else:
+            where: Loc = ("nodes", i, key) if key else ("nodes", i)
+            line, col = positioned.where(where) or (None, None)
+        issues.append(Issue(file, line, col, message, hint))
 
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     for i, node in enumerate(scenario.nodes):
         if node.id in seen:
-            line, col = at(i, "id")
-            issues.append(
-                Issue(
-                    file,
-                    line,
-                    col,
-                    f"node id `{node.id}` is used twice",
-                    "give every node its own id",
-                )
-            )
-        seen.setdefault(node.id, i)
+            flag(i, f"node id `{node.id}` is used twice", "give every node its own id", "id")
+        seen.add(node.id)
 
     ids = list(index)
     for i, node in enumerate(scenario.nodes):
         for label, target in node.edges().items():
             if target not in index:
-                line, col = at(i, label)
                 close = difflib.get_close_matches(target, ids, n=1, cutoff=0.5)
                 hint = f"did you mean `{close[0]}`?" if close else f"existing ids: {', '.join(ids)}"
-                issues.append(
-                    Issue(
-                        file, line, col, f"node `{node.id}` {label}: `{target}` is not a node", hint
-                    )
-                )
+                flag(i, f"node `{node.id}` {label}: `{target}` is not a node", hint, label)
             elif target == node.id:
-                line, col = at(i, label)
-                issues.append(
-                    Issue(
-                        file,
-                        line,
-                        col,
-                        f"node `{node.id}` points at itself",
-                        "point it at the next step, or remove the edge",
-                    )
+                flag(
+                    i,
+                    f"node `{node.id}` points at itself",
+                    "point it at the next step, or remove the edge",
+                    label,
                 )
 
     triggers = scenario.triggers()
     if not triggers:
-        issues.append(
-            Issue(
-                file,
-                1,
-                1,
-                "the scenario has no trigger",
-                "add a node with `type: trigger` and `on: date`",
-            )
+        flag(None, "the scenario has no trigger", "add a node with `type: trigger` and `on: date`")
+    for t in [t for t in triggers if t.on == "date"][1:]:
+        flag(
+            index[t.id],
+            f"trigger `{t.id}` is a second on-date trigger",
+            "a scenario has one on-date trigger; merge the two flows",
         )
-    date_triggers = [t for t in triggers if t.on == "date"]
-    if len(date_triggers) > 1:
-        for t in date_triggers[1:]:
-            line, col = at(index[t.id])
-            issues.append(
-                Issue(
-                    file,
-                    line,
-                    col,
-                    f"trigger `{t.id}` is a second on-date trigger",
-                    "a scenario has one on-date trigger; merge the two flows",
-                )
-            )
     for t in triggers:
         if t.next is None:
-            line, col = at(index[t.id])
-            issues.append(
-                Issue(
-                    file,
-                    line,
-                    col,
-                    f"trigger `{t.id}` leads nowhere",
-                    "give it `next:` — the one node its flow enters",
-                )
+            flag(
+                index[t.id],
+                f"trigger `{t.id}` leads nowhere",
+                "give it `next:` — the one node its flow enters",
             )
         if any(t.id in n.edges().values() for n in scenario.nodes):
-            line, col = at(index[t.id])
-            issues.append(
-                Issue(
-                    file,
-                    line,
-                    col,
-                    f"trigger `{t.id}` has an edge pointing at it",
-                    "a trigger is an entry: nothing may lead into it",
-                )
+            flag(
+                index[t.id],
+                f"trigger `{t.id}` has an edge pointing at it",
+                "a trigger is an entry: nothing may lead into it",
             )
 
     reachable: set[str] = set()
@@ -114,38 +77,28 @@ def check_graph(scenario: Scenario, positioned: Positioned) -> list[Issue]:
         stack.extend(scenario.nodes[index[current]].edges().values())
     for i, node in enumerate(scenario.nodes):
         if node.id not in reachable and not isinstance(node, TriggerNode):
-            line, col = at(i)
-            issues.append(
-                Issue(
-                    file,
-                    line,
-                    col,
-                    f"node `{node.id}` is unreachable",
-                    "connect it from a trigger's flow, or remove it",
-                )
+            flag(
+                i,
+                f"node `{node.id}` is unreachable",
+                "connect it from a trigger's flow, or remove it",
             )
 
-    issues += _cycles(scenario, index, at, file)
+    issues += _cycles(scenario, index, positioned)
 
     allocations = [
         n for n in scenario.nodes if isinstance(n, AudienceNode) and n.source == "allocation"
     ]
-    if len(allocations) > 1:
-        for n in allocations[1:]:
-            line, col = at(index[n.id])
-            issues.append(
-                Issue(
-                    file,
-                    line,
-                    col,
-                    f"node `{n.id}` is a second allocation",
-                    "a day has one allocation node; route both branches into one",
-                )
-            )
+    for n in allocations[1:]:
+        flag(
+            index[n.id],
+            f"node `{n.id}` is a second allocation",
+            "a day has one allocation node; route both branches into one",
+        )
     return issues
 
 
-def _cycles(scenario: Scenario, index: dict[str, int], at, file) -> list[Issue]:  # type: ignore[no-untyped-def]
+def _cycles(scenario: Scenario, index: dict[str, int], positioned: Positioned) -> list[Issue]:
+    """One issue per distinct cycle, at the node that closes it (iterative DFS, three colours)."""
     issues: list[Issue] = []
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(index, white)
@@ -171,11 +124,11 @@ def _cycles(scenario: Scenario, index: dict[str, int], at, file) -> list[Issue]:
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
-                    line, col = at(index[node_id])
+                    line, col = positioned.where(("nodes", index[node_id])) or (None, None)
                     loop = " → ".join([*cycle, nxt])
                     issues.append(
                         Issue(
-                            file,
+                            positioned.file,
                             line,
                             col,
                             f"cycle: {loop}",
