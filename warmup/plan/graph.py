@@ -16,6 +16,8 @@ def check_graph(scenario: Scenario, positioned: Positioned) -> list[Issue]:
 
     def flag(i: int | None, message: str, hint: str, key: str | None = None) -> None:
         """An issue at node ``i`` (at its ``key`` when given), or at the file's top."""
+        line: int | None
+        col: int | None
         if i is None:
             line, col = 1, 1
         else:
