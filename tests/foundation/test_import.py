@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import sqlite3
@@ -255,3 +256,124 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path, example_plan:
     )
     assert rerun.returncode == 0, rerun.stderr
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] > 100_000
+
+
+def _store_contents(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Everything an import writes, without its timestamps."""
+    conn = sqlite3.connect(path)
+    return {
+        "customers": conn.execute(
+            "SELECT id, email, phone, external_id, klaviyo_id, first_name, last_name, "
+            "attributes, last_open_at, last_click_at, last_engaged_at FROM customers ORDER BY id"
+        ).fetchall(),
+        "consents": conn.execute(
+            "SELECT customer_id, channel, status, source FROM consents ORDER BY 1"
+        ).fetchall(),
+        "consent_changes": conn.execute(
+            "SELECT customer_id, old_status, new_status, source FROM consent_changes ORDER BY id"
+        ).fetchall(),
+        "segment_members": conn.execute(
+            "SELECT segment, customer_id FROM segment_members ORDER BY 1, 2"
+        ).fetchall(),
+    }
+
+
+def test_new_store_and_upsert_paths_give_the_same_store(tmp_path: Path, example_plan: Path) -> None:
+    """One file into an empty store (every row an insert, duplicates merged within the file)
+    and the same rows as two files in turn (the second merging into existing customers)."""
+    loaded = load_plan(example_plan)
+    rows = list(csv.reader(write_sample_csv(tmp_path / "sample.csv", 3000).open()))
+    header, body = rows[0], rows[1:]
+    column = {name: i for i, name in enumerate(header)}
+    later = []
+    for row in body[1000:]:
+        row = list(row)
+        row[column["Email Marketing Consent"]] = "SUBSCRIBED"  # must never resubscribe
+        row[column["City"]] = ""  # an empty cell removes nothing
+        row[column["Organization"]] = 'Acme "Ltd" \\ Co'  # a new attribute, escaped
+        row[column["Last Open"]] = "2026-11-02 09:00:00"
+        later.append(row)
+    first = write_csv(tmp_path / "first.csv", header, body[:2000])
+    second = write_csv(tmp_path / "second.csv", header, later)
+    both = write_csv(tmp_path / "both.csv", header, body[:2000] + later)
+
+    one_store = open_store(tmp_path / "one.db")
+    one = import_csv(loaded, both, store=one_store)
+    two_store = open_store(tmp_path / "two.db")
+    import_csv(loaded, first, store=two_store)
+    two = import_csv(loaded, second, store=two_store)
+
+    assert _store_contents(tmp_path / "one.db") == _store_contents(tmp_path / "two.db")
+    assert one.customers_updated == 0 and one.duplicates_merged > 1000
+    assert two.customers_updated > 900 and two.customers_new > 900
+    # the rules held on the way, e.g. for customers in both files
+    conn = sqlite3.connect(tmp_path / "one.db")
+    assert conn.execute(
+        "SELECT count(*) FROM consent_changes WHERE old_status IN ('unsubscribed', 'suppressed')"
+        " AND new_status = 'subscribed'"
+    ).fetchone() == (0,)
+    for row in body[1000:2000:97]:
+        email = row[column["Email"]].strip().lower()
+        stored = conn.execute(
+            "SELECT attributes, last_open_at FROM customers WHERE email = ?", (email,)
+        ).fetchone()
+        if stored is None:  # a rejected row
+            continue
+        attributes = json.loads(stored[0])
+        assert attributes["City"] == row[column["City"]]
+        assert attributes["Organization"] == 'Acme "Ltd" \\ Co'
+        assert stored[1] == "2026-11-02T09:00:00"
+    # both stores' foreign keys hold, and the connections check them again after the import
+    for store in (one_store, two_store):
+        assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert store.conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+
+
+def test_attributes_are_the_non_empty_free_cells_as_json(
+    tmp_path: Path, example_plan: Path
+) -> None:
+    loaded = load_plan(example_plan)
+    header = ["Email", "Favourite Colour", 'Note "quoted"', "Město"]
+    import_csv(
+        loaded,
+        write_csv(
+            tmp_path / "a.csv",
+            header,
+            [["ann@example.com", "green", 'line one\nline "two" \\ end\t', "Praha"]],
+        ),
+    )
+    import_csv(loaded, write_csv(tmp_path / "b.csv", header, [["ann@example.com", "", "", "Brno"]]))
+    stored = db(tmp_path).execute("SELECT attributes FROM customers").fetchone()[0]
+    assert json.loads(stored) == {
+        "Favourite Colour": "green",
+        'Note "quoted"': 'line one\nline "two" \\ end\t',
+        "Město": "Brno",
+    }
+    assert db(tmp_path).execute(
+        "SELECT json_extract(attributes, '$.\"Favourite Colour\"') FROM customers"
+    ).fetchone() == ("green",)
+    import_csv(loaded, write_csv(tmp_path / "c.csv", header, [["bob@example.com", "", "", ""]]))
+    assert db(tmp_path).execute(
+        "SELECT attributes FROM customers WHERE email = 'bob@example.com'"
+    ).fetchone() == ("{}",)
+
+
+def test_an_unreadable_row_rolls_back_everything(tmp_path: Path, example_plan: Path) -> None:
+    loaded = load_plan(example_plan)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(
+        b"Email,First Name\n"
+        + b"".join(b"c%d@example.com,C\n" % i for i in range(30_000))
+        + b"bob@example.com,B\xffb\n"
+    )
+    store = open_store(tmp_path / "store.db")
+    with pytest.raises(CsvImportError) as caught:
+        import_csv(loaded, bad, store=store)
+    assert "unreadable CSV" in str(caught.value)
+    conn = store.conn
+    assert conn.execute("SELECT count(*) FROM customers").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM imports").fetchone() == (0,)
+    assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    # the same connection imports again: nothing of the failed import is left behind
+    good = write_csv(tmp_path / "good.csv", ["Email"], [["cy@example.com"]])
+    assert import_csv(loaded, good, store=store).customers_new == 1
