@@ -207,10 +207,6 @@ class _Columns:
                 else "NULL"
             )
 
-        engaged = (
-            f"nullif(max(coalesce({date('last_open')}, ''), "
-            f"coalesce({date('last_click')}, '')), '')"
-        )
         email = f"new.c{self.email}"
         phone = "NULL" if self.phone is None else f"nullif(new.c{self.phone}, '')"
         consent = f"upper(trim(coalesce({new_.get('consent', 'NULL')}, '')))"
@@ -242,9 +238,14 @@ class _Columns:
             INSERT INTO customers (email, phone, external_id, klaviyo_id, first_name,
                 last_name, attributes, last_open_at, last_click_at, last_engaged_at,
                 created_at, updated_at)
-            VALUES ({email}, {phone}, {text("external_id")}, {text("klaviyo_id")},
-                {text("first_name")}, {text("last_name")}, new.attributes, {date("last_open")},
-                {date("last_click")}, {engaged}, {now_}, {now_})
+            SELECT {email}, {phone}, {text("external_id")}, {text("klaviyo_id")},
+                {text("first_name")}, {text("last_name")}, new.attributes, open_at, click_at,
+                nullif(max(coalesce(open_at, ''), coalesce(click_at, '')), ''), {now_}, {now_}
+            -- OFFSET 0 keeps SQLite from inlining the subquery, which would parse each date
+            -- twice (once more for last_engaged_at)
+            FROM (SELECT {date("last_open")} AS open_at, {date("last_click")} AS click_at
+                  LIMIT -1 OFFSET 0)
+            WHERE true
             ON CONFLICT(email) DO UPDATE SET
                 phone = coalesce(excluded.phone, phone),
                 external_id = coalesce(excluded.external_id, external_id),
