@@ -3,6 +3,7 @@
     python benchmarks/import_bench.py [--rows 1000000] [--keep DIR]
 
 Each measured step runs in its own subprocess so that its peak memory (ru_maxrss) is its own.
+The sample export is deterministic: a work folder kept with --keep reuses it at the same size.
 Prints one line per step and the ratio to both plain loaders.
 """
 

@@ -2,9 +2,9 @@
 
 Speed matters (exports run to millions of rows), so Python only validates emails and phones
 and writes the free columns' JSON; each row then goes to SQLite in one ``executemany`` call
-whose trigger normalises the other columns, upserts the customer and merges its consent and
-segment membership — all in one transaction, so an interrupted import leaves nothing
-half-written.
+whose trigger normalises the other columns, upserts the customer and merges its consent;
+segment memberships follow with one set-based statement — all in one transaction, so an
+interrupted import leaves nothing half-written.
 
 Rules:
 - email is the hard id: trimmed and lowercased; rows with an invalid email are rejected;
@@ -116,8 +116,8 @@ class _Columns:
     Only the email and the phone are validated in Python; a validated row goes to SQLite as
     it came from the CSV reader (one parameter per column, no per-row tuple) into a temporary
     view whose ``INSTEAD OF INSERT`` trigger normalises the other columns, upserts the customer
-    and merges its consent and segment membership while the customer's index pages are hot:
-    one pass, no staging table and no joins afterwards.
+    and merges its consent while the customer's index pages are hot: one pass, no staging
+    table and no joins afterwards.
     """
 
     RAW_FIELDS = (
@@ -252,7 +252,8 @@ class _Columns:
                 klaviyo_id = coalesce(excluded.klaviyo_id, klaviyo_id),
                 first_name = coalesce(excluded.first_name, first_name),
                 last_name = coalesce(excluded.last_name, last_name),
-                -- the new object has no nulls: an empty cell removes nothing
+                -- the new object has no nulls: an empty cell removes nothing; an unchanged
+                -- object (re-importing the same export) is kept without parsing either
                 attributes = CASE WHEN attributes = excluded.attributes THEN attributes
                                   ELSE json_patch(attributes, excluded.attributes) END,
                 last_open_at = nullif(max(coalesce(excluded.last_open_at, ''),
@@ -338,6 +339,9 @@ def _import(
         cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute("PRAGMA cache_size = -131072")
         conn.execute("PRAGMA temp_store = MEMORY")
+        # `synchronous` stays as the store sets it: OFF would skip the fsyncs that order the
+        # WAL checkpoint, and a power cut after the commit could then corrupt the store,
+        # which the transaction's atomicity does not cover.
         # Foreign keys are not checked during the load (it halves the cost of the consent
         # writes): every customer id the import writes (consents, segment members) is read
         # from `customers` in the same statement, inside one write transaction, so none can
