@@ -97,7 +97,9 @@ def test_dry_run_changes_nothing(plan1: LoadedPlan, store_path: Path) -> None:
     # Variant 1 on day 2 with the same limit: yesterday's five again, nobody added or removed.
     assert result.list_changes == {"list": "exclusion", "previous_day": 1, "added": 0, "removed": 0}
     assert len(result.samples) == 3 and all(s["subject"] for s in result.samples)
-    assert result.webhook is not None and "<resolved at sync>" in result.webhook["body"]
+    assert result.webhook is not None and "LIST-ID-RESOLVED-AT-SYNC" in result.webhook["body"]
+    # ids only Klaviyo returned are used: imported ones join by email, as the dispatcher does
+    assert "/api/profile-bulk-import-jobs" in result.webhook["body"]
     funnel = {n.id: n for n in result.funnel}
     assert funnel["229"].entered == 400
     assert funnel["email"].entered == 5

@@ -89,11 +89,27 @@ def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[st
     )
     webhook = None
     if hook is not None and customers:
-        profiles = [{name: c[name] for name in PROFILE_FIELDS} for _, c in customers]
+        # As the dispatcher sends it: an imported Klaviyo id is used only once Klaviyo itself
+        # returned it (migration 030); others join by email through a bulk import.
+        marks = ",".join("?" for _ in customers)
+        confirmed = {
+            int(cid)
+            for (cid,) in ctx.conn.execute(
+                f"SELECT id FROM customers WHERE klaviyo_id_confirmed AND id IN ({marks})",
+                [cid for cid, _ in customers],
+            )
+        }
+        profiles = [
+            {
+                name: (c[name] if name != "klaviyo_id" or cid in confirmed else None)
+                for name in PROFILE_FIELDS
+            }
+            for cid, c in customers
+        ]
         body = render_webhook(
             ctx.loaded.templates_dir,
             hook.template,
-            {"profiles": profiles, "list_id": "<resolved at sync>"},
+            {"profiles": profiles, "list_id": "LIST-ID-RESOLVED-AT-SYNC"},
         )
         webhook = {
             "node": hook.id,
