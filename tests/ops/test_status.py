@@ -189,3 +189,51 @@ def test_status_without_a_store_says_to_import(example_plan: Path) -> None:
     result = runner.invoke(app, ["status", str(example_plan)])
     assert result.exit_code == 1
     assert "does not exist" in result.output and "warmup import" in result.output
+
+
+def test_a_failed_run_says_so_and_what_to_do(tmp_path: Path) -> None:
+    """A real run that fails (no Klaviyo key) marks the day failed, and status says run again."""
+    import shutil
+
+    from warmup.errors import InvalidInput
+    from warmup.importer import import_csv
+    from warmup.sample import write_sample_csv
+
+    plan = tmp_path / "plan.yaml"
+    shutil.copy(Path(__file__).parents[2] / "plans" / "example.yaml", plan)
+    text = plan.read_text().replace("../scenarios/variant-1.yaml", "variant-1")
+    plan.write_text(text.replace("templates: ../templates\n", ""))
+    here = load_plan(plan)
+    import_csv(here, write_sample_csv(tmp_path / "c.csv", 50))
+    from warmup.daily import run_and_dispatch
+
+    with pytest.raises(InvalidInput, match="KLAVIYO_API_KEY"):
+        run_and_dispatch(here, 1, now=datetime(2026, 12, 1, 12, tzinfo=UTC))
+    status = plan_status(here, now=BEFORE)
+    assert status.days[0].status == "failed"
+    assert status.next_action.startswith("day 1's last run failed")
+
+
+def test_an_interrupted_run_is_told_apart_from_a_live_one(loaded: LoadedPlan) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    store = open_for(loaded.store_path)
+    ids = add_customers(store, 4)
+    add_day(store, 1, "2026-12-01", status="running", new=ids[:2], klaviyo=ids[2:])
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO locks VALUES ('run', ?, ?, 'now')", (live.pid, socket.gethostname())
+            )
+        assert plan_status(loaded, now=BEFORE).next_action.startswith("day 1 is running")
+    finally:
+        live.kill()
+        live.wait()
+    # the holder was SIGKILLed: its lock row is stale
+    assert plan_status(loaded, now=BEFORE).next_action.startswith(
+        "day 1's last run was interrupted; run it again"
+    )
+    store.close()

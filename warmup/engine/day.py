@@ -305,6 +305,12 @@ class DayRun:
                     "UPDATE days SET status = ?, completed_at = ? WHERE day = ?",
                     (outcome, done, self.day),
                 )
+            else:
+                # Nothing runs any more: say so, rather than leave the day looking busy.
+                conn.execute(
+                    "UPDATE days SET status = 'failed' WHERE day = ? AND status = 'running'",
+                    (self.day,),
+                )
             conn.execute(
                 "UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?",
                 (now_iso(), outcome, self.run_id),

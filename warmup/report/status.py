@@ -125,6 +125,16 @@ def next_action(
                 f"day {day.day} can continue after {_local(plan, due)} {tz}: "
                 f"warmup run {plan_arg} --day {day.day}"
             )
+        if day.status == "running" and store.lock_holder("run") is None:
+            return (
+                f"day {day.day}'s last run was interrupted; run it again to finish the day "
+                f"(nothing is sent twice): warmup run {plan_arg} --day {day.day}"
+            )
+        if day.status == "failed":
+            return (
+                f"day {day.day}'s last run failed (its error was printed then); fix the cause "
+                f"and run it again: warmup run {plan_arg} --day {day.day}"
+            )
         return f"day {day.day} is {day.status}: warmup run {plan_arg} --day {day.day}"
     remaining = [d for d in days if d.status == "planned"]
     if not remaining:

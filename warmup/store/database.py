@@ -137,6 +137,14 @@ class Store:
         finally:
             self.conn.execute("DELETE FROM locks WHERE name = ? AND pid = ?", (name, pid))
 
+    def lock_holder(self, name: str) -> int | None:
+        """The pid holding lock ``name`` if that process is alive on this host, else None."""
+        row = self.conn.execute("SELECT pid, host FROM locks WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        pid, host = int(row[0]), str(row[1])
+        return pid if host != socket.gethostname() or _pid_alive(pid) else None
+
     def close(self) -> None:
         self.conn.close()
 
