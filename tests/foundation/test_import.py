@@ -377,3 +377,33 @@ def test_an_unreadable_row_rolls_back_everything(tmp_path: Path, example_plan: P
     # the same connection imports again: nothing of the failed import is left behind
     good = write_csv(tmp_path / "good.csv", ["Email"], [["cy@example.com"]])
     assert import_csv(loaded, good, store=store).customers_new == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_import_exits_130_and_writes_nothing(
+    tmp_path: Path, example_plan: Path
+) -> None:
+    big = write_sample_csv(tmp_path / "big.csv", 150_000)
+    store = tmp_path / "store.db"
+    env = {**os.environ, "WARMUP_STORE": str(store)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "import", str(example_plan), str(big), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not store.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the import finished before the interrupt landed")
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err
+    conn = open_store(store).conn
+    assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM imports").fetchone()[0] == 0
