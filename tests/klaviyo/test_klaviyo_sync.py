@@ -233,3 +233,35 @@ def test_a_stale_klaviyo_id_from_the_export_still_lands_in_the_exclusion_list(
     report = drain_klaviyo(loaded, store, 2, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert members(sandbox, report.lists["exclusion"]) == emails(everyone[5:15])
     assert verify_lists(loaded, store, 2, client=fast_client(sandbox.base_url, sandbox.api_key)).ok
+
+
+def test_known_ids_go_by_the_list_call_cut_to_its_1000_maximum(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    """The scenario batches up to 10,000 (a bulk import's maximum); when the ids are known the
+    list-relationship call takes at most 1,000, and the batch is cut to that."""
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 1500)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    plan_day(store, 1, everyone, everyone)
+    list_id = drain_klaviyo(loaded, store, 1, client=client).lists["exclusion"]
+    assert verify_lists(loaded, store, 1, client=client).ok  # reading back learns the ids
+    confirmed = store.conn.execute(
+        "SELECT count(*) FROM customers WHERE klaviyo_id_confirmed"
+    ).fetchone()[0]
+    assert confirmed == 1500
+    plan_day(store, 2, [], everyone)  # nobody new today: the cut empties the list
+    drain_klaviyo(loaded, store, 2, client=client)
+    assert members(sandbox, list_id) == set()
+
+    plan_day(store, 3, everyone, everyone)
+    with store.transaction() as conn:  # as the shipped scenarios declare it
+        conn.execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.batch_size', 10000) WHERE day = 3"
+        )
+    before = client.stats.requests["add_to_list"]
+    report = drain_klaviyo(loaded, store, 3, client=client)
+    assert client.stats.requests["add_to_list"] - before == 2  # 1,000 + 500 by id
+    assert report.sent == 1500 and report.problems == []
+    assert members(sandbox, list_id) == emails(everyone)
