@@ -18,6 +18,7 @@ from klaviyo_helpers import (
 from warmup.dispatch import dispatch_day, klaviyo_backlog
 from warmup.dispatch.klaviyo import drain_klaviyo, sync, verify_lists
 from warmup.errors import KlaviyoError
+from warmup.providers.klaviyo import lists as ops
 from warmup.providers.klaviyo.lists import consent_changes_since
 from warmup.sandbox import RunningSandbox
 from warmup.store import open_store
@@ -265,3 +266,27 @@ def test_known_ids_go_by_the_list_call_cut_to_its_1000_maximum(
     assert client.stats.requests["add_to_list"] - before == 2  # 1,000 + 500 by id
     assert report.sent == 1500 and report.problems == []
     assert members(sandbox, list_id) == emails(everyone)
+
+
+def test_a_phone_owned_by_another_klaviyo_profile_does_not_keep_anyone_out_of_the_list(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    """Klaviyo refuses a profile whose phone belongs to another one (409 duplicate_profile in
+    the import's errors); for the exclusion list the email's profile is all that matters."""
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    shared = "+420777000111"
+    everyone = add_customers(store, 6, phones={1: shared, 4: shared})
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    plan_day(store, 1, everyone[:1], everyone)  # c1 takes the phone in Klaviyo
+    drain_klaviyo(loaded, store, 1, client=client)
+    # c4 already has a Klaviyo profile of its own, without the phone
+    ops.import_profiles(client, [{"email": "c4@example.com"}], None, poll=0.02)
+    plan_day(store, 2, everyone[:5], everyone)
+    report = drain_klaviyo(loaded, store, 2, client=client)
+    assert report.email_only == 1 and report.on_hold == 0
+    assert members(sandbox, report.lists["exclusion"]) == emails(everyone[:5])
+    assert statuses(store) == {"sent": 6}
+    account = sandbox.app.account
+    c4 = next(p for p in account.profiles.values() if p["attributes"]["email"] == "c4@example.com")
+    assert c4["attributes"].get("phone_number") in (None, "")  # the phone stayed with c1

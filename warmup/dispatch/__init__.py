@@ -49,7 +49,13 @@ class DispatchReport:
         k, e = self.klaviyo, self.email
         lines = [
             f"klaviyo  {k.sent:,} list changes confirmed, {k.removed:,} removed, "
-            f"{k.on_hold:,} on hold, {k.failed:,} failed ({k.requests:,} requests)",
+            f"{k.on_hold:,} on hold, {k.failed:,} failed ({k.requests:,} requests)"
+            + (
+                f"; {k.email_only:,} joined by email only (their phone or external id belongs "
+                "to another Klaviyo profile)"
+                if k.email_only
+                else ""
+            ),
             f"email    {e.sent:,} sent, {e.bounced:,} bounced, {e.failed:,} failed, "
             f"{e.waiting:,} waiting, {e.uncertain:,} uncertain",
         ]

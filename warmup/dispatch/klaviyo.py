@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ LOCK_NAME = "dispatch-klaviyo"
 ADD_TEMPLATE = "klaviyo/add-profiles-to-list.json.j2"
 UNSUBSCRIBE_TEMPLATE = "klaviyo/unsubscribe-profiles.json.j2"
 SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
+# Klaviyo's detail for a 409 duplicate_profile (also in a bulk import's errors).
+DUPLICATE_PROFILE = "already exists with one of these identifiers"
 PROFILE_FIELDS = ("email", "klaviyo_id", "phone", "external_id", "first_name", "last_name")
 _INDEXED_POINTER = re.compile(r"^/data/(?:attributes/profiles/data/)?(\d+)(?:/|$)")
 
@@ -54,6 +56,8 @@ class KlaviyoReport:
     ids_resolved: int = 0
     requests: int = 0
     throttled: int = 0
+    # Joined by email only: their phone or external id belongs to another Klaviyo profile.
+    email_only: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -345,10 +349,28 @@ class _Drain:
         )
         chunk = [r for r in chunk if r not in late]
         bad = [r for r in chunk if (r.profile["email"] or "").lower() in held]
+        # A phone or external id that belongs to another Klaviyo profile must not keep the
+        # customer out of the list: the list needs only the email's profile. Once, by email.
+        again = [
+            replace(r, profile={**r.profile, "phone": None, "external_id": None})
+            for r in bad
+            if DUPLICATE_PROFILE in held[(r.profile["email"] or "").lower()]
+            and (r.profile["phone"] or r.profile["external_id"])
+        ]
+        for row in again:
+            log.warning(
+                "Klaviyo: %s's phone or external id belongs to another profile; sending it by "
+                "email only",
+                row.profile["email"],
+            )
+        self.report.email_only += len(again)
+        retried = {r.id for r in again}
         for row in bad:
-            self.mark([row], "on_hold", f"Klaviyo: {held[(row.profile['email'] or '').lower()]}")
+            if row.id not in retried:
+                message = held[(row.profile["email"] or "").lower()]
+                self.mark([row], "on_hold", f"Klaviyo: {message}")
         self.mark([r for r in chunk if r not in bad], "sent", list_id=list_id)
-        return None
+        return again or None
 
     def await_subscriptions(self, list_id: str, chunk: list[_Row]) -> set[str]:
         """Subscription jobs cannot be polled (no GET): confirm by reading the list for the
