@@ -1,9 +1,10 @@
 """A sending day end to end — what `warmup run` and `warmup demo` do each day.
 
-Order: refuse while an earlier day still has email to send (a day is "completed" once its
-outbox is written, before anything is sent: moving on would strand that email) → run the
-scenario day (which first pulls Klaviyo's unsubscribes through the engine's prepare hook) →
-show the result → drain the outbox, Klaviyo first, then email.
+Order: refuse while an earlier day still has email that running it again would send (a day
+is "completed" once its outbox is written, before anything is sent) → run the scenario day
+(which first pulls Klaviyo's unsubscribes through the engine's prepare hook) → show the result
+→ cancel earlier days' email that Klaviyo held back (an on-hold exclusion row: sent now, it
+would reach someone Klaviyo mails too) → drain the outbox, Klaviyo first, then email.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from warmup.consent.pull import pull_for_plan
-from warmup.dispatch import DispatchReport, check_earlier_days_sent, dispatch_day, outbox_progress
+from warmup.dispatch import (
+    DispatchReport,
+    cancel_held_email,
+    check_earlier_days_sent,
+    dispatch_day,
+    outbox_progress,
+)
 from warmup.engine import DayResult, run_day
 from warmup.plan import LoadedPlan
 from warmup.store import Store, open_store
@@ -27,6 +34,8 @@ class DayOutcome:
     result: DayResult
     pulled: int
     dispatch: DispatchReport
+    # earlier days' email cancelled because Klaviyo held their customer's exclusion back
+    cancelled_held: int = 0
 
 
 def run_and_dispatch(
@@ -73,6 +82,9 @@ def run_and_dispatch(
         return outbox_progress(readers[0], day)
 
     with closing(open_store(loaded.store_path, create=False)) as store:
+        # the day ran: its dispatch moves the exclusion list on, so what Klaviyo held back
+        # on earlier days can no longer be sent safely
+        cancelled = cancel_held_email(store, before=day)
         try:
             with dispatch_progress(read) if dispatch_progress else nullcontext():
                 report = dispatch_day(
@@ -85,4 +97,4 @@ def run_and_dispatch(
         finally:
             for reader in readers:
                 reader.close()
-    return DayOutcome(result, sum(pulled), report)
+    return DayOutcome(result, sum(pulled), report, cancelled)

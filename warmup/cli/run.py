@@ -90,4 +90,10 @@ def register(app: typer.Typer) -> None:
                 f"day {day} dispatch", read, quiet=quiet
             ),
         )
+        if outcome.cancelled_held:
+            typer.echo(
+                f"cancelled {outcome.cancelled_held:,} earlier email(s) whose Klaviyo exclusion "
+                "was on hold (see `warmup status`)",
+                err=as_json,
+            )
         typer.echo(outcome.dispatch.render(), err=as_json)

@@ -15,7 +15,7 @@ from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, klaviyo_backlo
 from warmup.errors import DayOrderError
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
-from warmup.store import Store
+from warmup.store import Store, now_iso
 
 __all__ = [
     "DispatchReport",
@@ -84,17 +84,42 @@ def dispatch_day(
     return DispatchReport(klaviyo, email)
 
 
+# An email held back by its customer's exclusion-list row that Klaviyo refused for that profile
+# (on hold): it can only go out once someone fixes the data, and never after its day.
+_HELD_BY_KLAVIYO = (
+    "e.after_key IN (SELECT key FROM outbox WHERE kind = 'webhook' AND status = 'on_hold')"
+)
+
+
 def unsent_email(store: Store, before: int | None = None) -> dict[int, int]:
-    """Email rows still ``pending`` or ``sending``, per day (only days before ``before``).
+    """Email rows still ``pending`` or ``sending`` that running their day again can send, per
+    day (only days before ``before``); rows held by an on-hold Klaviyo row are not counted.
 
     The engine completes a day once its outbox is written, before dispatch: a run killed
     mid-dispatch leaves a completed day with email that only running that day again sends."""
     rows = store.conn.execute(
-        "SELECT day, count(*) FROM outbox WHERE kind = 'email' "
-        "AND status IN ('pending', 'sending') AND day < ? GROUP BY day ORDER BY day",
+        "SELECT e.day, count(*) FROM outbox e WHERE e.kind = 'email' "
+        f"AND e.status IN ('pending', 'sending') AND e.day < ? AND NOT {_HELD_BY_KLAVIYO} "
+        "GROUP BY e.day ORDER BY e.day",
         (before if before is not None else 1 << 62,),
     )
     return {int(day): int(n) for day, n in rows}
+
+
+def cancel_held_email(store: Store, before: int) -> int:
+    """Cancel earlier days' email still held back by an on-hold Klaviyo row, as day ``before``
+    starts: once the exclusion list has moved on to a later day, sending it would reach a
+    customer Klaviyo mails too. The reason stays on the row."""
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "UPDATE outbox AS e SET status = 'cancelled', updated_at = ?, last_error = "
+            "'cancelled when day ' || ? || ' ran: its Klaviyo exclusion never went through ('"
+            " || coalesce((SELECT w.last_error FROM outbox w WHERE w.key = e.after_key), '')"
+            " || ')' "
+            f"WHERE e.kind = 'email' AND e.status = 'pending' AND e.day < ? AND {_HELD_BY_KLAVIYO}",
+            (now_iso(), before, before),
+        )
+    return int(cursor.rowcount)
 
 
 def check_earlier_days_sent(loaded: LoadedPlan, store: Store, day: int) -> None:
