@@ -225,9 +225,11 @@ def test_sample_is_deterministic(tmp_path: Path) -> None:
     assert a == b != c
 
 
-@pytest.mark.slow
-def test_killed_import_leaves_nothing_half_written(tmp_path: Path, example_plan: Path) -> None:
-    big = write_sample_csv(tmp_path / "big.csv", 120_000)
+def _import_under_way(
+    tmp_path: Path, example_plan: Path, rows: int
+) -> tuple[subprocess.Popen[str], Path, Path, dict[str, str]]:
+    """A real `warmup import` subprocess, returned once its transaction is under way."""
+    big = write_sample_csv(tmp_path / "big.csv", rows)
     store = tmp_path / "store.db"
     env = {**os.environ, "WARMUP_STORE": str(store)}
     proc = subprocess.Popen(
@@ -235,12 +237,18 @@ def test_killed_import_leaves_nothing_half_written(tmp_path: Path, example_plan:
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
     )
-    # wait until the store exists (the import's transaction is under way), then kill it
     deadline = time.monotonic() + 30
     while not store.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.5)
+    time.sleep(0.4)
+    return proc, store, big, env
+
+
+@pytest.mark.slow
+def test_killed_import_leaves_nothing_half_written(tmp_path: Path, example_plan: Path) -> None:
+    proc, store, big, env = _import_under_way(tmp_path, example_plan, 120_000)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     conn = open_store(store).conn
@@ -383,20 +391,7 @@ def test_an_unreadable_row_rolls_back_everything(tmp_path: Path, example_plan: P
 def test_ctrl_c_during_import_exits_130_and_writes_nothing(
     tmp_path: Path, example_plan: Path
 ) -> None:
-    big = write_sample_csv(tmp_path / "big.csv", 150_000)
-    store = tmp_path / "store.db"
-    env = {**os.environ, "WARMUP_STORE": str(store)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "import", str(example_plan), str(big), "--quiet"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not store.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.3)
+    proc, store, _, _ = _import_under_way(tmp_path, example_plan, 150_000)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
