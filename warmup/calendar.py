@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
-import pendulum
-
+from warmup import clock
 from warmup.plan.models import WEEKDAYS, Plan
 
 
@@ -52,28 +51,19 @@ def day_date(plan: Plan, day: int, history: Mapping[int, date] | None = None) ->
     return when
 
 
-def local_time(plan: Plan, when: date, hhmm: str = "00:00") -> datetime:
-    """``hhmm`` on date ``when`` in the plan's time zone (midnight by default), as an aware
-    datetime."""
-    hour, minute = (int(part) for part in hhmm.split(":"))
-    return pendulum.datetime(when.year, when.month, when.day, hour, minute, tz=plan.timezone)
+def local_time(plan: Plan, when: date, hhmm: str | None = None) -> datetime:
+    """``hhmm`` on date ``when`` in the plan's time zone as an aware datetime; without ``hhmm``
+    the start of that day. A time the clocks skip or repeat that night is read as the plan's
+    ``schedule.clock_change`` says, and refused (InvalidInput) when it says nothing."""
+    if hhmm is None:
+        return clock.day_start(plan.timezone, when)
+    return clock.resolve(plan.timezone, when, hhmm, plan.schedule.clock_change)
 
 
 def local_date(plan: Plan, moment: datetime) -> date:
-    return pendulum.instance(moment).in_timezone(plan.timezone).date()
+    return moment.astimezone(clock.zone(plan.timezone)).date()
 
 
 def parse_moment(text: str, timezone: str) -> datetime:
-    """``--now`` for rehearsals: ISO 8601; a time without an offset is in the plan's zone."""
-    from warmup.errors import InvalidInput
-
-    try:
-        parsed = pendulum.parse(text, tz=timezone)
-    except (ValueError, pendulum.parsing.exceptions.ParserError):
-        parsed = None
-    if not isinstance(parsed, datetime):
-        raise InvalidInput(
-            f"--now {text!r} is not a timestamp",
-            hint="write it like 2026-12-03T10:05 or 2026-12-03T09:05:00+00:00",
-        )
-    return parsed
+    """``--now`` for rehearsals (warmup.clock.parse_moment)."""
+    return clock.parse_moment(text, timezone)

@@ -16,6 +16,9 @@ def register(app: typer.Typer) -> None:
         """Check a plan, its scenario and templates; list every problem with file:line:col."""
         from warmup.plan.summary import summarize
         from warmup.validation import validate_plan
+        from warmup.wallclock import notes
 
         loaded = validate_plan(plan)
         typer.echo(summarize(loaded))
+        for note in notes(loaded):
+            typer.echo(f"  clock      {note}")

@@ -175,6 +175,9 @@ class DaySettings(StrictModel):
 
 class Schedule(StrictModel):
     send_time: str = "10:00"
+    # How a local time the clocks skip or repeat that night is read (warmup.clock); unset, such
+    # a send time is an error at `warmup validate`.
+    clock_change: Literal["earlier", "later"] | None = None
     template: str | None = None
     skip_weekdays: list[str] = Field(default_factory=list)
     skip_dates: list[date] = Field(default_factory=list)
