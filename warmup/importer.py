@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from json.encoder import encode_basestring as encode_json_string
 from operator import itemgetter
 from pathlib import Path
@@ -481,7 +481,8 @@ def _valid_rows(
 
 
 def _write_rejects(store_path: Path, csv_path: Path, rejects: list[Reject]) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    # UTC: a file name must not depend on the machine's time zone.
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")
     out = store_path.parent / f"{csv_path.stem}.rejects-{stamp}.csv"
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

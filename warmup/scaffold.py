@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pendulum
 
+from warmup.clock import local_today
 from warmup.errors import InvalidInput
 from warmup.plan.loader import LoadedPlan, load_plan
 from warmup.resources import bundled_dir
@@ -199,7 +200,8 @@ def scaffold_plan(
         )
     values = ramp(days, EndVolume.parse(end_volume))
     _check_options(name, timezone)
-    start = start_date or date.today() + timedelta(days=1)
+    # Tomorrow where the plan sends, whatever the machine's own zone says.
+    start = start_date or local_today(timezone) + timedelta(days=1)
     text = plan_text(
         name=name or default_name(directory),
         variant=variant,

@@ -28,7 +28,7 @@ def test_fresh_store_lists_the_planned_calendar(loaded: LoadedPlan) -> None:
     assert {d.status for d in status.days} == {"planned"}
     assert (status.guardrail.action, status.guardrail.day) == ("proceed", 1)
     assert status.next_action == (
-        "day 1 can run after 2026-12-01 00:00 Europe/Prague (mails at 10:00): "
+        "day 1 can run after 2026-12-01 00:00 +01:00 Europe/Prague (mails at 10:00): "
         f"warmup run {loaded.path} --day 1"
     )
 
@@ -112,7 +112,8 @@ def test_waiting_day_names_its_due_time(loaded: LoadedPlan) -> None:
     store.close()
     now = datetime(2026, 12, 2, 6, tzinfo=UTC)
     assert plan_status(loaded, now=now).next_action == (
-        f"day 2 can continue after 2026-12-02 10:00 Europe/Prague: warmup run {loaded.path} --day 2"
+        f"day 2 can continue after 2026-12-02 10:00 +01:00 Europe/Prague: warmup run {loaded.path} "
+        "--day 2"
     )
 
 

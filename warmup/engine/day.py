@@ -22,6 +22,7 @@ from datetime import date, datetime
 import pendulum
 
 from warmup.calendar import day_date, local_date, local_time
+from warmup.clock import show
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation, drop_temp, evaluate, prepare
@@ -57,6 +58,9 @@ class DayRun:
         self.store = store
         self.day = day
         self.clock = now or pendulum.now("UTC")
+        # A dry run at a given clock previews what a real run at that clock would do; without
+        # one it previews the whole day as if every wait were due.
+        self.at_clock = now is not None
         self.dry_run = dry_run
         self.force_reason = force_reason
         self.override_guardrail = override_guardrail
@@ -128,7 +132,7 @@ class DayRun:
             self.day,
             when,
             local_time(plan, when),
-            None if self.dry_run else self.clock,
+            self.clock if not self.dry_run or self.at_clock else None,
             self.dry_run,
         )
         self.result = DayResult(
@@ -139,6 +143,8 @@ class DayRun:
             already_completed=self.completed_before,
             notes=notes,
         )
+        if row is None:
+            self._late_note(when, rows)
         log.info(
             "load: %s day %s (%s)%s", plan.name, self.day, when, " dry run" if self.dry_run else ""
         )
@@ -188,6 +194,28 @@ class DayRun:
             self.result.notes.append(note)
         log.info("load: guardrails %s, volume of day %s", decision.action, decision.volume_day)
 
+    def _late_note(self, when: date, rows: dict[int, tuple[object, ...]]) -> None:
+        """A day first run after its date: say so, and which dates the later days now take."""
+        plan = self.loaded.plan
+        today = local_date(plan, self.clock)
+        if when >= today:
+            return
+        history = self._anchors(rows)
+        history[self.day] = today
+        later = ", ".join(
+            f"day {n} {day_date(plan, n, history).isoformat()}"
+            for n in range(self.day + 1, plan.day_count + 1)
+        )
+        late = (today - when).days
+        send = local_time(plan, when, plan.schedule.send_time_for(self.day))
+        self.result.notes.append(
+            f"the plan is late: day {self.day} was planned for {when.isoformat()}, "
+            f"{late} day{'s' if late != 1 else ''} before today ({today.isoformat()} in "
+            f"{plan.timezone}); its send time {show(send, plan.timezone)} has passed, so it "
+            "mails as soon as its customers are allocated and listed"
+            + (f"; the days after it move along: {later}" if later else "")
+        )
+
     def _anchors(self, rows: dict[int, tuple[object, ...]]) -> dict[int, date]:
         """Earlier days' last dates: a day that completed after its date pushes the rest."""
         anchors: dict[int, date] = {}
@@ -213,7 +241,7 @@ class DayRun:
             log.info(
                 "evaluate: day %s starts at %s; nothing to do yet",
                 self.day,
-                as_utc_iso(self.ctx.start),
+                show(self.ctx.start, self.ctx.plan.timezone),
             )
         elif self.dry_run:
             evaluate(self.ctx, self.ev)
@@ -255,7 +283,7 @@ class DayRun:
         result.due_at = due
         counts = count_nodes(ctx, ev)
         result.funnel = [counts[n.id] for n in ctx.loaded.scenario.nodes]
-        result.tree = draw_tree(ctx.loaded.scenario, counts)
+        result.tree = draw_tree(ctx.loaded.scenario, counts, ctx.plan.timezone)
         if ev.allocated:
             new = min(ev.limit, ev.eligible)
             result.allocation = {
@@ -269,12 +297,26 @@ class DayRun:
             result.list_changes = list_changes(ctx, new_set)
             result.samples, result.webhook = samples(ctx, new_set)
         if due is not None:
-            result.notes.append(
-                f"customers are parked until {due}: run `warmup run "
-                f"{self.loaded.path} --day {self.day}` again then"
-            )
+            result.notes.append(self._waiting_note(due))
         if self.completed_before:
             result.notes.append(f"day {self.day} had already completed; nothing new was done")
+
+    def _waiting_note(self, due: str) -> str:
+        tz = self.ctx.plan.timezone
+        again = f"`warmup run {self.loaded.path} --day {self.day}`"
+        if not self.ctx.reached(self.ctx.start):
+            note = (
+                f"day {self.day} starts at {show(due, tz)}: nothing is allocated, listed or "
+                f"mailed before then; run {again} again then"
+            )
+        else:
+            note = f"customers are parked until {show(due, tz)}: run {again} again then"
+        if self.dry_run:
+            note = (
+                f"at {show(self.clock, tz)} a real run would stop here — {note} (a dry run "
+                "without --now previews the whole day)"
+            )
+        return note
 
     def _next_due(self) -> str | None:
         ctx, ev = self.ctx, self.ev

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from warmup.clock import show
 from warmup.engine.paths import UNSAFE, label_between
 from warmup.engine.predicates import past_days
 from warmup.errors import InvalidInput
@@ -97,7 +98,8 @@ def _explain(loaded: LoadedPlan, conn: sqlite3.Connection, day: int, email: str)
         result.lines.append(f"{head}: {reason}" if reason else head)
     result.outcome = OUTCOMES.get(journey["outcome"], journey["outcome"] or "")
     if journey["due_at"]:
-        result.outcome += f"; parked at #{journey['node']} until {journey['due_at']}"
+        due = show(journey["due_at"], loaded.plan.timezone)
+        result.outcome += f"; parked at #{journey['node']} until {due}"
     return result
 
 
@@ -128,7 +130,11 @@ def _reason(
     if isinstance(node, AudienceNode):
         return _audience_reason(loaded, conn, node, label, day, customer, journey, day_row)
     if isinstance(node, WaitNode):
-        due = journey["due_at"] if journey["node"] == node.id else None
+        due = (
+            show(journey["due_at"], loaded.plan.timezone)
+            if journey["node"] == node.id and journey["due_at"]
+            else None
+        )
         what = f"until {node.until}" if node.until else f"{node.duration}"
         return f"wait {what}" + (f" — parked until {due}" if due else "")
     if isinstance(node, WebhookNode | EmailNode):

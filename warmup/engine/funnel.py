@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from warmup.clock import show
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
 from warmup.engine.paths import PENDING, UNSAFE, date_trigger
@@ -68,7 +69,7 @@ _ENDS = {
 }
 
 
-def draw_tree(scenario: Scenario, counts: dict[str, NodeCount]) -> str:
+def draw_tree(scenario: Scenario, counts: dict[str, NodeCount], timezone: str | None = None) -> str:
     """The date flow as an indented tree; a node reached twice is drawn once."""
     trigger = date_trigger(scenario)
     if trigger is None:
@@ -83,7 +84,8 @@ def draw_tree(scenario: Scenario, counts: dict[str, NodeCount]) -> str:
             text += f" · {c.title}"
         text += f" · in {c.entered:,}"
         if c.parked:
-            text += f" · parked {c.parked:,} until {c.due_at}"
+            due = show(c.due_at, timezone) if timezone and c.due_at else c.due_at
+            text += f" · parked {c.parked:,} until {due}"
         return text
 
     def visit(node_id: str, prefix: str) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from warmup.clock import show
 from warmup.errors import InvalidInput
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import DayRow
@@ -231,7 +232,7 @@ def render_report(
 <title>warmup report — {escape(loaded.plan.name)}</title>
 <style>{_CSS}</style></head><body>
 <h1>Warm-up report: {escape(loaded.plan.name)}</h1>
-<p class="note">Generated {now.astimezone(UTC).strftime("%Y-%m-%d %H:%M")} UTC from
+<p class="note">Generated {escape(show(now, loaded.plan.timezone))} from
 {escape(str(loaded.store_path))}. Plan time zone {escape(loaded.plan.timezone)}.</p>
 <p>Guardrails{f" for day {rail.day}" if rail.day <= len(status.days) else ""}:
 <span class="state">{escape(rail.action)}</span>

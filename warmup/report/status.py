@@ -6,15 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pendulum
-
 from warmup.calendar import local_time
+from warmup.clock import show
 from warmup.consent.flow import unsubscribe_backlog
 from warmup.dispatch import klaviyo_backlog, unsent_email
 from warmup.dispatch.email import email_backlog
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.plan.loader import LoadedPlan
-from warmup.plan.models import Plan
 from warmup.report.figures import DayRow, day_rows
 from warmup.store import Store, open_store
 
@@ -82,11 +80,6 @@ def _age(seconds: int) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-def _local(plan: Plan, iso: str) -> str:
-    moment = pendulum.instance(datetime.fromisoformat(iso)).in_timezone(plan.timezone)
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
 def next_action(
     loaded: LoadedPlan, store: Store, days: list[DayRow], guardrail: Guardrail, now: datetime
 ) -> str:
@@ -122,7 +115,7 @@ def next_action(
         ).fetchone()[0]
         if due:
             return (
-                f"day {day.day} can continue after {_local(plan, due)} {tz}: "
+                f"day {day.day} can continue after {show(due, tz)}: "
                 f"warmup run {plan_arg} --day {day.day}"
             )
         if day.status == "running" and store.lock_holder("run") is None:
@@ -143,7 +136,7 @@ def next_action(
     starts = local_time(plan, date.fromisoformat(day.date))
     if now < starts:
         return (
-            f"day {day.day} can run after {starts.strftime('%Y-%m-%d %H:%M')} {tz} "
+            f"day {day.day} can run after {show(starts, tz)} "
             f"(mails at {day.send_time}): warmup run {plan_arg} --day {day.day}"
         )
     return (
