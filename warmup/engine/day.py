@@ -35,6 +35,7 @@ from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.plan import LoadedPlan
+from warmup.plan.scenario import WaitNode
 from warmup.store import Store, now_iso, open_store
 
 log = logging.getLogger("warmup.engine")
@@ -126,6 +127,7 @@ class DayRun:
             if row is not None
             else day_date(plan, self.day, self._anchors(rows))
         )
+        self._check_local_times(when)
         self.ctx = DayContext(
             self.loaded,
             conn,
@@ -193,6 +195,15 @@ class DayRun:
                 note += "\n  a real run would be refused"
             self.result.notes.append(note)
         log.info("load: guardrails %s, volume of day %s", decision.action, decision.volume_day)
+
+    def _check_local_times(self, when: date) -> None:
+        """Refuse before anything is recorded when the clocks skip or repeat one of the day's
+        local times and the plan chose no reading (a held-back day can land on such a night)."""
+        plan = self.loaded.plan
+        for node in self.loaded.scenario.nodes:
+            if isinstance(node, WaitNode) and node.until is not None:
+                send = plan.schedule.send_time_for(self.day)
+                local_time(plan, when, send if node.until == "send_time" else node.until)
 
     def _late_note(self, when: date, rows: dict[int, tuple[object, ...]]) -> None:
         """A day first run after its date: say so, and which dates the later days now take."""
