@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--now",
             metavar="TIMESTAMP",
-            help="Set the clock (rehearsals), e.g. 2026-12-03T10:05 in the plan's time zone.",
+            help="Set the clock (rehearsals): 2026-12-03T10:05 in the plan's time zone, 10:05 "
+            "(today there), or with an offset, needed in an hour the clocks repeat.",
         ),
         force: str | None = typer.Option(
             None,

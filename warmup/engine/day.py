@@ -218,11 +218,16 @@ class DayRun:
             for n in range(self.day + 1, plan.day_count + 1)
         )
         late = (today - when).days
-        send = local_time(plan, when, plan.schedule.send_time_for(self.day))
+        try:
+            send = show(
+                local_time(plan, when, plan.schedule.send_time_for(self.day)), plan.timezone
+            )
+        except InvalidInput:  # a send time the scenario never waits for may be unresolved
+            send = plan.schedule.send_time_for(self.day)
         self.result.notes.append(
             f"the plan is late: day {self.day} was planned for {when.isoformat()}, "
             f"{late} day{'s' if late != 1 else ''} before today ({today.isoformat()} in "
-            f"{plan.timezone}); its send time {show(send, plan.timezone)} has passed, so it "
+            f"{plan.timezone}); its send time {send} has passed, so it "
             "mails as soon as its customers are allocated and listed"
             + (f"; the days after it move along: {later}" if later else "")
         )
