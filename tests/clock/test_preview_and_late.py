@@ -66,6 +66,9 @@ def test_a_late_day_says_so_with_the_dates_the_rest_now_take(
     fill_store(store_path, 60, seed=6)
     loaded = load_plan(write_plan(tmp_path, variant=1, skip_weekdays=["sat", "sun"]))
     clock = at("2026-12-11T08:00")  # a Friday; day 1 was due on Tuesday 2026-12-01
+    assert plan_status(loaded, now=clock).next_action.startswith(
+        "day 1 is late (planned for 2026-12-01; its send time has passed, so it mails at once"
+    )
     result = run_day(loaded, 1, now=clock)
     late = [note for note in result.notes if note.startswith("the plan is late")]
     assert late == [

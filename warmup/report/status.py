@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from warmup.calendar import local_time
-from warmup.clock import show
+from warmup.clock import local_today, show
 from warmup.consent.flow import unsubscribe_backlog
 from warmup.dispatch import klaviyo_backlog, unsent_email
 from warmup.dispatch.email import email_backlog
@@ -138,6 +138,12 @@ def next_action(
         return (
             f"day {day.day} can run after {show(starts, tz)} "
             f"(mails at {day.send_time}): warmup run {plan_arg} --day {day.day}"
+        )
+    if local_today(tz, now) > date.fromisoformat(day.date):
+        # Its whole date has passed: the run will say which dates the later days now take.
+        return (
+            f"day {day.day} is late (planned for {day.date}; its send time has passed, so it "
+            f"mails at once and the later days move along): warmup run {plan_arg} --day {day.day}"
         )
     return (
         f"day {day.day} is due (mails at {day.send_time} {tz}): "
