@@ -9,7 +9,7 @@ the days after it along, so the ramp never jumps because the calendar did.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from warmup import clock
 from warmup.plan.models import WEEKDAYS, Plan
@@ -61,6 +61,8 @@ def local_time(plan: Plan, when: date, hhmm: str | None = None) -> datetime:
 
 
 def local_date(plan: Plan, moment: datetime) -> date:
+    if moment.tzinfo is None:  # the store's times are UTC; never let the machine's zone in
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(clock.zone(plan.timezone)).date()
 
 

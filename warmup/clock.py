@@ -126,7 +126,11 @@ def day_start(timezone: str, when: date) -> datetime:
 
 
 def local_today(timezone: str, now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(zone(timezone)).date()
+    """Today's date where the plan sends (``now`` defaults to the real clock; naive is UTC)."""
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone(timezone)).date()
 
 
 def show(moment: datetime | str, timezone: str, *, with_zone: bool = True) -> str:

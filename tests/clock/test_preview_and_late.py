@@ -55,9 +55,19 @@ def test_dry_run_before_the_day_starts_waits_like_a_real_run(
     assert real.outbox.get("225") and not real.outbox.get("email")
     assert "parked until 2026-12-02 10:00 +01:00 Europe/Prague" in real.render()
 
-    # Without --now the dry run still previews the whole day.
-    whole = run_day(loaded, 3, dry_run=True)
-    assert whole.status == "completed" and whole.allocation is not None
+
+def test_dry_run_without_now_previews_the_whole_day_and_says_when_it_starts(
+    tmp_path: Path, store_path: Path
+) -> None:
+    fill_store(store_path, 60, seed=5)
+    plan = write_plan(tmp_path, variant=1)
+    plan.write_text(plan.read_text().replace("2026-12-01", "2099-12-01"))
+    result = run_day(load_plan(plan), 1, dry_run=True)
+    assert result.status == "completed" and result.allocation is not None
+    assert result.notes == [
+        "this previews the whole day; it starts at 2099-12-01 00:00 +01:00 Europe/Prague and a "
+        "real run before then waits (--now previews a run at a given clock)"
+    ]
 
 
 def test_a_late_day_says_so_with_the_dates_the_rest_now_take(

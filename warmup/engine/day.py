@@ -316,6 +316,11 @@ class DayRun:
             result.notes.append(self._waiting_note(due))
         if self.completed_before:
             result.notes.append(f"day {self.day} had already completed; nothing new was done")
+        elif self.dry_run and not self.at_clock and self.clock < ctx.start:
+            result.notes.append(
+                f"this previews the whole day; it starts at {show(ctx.start, ctx.plan.timezone)} "
+                "and a real run before then waits (--now previews a run at a given clock)"
+            )
 
     def _waiting_note(self, due: str) -> str:
         tz = self.ctx.plan.timezone
