@@ -31,7 +31,9 @@ from warmup.sandbox import handlers_events, handlers_more  # noqa: F401  isort: 
 
 MEDIA_TYPE = "application/vnd.api+json"
 FAST_SCALE = 100.0
-READ_SCOPES = frozenset({"lists:read", "profiles:read", "subscriptions:read"})
+READ_SCOPES = frozenset(
+    {"events:read", "lists:read", "metrics:read", "profiles:read", "subscriptions:read"}
+)
 
 
 def new_api_key() -> str:
