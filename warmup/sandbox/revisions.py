@@ -8,9 +8,9 @@ documents it ships), and serves them to every revision that is still alive up to
 ``STABLE_REVISION``, the newest general-availability release (the one the official SDKs send).
 
 Choices where Klaviyo's answer is unconfirmed, documented in the README: a retired revision is
-answered 410 ``gone`` (Klaviyo's answer to the retired v1/v2 APIs); a date after the stable
-release or before the first one is 404 "No valid revisions found for method." (observed for a
-revision in which the route does not exist); ``.pre`` betas are served as their date.
+answered 410 ``gone`` (Klaviyo's answer to the retired v1/v2 APIs); a date in the future or
+before the first release is 404 "No valid revisions found for method." (observed for a revision
+in which the route does not exist); ``.pre`` betas are served as their date.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def check(header: str | None, today: date | None = None) -> Refusal | str:
             400, "invalid", "Invalid input.", f"Invalid revision '{header}' (format: {FORMAT})."
         )
     release = resolve(header)
-    if release is None or found.group(1) > STABLE_REVISION:
+    if release is None or found.group(1) > today.isoformat():
         return Refusal(404, "not_found", "Not found.", "No valid revisions found for method.")
     if retires_on(release) <= today:
         return Refusal(
