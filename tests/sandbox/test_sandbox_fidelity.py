@@ -4,6 +4,10 @@ profile, unsuppress), unknown paths, and ``--fast`` keeping the tiers' shape."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +21,7 @@ import warmup.sandbox.app as sandbox_app
 from warmup.providers.klaviyo.endpoints import REVISION as WARMUP_REVISION
 from warmup.providers.klaviyo.endpoints import Tier
 from warmup.providers.klaviyo.ratelimit import RateLimiter
-from warmup.sandbox import RunningSandbox, SandboxConfig, revisions, serve_in_thread
+from warmup.sandbox import RunningSandbox, SandboxConfig, revisions, serve_in_thread, spec
 from warmup.sandbox.revisions import Refusal
 
 TODAY = date(2026, 12, 1)
@@ -380,3 +384,20 @@ def test_delete_list_update_profile_and_unsuppress(sandbox: RunningSandbox) -> N
             f"/api/profile-suppression-bulk-delete-jobs/{lifted.json()['data']['id']}/"
         )
         until(suppression, lambda s: s == [])
+
+
+def test_help_says_which_revisions_are_accepted_and_which_shapes_are_served() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "warmup", "sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200", "TERM": "dumb"},
+    ).stdout
+    assert f"current stable {revisions.STABLE_REVISION} is accepted" in shown
+    assert f"shapes of revision {revisions.SHAPES_REVISION}" in shown
+    versions = {
+        json.loads(path.read_text(encoding="utf-8"))["info"]["version"]
+        for path in spec.OPENAPI_DIR.glob("*.json")
+    }
+    assert versions == {revisions.SHAPES_REVISION}
