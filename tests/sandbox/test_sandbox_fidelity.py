@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from warmup.providers.klaviyo.endpoints import REVISION as WARMUP_REVISION
 from warmup.providers.klaviyo.endpoints import Tier
 from warmup.providers.klaviyo.ratelimit import RateLimiter
 from warmup.sandbox import RunningSandbox, SandboxConfig, revisions, serve_in_thread, spec
+from warmup.sandbox.handlers_events import _bucket_starts
 from warmup.sandbox.revisions import Refusal
 
 TODAY = date(2026, 12, 1)
@@ -254,6 +256,8 @@ def test_events_are_stored_filtered_paged_and_aggregated(sandbox: RunningSandbox
         ]
         assert {i["type"] for i in mine["included"]} == {"metric", "profile"}
         assert client.get("/api/events", params={"filter": "equals(color,1)"}).status_code == 400
+        assert client.get("/api/events", params={"page[size]": "1000"}).status_code == 200
+        assert client.get("/api/events", params={"page[size]": "1001"}).status_code == 400
         assert client.get("/api/events/NOPE").status_code == 404
 
         metrics = client.get("/api/metrics").json()["data"]
@@ -401,3 +405,20 @@ def test_help_says_which_revisions_are_accepted_and_which_shapes_are_served() ->
         for path in spec.OPENAPI_DIR.glob("*.json")
     }
     assert versions == {revisions.SHAPES_REVISION}
+
+
+@pytest.mark.parametrize(
+    ("interval", "first", "count"),
+    [
+        ("hour", "2026-03-29T00:00:00+01:00", 47),  # Prague's spring-forward day is 23 hours
+        ("day", "2026-03-29T00:00:00+01:00", 2),
+        ("week", "2026-03-23T00:00:00+01:00", 2),  # weeks start on Monday
+        ("month", "2026-03-01T00:00:00+01:00", 1),
+    ],
+)
+def test_aggregate_buckets_follow_the_timezone(interval: str, first: str, count: int) -> None:
+    zone = ZoneInfo("Europe/Prague")
+    starts = _bucket_starts(
+        datetime(2026, 3, 29, tzinfo=zone), datetime(2026, 3, 31, tzinfo=zone), interval
+    )
+    assert (starts[0].isoformat(), len(starts)) == (first, count)

@@ -1,8 +1,9 @@
 """The sandbox's ASGI application: Klaviyo's wire behaviour in front of the handlers.
 
 Each request goes through the checks Klaviyo makes, in this order: route (404/405), API key
-(401), ``revision`` header (400), key scopes (403), per-endpoint rate limit (429 +
-Retry-After), injected faults, JSON:API body against the OpenAPI schema (400), then the handler.
+(401), ``revision`` header (400 malformed, 404 unknown, 410 retired: ``revisions``), key scopes
+(403), per-endpoint rate limit (429 + Retry-After), injected faults, JSON:API body against the
+closed OpenAPI schema (400), then the handler.
 """
 
 from __future__ import annotations

@@ -327,7 +327,8 @@ def _bucket_starts(start: datetime, end: datetime, interval: str) -> list[dateti
 
     def step(moment: datetime) -> datetime:
         if interval == "hour":
-            return moment + timedelta(hours=1)
+            # Real hours, not wall-clock ones: a day with a daylight-saving change has 23 or 25.
+            return (moment.astimezone(UTC) + timedelta(hours=1)).astimezone(moment.tzinfo)
         if interval == "week":
             return moment + timedelta(days=7)
         if interval == "month":
