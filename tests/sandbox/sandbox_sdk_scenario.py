@@ -107,9 +107,7 @@ def drive_every_operation(sdk: KlaviyoAPI) -> None:
                 "type": "profile-subscription-bulk-create-job",
                 "attributes": {
                     "historical_import": True,
-                    "profiles": {
-                        "data": [profile("eve@example.com", subscriptions=subscription)]
-                    },
+                    "profiles": {"data": [profile("eve@example.com", subscriptions=subscription)]},
                 },
                 "relationships": {"list": {"data": {"type": "list", "id": list_id}}},
             }
@@ -121,9 +119,7 @@ def drive_every_operation(sdk: KlaviyoAPI) -> None:
             "data": {
                 "type": "profile-subscription-bulk-delete-job",
                 "attributes": {
-                    "profiles": {
-                        "data": [profile("bob@example.com", subscriptions=unsubscription)]
-                    }
+                    "profiles": {"data": [profile("bob@example.com", subscriptions=unsubscription)]}
                 },
             }
         }
