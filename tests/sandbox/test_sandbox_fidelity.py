@@ -168,6 +168,23 @@ def test_unknown_fields_are_refused_at_any_depth(sandbox: RunningSandbox) -> Non
         assert client.post("/api/profiles", json=free).status_code == 201
 
 
+def test_unlisted_query_values_are_refused_naming_the_parameter(sandbox: RunningSandbox) -> None:
+    with http(sandbox) as client:
+        fields = client.get("/api/profiles", params={"fields[profile]": "email,favorite_color"})
+        assert fields.status_code == 400
+        error = only_error(fields)
+        assert error["source"] == {"parameter": "fields[profile]"}
+        assert (
+            error["detail"] == "'favorite_color' is not a valid field for the resource 'profile'."
+        )
+        include = client.get("/api/events", params={"include": "campaign"})
+        assert only_error(include)["source"] == {"parameter": "include"}
+        sort = client.get("/api/profiles", params={"sort": "shoe_size"})
+        assert only_error(sort)["source"] == {"parameter": "sort"}
+        listed = client.get("/api/profiles", params={"fields[profile]": "email", "sort": "-email"})
+        assert listed.status_code == 200
+
+
 def test_an_unknown_path_gets_klaviyos_error_shape(sandbox: RunningSandbox) -> None:
     with http(sandbox) as client:
         response = client.get("/api/campaign-wizards")

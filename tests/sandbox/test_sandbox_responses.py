@@ -117,6 +117,7 @@ def refusals(base_url: str, api_key: str, read_only_key: str) -> None:
         assert client.get("/api/nothing-here").status_code == 404
         assert client.put("/api/lists").status_code == 405
         assert client.get("/api/lists", params={"page[size]": "11"}).status_code == 400
+        assert client.get("/api/lists", params={"fields[list]": "colour"}).status_code == 400
         assert client.get("/api/lists", headers={"revision": "2024-10-15"}).status_code == 410
         assert client.get("/api/lists", headers={"revision": "2027-01-15"}).status_code == 404
         assert client.get("/api/lists", headers={"revision": "soon"}).status_code == 400

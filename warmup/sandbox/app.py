@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from warmup.sandbox import params as params_
 from warmup.sandbox import revisions, spec
 from warmup.sandbox.handlers import HANDLERS, ApiError, Call, Reply, invalid, settle
 from warmup.sandbox.state import Account
@@ -218,6 +219,7 @@ class SandboxApp:
             raise ApiError(
                 500, "error", "A server error occurred.", "A server error occurred.", None
             )
+        params_.check(op.query, dict(request.query_params))
         body = await self._body(request, op)
         settle(self.account)
         call = Call(

@@ -45,6 +45,7 @@ class Operation:
     limits: tuple[Limit, ...]
     validator: Draft4Validator | None
     responses: dict[str, Draft4Validator]
+    query: dict[str, dict[str, Any]]
 
 
 def _parse_limit(text: str) -> Limit:
@@ -151,6 +152,11 @@ def operations() -> tuple[Operation, ...]:
                         limits,
                         validator,
                         responses,
+                        {
+                            param["name"]: param.get("schema", {})
+                            for param in op.get("parameters", [])
+                            if param.get("in") == "query"
+                        },
                     )
                 )
     # Fixed paths before templated ones: /api/profiles/{id} must not swallow a longer path.
