@@ -439,3 +439,16 @@ def test_aggregate_buckets_follow_the_timezone(interval: str, first: str, count:
         datetime(2026, 3, 29, tzinfo=zone), datetime(2026, 3, 31, tzinfo=zone), interval
     )
     assert (starts[0].isoformat(), len(starts)) == (first, count)
+
+
+def test_events_of_an_anonymous_visitor_share_one_profile(sandbox: RunningSandbox) -> None:
+    with http(sandbox) as client:
+        for unique in ("v1", "v2"):
+            body = event("x@example.com", datetime.now(UTC), unique)
+            body["data"]["attributes"]["profile"]["data"]["attributes"] = {"anonymous_id": "anon-7"}
+            assert client.post("/api/events", json=body).status_code == 202
+        nobody = event("x@example.com", datetime.now(UTC))
+        nobody["data"]["attributes"]["profile"]["data"]["attributes"] = {}
+        assert client.post("/api/events", json=nobody).status_code == 400
+        found = until(lambda: client.get("/api/events").json()["data"], lambda d: len(d) == 2)
+    assert len({e["relationships"]["profile"]["data"]["id"] for e in found}) == 1

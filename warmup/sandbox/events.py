@@ -110,9 +110,11 @@ class EventLog:
         return {
             "metrics": [asdict(m) for m in self.metrics.values()],
             "events": [asdict(e) for e in self.events],
+            "anonymous": self.anonymous,
         }
 
     def load(self, data: dict[str, Any]) -> None:
         self.metrics = {m["id"]: Metric(**m) for m in data.get("metrics", [])}
         self.events = [Event(**e) for e in data.get("events", [])]
         self.seen = {(e.profile_id, e.metric_id, e.unique_id) for e in self.events}
+        self.anonymous = dict(data.get("anonymous", {}))
