@@ -200,10 +200,11 @@ def event_doc(call: Call, event: Event) -> dict[str, Any]:
 _INCLUDES = ("metric", "profile", "attributions")
 
 
-def _included(call: Call, events: list[Event]) -> list[dict[str, Any]] | None:
+def _with_included(call: Call, document: dict[str, Any], events: list[Event]) -> dict[str, Any]:
+    """``document`` with the ``included`` resources that ``?include=`` asks for, if any."""
     raw = call.query.get("include")
     if not raw:
-        return None
+        return document
     wanted = raw.split(",")
     for name in wanted:
         if name not in _INCLUDES:
@@ -216,7 +217,7 @@ def _included(call: Call, events: list[Event]) -> list[dict[str, Any]] | None:
         for pid in dict.fromkeys(e.profile_id for e in events):
             if pid in call.account.profiles:
                 out.append(profile_doc(call, call.account.profiles[pid]))
-    return out
+    return {**document, "included": out}
 
 
 _COMPARE = {
@@ -260,14 +261,8 @@ def get_events(call: Call) -> Reply:
     chosen.sort(key=lambda e: e.timestamp, reverse=sort.startswith("-"))
     window = chosen[after : after + size]
     nxt = after + size if after + size < len(chosen) else None
-    document: dict[str, Any] = {
-        "data": [event_doc(call, e) for e in window],
-        "links": links(call, nxt),
-    }
-    included = _included(call, window)
-    if included is not None:
-        document["included"] = included
-    return Reply(200, document)
+    document = {"data": [event_doc(call, e) for e in window], "links": links(call, nxt)}
+    return Reply(200, _with_included(call, document, window))
 
 
 @handles("get_event")
@@ -276,11 +271,7 @@ def get_event(call: Call) -> Reply:
     if not found:
         raise not_found(f"An event with id {call.params['id']} does not exist.")
     doc = event_doc(call, found[0])
-    document: dict[str, Any] = {"data": doc, "links": doc["links"]}
-    included = _included(call, found)
-    if included is not None:
-        document["included"] = included
-    return Reply(200, document)
+    return Reply(200, _with_included(call, {"data": doc, "links": doc["links"]}, found))
 
 
 @handles("get_metrics")
