@@ -379,9 +379,7 @@ def query_metric_aggregates(call: Call) -> Reply:
     by: list[str] = attributes.get("by") or []
     rows: dict[tuple[str, ...], list[list[Event]]] = defaultdict(lambda: [[] for _ in starts])
     for event in call.account.events.events:
-        if event.metric_id != metric.id or not edges[0] <= event.timestamp < edges[-1]:
-            continue
-        if start.timestamp() > event.timestamp:
+        if event.metric_id != metric.id or not start.timestamp() <= event.timestamp < edges[-1]:
             continue
         if any(str(event.properties.get(f)) not in v for f, v in equals):
             continue
