@@ -132,7 +132,7 @@ providers:
   klaviyo:
     api_key_env: KLAVIYO_API_KEY           # the NAME of the variable, never the key
     base_url: https://a.klaviyo.com
-    revision: "2026-07-15"
+    revision: "2026-10-15"
     exclusion_list: {{name: "Warmup exclusions"}}
     unsubscribe_list: {{name: "Warmup unsubscribes"}}
     list_mode: force_add

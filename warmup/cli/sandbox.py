@@ -8,9 +8,19 @@ import typer
 from warmup.cli.errors import handle_errors
 from warmup.errors import InvalidInput
 
+# Kept in step with warmup.sandbox.revisions (tests/sandbox/test_sandbox_fidelity.py); not
+# imported from there so that the CLI starts without loading the sandbox's server stack.
+HELP = (
+    "Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it.\n\n"
+    "Revisions: every live one up to Klaviyo's current stable 2026-10-15 is accepted (a date "
+    "between releases is served as the release before it; a revision retired two years after "
+    "its date gets 410) and answered with the shapes of revision 2026-07-15, those of the "
+    "OpenAPI documents it ships."
+)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(help=HELP)
     @handle_errors
     def sandbox(
         port: int = typer.Option(8710, "--port", help="Port on 127.0.0.1 (0 = any free one)."),
@@ -26,7 +36,10 @@ def register(app: typer.Typer) -> None:
             None, "--state", help="JSON file keeping the sandbox's data across restarts."
         ),
         fast: bool = typer.Option(
-            False, "--fast", help="Rate limits ×100 and instant jobs (tests, demos)."
+            False,
+            "--fast",
+            help="Time ×100: Klaviyo's rate-limit counts over 10 ms and 0.6 s windows, jobs "
+            "done in milliseconds (tests, demos).",
         ),
         api_key_env: str | None = typer.Option(
             None,

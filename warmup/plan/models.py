@@ -13,6 +13,9 @@ from typing import Annotated, Literal
 import pendulum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from warmup.providers.klaviyo.endpoints import REVISION as KLAVIYO_REVISION
+from warmup.providers.klaviyo.endpoints import REVISION_FORMAT
+
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
@@ -80,7 +83,7 @@ class ListRef(StrictModel):
 class KlaviyoProvider(StrictModel):
     api_key_env: EnvName = "KLAVIYO_API_KEY"
     base_url: str = "https://a.klaviyo.com"
-    revision: str = "2026-07-15"
+    revision: str = KLAVIYO_REVISION
     exclusion_list: ListRef
     unsubscribe_list: ListRef
     # subscribe: consent flows through Klaviyo's subscription jobs (Lytics' default);
@@ -92,6 +95,16 @@ class KlaviyoProvider(StrictModel):
     rate_share: float = Field(default=1.0, gt=0, le=1)
 
     _env = field_validator("api_key_env")(_check_env_name)
+
+    @field_validator("revision")
+    @classmethod
+    def _revision_format(cls, value: str) -> str:
+        if not REVISION_FORMAT.match(value):
+            raise ValueError(
+                f"{value!r} is not a Klaviyo revision — write a release date such as "
+                f'"{KLAVIYO_REVISION}" (YYYY-MM-DD)'
+            )
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -1,8 +1,9 @@
 """The sandbox's ASGI application: Klaviyo's wire behaviour in front of the handlers.
 
 Each request goes through the checks Klaviyo makes, in this order: route (404/405), API key
-(401), ``revision`` header (400), key scopes (403), per-endpoint rate limit (429 +
-Retry-After), injected faults, JSON:API body against the OpenAPI schema (400), then the handler.
+(401), ``revision`` header (400 malformed, 404 unknown, 410 retired: ``revisions``), key scopes
+(403), per-endpoint rate limit (429 + Retry-After), injected faults, JSON:API body against the
+closed OpenAPI schema (400), then the handler.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import json
 import math
 import random
-import re
 import secrets
 import string
 import time
@@ -23,16 +23,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from warmup.sandbox import spec
+from warmup.sandbox import params as params_
+from warmup.sandbox import revisions, spec
 from warmup.sandbox.handlers import HANDLERS, ApiError, Call, Reply, invalid, settle
 from warmup.sandbox.state import Account
 
-_REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
-OLDEST_REVISION = "2024-10-15"
-NEWEST_REVISION = "2026-07-15"
+# The handlers of these modules register themselves in HANDLERS on import.
+from warmup.sandbox import handlers_events, handlers_more  # noqa: F401  isort: skip
+
 MEDIA_TYPE = "application/vnd.api+json"
 FAST_SCALE = 100.0
-READ_SCOPES = frozenset({"lists:read", "profiles:read", "subscriptions:read"})
+READ_SCOPES = frozenset(
+    {"events:read", "lists:read", "metrics:read", "profiles:read", "subscriptions:read"}
+)
 
 
 def new_api_key() -> str:
@@ -43,7 +46,8 @@ def new_api_key() -> str:
 @dataclass
 class SandboxConfig:
     """``faults``: share of requests answered with a 429, a 500, a slow reply or a dropped
-    connection. ``fast``: rate limits ×100 and jobs done in milliseconds, for tests."""
+    connection. ``fast``: time ×100 (rate-limit windows of 10 ms and 0.6 s with Klaviyo's
+    counts) and jobs done in milliseconds, for tests and rehearsals."""
 
     api_key: str = field(default_factory=new_api_key)
     read_only_key: str = field(default_factory=new_api_key)
@@ -53,7 +57,7 @@ class SandboxConfig:
     seed: int | None = None
 
     @property
-    def rate_scale(self) -> float:
+    def time_scale(self) -> float:
         return FAST_SCALE if self.fast else 1.0
 
 
@@ -62,10 +66,14 @@ class DroppedConnection(Exception):
 
 
 class FixedWindows:
-    """Klaviyo's fixed-window counters: per operation, one per window length (1 s, 1 min, day)."""
+    """Klaviyo's fixed-window counters: per operation, one per window length (1 s, 1 min, day).
 
-    def __init__(self, scale: float) -> None:
-        self.scale = scale
+    ``time_scale`` > 1 (``--fast``) shortens every window by that factor and keeps the counts,
+    so the tiers keep their shape: a burst Klaviyo would throttle is throttled, only sooner over.
+    """
+
+    def __init__(self, time_scale: float) -> None:
+        self.time_scale = time_scale
         self.counts: dict[tuple[str, float], tuple[int, int]] = {}
 
     def take(self, op: spec.Operation) -> tuple[int | None, dict[str, str]]:
@@ -73,28 +81,28 @@ class FixedWindows:
         now = time.monotonic()
         retry: float | None = None
         for limit in op.limits:
-            allowed = max(1, int(limit.count * self.scale))
-            window = int(now // limit.window)
+            length = limit.window / self.time_scale
+            window = int(now // length)
             current, used = self.counts.get((op.op_id, limit.window), (window, 0))
             if current != window:
                 used = 0
-            if used >= allowed:
-                wait = (window + 1) * limit.window - now
+            if used >= limit.count:
+                wait = (window + 1) * length - now
                 retry = max(retry or 0.0, wait)
         if retry is not None:
             return math.ceil(retry), {}
         headers: dict[str, str] = {}
         for limit in op.limits:
-            window = int(now // limit.window)
+            length = limit.window / self.time_scale
+            window = int(now // length)
             current, used = self.counts.get((op.op_id, limit.window), (window, 0))
             used = used + 1 if current == window else 1
             self.counts[(op.op_id, limit.window)] = (window, used)
             if limit.window == 60.0:
-                allowed = max(1, int(limit.count * self.scale))
                 headers = {
-                    "RateLimit-Limit": str(allowed),
-                    "RateLimit-Remaining": str(max(0, allowed - used)),
-                    "RateLimit-Reset": str(math.ceil((window + 1) * 60 - now)),
+                    "RateLimit-Limit": str(limit.count),
+                    "RateLimit-Remaining": str(max(0, limit.count - used)),
+                    "RateLimit-Reset": str(math.ceil((window + 1) * length - now)),
                 }
         return None, headers
 
@@ -120,7 +128,7 @@ class SandboxApp:
         self.account = Account(job_delay=0.02 if config.fast else 0.5, seed=config.seed)
         if config.state is not None and config.state.exists():
             self.account.load(config.state)
-        self.windows = FixedWindows(config.rate_scale)
+        self.windows = FixedWindows(config.time_scale)
         self.rng = random.Random(config.seed)
         self.requests: dict[str, int] = {}
         self.throttled = 0
@@ -211,6 +219,7 @@ class SandboxApp:
             raise ApiError(
                 500, "error", "A server error occurred.", "A server error occurred.", None
             )
+        params_.check(op.query, dict(request.query_params))
         body = await self._body(request, op)
         settle(self.account)
         call = Call(
@@ -254,14 +263,10 @@ class SandboxApp:
 
     @staticmethod
     def _check_revision(revision: str | None) -> None:
-        if not revision:
-            raise invalid("The 'revision' header is required (format: YYYY-MM-DD[.suffix]).", None)
-        if not _REVISION.match(revision):
-            raise invalid(f"Invalid revision '{revision}' (format: YYYY-MM-DD[.suffix]).", None)
-        if not OLDEST_REVISION <= revision[:10] <= NEWEST_REVISION:
-            raise ApiError(
-                404, "not_found", "Not found.", "No valid revisions found for method.", None
-            )
+        outcome = revisions.check(revision)
+        if isinstance(outcome, revisions.Refusal):
+            raise ApiError(outcome.status, outcome.code, outcome.title, outcome.detail, None)
+        # Every live revision is served with the shapes of revisions.SHAPES_REVISION.
 
     @staticmethod
     async def _body(request: Request, op: spec.Operation) -> Any:
@@ -274,10 +279,8 @@ class SandboxApp:
             raise invalid("The payload provided in the request is invalid.") from None
         error = spec.first_error(op, body)
         if error is not None:
-            pointer = "/" + "/".join(str(part) for part in error.absolute_path)
-            raise invalid(
-                f"The payload provided in the request is invalid: {error.message}", pointer
-            )
+            detail, pointer = spec.describe(error, body)
+            raise invalid(detail, pointer)
         return body
 
     def _maybe_save(self, force: bool = False) -> None:

@@ -423,10 +423,9 @@ def job_doc(call: Call, job: Job) -> dict[str, Any]:
     }
     if job.type == "profile-bulk-import-job":
         attributes.update(failed_count=job.failed, started_at=job.created_at, expires_at=None)
-        path = "profile-bulk-import-jobs"
     else:
         attributes["skipped_count"] = job.failed
-        path = "profile-suppression-bulk-create-jobs"
+    path = f"{job.type}s"
     return {
         "type": job.type,
         "id": job.id,
@@ -476,6 +475,7 @@ def run_import(account: Account, job: Job) -> None:
             continue
         imported.append(profile["id"])
         job.completed += 1
+    job.payload["imported"] = imported  # read by the job's profiles endpoints
     for lid in job.payload["lists"]:
         if lid in account.lists:
             account.add_members(lid, imported)

@@ -2,7 +2,10 @@
 
 Every operation the sandbox serves comes from a shipped document (``openapi/*.json``, copied
 unchanged from klaviyo/openapi): its path, method, scopes, rate-limit tier and request schema.
-Bodies are validated with jsonschema against those schemas, never by hand-written checks.
+Bodies are validated with jsonschema against those schemas, never by hand-written checks. The
+documents leave their objects open but Klaviyo refuses a field it does not know (400, "'x' is
+not a valid field for the resource 'profile'."), so request schemas are closed here
+(``closed_schema``): free-form objects (``properties`` of a profile or event) stay open.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Operation:
     scopes: tuple[str, ...]
     limits: tuple[Limit, ...]
     validator: Draft4Validator | None
+    responses: dict[str, Draft4Validator]
+    query: dict[str, dict[str, Any]]
 
 
 def _parse_limit(text: str) -> Limit:
@@ -86,6 +91,19 @@ def _inline_refs(node: Any, document: dict[str, Any], uri: str, seen: tuple[str,
     return {key: _inline_refs(value, document, uri, seen) for key, value in node.items()}
 
 
+def closed_schema(node: Any) -> Any:
+    """Every object schema that lists its properties refuses any other (Klaviyo's behaviour)."""
+    if isinstance(node, list):
+        return [closed_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: closed_schema(value) for key, value in node.items()}
+    props = out.get("properties")
+    if isinstance(props, dict) and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
 def _path_regex(template: str) -> re.Pattern[str]:
     # Klaviyo's links carry a trailing slash while current paths have none: accept both.
     body = re.sub(r"\{[^}]+\}", r"(?P<\g<0>>[^/]+)", template.rstrip("/"))
@@ -110,8 +128,16 @@ def operations() -> tuple[Operation, ...]:
                 for media in content.values():
                     ref = media["schema"]["$ref"]
                     validator = Draft4Validator(
-                        _inline_refs({"$ref": ref}, document, uri), registry=registry
+                        closed_schema(_inline_refs({"$ref": ref}, document, uri)),
+                        registry=registry,
                     )
+                responses = {
+                    status: Draft4Validator(
+                        _inline_refs(media["schema"], document, uri), registry=registry
+                    )
+                    for status, answer in op.get("responses", {}).items()
+                    for media in _response(answer, document).get("content", {}).values()
+                }
                 rate = op.get("x-klaviyo-ratelimit", {})
                 limits = tuple(
                     _parse_limit(rate[key]) for key in ("burst", "steady", "daily") if key in rate
@@ -125,10 +151,26 @@ def operations() -> tuple[Operation, ...]:
                         tuple(op.get("x-klaviyo-scopes", [])),
                         limits,
                         validator,
+                        responses,
+                        {
+                            param["name"]: param.get("schema", {})
+                            for param in op.get("parameters", [])
+                            if param.get("in") == "query"
+                        },
                     )
                 )
     # Fixed paths before templated ones: /api/profiles/{id} must not swallow a longer path.
     return tuple(sorted(found, key=lambda o: (o.template.count("{"), -len(o.template))))
+
+
+def _response(answer: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    ref = answer.get("$ref")
+    if isinstance(ref, str):
+        target: Any = document
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return dict(target)
+    return answer
 
 
 def match(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
@@ -151,3 +193,31 @@ def first_error(op: Operation, body: Any) -> ValidationError | None:
     if op.validator is None:
         return None
     return best_match(op.validator.iter_errors(body))
+
+
+def describe(error: ValidationError, body: Any) -> tuple[str, str]:
+    """Klaviyo's ``detail`` and ``source.pointer`` for a schema violation of ``body``."""
+    path = [str(part) for part in error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        unknown = sorted(key for key in error.instance if key not in allowed)
+        if unknown:
+            pointer = "/" + "/".join([*path, unknown[0]])
+            resource = _resource_name(body, path)
+            return f"'{unknown[0]}' is not a valid field for the resource '{resource}'.", pointer
+    pointer = "/" + "/".join(path)
+    return f"The payload provided in the request is invalid: {error.message}", pointer
+
+
+def _resource_name(body: Any, path: list[str]) -> str:
+    """The JSON:API type owning an object (its own ``type`` or its parent's for ``attributes``),
+    else the object's own key, as Klaviyo names it ('content', 'location')."""
+    chain: list[Any] = [body]
+    for part in path:
+        node = chain[-1]
+        chain.append(node[int(part)] if isinstance(node, list) else node[part])
+    owner = chain[-2] if path and path[-1] == "attributes" else chain[-1]
+    if isinstance(owner, dict) and isinstance(owner.get("type"), str):
+        return str(owner["type"])
+    named = [part for part in path if not part.isdigit()]
+    return named[-1] if named else "document"

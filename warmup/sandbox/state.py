@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from warmup.sandbox.events import EventLog
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -142,6 +144,7 @@ class Account:
         self.pending: list[Job] = []
         self.seq = 0
         self.effects: dict[str, int] = {}
+        self.events = EventLog()
 
     # profiles -----------------------------------------------------------------------------
     def _count(self, effect: str, n: int = 1) -> None:
@@ -306,6 +309,7 @@ class Account:
                 ]
                 for lid, m in self.members.items()
             },
+            "events": self.events.dump(),
         }
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")
@@ -316,6 +320,7 @@ class Account:
         self.seq = data["seq"]
         self.profiles = data["profiles"]
         self.lists = data["lists"]
+        self.events.load(data.get("events", {}))
         for pid, profile in self.profiles.items():
             for key in IDENTIFIERS:
                 value = profile["attributes"].get(key)

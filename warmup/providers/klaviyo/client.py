@@ -26,6 +26,7 @@ from warmup.errors import (
     ProviderError,
     RateLimited,
 )
+from warmup.providers.klaviyo.endpoints import REVISION as DEFAULT_REVISION
 from warmup.providers.klaviyo.endpoints import Endpoint, endpoint_for
 from warmup.providers.klaviyo.ratelimit import RateLimiter
 
@@ -65,7 +66,7 @@ class KlaviyoClient:
         base_url: str,
         api_key: str,
         *,
-        revision: str = "2026-07-15",
+        revision: str = DEFAULT_REVISION,
         rate_share: float = 1.0,
         rate_scale: float = 1.0,
         retry: RetryPolicy | None = None,
@@ -76,7 +77,9 @@ class KlaviyoClient:
         self.base_url = base_url.rstrip("/")
         self.revision = revision
         self.retry = retry or RetryPolicy()
-        self.scale = rate_share * rate_scale
+        self.scale = rate_share
+        # rate_scale > 1 talks to a ``--fast`` sandbox: same counts, shorter windows.
+        self.time_scale = rate_scale
         self.stats = Stats()
         # Threads for independent batch calls; the per-endpoint limiters are shared by all.
         self.workers = workers
@@ -121,7 +124,9 @@ class KlaviyoClient:
     def limiter(self, endpoint: Endpoint) -> RateLimiter:
         with self._lock:
             if endpoint.name not in self._limiters:
-                self._limiters[endpoint.name] = RateLimiter(endpoint.tier, scale=self.scale)
+                self._limiters[endpoint.name] = RateLimiter(
+                    endpoint.tier, scale=self.scale, time_scale=self.time_scale
+                )
             return self._limiters[endpoint.name]
 
     def _count(self, counter: Counter[str], name: str) -> None:
