@@ -79,7 +79,12 @@ def dispatch_day(
     clock: Callable[[], datetime] | None = None,
 ) -> DispatchReport:
     """Klaviyo first (exclusion list confirmed), then the day's due email."""
-    klaviyo = drain_klaviyo(loaded, store, day, client=klaviyo_client)
+    klaviyo = drain_klaviyo(
+        loaded, store, day, client=klaviyo_client, now=clock() if clock else None
+    )
+    if klaviyo.come_back_at is not None:
+        # the day has not begun: nothing of it may reach anyone yet
+        return DispatchReport(klaviyo, EmailReport(day))
     email = drain_email(loaded, store, day, resend_uncertain=resend_uncertain, clock=clock)
     return DispatchReport(klaviyo, email)
 

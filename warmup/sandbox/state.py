@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from warmup.sandbox.identity import email_refused
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -66,9 +68,9 @@ def decode_cursor(cursor: str) -> int | None:
         return None
 
 
-def check_identifiers(attributes: dict[str, Any]) -> None:
+def check_identifiers(attributes: dict[str, Any], *, strict: bool = False) -> None:
     email = attributes.get("email")
-    if email is not None and not _EMAIL.match(email):
+    if email is not None and (not _EMAIL.match(email) or email_refused(email, strict=strict)):
         raise Invalid("Invalid email address", "/attributes/email")
     phone = attributes.get("phone_number")
     if phone is not None and not _E164.match(phone):
@@ -142,6 +144,10 @@ class Account:
         self.pending: list[Job] = []
         self.seq = 0
         self.effects: dict[str, int] = {}
+        # adversities (warmup.sandbox.identity): a strict account and another client's edits
+        self.strict = False
+        self.meddle = 0.0
+        self.meddled: list[str] = []
 
     # profiles -----------------------------------------------------------------------------
     def _count(self, effect: str, n: int = 1) -> None:
@@ -159,7 +165,7 @@ class Account:
         return found
 
     def create_profile(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        check_identifiers(attributes)
+        check_identifiers(attributes, strict=self.strict)
         existing = self.find(attributes)
         if existing:
             raise Conflict(sorted(existing)[0])
@@ -179,7 +185,7 @@ class Account:
         self, attributes: dict[str, Any], profile_id: str | None = None
     ) -> tuple[dict[str, Any], bool]:
         """Create or update; True when created. 409 when identifiers name different profiles."""
-        check_identifiers(attributes)
+        check_identifiers(attributes, strict=self.strict)
         existing = self.find(attributes)
         if profile_id is not None:
             if profile_id not in self.profiles:
