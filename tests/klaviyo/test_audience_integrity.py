@@ -19,7 +19,8 @@ from klaviyo_helpers import (
 )
 
 from warmup.dispatch import dispatch_day, klaviyo_backlog
-from warmup.dispatch.klaviyo import NOT_IN_LIST, drain_klaviyo, verify_lists
+from warmup.dispatch.klaviyo import NOT_IN_LIST, drain_klaviyo, sync, verify_lists
+from warmup.errors import Refused
 from warmup.providers.klaviyo import lists as ops
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 from warmup.store import Store, open_store
@@ -249,3 +250,40 @@ def test_a_member_removed_by_another_client_is_joined_again_or_held(
     held = [r for r in klaviyo_backlog(store)["attention"] if r["status"] == "on_hold"]
     assert all(r["error"] == NOT_IN_LIST for r in held)
     assert report.sent + report.on_hold == 30
+
+
+def test_5_a_list_another_plan_claimed_is_refused_and_never_stripped(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    """Plans A and B both name their list "Warmup exclusions": B's repair refuses it, and with
+    --claim still removes nobody B did not add."""
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plan_a, plan_b = (
+        write_plan(tmp_path / "a", sandbox.base_url),
+        write_plan(tmp_path / "b", sandbox.base_url),
+    )
+    store_a, store_b = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
+    plan_day(store_a, 1, add_customers(store_a, 5), range(1, 6))
+    list_id = drain_klaviyo(plan_a, store_a, 1, client=client).lists["exclusion"]
+    people_b = add_customers(store_b, 3, start=10)
+    plan_day(store_b, 1, people_b, people_b)
+    assert drain_klaviyo(plan_b, store_b, 1, client=client).lists["exclusion"] == list_id
+    with pytest.raises(Refused) as refused:
+        sync(plan_b, store_b, 1, repair=True, client=client)
+    assert "--claim" in refused.value.render() and refused.value.exit_code == 3
+    report = sync(plan_b, store_b, 1, repair=True, claim=True, client=client)
+    assert report.verify is not None and report.verify.diffs[0].foreign == 5
+    assert len(members(sandbox, list_id)) == 8  # A's five are still there
+
+
+def test_init_gives_each_plan_its_own_list_names() -> None:
+    from datetime import date
+
+    from warmup.scaffold import plan_text
+
+    text = plan_text(
+        name="shop-a", variant=1, timezone="UTC", start=date(2026, 1, 1), ramp_values=[10]
+    )
+    assert 'name: "Warmup exclusions shop-a"' in text

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from warmup.dispatch import claims
 from warmup.errors import InvalidInput, KlaviyoError, ProviderError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
@@ -160,6 +161,7 @@ def resolve_list(
     if row:
         return str(row[0])
     list_id, created = ops.find_or_create_list(client, name)
+    claims.claim(list_id, loaded.plan.name, store.path)
     store.conn.execute(
         "INSERT OR REPLACE INTO klaviyo_lists (ref, name, list_id, created, resolved_at) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -660,6 +662,8 @@ def verify_lists(
     *,
     client: KlaviyoClient | None = None,
     repair: bool = False,
+    claim: bool = False,
+    now: datetime | None = None,
 ) -> VerifyReport:
     """Read the day's exclusion list and the unsubscribe list back from Klaviyo and compare them
     with the store; ``repair`` adds the missing and removes the extra (never unsubscribes)."""
@@ -669,7 +673,9 @@ def verify_lists(
     try:
         with store.lock(LOCK_NAME):
             for which in ("exclusion", "unsubscribe"):
-                diffs.append(_verify_one(loaded, store, chosen, which, day, repair))
+                diffs.append(
+                    _verify_one(loaded, store, chosen, which, day, repair, now, claim=claim)
+                )
     finally:
         if own:
             chosen.close()
@@ -684,8 +690,12 @@ def _verify_one(
     day: int,
     repair: bool,
     now: datetime | None = None,
+    *,
+    claim: bool = False,
 ) -> ListDiff:
     list_id = resolve_list(loaded, store, client, which, day)
+    if repair:
+        claims.check(list_id, loaded.plan.name, store.path, take_over=claim)
     owning = (
         owning_days(loaded, store, day, now or datetime.now(UTC))
         if which == "exclusion" and not is_per_day(loaded, which)
@@ -819,12 +829,17 @@ def latest_day(store: Store) -> int:
 
 
 def sync_plan(
-    loaded: LoadedPlan, day: int | None = None, *, verify: bool = False, repair: bool = False
+    loaded: LoadedPlan,
+    day: int | None = None,
+    *,
+    verify: bool = False,
+    repair: bool = False,
+    claim: bool = False,
 ) -> SyncReport:
     """``warmup sync PLAN``: open the plan's store and :func:`sync`."""
     store = open_store(loaded.store_path, create=False)
     try:
-        return sync(loaded, store, day, verify=verify, repair=repair)
+        return sync(loaded, store, day, verify=verify, repair=repair, claim=claim)
     finally:
         store.close()
 
@@ -837,6 +852,7 @@ def sync(
     verify: bool = False,
     repair: bool = False,
     client: KlaviyoClient | None = None,
+    claim: bool = False,
 ) -> SyncReport:
     """``warmup sync``: drive every unfinished row again (failed and on-hold too), cut the
     exclusion list, then optionally read the lists back and repair them."""
@@ -846,7 +862,7 @@ def sync(
         target = day if day is not None else latest_day(store)
         drained = drain_klaviyo(loaded, store, target, client=chosen, retry_held=True)
         checked = (
-            verify_lists(loaded, store, target, client=chosen, repair=repair)
+            verify_lists(loaded, store, target, client=chosen, repair=repair, claim=claim)
             if verify or repair
             else None
         )
