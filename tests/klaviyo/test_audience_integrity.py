@@ -22,6 +22,7 @@ from warmup.dispatch import dispatch_day, klaviyo_backlog
 from warmup.dispatch.klaviyo import NOT_IN_LIST, drain_klaviyo, sync, verify_lists
 from warmup.errors import Refused
 from warmup.providers.klaviyo import lists as ops
+from warmup.report.status import plan_status, render_table
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 from warmup.store import Store, open_store
 
@@ -108,7 +109,7 @@ def test_2_per_profile_import_errors_are_read_by_pointer_in_both_shapes(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(loaded.store_path)  # the one `warmup status` reads
     everyone = add_customers(store, 6)
     set_email(store, 2, "bad..dots@example.com")
     set_email(store, 5, "x.@example.com")
@@ -124,6 +125,9 @@ def test_2_per_profile_import_errors_are_read_by_pointer_in_both_shapes(
     held = {r["email"]: r["error"] for r in klaviyo_backlog(store)["attention"]}
     assert set(held) == {"bad..dots@example.com", "x.@example.com"}
     assert all("Invalid email address" in reason for reason in held.values())
+    # `warmup status` shows held people by reason
+    text = render_table(plan_status(loaded, now=datetime(2020, 1, 1, 12, tzinfo=UTC)))
+    assert "held: 2 × Klaviyo: Invalid email address" in text
 
 
 def test_3_a_later_day_run_before_its_date_changes_no_list(

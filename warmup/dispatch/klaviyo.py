@@ -768,7 +768,15 @@ def klaviyo_backlog(store: Store, limit: int = 50) -> dict[str, Any]:
             (limit,),
         )
     ]
-    return {**counts, "attention": attention}
+    held_by_reason = {
+        str(reason): int(n)
+        for reason, n in store.conn.execute(
+            "SELECT coalesce(last_error, 'no reason recorded'), count(*) FROM outbox "
+            "WHERE kind = 'webhook' AND provider = 'klaviyo' AND status = 'on_hold' "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
+    }
+    return {**counts, "attention": attention, "held_by_reason": held_by_reason}
 
 
 @dataclass
