@@ -291,3 +291,13 @@ def test_init_gives_each_plan_its_own_list_names() -> None:
         name="shop-a", variant=1, timezone="UTC", start=date(2026, 1, 1), ramp_values=[10]
     )
     assert 'name: "Warmup exclusions shop-a"' in text
+
+
+def test_the_read_back_cost_at_the_l_tier() -> None:
+    from warmup.providers.klaviyo.endpoints import readback_cost
+
+    assert readback_cost(0) == (0, 0.0)
+    assert readback_cost(7_000) == (70, 70 / 75)
+    # 100k recipients: 1,000 pages; 700 a minute, the last 300 at 75 a second
+    assert readback_cost(100_000) == (1000, 60 + 300 / 75)
+    assert readback_cost(100_000, 0.5)[1] > readback_cost(100_000)[1]
