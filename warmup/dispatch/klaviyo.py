@@ -507,6 +507,12 @@ def day_bounds(loaded: LoadedPlan, store: Store, day: int) -> tuple[datetime, da
     return start.astimezone(UTC), (start + timedelta(days=1) + margin).astimezone(UTC)
 
 
+def not_begun(loaded: LoadedPlan, store: Store, day: int, now: datetime | None) -> datetime | None:
+    """When day ``day`` begins, if it has not begun yet at ``now`` (default: the clock)."""
+    begins = day_bounds(loaded, store, day)[0]
+    return begins if (now or datetime.now(UTC)) < begins else None
+
+
 def owning_days(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> list[int]:
     """``day`` and every earlier day not yet over (end + margin): their exclusions stay."""
     days = [int(d) for (d,) in store.conn.execute("SELECT day FROM days WHERE day < ?", (day,))]
@@ -590,8 +596,8 @@ def drain_klaviyo(
     on-hold rows again. Before ``day`` has begun in the plan's timezone no list is touched."""
     report = KlaviyoReport(day)
     moment = now or datetime.now(UTC)
-    begins = day_bounds(loaded, store, day)[0]
-    if moment < begins:
+    begins = not_begun(loaded, store, day, moment)
+    if begins is not None:
         report.come_back_at = begins.isoformat()
         report.problems.append(
             f"day {day} begins {begins.astimezone(ZoneInfo(loaded.plan.timezone)).isoformat()}: "
