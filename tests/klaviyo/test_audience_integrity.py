@@ -141,9 +141,11 @@ def test_3_a_later_day_run_before_its_date_changes_no_list(
     list_id = drain_klaviyo(loaded, store, 1, client=client).lists["exclusion"]
     plan_day(store, 2, everyone[10:], everyone)
     early = datetime(2020, 1, 1, 20, 0, tzinfo=UTC)  # still day 1 in Prague
+    reject(store, 2, [15])  # an unsubscribe is never deferred
     report = dispatch_day(loaded, store, 2, klaviyo_client=client, clock=lambda: early)
     assert report.klaviyo.come_back_at == "2020-01-01T23:00:00+00:00"
-    assert report.klaviyo.sent == 0 and report.klaviyo.removed == 0
+    assert report.klaviyo.sent == 1 and report.klaviyo.removed == 0
+    assert members(sandbox, report.klaviyo.lists["unsubscribe"]) == {"c15@example.com"}
     assert len(members(sandbox, list_id)) == 10
     # day 2 has begun, but day 1 owns its members until midnight + 2 h in Prague
     after_midnight = datetime(2020, 1, 2, 0, 30, tzinfo=UTC)

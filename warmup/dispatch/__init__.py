@@ -85,8 +85,9 @@ def dispatch_day(
     still being read (the email row waits for its Klaviyo row to be ``sent``)."""
     now = clock() if clock else None
     if not_begun(loaded, store, day, now) is not None:
-        # the day has not begun: no list changes, nothing of it may reach anyone yet
-        return DispatchReport(drain_klaviyo(loaded, store, day, now=now), EmailReport(day))
+        # the day has not begun: no exclusion change, nothing of it may reach anyone yet
+        early = drain_klaviyo(loaded, store, day, client=klaviyo_client, now=now)
+        return DispatchReport(early, EmailReport(day))
     outcome: list[KlaviyoReport] = []
     failure: list[BaseException] = []
 

@@ -257,10 +257,12 @@ class _Drain:
             self.report.failed += len(rows)
 
     # sending --------------------------------------------------------------------------------
-    def drain(self, retry_held: bool) -> None:
+    def drain(self, retry_held: bool, only: str | None = None) -> None:
         groups: dict[tuple[str | None, str, int], list[_Row]] = defaultdict(list)
         for row in self.rows(retry_held):
             which = row.payload.get("list")
+            if only is not None and which != only:
+                continue
             list_day = row.day if which and is_per_day(self.loaded, which) else 0
             groups[(which, row.payload.get("template", ADD_TEMPLATE), list_day)].append(row)
         for (which, template, list_day), rows in groups.items():
@@ -601,9 +603,8 @@ def drain_klaviyo(
         report.come_back_at = begins.isoformat()
         report.problems.append(
             f"day {day} begins {begins.astimezone(ZoneInfo(loaded.plan.timezone)).isoformat()}: "
-            "no Klaviyo list was changed; run it again then"
+            "the exclusion list was not changed; run it again then"
         )
-        return report
     own = client is None
     chosen = client or client_for(loaded)
     before_requests, before_throttled = chosen.stats.total(), sum(chosen.stats.throttled.values())
@@ -611,8 +612,12 @@ def drain_klaviyo(
         with store.lock(LOCK_NAME):
             drain = _Drain(loaded, store, day, chosen, report)
             drain.now = moment
-            drain.drain(retry_held)
-            drain.cut_exclusion()
+            if begins is None:
+                drain.drain(retry_held)
+                drain.cut_exclusion()
+            else:
+                # an unsubscribe is never deferred; the day's exclusions wait for its date
+                drain.drain(retry_held, only="unsubscribe")
     finally:
         if own:
             chosen.close()
