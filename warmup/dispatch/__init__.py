@@ -50,12 +50,12 @@ class DispatchReport:
     def render(self) -> str:
         k, e = self.klaviyo, self.email
         lines = [
-            f"klaviyo  {k.sent:,} list changes confirmed, {k.removed:,} removed, "
-            f"{k.on_hold:,} on hold, {k.failed:,} failed ({k.requests:,} requests)"
+            f"klaviyo  {k.sent:,} list changes read back from Klaviyo, {k.removed:,} removed, "
+            f"{k.on_hold:,} on hold, {k.failed:,} failed ({k.requests:,} requests, "
+            f"{k.requests_readback:,} of them reading the lists back)"
             + (
-                f"; {k.email_only:,} joined by email only (their phone or external id belongs "
-                "to another Klaviyo profile)"
-                if k.email_only
+                f"; {k.requests_repair:,} import(s) joined unseen customers again by email"
+                if k.requests_repair
                 else ""
             ),
             f"email    {e.sent:,} sent, {e.bounced:,} bounced, {e.failed:,} failed, "

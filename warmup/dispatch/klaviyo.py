@@ -1,15 +1,18 @@
 """Drain the engine's Klaviyo webhook rows and keep the plan's Klaviyo lists exact.
 
 Guarantees, per day N:
-- a webhook row becomes ``sent`` only after Klaviyo confirmed it (204/202, and a bulk import job
-  completed), so the customer's email row (``after_key``) waits until Klaviyo will skip them;
-- a per-profile 4xx (an invalid phone, say) puts that row ``on_hold`` with Klaviyo's message and
-  the rest of the batch goes on; a call that keeps failing leaves its rows ``failed``: nothing is
-  dropped silently, ``klaviyo_backlog`` lists them and ``sync`` drives them again;
-- after the drain, a single exclusion list is cut back to the customers allocated ``new`` on day
-  N (per-day lists need no cut); ``verify_lists`` reads the lists back and ``repair`` fixes them.
+- a webhook row becomes ``sent`` only once the customer's email is read back from the list
+  (a 204, a 202 or a finished import job is an acknowledgement, not proof); so the customer's
+  email row (``after_key``) waits until Klaviyo holds them. Whoever is not seen joins again by
+  email (``join_by_email``, as ``sync --repair``) and is read back once more, else ``on_hold``;
+- list imports carry the email alone: another profile's phone or external id cannot move anyone;
+- a per-profile error (read by its pointer index) puts that row ``on_hold`` with Klaviyo's
+  message and the rest of the batch goes on; a call that keeps failing leaves its rows
+  ``failed``: nothing is dropped silently, ``klaviyo_backlog`` lists them, ``sync`` retries;
+- a single exclusion list keeps each day's members until that day has ended (plan timezone plus
+  ``exclusion_margin_hours``), then is cut back; only members warmup added are ever removed.
 Every Klaviyo call is idempotent (list adds/removes, imports keyed by email), so a killed run is
-simply run again: rows left ``sending`` are sent once more, nothing twice in effect.
+simply run again: rows left ``sending`` are sent once more and read back, nothing twice in effect.
 """
 
 from __future__ import annotations
@@ -42,8 +45,6 @@ LOCK_NAME = "dispatch-klaviyo"
 ADD_TEMPLATE = "klaviyo/add-profiles-to-list.json.j2"
 UNSUBSCRIBE_TEMPLATE = "klaviyo/unsubscribe-profiles.json.j2"
 SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
-# Klaviyo's detail for a 409 duplicate_profile (also in a bulk import's errors).
-DUPLICATE_PROFILE = "already exists with one of these identifiers"
 PROFILE_FIELDS = ("email", "klaviyo_id", "phone", "external_id", "first_name", "last_name")
 _INDEXED_POINTER = re.compile(r"^/data/(?:attributes/profiles/data/)?(\d+)(?:/|$)")
 _DEAD_ID = re.compile(r"profile with id (\S+) does not exist")
@@ -62,8 +63,6 @@ class KlaviyoReport:
     ids_resolved: int = 0
     requests: int = 0
     throttled: int = 0
-    # Joined by email only: their phone or external id belongs to another Klaviyo profile.
-    email_only: int = 0
     # Read back from Klaviyo before any row counted as sent: list pages read, and the calls
     # that joined unseen customers again by email.
     requests_readback: int = 0
