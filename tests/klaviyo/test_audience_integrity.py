@@ -239,23 +239,22 @@ def test_7_a_strict_server_refusing_non_ascii_local_parts_holds_them(
     assert not any("sofía" in e for e in sent_emails(store))
 
 
-def test_a_member_removed_by_another_client_is_joined_again_or_held(
+def test_a_member_another_client_drops_or_readdresses_is_joined_again(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
-    """Nothing is marked sent on Klaviyo's acknowledgement alone."""
+    """Nothing is marked sent on Klaviyo's acknowledgement alone: another client's edit right
+    after the import's list add is caught by the read-back and repaired the same day."""
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(tmp_path / "s.db")
     everyone = add_customers(store, 30)
-    sandbox.app.account.meddle = 1.0  # another client edits after every list add
+    sandbox.app.account.meddle, sandbox.app.account.meddle_left = 1.0, 1
     plan_day(store, 1, everyone, everyone)
     client = fast_client(sandbox.base_url, sandbox.api_key)
     report = drain_klaviyo(loaded, store, 1, client=client)
-    assert sandbox.app.account.meddled
-    list_id = report.lists["exclusion"]
-    assert sent_emails(store) <= members(sandbox, list_id)
-    held = [r for r in klaviyo_backlog(store)["attention"] if r["status"] == "on_hold"]
-    assert all(r["error"] == NOT_IN_LIST for r in held)
-    assert report.sent + report.on_hold == 30
+    assert len(sandbox.app.account.meddled) == 1
+    assert report.requests_repair == 1 and report.sent == 30 and report.on_hold == 0
+    assert sent_emails(store) == {f"c{i}@example.com" for i in everyone}
+    assert sent_emails(store) <= members(sandbox, report.lists["exclusion"])
 
 
 def test_5_a_list_another_plan_claimed_is_refused_and_never_stripped(
@@ -303,3 +302,33 @@ def test_the_read_back_cost_at_the_l_tier() -> None:
     # 100k recipients: 1,000 pages; 700 a minute, the last 300 at 75 a second
     assert readback_cost(100_000) == (1000, 60 + 300 / 75)
     assert readback_cost(100_000, 0.5)[1] > readback_cost(100_000)[1]
+
+
+def test_someone_klaviyo_never_shows_in_the_list_is_held_and_not_mailed(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Klaviyo acknowledges every call but one profile never appears in the list: its row is
+    held with "not in the list after sync" and its email waits (is never released)."""
+    account = sandbox.app.account
+    add = account.add_members
+
+    def add_but_c3(list_id: str, profile_ids: list[str]) -> None:
+        add(
+            list_id,
+            [
+                p
+                for p in profile_ids
+                if account.profiles[p]["attributes"].get("email") != "c3@example.com"
+            ],
+        )
+
+    monkeypatch.setattr(account, "add_members", add_but_c3)
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 5)
+    plan_day(store, 1, everyone, everyone)
+    report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url, sandbox.api_key))
+    assert report.sent == 4 and report.on_hold == 1 and report.requests_repair == 1
+    [held] = klaviyo_backlog(store)["attention"]
+    assert (held["email"], held["error"]) == ("c3@example.com", NOT_IN_LIST)
+    assert klaviyo_backlog(store)["held_by_reason"] == {NOT_IN_LIST: 1}

@@ -45,8 +45,12 @@ def import_pointer(index: int, relative: str) -> str:
 
 def meddle(account: Any, list_id: str) -> None:
     """Another client's edit after a list add: drop one member or change one member's email."""
-    if account.meddle <= 0 or account.rng.random() >= account.meddle:
+    if account.meddle <= 0 or account.meddle_left == 0:
         return
+    if account.rng.random() >= account.meddle:
+        return
+    if account.meddle_left is not None:
+        account.meddle_left -= 1
     members = account.members.get(list_id)
     if members is None or not members.seq_of:
         return

@@ -148,6 +148,7 @@ class Account:
         self.strict = False
         self.meddle = 0.0
         self.meddled: list[str] = []
+        self.meddle_left: int | None = None  # at most this many edits (tests), None: no cap
 
     # profiles -----------------------------------------------------------------------------
     def _count(self, effect: str, n: int = 1) -> None:
