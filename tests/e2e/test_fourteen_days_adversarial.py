@@ -27,7 +27,7 @@ def test_fourteen_adversarial_days(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "adversarial-test-secret")
     store_path = tmp_path / "store.db"
     monkeypatch.setenv("WARMUP_STORE", str(store_path))
-    csv_path = write_sample_csv(tmp_path / "customers.csv", 400, seed=11)
+    csv_path = write_sample_csv(tmp_path / "customers.csv", 300, seed=11)
     account_file = klaviyo_account(csv_path, tmp_path / "klaviyo.json")
     config = SandboxConfig(fast=True, state=account_file, seed=11, strict=True, meddle=0.3)
     config.faults = 0.03
@@ -93,7 +93,7 @@ def test_fourteen_adversarial_days(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                     account.unsubscribe(profile)
                     unsubscribed.add(email)
                     unsubscribed_profiles.add(profile["id"])
-        assert len(sink.messages) > 1000
+        assert len(sink.messages) > 800
         assert account.meddled, "no other client's edit happened: the test would prove less"
         assert unsubscribed
         held = store.conn.execute(
