@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own store path and no credentials from the developer's shell."""
     monkeypatch.setenv("WARMUP_STORE", str(tmp_path / "store.db"))
+    monkeypatch.setenv("WARMUP_STATE_DIR", str(tmp_path / "warmup-state"))  # list claims
     for name in list(os.environ):
         if name.startswith(("KLAVIYO_", "WARMUP_SMTP_")):
             monkeypatch.delenv(name)

@@ -22,6 +22,10 @@ CASES = {
         ["--size", "1000", "--fast"],
         ["import 1000 new profiles", "read the list back (500)"],
     ),
+    "readback_bench.py": (
+        ["--recipients", "500", "--fast"],
+        ["read-back: 5 requests for a floor of 5", "0 x 429", "day wall time", "anchor"],
+    ),
     "unsubscribe_latency_bench.py": (
         ["--customers", "200", "--one-by-one", "3", "--burst", "10"],
         ["one at a time (3): median", "burst of 10"],

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
 
+from warmup import addresses
+from warmup.addresses import refused
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
@@ -99,9 +101,7 @@ def normalize_email(raw: str) -> str:
 
 
 def is_valid_email(email: str) -> bool:
-    return (
-        len(email) <= 254 and _EMAIL.match(email) is not None and len(email.partition("@")[0]) <= 64
-    )
+    return addresses.is_valid(email)
 
 
 def normalize_phone(raw: str) -> str | None:
@@ -454,6 +454,9 @@ def _valid_rows(
         email = row[email_i].strip().lower()
         if match_email(email) is None or len(email) > 254 or email.index("@") > 64:
             rejects.append(Reject(reader.line_num, "invalid email", row[email_i]))
+            continue
+        if refused(email):
+            rejects.append(Reject(reader.line_num, str(addresses.problem(email)), row[email_i]))
             continue
         if phone_i is not None and row[phone_i]:
             phone = normalize_phone(row[phone_i])

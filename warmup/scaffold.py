@@ -133,8 +133,8 @@ providers:
     api_key_env: KLAVIYO_API_KEY           # the NAME of the variable, never the key
     base_url: https://a.klaviyo.com
     revision: "2026-10-15"
-    exclusion_list: {{name: "Warmup exclusions"}}
-    unsubscribe_list: {{name: "Warmup unsubscribes"}}
+    exclusion_list: {{name: "Warmup exclusions {name}"}}     # one list per plan
+    unsubscribe_list: {{name: "Warmup unsubscribes {name}"}}
     list_mode: force_add
 
 schedule:

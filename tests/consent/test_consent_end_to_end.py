@@ -63,7 +63,7 @@ def wait_for(check: object, timeout: float = 20.0) -> bool:
 
 def send(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> None:
     """dispatch_day's two steps, with the email dispatcher's clock at the rehearsal's time."""
-    drain_klaviyo(loaded, store, day)
+    drain_klaviyo(loaded, store, day, now=now)
     drain_email(loaded, store, day, clock=lambda: now)
 
 

@@ -34,9 +34,9 @@ def test_held_exclusion_means_no_mail_then_or_later(
         plan_path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
         assert runner.invoke(app, ["import", str(plan_path), str(csv_path), "-q"]).exit_code == 0
         store = open_store(store_path)
-        # every fifth customer: a phone Klaviyo refuses, and no Klaviyo id to add them by
+        # every fifth customer: an address Klaviyo refuses, and no Klaviyo id to add them by
         store.conn.execute(
-            "UPDATE customers SET phone = '12345', klaviyo_id_confirmed = 0 WHERE id % 5 = 0"
+            "UPDATE customers SET email = 'x..' || email, klaviyo_id_confirmed = 0 WHERE id % 5 = 0"
         )
         day1 = runner.invoke(
             app, ["run", str(plan_path), "--day", "1", "--now", "2026-12-01T10:05"]
@@ -67,8 +67,8 @@ def test_held_exclusion_means_no_mail_then_or_later(
             sorted(held),
         ).fetchall()
         assert {status for status, _ in rows} == {"cancelled"}
-        assert all("Invalid phone number" in (error or "") for _, error in rows)
-        # still refused on day 2 (the phone is still bad): not mailed on either day
+        assert all("Invalid email address" in (error or "") for _, error in rows)
+        # still refused on day 2 (the address is still bad): not mailed on either day
         assert not held & {m.rcpt_tos[0] for m in sink.messages}
         assert len(sink.messages) > len(mailed_day1)  # day 2 did send to the others
         store.close()

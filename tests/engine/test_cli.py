@@ -101,6 +101,8 @@ def test_dry_run_json_document(plan: str) -> None:
     assert doc["dry_run"] is True and doc["status"] == "completed"
     assert doc["allocation"]["new"] == 5
     assert doc["list_changes"]["added"] == 5
+    # the read-back that gates the day's email: 5 recipients, one page
+    assert doc["list_changes"]["read_back"] == {"requests": 1, "seconds": 0.0}
     assert [n["id"] for n in doc["funnel"]][:3] == ["229", "7", "19"]
 
 

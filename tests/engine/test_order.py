@@ -95,7 +95,13 @@ def test_dry_run_changes_nothing(plan1: LoadedPlan, store_path: Path) -> None:
     assert result.dry_run and result.status == "completed"
     assert result.allocation is not None and result.allocation["new"] == 5
     # Variant 1 on day 2 with the same limit: yesterday's five again, nobody added or removed.
-    assert result.list_changes == {"list": "exclusion", "previous_day": 1, "added": 0, "removed": 0}
+    assert result.list_changes == {
+        "list": "exclusion",
+        "previous_day": 1,
+        "added": 0,
+        "removed": 0,
+        "read_back": {"requests": 1, "seconds": 0.0},
+    }
     assert len(result.samples) == 3 and all(s["subject"] for s in result.samples)
     assert result.webhook is not None and "LIST-ID-RESOLVED-AT-SYNC" in result.webhook["body"]
     # ids only Klaviyo returned are used: imported ones join by email, as the dispatcher does

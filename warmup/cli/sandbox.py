@@ -41,6 +41,20 @@ def register(app: typer.Typer) -> None:
             help="Time ×100: Klaviyo's rate-limit counts over 10 ms and 0.6 s windows, jobs "
             "done in milliseconds (tests, demos).",
         ),
+        strict: bool = typer.Option(
+            False,
+            "--strict",
+            help="Behave like a strict account: 404 for unknown profile ids, refuse "
+            "non-ASCII local parts.",
+        ),
+        meddle: float = typer.Option(
+            0.0,
+            "--meddle",
+            min=0.0,
+            max=1.0,
+            help="Share of list adds another client follows with an edit (drops a member or "
+            "changes a member's email), e.g. 0.05.",
+        ),
         api_key_env: str | None = typer.Option(
             None,
             "--api-key-env",
@@ -50,7 +64,7 @@ def register(app: typer.Typer) -> None:
         """Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it."""
         from warmup.sandbox import SandboxConfig, serve_forever
 
-        config = SandboxConfig(faults=faults, fast=fast, state=state)
+        config = SandboxConfig(faults=faults, fast=fast, state=state, strict=strict, meddle=meddle)
         if api_key_env:
             key = os.environ.get(api_key_env)
             if not key:

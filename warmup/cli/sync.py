@@ -22,6 +22,12 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(
             False, "--repair", help="Like --verify, then fix the lists to match."
         ),
+        claim: bool = typer.Option(
+            False,
+            "--claim",
+            help="With --repair: take over a list another plan has claimed (its members "
+            "that this plan did not add are still left alone).",
+        ),
         pull: bool = typer.Option(
             False,
             "--pull",
@@ -38,7 +44,7 @@ def register(app: typer.Typer) -> None:
         if pull:
             pulled = pull_for_plan(loaded)
             typer.echo(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
-        report = sync_plan(loaded, day, verify=verify, repair=repair)
+        report = sync_plan(loaded, day, verify=verify, repair=repair, claim=claim)
         typer.echo(report.summary())
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)

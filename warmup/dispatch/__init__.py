@@ -6,16 +6,18 @@ confirmed — and then the email dispatcher (``warmup.dispatch.email``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 
 from warmup.dispatch.email import EmailReport, drain_email
-from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, klaviyo_backlog
+from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, klaviyo_backlog, not_begun
 from warmup.errors import DayOrderError
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
-from warmup.store import Store, now_iso
+from warmup.store import Store, now_iso, open_store
 
 __all__ = [
     "DispatchReport",
@@ -48,12 +50,12 @@ class DispatchReport:
     def render(self) -> str:
         k, e = self.klaviyo, self.email
         lines = [
-            f"klaviyo  {k.sent:,} list changes confirmed, {k.removed:,} removed, "
-            f"{k.on_hold:,} on hold, {k.failed:,} failed ({k.requests:,} requests)"
+            f"klaviyo  {k.sent:,} list changes read back from Klaviyo, {k.removed:,} removed, "
+            f"{k.on_hold:,} on hold, {k.failed:,} failed ({k.requests:,} requests, "
+            f"{k.requests_readback:,} of them reading the lists back)"
             + (
-                f"; {k.email_only:,} joined by email only (their phone or external id belongs "
-                "to another Klaviyo profile)"
-                if k.email_only
+                f"; {k.requests_repair:,} import(s) joined unseen customers again by email"
+                if k.requests_repair
                 else ""
             ),
             f"email    {e.sent:,} sent, {e.bounced:,} bounced, {e.failed:,} failed, "
@@ -78,10 +80,40 @@ def dispatch_day(
     resend_uncertain: bool = False,
     clock: Callable[[], datetime] | None = None,
 ) -> DispatchReport:
-    """Klaviyo first (exclusion list confirmed), then the day's due email."""
-    klaviyo = drain_klaviyo(loaded, store, day, client=klaviyo_client)
-    email = drain_email(loaded, store, day, resend_uncertain=resend_uncertain, clock=clock)
-    return DispatchReport(klaviyo, email)
+    """Klaviyo's list changes and the day's due email, streamed: a customer's email goes as
+    soon as their email has been read back from the exclusion list, while later pages are
+    still being read (the email row waits for its Klaviyo row to be ``sent``)."""
+    now = clock() if clock else None
+    if not_begun(loaded, store, day, now) is not None:
+        # the day has not begun: no exclusion change, nothing of it may reach anyone yet
+        early = drain_klaviyo(loaded, store, day, client=klaviyo_client, now=now)
+        return DispatchReport(early, EmailReport(day))
+    outcome: list[KlaviyoReport] = []
+    failure: list[BaseException] = []
+
+    def klaviyo_side() -> None:
+        try:
+            with closing(open_store(store.path, create=False)) as own:
+                outcome.append(drain_klaviyo(loaded, own, day, client=klaviyo_client, now=now))
+        except BaseException as exc:  # re-raised on the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=klaviyo_side, name="klaviyo-drain", daemon=True)
+    thread.start()
+    try:
+        email = drain_email(
+            loaded,
+            store,
+            day,
+            resend_uncertain=resend_uncertain,
+            clock=clock,
+            more=thread.is_alive,
+        )
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
+    return DispatchReport(outcome[0], email)
 
 
 # An email held back by its customer's exclusion-list row that Klaviyo refused for that profile

@@ -200,8 +200,11 @@ class _Drain:
         resend_uncertain: bool,
         retry: RetryPolicy,
         clock: Callable[[], datetime],
+        more: Callable[[], bool] | None = None,
     ) -> None:
         plan = loaded.plan
+        # True while another thread may still release rows (the Klaviyo read-back)
+        self.more = more
         self.loaded, self.store, self.day = loaded, store, day
         self.provider, self.secret, self.retry, self.clock = provider, secret, retry, clock
         self.sendable = ("pending", "uncertain") if resend_uncertain else ("pending",)
@@ -433,6 +436,7 @@ class _Drain:
         ]
         for thread in threads:
             thread.start()
+        last_pass = self.more is None
         try:
             while self.fatal is None:
                 self.cancel_withdrawn()
@@ -446,7 +450,13 @@ class _Drain:
                     continue
                 wait = self.next_retry_in()
                 if wait is None or wait > self.retry.wait_up_to:
-                    break
+                    if last_pass:
+                        break
+                    # streaming: rows are released page by page while Klaviyo is read back;
+                    # once it is done, one more pass picks up the last page's
+                    last_pass = not (self.more is not None and self.more())
+                    time.sleep(0 if last_pass else 0.05)
+                    continue
                 time.sleep(wait)
         finally:
             for _ in threads:
@@ -490,6 +500,7 @@ def drain_email(
     retry: RetryPolicy | None = None,
     provider: Provider | None = None,
     clock: Callable[[], datetime] | None = None,
+    more: Callable[[], bool] | None = None,
 ) -> EmailReport:
     """Send every due email row of ``day`` through the plan's new provider; see the module
     docstring for the guarantees. ``provider`` replaces the plan's (tests, benchmarks)."""
@@ -506,6 +517,7 @@ def drain_email(
             resend_uncertain,
             retry or RetryPolicy(),
             clock or (lambda: datetime.now(UTC)),
+            more,
         )
         report = drain.run()
     log.info(

@@ -1,15 +1,18 @@
 """Drain the engine's Klaviyo webhook rows and keep the plan's Klaviyo lists exact.
 
 Guarantees, per day N:
-- a webhook row becomes ``sent`` only after Klaviyo confirmed it (204/202, and a bulk import job
-  completed), so the customer's email row (``after_key``) waits until Klaviyo will skip them;
-- a per-profile 4xx (an invalid phone, say) puts that row ``on_hold`` with Klaviyo's message and
-  the rest of the batch goes on; a call that keeps failing leaves its rows ``failed``: nothing is
-  dropped silently, ``klaviyo_backlog`` lists them and ``sync`` drives them again;
-- after the drain, a single exclusion list is cut back to the customers allocated ``new`` on day
-  N (per-day lists need no cut); ``verify_lists`` reads the lists back and ``repair`` fixes them.
+- a webhook row becomes ``sent`` only once the customer's email is read back from the list
+  (a 204, a 202 or a finished import job is an acknowledgement, not proof); so the customer's
+  email row (``after_key``) waits until Klaviyo holds them. Whoever is not seen joins again by
+  email (``join_by_email``, as ``sync --repair``) and is read back once more, else ``on_hold``;
+- list imports carry the email alone: another profile's phone or external id cannot move anyone;
+- a per-profile error (read by its pointer index) puts that row ``on_hold`` with Klaviyo's
+  message and the rest of the batch goes on; a call that keeps failing leaves its rows
+  ``failed``: nothing is dropped silently, ``klaviyo_backlog`` lists them, ``sync`` retries;
+- a single exclusion list keeps each day's members until that day has ended (plan timezone plus
+  ``exclusion_margin_hours``), then is cut back; only members warmup added are ever removed.
 Every Klaviyo call is idempotent (list adds/removes, imports keyed by email), so a killed run is
-simply run again: rows left ``sending`` are sent once more, nothing twice in effect.
+simply run again: rows left ``sending`` are sent once more and read back, nothing twice in effect.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import logging
 import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from warmup.dispatch import claims
 from warmup.errors import InvalidInput, KlaviyoError, ProviderError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
@@ -38,10 +45,10 @@ LOCK_NAME = "dispatch-klaviyo"
 ADD_TEMPLATE = "klaviyo/add-profiles-to-list.json.j2"
 UNSUBSCRIBE_TEMPLATE = "klaviyo/unsubscribe-profiles.json.j2"
 SUBSCRIBE_PATH = "/api/profile-subscription-bulk-create-jobs"
-# Klaviyo's detail for a 409 duplicate_profile (also in a bulk import's errors).
-DUPLICATE_PROFILE = "already exists with one of these identifiers"
 PROFILE_FIELDS = ("email", "klaviyo_id", "phone", "external_id", "first_name", "last_name")
 _INDEXED_POINTER = re.compile(r"^/data/(?:attributes/profiles/data/)?(\d+)(?:/|$)")
+_DEAD_ID = re.compile(r"profile with id (\S+) does not exist")
+NOT_IN_LIST = "not in the list after sync (read back from Klaviyo)"
 
 
 @dataclass
@@ -56,8 +63,13 @@ class KlaviyoReport:
     ids_resolved: int = 0
     requests: int = 0
     throttled: int = 0
-    # Joined by email only: their phone or external id belongs to another Klaviyo profile.
-    email_only: int = 0
+    # Read back from Klaviyo before any row counted as sent: list pages read, and the calls
+    # that joined unseen customers again by email.
+    requests_readback: int = 0
+    requests_repair: int = 0
+    dead_ids: int = 0
+    # Set when the day has not begun in the plan's timezone: no list was touched.
+    come_back_at: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -70,10 +82,13 @@ class ListDiff:
     missing: list[str]
     extra: list[str]
     held: int
+    # extra members warmup did not add: never removed
+    foreign: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.extra
+        # members someone else put in the list are reported, never removed, not a failure
+        return not self.missing and len(self.extra) == self.foreign
 
 
 @dataclass
@@ -145,6 +160,7 @@ def resolve_list(
     if row:
         return str(row[0])
     list_id, created = ops.find_or_create_list(client, name)
+    claims.claim(list_id, loaded.plan.name, store.path)
     store.conn.execute(
         "INSERT OR REPLACE INTO klaviyo_lists (ref, name, list_id, created, resolved_at) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -177,6 +193,13 @@ class _Drain:
         self.client = client
         self.report = report
         self.settings = loaded.plan.providers.klaviyo
+        self.now = datetime.now(UTC)
+        self.which: str | None = None
+        # Acknowledged by Klaviyo (204, job complete) but not yet read back, per list.
+        self.acked: dict[str, list[_Row]] = defaultdict(list)
+        self.verified: set[int] = set()
+        # Klaviyo's own reason a row's profile could not join (import errors by pointer).
+        self.reasons: dict[int, str] = {}
 
     # outbox rows ----------------------------------------------------------------------------
     def rows(self, retry_held: bool) -> list[_Row]:
@@ -199,7 +222,12 @@ class _Drain:
             (self.day, *statuses),
         ):
             profile = dict(zip(PROFILE_FIELDS, row[4:], strict=True))
-            found.append(_Row(int(row[0]), int(row[1]), int(row[2]), json.loads(row[3]), profile))
+            payload = json.loads(row[3])
+            if payload.get("list"):
+                # Identity is email: a list needs only the email's profile, and another
+                # profile's phone or external id in an import would move that profile instead.
+                profile.update(phone=None, external_id=None)
+            found.append(_Row(int(row[0]), int(row[1]), int(row[2]), payload, profile))
         return found
 
     def mark(
@@ -228,10 +256,12 @@ class _Drain:
             self.report.failed += len(rows)
 
     # sending --------------------------------------------------------------------------------
-    def drain(self, retry_held: bool) -> None:
+    def drain(self, retry_held: bool, only: str | None = None) -> None:
         groups: dict[tuple[str | None, str, int], list[_Row]] = defaultdict(list)
         for row in self.rows(retry_held):
             which = row.payload.get("list")
+            if only is not None and which != only:
+                continue
             list_day = row.day if which and is_per_day(self.loaded, which) else 0
             groups[(which, row.payload.get("template", ADD_TEMPLATE), list_day)].append(row)
         for (which, template, list_day), rows in groups.items():
@@ -241,17 +271,22 @@ class _Drain:
                     self.loaded, self.store, self.client, which, list_day or self.day
                 )
                 self.report.lists[which] = list_id
-            rows = self.skip_confirmed(template, list_id, rows)
+            self.which = which
+            members = self.skip_confirmed(template, list_id, rows)
+            rows = [r for r in rows if r.id not in {m.id for m in members}]
             batch = max(int(r.payload.get("batch_size", 1)) for r in rows) if rows else 1
             with_id = [r for r in rows if r.profile["klaviyo_id"]]
             without_id = [r for r in rows if not r.profile["klaviyo_id"]]
             for part in (with_id, without_id):
                 self.send_all(template, which, list_id, part, batch)
+            if list_id:
+                self.confirm(list_id, [*members, *self.acked.pop(list_id, [])])
 
     def skip_confirmed(self, template: str, list_id: str | None, rows: list[_Row]) -> list[_Row]:
-        """Customers Klaviyo already confirmed in the list cost no call (yesterday's ones)."""
-        if not list_id or template != ADD_TEMPLATE or self.settings.list_mode != "force_add":
-            return rows
+        """Customers seen in the list before cost no write call (yesterday's ones); they are
+        read back like everyone else before their row counts as sent."""
+        if not list_id or template != ADD_TEMPLATE or self.mode() != "force_add":
+            return []
         members = {
             int(c)
             for (c,) in self.conn.execute(
@@ -259,9 +294,38 @@ class _Drain:
             )
         }
         known = [r for r in rows if r.customer_id in members]
-        self.mark(known, "sent", list_id=list_id)
         self.report.already_members += len(known)
-        return [r for r in rows if r.customer_id not in members]
+        return known
+
+    def mode(self) -> str:
+        # Consent is one-way: joining the unsubscribe list never goes through a subscription
+        # job, whatever list_mode says (it would make an unsubscribed person SUBSCRIBED).
+        return "force_add" if self.which == "unsubscribe" else self.settings.list_mode
+
+    # verification ---------------------------------------------------------------------------
+    def confirm(self, list_id: str, rows: list[_Row]) -> None:
+        """Mark rows sent only once their email is read back as a member of the list; the rest
+        join again by email, one import for all of them, and are read back once more."""
+        rows = [r for r in rows if r.id not in self.verified]
+        missing = verify_members(self, list_id, rows)
+        if not missing:
+            return
+        again = [r for r in missing if r.id not in self.reasons]
+        if again:
+            outcome = join_by_email(self.client, [r.profile for r in again], list_id)
+            self.report.requests_repair += outcome.calls
+            for row in again:
+                email = (row.profile["email"] or "").lower()
+                if email in outcome.errors:
+                    self.reasons[row.id] = f"Klaviyo: {outcome.errors[email]}"
+            missing = verify_members(self, list_id, [r for r in again if r.id not in self.reasons])
+            missing += [r for r in rows if r.id in self.reasons and r not in missing]
+        for row in missing:
+            self.mark(
+                [row],
+                "on_hold",
+                self.reasons.get(row.id, NOT_IN_LIST),
+            )
 
     def send_all(
         self, template: str, which: str | None, list_id: str | None, rows: list[_Row], batch: int
@@ -289,7 +353,7 @@ class _Drain:
         context = {
             "profiles": [r.profile for r in rows],
             "list_id": list_id,
-            "list_mode": self.settings.list_mode,
+            "list_mode": self.mode(),
             "consented_at": consented.isoformat(),
             "day": self.day,
             **(extra or {}),
@@ -301,19 +365,21 @@ class _Drain:
     def send_chunk(
         self, envelope: dict[str, Any], which: str | None, list_id: str | None, chunk: list[_Row]
     ) -> list[_Row] | None:
-        """Send one batch. Returns the rows to send again (a per-profile 400 took one out)."""
+        """Send one batch. Returns the rows to send again (a per-profile 400 took one out).
+        What Klaviyo acknowledged waits in ``acked`` for the read-back (``confirm``)."""
         try:
             response = self.client.call(
                 envelope["method"], envelope["path"], json=envelope.get("body")
             )
-            held: dict[str, str] = {}
+            refused: dict[int, str] = {}
             if response.content:
                 data = response.json().get("data") or {}
                 if isinstance(data, dict) and data.get("type") == "profile-bulk-import-job":
-                    held = ops.wait_for_import(
+                    outcome = ops.wait_for_import(
                         self.client, str(data["id"]), poll=0.02 if self.client.scale > 1 else 0.5
-                    ).errors
-            unconfirmed: set[str] = set()
+                    )
+                    refused = outcome.for_rows([r.profile["email"] for r in chunk])
+            unconfirmed: set[str] | None = None
             if envelope["path"].rstrip("/") == SUBSCRIBE_PATH and list_id:
                 unconfirmed = self.await_subscriptions(list_id, chunk)
             if which == "unsubscribe" and self.settings.unsubscribe_via_api:
@@ -328,6 +394,8 @@ class _Drain:
                 self.mark(chunk, "failed", exc.message)
                 self.report.problems.append(exc.message)
                 return None
+            if exc.status == 404 and list_id and chunk[0].profile["klaviyo_id"]:
+                return self.dead_id(exc, list_id, chunk)
             index = _failed_index(exc)
             if index is not None and index < len(chunk):
                 detail = exc.errors[0].detail if exc.errors else exc.message
@@ -340,37 +408,36 @@ class _Drain:
             self.mark(chunk, "failed", exc.message)
             self.report.problems.append(exc.message)
             return None
-        late = [r for r in chunk if (r.profile["email"] or "").lower() in unconfirmed]
-        self.mark(
-            late,
-            "failed",
-            "Klaviyo accepted the subscription job but has not added "
-            "this profile to the list yet; `warmup sync PLAN` sends it again",
-        )
-        chunk = [r for r in chunk if r not in late]
-        bad = [r for r in chunk if (r.profile["email"] or "").lower() in held]
-        # A phone or external id that belongs to another Klaviyo profile must not keep the
-        # customer out of the list: the list needs only the email's profile. Once, by email.
-        again = [
-            replace(r, profile={**r.profile, "phone": None, "external_id": None})
-            for r in bad
-            if DUPLICATE_PROFILE in held[(r.profile["email"] or "").lower()]
-            and (r.profile["phone"] or r.profile["external_id"])
-        ]
-        for row in again:
-            log.warning(
-                "Klaviyo: %s's phone or external id belongs to another profile; sending it by "
-                "email only",
-                row.profile["email"],
+        for index, reason in refused.items():
+            # Not in the list, and a new import will not change Klaviyo's mind: hold it.
+            self.mark([chunk[index]], "on_hold", f"Klaviyo: {reason}")
+        good = [r for i, r in enumerate(chunk) if i not in refused]
+        if not list_id:
+            self.mark(good, "sent")
+            return None
+        if unconfirmed is not None:
+            # the subscription wait read these back from the list already
+            seen = [r for r in good if (r.profile["email"] or "").lower() not in unconfirmed]
+            self.mark(seen, "sent", list_id=list_id)
+            self.verified.update(r.id for r in seen)
+            good = [r for r in good if r not in seen]
+        self.acked[list_id].extend(good)
+        return None
+
+    def dead_id(self, exc: KlaviyoError, list_id: str, chunk: list[_Row]) -> list[_Row] | None:
+        """A strict Klaviyo 404s a whole batch for one unknown id: that person joins by email
+        (after the read-back), the rest of the batch is sent again."""
+        dead = {m.group(1) for e in exc.errors if (m := _DEAD_ID.search(e.detail or ""))}
+        gone = [r for r in chunk if r.profile["klaviyo_id"] in dead] or chunk
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "UPDATE customers SET klaviyo_id_confirmed = 0 WHERE id = ?",
+                [(r.customer_id,) for r in gone],
             )
-        self.report.email_only += len(again)
-        retried = {r.id for r in again}
-        for row in bad:
-            if row.id not in retried:
-                message = held[(row.profile["email"] or "").lower()]
-                self.mark([row], "on_hold", f"Klaviyo: {message}")
-        self.mark([r for r in chunk if r not in bad], "sent", list_id=list_id)
-        return again or None
+        self.report.dead_ids += len(gone)
+        self.acked[list_id].extend(gone)
+        rest = [r for r in chunk if r not in gone]
+        return rest or None
 
     def await_subscriptions(self, list_id: str, chunk: list[_Row]) -> set[str]:
         """Subscription jobs cannot be polled (no GET): confirm by reading the list for the
@@ -395,12 +462,17 @@ class _Drain:
             return
         list_id = resolve_list(self.loaded, self.store, self.client, "exclusion", self.day)
         self.report.lists["exclusion"] = list_id
+        owning = owning_days(self.loaded, self.store, self.day, self.now)
+        marks = ",".join("?" for _ in owning)
+        # Only members warmup added (klaviyo_members) are ever removed, and only once every day
+        # that put them there is over: Klaviyo's own campaign may still send that day.
         extra = self.conn.execute(
             "SELECT m.customer_id, c.email, "
             "CASE WHEN c.klaviyo_id_confirmed THEN c.klaviyo_id END FROM klaviyo_members m "
             "JOIN customers c ON c.id = m.customer_id WHERE m.list_id = ? AND m.customer_id "
-            "NOT IN (SELECT customer_id FROM allocations WHERE day = ? AND provider = 'new')",
-            (list_id, self.day),
+            f"NOT IN (SELECT customer_id FROM allocations WHERE day IN ({marks}) "
+            "AND provider = 'new')",
+            (list_id, *owning),
         ).fetchall()
         if not extra:
             return
@@ -427,6 +499,27 @@ class _Drain:
         return found
 
 
+def day_bounds(loaded: LoadedPlan, store: Store, day: int) -> tuple[datetime, datetime]:
+    """When day ``day`` begins and when its exclusions may go (its end in the plan's timezone
+    plus ``exclusion_margin_hours``), in UTC."""
+    zone = ZoneInfo(loaded.plan.timezone)
+    start = datetime.combine(date.fromisoformat(day_date(loaded, store, day)), dt_time(), zone)
+    margin = timedelta(hours=loaded.plan.providers.klaviyo.exclusion_margin_hours)
+    return start.astimezone(UTC), (start + timedelta(days=1) + margin).astimezone(UTC)
+
+
+def not_begun(loaded: LoadedPlan, store: Store, day: int, now: datetime | None) -> datetime | None:
+    """When day ``day`` begins, if it has not begun yet at ``now`` (default: the clock)."""
+    begins = day_bounds(loaded, store, day)[0]
+    return begins if (now or datetime.now(UTC)) < begins else None
+
+
+def owning_days(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> list[int]:
+    """``day`` and every earlier day not yet over (end + margin): their exclusions stay."""
+    days = [int(d) for (d,) in store.conn.execute("SELECT day FROM days WHERE day < ?", (day,))]
+    return [day, *(d for d in days if day_bounds(loaded, store, d)[1] > now)]
+
+
 def remember_ids(store: Store, ids: dict[int, str]) -> None:
     if ids:
         with store.transaction() as conn:
@@ -434,6 +527,43 @@ def remember_ids(store: Store, ids: dict[int, str]) -> None:
                 "UPDATE customers SET klaviyo_id = ?, klaviyo_id_confirmed = 1 WHERE id = ?",
                 [(kid, cid) for cid, kid in ids.items()],
             )
+
+
+def verify_members(drain: _Drain, list_id: str, rows: list[_Row]) -> list[_Row]:
+    """Read the rows' emails back from the list, 100 a page on the client's workers; each
+    page's members are marked sent as it arrives, so their email can go while later pages are
+    read. Returns the rows not seen."""
+    by_email: dict[str, list[_Row]] = defaultdict(list)
+    for row in rows:
+        by_email[(row.profile["email"] or "").lower()].append(row)
+    batches = [list(b) for b in ops.chunks(sorted(by_email), ops.PAGE)]
+
+    def read(batch: list[str]) -> list[ops.Member]:
+        return list(ops.iter_members(drain.client, list_id, emails=batch))
+
+    seen: set[str] = set()
+    workers = max(1, min(drain.client.workers, len(batches)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for members in pool.map(read, batches):
+            drain.report.requests_readback += 1
+            found = {(m.email or "").lower(): m.id for m in members}
+            page_rows = [r for e in found if e in by_email for r in by_email[e]]
+            drain.mark(page_rows, "sent", list_id=list_id)
+            drain.verified.update(r.id for r in page_rows)
+            remember_ids(
+                drain.store, {r.customer_id: found[e] for e in found for r in by_email.get(e, [])}
+            )
+            seen.update(found)
+    return [r for r in rows if (r.profile["email"] or "").lower() not in seen]
+
+
+def join_by_email(
+    client: KlaviyoClient, people: list[dict[str, Any]], list_id: str
+) -> ops.JobOutcome:
+    """Join a list through a bulk import keyed by email alone: no phone or external id that
+    could match (and move) another profile. What verify-before-send and ``sync --repair`` use."""
+    only_email = [{**p, "phone": None, "external_id": None} for p in people]
+    return ops.import_profiles(client, only_email, list_id, poll=0.02 if client.scale > 1 else 0.5)
 
 
 def _failed_index(exc: KlaviyoError) -> int | None:
@@ -460,18 +590,33 @@ def drain_klaviyo(
     *,
     client: KlaviyoClient | None = None,
     retry_held: bool = False,
+    now: datetime | None = None,
 ) -> KlaviyoReport:
-    """Send day ``day``'s (and earlier days' unfinished) Klaviyo rows, then cut the exclusion
-    list to the day's allocation. ``retry_held`` also drives failed and on-hold rows again."""
+    """Send day ``day``'s (and earlier days' unfinished) Klaviyo rows, read them back, then cut
+    the exclusion list to the days that still own it. ``retry_held`` also drives failed and
+    on-hold rows again. Before ``day`` has begun in the plan's timezone no list is touched."""
+    report = KlaviyoReport(day)
+    moment = now or datetime.now(UTC)
+    begins = not_begun(loaded, store, day, moment)
+    if begins is not None:
+        report.come_back_at = begins.isoformat()
+        report.problems.append(
+            f"day {day} begins {begins.astimezone(ZoneInfo(loaded.plan.timezone)).isoformat()}: "
+            "the exclusion list was not changed; run it again then"
+        )
     own = client is None
     chosen = client or client_for(loaded)
-    report = KlaviyoReport(day)
     before_requests, before_throttled = chosen.stats.total(), sum(chosen.stats.throttled.values())
     try:
         with store.lock(LOCK_NAME):
             drain = _Drain(loaded, store, day, chosen, report)
-            drain.drain(retry_held)
-            drain.cut_exclusion()
+            drain.now = moment
+            if begins is None:
+                drain.drain(retry_held)
+                drain.cut_exclusion()
+            else:
+                # an unsubscribe is never deferred; the day's exclusions wait for its date
+                drain.drain(retry_held, only="unsubscribe")
     finally:
         if own:
             chosen.close()
@@ -492,17 +637,21 @@ def drain_klaviyo(
 
 
 # verify and repair --------------------------------------------------------------------------
-def _expected(store: Store, which: str, day: int) -> tuple[dict[str, int], int]:
+def _expected(
+    store: Store, which: str, day: int, owning: list[int] | None = None
+) -> tuple[dict[str, int], int]:
     """Emails (→ customer id) that belong in the list, and how many are held back."""
     conn = store.conn
     if which == "exclusion":
+        days = owning or [day]
+        marks = ",".join("?" for _ in days)
         rows = conn.execute(
-            "SELECT c.email, c.id, (SELECT count(*) FROM outbox o WHERE o.customer_id = c.id "
-            "AND o.day = ? AND o.kind = 'webhook' AND o.provider = 'klaviyo' AND "
-            "json_extract(o.payload, '$.list') = 'exclusion' AND o.status != 'sent') "
+            "SELECT c.email, c.id, min((SELECT count(*) FROM outbox o WHERE o.customer_id = c.id "
+            "AND o.day = a.day AND o.kind = 'webhook' AND o.provider = 'klaviyo' AND "
+            "json_extract(o.payload, '$.list') = 'exclusion' AND o.status != 'sent')) "
             "FROM allocations a JOIN customers c ON c.id = a.customer_id "
-            "WHERE a.day = ? AND a.provider = 'new'",
-            (day, day),
+            f"WHERE a.day IN ({marks}) AND a.provider = 'new' GROUP BY c.id",
+            days,
         ).fetchall()
     else:
         rows = conn.execute(
@@ -523,6 +672,8 @@ def verify_lists(
     *,
     client: KlaviyoClient | None = None,
     repair: bool = False,
+    claim: bool = False,
+    now: datetime | None = None,
 ) -> VerifyReport:
     """Read the day's exclusion list and the unsubscribe list back from Klaviyo and compare them
     with the store; ``repair`` adds the missing and removes the extra (never unsubscribes)."""
@@ -532,7 +683,9 @@ def verify_lists(
     try:
         with store.lock(LOCK_NAME):
             for which in ("exclusion", "unsubscribe"):
-                diffs.append(_verify_one(loaded, store, chosen, which, day, repair))
+                diffs.append(
+                    _verify_one(loaded, store, chosen, which, day, repair, now, claim=claim)
+                )
     finally:
         if own:
             chosen.close()
@@ -540,16 +693,48 @@ def verify_lists(
 
 
 def _verify_one(
-    loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int, repair: bool
+    loaded: LoadedPlan,
+    store: Store,
+    client: KlaviyoClient,
+    which: str,
+    day: int,
+    repair: bool,
+    now: datetime | None = None,
+    *,
+    claim: bool = False,
 ) -> ListDiff:
     list_id = resolve_list(loaded, store, client, which, day)
-    expected, held = _expected(store, which, day)
+    if repair:
+        claims.check(list_id, loaded.plan.name, store.path, take_over=claim)
+    owning = (
+        owning_days(loaded, store, day, now or datetime.now(UTC))
+        if which == "exclusion" and not is_per_day(loaded, which)
+        else None
+    )
+    expected, held = _expected(store, which, day, owning)
     actual = {(m.email or "").lower(): m.id for m in ops.iter_members(client, list_id)}
     by_email = dict(store.conn.execute("SELECT lower(email), id FROM customers"))
     remember_ids(store, {int(by_email[e]): pid for e, pid in actual.items() if e in by_email})
     missing = sorted(set(expected) - set(actual))
     extra = sorted(set(actual) - set(expected))
-    diff = ListDiff(which, list_id, len(expected), len(actual), missing, extra, held)
+    ours = {
+        int(c)
+        for (c,) in store.conn.execute(
+            "SELECT customer_id FROM klaviyo_members WHERE list_id = ?", (list_id,)
+        )
+    }
+    # Never remove a member warmup did not add: another plan's, or someone's own.
+    removable = [e for e in extra if e in by_email and int(by_email[e]) in ours]
+    diff = ListDiff(
+        which,
+        list_id,
+        len(expected),
+        len(actual),
+        missing,
+        extra,
+        held,
+        len(extra) - len(removable),
+    )
     if repair:
         if missing:
             people = [
@@ -559,17 +744,17 @@ def _verify_one(
                     f"({','.join(str(expected[e]) for e in missing)})"
                 )
             ]
-            ops.import_profiles(client, people, list_id, poll=0.02 if client.scale > 1 else 0.5)
-        if extra and which == "exclusion":
-            ops.remove_from_list(client, list_id, [actual[e] for e in extra])
-        now = now_iso()
+            join_by_email(client, people, list_id)
+        if removable and which == "exclusion":
+            ops.remove_from_list(client, list_id, [actual[e] for e in removable])
+        now_text = now_iso()
         kept = set(expected) if which == "exclusion" else set(expected) | set(actual)
         with store.transaction() as conn:
             conn.execute("DELETE FROM klaviyo_members WHERE list_id = ?", (list_id,))
             conn.executemany(
                 "INSERT OR IGNORE INTO klaviyo_members (list_id, customer_id, added_at) "
                 "VALUES (?, ?, ?)",
-                [(list_id, int(by_email[e]), now) for e in kept if e in by_email],
+                [(list_id, int(by_email[e]), now_text) for e in kept if e in by_email],
             )
     return diff
 
@@ -593,7 +778,15 @@ def klaviyo_backlog(store: Store, limit: int = 50) -> dict[str, Any]:
             (limit,),
         )
     ]
-    return {**counts, "attention": attention}
+    held_by_reason = {
+        str(reason): int(n)
+        for reason, n in store.conn.execute(
+            "SELECT coalesce(last_error, 'no reason recorded'), count(*) FROM outbox "
+            "WHERE kind = 'webhook' AND provider = 'klaviyo' AND status = 'on_hold' "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
+    }
+    return {**counts, "attention": attention, "held_by_reason": held_by_reason}
 
 
 @dataclass
@@ -620,13 +813,18 @@ class SyncReport:
                     "matches the store"
                     if diff.ok
                     else (
-                        f"{len(diff.missing)} missing, {len(diff.extra)} extra"
+                        f"{len(diff.missing)} missing, {len(diff.extra) - diff.foreign} extra"
                         + (" (repaired)" if self.verify.repaired else "")
                     )
                 )
                 lines.append(
                     f"{diff.which} list {diff.list_id}: {diff.actual} in Klaviyo, "
                     f"{diff.expected} expected — {state}"
+                    + (
+                        f"; {diff.foreign} member(s) warmup did not add, left alone"
+                        if diff.foreign
+                        else ""
+                    )
                 )
                 for email in diff.missing[:5] + diff.extra[:5]:
                     mark = "missing" if email in diff.missing else "extra"
@@ -649,12 +847,17 @@ def latest_day(store: Store) -> int:
 
 
 def sync_plan(
-    loaded: LoadedPlan, day: int | None = None, *, verify: bool = False, repair: bool = False
+    loaded: LoadedPlan,
+    day: int | None = None,
+    *,
+    verify: bool = False,
+    repair: bool = False,
+    claim: bool = False,
 ) -> SyncReport:
     """``warmup sync PLAN``: open the plan's store and :func:`sync`."""
     store = open_store(loaded.store_path, create=False)
     try:
-        return sync(loaded, store, day, verify=verify, repair=repair)
+        return sync(loaded, store, day, verify=verify, repair=repair, claim=claim)
     finally:
         store.close()
 
@@ -667,6 +870,7 @@ def sync(
     verify: bool = False,
     repair: bool = False,
     client: KlaviyoClient | None = None,
+    claim: bool = False,
 ) -> SyncReport:
     """``warmup sync``: drive every unfinished row again (failed and on-hold too), cut the
     exclusion list, then optionally read the lists back and repair them."""
@@ -676,7 +880,7 @@ def sync(
         target = day if day is not None else latest_day(store)
         drained = drain_klaviyo(loaded, store, target, client=chosen, retry_held=True)
         checked = (
-            verify_lists(loaded, store, target, client=chosen, repair=repair)
+            verify_lists(loaded, store, target, client=chosen, repair=repair, claim=claim)
             if verify or repair
             else None
         )

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from warmup.addresses import international
 from warmup.engine.context import DayContext
 from warmup.engine.walk import FlowSql, Timeline
 
@@ -74,6 +75,7 @@ def evaluate(ctx: DayContext, result: Evaluation) -> None:
     expr1, params1 = result.stage1
     drop_temp(ctx)
     conn.create_function("warmup_rank_hash", 1, rank_hash(ctx.plan.name), deterministic=True)
+    conn.create_function("warmup_international", 1, _international, deterministic=True)
     conn.execute(
         "CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
         "last_node TEXT, last_label TEXT, tier INTEGER)"
@@ -105,6 +107,12 @@ def evaluate(ctx: DayContext, result: Evaluation) -> None:
     _rank(ctx, result, pending, result.stage2)
 
 
+def _international(email: str | None) -> int:
+    # A non-ASCII local part needs SMTPUTF8 end to end and strict Klaviyo accounts refuse it in
+    # the exclusion list: such customers stay on Klaviyo (warmup.addresses).
+    return int(email is not None and international(email))
+
+
 def _rank(
     ctx: DayContext,
     result: Evaluation,
@@ -114,6 +122,11 @@ def _rank(
     conn = ctx.conn
     marks = ",".join(str(p) for p in pending)
     result.eligible = sum(result.counts.get(p, 0) for p in pending)
+    (unmailable,) = conn.execute(
+        "SELECT count(*) FROM engine_flow1 f JOIN customers c ON c.id = f.customer_id "
+        f"WHERE f.path IN ({marks}) AND warmup_international(c.email)"
+    ).fetchone()
+    result.eligible -= int(unmailable)
     result.limit = ctx.settings.limit_for(result.eligible)
     cases, params = [], []
     for path_id, (sql, own) in stage2.items():
@@ -130,8 +143,10 @@ def _rank(
     conn.execute(
         "INSERT INTO engine_flow2 SELECT r.customer_id, "
         f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new FROM ("
-        f"SELECT *, rank <= {int(result.limit)} AS is_new FROM ("
-        "SELECT f.customer_id, f.path, p.tier, ROW_NUMBER() OVER (ORDER BY p.tier, "
+        f"SELECT *, rank <= {int(result.limit)} AND NOT intl AS is_new FROM ("
+        "SELECT f.customer_id, f.path, p.tier, warmup_international(c.email) AS intl, "
+        # whoever the new provider cannot mail ranks last and never takes a slot
+        "ROW_NUMBER() OVER (ORDER BY warmup_international(c.email), p.tier, "
         "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
         "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
         f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))) r {join}",

@@ -8,6 +8,7 @@ from warmup.email.render import CUSTOMER_FIELDS, render_message
 from warmup.engine.actions import PROFILE_FIELDS, email_template
 from warmup.engine.context import DayContext
 from warmup.plan.scenario import EmailNode, WebhookNode
+from warmup.providers.klaviyo.endpoints import readback_cost
 from warmup.render import render_webhook
 
 SAMPLE_SIZE = 3
@@ -44,11 +45,14 @@ def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
     ).fetchone()[0]
     # Whoever was in yesterday's set and is not added today stayed; the rest leave the list.
     removed = int(before) - (int(today) - int(added))
+    # Nobody is mailed before their email is read back from the list (verify before send).
+    requests, seconds = readback_cost(int(today), ctx.plan.providers.klaviyo.rate_share)
     return {
         "list": "exclusion",
         "previous_day": prev if prev >= 1 else None,
         "added": int(added),
         "removed": removed,
+        "read_back": {"requests": requests, "seconds": round(seconds, 1)},
     }
 
 

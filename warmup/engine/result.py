@@ -89,6 +89,11 @@ class DayResult:
             c = self.list_changes
             since = f"day {c['previous_day']}" if c["previous_day"] else "empty list"
             lines.append(f"Klaviyo exclusion list: +{c['added']:,} −{c['removed']:,} (vs {since})")
+            if "read_back" in c:
+                lines.append(
+                    f"  read back before sending: {c['read_back']['requests']:,} requests, "
+                    f"about {c['read_back']['seconds']:,.0f} s at Klaviyo's L tier"
+                )
         if self.outbox:
             lines.append(
                 "outbox: " + ", ".join(f"#{node} +{count:,}" for node, count in self.outbox.items())

@@ -93,6 +93,9 @@ class KlaviyoProvider(StrictModel):
     unsubscribe_via_api: bool = False
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
     rate_share: float = Field(default=1.0, gt=0, le=1)
+    # A day's exclusions stay in a shared list until the day has ended in the plan's timezone
+    # plus this many hours (Klaviyo campaigns scheduled late in the evening still send).
+    exclusion_margin_hours: float = Field(default=2.0, ge=0, le=48)
 
     _env = field_validator("api_key_env")(_check_env_name)
 

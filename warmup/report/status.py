@@ -249,6 +249,10 @@ def render_table(status: PlanStatus) -> str:
         f"{mail['uncertain']:,} uncertain",
         f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
         f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
+        *(
+            f"  held: {n:,} × {reason}"
+            for reason, n in list(lists.get("held_by_reason", {}).items())[:10]
+        ),
         f"unsubscribes waiting for Klaviyo: {status.unsubscribes_waiting:,}"
         + (
             ""

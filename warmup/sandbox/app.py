@@ -55,6 +55,11 @@ class SandboxConfig:
     fast: bool = False
     state: Path | None = None
     seed: int | None = None
+    # Adversities (warmup.sandbox.identity): refuse non-ASCII local parts and 404 unknown
+    # profile ids like a strict account; ``meddle``: share of list adds another client follows
+    # with an edit of its own.
+    strict: bool = False
+    meddle: float = 0.0
 
     @property
     def time_scale(self) -> float:
@@ -128,6 +133,8 @@ class SandboxApp:
         self.account = Account(job_delay=0.02 if config.fast else 0.5, seed=config.seed)
         if config.state is not None and config.state.exists():
             self.account.load(config.state)
+        self.account.strict = config.strict
+        self.account.meddle = config.meddle
         self.windows = FixedWindows(config.time_scale)
         self.rng = random.Random(config.seed)
         self.requests: dict[str, int] = {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from warmup.sandbox import identity
 from warmup.sandbox.state import (
     Account,
     Conflict,
@@ -247,7 +248,14 @@ def _member_ids(call: Call) -> list[str]:
 @handles("add_profiles_to_list")
 def add_profiles_to_list(call: Call) -> Reply:
     record = _list(call)
-    call.account.add_members(record["id"], _member_ids(call))
+    ids = _member_ids(call)
+    if call.account.strict:
+        for pid in ids:
+            if pid not in call.account.profiles:
+                raise not_found(f"A profile with id {pid} does not exist.")
+    # A lenient account answers 204 to unknown ids and adds nobody.
+    call.account.add_members(record["id"], ids)
+    identity.meddle(call.account, record["id"])
     return Reply(204)
 
 
@@ -447,11 +455,11 @@ def bulk_import_profiles(call: Call) -> Reply:
 
 def run_import(account: Account, job: Job) -> None:
     imported: list[str] = []
-    for item in job.payload["profiles"]:
+    for index, item in enumerate(job.payload["profiles"]):
         try:
             profile, _ = account.upsert_profile(item["attributes"], item.get("id"))
         except Invalid as exc:
-            _job_error(job, "invalid", "Invalid input.", exc.detail, exc.pointer, item)
+            _job_error(job, "invalid", "Invalid input.", exc.detail, exc.pointer, item, index=index)
             continue
         except Conflict:
             _job_error(
@@ -461,6 +469,7 @@ def run_import(account: Account, job: Job) -> None:
                 "A profile already exists with one of these identifiers.",
                 "/attributes",
                 item,
+                index=index,
             )
             continue
         except KeyError:
@@ -471,6 +480,7 @@ def run_import(account: Account, job: Job) -> None:
                 "A profile with that id does not exist.",
                 "/id",
                 item,
+                index=index,
             )
             continue
         imported.append(profile["id"])
@@ -479,10 +489,18 @@ def run_import(account: Account, job: Job) -> None:
     for lid in job.payload["lists"]:
         if lid in account.lists:
             account.add_members(lid, imported)
+            identity.meddle(account, lid)
 
 
 def _job_error(
-    job: Job, code: str, title: str, detail: str, pointer: str, item: dict[str, Any]
+    job: Job,
+    code: str,
+    title: str,
+    detail: str,
+    pointer: str,
+    item: dict[str, Any],
+    *,
+    index: int | None = None,
 ) -> None:
     job.failed += 1
     job.errors.append(
@@ -493,8 +511,14 @@ def _job_error(
                 "code": code,
                 "title": title,
                 "detail": detail,
-                "source": {"pointer": pointer},
-                "original_payload": item.get("attributes"),
+                "source": {
+                    "pointer": pointer if index is None else identity.import_pointer(index, pointer)
+                },
+                "original_payload": (
+                    item.get("attributes")
+                    if index is None
+                    else identity.error_payload(item, job.failed)
+                ),
             },
         }
     )
@@ -529,11 +553,11 @@ def get_errors_for_bulk_import_profiles_job(call: Call) -> Reply:
     return Reply(200, {"data": window, "links": links(call, nxt)})
 
 
-def _check_emails(profiles: list[dict[str, Any]]) -> None:
+def _check_emails(profiles: list[dict[str, Any]], *, strict: bool = False) -> None:
     """Subscription jobs validate identifiers synchronously: the whole call is a 400."""
     for i, item in enumerate(profiles):
         try:
-            check_identifiers(item["attributes"])
+            check_identifiers(item["attributes"], strict=strict)
         except Invalid as exc:
             raise invalid(exc.detail, f"/data/attributes/profiles/data/{i}{exc.pointer}") from None
 
@@ -541,7 +565,7 @@ def _check_emails(profiles: list[dict[str, Any]]) -> None:
 @handles("bulk_subscribe_profiles")
 def bulk_subscribe_profiles(call: Call) -> Reply:
     profiles = _job_profiles(call, MAX_SUBSCRIBE)
-    _check_emails(profiles)
+    _check_emails(profiles, strict=call.account.strict)
     historical = call.body["data"]["attributes"].get("historical_import", False)
     for i, item in enumerate(profiles):
         marketing = (
@@ -579,7 +603,7 @@ def run_subscribe(account: Account, job: Job) -> None:
 @handles("bulk_unsubscribe_profiles")
 def bulk_unsubscribe_profiles(call: Call) -> Reply:
     profiles = _job_profiles(call, MAX_UNSUBSCRIBE)
-    _check_emails(profiles)
+    _check_emails(profiles, strict=call.account.strict)
     lists = _list_relation(call, "list")
     call.account.queue_job("unsubscribe", {"profiles": profiles, "lists": lists}, len(profiles))
     return Reply(202)
@@ -608,7 +632,7 @@ def bulk_suppress_profiles(call: Call) -> Reply:
             f"Too many profiles: at most {MAX_SUPPRESS} per request.",
             "/data/attributes/profiles/data",
         )
-    _check_emails(profiles)
+    _check_emails(profiles, strict=call.account.strict)
     job = call.account.queue_job(
         "profile-suppression-bulk-create-job", {"profiles": profiles}, len(profiles)
     )

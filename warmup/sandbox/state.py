@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.sandbox.events import EventLog
+from warmup.sandbox.identity import email_refused
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -68,9 +69,9 @@ def decode_cursor(cursor: str) -> int | None:
         return None
 
 
-def check_identifiers(attributes: dict[str, Any]) -> None:
+def check_identifiers(attributes: dict[str, Any], *, strict: bool = False) -> None:
     email = attributes.get("email")
-    if email is not None and not _EMAIL.match(email):
+    if email is not None and (not _EMAIL.match(email) or email_refused(email, strict=strict)):
         raise Invalid("Invalid email address", "/attributes/email")
     phone = attributes.get("phone_number")
     if phone is not None and not _E164.match(phone):
@@ -145,6 +146,11 @@ class Account:
         self.seq = 0
         self.effects: dict[str, int] = {}
         self.events = EventLog()
+        # adversities (warmup.sandbox.identity): a strict account and another client's edits
+        self.strict = False
+        self.meddle = 0.0
+        self.meddled: list[str] = []
+        self.meddle_left: int | None = None  # at most this many edits (tests), None: no cap
 
     # profiles -----------------------------------------------------------------------------
     def _count(self, effect: str, n: int = 1) -> None:
@@ -162,7 +168,7 @@ class Account:
         return found
 
     def create_profile(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        check_identifiers(attributes)
+        check_identifiers(attributes, strict=self.strict)
         existing = self.find(attributes)
         if existing:
             raise Conflict(sorted(existing)[0])
@@ -182,7 +188,7 @@ class Account:
         self, attributes: dict[str, Any], profile_id: str | None = None
     ) -> tuple[dict[str, Any], bool]:
         """Create or update; True when created. 409 when identifiers name different profiles."""
-        check_identifiers(attributes)
+        check_identifiers(attributes, strict=self.strict)
         existing = self.find(attributes)
         if profile_id is not None:
             if profile_id not in self.profiles:

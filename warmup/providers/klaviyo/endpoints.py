@@ -73,3 +73,18 @@ def endpoint_for(method: str, path: str) -> Endpoint | None:
         if endpoint.method == method and endpoint.pattern.match(path):
             return endpoint
     return None
+
+
+READBACK_PAGE = 100
+
+
+def readback_cost(recipients: int, rate_share: float = 1.0) -> tuple[int, float]:
+    """(requests, seconds) to read ``recipients`` emails back from a list: one page of 100 per
+    request (the floor) on the L-tier list-members endpoint, whose fixed windows allow ``burst``
+    a second and ``steady`` a minute (times ``rate_share``)."""
+    requests = -(-recipients // READBACK_PAGE)
+    burst = max(1, int(L.burst * rate_share))
+    steady = max(1, int(L.steady * rate_share))
+    full_minutes = (requests - 1) // steady if requests else 0
+    rest = requests - full_minutes * steady
+    return requests, 60.0 * full_minutes + rest / burst

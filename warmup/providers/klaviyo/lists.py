@@ -9,6 +9,7 @@ a time. Nothing here sends one request per customer where a batch endpoint exist
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -188,7 +189,19 @@ class JobOutcome:
     """Per-profile failures of a bulk job, by email: Klaviyo's own message."""
 
     errors: dict[str, str] = field(default_factory=dict)
+    # by the profile's index in the job's payload (``source.pointer``): the reliable key, as
+    # ``original_payload`` has no fixed shape and may not carry the email
+    by_index: dict[int, str] = field(default_factory=dict)
     calls: int = 0
+
+    def for_rows(self, emails: Sequence[str | None]) -> dict[int, str]:
+        """Klaviyo's message per refused position of a job sent with ``emails`` in order."""
+        found = {i: d for i, d in self.by_index.items() if 0 <= i < len(emails)}
+        for i, email in enumerate(emails):
+            detail = self.errors.get((email or "").lower())
+            if i not in found and detail is not None:
+                found[i] = detail
+        return found
 
 
 def wait_for_import(
@@ -219,11 +232,33 @@ def wait_for_import(
             page = client.get(url, params)
             for item in page["data"]:
                 attrs = item["attributes"]
-                email = (attrs.get("original_payload") or {}).get("email")
+                index = _pointer_index((attrs.get("source") or {}).get("pointer"))
+                if index is not None:
+                    outcome.by_index[index] = attrs["detail"]
+                email = _payload_email(attrs.get("original_payload"))
                 if email:
-                    outcome.errors[str(email).lower()] = attrs["detail"]
+                    outcome.errors[email.lower()] = attrs["detail"]
             url, params = page["links"].get("next"), None
     return outcome
+
+
+_POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)(?:/|$)")
+
+
+def _pointer_index(pointer: object) -> int | None:
+    match = _POINTER.match(pointer) if isinstance(pointer, str) else None
+    return int(match.group(1)) if match else None
+
+
+def _payload_email(payload: object) -> str | None:
+    """The email of an import error's ``original_payload``: the attributes, or the whole
+    profile resource (both seen; the OpenAPI document leaves it untyped)."""
+    if not isinstance(payload, dict):
+        return None
+    email = payload.get("email")
+    if email is None and isinstance(payload.get("attributes"), dict):
+        email = payload["attributes"].get("email")
+    return email if isinstance(email, str) else None
 
 
 def import_profiles(
@@ -242,8 +277,16 @@ def import_profiles(
         document = client.post("/api/profile-bulk-import-jobs", body).json()
         jobs.append(str(document["data"]["id"]))
         outcome.calls += 1
-    for job_id in jobs:
-        outcome.errors.update(wait_for_import(client, job_id, poll=poll).errors)
+    for offset, job_id in enumerate(jobs):
+        done = wait_for_import(client, job_id, poll=poll)
+        outcome.errors.update(done.errors)
+        for index, detail in done.by_index.items():
+            position = offset * MAX_IMPORT + index
+            if 0 <= index < MAX_IMPORT and position < len(people):
+                outcome.by_index[position] = detail
+                email = people[position].get("email")
+                if email:
+                    outcome.errors.setdefault(str(email).lower(), detail)
     return outcome
 
 

@@ -1,0 +1,59 @@
+"""The importer refuses what Klaviyo refuses, with the line and the reason."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from warmup import addresses
+from warmup.importer import import_csv, is_valid_email
+from warmup.plan import load_plan
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("a..b@example.com", "two dots in a row"),
+        (".a@example.com", "starts with a dot"),
+        ("a.@example.com", "ends with a dot"),
+        ("ann\u202e@example.com", "U+202E"),
+        ("ann\x00@example.com", "U+0000"),
+        ("ann\u200f@example.com", "U+200F"),
+    ],
+)
+def test_what_klaviyo_refuses_is_refused_with_its_reason(raw: str, reason: str) -> None:
+    assert not is_valid_email(raw)
+    assert reason in str(addresses.problem(raw))
+
+
+@pytest.mark.parametrize("raw", ["ann@example.com", "a.b@example.com", "sofía@example.com"])
+def test_ordinary_and_international_addresses_are_accepted(raw: str) -> None:
+    assert is_valid_email(raw) and addresses.problem(raw) is None
+
+
+def test_only_a_non_ascii_local_part_is_international() -> None:
+    assert addresses.international("sofía@example.com")
+    assert not addresses.international("sofia@example.com")
+
+
+def test_the_import_names_line_and_reason(tmp_path: Path, example_plan: Path) -> None:
+    source = tmp_path / "export.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Email", "First Name"])
+        writer.writerows(
+            [
+                ["ann@example.com", "Ann"],
+                ["bad..dots@example.com", "Bad"],
+                ["eve\u202e@example.com", "Eve"],
+                ["sofía@example.com", "Sofía"],
+            ]
+        )
+    report = import_csv(load_plan(example_plan), source)
+    assert report.rows_loaded == 2
+    assert [(r.line, r.reason) for r in report.rejects] == [
+        (3, "invalid email: two dots in a row (Klaviyo refuses it)"),
+        (4, "invalid email: contains the invisible character U+202E (Klaviyo refuses it)"),
+    ]
