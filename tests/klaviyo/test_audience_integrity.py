@@ -332,3 +332,23 @@ def test_someone_klaviyo_never_shows_in_the_list_is_held_and_not_mailed(
     [held] = klaviyo_backlog(store)["attention"]
     assert (held["email"], held["error"]) == ("c3@example.com", NOT_IN_LIST)
     assert klaviyo_backlog(store)["held_by_reason"] == {NOT_IN_LIST: 1}
+
+
+def test_re_running_an_earlier_day_keeps_the_later_days_exclusions(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    """Found by a new-user try: day 1 run again after day 2 cut the list back to day 1."""
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 20)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    plan_day(store, 1, everyone[:5], everyone)
+    list_id = drain_klaviyo(loaded, store, 1, client=client).lists["exclusion"]
+    plan_day(store, 2, everyone[5:15], everyone)
+    day_2 = datetime(2020, 1, 2, 9, 0, tzinfo=UTC)  # day 1 over (+2 h margin) in Prague
+    assert drain_klaviyo(loaded, store, 2, client=client, now=day_2).removed == 5
+    expected = {f"c{i}@example.com" for i in everyone[5:15]}
+    assert members(sandbox, list_id) == expected
+    again = drain_klaviyo(loaded, store, 1, client=client, now=day_2)
+    assert again.removed == 0
+    assert members(sandbox, list_id) == expected

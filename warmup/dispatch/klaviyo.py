@@ -515,9 +515,13 @@ def not_begun(loaded: LoadedPlan, store: Store, day: int, now: datetime | None) 
 
 
 def owning_days(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> list[int]:
-    """``day`` and every earlier day not yet over (end + margin): their exclusions stay."""
-    days = [int(d) for (d,) in store.conn.execute("SELECT day FROM days WHERE day < ?", (day,))]
-    return [day, *(d for d in days if day_bounds(loaded, store, d)[1] > now)]
+    """The latest day run so far (``day`` or a later one) and every earlier day not yet over
+    (end + margin): their exclusions stay. Measured from the latest day, not from ``day``, so that
+    re-running an earlier, completed day never strips a later day's recipients from the list."""
+    (latest,) = store.conn.execute("SELECT MAX(day) FROM days").fetchone()
+    latest = max(day, int(latest or 0))
+    days = [int(d) for (d,) in store.conn.execute("SELECT day FROM days WHERE day < ?", (latest,))]
+    return [latest, *(d for d in days if day_bounds(loaded, store, d)[1] > now)]
 
 
 def remember_ids(store: Store, ids: dict[int, str]) -> None:
