@@ -81,6 +81,7 @@ def run_and_dispatch(
     )
     if on_result is not None:
         on_result(result)
+
     def read() -> tuple[int, int]:
         # Called from the progress poller's thread: a connection of its own, opened and closed
         # within the call, because sqlite3 objects may only be used (and closed) in the thread

@@ -59,10 +59,13 @@ def run_in_terminal(
             if not chunk:
                 break
             chunks.append(chunk)
-            if not interrupted and interrupt_after is not None:
-                if interrupt_after.encode() in b"".join(chunks):
-                    os.write(fd, b"\x03")  # the terminal turns it into SIGINT
-                    interrupted = True
+            if (
+                not interrupted
+                and interrupt_after is not None
+                and interrupt_after.encode() in b"".join(chunks)
+            ):
+                os.write(fd, b"\x03")  # the terminal turns it into SIGINT
+                interrupted = True
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

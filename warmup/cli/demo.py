@@ -27,10 +27,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the example plan end to end on loopback: sample customers, a Klaviyo sandbox,
         an SMTP sink, days 1–N for real, then the status table and an HTML report."""
+        from contextlib import ExitStack
+
         from warmup.demo import run_demo
         from warmup.report.status import render_table
-
-        from contextlib import ExitStack
 
         # The import's bar lives only while the import runs: drawn on the first update and
         # closed before the next step's line, which would otherwise be glued onto it.
