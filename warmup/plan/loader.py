@@ -41,13 +41,18 @@ class LoadedPlan:
 
 def load_scenario(path: Path) -> Scenario:
     """Load and check one scenario file on its own (graph checks included)."""
+    return _load_scenario(path)[0]
+
+
+def _load_scenario(path: Path) -> tuple[Scenario, Positioned]:
+    """The scenario and where each of its values is (to blame its lines, not the plan's)."""
     positioned = load_yaml(path)
     scenario, issues = _validate(Scenario, positioned, "scenario")
     if scenario is not None:
         issues += check_graph(scenario, positioned)
     if issues or not isinstance(scenario, Scenario):
         raise PlanError(issues)
-    return scenario
+    return scenario, positioned
 
 
 def resolve_relative(base: Path, value: str, bundled: str) -> Path:
@@ -98,6 +103,7 @@ def load_plan(path: Path | str) -> LoadedPlan:
             )
         )
     scenario: Scenario | None = None
+    scenario_positions: Positioned | None = None
     if not scenario_path.exists():
         line, col = positioned.where(("scenario",)) or (None, None)
         shipped = sorted(p.stem for p in bundled_dir("scenarios").glob("*.yaml"))
@@ -112,13 +118,15 @@ def load_plan(path: Path | str) -> LoadedPlan:
         )
     else:
         try:
-            scenario = load_scenario(scenario_path)
+            scenario, scenario_positions = _load_scenario(scenario_path)
         except PlanError as exc:
             issues += exc.issues
-    if scenario is not None:
+    if scenario is not None and scenario_positions is not None:
         issues += _cross_check(plan, scenario, positioned, scenario_path)
         if templates_dir.is_dir():
-            issues += check_templates(plan, scenario, templates_dir, path, positioned)
+            issues += check_templates(
+                plan, scenario, templates_dir, path, positioned, scenario_positions
+            )
     store_path = store_path_for(path, plan.store)
     issues += _store_issues(store_path, path, positioned)
     if issues or scenario is None:

@@ -207,7 +207,10 @@ class DaySettings(StrictModel):
     def _not_bool(cls, value: object) -> object:
         # before pydantic reads `true` as the number 1
         if isinstance(value, bool):
-            raise ValueError("write a number, a percentage like '20%', or 'all'")
+            raise ValueError(
+                f"`{str(value).lower()}` is not a volume — write a number like 5000, "
+                "a percentage like '20%', or 'all'"
+            )
         return value
 
     @field_validator("new")
