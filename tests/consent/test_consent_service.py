@@ -304,3 +304,16 @@ def _file_provider_plan(tmp: Path) -> LoadedPlan:
         text[:start] + "  new: {kind: file, directory: eml}\n" + text[end:], encoding="utf-8"
     )
     return load_plan(path)
+
+
+@pytest.mark.parametrize("depth", [900, 100_000])
+def test_a_signed_webhook_nested_deeply_is_a_4xx(
+    service: RunningService, store: Store, depth: int
+) -> None:
+    nested = b'{"events": [{"id": "n1", "type": "delivered", "email": "ann@example.com", '
+    nested += b'"occurred_at": "2026-12-01T10:00:00Z", "data": '
+    nested += b'{"a": ' * depth + b"1" + b"}" * depth + b"}]}"
+    before = counts(store)
+    answer = post_events(service.base_url, nested)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert counts(store) == before
