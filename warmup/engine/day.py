@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pendulum
 
@@ -269,12 +270,19 @@ class DayRun:
             result.list_changes = list_changes(ctx, new_set)
             result.samples, result.webhook = samples(ctx, new_set)
         if due is not None:
+            # in the plan's zone, as `warmup status` shows times
+            tz = self.loaded.plan.timezone
+            local = datetime.fromisoformat(due).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
             result.notes.append(
-                f"customers are parked until {due}: run `warmup run "
+                f"customers are parked until {local} {tz}: run `warmup run "
                 f"{self.loaded.path} --day {self.day}` again then"
             )
         if self.completed_before:
-            result.notes.append(f"day {self.day} had already completed; nothing new was done")
+            # the day's decisions stand; its unsent email may still go out after this note
+            result.notes.append(
+                f"day {self.day} had already completed; its allocation and outbox were kept "
+                "as they were"
+            )
 
     def _next_due(self) -> str | None:
         ctx, ev = self.ctx, self.ev
