@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
             False,
             "--resolve-lists",
             help="Forget the list ids found from the plan's list names and find (or create) "
-            "each list by name again: after a list was deleted in Klaviyo.",
+            "each list by name again, then repair it: after a list was deleted in Klaviyo.",
         ),
     ) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
             with closing(open_store(loaded.store_path, create=False)) as store:
                 for name, list_id in forget_resolved_lists(store):
                     typer.echo(f"list {name!r}: forgot id {list_id}; finding it by name again")
+            # a list found or made anew holds none of the earlier confirmed changes: read it
+            # back and make it exact
+            repair = True
         report = sync_plan(loaded, day, verify=verify, repair=repair)
         typer.echo(report.summary())
         if not report.ok:
