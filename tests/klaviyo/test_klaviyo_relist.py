@@ -4,6 +4,7 @@ does not recommend the same failing run, and `sync --resolve-lists` finds the li
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from klaviyo_helpers import write_plan
@@ -36,8 +37,13 @@ def test_a_deleted_list_fails_the_run_and_resolve_lists_recovers(
     csv_path = write_sample_csv(tmp_path / "customers.csv", 150, seed=3)
     assert runner.invoke(app, ["import", plan, str(csv_path)]).exit_code == 0
     for day in (1, 2):
-        ran = runner.invoke(app, ["run", plan, "--day", f"{day}", "--now", f"2026-12-0{day}T10:05"])
+        ran = runner.invoke(
+            app, ["run", plan, "--day", f"{day}", "--now", f"2026-12-0{day}T10:05", "--json"]
+        )
         assert ran.exit_code == 0, ran.output
+        # a real run's JSON carries what was sent, not only what the engine decided
+        document = json.loads(ran.stdout)
+        assert document["day"] == day and document["dispatch"]["email"]["sent"] == 50
     [old] = _exclusion_lists(sandbox)
     del sandbox.app.account.lists[old]  # someone deleted it in Klaviyo
     sandbox.app.account.members.pop(old, None)
@@ -49,6 +55,9 @@ def test_a_deleted_list_fails_the_run_and_resolve_lists_recovers(
 
     status = runner.invoke(app, ["status", plan, "--json"])
     assert "warmup sync" in status.output and "--resolve-lists" in status.output
+    table = runner.invoke(app, ["status", plan])
+    day3 = next(line for line in table.output.splitlines() if "2026-12-03" in line)
+    assert "sending" in day3 and "completed" not in day3, table.output
 
     synced = runner.invoke(app, ["sync", plan, "--day", "3", "--resolve-lists"])
     assert synced.exit_code == 0, synced.output
