@@ -33,6 +33,7 @@ def _root() -> None:
 
 COMMANDS = [
     "validate",
+    "check",
     "schema",
     "importing",
     "sample",
