@@ -60,7 +60,7 @@ def test_rejects_file_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
         with rejects.open(newline="", encoding="utf-8") as handle:
             values = [row[2] for row in list(csv.reader(handle))[1:]]
         assert values and all(not v.startswith(("=", "+", "-", "@")) for v in values), values
-        assert "'=HYPERLINK(\"http://evil.example\")" in values
+        assert '\'=HYPERLINK("http://evil.example")' in values
         assert "'=1+1" in values
     finally:
         rejects.unlink()

@@ -13,26 +13,26 @@ from warmup.cli import app
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
-BASE = f"""\
+BASE = """\
 name: hostile
 timezone: Europe/Prague
 start_date: 2026-12-01
-scenario: {{scenario}}
-templates: {{templates}}
+scenario: {scenario}
+templates: {templates}
 sender:
   from: "Acme News <news@send.acme.example>"
 unsubscribe:
   url: https://acme.example/unsubscribe
 providers:
-  new: {{{{kind: file, directory: out}}}}
+  new: {{kind: file, directory: out}}
   klaviyo:
     revision: "2026-07-15"
-    exclusion_list: {{{{name: x}}}}
-    unsubscribe_list: {{{{name: u}}}}
+    exclusion_list: {{name: x}}
+    unsubscribe_list: {{name: u}}
 schedule:
   skip_dates: []
   days:
-    - {{{{day: 1, new: 50, template: day-01}}}}
+    - {{day: 1, new: 50, template: day-01}}
 """
 
 
@@ -72,7 +72,12 @@ CASES = [
     ("unknown-tag", ("name: hostile", "name: !custom hostile"), ":1:7", "tag"),
     ("revision-word", ('revision: "2026-07-15"', "revision: yesterday"), ":13:15", "revision"),
     ("new-true", ("new: 50,", "new: true,"), ":19:21", "number"),
-    ("sender-not-address", ('"Acme News <news@send.acme.example>"', "not an address"), ":7:", "email"),
+    (
+        "sender-not-address",
+        ('"Acme News <news@send.acme.example>"', "not an address"),
+        ":7:",
+        "email",
+    ),
     (
         "unsubscribe-javascript",
         ("https://acme.example/unsubscribe", "javascript:alert(1)"),
