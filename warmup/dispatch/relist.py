@@ -15,11 +15,3 @@ def forget_resolved_lists(store: Store) -> list[tuple[str, str]]:
         conn.execute("DELETE FROM klaviyo_lists")
     return [(str(name), str(list_id)) for name, list_id in rows]
 
-
-def failed_list_changes(store: Store) -> dict[int, tuple[int, str | None]]:
-    """Per day: Klaviyo list changes that failed, and the latest error among them."""
-    rows = store.conn.execute(
-        "SELECT day, count(*), max(last_error) FROM outbox WHERE kind = 'webhook' "
-        "AND status = 'failed' GROUP BY day ORDER BY day"
-    )
-    return {int(day): (int(n), None if error is None else str(error)) for day, n, error in rows}
