@@ -14,4 +14,3 @@ def forget_resolved_lists(store: Store) -> list[tuple[str, str]]:
         rows = conn.execute("SELECT name, list_id FROM klaviyo_lists ORDER BY ref").fetchall()
         conn.execute("DELETE FROM klaviyo_lists")
     return [(str(name), str(list_id)) for name, list_id in rows]
-
