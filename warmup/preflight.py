@@ -29,7 +29,7 @@ class Check:
     detail: str
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<22} {self.detail}"
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<30} {self.detail}"
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
