@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from warmup.consent.pull import pull_for_plan
 from warmup.dispatch import (
@@ -24,7 +24,7 @@ from warmup.dispatch import (
 )
 from warmup.engine import DayResult, run_day
 from warmup.plan import LoadedPlan
-from warmup.store import Store, open_store
+from warmup.store import open_store
 
 ProgressRead = Callable[[], tuple[int, int]]
 
@@ -36,6 +36,14 @@ class DayOutcome:
     dispatch: DispatchReport
     # earlier days' email cancelled because Klaviyo held their customer's exclusion back
     cancelled_held: int = 0
+
+
+def rehearsal_clock(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads ``start`` now and then moves at the real pace: a rehearsal's retries
+    (an SMTP 4xx is tried again a few seconds later) fall due as they would in production,
+    where a clock frozen at ``start`` would wait for them for ever."""
+    offset = start - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
 
 
 def run_and_dispatch(
@@ -73,28 +81,24 @@ def run_and_dispatch(
     )
     if on_result is not None:
         on_result(result)
-    readers: list[Store] = []
 
     def read() -> tuple[int, int]:
-        # the progress poller's own connection: sqlite3 connections stay in their thread
-        if not readers:
-            readers.append(open_store(loaded.store_path, create=False))
-        return outbox_progress(readers[0], day)
+        # Called from the progress poller's thread: a connection of its own, opened and closed
+        # within the call, because sqlite3 objects may only be used (and closed) in the thread
+        # that made them.
+        with closing(open_store(loaded.store_path, create=False)) as reader:
+            return outbox_progress(reader, day)
 
     with closing(open_store(loaded.store_path, create=False)) as store:
         # the day ran: its dispatch moves the exclusion list on, so what Klaviyo held back
         # on earlier days can no longer be sent safely
         cancelled = cancel_held_email(store, before=day)
-        try:
-            with dispatch_progress(read) if dispatch_progress else nullcontext():
-                report = dispatch_day(
-                    loaded,
-                    store,
-                    day,
-                    resend_uncertain=resend_uncertain,
-                    clock=(lambda: now) if now else None,
-                )
-        finally:
-            for reader in readers:
-                reader.close()
+        with dispatch_progress(read) if dispatch_progress else nullcontext():
+            report = dispatch_day(
+                loaded,
+                store,
+                day,
+                resend_uncertain=resend_uncertain,
+                clock=rehearsal_clock(now) if now else None,
+            )
     return DayOutcome(result, sum(pulled), report, cancelled)

@@ -145,6 +145,10 @@ class StoreError(WarmupError):
     pass
 
 
+class StoreMissing(StoreError):
+    """The plan's store has not been made yet (nothing imported)."""
+
+
 class ProviderError(WarmupError):
     pass
 

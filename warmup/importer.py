@@ -46,6 +46,8 @@ _EMAIL = re.compile(
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = str.maketrans("", "", " -().")
 MAX_REJECTS_SHOWN = 10
+# SQLite allows 2,000 columns in a view and the import's view has one per CSV column.
+MAX_COLUMNS = 1000
 
 Progress = Callable[[int], None]
 
@@ -321,7 +323,9 @@ def _import(
     now = now_iso()
     conn = store.conn
     with handle:
-        reader = csv.reader(handle)
+        # strict: a quoted field still open at the end of the file is an error, where the
+        # lenient reader would swallow every later row into that one field
+        reader = csv.reader(handle, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -333,6 +337,13 @@ def _import(
             ) from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CsvImportError(f"not a readable CSV: {exc}", file=path, line=1) from None
+        if len(header) > MAX_COLUMNS:
+            raise CsvImportError(
+                f"the header has {len(header):,} columns; warmup reads at most {MAX_COLUMNS:,}",
+                file=path,
+                line=1,
+                hint="export only the profile fields you need (Klaviyo exports have about 30)",
+            )
         cols = _Columns(header, mapping, path)
         # A large page cache keeps the email index's B-tree in memory during a big import
         # (128 MB: 5 % faster at a million rows than 64 MB, peak memory still near 250 MB).
@@ -379,7 +390,16 @@ def _load(
         conn.execute(cols.trigger_sql(now, max_id))
         try:
             conn.executemany(cols.insert_sql(), _valid_rows(reader, cols, report, progress, handle))
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
+            start = _record_start(path) or reader.line_num
+            raise CsvImportError(
+                f"unreadable CSV from this line on: {exc}",
+                file=path,
+                line=start,
+                hint="a quoted field here has no closing quote: close it, and double any "
+                'quote inside a quoted field ("")',
+            ) from None
+        except UnicodeDecodeError as exc:
             raise CsvImportError(
                 f"unreadable CSV: {exc}",
                 file=path,
@@ -483,13 +503,40 @@ def _valid_rows(
         progress(handle.buffer.tell())
 
 
+# OWASP, "CSV Injection": a cell starting with one of these is read as a formula by
+# spreadsheets; prefixing a single quote makes it text. Every cell is quoted as well.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a spreadsheet shows it, never run: ``=HYPERLINK(…)`` → ``'=HYPERLINK(…)``."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 def _write_rejects(store_path: Path, csv_path: Path, rejects: list[Reject]) -> Path:
     # UTC: a file name must not depend on the machine's time zone.
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")
     out = store_path.parent / f"{csv_path.stem}.rejects-{stamp}.csv"
     with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
         writer.writerow(["line", "reason", "value"])
         for reject in rejects:
-            writer.writerow([reject.line, reject.reason, reject.value])
+            writer.writerow(
+                [reject.line, spreadsheet_safe(reject.reason), spreadsheet_safe(reject.value)]
+            )
     return out
+
+
+def _record_start(path: Path) -> int | None:
+    """The line where the record the CSV reader choked on begins (an unbalanced quote runs on
+    to the end of the file, so the reader's own line number points past the mistake). Only
+    called after an error: it reads the file again."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle, strict=True)
+        last = 0
+        try:
+            for _ in reader:
+                last = reader.line_num
+        except csv.Error:
+            return last + 1
+    return None

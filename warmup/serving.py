@@ -14,8 +14,20 @@ if TYPE_CHECKING:
     import uvicorn
 
 
+class PortUnavailable(OSError):
+    """``host:port`` cannot be listened on (taken, or not an address of this machine)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+
+
+PORT_HINT = "pick another --port, or --port 0 for any free one"
+
+
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0 = any free one); ``OSError`` if taken."""
+    """A listening TCP socket on ``host:port`` (port 0 = any free one); ``PortUnavailable``
+    if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -26,9 +38,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
         # Listening before uvicorn starts lets a client connect as soon as the URL is printed.
         sock.listen(2048)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise PortUnavailable(host, port, exc.strerror or str(exc)) from None
     return sock
 
 

@@ -23,7 +23,7 @@ from consent_helpers import (
 from warmup.consent import FlowReport, serve_in_thread
 from warmup.consent.server import RunningService
 from warmup.email.tokens import make_token
-from warmup.plan import LoadedPlan
+from warmup.plan import LoadedPlan, load_plan
 from warmup.store import Store, open_store
 
 
@@ -239,11 +239,81 @@ def test_oversized_bodies_are_refused(service: RunningService, store: Store) -> 
     assert counts(store) == before
 
 
-def test_serve_refuses_to_start_without_the_webhook_secret(
-    plan: LoadedPlan, monkeypatch: pytest.MonkeyPatch
+def test_serve_without_the_webhook_secret_serves_links_and_refuses_webhooks(
+    plan: LoadedPlan, monkeypatch: pytest.MonkeyPatch, recorder: Recorder
 ) -> None:
-    from warmup.errors import InvalidInput
-
     monkeypatch.delenv("WARMUP_WEBHOOK_SECRET")
-    with pytest.raises(InvalidInput, match="WARMUP_WEBHOOK_SECRET"), serve_in_thread(plan):
-        pass
+    with serve_in_thread(plan, run=recorder) as running:
+        hook = post_events(running.base_url, [event("e1", "hard_bounced", "ann@example.com")])
+        assert hook.status_code == 503 and "WARMUP_WEBHOOK_SECRET" in hook.json()["error"]
+        link = httpx.post(f"{running.base_url}/unsubscribe?token={token('bob@example.com')}")
+        assert link.status_code == 200
+
+
+def test_the_confirm_page_cannot_be_framed_sniffed_or_load_anything(
+    service: RunningService,
+) -> None:
+    for url in (f"/unsubscribe?token={token('bob@example.com')}", "/unsubscribe?token=bad"):
+        page = httpx.get(service.base_url + url)
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_opaque_tokens_unsubscribe_their_customer(
+    service: RunningService, store: Store, plan: LoadedPlan
+) -> None:
+    cid = store.conn.execute("SELECT id FROM customers WHERE email = 'bob@example.com'").fetchone()
+    opaque = make_token(LINK_SECRET, "acme-newsletter", "bob@example.com", int(cid[0]))
+    assert "bob" not in opaque
+    answer = httpx.post(f"{service.base_url}/unsubscribe?token={opaque}")
+    assert answer.status_code == 200
+    emails = [e for (e,) in store.conn.execute("SELECT email FROM events")]
+    assert emails == ["bob@example.com"]
+
+
+PUBLIC_CONSTANT = b"warmup-rehearsal-secret-not-for-production"  # what older code signed with
+
+
+def test_a_rehearsal_serve_refuses_tokens_forged_with_the_old_public_constant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorder: Recorder
+) -> None:
+    monkeypatch.delenv("WARMUP_UNSUBSCRIBE_SECRET")
+    write_plan(tmp_path)
+    rehearsal = _file_provider_plan(tmp_path)
+    store = open_store(rehearsal.store_path)
+    add_customers(store, ["ann@example.com"])
+    store.close()
+    with serve_in_thread(rehearsal, run=recorder) as running:
+        forged = make_token(PUBLIC_CONSTANT, "acme-newsletter", "ann@example.com")
+        answer = httpx.post(f"{running.base_url}/unsubscribe?token={forged}")
+        assert answer.status_code == 400
+    store = open_store(rehearsal.store_path)
+    try:
+        assert counts(store)[0] == 0
+    finally:
+        store.close()
+
+
+def _file_provider_plan(tmp: Path) -> LoadedPlan:
+    text = (tmp / "plan.yaml").read_text()
+    start = text.index("  new:\n")
+    end = text.index("  klaviyo:\n")
+    path = tmp / "rehearsal.yaml"
+    path.write_text(
+        text[:start] + "  new: {kind: file, directory: eml}\n" + text[end:], encoding="utf-8"
+    )
+    return load_plan(path)
+
+
+@pytest.mark.parametrize("depth", [900, 100_000])
+def test_a_signed_webhook_nested_deeply_is_a_4xx(
+    service: RunningService, store: Store, depth: int
+) -> None:
+    nested = b'{"events": [{"id": "n1", "type": "delivered", "email": "ann@example.com", '
+    nested += b'"occurred_at": "2026-12-01T10:00:00Z", "data": '
+    nested += b'{"a": ' * depth + b"1" + b"}" * depth + b"}]}"
+    before = counts(store)
+    answer = post_events(service.base_url, nested)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert counts(store) == before

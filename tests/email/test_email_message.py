@@ -79,7 +79,26 @@ def test_any_content_round_trips(subject: str, text: str, html: str) -> None:
     assert rich.get_content().replace("\r\n", "\n") == html.replace("\r\n", "\n").replace(
         "\r", "\n"
     )
-    assert " ".join(str(message["Subject"]).split()) == subject
+    # control characters (a NUL, a bare CR) never reach a header: they read as spaces
+    visible = " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in subject).split())
+    assert " ".join(str(message["Subject"]).split()) == visible
+
+
+def test_a_nul_in_a_name_or_subject_never_reaches_the_headers() -> None:
+    data = BUILDER.build(
+        key="p:1:email:7",
+        recipient="jana@example.com",
+        recipient_name="Jana\x00 Nov\x00áková\r\nBcc: x@evil.example",
+        rendered=RenderedEmail("Hello Jana\x00\x07!", "t", "<p>h</p>"),
+        unsubscribe_url=URL,
+        date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+    ).data
+    headers = data.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    assert b"\x00" not in headers and b"\x07" not in headers
+    message = parse(data)
+    assert message["Bcc"] is None
+    assert str(message["Subject"]) == "Hello Jana !"
+    assert "Jana" in str(message["To"]) and "\x00" not in str(message["To"])
 
 
 def test_lines_stay_within_smtp_limits() -> None:

@@ -225,11 +225,17 @@ def test_sample_is_deterministic(tmp_path: Path) -> None:
     assert a == b != c
 
 
+@pytest.fixture(scope="module")
+def big_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One large export for the kill and Ctrl-C tests: writing it costs more than either
+    import it feeds, so they share it (neither changes it)."""
+    return write_sample_csv(tmp_path_factory.mktemp("big") / "big.csv", 150_000)
+
+
 def _import_under_way(
-    tmp_path: Path, example_plan: Path, rows: int
+    tmp_path: Path, example_plan: Path, big: Path
 ) -> tuple[subprocess.Popen[str], Path, Path, dict[str, str]]:
     """A real `warmup import` subprocess, returned once its transaction is under way."""
-    big = write_sample_csv(tmp_path / "big.csv", rows)
     store = tmp_path / "store.db"
     env = {**os.environ, "WARMUP_STORE": str(store)}
     proc = subprocess.Popen(
@@ -247,8 +253,10 @@ def _import_under_way(
 
 
 @pytest.mark.slow
-def test_killed_import_leaves_nothing_half_written(tmp_path: Path, example_plan: Path) -> None:
-    proc, store, big, env = _import_under_way(tmp_path, example_plan, 120_000)
+def test_killed_import_leaves_nothing_half_written(
+    tmp_path: Path, example_plan: Path, big_export: Path
+) -> None:
+    proc, store, big, env = _import_under_way(tmp_path, example_plan, big_export)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     conn = open_store(store).conn
@@ -389,9 +397,9 @@ def test_an_unreadable_row_rolls_back_everything(tmp_path: Path, example_plan: P
 
 @pytest.mark.slow
 def test_ctrl_c_during_import_exits_130_and_writes_nothing(
-    tmp_path: Path, example_plan: Path
+    tmp_path: Path, example_plan: Path, big_export: Path
 ) -> None:
-    proc, store, _, _ = _import_under_way(tmp_path, example_plan, 150_000)
+    proc, store, _, _ = _import_under_way(tmp_path, example_plan, big_export)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:

@@ -60,7 +60,7 @@ CASES: list[tuple[str, Callable[[Path], None], list[str], int, list[str]]] = [
         nothing,
         ["sample", "0", "--out", "{tmp}/x.csv"],
         2,
-        ["count", "warmup sample --help"],
+        ["COUNT", "warmup sample --help"],
     ),
     ("schema-unknown-kind", nothing, ["schema", "planz"], 2, ["planz", "warmup schema --help"]),
     (

@@ -12,6 +12,10 @@ import importlib
 
 import typer
 
+from warmup.cli import helptext
+
+helptext.install()
+
 app = typer.Typer(
     name="warmup",
     help="Run email-migration warm-up scenarios: ramp a new provider day by day while Klaviyo "
@@ -29,6 +33,7 @@ def _root() -> None:
 
 COMMANDS = [
     "validate",
+    "check",
     "schema",
     "importing",
     "sample",

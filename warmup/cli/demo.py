@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -26,13 +27,31 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the example plan end to end on loopback: sample customers, a Klaviyo sandbox,
         an SMTP sink, days 1–N for real, then the status table and an HTML report."""
+        from contextlib import ExitStack
+
         from warmup.demo import run_demo
         from warmup.report.status import render_table
 
-        say = (lambda line: None) if quiet else typer.echo
-        with progress_bar("importing customers", None, quiet=quiet) as update:
+        # The import's bar lives only while the import runs: drawn on the first update and
+        # closed before the next step's line, which would otherwise be glued onto it.
+        bar = ExitStack()
+        updates: list[Callable[..., None]] = []
+
+        def progress(completed: int, total: int | None = None) -> None:
+            if not updates:
+                updates.append(
+                    bar.enter_context(progress_bar("importing customers", None, quiet=quiet))
+                )
+            updates[0](completed, total=total)
+
+        def say(line: str) -> None:
+            bar.close()
+            if not quiet:
+                typer.echo(line)
+
+        with bar:
             result = run_demo(
-                directory=directory, customers=customers, days=days, say=say, progress=update
+                directory=directory, customers=customers, days=days, say=say, progress=progress
             )
         assert result.status is not None
         typer.echo(render_table(result.status))

@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
-from warmup.errors import EXIT_FAILURE, EXIT_INTERRUPTED, WarmupError
+from warmup.errors import EXIT_FAILURE, EXIT_INTERRUPTED, StoreMissing, WarmupError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,6 +29,13 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except WarmupError as exc:
+            plan = kwargs.get("plan")
+            if isinstance(exc, StoreMissing) and plan is not None:
+                # the real command for this plan, not a placeholder
+                exc.hint = (
+                    "import the customers first, which creates it: "
+                    f"`warmup import {plan} <your Klaviyo export>.csv`"
+                )
             typer.echo(
                 f"error: {exc.render()}" if "\n" not in exc.render() else exc.render(), err=True
             )

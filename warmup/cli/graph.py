@@ -13,7 +13,11 @@ def register(app: typer.Typer) -> None:
             ..., help="A scenario file, or a shipped one by name (variant-1, variant-2)."
         ),
         fmt: str = typer.Option(
-            "mermaid", "--format", "-f", help="Diagram language: mermaid or dot."
+            "mermaid",
+            "--format",
+            "-f",
+            metavar="mermaid|dot",
+            help="Diagram language: mermaid or dot.",
         ),
     ) -> None:
         """Draw a scenario's node graph (ids, types, titles, yes/no edges) as Mermaid or dot."""

@@ -35,3 +35,12 @@ def register(app: typer.Typer) -> None:
         with progress_bar(f"importing {csv_file.name}", size, quiet=quiet) as update:
             report = import_csv(loaded, csv_file, segment=segment, progress=update)
         typer.echo(report.summary())
+        if report.rows_read and not report.rows_loaded:
+            from warmup.errors import CsvImportError
+
+            raise CsvImportError(
+                f"every one of its {report.rows_read:,} rows was rejected; nothing was imported",
+                file=csv_file,
+                hint="check the reasons above (is it the right export, with the email column "
+                "the plan names under import.columns?)",
+            )

@@ -7,6 +7,7 @@ import typer
 
 from warmup.cli.errors import handle_errors
 from warmup.cli.progress import polled_progress
+from warmup.errors import EXIT_FAILURE
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +59,12 @@ def register(app: typer.Typer) -> None:
         loaded = load_plan(plan)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
 
+        shown: list[DayResult] = []
+
         def show(result: DayResult) -> None:
+            if as_json and not (dry_run or no_dispatch):
+                shown.append(result)  # printed once, with the dispatch's figures, below
+                return
             if as_json:
                 typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
             else:
@@ -76,25 +82,45 @@ def register(app: typer.Typer) -> None:
                 )
             )
             return
-        outcome = run_and_dispatch(
-            loaded,
-            day,
-            now=clock,
-            force_reason=force,
-            override_guardrail=override_guardrail,
-            resend_uncertain=resend_uncertain,
-            on_result=show,
-            on_pull=lambda n: typer.echo(
-                f"klaviyo  {n:,} unsubscribes or suppressions pulled", err=as_json
-            ),
-            dispatch_progress=lambda read: polled_progress(
-                f"day {day} dispatch", read, quiet=quiet
-            ),
-        )
+        try:
+            outcome = run_and_dispatch(
+                loaded,
+                day,
+                now=clock,
+                force_reason=force,
+                override_guardrail=override_guardrail,
+                resend_uncertain=resend_uncertain,
+                on_result=show,
+                on_pull=lambda n: typer.echo(
+                    f"klaviyo  {n:,} unsubscribes or suppressions pulled", err=as_json
+                ),
+                dispatch_progress=lambda read: polled_progress(
+                    f"day {day} dispatch", read, quiet=quiet
+                ),
+            )
+        except BaseException:
+            for result in shown:  # the day ran: say what it did even though dispatch failed
+                typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+            raise
         if outcome.cancelled_held:
             typer.echo(
                 f"cancelled {outcome.cancelled_held:,} earlier email(s) whose Klaviyo exclusion "
                 "was on hold (see `warmup status`)",
                 err=as_json,
             )
-        typer.echo(outcome.dispatch.render(), err=as_json)
+        if as_json:
+            document = outcome.result.to_json()
+            document["dispatch"] = outcome.dispatch.to_json()
+            typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            typer.echo(outcome.dispatch.render())
+        failed = outcome.dispatch.klaviyo.failed + outcome.dispatch.email.failed
+        if failed:
+            typer.echo(
+                f"error: {failed:,} action(s) failed (see above) — fix the cause, then "
+                f"`warmup sync {plan} --day {day}` drives the list changes again and "
+                f"`warmup run {plan} --day {day}` sends the email waiting for them; a list "
+                f"deleted in Klaviyo: `warmup sync {plan} --day {day} --resolve-lists`",
+                err=True,
+            )
+            raise typer.Exit(EXIT_FAILURE)

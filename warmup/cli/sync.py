@@ -34,6 +34,12 @@ def register(app: typer.Typer) -> None:
             help="First mark profiles that unsubscribed or were suppressed in Klaviyo since "
             "the last pull as unsubscribed in the store.",
         ),
+        resolve_lists: bool = typer.Option(
+            False,
+            "--resolve-lists",
+            help="Forget the list ids found from the plan's list names and find (or create) "
+            "each list by name again, then repair it: after a list was deleted in Klaviyo.",
+        ),
     ) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
         from warmup.consent.pull import pull_for_plan
@@ -44,6 +50,18 @@ def register(app: typer.Typer) -> None:
         if pull:
             pulled = pull_for_plan(loaded)
             typer.echo(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
+        if resolve_lists:
+            from contextlib import closing
+
+            from warmup.dispatch.relist import forget_resolved_lists
+            from warmup.store import open_store
+
+            with closing(open_store(loaded.store_path, create=False)) as store:
+                for name, list_id in forget_resolved_lists(store):
+                    typer.echo(f"list {name!r}: forgot id {list_id}; finding it by name again")
+            # a list found or made anew holds none of the earlier confirmed changes: read it
+            # back and make it exact
+            repair = True
         report = sync_plan(loaded, day, verify=verify, repair=repair, claim=claim)
         typer.echo(report.summary())
         if not report.ok:

@@ -39,13 +39,22 @@ from warmup.store import open_store
 MAX_WEBHOOK_BYTES = 1024 * 1024
 MAX_FORM_BYTES = 4096
 LINK_SOURCE = "unsubscribe-link"
+# The confirm page loads nothing, posts only to itself and may not be framed (clickjacking an
+# unsubscribe button) or sniffed as another type.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
 WEBHOOK_SOURCE = "new"
 
 
 @dataclass(frozen=True)
 class ServiceSecrets:
     unsubscribe: bytes
-    webhook: bytes
+    # None: the plan's events.webhook_secret_env is unset, and webhooks are refused (503)
+    webhook: bytes | None
 
 
 class _TooLarge(Exception):
@@ -85,7 +94,7 @@ def _page(
     return HTMLResponse(
         body,
         status_code=status,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", **PAGE_HEADERS},
     )
 
 
@@ -113,12 +122,24 @@ def create_app(
         if result.stored and worker is not None:
             worker.notify()
 
+    def email_by_id(customer_id: int) -> str | None:
+        store = open_store(loaded.store_path, create=False)
+        try:
+            row = store.conn.execute(
+                "SELECT email FROM customers WHERE id = ?", (customer_id,)
+            ).fetchone()
+        finally:
+            store.close()
+        return str(row[0]) if row else None
+
     def email_of(request: Request) -> str | None:
         token = request.query_params.get("token", "")
-        return verify_token(secrets.unsubscribe, plan_name, token) if token else None
+        if not token or len(token) > 512:
+            return None
+        return verify_token(secrets.unsubscribe, plan_name, token, email_by_id)
 
     async def unsubscribe_page(request: Request) -> Response:
-        if email_of(request) is None:
+        if await run_in_threadpool(email_of, request) is None:
             return _page(
                 "Invalid link",
                 "This unsubscribe link is not valid. Use the link in "
@@ -136,7 +157,7 @@ def create_app(
             await _body(request, MAX_FORM_BYTES)
         except _TooLarge:
             return _page("Request too large", "The request body is too large.", status=413)
-        email = email_of(request)
+        email = await run_in_threadpool(email_of, request)
         if email is None:
             return _page(
                 "Invalid link",
@@ -162,6 +183,15 @@ def create_app(
         return _page("Unsubscribed", "You will not receive these emails any more.")
 
     async def webhook(request: Request) -> Response:
+        if secrets.webhook is None:
+            env = loaded.plan.events.webhook_secret_env
+            return JSONResponse(
+                {
+                    "error": f"webhooks are off: {env} is not set where warmup serve runs; "
+                    "export it (the signing secret configured at the provider) and restart"
+                },
+                status_code=503,
+            )
         try:
             body = await _body(request, MAX_WEBHOOK_BYTES)
         except _TooLarge:

@@ -30,17 +30,13 @@ def load_secrets(loaded: LoadedPlan) -> ServiceSecrets:
     plan = loaded.plan
     # The same rule as the email dispatcher, so links it signs verify here.
     rehearsal = plan.providers.new.kind == "file"
-    link_secret = unsubscribe_secret(plan.unsubscribe.secret_env, rehearsal=rehearsal)
-    env = plan.events.webhook_secret_env
-    webhook_secret = os.environ.get(env)
-    if not webhook_secret:
-        raise InvalidInput(
-            f"environment variable {env} is not set: it holds the secret that signs the new "
-            "provider's event webhooks",
-            hint=f"export {env}=<the signing secret configured at the provider> (or name "
-            "another variable in the plan's events.webhook_secret_env)",
-        )
-    return ServiceSecrets(link_secret, webhook_secret.encode())
+    link_secret = unsubscribe_secret(
+        plan.unsubscribe.secret_env, rehearsal=rehearsal, store_path=loaded.store_path
+    )
+    # Without it the unsubscribe links are still served: webhooks are answered 503 (a plan
+    # whose provider sends no events, such as the file provider or a plain relay, needs none).
+    webhook_secret = os.environ.get(plan.events.webhook_secret_env)
+    return ServiceSecrets(link_secret, webhook_secret.encode() if webhook_secret else None)
 
 
 @dataclass(frozen=True)
@@ -53,11 +49,8 @@ class RunningService:
 def _bind(host: str, port: int) -> socket.socket:
     try:
         return serving.bind(host, port)
-    except OSError as exc:
-        raise InvalidInput(
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            hint="pick another --port, or stop what is using it",
-        ) from None
+    except serving.PortUnavailable as exc:
+        raise InvalidInput(str(exc), hint=serving.PORT_HINT) from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -73,12 +73,34 @@ class _Batch(BaseModel):
     events: list[_Event] = Field(min_length=1, max_length=MAX_EVENTS)
 
 
+# An event's `data` is a small object; deeper nesting is refused before anything reads it
+# recursively (validation, storing, reading it back).
+MAX_DEPTH = 32
+
+
+def _depth(document: Any) -> int:
+    """How deeply lists and objects nest, counted without recursion."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                items = value.values() if isinstance(value, dict) else value
+                stack.extend((item, level + 1) for item in items)
+    return deepest
+
+
 def parse_events(body: bytes) -> list[IncomingEvent]:
     """The events of a webhook body; BadWebhook(400) for anything not in the documented shape."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadWebhook(400, f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise BadWebhook(400, f"body nests JSON deeper than {MAX_DEPTH} levels") from None
+    if _depth(document) > MAX_DEPTH:
+        raise BadWebhook(400, f"body nests JSON deeper than {MAX_DEPTH} levels")
     try:
         batch = _Batch.model_validate(document)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from warmup.dispatch.email import EmailReport, drain_email
 from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, klaviyo_backlog, not_begun
@@ -46,6 +47,33 @@ def outbox_progress(store: Store, day: int) -> tuple[int, int]:
 class DispatchReport:
     klaviyo: KlaviyoReport
     email: EmailReport
+
+    def to_json(self) -> dict[str, Any]:
+        """What `warmup run --json` adds under ``dispatch``: the counts `render` prints."""
+        k, e = self.klaviyo, self.email
+        return {
+            "klaviyo": {
+                "confirmed": k.sent,
+                "removed": k.removed,
+                "on_hold": k.on_hold,
+                "failed": k.failed,
+                "requests": k.requests,
+                "requests_readback": k.requests_readback,
+                "requests_repair": k.requests_repair,
+                "dead_ids": k.dead_ids,
+                "come_back_at": k.come_back_at,
+                "problems": list(k.problems),
+            },
+            "email": {
+                "sent": e.sent,
+                "bounced": e.bounced,
+                "failed": e.failed,
+                "waiting": e.waiting,
+                "uncertain": e.uncertain,
+                "cancelled": e.cancelled,
+                "warnings": list(e.warnings),
+            },
+        }
 
     def render(self) -> str:
         k, e = self.klaviyo, self.email

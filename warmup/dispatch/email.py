@@ -319,7 +319,8 @@ class _Drain:
         if not email.isascii() or "@" not in email or any(ch.isspace() for ch in email):
             raise PermanentDeliveryError(f"{email!r} is not a deliverable address", recipient=email)
         url = unsubscribe_url(
-            self.loaded.plan.unsubscribe.url, make_token(self.secret, self.loaded.plan.name, email)
+            self.loaded.plan.unsubscribe.url,
+            make_token(self.secret, self.loaded.plan.name, email, int(row["customer_id"])),
         )
         customer = customer_context(row | {"id": row["customer_id"]})
         rendered = self.templates.render(
@@ -506,7 +507,9 @@ def drain_email(
     docstring for the guarantees. ``provider`` replaces the plan's (tests, benchmarks)."""
     chosen = provider or provider_for(loaded)
     rehearsal = isinstance(chosen, FileProvider)
-    secret = unsubscribe_secret(loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal)
+    secret = unsubscribe_secret(
+        loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal, store_path=loaded.store_path
+    )
     with store.lock(LOCK_NAME):
         drain = _Drain(
             loaded,

@@ -20,13 +20,18 @@ from email.utils import format_datetime, formataddr, parseaddr
 from warmup.email.render import RenderedEmail
 from warmup.errors import InvalidInput
 
+# C0 controls (NUL included) and DEL: never in a header, where a NUL or a bare CR/LF could
+# end or split it (a customer's name comes from an export).
+_CONTROLS = dict.fromkeys([*range(32), 127], " ")
+
 
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(text.translate(_CONTROLS).split())
 
 
 def _header_text(name: str, value: str) -> str:
     """A header value as 7-bit text: RFC 2047 for non-ASCII or overlong values."""
+    value = _clean(value)
     if value.isascii() and len(value) + len(name) < 900:
         return value
     return Header(value, "utf-8", header_name=name).encode()

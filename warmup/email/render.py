@@ -203,7 +203,9 @@ def render_message(
 ) -> RenderedEmail:
     """Render one customer's email (the dry run's sample). Without ``secret`` the plan's
     unsubscribe secret is used, or the rehearsal secret with a warning when it is unset."""
-    key = secret or unsubscribe_secret(loaded.plan.unsubscribe.secret_env, rehearsal=True)
+    key = secret or unsubscribe_secret(
+        loaded.plan.unsubscribe.secret_env, rehearsal=True, store_path=loaded.store_path
+    )
     return _render(
         email_templates(loaded.templates_dir), loaded.plan, template_name, customer, day, key
     )
@@ -218,7 +220,14 @@ def _render(
     secret: bytes,
 ) -> RenderedEmail:
     fields = customer_context(customer)
-    url = unsubscribe_url(plan.unsubscribe.url, make_token(secret, plan.name, str(fields["email"])))
+    customer_id = fields.get("id")
+    token = make_token(
+        secret,
+        plan.name,
+        str(fields["email"]),
+        customer_id if isinstance(customer_id, int) else None,
+    )
+    url = unsubscribe_url(plan.unsubscribe.url, token)
     return templates.render(name, message_context(plan_context(plan), fields, day, url))
 
 

@@ -315,7 +315,11 @@ class DayRun:
         if due is not None:
             result.notes.append(self._waiting_note(due))
         if self.completed_before:
-            result.notes.append(f"day {self.day} had already completed; nothing new was done")
+            # the day's decisions stand; its unsent email may still go out after this note
+            result.notes.append(
+                f"day {self.day} had already completed; its allocation and outbox were kept "
+                "as they were"
+            )
         elif self.dry_run and not self.at_clock and self.clock < ctx.start:
             result.notes.append(
                 f"this previews the whole day; it starts at {show(ctx.start, ctx.plan.timezone)} "

@@ -20,6 +20,7 @@ from warmup.plan.templates import check_templates
 from warmup.plan.yamlpos import Loc, Positioned, load_yaml
 from warmup.resources import bundled_dir
 from warmup.store import store_path_for
+from warmup.store.database import STORE_ENV
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,18 @@ class LoadedPlan:
 
 def load_scenario(path: Path) -> Scenario:
     """Load and check one scenario file on its own (graph checks included)."""
+    return _load_scenario(path)[0]
+
+
+def _load_scenario(path: Path) -> tuple[Scenario, Positioned]:
+    """The scenario and where each of its values is (to blame its lines, not the plan's)."""
     positioned = load_yaml(path)
     scenario, issues = _validate(Scenario, positioned, "scenario")
     if scenario is not None:
         issues += check_graph(scenario, positioned)
     if issues or not isinstance(scenario, Scenario):
         raise PlanError(issues)
-    return scenario
+    return scenario, positioned
 
 
 def resolve_relative(base: Path, value: str, bundled: str) -> Path:
@@ -97,6 +103,7 @@ def load_plan(path: Path | str) -> LoadedPlan:
             )
         )
     scenario: Scenario | None = None
+    scenario_positions: Positioned | None = None
     if not scenario_path.exists():
         line, col = positioned.where(("scenario",)) or (None, None)
         shipped = sorted(p.stem for p in bundled_dir("scenarios").glob("*.yaml"))
@@ -111,13 +118,17 @@ def load_plan(path: Path | str) -> LoadedPlan:
         )
     else:
         try:
-            scenario = load_scenario(scenario_path)
+            scenario, scenario_positions = _load_scenario(scenario_path)
         except PlanError as exc:
             issues += exc.issues
-    if scenario is not None:
+    if scenario is not None and scenario_positions is not None:
         issues += _cross_check(plan, scenario, positioned, scenario_path)
         if templates_dir.is_dir():
-            issues += check_templates(plan, scenario, templates_dir, path, positioned)
+            issues += check_templates(
+                plan, scenario, templates_dir, path, positioned, scenario_positions
+            )
+    store_path = store_path_for(path, plan.store)
+    issues += _store_issues(store_path, path, positioned)
     if issues or scenario is None:
         raise PlanError(issues)
     return LoadedPlan(
@@ -126,8 +137,45 @@ def load_plan(path: Path | str) -> LoadedPlan:
         scenario=scenario,
         scenario_path=scenario_path,
         templates_dir=templates_dir,
-        store_path=store_path_for(path, plan.store),
+        store_path=store_path,
     )
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _store_issues(store: Path, plan_path: Path, positioned: Positioned) -> list[Issue]:
+    """The store must be (or become) a SQLite file warmup can write: a folder, a device such as
+    /dev/null, another kind of file or a read-only place is named here, at the plan's line,
+    rather than failing half-way through a run."""
+    problem: str | None = None
+    if store.is_dir():
+        problem = f"store {store} is a folder"
+    elif store.exists() and not store.is_file():
+        problem = f"store {store} is not a regular file (a device or a pipe)"
+    elif store.is_file():
+        try:
+            with store.open("rb") as handle:
+                header = handle.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            header, problem = b"", f"store {store} cannot be read: {exc.strerror}"
+        if problem is None and header and header != _SQLITE_HEADER:
+            problem = f"store {store} is not a SQLite database"
+        elif problem is None and not os.access(store, os.W_OK):
+            problem = f"store {store} is read-only"
+    else:
+        folder = store.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            problem = f"store {store} cannot be created: {folder} is not a writable folder"
+    if problem is None:
+        return []
+    hint = "point `store:` at a new or existing .db file in a folder you can write"
+    if os.environ.get(STORE_ENV):
+        return [Issue(STORE_ENV, None, None, problem, hint.replace("`store:`", STORE_ENV))]
+    line, col = positioned.where(("store",)) or (None, None)
+    return [Issue(plan_path, line, col, problem, hint)]
 
 
 def _default_templates(plan_path: Path) -> Path:

@@ -19,6 +19,10 @@ from warmup.providers.klaviyo.endpoints import REVISION_FORMAT
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
+_REVISION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.pre)?$")
+# local@domain.tld: what a From header needs; the domain has at least one dot.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"^[^@\s<>\"(),;:]+@{_LABEL}(?:\.{_LABEL})+$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -119,6 +123,21 @@ class KlaviyoProvider(StrictModel):
             )
         return value.rstrip("/")
 
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, value: str) -> str:
+        match = _REVISION.match(value)
+        try:
+            valid = match is not None and date.fromisoformat(match.group(1)) is not None
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"{value!r} is not a Klaviyo API revision — write a date like "
+                '"2026-07-15" (quoted), optionally with .pre'
+            )
+        return value
+
 
 class Providers(StrictModel):
     new: NewProvider
@@ -131,6 +150,29 @@ class Sender(StrictModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        # Checked here, not at dispatch: by then Klaviyo's lists have already changed.
+        if value is not None and not is_mail_address(value):
+            raise ValueError(
+                f"{value!r} is not an email address — write it like "
+                '"Acme News <news@send.acme.example>" or news@send.acme.example'
+            )
+        return value
+
+
+def is_mail_address(value: str) -> bool:
+    """``local@domain.tld`` or ``Display Name <local@domain.tld>``, on one line."""
+    from email.utils import parseaddr
+
+    if any(c in value for c in "\r\n\0"):
+        return False
+    _, address = parseaddr(value)
+    return bool(_ADDRESS.match(address)) and (
+        address == value.strip() or value.strip().endswith(f"<{address}>")
+    )
+
 
 class Unsubscribe(StrictModel):
     url: str = "https://example.invalid/unsubscribe"
@@ -138,6 +180,30 @@ class Unsubscribe(StrictModel):
     secret_env: EnvName = "WARMUP_UNSUBSCRIBE_SECRET"
 
     _env = field_validator("secret_env")(_check_env_name)
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(value)
+        # RFC 8058: the one-click link must be https; anything else (javascript:, http:) could
+        # not be served safely and mail providers ignore it.
+        if parsed.scheme != "https" or not parsed.hostname or any(c.isspace() for c in value):
+            raise ValueError(
+                f"{value!r} is not an https URL — write the address `warmup serve` answers "
+                "behind TLS, like https://acme.example/unsubscribe"
+            )
+        return value
+
+    @field_validator("mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if value is not None and not _ADDRESS.match(value.removeprefix("mailto:").split("?")[0]):
+            raise ValueError(
+                f"{value!r} is not an email address — write it like unsubscribe@acme.example"
+            )
+        return value
 
 
 Volume = int | str
@@ -151,6 +217,17 @@ class DaySettings(StrictModel):
     )
     template: str | None = None
     send_time: str | None = None
+
+    @field_validator("new", mode="before")
+    @classmethod
+    def _not_bool(cls, value: object) -> object:
+        # before pydantic reads `true` as the number 1
+        if isinstance(value, bool):
+            raise ValueError(
+                f"`{str(value).lower()}` is not a volume — write a number like 5000, "
+                "a percentage like '20%', or 'all'"
+            )
+        return value
 
     @field_validator("new")
     @classmethod

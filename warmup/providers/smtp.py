@@ -77,6 +77,19 @@ class SmtpProvider:
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def probe(self) -> str:
+        """Connect as a send does (TLS and AUTH as configured), then QUIT; says what held.
+        Raises DeliveryError as a send would."""
+        smtp = SmtpSession(self)._connect()
+        try:
+            s = self.settings
+            tls = {"starttls": "STARTTLS", "implicit": "implicit TLS", "none": "no TLS"}[s.tls]
+            auth = "AUTH accepted" if s.username else "no AUTH configured"
+            return f"EHLO answered, {tls}, {auth}"
+        finally:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.quit()
+
     def open_session(self) -> SmtpSession:
         return SmtpSession(self)
 

@@ -80,6 +80,14 @@ def _age(seconds: int) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+def _shown_status(day: DayRow) -> str:
+    """The engine completes a day once its outbox is written; until its email is out the
+    table says so, rather than "completed" over a row of nothing sent."""
+    if day.status == "completed" and (day.emails.pending or day.list_sync.failed):
+        return "sending"
+    return day.status
+
+
 def next_action(
     loaded: LoadedPlan, store: Store, days: list[DayRow], guardrail: Guardrail, now: datetime
 ) -> str:
@@ -97,6 +105,16 @@ def next_action(
         return (
             f"guardrails stop day {guardrail.day}: find the cause, then warmup run "
             f'{plan_arg} --day {guardrail.day} --override-guardrail "what you fixed"'
+        )
+    failed_lists = [d for d in days if d.list_sync.failed]
+    if failed_lists:
+        # running the day again would fail the same way: the list changes go first
+        day = failed_lists[0]
+        return (
+            f"day {day.day} has {day.list_sync.failed:,} Klaviyo list change(s) that failed: "
+            f"fix the cause, then warmup sync {plan_arg} --day {day.day} (a list deleted in "
+            f"Klaviyo: add --resolve-lists), then warmup run {plan_arg} --day {day.day} to "
+            "send the email waiting for them"
         )
     unsent = unsent_email(store)
     stranded = [d for d in days if d.status == "completed" and d.day in unsent]
@@ -216,7 +234,7 @@ def render_table(status: PlanStatus) -> str:
             (
                 str(d.day),
                 d.date,
-                d.status,
+                _shown_status(d),
                 plan_text,
                 _cell(d.new_allocated),
                 _cell(d.new_sent) if d.status != "planned" else "-",

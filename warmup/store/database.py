@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from warmup.errors import LockHeld, StoreError
+from warmup.errors import LockHeld, StoreError, StoreMissing
 from warmup.store.migrations import MIGRATIONS
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -41,9 +41,10 @@ class Store:
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
         if not create and str(path) != ":memory:" and not self.path.exists():
-            raise StoreError(
+            raise StoreMissing(
                 f"store {self.path} does not exist",
-                hint="run `warmup import PLAN FILE.csv` first to create it",
+                hint="import the customers first, which creates it: "
+                "`warmup import <the plan> <your Klaviyo export>.csv`",
             )
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,8 @@ class Store:
                     raise LockHeld(
                         f"{name} is locked by process {held_pid} on {held_host} since {since}",
                         hint="wait for that run to finish; if that process is gone on another "
-                        "host, delete the lock with `warmup unlock PLAN`",
+                        f"host, remove its lock: sqlite3 {self.path} "
+                        f"\"DELETE FROM locks WHERE name = '{name}'\"",
                     )
             conn.execute(
                 "INSERT INTO locks (name, pid, host, acquired_at) VALUES (?, ?, ?, ?)",

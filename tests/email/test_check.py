@@ -1,0 +1,103 @@
+"""`warmup check PLAN` against the real sandbox and a loopback SMTP relay with STARTTLS and
+AUTH: every check passes with everything in place; each missing piece fails its own line and
+the exit code; --json says the same."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from warmup.cli import app
+from warmup.email.sink import Sink, smtp_sink
+from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
+from warmup.store import open_store
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    with serve_in_thread(SandboxConfig(fast=True, seed=5)) as running:
+        yield running
+
+
+@pytest.fixture
+def relay(server_tls: ssl.SSLContext) -> Iterator[Sink]:
+    with smtp_sink(tls="starttls", tls_context=server_tls, auth=("relay", "pw")) as sink:
+        yield sink
+
+
+def write_plan(tmp: Path, sandbox: RunningSandbox, relay: Sink, **klaviyo: object) -> Path:
+    plan = yaml.safe_load((REPO / "plans" / "example.yaml").read_text())
+    plan.update(
+        scenario=str(REPO / "scenarios" / "variant-1.yaml"),
+        templates=str(REPO / "templates"),
+        store=str(tmp / "check.db"),
+    )
+    plan["providers"]["new"].update(port=relay.port, tls="starttls")
+    plan["providers"]["klaviyo"].update(base_url=sandbox.base_url, **klaviyo)
+    path = tmp / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def ready(
+    tmp_path: Path,
+    sandbox: RunningSandbox,
+    relay: Sink,
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    monkeypatch.delenv("WARMUP_STORE")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))  # trust the relay's certificate
+    monkeypatch.setenv("KLAVIYO_API_KEY", sandbox.api_key)
+    monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "s" * 40)
+    monkeypatch.setenv("WARMUP_SMTP_USER", "relay")
+    monkeypatch.setenv("WARMUP_SMTP_PASSWORD", "pw")
+    plan = write_plan(tmp_path, sandbox, relay)
+    open_store(tmp_path / "check.db").close()
+    return plan
+
+
+def test_everything_in_place_passes(ready: Path, sandbox: RunningSandbox, relay: Sink) -> None:
+    result = runner.invoke(app, ["check", str(ready)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(line.startswith("ok") for line in lines[:-1]), result.output
+    assert "STARTTLS, AUTH accepted" in result.output and relay.logins == 1
+    assert "does not exist yet: day 1 creates it" in result.output
+    assert sandbox.api_key not in result.output and "pw" not in result.output.split()
+    document = json.loads(runner.invoke(app, ["check", str(ready), "--json"]).stdout)
+    assert document["ok"] is True and {c["name"] for c in document["checks"]} >= {
+        "klaviyo",
+        "klaviyo scopes",
+        "exclusion list",
+        "smtp",
+        "store",
+    }
+
+
+def test_each_missing_piece_fails_its_line(
+    ready: Path, sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLAVIYO_API_KEY", sandbox.read_only_key)  # no write scopes
+    monkeypatch.setenv("WARMUP_SMTP_PASSWORD", "wrong")
+    (tmp_path / "check.db").unlink()
+    plan = ready.read_text().replace("{name: Warmup unsubscribes}", "{id: NoSuchList}")
+    plan = plan.replace("name: Warmup unsubscribes", "id: NoSuchList")
+    ready.write_text(plan)
+    result = runner.invoke(app, ["check", str(ready), "--json"])
+    assert result.exit_code == 1, result.output
+    failed = {c["name"]: c["detail"] for c in json.loads(result.stdout)["checks"] if not c["ok"]}
+    assert set(failed) == {"klaviyo scopes", "unsubscribe list", "smtp", "store"}, failed
+    assert "lists:write" in failed["klaviyo scopes"]
+    assert "refused the login" in failed["smtp"]
+    assert "warmup import" in failed["store"]

@@ -1,0 +1,16 @@
+"""Forget the Klaviyo list ids warmup resolved from list names, so the next sync finds (or
+creates) each list by its name again: the way back after a list was deleted in Klaviyo, whose
+remembered id then answers 404 to every change."""
+
+from __future__ import annotations
+
+from warmup.store import Store
+
+
+def forget_resolved_lists(store: Store) -> list[tuple[str, str]]:
+    """Drop every remembered name → id; returns the (name, id) pairs forgotten. Lists the plan
+    names by ``id:`` or ``per_day:`` are not remembered here: change those in the plan."""
+    with store.transaction() as conn:
+        rows = conn.execute("SELECT name, list_id FROM klaviyo_lists ORDER BY ref").fetchall()
+        conn.execute("DELETE FROM klaviyo_lists")
+    return [(str(name), str(list_id)) for name, list_id in rows]
