@@ -134,7 +134,11 @@ class DayRun:
             self.day,
             when,
             local_time(plan, when),
-            self.clock if not self.dry_run or self.at_clock else None,
+            # A completed day is read whole, whatever the clock: a run then does nothing new,
+            # so neither may its preview stop at a wait that is long over.
+            None
+            if self.completed_before or (self.dry_run and not self.at_clock)
+            else self.clock,
             self.dry_run,
         )
         self.result = DayResult(
