@@ -135,7 +135,7 @@ def resolve(timezone: str, when: date, hhmm: str, reading: ClockChange | None) -
         raise InvalidInput(
             f"send time {wall.describe()}",
             hint="set `clock_change: earlier` or `later` under the plan's `schedule:` "
-            f"({wall.readings()}), or choose another time; `warmup validate` lists every such day",
+            f"({wall.readings()}), or choose another time",
         )
     return wall.pick(reading)
 
