@@ -166,9 +166,11 @@ def next_action(
     if plan.schedule.clock_change is None:
         for night in nights or []:
             if night.day == day.day:
+                # The `clock` lines (and `clock_changes`) give both instants.
                 return (
-                    f"{say(night, None)}; until then `warmup run {plan_arg} --day {day.day}` "
-                    "refuses it"
+                    f"day {day.day}: {night.what} {night.wall.describe()} — add `clock_change: "
+                    "earlier` or `later` under `schedule:`, or choose another time; until then "
+                    f"`warmup run {plan_arg} --day {day.day}` refuses it"
                 )
     starts = local_time(plan, date.fromisoformat(day.date))
     if now < starts:
