@@ -51,6 +51,13 @@ def day_date(plan: Plan, day: int, history: Mapping[int, date] | None = None) ->
     return when
 
 
+def dates_after(plan: Plan, day: int, history: Mapping[int, date], on: date) -> dict[int, date]:
+    """The dates of the days after ``day`` once ``day`` has run on ``on`` (a late day pushes
+    them; `warmup run`'s late note and `warmup status` both say these)."""
+    moved = {**history, day: on}
+    return {n: day_date(plan, n, moved) for n in range(day + 1, plan.day_count + 1)}
+
+
 def local_time(plan: Plan, when: date, hhmm: str | None = None) -> datetime:
     """``hhmm`` on date ``when`` in the plan's time zone as an aware datetime; without ``hhmm``
     the start of that day. A time the clocks skip or repeat that night is read as the plan's

@@ -13,13 +13,35 @@ offset and the zone's name. Only ``--json`` output and the store carry UTC.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from importlib import resources
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 ClockChange = Literal["earlier", "later"]
 CLOCK_CHANGES: tuple[ClockChange, ...] = ("earlier", "later")
+
+
+# In the tz database's list but not a place: `Factory` is the zone of a machine nobody set up
+# (offset 0, abbreviation "-00"). `localtime` and `posixrules` are files of the machine's
+# zoneinfo folder that follow the machine's own zone, so they are not in the list at all.
+NOT_PLACES = frozenset({"Factory", "localtime", "posixrules"})
+
+
+@cache
+def _iana_names() -> frozenset[str]:
+    # tzdata's own list of zone names (zones and their IANA links, e.g. US/Eastern), the same
+    # on every machine, unlike the files under /usr/share/zoneinfo.
+    text = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip()) - NOT_PLACES
+
+
+def is_zone_name(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone name (never one that means the machine's zone)."""
+    return name in _iana_names()
 
 
 def zone(name: str) -> ZoneInfo:
@@ -113,7 +135,7 @@ def resolve(timezone: str, when: date, hhmm: str, reading: ClockChange | None) -
         raise InvalidInput(
             f"send time {wall.describe()}",
             hint="set `clock_change: earlier` or `later` under the plan's `schedule:` "
-            f"({wall.readings()}), or choose another time; `warmup validate` lists every such day",
+            f"({wall.readings()}), or choose another time",
         )
     return wall.pick(reading)
 
@@ -154,13 +176,33 @@ def iso_local(moment: datetime, timezone: str) -> str:
     return local.isoformat(timespec="minutes" if not local.second else "seconds")
 
 
+# warmup's own way of showing an instant, `2027-11-07 01:30 -05:00 America/New_York`, with the
+# offset or the zone name (or both) left out.
+_SHOWN = re.compile(
+    r"^(?P<clock>\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}:\d{2}(?::\d{2})?)"
+    r"(?:\s*(?P<offset>[+-]\d{2}:?\d{2}|Z))?(?:\s+(?P<zone>[A-Za-z][A-Za-z0-9_+\-/]*))?$"
+)
+
+
 def parse_moment(text: str, timezone: str, *, now: datetime | None = None) -> datetime:
-    """``--now`` for rehearsals: ISO 8601. Without an offset it is local time in the plan's zone;
-    without a date it is that time today in the plan's zone (never the machine's). A local time
-    the clocks skip or repeat is refused: the offset has to say which instant is meant."""
+    """``--now`` for rehearsals: ISO 8601, or an instant as warmup prints it (``2027-11-07 01:30
+    -05:00 America/New_York``). Without an offset it is local time in the plan's zone (or the
+    zone it names); without a date it is that time today there (never the machine's). A local
+    time the clocks skip or repeat is refused: the offset has to say which instant is meant, and
+    an offset the named zone does not have at that time is refused too."""
     from warmup.errors import InvalidInput
 
     raw = text.strip()
+    shown = _SHOWN.match(raw)
+    named = shown.group("zone") if shown else None
+    if named is not None and shown is not None:
+        if not is_zone_name(named):
+            raise InvalidInput(
+                f"--now {text!r}: {named!r} is not a time zone",
+                hint=f"write an IANA name like {timezone}, or leave it out (the plan's zone)",
+            )
+        timezone = named
+        raw = shown.group("clock") + (shown.group("offset") or "")
     parsed: datetime | None = None
     try:
         parsed = datetime.fromisoformat(raw)
@@ -174,10 +216,13 @@ def parse_moment(text: str, timezone: str, *, now: datetime | None = None) -> da
     if parsed is None:
         raise InvalidInput(
             f"--now {text!r} is not a timestamp",
-            hint="write it like 2026-12-03T10:05 (the plan's time zone), 10:05 (today there) "
-            "or 2026-12-03T09:05:00+00:00",
+            hint="write it like 2026-12-03T10:05 (the plan's time zone), 10:05 (today there), "
+            "2026-12-03T09:05:00+00:00 or as warmup prints it: 2026-12-03 10:05 +01:00 "
+            "Europe/Prague",
         )
     if parsed.tzinfo is not None:
+        if named is not None:
+            _check_offset(text, parsed, named)
         return parsed
     if len(raw) == 10:  # a date alone: the start of that day
         return day_start(timezone, parsed.date())
@@ -193,4 +238,24 @@ def parse_moment(text: str, timezone: str, *, now: datetime | None = None) -> da
     raise InvalidInput(
         f"--now {text!r} is not a time on that day: {wall.describe()}",
         hint=f"write --now {first} or --now {second} (the instants either side of the jump)",
+    )
+
+
+def _check_offset(text: str, moment: datetime, timezone: str) -> None:
+    """An offset written next to a zone name must be one that zone has at that local time."""
+    from warmup.errors import InvalidInput
+
+    wall = read_wall(timezone, moment.replace(tzinfo=None))
+    readings = [wall.earlier] if wall.kind == "normal" else [wall.earlier, wall.later]
+    if wall.kind != "skipped" and any(r.utcoffset() == moment.utcoffset() for r in readings):
+        return
+    offsets = " or ".join(show(r, timezone, with_zone=False)[-6:] for r in readings)
+    raise InvalidInput(
+        f"--now {text!r}: {timezone} is not at {moment.strftime('%z')[:3]}:"
+        f"{moment.strftime('%z')[3:]} then"
+        + (f": {wall.describe()}" if wall.kind == "skipped" else ""),
+        hint=f"write {offsets}, or leave the offset out"
+        if wall.kind != "skipped"
+        else f"write --now {iso_local(wall.earlier, timezone)} or "
+        f"--now {iso_local(wall.later, timezone)}",
     )

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import pendulum
-
-from warmup.clock import local_today
+from warmup.clock import is_zone_name, local_today
 from warmup.errors import InvalidInput
 from warmup.plan.loader import LoadedPlan, load_plan
 from warmup.resources import bundled_dir
@@ -165,13 +163,11 @@ def _check_options(name: str | None, timezone: str) -> None:
             f"--name {name!r} is not a plan name",
             hint="use letters, digits, . _ - (starting with a letter or digit)",
         )
-    try:
-        pendulum.timezone(timezone)
-    except Exception:
+    if not is_zone_name(timezone):
         raise InvalidInput(
             f"--timezone {timezone!r} is not a time zone",
             hint="write an IANA name like Europe/Prague or America/New_York",
-        ) from None
+        )
 
 
 def default_name(directory: Path) -> str:

@@ -4,17 +4,20 @@ A send time (or a scenario wait's ``until: "HH:MM"``) that the clocks skip or re
 the plan's sending dates is an error pointing at the line that sets it, with both instants it
 could mean, unless ``schedule.clock_change`` chose a reading; then ``notes`` says which instant
 each such day uses. Dates are the planned calendar's: a day held back later is checked again
-when it runs (``warmup.calendar.local_time`` refuses the same way).
+when it runs (``warmup.calendar.local_time`` refuses the same way), and ``shifted_times`` with
+``dates`` checks the dates days take once earlier days ran late (for `warmup status` and the late
+note of `warmup run`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from warmup.calendar import day_date
-from warmup.clock import WallTime, read_wall, show
+from warmup.clock import ClockChange, WallTime, read_wall, show
 from warmup.errors import Issue
 from warmup.plan import LoadedPlan
 from warmup.plan.scenario import WaitNode
@@ -68,14 +71,21 @@ def _times(loaded: LoadedPlan) -> list[tuple[int, str, str, Path, tuple[str | in
     return out
 
 
-def shifted_times(loaded: LoadedPlan) -> list[Shifted]:
-    """Every sending day's local time that does not name exactly one instant."""
+def shifted_times(loaded: LoadedPlan, dates: Mapping[int, date] | None = None) -> list[Shifted]:
+    """Every sending day's local time that does not name exactly one instant: on the planned
+    calendar, or with ``dates`` only those days, on those dates."""
     plan = loaded.plan
     files: dict[Path, Positioned] = {}
     found: list[Shifted] = []
-    dates: dict[int, date] = {}
+    planned: dict[int, date] = {}
     for number, what, hhmm, file, where in _times(loaded):
-        when = dates.setdefault(number, day_date(plan, number))
+        if dates is not None and number not in dates:
+            continue
+        when = (
+            dates[number]
+            if dates is not None
+            else planned.setdefault(number, day_date(plan, number))
+        )
         hour, minute = (int(part) for part in hhmm.split(":"))
         wall = read_wall(plan.timezone, datetime.combine(when, time(hour, minute)))
         if wall.kind == "normal":
@@ -111,9 +121,30 @@ def notes(loaded: LoadedPlan) -> list[str]:
     reading = loaded.plan.schedule.clock_change
     if reading is None:
         return []
-    tz = loaded.plan.timezone
-    return [
-        f"day {s.day}: {s.what} {s.wall.describe()}; clock_change: {reading} → "
-        f"{show(s.wall.pick(reading), tz)}"
-        for s in shifted_times(loaded)
-    ]
+    return [say(s, reading) for s in shifted_times(loaded)]
+
+
+def say(s: Shifted, reading: ClockChange | None) -> str:
+    """One night in words: the instant the plan's reading picks, or what to add to choose."""
+    text = f"day {s.day}: {s.what} {s.wall.describe()}"
+    if reading is None:
+        return (
+            f"{text} — add `clock_change: earlier` or `later` under `schedule:` "
+            f"({s.wall.readings()}), or choose another time, before day {s.day} runs"
+        )
+    return f"{text}; clock_change: {reading} → {show(s.wall.pick(reading), s.wall.timezone)}"
+
+
+def to_json(s: Shifted, reading: ClockChange | None) -> dict[str, object]:
+    """One night for `warmup status --json` (instants in UTC)."""
+    return {
+        "day": s.day,
+        "date": s.wall.local.date().isoformat(),
+        "what": s.what,
+        "local": s.wall.local.strftime("%H:%M"),
+        "kind": s.wall.kind,
+        "earlier": s.wall.earlier.astimezone(UTC).isoformat(),
+        "later": s.wall.later.astimezone(UTC).isoformat(),
+        "clock_change": reading,
+        "at": None if reading is None else s.wall.pick(reading).astimezone(UTC).isoformat(),
+    }

@@ -96,3 +96,19 @@ def test_a_late_day_says_so_with_the_dates_the_rest_now_take(
     # A day run on its own date gets no such note.
     on_time = run_day(loaded, 2, now=at("2026-12-14T11:00"))
     assert not [note for note in on_time.notes if "late" in note]
+
+
+def test_a_completed_day_at_an_earlier_clock_does_nothing_in_both(
+    tmp_path: Path, store_path: Path
+) -> None:
+    fill_store(store_path, 300, seed=5)
+    loaded = load_plan(write_plan(tmp_path, variant=1, days=[5, 20, 30]))
+    assert run_day(loaded, 1, now=at("2026-12-01T11:00")).status == "completed"
+    # Before the day's send time: its customers were mailed long ago.
+    dry = run_day(loaded, 1, now=at("2026-12-01T08:00"), dry_run=True)
+    real = run_day(loaded, 1, now=at("2026-12-01T08:00"))
+    for result in (dry, real):
+        assert (result.status, result.due_at) == ("completed", None)
+        assert result.notes == ["day 1 had already completed; nothing new was done"]
+        assert "would stop here" not in result.render()
+    same_as_real(dry, real)

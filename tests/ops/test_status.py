@@ -28,7 +28,7 @@ def test_fresh_store_lists_the_planned_calendar(loaded: LoadedPlan) -> None:
     assert {d.status for d in status.days} == {"planned"}
     assert (status.guardrail.action, status.guardrail.day) == ("proceed", 1)
     assert status.next_action == (
-        "day 1 can run after 2026-12-01 00:00 +01:00 Europe/Prague (mails at 10:00): "
+        "day 1 can run after 2026-12-01 00:00 +01:00 Europe/Prague (mails at 10:00 +01:00): "
         f"warmup run {loaded.path} --day 1"
     )
 
@@ -126,6 +126,7 @@ def test_status_json_is_stable(loaded: LoadedPlan, example_plan: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert sorted(data) == [
+        "clock_changes",
         "days",
         "email_backlog",
         "guardrail",

@@ -21,7 +21,7 @@ from datetime import date, datetime
 
 import pendulum
 
-from warmup.calendar import day_date, local_date, local_time
+from warmup.calendar import dates_after, day_date, local_date, local_time
 from warmup.clock import show
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
@@ -35,8 +35,8 @@ from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.plan import LoadedPlan
-from warmup.plan.scenario import WaitNode
 from warmup.store import Store, now_iso, open_store
+from warmup.wallclock import say, shifted_times
 
 log = logging.getLogger("warmup.engine")
 
@@ -134,7 +134,9 @@ class DayRun:
             self.day,
             when,
             local_time(plan, when),
-            self.clock if not self.dry_run or self.at_clock else None,
+            # A completed day is read whole, whatever the clock: a run then does nothing new,
+            # so neither may its preview stop at a wait that is long over.
+            None if self.completed_before or (self.dry_run and not self.at_clock) else self.clock,
             self.dry_run,
         )
         self.result = DayResult(
@@ -200,10 +202,26 @@ class DayRun:
         """Refuse before anything is recorded when the clocks skip or repeat one of the day's
         local times and the plan chose no reading (a held-back day can land on such a night)."""
         plan = self.loaded.plan
-        for node in self.loaded.scenario.nodes:
-            if isinstance(node, WaitNode) and node.until is not None:
-                send = plan.schedule.send_time_for(self.day)
-                local_time(plan, when, send if node.until == "send_time" else node.until)
+        if plan.schedule.clock_change is not None:
+            return
+        nights = shifted_times(self.loaded, {self.day: when})
+        if not nights:
+            return
+        night = nights[0]
+        planned = day_date(plan, self.day)
+        where = (
+            f"day {self.day} was planned for {planned.isoformat()} and moved to "
+            f"{when.isoformat()} because an earlier day ran late, so `warmup validate` (which "
+            "checks the planned dates) cannot see it; `warmup status` lists every such night "
+            "of the dates the days take now"
+            if when != planned
+            else "`warmup validate` lists every such day"
+        )
+        raise InvalidInput(
+            f"day {self.day} ({when.isoformat()}): {night.what} {night.wall.describe()}",
+            hint=f"add `clock_change: earlier` or `later` under the plan's `schedule:` "
+            f"({night.wall.readings()}), or choose another time for day {self.day}; {where}",
+        )
 
     def _late_note(self, when: date, rows: dict[int, tuple[object, ...]]) -> None:
         """A day first run after its date: say so, and which dates the later days now take."""
@@ -211,12 +229,10 @@ class DayRun:
         today = local_date(plan, self.clock)
         if when >= today:
             return
-        history = self._anchors(rows)
-        history[self.day] = today
-        later = ", ".join(
-            f"day {n} {day_date(plan, n, history).isoformat()}"
-            for n in range(self.day + 1, plan.day_count + 1)
-        )
+        moved = dates_after(plan, self.day, self._anchors(rows), today)
+        later = ", ".join(f"day {n} {on.isoformat()}" for n, on in moved.items())
+        # A day pushed onto a clock-change night: say so now, not when its run refuses it.
+        nights = [say(s, plan.schedule.clock_change) for s in shifted_times(self.loaded, moved)]
         late = (today - when).days
         try:
             send = show(
@@ -230,6 +246,7 @@ class DayRun:
             f"{plan.timezone}); its send time {send} has passed, so it "
             "mails as soon as its customers are allocated and listed"
             + (f"; the days after it move along: {later}" if later else "")
+            + "".join(f"; on a clock change now: {night}" for night in nights)
         )
 
     def _anchors(self, rows: dict[int, tuple[object, ...]]) -> dict[int, date]:

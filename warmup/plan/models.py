@@ -10,9 +10,9 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-import pendulum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from warmup.clock import is_zone_name
 from warmup.providers.klaviyo.endpoints import REVISION as KLAVIYO_REVISION
 from warmup.providers.klaviyo.endpoints import REVISION_FORMAT
 
@@ -375,13 +375,11 @@ class Plan(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            pendulum.timezone(value)
-        except Exception:
+        if not is_zone_name(value):
             raise ValueError(
                 f"{value!r} is not a time zone — write an IANA name like "
                 "Europe/Prague or America/New_York"
-            ) from None
+            )
         return value
 
     @property

@@ -18,6 +18,9 @@ from warmup.guardrails import DayFigures, day_figures
 from warmup.plan.loader import LoadedPlan
 from warmup.store import Store
 
+# A day's status before it has run: `late` is a planned day whose date has passed (status only).
+NOT_RUN = ("planned", "late")
+
 # Outbox statuses grouped the way an operator reads them.
 PENDING = ("pending", "sending")
 FAILED = ("failed", "bounced", "on_hold")
@@ -46,7 +49,7 @@ class Outstanding:
 class DayRow:
     day: int
     date: str
-    status: str  # planned | running | waiting | completed | failed
+    status: str  # planned | late | running | waiting | completed | failed
     template: str | None
     send_time: str
     new_setting: str  # the plan's `new:` (50, "10%", all)
@@ -83,20 +86,29 @@ class DayRow:
         }
 
 
-def _history(loaded: LoadedPlan, rows: dict[int, sqlite3.Row]) -> dict[int, date]:
-    """Days already run → the last local date they occupied (for the sending-day calendar)."""
+def _history(
+    loaded: LoadedPlan, rows: dict[int, sqlite3.Row], today: date | None
+) -> dict[int, date]:
+    """Days already run → the last local date they occupied (for the sending-day calendar); as
+    of ``today``, a day not completed yet occupies today at least."""
     history: dict[int, date] = {}
     for number, row in rows.items():
         when = date.fromisoformat(row["date"])
         if row["completed_at"]:
             finished = local_date(loaded.plan, datetime.fromisoformat(row["completed_at"]))
             when = max(when, finished)
+        elif today is not None:
+            when = max(when, today)
         history[number] = when
     return history
 
 
-def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
-    """One row per day of the plan's schedule (days not run yet are ``planned``)."""
+def day_rows(loaded: LoadedPlan, store: Store, today: date | None = None) -> list[DayRow]:
+    """One row per day of the plan's schedule (days not run yet are ``planned``).
+
+    With ``today`` (the plan zone's date) the calendar is the one the days will take from
+    today: a day not run whose date has passed is ``late`` (run now, it mails at once) and the
+    days after it take the dates `warmup run`'s late note lists."""
     conn = store.conn
     conn.row_factory = sqlite3.Row
     try:
@@ -111,7 +123,7 @@ def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
         conn.row_factory = None
     mail = {f.day: f for f in day_figures(store)}
     plan = loaded.plan
-    history = _history(loaded, rows)
+    history = _history(loaded, rows, today)
     latest = max(
         (r for r in rows.values() if r["new_allocated"] is not None),
         key=lambda r: int(r["day"]),
@@ -127,10 +139,14 @@ def day_rows(loaded: LoadedPlan, store: Store) -> list[DayRow]:
         number = setting.day
         row = rows.get(number)
         when = row["date"] if row is not None else day_date(plan, number, history).isoformat()
+        status = str(row["status"]) if row is not None else "planned"
+        if status == "planned" and today is not None and date.fromisoformat(when) < today:
+            status = "late"
+            history[number] = today  # it runs today at the earliest: the rest follow
         day = DayRow(
             day=number,
             date=when,
-            status=str(row["status"]) if row is not None else "planned",
+            status=status,
             template=plan.schedule.template_for(number),
             send_time=plan.schedule.send_time_for(number),
             new_setting=str(setting.new),

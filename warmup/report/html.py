@@ -11,7 +11,7 @@ from pathlib import Path
 from warmup.clock import show
 from warmup.errors import InvalidInput
 from warmup.plan.loader import LoadedPlan
-from warmup.report.figures import DayRow
+from warmup.report.figures import NOT_RUN, DayRow
 from warmup.report.funnel import day_funnel, latest_day
 from warmup.report.graph import layered_layout
 from warmup.report.status import PlanStatus, plan_status
@@ -58,7 +58,7 @@ def ramp_svg(days: list[DayRow]) -> str:
             Series(
                 "new provider sent",
                 NEW_SENT,
-                [float(d.new_sent) if d.status != "planned" else None for d in days],
+                [float(d.new_sent) if d.status not in NOT_RUN else None for d in days],
             ),
             Series(
                 "Klaviyo allocated",
@@ -165,7 +165,7 @@ def days_table(days: list[DayRow]) -> str:
                 d.template or "",
                 d.new_setting,
                 n(d.new_allocated),
-                n(d.new_sent) if d.status != "planned" else "–",
+                n(d.new_sent) if d.status not in NOT_RUN else "–",
                 n(d.klaviyo_allocated),
                 *(
                     (n(d.mail.hard_bounced), n(d.mail.complained), n(d.mail.unsubscribed))
@@ -183,7 +183,7 @@ def list_sync_html(status: PlanStatus) -> str:
     rows = [
         [str(d.day), f"{d.list_sync.sent:,}", f"{d.list_sync.pending:,}", f"{d.list_sync.failed:,}"]
         for d in status.days
-        if d.status != "planned"
+        if d.status not in NOT_RUN
     ]
     total = status.list_sync_backlog
     attention = [

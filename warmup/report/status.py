@@ -7,14 +7,17 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from warmup.calendar import local_time
-from warmup.clock import local_today, show
+from warmup.clock import ClockChange, local_today, show
 from warmup.consent.flow import unsubscribe_backlog
 from warmup.dispatch import klaviyo_backlog, unsent_email
 from warmup.dispatch.email import email_backlog
+from warmup.errors import InvalidInput
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.plan.loader import LoadedPlan
-from warmup.report.figures import DayRow, day_rows
+from warmup.report.figures import NOT_RUN, DayRow, day_rows
 from warmup.store import Store, open_store
+from warmup.wallclock import Shifted, say, shifted_times
+from warmup.wallclock import to_json as wall_json
 
 JSON_VERSION = 1
 
@@ -43,6 +46,9 @@ class PlanStatus:
     oldest_unsubscribe_seconds: int | None
     guardrail: Guardrail
     next_action: str
+    # Days not completed whose local times the clocks skip or repeat on the dates they now take.
+    clock_nights: list[Shifted]
+    clock_change: ClockChange | None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +63,7 @@ class PlanStatus:
             "oldest_unsubscribe_seconds": self.oldest_unsubscribe_seconds,
             "guardrail": self.guardrail.to_json(),
             "next": self.next_action,
+            "clock_changes": [wall_json(s, self.clock_change) for s in self.clock_nights],
         }
 
 
@@ -88,8 +95,31 @@ def _shown_status(day: DayRow) -> str:
     return day.status
 
 
+def open_nights(loaded: LoadedPlan, days: list[DayRow]) -> list[Shifted]:
+    """Clock-change nights on the dates the days not completed take now (a late day pushes
+    the rest onto nights `warmup validate`, which checks the planned dates, never saw)."""
+    return shifted_times(
+        loaded, {d.day: date.fromisoformat(d.date) for d in days if d.status != "completed"}
+    )
+
+
+def _mails_at(loaded: LoadedPlan, day: DayRow) -> str:
+    """The day's send time with its offset, so a repeated hour says which one."""
+    plan = loaded.plan
+    try:
+        moment = local_time(plan, date.fromisoformat(day.date), day.send_time)
+    except InvalidInput:  # unresolved: open_nights says so
+        return day.send_time
+    return show(moment, plan.timezone, with_zone=False)[11:]
+
+
 def next_action(
-    loaded: LoadedPlan, store: Store, days: list[DayRow], guardrail: Guardrail, now: datetime
+    loaded: LoadedPlan,
+    store: Store,
+    days: list[DayRow],
+    guardrail: Guardrail,
+    now: datetime,
+    nights: list[Shifted] | None = None,
 ) -> str:
     """The one thing an operator should do next, in words."""
     plan = loaded.plan
@@ -147,24 +177,33 @@ def next_action(
                 f"and run it again: warmup run {plan_arg} --day {day.day}"
             )
         return f"day {day.day} is {day.status}: warmup run {plan_arg} --day {day.day}"
-    remaining = [d for d in days if d.status == "planned"]
+    remaining = [d for d in days if d.status in NOT_RUN]
     if not remaining:
         return f"all {len(days)} days completed"
     day = remaining[0]
+    if plan.schedule.clock_change is None:
+        for night in nights or []:
+            if night.day == day.day:
+                # The `clock` lines (and `clock_changes`) give both instants.
+                return (
+                    f"day {day.day}: {night.what} {night.wall.describe()} — add `clock_change: "
+                    "earlier` or `later` under `schedule:`, or choose another time; until then "
+                    f"`warmup run {plan_arg} --day {day.day}` refuses it"
+                )
     starts = local_time(plan, date.fromisoformat(day.date))
     if now < starts:
         return (
             f"day {day.day} can run after {show(starts, tz)} "
-            f"(mails at {day.send_time}): warmup run {plan_arg} --day {day.day}"
+            f"(mails at {_mails_at(loaded, day)}): warmup run {plan_arg} --day {day.day}"
         )
-    if local_today(tz, now) > date.fromisoformat(day.date):
+    if day.status == "late":
         # Its whole date has passed: the run will say which dates the later days now take.
         return (
             f"day {day.day} is late (planned for {day.date}; its send time has passed, so it "
             f"mails at once and the later days move along): warmup run {plan_arg} --day {day.day}"
         )
     return (
-        f"day {day.day} is due (mails at {day.send_time} {tz}): "
+        f"day {day.day} is due (mails at {_mails_at(loaded, day)} {tz}): "
         f"warmup run {plan_arg} --day {day.day}"
     )
 
@@ -174,7 +213,8 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
     now = now or datetime.now(UTC)
     store = open_store(loaded.store_path, create=False)
     try:
-        days = day_rows(loaded, store)
+        days = day_rows(loaded, store, local_today(loaded.plan.timezone, now))
+        nights = open_nights(loaded, days)
         guardrail = guardrail_state(loaded, store, days)
         waiting = unsubscribe_backlog(store, now=now)
         return PlanStatus(
@@ -189,7 +229,9 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
                 None if waiting.oldest_age is None else int(waiting.oldest_age.total_seconds())
             ),
             guardrail=guardrail,
-            next_action=next_action(loaded, store, days, guardrail, now),
+            next_action=next_action(loaded, store, days, guardrail, now, nights),
+            clock_nights=nights,
+            clock_change=loaded.plan.schedule.clock_change,
         )
     finally:
         store.close()
@@ -237,7 +279,7 @@ def render_table(status: PlanStatus) -> str:
                 _shown_status(d),
                 plan_text,
                 _cell(d.new_allocated),
-                _cell(d.new_sent) if d.status != "planned" else "-",
+                _cell(d.new_sent) if d.status not in NOT_RUN else "-",
                 _cell(d.klaviyo_allocated),
                 _cell(d.emails.pending),
                 _cell(d.emails.failed),
@@ -280,6 +322,10 @@ def render_table(status: PlanStatus) -> str:
         f"guardrail   {rail.action} "
         + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
         + "".join(f"\n              {reason}" for reason in rail.reasons),
-        f"next        {status.next_action}",
     ]
+    lines += [
+        f"{'clock' if i == 0 else '':<12}{say(night, status.clock_change)}"
+        for i, night in enumerate(status.clock_nights)
+    ]
+    lines.append(f"next        {status.next_action}")
     return "\n".join(lines)
