@@ -1,8 +1,10 @@
 """The day's journeys and allocations: written once, frozen, read back on every re-run.
 
-``journeys`` holds, per customer and day, the node ids walked (``path``), the edge the walk
-ended on (``last_label``), where the customer is now (``node``; ``due_at`` when parked at a
-wait), the allocation ``rank`` and an ``outcome``:
+``journeys`` holds, per customer and day, the path walked (``path_id``: one of the day's few
+enumerated paths, whose node ids and final edge label are stored once in ``journey_paths``;
+rows from before migration 040 hold them in ``path`` and ``last_label``; the view
+``journey_rows`` reads both alike), where the customer is now (``node``; ``due_at`` when parked
+at a wait), the allocation ``rank`` and an ``outcome``:
 
 - ``ended``: the walk ended at a missing edge before the allocation (stays with Klaviyo);
 - ``never_allocated``: reached the allocation but unsubscribed, suppressed or invalid email;
