@@ -46,10 +46,13 @@ def clock():
     u = resource.getrusage(resource.RUSAGE_SELF)
     return time.perf_counter(), u.ru_utime + u.ru_stime
 figures = {}
+peaks = {}
 def phase(name, start):
     wall, cpu = clock()
     old = figures.get(name, (0.0, 0.0))
     figures[name] = (old[0] + cpu - start[1], old[1] + wall - start[0])
+    # the process's peak so far: the phase that raises it is the one that holds the memory
+    peaks[name] = max(peaks.get(name, 0.0), peak_mb())
     return wall, cpu
 start = clock()
 from datetime import datetime
@@ -82,7 +85,7 @@ with closing(open_store(loaded.store_path, create=False)) as store:
     e = drain_email(loaded, store, day, clock=lambda: now)
     mark = phase("email", mark)
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"phases": figures, "rss_mb": peak_mb(),
+print(json.dumps({"phases": figures, "rss_mb": peak_mb(), "peaks": peaks,
                   "new": result.allocation["new"] if result.allocation else 0,
                   "status": result.status, "klaviyo_sent": k.sent, "email_sent": e.sent,
                   "failed": k.failed + e.failed, "on_hold": k.on_hold}))
@@ -175,7 +178,9 @@ def main() -> None:
                 parts.append(f"{name} CPU {cpu:6.2f} s wall {wall:6.2f} s")
             print(
                 f"day {day:2d}: new {figures['new']:>7,} · " + " · ".join(parts)
-                + f" · peak RSS {figures['rss_mb']:4.0f} MB · sent {figures['email_sent']:,}"
+                + f" · peak RSS {figures['rss_mb']:4.0f} MB (by the end of: "
+                + ", ".join(f"{n} {m:.0f}" for n, m in figures["peaks"].items())
+                + f") · sent {figures['email_sent']:,}"
                 f" emails, {figures['klaviyo_sent']:,} Klaviyo rows ({figures['failed']} failed, "
                 f"{figures['on_hold']} on hold), {figures['status']}",
                 flush=True,
