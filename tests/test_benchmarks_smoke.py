@@ -27,7 +27,10 @@ CASES = {
         ["--rows", "2000"],
         ["plain csv", "warmup import", "CPU", "× plain", "the plain table's file"],
     ),
-    "send_bench.py": (["--messages", "300"], ["throughput", "peak RSS", "render + build"]),
+    "send_bench.py": (
+        ["--messages", "300"],
+        ["throughput", "s CPU", "anchor", "peak RSS", "render + build"],
+    ),
     "klaviyo_sync_bench.py": (
         ["--size", "1000", "--fast"],
         ["import 1000 new profiles", "read the list back (500)"],
