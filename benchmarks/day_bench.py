@@ -1,12 +1,21 @@
-"""Dry-run speed of the scenario engine: day 14 of the example plan over N customers.
+"""Day 14 of the example plan over N customers: the dry run, the real allocation, an anchor.
 
     python benchmarks/day_bench.py [--customers 1000000] [--series 100000,300000,1000000]
-                                   [--keep DIR]
+                                   [--keep DIR] [--repeat 1]
 
 The store is generated directly (executemany for customers, INSERT…SELECT for the synthesised
-allocations of days 1–13, so #40's past audience matters), then the dry run runs in its own
-subprocess so that its wall time and peak memory (ru_maxrss) are its own. Prints one line per
-size, and with several sizes the time per customer, to show how time grows.
+allocations of days 1–13, so #40's past audience matters). Three steps then run, each in its
+own subprocess so that its CPU time, wall time and peak memory (VmHWM) are its own:
+
+- anchor: the day's allocation as one SQL statement (consent, valid email, segment; earlier
+  recipients first, then the most engaged) into a temp table — the floor of the work;
+- dry run: ``warmup run --day 14 --dry-run`` (``run_day(dry_run=True)``);
+- real: ``warmup run --day 14 --no-dispatch`` at 12:00 on the day (every wait is due), i.e.
+  allocate, freeze journeys and allocations and write the whole outbox, on a fresh copy of the
+  store each time.
+
+CPU time (user + system of the step's process) is the main figure: on a shared machine wall
+time mostly measures the neighbours. With several sizes, the time per customer shows growth.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -26,18 +36,70 @@ REPO = Path(__file__).resolve().parent.parent
 PLAN = REPO / "plans" / "example.yaml"
 STAMP = "2026-11-20T00:00:00+00:00"
 
-CHILD = r"""
+PRELUDE = r"""
 import json, os, resource, sys, time
+def peak_mb():
+    # VmHWM is this process's own peak; ru_maxrss also counts the parent's memory at the fork
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def finish(start_wall, start_cpu, **extra):
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"wall": time.perf_counter() - start_wall,
+                      "cpu": usage.ru_utime + usage.ru_stime - start_cpu,
+                      "rss_mb": peak_mb(), **extra}))
+def clock():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), usage.ru_utime + usage.ru_stime
+"""
+
+# Imports are inside the timed part: a user pays for them on every `warmup run`.
+ENGINE = (
+    PRELUDE
+    + r"""
+start = clock()
 os.environ["WARMUP_STORE"] = sys.argv[2]
+from datetime import datetime, timezone
 from warmup.engine import run_day
 from warmup.plan import load_plan
 loaded = load_plan(sys.argv[1])
-start = time.perf_counter()
-result = run_day(loaded, 14, dry_run=True)
-wall = time.perf_counter() - start
-print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                  / 1024, "new": result.allocation["new"] if result.allocation else None}))
+startup = clock()
+real = sys.argv[3] == "real"
+now = datetime(2026, 12, 14, 11, 0, tzinfo=timezone.utc) if real else None
+result = run_day(loaded, 14, dry_run=not real, now=now)
+finish(*start, startup_cpu=startup[1] - start[1],
+       new=result.allocation["new"] if result.allocation else None,
+       outbox=sum(result.outbox.values()) if result.outbox else 0)
 """
+)
+
+ANCHOR = (
+    PRELUDE
+    + r"""
+start = clock()
+import sqlite3
+conn = sqlite3.connect(sys.argv[2], isolation_level=None)
+limit = int(sys.argv[3])
+conn.execute("BEGIN")
+conn.execute(
+    "CREATE TEMP TABLE anchor AS SELECT id, rank <= ? AS is_new FROM ("
+    "SELECT c.id, ROW_NUMBER() OVER (ORDER BY p.customer_id IS NULL, "
+    "c.last_engaged_at IS NULL, c.last_engaged_at DESC, c.email) AS rank "
+    "FROM customers c JOIN segment_members s ON s.segment = 'engaged-90' "
+    "AND s.customer_id = c.id LEFT JOIN consents e ON e.customer_id = c.id "
+    "AND e.channel = 'email' LEFT JOIN allocations p ON p.day = 13 "
+    "AND p.customer_id = c.id AND p.provider = 'new' "
+    "WHERE c.email_valid = 1 AND coalesce(e.status, 'never_subscribed') "
+    "NOT IN ('unsubscribed', 'suppressed'))",
+    (limit,),
+)
+new = conn.execute("SELECT sum(is_new) FROM anchor").fetchone()[0]
+conn.execute("ROLLBACK")
+finish(*start, new=new)
+"""
+)
 
 
 def _customers(n: int, seed: int) -> Iterator[tuple[object, ...]]:
@@ -110,14 +172,31 @@ def build_store(path: Path, n: int, seed: int = 0) -> None:
     conn.close()
 
 
-def measure(store: Path) -> dict[str, float]:
+def child(code: str, *args: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(PLAN), str(store)],
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def measure(store: Path, n: int, repeat: int) -> dict[str, dict[str, float]]:
+    """The best (least CPU) of ``repeat`` runs of each step."""
+    figures: dict[str, dict[str, float]] = {}
+    for _ in range(repeat):
+        runs = {
+            "anchor": child(ANCHOR, str(PLAN), str(store), str(n)),
+            "dry run": child(ENGINE, str(PLAN), str(store), "dry"),
+        }
+        copy = store.with_name(store.stem + "-real.db")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+        shutil.copy(store, copy)
+        runs["real (no dispatch)"] = child(ENGINE, str(PLAN), str(copy), "real")
+        runs["real (no dispatch)"]["store_mb"] = (copy.stat().st_size - store.stat().st_size) / 1e6
+        for name, run in runs.items():
+            if name not in figures or run["cpu"] < figures[name]["cpu"]:
+                figures[name] = run
+    return figures
 
 
 def main() -> None:
@@ -130,6 +209,7 @@ def main() -> None:
         help="comma-separated sizes, e.g. 100000,1000000 (overrides --customers)",
     )
     parser.add_argument("--keep", type=Path, default=None, help="keep stores in this folder")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs per step")
     args = parser.parse_args()
     sizes = [int(s) for s in args.series.split(",")] if args.series else [args.customers]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="day-bench-"))
@@ -141,21 +221,38 @@ def main() -> None:
             started = time.perf_counter()
             build_store(store, n)
             print(f"built {n:,} customers in {time.perf_counter() - started:.1f} s", flush=True)
-        figures = measure(store)
+        figures = measure(store, n, args.repeat)
         rows.append((n, figures))
-        print(
-            f"dry run day 14, {n:>9,} customers: wall {figures['wall']:6.2f} s, peak RSS "
-            f"{figures['rss_mb']:6.0f} MB, new provider {figures['new']:,}",
-            flush=True,
-        )
+        anchor = figures["anchor"]["cpu"]
+        for name, f in figures.items():
+            extra = ""
+            if name != "anchor":
+                extra = (
+                    f" (of which imports and plan {f['startup_cpu']:4.2f} s), "
+                    f"{f['cpu'] / anchor:4.2f}× the anchor's CPU, "
+                    f"{(f['cpu'] - f['startup_cpu']) / anchor:4.2f}× without the imports"
+                )
+            if name.startswith("real"):
+                extra += (
+                    f", {f['cpu'] / figures['dry run']['cpu']:4.2f}× the dry run's CPU, "
+                    f"{f['outbox']:,.0f} outbox rows, store +{f['store_mb']:,.0f} MB"
+                )
+            print(
+                f"day 14, {n:>9,} customers, {name:18s}: CPU {f['cpu']:6.2f} s, wall "
+                f"{f['wall']:6.2f} s, peak RSS {f['rss_mb']:5.0f} MB, new provider "
+                f"{f['new'] or 0:,.0f}{extra}",
+                flush=True,
+            )
     if len(rows) > 1:
         first_n, first = rows[0]
         for n, figures in rows:
-            print(
-                f"  {n:>9,}: {figures['wall'] / n * 1e6:6.2f} µs per customer, "
-                f"{figures['wall'] / first['wall']:5.2f}× the time for "
-                f"{n / first_n:5.1f}× the customers"
-            )
+            for name in ("dry run", "real (no dispatch)"):
+                cpu = figures[name]["cpu"]
+                print(
+                    f"  {n:>9,} {name:18s}: {cpu / n * 1e6:6.2f} µs CPU per customer, "
+                    f"{cpu / first[name]['cpu']:5.2f}× the CPU for {n / first_n:5.1f}× the "
+                    "customers"
+                )
 
 
 if __name__ == "__main__":

@@ -2,19 +2,23 @@
 
     python benchmarks/import_bench.py [--rows 1000000] [--keep DIR]
 
-Each measured step runs in its own subprocess so that its peak memory (ru_maxrss) is its own.
+Each measured step runs in its own subprocess so that its peak memory (VmHWM) is its own.
 The sample export is deterministic: a work folder kept with --keep reuses it at the same size.
-Prints one line per step and the ratio to both plain loaders.
+Prints one line per step (CPU time — the main figure on a shared machine —, wall time, peak
+memory, file size) and the ratios to both plain loaders (the anchors, run in the same
+invocation).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,7 +26,16 @@ REPO = Path(__file__).resolve().parent.parent
 PLAIN = r"""
 import csv, json, resource, sqlite3, sys, time
 csv_path, db_path, keyed = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+def peak_mb():
+    # VmHWM is this process's own peak; ru_maxrss also counts the parent's memory at the fork
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
 conn = sqlite3.connect(db_path, isolation_level=None)
 conn.execute("PRAGMA journal_mode=WAL")
 with open(csv_path, newline="", encoding="utf-8") as handle:
@@ -38,20 +51,32 @@ with open(csv_path, newline="", encoding="utf-8") as handle:
     conn.executemany(f"{verb} INTO t VALUES ({marks})", reader)
     conn.execute("COMMIT")
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": elapsed, "cpu": usage.ru_utime + usage.ru_stime - cpu,
+                  "peak_mb": peak_mb()}))
 """
 
 WARMUP = r"""
 import json, os, resource, sys, time
 os.environ["WARMUP_STORE"] = sys.argv[2]
+def peak_mb():
+    # VmHWM is this process's own peak; ru_maxrss also counts the parent's memory at the fork
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from warmup.importer import import_csv
 from warmup.plan import load_plan
 loaded = load_plan(sys.argv[3])
 start = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
 report = import_csv(loaded, sys.argv[1])
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "rows_loaded": report.rows_loaded,
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": elapsed, "cpu": usage.ru_utime + usage.ru_stime - cpu,
+                  "rows_loaded": report.rows_loaded,
                   "rejected": report.rows_rejected, "new": report.customers_new,
                   "updated": report.customers_updated,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -104,9 +129,16 @@ def main() -> None:
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
         result = run(code, str(csv_path), str(db), *extra)
         results[name] = result
+        # the file size once the WAL is checkpointed into it: what the store takes on disk
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = db.stat().st_size
+        result["store_mb"] = size / 1e6
         print(
-            f"{name:36s} {result['seconds']:7.2f} s  {args.rows / result['seconds']:>10,.0f} "
-            f"rows/s  peak {result['peak_mb']:6.0f} MB"
+            f"{name:36s} CPU {result['cpu']:7.2f} s  wall {result['seconds']:7.2f} s  "
+            f"{args.rows / result['cpu']:>10,.0f} rows per CPU s  "
+            f"peak {result['peak_mb']:6.0f} MB  "
+            f"file {result['store_mb']:6.0f} MB"
             + (
                 f"  ({result['new']:,.0f} new, {result['updated']:,.0f} updated, "
                 f"{result['rejected']:,.0f} rejected)"
@@ -114,11 +146,16 @@ def main() -> None:
                 else ""
             )
         )
-    plain = results["plain csv → executemany"]["seconds"]
-    keyed = results["plain, email primary key"]["seconds"]
+    plain = results["plain csv → executemany"]
+    keyed = results["plain, email primary key"]
     for name in ("warmup import (new store)", "warmup import (re-import, upsert)"):
-        seconds = results[name]["seconds"]
-        print(f"{name}: {seconds / plain:.2f}× plain, {seconds / keyed:.2f}× plain with email key")
+        cpu = results[name]["cpu"]
+        print(
+            f"{name}: CPU {cpu / plain['cpu']:.2f}× plain, {cpu / keyed['cpu']:.2f}× plain with "
+            f"email key; wall {results[name]['seconds'] / plain['seconds']:.2f}× plain"
+        )
+    store = results["warmup import (new store)"]["store_mb"]
+    print(f"store file {store / plain['store_mb']:.2f}× the plain table's file")
 
 
 if __name__ == "__main__":

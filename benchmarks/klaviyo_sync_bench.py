@@ -79,9 +79,10 @@ def step(
     before_main = client.stats.requests[uses[0]]
     before = client.stats.total()
     throttled = sum(client.stats.throttled.values())
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = run()
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     made = client.stats.requests[uses[0]] - before_main
     other = client.stats.total() - before - made
     hits = sum(client.stats.throttled.values()) - throttled
@@ -100,8 +101,8 @@ def step(
         ]
     )
     print(
-        f"  {name}: {made} requests (min {minimum}) + {other} other, {wall:.1f} s "
-        f"(floor {floor:.1f} s), {hits} x 429",
+        f"  {name}: {made} requests (min {minimum}) + {other} other, {wall:.1f} s wall "
+        f"(floor {floor:.1f} s: the rate tiers' minimum), {cpu:.2f} s CPU, {hits} x 429",
         flush=True,
     )
     return result

@@ -6,8 +6,10 @@ The sink runs as a separate process (``python -m warmup.email.sink``) unless ``-
 so its CPU is not charged to the sender and the two can use both cores. Everything else is the
 production path: a real SQLite store with customers and outbox rows, the shipped day-01
 template, signed unsubscribe links, per-message ``sending``/``sent`` commits, smtplib over
-loopback. Prints messages/s, peak memory (RSS before and after the drain: flat means the drain
-does not grow with N), and how the worker time splits between rendering+building and the wire.
+loopback. An anchor follows in the same run: as many messages over plain smtplib. Prints
+messages/s, CPU and wall time of both, peak memory (RSS before and after the drain: flat
+means the drain does not grow with N), and how the worker time splits between
+rendering+building and the wire.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -96,6 +99,21 @@ def fill_store(path: Path, count: int) -> None:
     store.close()
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def plain_smtp(port: int, count: int) -> None:
+    message = (
+        "From: news@send.acme.example\r\nTo: a@example.com\r\nSubject: warm-up\r\n\r\n"
+        + "Hello from the warm-up.\r\n" * 40
+    )
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for i in range(count):
+            client.sendmail("news@send.acme.example", [f"c{i}@example.com"], message)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000)
@@ -128,10 +146,17 @@ def main() -> None:
         fill_store(loaded.store_path, args.messages)
         store = open_store(loaded.store_path)
         rss_before = peak_rss_mb()
-        started = time.perf_counter()
+        cpu_started, started = cpu_seconds(), time.perf_counter()
         report = drain_email(loaded, store, 1)
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds() - cpu_started
         rss_after = peak_rss_mb()
+        # the anchor: the same number of one pre-built message over plain smtplib, one
+        # connection, no store, no rendering — the floor of the wire work
+        cpu_started, started = cpu_seconds(), time.perf_counter()
+        plain_smtp(port, args.messages)
+        anchor_wall = time.perf_counter() - started
+        anchor_cpu = cpu_seconds() - cpu_started
         if sink_process is not None:
             assert sink_process.stdin and sink_process.stdout
             sink_process.stdin.write("count\n")
@@ -145,12 +170,17 @@ def main() -> None:
 
     busy = report.render_seconds + report.wire_seconds
     print(
-        f"messages            {args.messages} ({received} received by the sink, "
+        f"messages            {args.messages} ({received - args.messages} received by the sink, "
         f"{'in-process' if args.in_process else 'separate process'})"
     )
     print(f"connections         {args.connections}")
     print(f"sent                {report.sent}  failed {report.failed}  bounced {report.bounced}")
-    print(f"elapsed             {elapsed:.2f} s")
+    print(f"elapsed             {elapsed:.2f} s wall, {cpu:.2f} s CPU (this process)")
+    print(
+        f"anchor              plain smtplib, one connection, one pre-built message: "
+        f"{anchor_wall:.2f} s wall, {anchor_cpu:.2f} s CPU; the drain is {cpu / anchor_cpu:.2f}× "
+        "its CPU"
+    )
     print(f"throughput          {report.sent / elapsed:.0f} messages/s")
     print(f"peak RSS            {rss_before:.1f} MB before the drain, {rss_after:.1f} MB after")
     print(
@@ -161,7 +191,7 @@ def main() -> None:
         f"wire (SMTP + store) {1000 * report.wire_seconds / max(1, report.sent):.3f} ms/message"
         f" per connection ({100 * report.wire_seconds / busy:.0f}% of worker time)"
     )
-    if received != args.messages or report.sent != args.messages:
+    if received != 2 * args.messages or report.sent != args.messages:
         sys.exit("not every message arrived exactly once")
 
 

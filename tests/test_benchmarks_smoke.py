@@ -15,9 +15,22 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 CASES = {
-    "day_bench.py": (["--customers", "2000"], ["dry run day 14", "peak RSS"]),
-    "import_bench.py": (["--rows", "2000"], ["plain csv", "warmup import", "× plain"]),
-    "send_bench.py": (["--messages", "300"], ["throughput", "peak RSS", "render + build"]),
+    "day_bench.py": (
+        ["--customers", "2000"],
+        ["anchor", "dry run", "real (no dispatch)", "× the dry run's CPU", "peak RSS"],
+    ),
+    "fortnight_bench.py": (
+        ["--customers", "300", "--days", "2"],
+        ["day  2:", "engine CPU", "klaviyo CPU", "email CPU", "peak RSS", "all days:"],
+    ),
+    "import_bench.py": (
+        ["--rows", "2000"],
+        ["plain csv", "warmup import", "CPU", "× plain", "the plain table's file"],
+    ),
+    "send_bench.py": (
+        ["--messages", "300"],
+        ["throughput", "s CPU", "anchor", "peak RSS", "render + build"],
+    ),
     "klaviyo_sync_bench.py": (
         ["--size", "1000", "--fast"],
         ["import 1000 new profiles", "read the list back (500)"],

@@ -6,15 +6,18 @@ only customers whose path reaches the node by now, and — for email — only cu
 the new provider today whose consent and address still allow mail at the moment of writing.
 
 Outbox contract (dispatchers rely on it):
-- webhook: kind='webhook', provider='klaviyo', payload ``{"list", "template", "batch_size",
-  "email", "klaviyo_id", "phone", "external_id", "first_name", "last_name"}``;
-- email: kind='email', provider='new', payload ``{"template": "day-03", "email": ...}``,
+- webhook: kind='webhook', provider='klaviyo', payload ``{"list", "template", "batch_size"}``
+  (the node's, alike for every row of a day: the dispatcher reads the profile from
+  ``customers`` when it sends; event-flow rows also copy the profile fields);
+- email: kind='email', provider='new', payload ``{"template": "day-03"}`` (the address is
+  read from ``customers`` when sent),
   ``after_key`` = the same customer's exclusion-list webhook row of the day (when the path has
   one), ``not_before`` = when the customer reached the node if that was after midnight.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections import defaultdict
@@ -23,6 +26,7 @@ from typing import Any
 
 from warmup.engine.consent import reject_consent
 from warmup.engine.context import DayContext
+from warmup.engine.journeys import journeys_on
 from warmup.engine.paths import Path
 from warmup.engine.predicates import SAFE
 from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
@@ -42,15 +46,6 @@ class Step:
 
 def email_template(ctx: DayContext, node: EmailNode) -> str:
     return (ctx.template or "") if node.template == "day" else node.template
-
-
-def path_filter(paths: list[Path]) -> tuple[str, list[Any]]:
-    """SQL matching journeys rows (alias ``j``) on any of ``paths``."""
-    sql = " OR ".join("(j.path = ? AND j.last_label = ?)" for _ in paths)
-    params: list[Any] = []
-    for path in paths:
-        params += [path.to_json(), path.labels[-1]]
-    return f"({sql})", params
 
 
 def due_steps(
@@ -87,7 +82,7 @@ def write_actions(
         key=lambda item: (item[0].node_id, item[0].not_before or ""),
     ):
         node = flow.nodes[step.node_id]
-        where, params = path_filter(step_paths)
+        where, params = journeys_on(ctx, step_paths)
         if isinstance(node, WebhookNode):
             written[node.id] += _webhook(ctx, node, step, where, params, now)
         elif isinstance(node, EmailNode):
@@ -116,28 +111,30 @@ def insert_webhooks(
     params: list[Any],
     not_before: str | None,
     now: str,
+    with_profile: bool = True,
 ) -> int:
     """One webhook outbox row per customer ``source`` yields (a FROM clause with ``c`` bound to
-    ``customers``); the key is ``key_prefix`` + customer id."""
-    fields = ", ".join(f"'{name}', c.{name}" for name in PROFILE_FIELDS)
+    ``customers``, or with ``with_profile=False`` to anything with an ``id`` column); the key is
+    ``key_prefix`` + customer id.
+
+    The payload holds the node's settings and, ``with_profile``, a copy of the customer's
+    profile (``PROFILE_FIELDS``) for whoever reads the row. The dispatcher reads the profile
+    from ``customers`` when it sends, so the day's bulk rows leave the copy out: building it
+    per customer was most of the cost of writing them."""
+    settings = {"list": node.list, "template": node.template, "batch_size": node.batch_size}
+    if with_profile:
+        fields = ", ".join(f"'{name}', c.{name}" for name in PROFILE_FIELDS)
+        payload_sql = f"json_object('list', ?, 'template', ?, 'batch_size', ?, {fields})"
+        payload_params: list[Any] = list(settings.values())
+    else:
+        payload_sql = "?"
+        payload_params = [json.dumps(settings, separators=(",", ":"))]
     cursor = conn.execute(
         "INSERT OR IGNORE INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
         "status, not_before, after_key, created_at, updated_at) "
-        "SELECT ? || c.id, ?, ?, 'webhook', 'klaviyo', c.id, "
-        f"json_object('list', ?, 'template', ?, 'batch_size', ?, {fields}), "
+        f"SELECT ? || c.id, ?, ?, 'webhook', 'klaviyo', c.id, {payload_sql}, "
         f"'pending', ?, NULL, ?, ? {source}",
-        [
-            key_prefix,
-            day,
-            node.id,
-            node.list,
-            node.template,
-            node.batch_size,
-            not_before,
-            now,
-            now,
-            *params,
-        ],
+        [key_prefix, day, node.id, *payload_params, not_before, now, now, *params],
     )
     return cursor.rowcount
 
@@ -150,11 +147,12 @@ def _webhook(
         node,
         key_prefix=ctx.key_prefix(node.id),
         day=ctx.day,
-        source="FROM journeys j JOIN customers c ON c.id = j.customer_id "
-        f"WHERE j.day = ? AND {where} ORDER BY j.customer_id",
+        source="FROM (SELECT j.customer_id AS id FROM journeys j "
+        f"WHERE j.day = ? AND {where} ORDER BY j.customer_id) c",
         params=[ctx.day, *params],
         not_before=step.not_before,
         now=now,
+        with_profile=False,
     )
 
 
@@ -165,8 +163,7 @@ def _email(
     cursor = ctx.conn.execute(
         "INSERT OR IGNORE INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
         "status, not_before, after_key, created_at, updated_at) "
-        "SELECT ? || c.id, ?, ?, 'email', 'new', c.id, "
-        "json_object('template', ?, 'email', c.email), 'pending', ?, "
+        "SELECT ? || c.id, ?, ?, 'email', 'new', c.id, ?, 'pending', ?, "
         "CASE WHEN ? IS NULL THEN NULL ELSE ? || c.id END, ?, ? "
         "FROM journeys j JOIN allocations a ON a.day = j.day AND a.customer_id = j.customer_id "
         "AND a.provider = 'new' JOIN customers c ON c.id = j.customer_id "
@@ -176,7 +173,7 @@ def _email(
             ctx.key_prefix(node.id),
             ctx.day,
             node.id,
-            email_template(ctx, node),
+            json.dumps({"template": email_template(ctx, node)}, separators=(",", ":")),
             step.not_before,
             after,
             after,
@@ -186,7 +183,14 @@ def _email(
             *params,
         ],
     )
-    # Allocated but no longer mailable (unsubscribed since the allocation): say so.
+    # Allocated but no longer mailable (unsubscribed since the allocation): say so. When the
+    # insert wrote a row for every allocated customer on these paths, nobody was skipped.
+    allocated = ctx.conn.execute(
+        f"SELECT count(*) FROM journeys j WHERE j.day = ? AND j.outcome = 'new' AND {where}",
+        [ctx.day, *params],
+    ).fetchone()[0]
+    if cursor.rowcount == allocated:
+        return cursor.rowcount
     ctx.conn.execute(
         "UPDATE journeys SET outcome = 'skipped' WHERE day = ? AND outcome = 'new' AND "
         f"customer_id IN (SELECT j.customer_id FROM journeys j WHERE j.day = ? AND {where}) "

@@ -68,7 +68,7 @@ def _explain(loaded: LoadedPlan, conn: sqlite3.Connection, day: int, email: str)
     result = Explanation(email, day)
     day_row = conn.execute("SELECT * FROM days WHERE day = ?", (day,)).fetchone()
     journey = conn.execute(
-        "SELECT * FROM journeys WHERE day = ? AND customer_id = ?", (day, customer["id"])
+        "SELECT * FROM journey_rows WHERE day = ? AND customer_id = ?", (day, customer["id"])
     ).fetchone()
     if journey is None:
         result.outcome = (

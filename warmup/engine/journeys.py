@@ -1,8 +1,10 @@
 """The day's journeys and allocations: written once, frozen, read back on every re-run.
 
-``journeys`` holds, per customer and day, the node ids walked (``path``), the edge the walk
-ended on (``last_label``), where the customer is now (``node``; ``due_at`` when parked at a
-wait), the allocation ``rank`` and an ``outcome``:
+``journeys`` holds, per customer and day, the path walked (``path_id``: one of the day's few
+enumerated paths, whose node ids and final edge label are stored once in ``journey_paths``;
+rows from before migration 040 hold them in ``path`` and ``last_label``; the view
+``journey_rows`` reads both alike), where the customer is now (``node``; ``due_at`` when parked
+at a wait), the allocation ``rank`` and an ``outcome``:
 
 - ``ended``: the walk ended at a missing edge before the allocation (stays with Klaviyo);
 - ``never_allocated``: reached the allocation but unsubscribed, suppressed or invalid email;
@@ -13,6 +15,7 @@ wait), the allocation ``rank`` and an ``outcome``:
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
@@ -59,30 +62,39 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
             for p in ev.flow.paths.paths
         ],
     )
-    pending = ",".join(str(p.id) for p in ev.flow.pending_paths()) or "-1"
-    select = (
-        "SELECT ?, f.customer_id, p.json, s.node, s.due_at, s.outcome, {rank}, "
-        "p.last_label FROM {table} f JOIN engine_paths p ON p.id = f.path "
-        "JOIN engine_state s ON s.path = f.path"
+    # The day's paths once; each journey names its path by id (see migration 040).
+    conn.execute("DELETE FROM journey_paths WHERE day = ?", (ctx.day,))
+    conn.execute(
+        "INSERT INTO journey_paths (day, id, path, last_label) "
+        "SELECT ?, id, json, last_label FROM engine_paths",
+        [ctx.day],
     )
-    columns = "(day, customer_id, path, node, due_at, outcome, rank, last_label)"
+    pending = ",".join(str(p.id) for p in ev.flow.pending_paths()) or "-1"
+    # In customer order: the rows append to the end of the (day, customer_id) B-tree instead
+    # of landing at random pages, as they would in rank order.
+    select = (
+        "SELECT ?, f.customer_id, f.path, s.node, s.due_at, s.outcome, {rank} "
+        "FROM {table} f JOIN engine_state s ON s.path = f.path"
+    )
+    columns = "(day, customer_id, path_id, node, due_at, outcome, rank)"
     conn.execute(
         f"INSERT OR REPLACE INTO journeys {columns} "
         + select.format(rank="NULL", table="engine_flow1")
-        + f" WHERE f.path NOT IN ({pending})",
+        + f" WHERE f.path NOT IN ({pending}) ORDER BY f.customer_id",
         [ctx.day],
     )
     new = klaviyo = 0
     if ev.allocated:
         conn.execute(
             f"INSERT OR REPLACE INTO journeys {columns} "
-            + select.format(rank="f.rank", table="engine_flow2"),
+            + select.format(rank="f.rank", table="engine_flow2")
+            + " ORDER BY f.customer_id",
             [ctx.day],
         )
         conn.execute(
             "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
             "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
-            "tier FROM engine_flow2",
+            "tier FROM engine_flow2 ORDER BY customer_id",
             [ctx.day],
         )
         new = min(ev.limit, ev.eligible)
@@ -101,7 +113,8 @@ def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
     by_key = {(p.to_json(), p.labels[-1]): p for p in ev.flow.paths.paths}
     ev.counts = {}
     for path_json, label, count in ctx.conn.execute(
-        "SELECT path, last_label, count(*) FROM journeys WHERE day = ? GROUP BY path, last_label",
+        "SELECT path, last_label, count(*) FROM journey_rows WHERE day = ? "
+        "GROUP BY path, last_label",
         (ctx.day,),
     ):
         path = by_key.get((path_json, label))
@@ -122,12 +135,34 @@ def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
     ev.allocated = True
 
 
+def journeys_on(ctx: DayContext, paths: list[Path], alias: str = "j") -> tuple[str, list[Any]]:
+    """SQL matching the day's ``journeys`` rows (alias ``alias``) on any of ``paths``: by the
+    stored path id, or by the node list in rows written before path ids (migration 040)."""
+    stored = {
+        (str(path_json), label): int(path_id)
+        for path_id, path_json, label in ctx.conn.execute(
+            "SELECT id, path, last_label FROM journey_paths WHERE day = ?", (ctx.day,)
+        )
+    }
+    ids = [stored[key] for p in paths if (key := (p.to_json(), p.labels[-1])) in stored]
+    by_list = " OR ".join(f"({alias}.path = ? AND {alias}.last_label = ?)" for _ in paths)
+    params: list[Any] = []
+    for path in paths:
+        params += [path.to_json(), path.labels[-1]]
+    marks = ",".join(str(i) for i in ids)
+    return (
+        f"({alias}.path_id IN ({marks}) OR ({alias}.path_id IS NULL AND ({by_list or '0'})))",
+        params,
+    )
+
+
 def refresh_states(ctx: DayContext, ev: Evaluation) -> None:
     """Move parked customers on: node and due time per path as of now."""
     for path in final_paths(ev):
         node, due = path_state(ev.timeline, path)
+        where, params = journeys_on(ctx, [path], alias="journeys")
         ctx.conn.execute(
-            "UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND path = ? "
-            "AND last_label = ? AND (node IS NOT ? OR due_at IS NOT ?)",
-            (node, due, ctx.day, path.to_json(), path.labels[-1], node, due),
+            f"UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND {where} "
+            "AND (node IS NOT ? OR due_at IS NOT ?)",
+            (node, due, ctx.day, *params, node, due),
         )

@@ -33,7 +33,7 @@ class Path:
         return self.nodes[-1]
 
     def to_json(self) -> str:
-        """What ``journeys.path`` stores: the node ids walked, in order."""
+        """What ``journey_paths.path`` stores: the node ids walked, in order."""
         return json.dumps(list(self.nodes))
 
 

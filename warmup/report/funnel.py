@@ -36,7 +36,7 @@ def day_funnel(store: Store, day: int, now: str) -> Funnel:
     still parked."""
     funnel = Funnel(day)
     for path_json, node, outcome, count in store.conn.execute(
-        "SELECT path, node, outcome, count(*) FROM journeys WHERE day = ? "
+        "SELECT path, node, outcome, count(*) FROM journey_rows WHERE day = ? "
         "GROUP BY path, node, outcome",
         (day,),
     ):

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from warmup.errors import LockHeld, StoreError, StoreMissing
 from warmup.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 SCHEMA_VERSION = len(MIGRATIONS)
 STORE_ENV = "WARMUP_STORE"
@@ -57,8 +59,19 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
+        self._db: sqlite_utils.Database | None = None
         self._migrate()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The sqlite-utils view of the connection, made on first use: importing sqlite-utils
+        costs every command that opens a store (or only needs a store's path) a tenth of a
+        second."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     def _migrate(self) -> None:
         conn = self.conn

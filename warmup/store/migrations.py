@@ -263,3 +263,33 @@ def _klaviyo_confirmed_ids(db: sqlite3.Connection) -> None:
     # 204 to adding an unknown id while adding nobody: only ids Klaviyo itself returned to us
     # are used for list calls.
     db.execute("ALTER TABLE customers ADD COLUMN klaviyo_id_confirmed INTEGER NOT NULL DEFAULT 0")
+
+
+@migration("040_journeys_path_ids")
+def _journeys_path_ids(db: sqlite3.Connection) -> None:
+    # A day's path through the graph is one of a few enumerated paths: the day's paths are
+    # stored once in `journey_paths` and each journey names its path by id (`path_id`), instead
+    # of repeating the node list in every customer's row. Rows written before this migration
+    # (and by hand) keep their node list in `journeys.path` and a NULL `path_id`;
+    # `journey_rows` reads both alike.
+    run_script(
+        db,
+        """
+        CREATE TABLE journey_paths (
+            day INTEGER NOT NULL,
+            id INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            last_label TEXT,
+            PRIMARY KEY (day, id)
+        ) WITHOUT ROWID;
+        ALTER TABLE journeys ADD COLUMN path_id INTEGER;
+        CREATE VIEW journey_rows AS
+            SELECT j.day, j.customer_id, coalesce(p.path, j.path) AS path, j.node, j.due_at,
+                   j.outcome, j.rank, coalesce(p.last_label, j.last_label) AS last_label,
+                   j.path_id
+            FROM journeys j LEFT JOIN journey_paths p ON p.day = j.day AND p.id = j.path_id;
+        -- No query looks rows up by after_key (dispatchers join after_key to the key index),
+        -- and keeping this index cost an index write per email row.
+        DROP INDEX IF EXISTS outbox_after;
+        """,
+    )
