@@ -214,3 +214,8 @@ class PermanentDeliveryError(DeliveryError):
 
 class UncertainDeliveryError(DeliveryError):
     """The server may or may not have accepted the message: resending risks a duplicate."""
+
+
+class RejectedDeliveryError(DeliveryError):
+    """The provider refused this one message (an email API's per-message rejection): the row
+    fails and is not retried, but the address is not suppressed — it did not bounce."""

@@ -38,6 +38,7 @@ from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
 from warmup.errors import (
     InvalidInput,
     PermanentDeliveryError,
+    RejectedDeliveryError,
     StoreError,
     TemplateError,
     TransientDeliveryError,
@@ -47,6 +48,7 @@ from warmup.plan import LoadedPlan
 from warmup.plan import models as plan_models
 from warmup.providers.base import OutgoingEmail, Provider, Session
 from warmup.providers.file import FileProvider
+from warmup.providers.ses import SesProvider, SesSettings
 from warmup.providers.smtp import SmtpProvider, SmtpSettings
 from warmup.store import Store
 
@@ -117,6 +119,8 @@ def provider_for(loaded: LoadedPlan) -> Provider:
         if not directory.is_absolute():
             directory = loaded.path.parent / directory
         return FileProvider(directory)
+    if isinstance(config, plan_models.SesProvider):
+        return _ses_provider(config)
     return SmtpProvider(
         SmtpSettings(
             host=config.host,
@@ -128,6 +132,39 @@ def provider_for(loaded: LoadedPlan) -> Provider:
             verify_tls=config.verify_tls,
             max_connections=config.max_connections,
             rate_per_second=config.rate_per_second,
+        )
+    )
+
+
+def _ses_provider(config: plan_models.SesProvider) -> SesProvider:
+    keys: dict[str, str | None] = {}
+    if config.credentials == "env":
+        # The plan names the variables; their values live only in this process.
+        for field_name, env_name, required in (
+            ("access_key_id", config.access_key_id_env, True),
+            ("secret_access_key", config.secret_access_key_env, True),
+            ("session_token", config.session_token_env, False),
+        ):
+            value = os.environ.get(env_name) if env_name else None
+            if required and not value:
+                raise InvalidInput(
+                    f"environment variable {env_name} is not set: it holds the AWS "
+                    f"{field_name.replace('_', ' ')} for SES",
+                    hint=f"export {env_name}=… before running, or use `credentials: profile` "
+                    "or `credentials: chain` in providers.new",
+                )
+            keys[field_name] = value
+    return SesProvider(
+        SesSettings(
+            region=config.region,
+            credentials=config.credentials,
+            profile=config.profile,
+            endpoint_url=config.endpoint_url,
+            configuration_set=config.configuration_set,
+            max_connections=config.max_connections,
+            rate_cap=config.rate_per_second,
+            timeout=config.timeout_seconds,
+            **keys,
         )
     )
 
@@ -390,6 +427,8 @@ class _Drain:
                     ),
                 ],
             )
+        except RejectedDeliveryError as exc:
+            self.finish(row, "failed", exc.message)
         except UncertainDeliveryError as exc:
             self.finish(row, "uncertain", exc.message)
         except TransientDeliveryError as exc:

@@ -55,7 +55,61 @@ class FileProvider(StrictModel):
     directory: str = "outbox-eml"
 
 
-NewProvider = Annotated[SmtpProvider | FileProvider, Field(discriminator="kind")]
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class SesProvider(StrictModel):
+    """Amazon SES, API v2. Credentials are never in the plan: ``credentials: env`` reads the
+    variables named here, ``profile`` a named profile of the AWS config files, ``chain`` the
+    AWS SDK's default chain (environment, config files, container or instance role)."""
+
+    kind: Literal["ses"]
+    region: str
+    configuration_set: str | None = None
+    credentials: Literal["env", "profile", "chain"] = "env"
+    access_key_id_env: EnvName = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: EnvName = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: EnvName | None = None
+    profile: str | None = None
+    # The sandbox's http://127.0.0.1:PORT for rehearsals; None = SES's own endpoint.
+    endpoint_url: str | None = None
+    max_connections: int = Field(default=8, ge=1, le=64)
+    # A cap below the account's maximum send rate (read from SES): None = the account's rate.
+    rate_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    _env = field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")(
+        _check_env_name
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _AWS_REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region — write one like eu-west-1")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{value!r} is not a URL — leave it out for SES itself, or write the "
+                "sandbox's http://127.0.0.1:PORT"
+            )
+        return None if value is None else value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _profile(self) -> SesProvider:
+        if (self.credentials == "profile") != (self.profile is not None):
+            raise ValueError(
+                "`profile:` names the AWS profile to use with `credentials: profile` "
+                "(and only then)"
+            )
+        return self
+
+
+NewProvider = Annotated[SmtpProvider | FileProvider | SesProvider, Field(discriminator="kind")]
 
 
 class ListRef(StrictModel):
@@ -230,11 +284,23 @@ class Guardrails(StrictModel):
     rollback: RollbackThresholds = RollbackThresholds()
 
 
+class SnsSettings(StrictModel):
+    """Amazon SNS notifications (SES bounces, complaints, deliveries) at ``/webhooks/ses``."""
+
+    # Only these topics are accepted (empty: any topic whose message verifies).
+    topic_arns: list[str] = []
+    # FOR TESTS AND REHEARSALS ONLY: certificate/subscribe URLs starting with one of these are
+    # trusted besides SNS's own https://sns.<region>.amazonaws.com hosts (the sandbox's
+    # http://127.0.0.1:PORT/). Never set it for a real account.
+    trust_url_prefixes_for_tests: list[str] = []
+
+
 class EventSettings(StrictModel):
     """``warmup serve``: where the new provider's event webhooks get their signing secret."""
 
     # HMAC-SHA256 of each webhook's raw body, keyed with this variable's value.
     webhook_secret_env: EnvName = "WARMUP_WEBHOOK_SECRET"
+    sns: SnsSettings = SnsSettings()
 
     _env = field_validator("webhook_secret_env")(_check_env_name)
 

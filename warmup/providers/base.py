@@ -43,6 +43,10 @@ class Session(Protocol):
 class Provider(Protocol):
     name: str
     max_connections: int
-    rate_per_second: float | None
+
+    @property
+    def rate_per_second(self) -> float | None:
+        """Messages per second at most (an API provider may read it from the account)."""
+        ...
 
     def open_session(self) -> Session: ...
