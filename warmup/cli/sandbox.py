@@ -33,8 +33,25 @@ def register(app: typer.Typer) -> None:
             "--api-key-env",
             help="Accept the key in this environment variable instead of a new random one.",
         ),
+        provider: str = typer.Option(
+            "klaviyo",
+            "--provider",
+            help="Which API to emulate: klaviyo, or ses (Amazon SES v2 with its SNS topic).",
+        ),
+        sns_endpoint: str | None = typer.Option(
+            None,
+            "--sns-endpoint",
+            help="With --provider ses: subscribe this URL (warmup serve's /webhooks/ses).",
+        ),
     ) -> None:
         """Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it."""
+        if provider != "klaviyo":
+            from warmup.cli.sandbox_apis import run_api_sandbox
+
+            run_api_sandbox(
+                provider, port=port, fast=fast, faults=faults, sns_endpoint=sns_endpoint
+            )
+            return
         from warmup.sandbox import SandboxConfig, serve_forever
 
         config = SandboxConfig(faults=faults, fast=fast, state=state)
