@@ -36,6 +36,7 @@ from warmup.email.render import (
 )
 from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
 from warmup.errors import (
+    DeliveryError,
     InvalidInput,
     PermanentDeliveryError,
     RejectedDeliveryError,
@@ -46,8 +47,9 @@ from warmup.errors import (
 )
 from warmup.plan import LoadedPlan
 from warmup.plan import models as plan_models
-from warmup.providers.base import OutgoingEmail, Provider, Session
+from warmup.providers.base import MessageParts, OutgoingEmail, Provider, Session
 from warmup.providers.file import FileProvider
+from warmup.providers.sendgrid import SendGridProvider, SendGridSettings
 from warmup.providers.ses import SesProvider, SesSettings
 from warmup.providers.smtp import SmtpProvider, SmtpSettings
 from warmup.store import Store
@@ -121,6 +123,24 @@ def provider_for(loaded: LoadedPlan) -> Provider:
         return FileProvider(directory)
     if isinstance(config, plan_models.SesProvider):
         return _ses_provider(config)
+    if isinstance(config, plan_models.SendGridProvider):
+        key = os.environ.get(config.api_key_env)
+        if not key:
+            raise InvalidInput(
+                f"environment variable {config.api_key_env} is not set: it holds the SendGrid "
+                "API key",
+                hint=f"export {config.api_key_env}=… (a key with the mail.send scope)",
+            )
+        return SendGridProvider(
+            SendGridSettings(
+                api_key=key,
+                base_url=config.base_url,
+                max_connections=config.max_connections,
+                batch_size=config.batch_size,
+                rate_per_second=config.rate_per_second,
+                timeout=config.timeout_seconds,
+            )
+        )
     return SmtpProvider(
         SmtpSettings(
             host=config.host,
@@ -227,6 +247,9 @@ _SELECT = f"""
 
 
 class _Drain:
+    # Rows a worker hands the provider at once (an API's batch; 1 for SMTP and files).
+    batch_size = 1
+
     def __init__(
         self,
         loaded: LoadedPlan,
@@ -373,6 +396,20 @@ class _Drain:
             recipient=email,
             message_id=built.message_id,
             data=built.data,
+            parts=MessageParts(
+                sender=self.loaded.plan.sender.from_,
+                reply_to=self.loaded.plan.sender.reply_to,
+                recipient_name=name,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                unsubscribe=self.builder.unsubscribe_header(url),
+                variables=tuple(
+                    str(v)
+                    for v in (url, row["first_name"], row["last_name"], email)
+                    if v and len(str(v)) > 2
+                ),
+            ),
         )
 
     def deliver(self, session: Session, row: dict[str, Any]) -> None:
@@ -391,6 +428,23 @@ class _Drain:
         try:
             if session.send(message, lambda: self.claim(row["id"])):
                 self.finish(row, "sent")
+        except (
+            PermanentDeliveryError,
+            RejectedDeliveryError,
+            TransientDeliveryError,
+            UncertainDeliveryError,
+        ) as exc:
+            self.settle(row, message, exc)
+        finally:
+            finished = time.perf_counter()
+            with self.counter_lock:
+                self.report.render_seconds += rendered_at - started
+                self.report.wire_seconds += finished - paced_at
+
+    def settle(self, row: dict[str, Any], message: OutgoingEmail, error: DeliveryError) -> None:
+        """Record a per-message delivery error as the row's outcome (shared with batches)."""
+        try:
+            raise error
         except PermanentDeliveryError as exc:
             now = _iso(self.clock())
             event = json.dumps(
@@ -436,13 +490,11 @@ class _Drain:
             if attempt >= self.retry.attempts:
                 self.finish(row, "failed", f"{exc.message} (gave up after {attempt} attempts)")
             else:
-                later = self.clock() + timedelta(seconds=self.retry.delay(attempt))
+                delay = self.retry.delay(attempt)
+                # An API that says when to come back (SendGrid's X-RateLimit-Reset) is obeyed.
+                delay = max(delay, getattr(exc, "retry_after", None) or 0.0)
+                later = self.clock() + timedelta(seconds=delay)
                 self.finish(row, "pending", exc.message, not_before=_iso_precise(later))
-        finally:
-            finished = time.perf_counter()
-            with self.counter_lock:
-                self.report.render_seconds += rendered_at - started
-                self.report.wire_seconds += finished - paced_at
 
     def worker(self, tasks: queue.Queue[dict[str, Any] | None]) -> None:
         session = self.provider.open_session()
@@ -465,7 +517,7 @@ class _Drain:
         started = time.perf_counter()
         self.recover()
         count = max(1, self.provider.max_connections)
-        tasks: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=2 * count)
+        tasks: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=2 * count * self.batch_size)
         threads = [
             threading.Thread(target=self.worker, args=(tasks,), daemon=True, name=f"email-{i}")
             for i in range(count)
@@ -535,8 +587,13 @@ def drain_email(
     chosen = provider or provider_for(loaded)
     rehearsal = isinstance(chosen, FileProvider)
     secret = unsubscribe_secret(loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal)
+    drain_class: type[_Drain] = _Drain
+    if getattr(chosen, "batch_size", 1) > 1:
+        from warmup.dispatch.batch import BatchDrain
+
+        drain_class = BatchDrain
     with store.lock(LOCK_NAME):
-        drain = _Drain(
+        drain = drain_class(
             loaded,
             store,
             day,

@@ -109,7 +109,35 @@ class SesProvider(StrictModel):
         return self
 
 
-NewProvider = Annotated[SmtpProvider | FileProvider | SesProvider, Field(discriminator="kind")]
+class SendGridProvider(StrictModel):
+    """SendGrid v3 Mail Send; the API key (``mail.send`` scope) from the named variable."""
+
+    kind: Literal["sendgrid"]
+    api_key_env: EnvName = "SENDGRID_API_KEY"
+    # The sandbox's http://127.0.0.1:PORT for rehearsals.
+    base_url: str = "https://api.sendgrid.com"
+    # Personalizations per request: at most 1,000, SendGrid's limit.
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    max_connections: int = Field(default=4, ge=1, le=64)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=60, gt=0)
+
+    _env = field_validator("api_key_env")(_check_env_name)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{value!r} is not a URL — write https://api.sendgrid.com or the "
+                "sandbox's http://127.0.0.1:PORT"
+            )
+        return value.rstrip("/")
+
+
+NewProvider = Annotated[
+    SmtpProvider | FileProvider | SesProvider | SendGridProvider, Field(discriminator="kind")
+]
 
 
 class ListRef(StrictModel):
@@ -295,12 +323,24 @@ class SnsSettings(StrictModel):
     trust_url_prefixes_for_tests: list[str] = []
 
 
+class SendGridEventSettings(StrictModel):
+    """SendGrid's signed Event Webhook at ``/webhooks/sendgrid``."""
+
+    # The verification key SendGrid shows for the signed webhook (base64 DER, ECDSA P-256).
+    public_key_env: EnvName = "SENDGRID_WEBHOOK_PUBLIC_KEY"
+    # Requests whose signed timestamp is further than this from now are refused (replays).
+    tolerance_seconds: int = Field(default=300, ge=1, le=86400)
+
+    _env = field_validator("public_key_env")(_check_env_name)
+
+
 class EventSettings(StrictModel):
     """``warmup serve``: where the new provider's event webhooks get their signing secret."""
 
     # HMAC-SHA256 of each webhook's raw body, keyed with this variable's value.
     webhook_secret_env: EnvName = "WARMUP_WEBHOOK_SECRET"
     sns: SnsSettings = SnsSettings()
+    sendgrid: SendGridEventSettings = SendGridEventSettings()
 
     _env = field_validator("webhook_secret_env")(_check_env_name)
 

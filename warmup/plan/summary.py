@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warmup.plan.loader import LoadedPlan
-from warmup.plan.models import NewProvider, SesProvider, SmtpProvider
+from warmup.plan.models import NewProvider, SendGridProvider, SesProvider, SmtpProvider
 from warmup.plan.scenario import WebhookNode
 
 
@@ -18,6 +18,11 @@ def _new_provider(new: NewProvider) -> str:
         return (
             f" {new.region} ({new.endpoint_url or 'AWS'}), credentials: {new.credentials}, "
             f"{rate}, {new.max_connections} connections"
+        )
+    if isinstance(new, SendGridProvider):
+        return (
+            f" {new.base_url} (key from ${new.api_key_env}), {new.batch_size} per request, "
+            f"{new.max_connections} connections"
         )
     return f" → {new.directory}"
 
