@@ -36,12 +36,21 @@ def register(app: typer.Typer) -> None:
         provider: str = typer.Option(
             "klaviyo",
             "--provider",
-            help="Which API to emulate: klaviyo, or ses (Amazon SES v2 with its SNS topic).",
+            help="Which API to emulate: klaviyo, ses (Amazon SES v2 with its SNS topic) "
+            "or sendgrid (v3 Mail Send with its signed Event Webhook).",
         ),
         sns_endpoint: str | None = typer.Option(
             None,
+            "--events-to",
             "--sns-endpoint",
-            help="With --provider ses: subscribe this URL (warmup serve's /webhooks/ses).",
+            help="With --provider ses|sendgrid: where events go (warmup serve's "
+            "/webhooks/ses or /webhooks/sendgrid).",
+        ),
+        rate: float | None = typer.Option(
+            None,
+            "--rate",
+            help="With --provider ses: the account's max send rate (messages/s); "
+            "sendgrid: requests/s. Before --fast's ×100.",
         ),
     ) -> None:
         """Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it."""

@@ -299,6 +299,8 @@ class SesSandboxApp:
         document: dict[str, Any],
         headers: dict[str, str],
     ) -> None:
+        if self.topic.endpoint is None:
+            return  # no subscriber: SNS would drop them; signing them would only cost CPU
         now = _iso_now()
         configuration_set = document.get("ConfigurationSetName")
         mail = {
