@@ -27,6 +27,10 @@ class ApiTarget:
     connect: Callable[[str], None]
     # Waits until every event so far reached `warmup serve`.
     settle: Callable[[], None] = field(default=lambda: None)
+    # Sends every event already delivered again (what a provider's retries do).
+    replay: Callable[[], None] = field(default=lambda: None)
+    # The events webhook's path at `warmup serve`.
+    path: str = ""
 
 
 @contextmanager
@@ -61,6 +65,8 @@ def api_target(provider: str) -> Iterator[ApiTarget]:
                 delivered=lambda: len(ses.app.accepted),
                 connect=connect,
                 settle=lambda: _wait(topic.flush),
+                replay=topic.redeliver,
+                path="/webhooks/ses",
             )
         return
     if provider == "sendgrid":
@@ -81,6 +87,8 @@ def api_target(provider: str) -> Iterator[ApiTarget]:
                 delivered=lambda: sg.app.accepted,
                 connect=connect_sg,
                 settle=lambda: _wait(hook.flush),
+                replay=hook.redeliver,
+                path="/webhooks/sendgrid",
             )
         return
     raise InvalidInput(
