@@ -76,6 +76,8 @@ class BatchDrain(_Drain):
             return
         rendered_at = time.perf_counter()
         for _ in built:
+            if self.window is not None:
+                self.window.wait()
             self.pacer.wait()
         paced_at = time.perf_counter()
         by_key = {message.key: row for row, message in built}

@@ -35,6 +35,7 @@ from warmup.email.render import (
     plan_context,
 )
 from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
+from warmup.email.window import window_pacer
 from warmup.errors import (
     DeliveryError,
     InvalidInput,
@@ -272,6 +273,7 @@ class _Drain:
         self.plan_ctx = plan_context(plan)
         self.default_template = plan.schedule.template_for(day) if day <= plan.day_count else None
         self.pacer = Pacer(provider.rate_per_second)
+        self.window = window_pacer(loaded, store, day, clock())
         self.writer = _Writer(store.path)
         self.report = EmailReport(day=day)
         self.counter_lock = threading.Lock()
@@ -423,6 +425,8 @@ class _Drain:
             self.finish(row, "failed", exc.render())
             return
         rendered_at = time.perf_counter()
+        if self.window is not None:
+            self.window.wait()
         self.pacer.wait()
         paced_at = time.perf_counter()
         try:

@@ -255,8 +255,34 @@ class DaySettings(StrictModel):
         return int(eligible * share)
 
 
+class SendWindowSettings(StrictModel):
+    """Spread each day's new-provider mail from ``start`` to ``end`` (plan's time zone)."""
+
+    start: str
+    end: str
+    shape: Literal["even", "hourly_ramp"] = "even"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not _LOCAL_TIME.match(value):
+            raise ValueError(f'{value!r} is not a time of day — write it like "16:00"')
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> SendWindowSettings:
+        if self.end <= self.start:
+            raise ValueError(
+                f"the window ends ({self.end}) before it starts ({self.start}) — write "
+                'an end later the same day, like {start: "10:00", end: "16:00"}'
+            )
+        return self
+
+
 class Schedule(StrictModel):
     send_time: str = "10:00"
+    # None: each day's mail goes as fast as the provider's rate allows.
+    send_window: SendWindowSettings | None = None
     template: str | None = None
     skip_weekdays: list[str] = Field(default_factory=list)
     skip_dates: list[date] = Field(default_factory=list)
