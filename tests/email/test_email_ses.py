@@ -157,3 +157,23 @@ def test_the_sandbox_checks_signatures_and_the_published_model(ses: RunningSes) 
     missing = _signed(ses, {"Destination": good["Destination"]}, ses.secret_access_key)
     assert "missing required member Content" in missing.json()["message"]
     assert httpx.post(ses.base_url + "/v2/email/outbound-emails", json=good).status_code == 403
+
+
+def test_validate_summarises_an_api_provider_and_points_at_a_bad_region(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from warmup.cli import app
+
+    runner = CliRunner()
+    good = write_plan(tmp_path, new={"kind": "ses", "region": "eu-west-1"})
+    result = runner.invoke(app, ["validate", str(good.path)])
+    assert result.exit_code == 0, result.output
+    assert "new        ses eu-west-1 (AWS), credentials: env, account's rate" in result.output
+    text = good.path.read_text().replace("region: eu-west-1", "region: Ireland")
+    good.path.write_text(text)
+    line = text.splitlines().index("    region: Ireland") + 1
+    result = runner.invoke(app, ["validate", str(good.path)])
+    assert result.exit_code == 2
+    assert f"plan.yaml:{line}:" in result.output
+    assert "'Ireland' is not an AWS region" in result.output
+    assert "write one like eu-west-1" in result.output

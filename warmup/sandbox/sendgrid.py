@@ -34,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from warmup.sandbox.lifespan import run_lifespan
+
 SCHEMA_FILE = Path(__file__).with_name("sendgrid_spec") / "mail_send.schema.json"
 MAX_BODY = 20 * 1024 * 1024
 MAX_RECIPIENTS = 1000
@@ -211,14 +213,8 @@ class SendGridSandboxApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    self.hook.close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await run_lifespan(receive, send, self.hook.close)
+            return
         request = Request(scope, receive)
         body = await request.body()
         try:

@@ -35,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from warmup.sandbox.aws import AwsError, SignedRequest, check_shape, service_model, verify_sigv4
+from warmup.sandbox.lifespan import run_lifespan
 from warmup.sandbox.sns import CERT_PATH, Topic
 
 SERVICE = "ses"
@@ -144,14 +145,8 @@ class SesSandboxApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    self.topic.close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await run_lifespan(receive, send, self.topic.close)
+            return
         request = Request(scope, receive)
         body = await request.body()
         try:
