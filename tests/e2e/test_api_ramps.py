@@ -33,7 +33,7 @@ BAD = ["bounce+a", "bounce+b", "bounce+c", "complaint+d"]
 
 def _customers(folder: Path) -> Path:
     """The sample export, with its four most engaged customers made to bounce or complain."""
-    path = write_sample_csv(folder / "customers.csv", 1200, seed=1)
+    path = write_sample_csv(folder / "customers.csv", 600, seed=1)
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         fields, rows = list(reader.fieldnames or []), list(reader)
@@ -64,10 +64,10 @@ def test_a_five_day_ramp_held_by_signed_bounce_and_complaint_events(
         plan["providers"]["new"] = target.new
         plan["events"] = target.events
         plan["schedule"]["days"] = [
-            {"day": d, "new": 100 * d, "template": f"day-{d:02d}"} for d in range(1, 6)
+            {"day": d, "new": 50 * d, "template": f"day-{d:02d}"} for d in range(1, 6)
         ]
         plan["guardrails"] = {
-            "min_sample": 100,
+            "min_sample": 50,
             "hold": {"hard_bounce_rate": 0.02, "complaint_rate": 0.005},
             "rollback": {"hard_bounce_rate": 0.5, "complaint_rate": 0.5},
         }
@@ -119,10 +119,10 @@ def test_a_five_day_ramp_held_by_signed_bounce_and_complaint_events(
             ).fetchone()[0]
         finally:
             store.close()
-    # Day 1's 3 hard bounces (3%) and 1 complaint (1% of delivered) hold day 2 at day 1's
+    # Day 1's 3 hard bounces (6%) and 1 complaint (2% of delivered) hold day 2 at day 1's
     # volume; day 2 is clean, so the ramp climbs back one schedule step a day.
     assert [(d, v) for d, _, v in days] == [(1, None), (2, 1), (3, 2), (4, 3), (5, 4)]
-    assert [n for _, n, _ in days] == [100, 100, 200, 300, 400]
+    assert [n for _, n, _ in days] == [50, 50, 100, 150, 200]
     assert consent == {
         "bounce+a@example.com": "suppressed",
         "bounce+b@example.com": "suppressed",
