@@ -177,3 +177,15 @@ def test_validate_summarises_an_api_provider_and_points_at_a_bad_region(tmp_path
     assert f"plan.yaml:{line}:" in result.output
     assert "'Ireland' is not an AWS region" in result.output
     assert "write one like eu-west-1" in result.output
+
+
+def test_an_unknown_configuration_set_stops_the_run_with_the_row_pending_again(
+    tmp_path: Path, store: Store, ses: RunningSes
+) -> None:
+    add_email_rows(store, 1, add_customers(store, 2))
+    config = ses_config(ses, configuration_set="missing", max_connections=1)
+    with pytest.raises(DeliveryError, match="Configuration set <missing> does not exist"):
+        drain_email(write_plan(tmp_path, new=config), store, 1)
+    # SES answered: nothing was sent, so nothing is left 'sending' (it would become uncertain).
+    assert statuses(store, 1) == {"pending": 2}
+    assert ses.app.accepted == []

@@ -39,6 +39,7 @@ from warmup.email.window import window_pacer
 from warmup.errors import (
     DeliveryError,
     InvalidInput,
+    NotSentDeliveryError,
     PermanentDeliveryError,
     RejectedDeliveryError,
     StoreError,
@@ -439,6 +440,15 @@ class _Drain:
             UncertainDeliveryError,
         ) as exc:
             self.settle(row, message, exc)
+        except NotSentDeliveryError:
+            # Refused as a whole after the claim: certainly not sent, so pending again (not
+            # uncertain) before the run stops.
+            self.writer.execute(
+                "UPDATE outbox SET status = 'pending', updated_at = ? WHERE id = ? "
+                "AND status = 'sending'",
+                (_iso(self.clock()), row["id"]),
+            )
+            raise
         finally:
             finished = time.perf_counter()
             with self.counter_lock:

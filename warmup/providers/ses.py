@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from warmup.errors import (
     DeliveryError,
+    NotSentDeliveryError,
     RejectedDeliveryError,
     TransientDeliveryError,
     UncertainDeliveryError,
@@ -157,12 +158,13 @@ class SesProvider:
         return SesSession(self)
 
 
-def _stop(exc: Any, doing: str) -> DeliveryError:
+def _stop(exc: Any, doing: str) -> NotSentDeliveryError:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     text = str(error.get("Message", ""))
     why = _STOP.get(code, f"SES answered {code or 'an error'}")
-    return DeliveryError(
+    # SES answered with an error: it did not take the message, and every message would fail.
+    return NotSentDeliveryError(
         f"{doing}: {why}: {text}".rstrip(": "),
         code=exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"),
         hint="check the plan's providers.new (region, configuration_set) and the AWS "
@@ -211,7 +213,7 @@ class SesSession:
             raise _stop(exc, "sending with SES") from None
         except EndpointConnectionError as exc:
             # Nothing reached SES: every message would meet this, so the run stops.
-            raise DeliveryError(
+            raise NotSentDeliveryError(
                 f"cannot reach SES at {exc.kwargs.get('endpoint_url', settings.region)}",
                 hint="check the region/endpoint and the network; rows stay pending",
             ) from None
