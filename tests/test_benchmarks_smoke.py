@@ -39,6 +39,10 @@ CASES = {
         ["--recipients", "500", "--fast"],
         ["read-back: 5 requests for a floor of 5", "0 x 429", "day wall time", "anchor"],
     ),
+    "api_send_bench.py": (
+        ["--provider", "ses", "--messages", "60", "--anchor-requests", "5"],
+        ["requests            60 (floor 60", "throughput", "peak RSS", "CPU time", "anchor"],
+    ),
     "unsubscribe_latency_bench.py": (
         ["--customers", "200", "--one-by-one", "3", "--burst", "10"],
         ["one at a time (3): median", "burst of 10"],
@@ -64,3 +68,20 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
 
 def test_every_benchmark_has_a_smoke_case() -> None:
     assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(CASES)
+
+
+SENDGRID_SMOKE = ("--provider", "sendgrid", "--messages", "1500", "--anchor-requests", "1")
+
+
+@pytest.mark.slow
+def test_the_sendgrid_api_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "api_send_bench.py"), *SENDGRID_SMOKE],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # 1,500 messages in batches of 1,000 personalizations: the floor of 2 requests.
+    assert "requests            2 (floor 2 = messages / batch size 1000)" in result.stdout

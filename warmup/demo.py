@@ -27,6 +27,7 @@ import yaml
 
 from warmup.calendar import day_date, local_time
 from warmup.daily import run_and_dispatch
+from warmup.demo_apis import api_target, start_events, webhook_secret
 from warmup.email.sink import Sink, smtp_sink
 from warmup.errors import InvalidInput
 from warmup.importer import import_csv
@@ -137,6 +138,7 @@ def run_demo(
     days: int = 3,
     say: Callable[[str], None] = lambda line: None,
     progress: Callable[[int], None] | None = None,
+    provider: str = "smtp",
 ) -> DemoResult:
     """Run the demo in ``directory`` (a new scratch folder when None); see the module docstring.
     ``say`` receives one line per step."""
@@ -162,29 +164,37 @@ def run_demo(
     with ExitStack() as stack:
         account = klaviyo_account(csv_path, workspace / "klaviyo-sandbox.json")
         sandbox = stack.enter_context(serve_in_thread(SandboxConfig(fast=True, state=account)))
-        sink: Sink = stack.enter_context(smtp_sink(keep=False))
         say(f"sandbox     Klaviyo-compatible API on {sandbox.base_url}")
-        say(f"smtp sink   127.0.0.1:{sink.port}")
+        target = None if provider == "smtp" else stack.enter_context(api_target(provider))
+        sink: Sink | None = None
+        if target is None:
+            sink = stack.enter_context(smtp_sink(keep=False))
+            say(f"smtp sink   127.0.0.1:{sink.port}")
+        else:
+            say(f"{provider:<11} {target.label}")
         today = pendulum.now("Europe/Prague").date()
         start = today - timedelta(days=days)
-        plan_path.write_text(
-            yaml.safe_dump(
-                demo_plan(klaviyo_url=sandbox.base_url, smtp_port=sink.port, start=start),
-                sort_keys=False,
-            ),
-            encoding="utf-8",
+        plan = demo_plan(
+            klaviyo_url=sandbox.base_url, smtp_port=sink.port if sink else 1, start=start
         )
+        if target is not None:
+            plan["providers"]["new"] = target.new
+            plan["events"] = target.events
+        plan_path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
         stack.enter_context(
             _environment(
                 {
                     "KLAVIYO_API_KEY": sandbox.api_key,
                     "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
                     STORE_ENV: str(workspace / "demo.db"),
+                    **(target.env | webhook_secret() if target else {}),
                 }
             )
         )
         loaded = load_plan(plan_path)
         imported = import_csv(loaded, csv_path, progress=progress)
+        if target is not None:
+            say(f"serve       events into {start_events(stack, target, loaded)}")
         say(
             f"imported    {imported.rows_loaded:,} customers "
             f"({imported.rows_rejected} rows rejected)"
@@ -196,22 +206,33 @@ def run_demo(
             imported.rows_loaded,
             klaviyo_url=sandbox.base_url,
         )
+        delivered = target.delivered if target else (lambda: sink.count if sink else 0)
+        settle = target.settle if target else (lambda: None)
+        where = "the sink" if target is None else f"the {provider} sandbox"
         for day in range(1, days + 1):
-            result.days.append(_run_one_day(loaded, day, sink, say))
-        result.sink_messages = sink.count
+            result.days.append(_run_one_day(loaded, day, delivered, settle, where, say))
+        result.sink_messages = delivered()
         result.status = plan_status(loaded)
         write_report(loaded, result.report_path)
     return result
 
 
 def _run_one_day(
-    loaded: LoadedPlan, day: int, sink: Sink, say: Callable[[str], None]
+    loaded: LoadedPlan,
+    day: int,
+    delivered: Callable[[], int],
+    settle: Callable[[], None],
+    where: str,
+    say: Callable[[str], None],
 ) -> DayOutcome:
     plan = loaded.plan
     when = day_date(plan, day)
     clock = local_time(plan, when, plan.schedule.send_time_for(day)) + AFTER_SEND
-    before = sink.count
+    before = delivered()
     report = run_and_dispatch(loaded, day, now=clock).dispatch
+    # The provider's events (deliveries, bounces) reach the store before the next day's
+    # guardrails look at them.
+    settle()
     store = open_store(loaded.store_path, create=False)
     try:
         row = store.conn.execute(
@@ -226,11 +247,11 @@ def _run_one_day(
         int(row[1] or 0),
         int(row[2] or 0),
         report.klaviyo.sent,
-        sink.count - before,
+        delivered() - before,
     )
     say(
         f"day {day}       {outcome.date}: {outcome.new:,} to the new provider, "
         f"{outcome.klaviyo:,} stay with Klaviyo, {outcome.delivered:,} emails delivered to "
-        f"the sink ({outcome.status})"
+        f"{where} ({outcome.status})"
     )
     return outcome

@@ -218,3 +218,21 @@ class PermanentDeliveryError(DeliveryError):
 
 class UncertainDeliveryError(DeliveryError):
     """The server may or may not have accepted the message: resending risks a duplicate."""
+
+
+class RejectedDeliveryError(DeliveryError):
+    """The provider refused this one message (an email API's per-message rejection): the row
+    fails and is not retried, but the address is not suppressed — it did not bounce."""
+
+
+class RateLimitedDelivery(TransientDeliveryError):
+    """The API said when to come back (e.g. SendGrid's ``X-RateLimit-Reset``)."""
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class NotSentDeliveryError(DeliveryError):
+    """A batch API refused a request as a whole (bad key, unreachable): its messages were
+    certainly not handed over, and the run stops (every request would fail the same way)."""

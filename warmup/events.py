@@ -109,6 +109,17 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
                 result.unknown_customers += 1
             elif event.type in CONSENT_EVENTS:
                 result.consent_events += 1
+            elif event.type == "hard_bounced":
+                # As for an SMTP 5xx (and Klaviyo's HARD_BOUNCE suppression): a provider's
+                # hard bounce makes the address unmailable, so no later day allocates it.
+                conn.execute(
+                    "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                    "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
+                    "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
+                    "changed_at = excluded.changed_at, source = excluded.source "
+                    "WHERE consents.status NOT IN ('suppressed', 'unsubscribed')",
+                    (customer_id, occurred),
+                )
     return result
 
 

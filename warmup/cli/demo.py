@@ -18,6 +18,12 @@ def register(app: typer.Typer) -> None:
         ),
         customers: int = typer.Option(2000, "--customers", help="Sample customers to import."),
         days: int = typer.Option(3, "--days", help="Days of the example plan to run (1–14)."),
+        provider: str = typer.Option(
+            "smtp",
+            "--provider",
+            help="New provider: smtp (an SMTP sink), ses or sendgrid (their API sandboxes, "
+            "with signed events into warmup serve).",
+        ),
         quiet: bool = typer.Option(
             False,
             "--quiet",
@@ -51,11 +57,16 @@ def register(app: typer.Typer) -> None:
 
         with bar:
             result = run_demo(
-                directory=directory, customers=customers, days=days, say=say, progress=progress
+                directory=directory,
+                customers=customers,
+                days=days,
+                say=say,
+                progress=progress,
+                provider=provider,
             )
         assert result.status is not None
         typer.echo(render_table(result.status))
         typer.echo(
             f"\nreport: {result.report_path}\nplan:   {result.plan_path} "
-            "(its Klaviyo sandbox and SMTP sink are stopped now)"
+            "(its sandboxes are stopped now)"
         )

@@ -60,8 +60,34 @@ def register(app: typer.Typer) -> None:
             "--api-key-env",
             help="Accept the key in this environment variable instead of a new random one.",
         ),
+        provider: str = typer.Option(
+            "klaviyo",
+            "--provider",
+            help="Which API to emulate: klaviyo, ses (Amazon SES v2 with its SNS topic) "
+            "or sendgrid (v3 Mail Send with its signed Event Webhook).",
+        ),
+        sns_endpoint: str | None = typer.Option(
+            None,
+            "--events-to",
+            "--sns-endpoint",
+            help="With --provider ses|sendgrid: where events go (warmup serve's "
+            "/webhooks/ses or /webhooks/sendgrid).",
+        ),
+        rate: float | None = typer.Option(
+            None,
+            "--rate",
+            help="With --provider ses: the account's max send rate (messages/s); "
+            "sendgrid: requests/s. Before --fast's ×100.",
+        ),
     ) -> None:
         """Run a Klaviyo-compatible API on loopback for rehearsals; Ctrl-C stops it."""
+        if provider != "klaviyo":
+            from warmup.cli.sandbox_apis import run_api_sandbox
+
+            run_api_sandbox(
+                provider, port=port, fast=fast, faults=faults, sns_endpoint=sns_endpoint
+            )
+            return
         from warmup.sandbox import SandboxConfig, serve_forever
 
         config = SandboxConfig(faults=faults, fast=fast, state=state, strict=strict, meddle=meddle)

@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from warmup.consent.flow import unsubscribe_backlog
+from warmup.consent.provider_routes import provider_routes
 from warmup.consent.webhooks import BadWebhook, parse_events, verify_signature
 from warmup.consent.worker import FlowWorker
 from warmup.email.tokens import verify_token
@@ -248,4 +249,5 @@ def create_app(
         Route("/webhooks/events", webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
+    routes += provider_routes(loaded, store_events, after)
     return Starlette(routes=routes, lifespan=lifespan)

@@ -35,9 +35,13 @@ from warmup.email.render import (
     plan_context,
 )
 from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
+from warmup.email.window import window_pacer
 from warmup.errors import (
+    DeliveryError,
     InvalidInput,
+    NotSentDeliveryError,
     PermanentDeliveryError,
+    RejectedDeliveryError,
     StoreError,
     TemplateError,
     TransientDeliveryError,
@@ -45,8 +49,10 @@ from warmup.errors import (
 )
 from warmup.plan import LoadedPlan
 from warmup.plan import models as plan_models
-from warmup.providers.base import OutgoingEmail, Provider, Session
+from warmup.providers.base import MessageParts, OutgoingEmail, Provider, Session
 from warmup.providers.file import FileProvider
+from warmup.providers.sendgrid import SendGridProvider, SendGridSettings
+from warmup.providers.ses import SesProvider, SesSettings
 from warmup.providers.smtp import SmtpProvider, SmtpSettings
 from warmup.store import Store
 
@@ -117,6 +123,26 @@ def provider_for(loaded: LoadedPlan) -> Provider:
         if not directory.is_absolute():
             directory = loaded.path.parent / directory
         return FileProvider(directory)
+    if isinstance(config, plan_models.SesProvider):
+        return _ses_provider(config)
+    if isinstance(config, plan_models.SendGridProvider):
+        key = os.environ.get(config.api_key_env)
+        if not key:
+            raise InvalidInput(
+                f"environment variable {config.api_key_env} is not set: it holds the SendGrid "
+                "API key",
+                hint=f"export {config.api_key_env}=… (a key with the mail.send scope)",
+            )
+        return SendGridProvider(
+            SendGridSettings(
+                api_key=key,
+                base_url=config.base_url,
+                max_connections=config.max_connections,
+                batch_size=config.batch_size,
+                rate_per_second=config.rate_per_second,
+                timeout=config.timeout_seconds,
+            )
+        )
     return SmtpProvider(
         SmtpSettings(
             host=config.host,
@@ -128,6 +154,39 @@ def provider_for(loaded: LoadedPlan) -> Provider:
             verify_tls=config.verify_tls,
             max_connections=config.max_connections,
             rate_per_second=config.rate_per_second,
+        )
+    )
+
+
+def _ses_provider(config: plan_models.SesProvider) -> SesProvider:
+    keys: dict[str, str | None] = {}
+    if config.credentials == "env":
+        # The plan names the variables; their values live only in this process.
+        for field_name, env_name, required in (
+            ("access_key_id", config.access_key_id_env, True),
+            ("secret_access_key", config.secret_access_key_env, True),
+            ("session_token", config.session_token_env, False),
+        ):
+            value = os.environ.get(env_name) if env_name else None
+            if required and not value:
+                raise InvalidInput(
+                    f"environment variable {env_name} is not set: it holds the AWS "
+                    f"{field_name.replace('_', ' ')} for SES",
+                    hint=f"export {env_name}=… before running, or use `credentials: profile` "
+                    "or `credentials: chain` in providers.new",
+                )
+            keys[field_name] = value
+    return SesProvider(
+        SesSettings(
+            region=config.region,
+            credentials=config.credentials,
+            profile=config.profile,
+            endpoint_url=config.endpoint_url,
+            configuration_set=config.configuration_set,
+            max_connections=config.max_connections,
+            rate_cap=config.rate_per_second,
+            timeout=config.timeout_seconds,
+            **keys,
         )
     )
 
@@ -190,6 +249,9 @@ _SELECT = f"""
 
 
 class _Drain:
+    # Rows a worker hands the provider at once (an API's batch; 1 for SMTP and files).
+    batch_size = 1
+
     def __init__(
         self,
         loaded: LoadedPlan,
@@ -215,6 +277,7 @@ class _Drain:
         self.plan_ctx = plan_context(plan)
         self.default_template = plan.schedule.template_for(day) if day <= plan.day_count else None
         self.pacer = Pacer(provider.rate_per_second)
+        self.window = window_pacer(loaded, store, day, clock())
         self.writer = _Writer(store.path)
         self.report = EmailReport(day=day)
         self.counter_lock = threading.Lock()
@@ -340,6 +403,20 @@ class _Drain:
             recipient=email,
             message_id=built.message_id,
             data=built.data,
+            parts=MessageParts(
+                sender=self.loaded.plan.sender.from_,
+                reply_to=self.loaded.plan.sender.reply_to,
+                recipient_name=name,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                unsubscribe=self.builder.unsubscribe_header(url),
+                variables=tuple(
+                    str(v)
+                    for v in (url, row["first_name"], row["last_name"], email)
+                    if v and len(str(v)) > 2
+                ),
+            ),
         )
 
     def deliver(self, session: Session, row: dict[str, Any]) -> None:
@@ -353,11 +430,39 @@ class _Drain:
             self.finish(row, "failed", exc.render())
             return
         rendered_at = time.perf_counter()
+        if self.window is not None:
+            self.window.wait()
         self.pacer.wait()
         paced_at = time.perf_counter()
         try:
             if session.send(message, lambda: self.claim(row["id"])):
                 self.finish(row, "sent")
+        except (
+            PermanentDeliveryError,
+            RejectedDeliveryError,
+            TransientDeliveryError,
+            UncertainDeliveryError,
+        ) as exc:
+            self.settle(row, message, exc)
+        except NotSentDeliveryError:
+            # Refused as a whole after the claim: certainly not sent, so pending again (not
+            # uncertain) before the run stops.
+            self.writer.execute(
+                "UPDATE outbox SET status = 'pending', updated_at = ? WHERE id = ? "
+                "AND status = 'sending'",
+                (_iso(self.clock()), row["id"]),
+            )
+            raise
+        finally:
+            finished = time.perf_counter()
+            with self.counter_lock:
+                self.report.render_seconds += rendered_at - started
+                self.report.wire_seconds += finished - paced_at
+
+    def settle(self, row: dict[str, Any], message: OutgoingEmail, error: DeliveryError) -> None:
+        """Record a per-message delivery error as the row's outcome (shared with batches)."""
+        try:
+            raise error
         except PermanentDeliveryError as exc:
             now = _iso(self.clock())
             event = json.dumps(
@@ -394,6 +499,8 @@ class _Drain:
                     ),
                 ],
             )
+        except RejectedDeliveryError as exc:
+            self.finish(row, "failed", exc.message)
         except UncertainDeliveryError as exc:
             self.finish(row, "uncertain", exc.message)
         except TransientDeliveryError as exc:
@@ -401,13 +508,11 @@ class _Drain:
             if attempt >= self.retry.attempts:
                 self.finish(row, "failed", f"{exc.message} (gave up after {attempt} attempts)")
             else:
-                later = self.clock() + timedelta(seconds=self.retry.delay(attempt))
+                delay = self.retry.delay(attempt)
+                # An API that says when to come back (SendGrid's X-RateLimit-Reset) is obeyed.
+                delay = max(delay, getattr(exc, "retry_after", None) or 0.0)
+                later = self.clock() + timedelta(seconds=delay)
                 self.finish(row, "pending", exc.message, not_before=_iso_precise(later))
-        finally:
-            finished = time.perf_counter()
-            with self.counter_lock:
-                self.report.render_seconds += rendered_at - started
-                self.report.wire_seconds += finished - paced_at
 
     def worker(self, tasks: queue.Queue[dict[str, Any] | None]) -> None:
         session = self.provider.open_session()
@@ -430,7 +535,7 @@ class _Drain:
         started = time.perf_counter()
         self.recover()
         count = max(1, self.provider.max_connections)
-        tasks: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=2 * count)
+        tasks: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=2 * count * self.batch_size)
         threads = [
             threading.Thread(target=self.worker, args=(tasks,), daemon=True, name=f"email-{i}")
             for i in range(count)
@@ -510,8 +615,13 @@ def drain_email(
     secret = unsubscribe_secret(
         loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal, store_path=loaded.store_path
     )
+    drain_class: type[_Drain] = _Drain
+    if getattr(chosen, "batch_size", 1) > 1:
+        from warmup.dispatch.batch import BatchDrain
+
+        drain_class = BatchDrain
     with store.lock(LOCK_NAME):
-        drain = _Drain(
+        drain = drain_class(
             loaded,
             store,
             day,

@@ -76,6 +76,13 @@ class MessageBuilder:
             f"<mailto:{unsubscribe_mailto}?subject=unsubscribe>" if unsubscribe_mailto else None
         )
 
+    def unsubscribe_header(self, unsubscribe_url: str, *, fold: bool = False) -> str:
+        """The List-Unsubscribe value: the https URL, then the mailto if the plan has one."""
+        value = f"<{unsubscribe_url}>"
+        if self._mailto:
+            value += (",\n " if fold else ", ") + self._mailto
+        return value
+
     def build(
         self,
         *,
@@ -90,9 +97,7 @@ class MessageBuilder:
         message_id = message_id_for(key, self.domain)
         boundary = "=_" + message_id[1:17]
         to = formataddr((_clean(recipient_name or ""), recipient), charset="utf-8")
-        unsubscribe = f"<{unsubscribe_url}>"
-        if self._mailto:
-            unsubscribe += ",\n " + self._mailto
+        unsubscribe = self.unsubscribe_header(unsubscribe_url, fold=True)
         head = (
             f"{self._fixed}\n"
             f"To: {to}\n"

@@ -62,7 +62,89 @@ class FileProvider(StrictModel):
     directory: str = "outbox-eml"
 
 
-NewProvider = Annotated[SmtpProvider | FileProvider, Field(discriminator="kind")]
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class SesProvider(StrictModel):
+    """Amazon SES, API v2. Credentials are never in the plan: ``credentials: env`` reads the
+    variables named here, ``profile`` a named profile of the AWS config files, ``chain`` the
+    AWS SDK's default chain (environment, config files, container or instance role)."""
+
+    kind: Literal["ses"]
+    region: str
+    configuration_set: str | None = None
+    credentials: Literal["env", "profile", "chain"] = "env"
+    access_key_id_env: EnvName = "AWS_ACCESS_KEY_ID"
+    secret_access_key_env: EnvName = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: EnvName | None = None
+    profile: str | None = None
+    # The sandbox's http://127.0.0.1:PORT for rehearsals; None = SES's own endpoint.
+    endpoint_url: str | None = None
+    max_connections: int = Field(default=8, ge=1, le=64)
+    # A cap below the account's maximum send rate (read from SES): None = the account's rate.
+    rate_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    _env = field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")(
+        _check_env_name
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _AWS_REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region — write one like eu-west-1")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{value!r} is not a URL — leave it out for SES itself, or write the "
+                "sandbox's http://127.0.0.1:PORT"
+            )
+        return None if value is None else value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _profile(self) -> SesProvider:
+        if (self.credentials == "profile") != (self.profile is not None):
+            raise ValueError(
+                "`profile:` names the AWS profile to use with `credentials: profile` "
+                "(and only then)"
+            )
+        return self
+
+
+class SendGridProvider(StrictModel):
+    """SendGrid v3 Mail Send; the API key (``mail.send`` scope) from the named variable."""
+
+    kind: Literal["sendgrid"]
+    api_key_env: EnvName = "SENDGRID_API_KEY"
+    # The sandbox's http://127.0.0.1:PORT for rehearsals.
+    base_url: str = "https://api.sendgrid.com"
+    # Personalizations per request: at most 1,000, SendGrid's limit.
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    max_connections: int = Field(default=4, ge=1, le=64)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=60, gt=0)
+
+    _env = field_validator("api_key_env")(_check_env_name)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{value!r} is not a URL — write https://api.sendgrid.com or the "
+                "sandbox's http://127.0.0.1:PORT"
+            )
+        return value.rstrip("/")
+
+
+NewProvider = Annotated[
+    SmtpProvider | FileProvider | SesProvider | SendGridProvider, Field(discriminator="kind")
+]
 
 
 class ListRef(StrictModel):
@@ -266,11 +348,37 @@ class DaySettings(StrictModel):
         return int(eligible * share)
 
 
+class SendWindowSettings(StrictModel):
+    """Spread each day's new-provider mail from ``start`` to ``end`` (plan's time zone)."""
+
+    start: str
+    end: str
+    shape: Literal["even", "hourly_ramp"] = "even"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not _LOCAL_TIME.match(value):
+            raise ValueError(f'{value!r} is not a time of day — write it like "16:00"')
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> SendWindowSettings:
+        if self.end <= self.start:
+            raise ValueError(
+                f"the window ends ({self.end}) before it starts ({self.start}) — write "
+                'an end later the same day, like {start: "10:00", end: "16:00"}'
+            )
+        return self
+
+
 class Schedule(StrictModel):
     send_time: str = "10:00"
     # How a local time the clocks skip or repeat that night is read (warmup.clock); unset, such
     # a send time is an error at `warmup validate`.
     clock_change: Literal["earlier", "later"] | None = None
+    # None: each day's mail goes as fast as the provider's rate allows.
+    send_window: SendWindowSettings | None = None
     template: str | None = None
     skip_weekdays: list[str] = Field(default_factory=list)
     skip_dates: list[date] = Field(default_factory=list)
@@ -326,11 +434,35 @@ class Guardrails(StrictModel):
     rollback: RollbackThresholds = RollbackThresholds()
 
 
+class SnsSettings(StrictModel):
+    """Amazon SNS notifications (SES bounces, complaints, deliveries) at ``/webhooks/ses``."""
+
+    # Only these topics are accepted (empty: any topic whose message verifies).
+    topic_arns: list[str] = []
+    # FOR TESTS AND REHEARSALS ONLY: certificate/subscribe URLs starting with one of these are
+    # trusted besides SNS's own https://sns.<region>.amazonaws.com hosts (the sandbox's
+    # http://127.0.0.1:PORT/). Never set it for a real account.
+    trust_url_prefixes_for_tests: list[str] = []
+
+
+class SendGridEventSettings(StrictModel):
+    """SendGrid's signed Event Webhook at ``/webhooks/sendgrid``."""
+
+    # The verification key SendGrid shows for the signed webhook (base64 DER, ECDSA P-256).
+    public_key_env: EnvName = "SENDGRID_WEBHOOK_PUBLIC_KEY"
+    # Requests whose signed timestamp is further than this from now are refused (replays).
+    tolerance_seconds: int = Field(default=300, ge=1, le=86400)
+
+    _env = field_validator("public_key_env")(_check_env_name)
+
+
 class EventSettings(StrictModel):
     """``warmup serve``: where the new provider's event webhooks get their signing secret."""
 
     # HMAC-SHA256 of each webhook's raw body, keyed with this variable's value.
     webhook_secret_env: EnvName = "WARMUP_WEBHOOK_SECRET"
+    sns: SnsSettings = SnsSettings()
+    sendgrid: SendGridEventSettings = SendGridEventSettings()
 
     _env = field_validator("webhook_secret_env")(_check_env_name)
 

@@ -3,7 +3,28 @@
 from __future__ import annotations
 
 from warmup.plan.loader import LoadedPlan
+from warmup.plan.models import NewProvider, SendGridProvider, SesProvider, SmtpProvider
 from warmup.plan.scenario import WebhookNode
+
+
+def _new_provider(new: NewProvider) -> str:
+    if isinstance(new, SmtpProvider):
+        return (
+            f" {new.host}:{new.port} tls={new.tls}, {new.rate_per_second:g}/s, "
+            f"{new.max_connections} connections"
+        )
+    if isinstance(new, SesProvider):
+        rate = f"{new.rate_per_second:g}/s cap" if new.rate_per_second else "account's rate"
+        return (
+            f" {new.region} ({new.endpoint_url or 'AWS'}), credentials: {new.credentials}, "
+            f"{rate}, {new.max_connections} connections"
+        )
+    if isinstance(new, SendGridProvider):
+        return (
+            f" {new.base_url} (key from ${new.api_key_env}), {new.batch_size} per request, "
+            f"{new.max_connections} connections"
+        )
+    return f" → {new.directory}"
 
 
 def summarize(loaded: LoadedPlan) -> str:
@@ -16,13 +37,7 @@ def summarize(loaded: LoadedPlan) -> str:
         f"{len(loaded.scenario.nodes)} nodes)",
         f"  days       {plan.day_count}, day 1 on {plan.start_date} ({plan.timezone}), "
         f"send time {plan.schedule.send_time}",
-        f"  new        {new.kind}"
-        + (
-            f" {new.host}:{new.port} tls={new.tls}, {new.rate_per_second:g}/s, "
-            f"{new.max_connections} connections"
-            if new.kind == "smtp"
-            else f" → {new.directory}"
-        ),
+        f"  new        {new.kind}" + _new_provider(new),
         f"  klaviyo    {klaviyo.base_url} (key from ${klaviyo.api_key_env}, revision "
         f"{klaviyo.revision}, {klaviyo.list_mode})",
         f"  store      {loaded.store_path}",

@@ -15,9 +15,27 @@ An SES, SendGrid or Bloomreach provider adds one module with these two classes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from warmup.errors import DeliveryError
+
+
+@dataclass(frozen=True, slots=True)
+class MessageParts:
+    """The message before MIME, for JSON APIs that assemble it themselves (SendGrid).
+    ``variables`` are this recipient's own strings (unsubscribe URL, names, address): an API
+    that batches recipients may lift them out of the shared body as substitutions."""
+
+    sender: str
+    reply_to: str | None
+    recipient_name: str
+    subject: str
+    text: str
+    html: str
+    unsubscribe: str
+    variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +45,7 @@ class OutgoingEmail:
     recipient: str
     message_id: str
     data: bytes
+    parts: MessageParts | None = None
 
 
 Commit = Callable[[], bool]
@@ -40,9 +59,31 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class BatchSession(Protocol):
+    """A session that hands over many messages per request (an email API's batch call).
+
+    ``commit(messages)`` records them ``sending`` right before the request and returns, in
+    order, whether each may still go; ``send_batch`` returns per message True (accepted),
+    False (declined by commit) or the DeliveryError that message met, and raises a
+    DeliveryError when the whole run must stop."""
+
+    def send_batch(
+        self,
+        messages: Sequence[OutgoingEmail],
+        commit: Callable[[Sequence[OutgoingEmail]], Sequence[bool]],
+    ) -> list[bool | DeliveryError]: ...
+
+    def close(self) -> None: ...
+
+
 class Provider(Protocol):
     name: str
     max_connections: int
-    rate_per_second: float | None
+
+    @property
+    def rate_per_second(self) -> float | None:
+        """Messages per second at most (an API provider may read it from the account)."""
+        ...
 
     def open_session(self) -> Session: ...

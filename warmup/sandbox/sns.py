@@ -1,0 +1,229 @@
+"""An SNS-compatible topic for the sandbox: signed HTTP(S) notifications to one subscriber.
+
+Like Amazon SNS: a new HTTP subscription first receives a ``SubscriptionConfirmation`` whose
+``SubscribeURL`` (here the sandbox's ``GET /sns?Action=ConfirmSubscription…``) the subscriber
+must fetch; notifications wait until then. Every message is signed as SNS signs
+(SignatureVersion 2: RSA PKCS#1 v1.5 over SHA-256 of the documented string to sign) with a key
+whose self-signed certificate the sandbox serves at ``SigningCertURL``. A failed delivery is
+retried (SNS's HTTP delivery policy, shortened); ``redeliver`` re-sends every message already
+delivered, as SNS does when it did not see a 2xx in time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+CERT_PATH = "/sns/SimpleNotificationService-sandbox.pem"
+_SIGNED_NOTIFICATION = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+_SIGNED_SUBSCRIPTION = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
+
+
+def string_to_sign(message: dict[str, str]) -> bytes:
+    """SNS's string to sign: ``name\\nvalue\\n`` for each signed field present, in order."""
+    names = _SIGNED_NOTIFICATION if message["Type"] == "Notification" else _SIGNED_SUBSCRIPTION
+    return "".join(f"{n}\n{message[n]}\n" for n in names if n in message).encode()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Signer:
+    """An RSA key and its self-signed certificate (made once per sandbox)."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.sandbox.invalid")])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=30))
+            .sign(self._key, hashes.SHA256())
+        )
+        self.certificate_pem = cert.public_bytes(serialization.Encoding.PEM)
+
+    def sign(self, message: dict[str, str]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        signature = self._key.sign(string_to_sign(message), padding.PKCS1v15(), hashes.SHA256())
+        return base64.b64encode(signature).decode()
+
+
+@dataclass
+class Topic:
+    """One topic with at most one HTTP subscriber (the plan's ``warmup serve``)."""
+
+    base_url: str
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    name: str = "warmup-ses-events"
+    retries: int = 3
+    signer: Signer = field(default_factory=Signer)
+    endpoint: str | None = None
+    confirmed: bool = False
+    token: str = ""
+    delivered: list[dict[str, str]] = field(default_factory=list)
+    failures: int = 0
+
+    def __post_init__(self) -> None:
+        self._queue: queue.Queue[dict[str, str] | None] = queue.Queue()
+        self._held: list[dict[str, str]] = []
+        self._delivered_ids: set[str] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self._thread: threading.Thread | None = None
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{self.name}"
+
+    def _envelope(self, kind: str, body: str, **extra: str) -> dict[str, str]:
+        message = {
+            "Type": kind,
+            "MessageId": str(uuid.uuid4()),
+            "TopicArn": self.arn,
+            "Message": body,
+            "Timestamp": _now(),
+            "SignatureVersion": "2",
+            "SigningCertURL": self.base_url + CERT_PATH,
+            **extra,
+        }
+        message["Signature"] = self.signer.sign(message)
+        return message
+
+    def subscribe(self, endpoint: str) -> None:
+        """Send the endpoint a SubscriptionConfirmation; notifications wait for its GET."""
+        self.endpoint, self.confirmed = endpoint, False
+        self.token = secrets.token_hex(32)
+        url = (
+            f"{self.base_url}/sns?Action=ConfirmSubscription&TopicArn={self.arn}&Token={self.token}"
+        )
+        self._put(
+            self._envelope(
+                "SubscriptionConfirmation",
+                f"You have chosen to subscribe to the topic {self.arn}.\n"
+                "To confirm the subscription, visit the SubscribeURL included in this message.",
+                SubscribeURL=url,
+                Token=self.token,
+            )
+        )
+
+    def confirm(self, token: str) -> bool:
+        if not self.token or not secrets.compare_digest(token, self.token):
+            return False
+        with self._lock:
+            self.confirmed = True
+            held, self._held = self._held, []
+        for message in held:
+            self._put(message)
+        return True
+
+    def publish(self, body: dict[str, Any]) -> None:
+        message = self._envelope(
+            "Notification",
+            json.dumps(body),
+            UnsubscribeURL=f"{self.base_url}/sns?Action=Unsubscribe",
+        )
+        with self._lock:
+            if not self.confirmed:
+                self._held.append(message)
+                return
+        self._put(message)
+
+    def redeliver(self) -> None:
+        """Send every delivered notification again (SNS retries; replays must change nothing)."""
+        for message in list(self.delivered):
+            if message["Type"] == "Notification":
+                self._put(message)
+
+    def _put(self, message: dict[str, str]) -> None:
+        with self._lock:
+            self._busy += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="sns")
+                self._thread.start()
+        self._queue.put(message)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued message was delivered or given up; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=15) as client:
+            while True:
+                message = self._queue.get()
+                if message is None:
+                    return
+                try:
+                    self._deliver(client, message)
+                finally:
+                    with self._idle:
+                        self._busy -= 1
+                        self._idle.notify_all()
+
+    def _deliver(self, client: httpx.Client, message: dict[str, str]) -> None:
+        if self.endpoint is None:
+            return
+        headers = {
+            "x-amz-sns-message-type": message["Type"],
+            "x-amz-sns-message-id": message["MessageId"],
+            "x-amz-sns-topic-arn": message["TopicArn"],
+            "Content-Type": "text/plain; charset=UTF-8",
+            "User-Agent": "Amazon Simple Notification Service Agent",
+        }
+        body = json.dumps(message).encode()
+        for attempt in range(self.retries + 1):
+            try:
+                reply = client.post(self.endpoint, content=body, headers=headers)
+                if 200 <= reply.status_code < 300:
+                    if message["MessageId"] not in self._delivered_ids:
+                        self._delivered_ids.add(message["MessageId"])
+                        self.delivered.append(message)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        self.failures += 1
