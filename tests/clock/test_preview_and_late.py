@@ -109,6 +109,8 @@ def test_a_completed_day_at_an_earlier_clock_does_nothing_in_both(
     real = run_day(loaded, 1, now=at("2026-12-01T08:00"))
     for result in (dry, real):
         assert (result.status, result.due_at) == ("completed", None)
-        assert result.notes == ["day 1 had already completed; nothing new was done"]
+        assert result.notes == [
+            "day 1 had already completed; its allocation and outbox were kept as they were"
+        ]
         assert "would stop here" not in result.render()
     same_as_real(dry, real)
