@@ -95,7 +95,7 @@ class FixedWindows:
                 wait = (window + 1) * length - now
                 retry = max(retry or 0.0, wait)
         if retry is not None:
-            return math.ceil(retry), {}
+            return max(1, math.ceil(retry)), {}
         headers: dict[str, str] = {}
         for limit in op.limits:
             length = limit.window / self.time_scale
@@ -221,12 +221,14 @@ class SandboxApp:
         self, request: Request, op: spec.Operation, params: dict[str, str], fault: str | None
     ) -> Reply:
         if fault == "429":
-            raise throttled(0 if self.config.fast else 1)
+            # Klaviyo's own throttles never say 0 seconds; neither does an injected one.
+            raise throttled(1)
         if fault in ("500", "drop-before"):
             raise ApiError(
                 500, "error", "A server error occurred.", "A server error occurred.", None
             )
         params_.check(op.query, dict(request.query_params))
+        params_.check_filter(op.filters, dict(request.query_params))
         body = await self._body(request, op)
         settle(self.account)
         call = Call(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from warmup.sandbox.handlers import ApiError
+from warmup.sandbox.handlers import ApiError, parse_filter
 
 
 class ParameterError(ApiError):
@@ -47,3 +47,12 @@ def check(parameters: dict[str, dict[str, Any]], query: dict[str, str]) -> None:
             raise _refuse(
                 name, f"'{raw}' is not a valid value for '{name}'; allowed: {schema['enum']}."
             )
+
+
+def check_filter(allowed: dict[str, frozenset[str]], query: dict[str, str]) -> None:
+    """Refuse a ``filter`` term whose field or operator the document does not list."""
+    if not allowed or "filter" not in query:
+        return
+    for op, fld, _ in parse_filter(query["filter"]):
+        if op not in allowed.get(fld, frozenset()):
+            raise _refuse("filter", f"'{op}' is not a valid operator for '{fld}'.")
