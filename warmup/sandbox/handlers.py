@@ -97,7 +97,7 @@ def handles(op_id: str) -> Callable[[Handler], Handler]:
 
 
 # filters and paging -----------------------------------------------------------------------
-_FILTER = re.compile(r"([a-z-]+)\(([\w.]+),(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^,)]+)\)")
+_FILTER = re.compile(r"([a-z-]+)\(([$\w.][$\w. ]*),(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^,)]+)\)")
 
 
 def parse_filter(text: str | None) -> list[tuple[str, str, list[str]]]:
