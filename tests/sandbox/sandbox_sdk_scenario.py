@@ -99,6 +99,8 @@ def drive_every_operation(sdk: KlaviyoAPI) -> None:
     assert [item["id"] for item in with_lists.included] == [list_id]  # the SDK keeps dicts
     tagged = sdk.Lists.get_list(list_id, include=["tags"])
     assert (tagged.data.relationships.tags.data, tagged.included) == ([], [])
+    [listed] = sdk.Lists.get_lists(include=["flow-triggers"], sort="-created").data
+    assert listed.relationships.flow_triggers.data == []
 
     # Consent: subscribe, unsubscribe, suppress and unsuppress
     consented = (datetime.now(UTC) - timedelta(days=1)).isoformat()

@@ -293,6 +293,10 @@ def test_includes_answer_relationships_and_included(client: httpx.Client) -> Non
     assert [(item["type"], item["id"]) for item in document["included"]] == [("list", list_id)]
     plain = ok(client.get(f"/api/profiles/{pid}"))
     assert "included" not in plain and "relationships" not in plain["data"]
+    lists = ok(client.get("/api/lists", params={"include": "tags,flow-triggers"}))
+    [relationships] = [item["relationships"] for item in lists["data"]]
+    assert (relationships["tags"]["data"], relationships["flow-triggers"]["data"]) == ([], [])
+    assert lists["included"] == []
 
 
 # 6. links.next as the cursor ----------------------------------------------------------------

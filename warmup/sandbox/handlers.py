@@ -202,25 +202,29 @@ def list_doc(call: Call, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_included(
-    call: Call, document: dict[str, Any], related: Callable[[str], list[dict[str, Any]]]
+    call: Call,
+    document: dict[str, Any],
+    related: Callable[[dict[str, Any], str], list[dict[str, Any]]] = lambda _, __: [],
 ) -> dict[str, Any]:
-    """``?include=a,b``: the relationships' data on the resource and the resources in
-    ``included`` (empty for what the sandbox does not keep: segments, tags, flows, …)."""
+    """``?include=a,b``: each resource's relationships (``related(resource, name)``) and the
+    related resources once each in ``included``; by default empty, for what the sandbox does
+    not keep (segments, tags, flows, conversations, push tokens)."""
     raw = call.query.get("include")
     if not raw:
         return document
-    resource = document["data"]
-    base = resource["links"]["self"].rstrip("/")
-    relationships = resource.setdefault("relationships", {})
-    included: list[dict[str, Any]] = []
-    for name in dict.fromkeys(raw.split(",")):
-        found = related(name)
-        relationships[name] = {
-            "data": [{"type": item["type"], "id": item["id"]} for item in found],
-            "links": {"self": f"{base}/relationships/{name}/", "related": f"{base}/{name}/"},
-        }
-        included += found
-    return {**document, "included": included}
+    data = document["data"]
+    included: dict[tuple[str, str], dict[str, Any]] = {}
+    for resource in data if isinstance(data, list) else [data]:
+        base = resource["links"]["self"].rstrip("/")
+        relationships = resource.setdefault("relationships", {})
+        for name in dict.fromkeys(raw.split(",")):
+            found = related(resource, name)
+            relationships[name] = {
+                "data": [{"type": item["type"], "id": item["id"]} for item in found],
+                "links": {"self": f"{base}/relationships/{name}/", "related": f"{base}/{name}/"},
+            }
+            included.update({(item["type"], item["id"]): item for item in found})
+    return {**document, "included": list(included.values())}
 
 
 def _list(call: Call) -> dict[str, Any]:
@@ -247,7 +251,8 @@ def get_lists(call: Call) -> Reply:
     records = sorted_by(records, call.query.get("sort"), lambda r, name: r[name])
     window = records[after : after + size]
     nxt = after + size if after + size < len(records) else None
-    return Reply(200, {"data": [list_doc(call, r) for r in window], "links": links(call, nxt)})
+    document = {"data": [list_doc(call, r) for r in window], "links": links(call, nxt)}
+    return Reply(200, with_included(call, document))
 
 
 @handles("create_list")
@@ -266,8 +271,7 @@ def create_list(call: Call) -> Reply:
 @handles("get_list")
 def get_list(call: Call) -> Reply:
     doc = list_doc(call, _list(call))
-    # Tags and flows are not kept by the sandbox: both relationships are empty.
-    return Reply(200, with_included(call, {"data": doc, "links": doc["links"]}, lambda _: []))
+    return Reply(200, with_included(call, {"data": doc, "links": doc["links"]}))
 
 
 def _member_ids(call: Call) -> list[str]:
@@ -459,7 +463,21 @@ def get_profiles(call: Call) -> Reply:
     chosen = sorted_by(chosen, call.query.get("sort"), _profile_key)
     window = chosen[after : after + size]
     nxt = after + size if after + size < len(chosen) else None
-    return Reply(200, {"data": [profile_doc(call, p) for p in window], "links": links(call, nxt)})
+    document = {"data": [profile_doc(call, p) for p in window], "links": links(call, nxt)}
+    return Reply(200, with_included(call, document, _profile_related(call)))
+
+
+def _profile_related(call: Call) -> Callable[[dict[str, Any], str], list[dict[str, Any]]]:
+    def related(resource: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        if name != "lists":  # no segments, conversations or push tokens in the sandbox
+            return []
+        return [
+            list_doc(call, record)
+            for lid, record in call.account.lists.items()
+            if resource["id"] in call.account.members[lid].seq_of
+        ]
+
+    return related
 
 
 @handles("get_profile")
@@ -469,16 +487,9 @@ def get_profile(call: Call) -> Reply:
         raise not_found(f"A profile with id {call.params['id']} does not exist.")
     doc = profile_doc(call, profile)
 
-    def related(name: str) -> list[dict[str, Any]]:
-        if name != "lists":  # no segments, conversations or push tokens in the sandbox
-            return []
-        return [
-            list_doc(call, record)
-            for lid, record in call.account.lists.items()
-            if profile["id"] in call.account.members[lid].seq_of
-        ]
-
-    return Reply(200, with_included(call, {"data": doc, "links": doc["links"]}, related))
+    return Reply(
+        200, with_included(call, {"data": doc, "links": doc["links"]}, _profile_related(call))
+    )
 
 
 def _conflict(exc: Conflict) -> ApiError:

@@ -292,7 +292,8 @@ def get_metrics(call: Call) -> Reply:
     size = 200
     window = metrics[after : after + size]
     nxt = after + size if after + size < len(metrics) else None
-    return Reply(200, {"data": [metric_doc(call, m) for m in window], "links": links(call, nxt)})
+    document = {"data": [metric_doc(call, m) for m in window], "links": links(call, nxt)}
+    return Reply(200, with_included(call, document))
 
 
 @handles("get_metric")
@@ -302,7 +303,7 @@ def get_metric(call: Call) -> Reply:
         raise not_found(f"A metric with id {call.params['id']} does not exist.")
     doc = metric_doc(call, metric)
     # No flows in the sandbox: ``include=flow-triggers`` answers an empty relationship.
-    return Reply(200, with_included(call, {"data": doc, "links": doc["links"]}, lambda _: []))
+    return Reply(200, with_included(call, {"data": doc, "links": doc["links"]}))
 
 
 # aggregates -------------------------------------------------------------------------------
