@@ -2,8 +2,10 @@
 a sparse fieldset, ``include``, ``additional-fields`` or ``sort`` value the document does not
 list is a 400 whose ``source`` names the parameter (``{"parameter": "fields[profile]"}``).
 
-Unknown parameter *names* are left alone: Klaviyo's answer to them is unconfirmed, and the
-handlers refuse what they cannot honour (filters, page sizes, cursors)."""
+A ``filter`` may name only the fields and operators its description lists (``check_filter``;
+the same 400 with ``{"parameter": "filter"}``). Unknown parameter *names* are left alone:
+Klaviyo's answer to them is unconfirmed, and the handlers refuse what they cannot honour (page
+sizes, cursors, malformed filters)."""
 
 from __future__ import annotations
 
