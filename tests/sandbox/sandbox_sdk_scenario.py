@@ -8,19 +8,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from klaviyo_api import KlaviyoAPI  # type: ignore[import-untyped]
 from openapi_client.exceptions import ApiException  # type: ignore[import-untyped]
-
-
-def cursor(next_url: str | None) -> str | None:
-    """The SDK only extracts cursors from https:// links; from the sandbox's http:// ones the
-    caller passes the bare cursor (klaviyo-api.md §5)."""
-    if next_url is None:
-        return None
-    return parse_qs(urlsplit(next_url).query)["page[cursor]"][0]
 
 
 def eventually(read: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
@@ -59,8 +50,11 @@ def drive_every_operation(sdk: KlaviyoAPI) -> None:
     assert updated.attributes.last_name == "Lee"
     assert sdk.Profiles.get_profile(ann.id).data.attributes.first_name == "Ann"
     first = sdk.Profiles.get_profiles(page_size=1)
-    second = sdk.Profiles.get_profiles(page_size=1, page_cursor=cursor(first.links.next))
+    # links.next as the cursor, the SDK's documented paging: it sends an http:// link whole.
+    second = sdk.Profiles.get_profiles(page_size=1, page_cursor=first.links.next)
     assert {first.data[0].id, second.data[0].id} == {ann.id, upserted.id}
+    by_email = sdk.Profiles.get_profiles(sort="-email").data
+    assert [p.attributes.email for p in by_email] == ["bob@example.com", "ann@example.com"]
 
     # List membership
     members = {"data": [{"type": "profile", "id": ann.id}, {"type": "profile", "id": upserted.id}]}
@@ -97,6 +91,16 @@ def drive_every_operation(sdk: KlaviyoAPI) -> None:
     assert [p.attributes.email for p in touched] == ["cat@example.com"]
     ids = sdk.Profiles.get_profile_ids_for_bulk_import_profiles_job(job.id).data
     assert [p.id for p in ids] == [touched[0].id]
+    newest_first = sdk.Lists.get_profiles_for_list(list_id, sort="-joined_group_at").data
+    assert [p.id for p in newest_first] == [touched[0].id, upserted.id]
+    with_lists = sdk.Profiles.get_profile(upserted.id, include=["lists", "segments"])
+    assert [item.id for item in with_lists.data.relationships.lists.data] == [list_id]
+    assert with_lists.data.relationships.segments.data == []
+    assert [item["id"] for item in with_lists.included] == [list_id]  # the SDK keeps dicts
+    tagged = sdk.Lists.get_list(list_id, include=["tags"])
+    assert (tagged.data.relationships.tags.data, tagged.included) == ([], [])
+    [listed] = sdk.Lists.get_lists(include=["flow-triggers"], sort="-created").data
+    assert listed.relationships.flow_triggers.data == []
 
     # Consent: subscribe, unsubscribe, suppress and unsuppress
     consented = (datetime.now(UTC) - timedelta(days=1)).isoformat()
@@ -203,6 +207,8 @@ def drive_every_operation(sdk: KlaviyoAPI) -> None:
     assert sdk.Events.get_event(events[0].id).data.attributes.event_properties["$event_id"]
     assert [m.id for m in sdk.Metrics.get_metrics().data] == [metric_id]
     assert sdk.Metrics.get_metric(metric_id).data.attributes.name == "Received Email"
+    triggers = sdk.Metrics.get_metric(metric_id, include=["flow-triggers"])
+    assert (triggers.data.relationships.flow_triggers.data, triggers.included) == ([], [])
     day = sent_at.date()
     aggregate = sdk.Metrics.query_metric_aggregates(
         {
@@ -215,6 +221,7 @@ def drive_every_operation(sdk: KlaviyoAPI) -> None:
                     "filter": [
                         f"greater-or-equal(datetime,{day.isoformat()}T00:00:00)",
                         f"less-than(datetime,{(day + timedelta(days=1)).isoformat()}T00:00:00)",
+                        'equals(Campaign Name,"day-1")',
                     ],
                     "timezone": "UTC",
                 },

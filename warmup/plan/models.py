@@ -7,12 +7,13 @@ Unknown keys are rejected everywhere (``extra="forbid"``).
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from warmup.clock import is_zone_name
+from warmup.providers.klaviyo import revisions as klaviyo_revisions
 from warmup.providers.klaviyo.endpoints import REVISION as KLAVIYO_REVISION
 from warmup.providers.klaviyo.endpoints import REVISION_FORMAT
 
@@ -193,6 +194,10 @@ class KlaviyoProvider(StrictModel):
                 f"{value!r} is not a Klaviyo revision — write a release date such as "
                 f'"{KLAVIYO_REVISION}" (YYYY-MM-DD)'
             )
+        # Klaviyo refuses a retired or future revision on every call: catch it before day 1.
+        problem = klaviyo_revisions.unusable(value, datetime.now(UTC).date())
+        if problem is not None:
+            raise ValueError(f'{problem} — write "{KLAVIYO_REVISION}" (the current stable one)')
         return value
 
     @field_validator("base_url")

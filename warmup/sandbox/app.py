@@ -70,6 +70,21 @@ class DroppedConnection(Exception):
     """Raised after the response has started so that uvicorn closes the socket mid-reply."""
 
 
+async def _hang_up(send: Send) -> bool:
+    """Close the connection before any byte of a reply, as a crashed or cut-off Klaviyo front end
+    would. ASGI has no message for this, so it needs uvicorn's connection (the ``transport`` of
+    the cycle ``send`` belongs to); False when ``send`` is not uvicorn's own (a wrapper), and the
+    caller then cuts the reply after its status line instead."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        return False
+    transport.abort()
+    # Let uvicorn see the connection lost, so it does not answer a 500 on the app's behalf.
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return True
+
+
 class FixedWindows:
     """Klaviyo's fixed-window counters: per operation, one per window length (1 s, 1 min, day).
 
@@ -95,7 +110,7 @@ class FixedWindows:
                 wait = (window + 1) * length - now
                 retry = max(retry or 0.0, wait)
         if retry is not None:
-            return math.ceil(retry), {}
+            return max(1, math.ceil(retry)), {}
         headers: dict[str, str] = {}
         for limit in op.limits:
             length = limit.window / self.time_scale
@@ -159,6 +174,8 @@ class SandboxApp:
         body = b"" if document is None else json.dumps(document).encode()
         headers = {**headers, "content-type": MEDIA_TYPE} if document is not None else headers
         response = Response(body, status_code=status, headers=headers)
+        if fault == "drop-before" and await _hang_up(send):
+            return
         if fault in ("drop-before", "drop-after"):
             await send(
                 {
@@ -221,12 +238,14 @@ class SandboxApp:
         self, request: Request, op: spec.Operation, params: dict[str, str], fault: str | None
     ) -> Reply:
         if fault == "429":
-            raise throttled(0 if self.config.fast else 1)
-        if fault in ("500", "drop-before"):
+            # Klaviyo's own throttles never say 0 seconds; neither does an injected one.
+            raise throttled(1)
+        if fault in ("500", "drop-before"):  # drop-before: nothing happened, nothing is sent
             raise ApiError(
                 500, "error", "A server error occurred.", "A server error occurred.", None
             )
         params_.check(op.query, dict(request.query_params))
+        params_.check_filter(op.filters, dict(request.query_params))
         body = await self._body(request, op)
         settle(self.account)
         call = Call(

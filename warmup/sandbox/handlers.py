@@ -6,11 +6,13 @@ event loop, so the account needs no locks.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from warmup.sandbox import identity
 from warmup.sandbox.state import (
@@ -95,7 +97,7 @@ def handles(op_id: str) -> Callable[[Handler], Handler]:
 
 
 # filters and paging -----------------------------------------------------------------------
-_FILTER = re.compile(r"([a-z-]+)\(([\w.]+),(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^,)]+)\)")
+_FILTER = re.compile(r"([a-z-]+)\(([$\w.][$\w. ]*),(\[[^\]]*\]|\"[^\"]*\"|'[^']*'|[^,)]+)\)")
 
 
 def parse_filter(text: str | None) -> list[tuple[str, str, list[str]]]:
@@ -132,6 +134,11 @@ def cursor_after(call: Call) -> int:
     raw = call.query.get("page[cursor]")
     if raw is None:
         return 0
+    if call.base_url and raw.startswith(call.base_url + "/"):
+        # The official SDK takes the cursor out of an https:// ``links.next`` only and sends an
+        # http:// one whole; the sandbox's own links are the only URLs it accepts as a cursor
+        # (no Klaviyo link can start with them), so any other URL stays "Invalid cursor".
+        raw = parse_qs(urlsplit(raw).query).get("page[cursor]", [""])[0]
     after = decode_cursor(raw)
     if after is None:
         raise invalid("Invalid cursor provided.", None)
@@ -194,6 +201,32 @@ def list_doc(call: Call, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def with_included(
+    call: Call,
+    document: dict[str, Any],
+    related: Callable[[dict[str, Any], str], list[dict[str, Any]]] = lambda _, __: [],
+) -> dict[str, Any]:
+    """``?include=a,b``: each resource's relationships (``related(resource, name)``) and the
+    related resources once each in ``included``; by default empty, for what the sandbox does
+    not keep (segments, tags, flows, conversations, push tokens)."""
+    raw = call.query.get("include")
+    if not raw:
+        return document
+    data = document["data"]
+    included: dict[tuple[str, str], dict[str, Any]] = {}
+    for resource in data if isinstance(data, list) else [data]:
+        base = resource["links"]["self"].rstrip("/")
+        relationships = resource.setdefault("relationships", {})
+        for name in dict.fromkeys(raw.split(",")):
+            found = related(resource, name)
+            relationships[name] = {
+                "data": [{"type": item["type"], "id": item["id"]} for item in found],
+                "links": {"self": f"{base}/relationships/{name}/", "related": f"{base}/{name}/"},
+            }
+            included.update({(item["type"], item["id"]): item for item in found})
+    return {**document, "included": list(included.values())}
+
+
 def _list(call: Call) -> dict[str, Any]:
     record = call.account.lists.get(call.params["id"])
     if record is None:
@@ -210,11 +243,16 @@ def get_lists(call: Call) -> Reply:
     for op, fld, values in parse_filter(call.query.get("filter")):
         if fld in ("name", "id") and op in ("equals", "any"):
             records = [r for r in records if r[fld] in values]
+        elif fld in ("created", "updated"):
+            test = compare_time(op, values[0], operator.itemgetter(fld))
+            records = [r for r in records if test(r)]
         else:
             raise invalid(f"'{op}' is not a valid operator for '{fld}'.", None)
+    records = sorted_by(records, call.query.get("sort"), lambda r, name: r[name])
     window = records[after : after + size]
     nxt = after + size if after + size < len(records) else None
-    return Reply(200, {"data": [list_doc(call, r) for r in window], "links": links(call, nxt)})
+    document = {"data": [list_doc(call, r) for r in window], "links": links(call, nxt)}
+    return Reply(200, with_included(call, document))
 
 
 @handles("create_list")
@@ -233,7 +271,7 @@ def create_list(call: Call) -> Reply:
 @handles("get_list")
 def get_list(call: Call) -> Reply:
     doc = list_doc(call, _list(call))
-    return Reply(200, {"data": doc, "links": doc["links"]})
+    return Reply(200, with_included(call, {"data": doc, "links": doc["links"]}))
 
 
 def _member_ids(call: Call) -> list[str]:
@@ -267,27 +305,48 @@ def remove_profiles_from_list(call: Call) -> Reply:
 
 
 def _members_page(call: Call) -> tuple[list[dict[str, Any]], int | None, dict[str, str]]:
+    """One page of a list's members in join order (``sort=-joined_group_at``: newest first).
+
+    The cursor is a join sequence number in both directions: the page after it in join order,
+    or before it when descending, so removals between pages neither skip nor repeat anyone."""
     record = _list(call)
     members = call.account.members[record["id"]]
     size = page_size(call, 20, 100)
-    after = cursor_after(call)
+    after = cursor_after(call) if "page[cursor]" in call.query else None
+    descending = call.query.get("sort") == "-joined_group_at"
     filters = parse_filter(call.query.get("filter"))
-    if filters:
-        wanted: set[str] = set()
-        for op, fld, values in filters:
-            if fld != "email" or op not in ("equals", "any"):
-                raise invalid(f"'{op}' is not a valid operator for '{fld}'.", None)
-            for value in values:
-                profile = call.account.profile_by("email", value)
-                if profile and profile["id"] in members.seq_of:
-                    wanted.add(profile["id"])
-        ids = sorted(wanted, key=lambda pid: members.seq_of[pid])
-        ids = [pid for pid in ids if members.seq_of[pid] > after]
-        nxt = members.seq_of[ids[size - 1]] if len(ids) > size else None
-        ids = ids[:size]
-    else:
-        ids, nxt = members.page(after, size)
-    return [call.account.profiles[pid] for pid in ids], nxt, members.joined_at
+    if not filters and not descending:
+        ids, nxt = members.page(after or 0, size)
+        return [call.account.profiles[pid] for pid in ids], nxt, members.joined_at
+    pool: set[str] | None = None
+    tests: list[Callable[[str], bool]] = []
+    for op, fld, values in filters:
+        if fld in ("email", "phone_number"):
+            found = {
+                profile["id"]
+                for profile in (call.account.profile_by(fld, value) for value in values)
+                if profile and profile["id"] in members.seq_of
+            }
+            pool = found if pool is None else pool & found
+        elif fld == "joined_group_at":
+            tests.append(compare_time(op, values[0], members.joined_at.get))
+        elif fld in ("push_token", "_kx"):
+            pool = set()  # the sandbox keeps neither push tokens nor tracking cookies
+        else:
+            raise invalid(f"'{op}' is not a valid operator for '{fld}'.", None)
+    ids = sorted(
+        (pid for pid in (members.seq_of if pool is None else pool) if all(t(pid) for t in tests)),
+        key=lambda pid: members.seq_of[pid],
+        reverse=descending,
+    )
+    if after is not None:
+        ids = [
+            pid
+            for pid in ids
+            if (members.seq_of[pid] < after if descending else members.seq_of[pid] > after)
+        ]
+    nxt = members.seq_of[ids[size - 1]] if len(ids) > size else None
+    return [call.account.profiles[pid] for pid in ids[:size]], nxt, members.joined_at
 
 
 @handles("get_profiles_for_list")
@@ -312,17 +371,67 @@ def get_profile_ids_for_list(call: Call) -> Reply:
 
 
 # profiles ---------------------------------------------------------------------------------
-_SUPPRESSION_TS = "subscriptions.email.marketing.suppression.timestamp"
+_SUPPRESSION = "subscriptions.email.marketing.suppression."
+_LIST_SUPPRESSION = "subscriptions.email.marketing.list_suppressions."
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "greater-than": lambda a, b: bool(a > b),
+    "greater-or-equal": lambda a, b: bool(a >= b),
+    "less-than": lambda a, b: bool(a < b),
+    "less-or-equal": lambda a, b: bool(a <= b),
+}
 
 
-def _suppressed_since(since: str, *, strict: bool) -> Callable[[dict[str, Any]], bool]:
-    def test(profile: dict[str, Any]) -> bool:
-        stamp = (profile["suppression"] or {}).get("timestamp")
-        if stamp is None:
-            return False
-        return bool(stamp > since if strict else stamp >= since)
+def moment(value: str) -> datetime:
+    """A filter's date-time (``Z``, an offset or none = UTC), or Klaviyo's 400."""
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"Invalid date-time '{value}' in filter.", None) from None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+def compare_time(op: str, value: str, read: Callable[[Any], str | None]) -> Callable[[Any], bool]:
+    """A test ``read(item) <op> value`` on ISO date-times; an item without one never matches."""
+    bound = moment(value)
+
+    def test(item: Any) -> bool:
+        stamp = read(item)
+        return stamp is not None and _COMPARE[op](moment(stamp), bound)
 
     return test
+
+
+def _suppression(profile: dict[str, Any], key: str) -> str | None:
+    found = (profile["suppression"] or {}).get(key)
+    return None if found is None else str(found)
+
+
+def sorted_by(items: list[Any], sort: str | None, key: Callable[[Any, str], Any]) -> list[Any]:
+    """Klaviyo's ``sort=field`` / ``sort=-field``; items without a value come last either way."""
+    if not sort:
+        return items
+    name = sort.lstrip("-")
+    present = [item for item in items if key(item, name) is not None]
+    missing = [item for item in items if key(item, name) is None]
+    return sorted(present, key=lambda item: key(item, name), reverse=sort.startswith("-")) + missing
+
+
+def _attribute(name: str) -> Callable[[dict[str, Any]], str | None]:
+    return lambda profile: profile["attributes"].get(name)
+
+
+def _reason_is(reason: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda profile: _suppression(profile, "reason") == reason
+
+
+def _profile_key(profile: dict[str, Any], name: str) -> Any:
+    if name == "id":
+        return profile["id"]
+    if name == _SUPPRESSION + "timestamp":
+        return _suppression(profile, "timestamp")
+    if name.startswith(_LIST_SUPPRESSION):
+        return None  # the sandbox keeps no per-list suppressions
+    return profile["attributes"].get(name)
 
 
 @handles("get_profiles")
@@ -331,21 +440,44 @@ def get_profiles(call: Call) -> Reply:
     after = cursor_after(call)
     candidates: list[dict[str, Any]] | None = None
     tests: list[Callable[[dict[str, Any]], bool]] = []
+    # Fields and operators are checked against the document before the handler runs.
     for op, fld, values in parse_filter(call.query.get("filter")):
-        if fld in ("email", "phone_number", "external_id") and op in ("equals", "any"):
+        if fld in ("email", "phone_number", "external_id"):
             found = [call.account.profile_by(fld, v) for v in values]
             candidates = [p for p in found if p is not None]
-        elif fld == "id" and op in ("equals", "any"):
+        elif fld == "id":
             candidates = [call.account.profiles[v] for v in values if v in call.account.profiles]
-        elif fld == _SUPPRESSION_TS and op in ("greater-than", "greater-or-equal"):
-            tests.append(_suppressed_since(values[0], strict=op == "greater-than"))
+        elif fld in ("created", "updated"):
+            tests.append(compare_time(op, values[0], _attribute(fld)))
+        elif fld == _SUPPRESSION + "timestamp":
+            tests.append(compare_time(op, values[0], lambda p: _suppression(p, "timestamp")))
+        elif fld == _SUPPRESSION + "reason":
+            tests.append(_reason_is(values[0]))
+        elif fld == "_kx" or fld.startswith(_LIST_SUPPRESSION):
+            # No tracking cookies and no per-list suppressions in the sandbox: nothing matches.
+            tests.append(lambda p: False)
         else:
             raise invalid(f"'{op}' is not a valid operator for '{fld}'.", None)
     pool = list(call.account.profiles.values()) if candidates is None else candidates
     chosen = [p for p in pool if all(test(p) for test in tests)]
+    chosen = sorted_by(chosen, call.query.get("sort"), _profile_key)
     window = chosen[after : after + size]
     nxt = after + size if after + size < len(chosen) else None
-    return Reply(200, {"data": [profile_doc(call, p) for p in window], "links": links(call, nxt)})
+    document = {"data": [profile_doc(call, p) for p in window], "links": links(call, nxt)}
+    return Reply(200, with_included(call, document, _profile_related(call)))
+
+
+def _profile_related(call: Call) -> Callable[[dict[str, Any], str], list[dict[str, Any]]]:
+    def related(resource: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        if name != "lists":  # no segments, conversations or push tokens in the sandbox
+            return []
+        return [
+            list_doc(call, record)
+            for lid, record in call.account.lists.items()
+            if resource["id"] in call.account.members[lid].seq_of
+        ]
+
+    return related
 
 
 @handles("get_profile")
@@ -354,7 +486,10 @@ def get_profile(call: Call) -> Reply:
     if profile is None:
         raise not_found(f"A profile with id {call.params['id']} does not exist.")
     doc = profile_doc(call, profile)
-    return Reply(200, {"data": doc, "links": doc["links"]})
+
+    return Reply(
+        200, with_included(call, {"data": doc, "links": doc["links"]}, _profile_related(call))
+    )
 
 
 def _conflict(exc: Conflict) -> ApiError:
@@ -596,8 +731,11 @@ def run_subscribe(account: Account, job: Job) -> None:
             continue
         account.subscribe(profile)
         ids.append(profile["id"])
+    # A list deleted while the job was queued: the profiles are still subscribed, without the
+    # list (the job is accepted, so Klaviyo has nothing left to answer with but its effect).
     for lid in job.payload["lists"]:
-        account.add_members(lid, ids)
+        if lid in account.lists:
+            account.add_members(lid, ids)
 
 
 @handles("bulk_unsubscribe_profiles")
@@ -620,7 +758,8 @@ def run_unsubscribe(account: Account, job: Job) -> None:
         # sandbox keeps one consent per profile, so both cases end UNSUBSCRIBED.
         account.unsubscribe(profile)
         for lid in job.payload["lists"]:
-            account.remove_members(lid, [profile["id"]])
+            if lid in account.lists:  # deleted while queued: unsubscribed all the same
+                account.remove_members(lid, [profile["id"]])
 
 
 @handles("bulk_suppress_profiles")

@@ -7,12 +7,15 @@ named in the README (default order: oldest first; one page of aggregate rows).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from warmup.sandbox import spec
 from warmup.sandbox.events import Event, EventRefused, Metric, parse_time
 from warmup.sandbox.handlers import (
     JOB_RUNNERS,
@@ -26,6 +29,7 @@ from warmup.sandbox.handlers import (
     page_size,
     parse_filter,
     profile_doc,
+    with_included,
 )
 from warmup.sandbox.state import Account, Conflict, Invalid, Job, check_identifiers, new_ulid
 
@@ -288,7 +292,8 @@ def get_metrics(call: Call) -> Reply:
     size = 200
     window = metrics[after : after + size]
     nxt = after + size if after + size < len(metrics) else None
-    return Reply(200, {"data": [metric_doc(call, m) for m in window], "links": links(call, nxt)})
+    document = {"data": [metric_doc(call, m) for m in window], "links": links(call, nxt)}
+    return Reply(200, with_included(call, document))
 
 
 @handles("get_metric")
@@ -297,7 +302,8 @@ def get_metric(call: Call) -> Reply:
     if metric is None:
         raise not_found(f"A metric with id {call.params['id']} does not exist.")
     doc = metric_doc(call, metric)
-    return Reply(200, {"data": doc, "links": doc["links"]})
+    # No flows in the sandbox: ``include=flow-triggers`` answers an empty relationship.
+    return Reply(200, with_included(call, {"data": doc, "links": doc["links"]}))
 
 
 # aggregates -------------------------------------------------------------------------------
@@ -333,6 +339,16 @@ def _bucket_starts(start: datetime, end: datetime, interval: str) -> list[dateti
     return starts
 
 
+@lru_cache(maxsize=1)
+def aggregate_dimensions() -> frozenset[str]:
+    """The document's "dimensions for grouping and filtering" (the enum of ``by``): the only
+    fields besides ``datetime`` a filter may name. The sandbox reads them from event
+    properties (``$attributed_message``, ``$flow``, ``Subject``…)."""
+    document = json.loads((spec.OPENAPI_DIR / "query_metric_aggregates.json").read_text())
+    schema = document["components"]["schemas"]["MetricAggregateQueryResourceObject"]
+    return frozenset(schema["properties"]["attributes"]["properties"]["by"]["items"]["enum"])
+
+
 @handles("query_metric_aggregates")
 def query_metric_aggregates(call: Call) -> Reply:
     attributes = call.body["data"]["attributes"]
@@ -361,8 +377,14 @@ def query_metric_aggregates(call: Call) -> Reply:
                     start = moment
                 else:
                     end = moment
-            elif op in ("equals", "any"):
+            elif op in ("equals", "any") and fld in aggregate_dimensions():
                 equals.append((fld, values))
+            elif fld not in aggregate_dimensions() and fld != "datetime":
+                raise invalid(
+                    f"'{fld}' is not a valid field for filtering metric aggregates; allowed: "
+                    f"datetime and the dimensions of 'by'.",
+                    f"{_ATTR}/filter/{i}",
+                )
             else:
                 raise invalid(f"'{op}' is not a valid operator for '{fld}'.", f"{_ATTR}/filter/{i}")
     if start is None or end is None or end <= start:

@@ -2,14 +2,16 @@
 a sparse fieldset, ``include``, ``additional-fields`` or ``sort`` value the document does not
 list is a 400 whose ``source`` names the parameter (``{"parameter": "fields[profile]"}``).
 
-Unknown parameter *names* are left alone: Klaviyo's answer to them is unconfirmed, and the
-handlers refuse what they cannot honour (filters, page sizes, cursors)."""
+A ``filter`` may name only the fields and operators its description lists (``check_filter``;
+the same 400 with ``{"parameter": "filter"}``). Unknown parameter *names* are left alone:
+Klaviyo's answer to them is unconfirmed, and the handlers refuse what they cannot honour (page
+sizes, cursors, malformed filters)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from warmup.sandbox.handlers import ApiError
+from warmup.sandbox.handlers import ApiError, parse_filter
 
 
 class ParameterError(ApiError):
@@ -47,3 +49,12 @@ def check(parameters: dict[str, dict[str, Any]], query: dict[str, str]) -> None:
             raise _refuse(
                 name, f"'{raw}' is not a valid value for '{name}'; allowed: {schema['enum']}."
             )
+
+
+def check_filter(allowed: dict[str, frozenset[str]], query: dict[str, str]) -> None:
+    """Refuse a ``filter`` term whose field or operator the document does not list."""
+    if not allowed or "filter" not in query:
+        return
+    for op, fld, _ in parse_filter(query["filter"]):
+        if op not in allowed.get(fld, frozenset()):
+            raise _refuse("filter", f"'{op}' is not a valid operator for '{fld}'.")

@@ -1,9 +1,7 @@
 """Klaviyo's ``revision`` header as Klaviyo treats it.
 
-Klaviyo's versioning policy (developers.klaviyo.com/en/docs/api_versioning_and_deprecation_policy):
-a revision is a release date; a date that is not itself a release is served by the latest release
-on or before it; a release is stable for one year, deprecated for a second and retired two years
-after its date. The sandbox knows one set of shapes, those of ``SHAPES_REVISION`` (the OpenAPI
+The release table and its lifetimes are ``warmup.providers.klaviyo.revisions`` (the plan checks
+use them too). The sandbox knows one set of shapes, those of ``SHAPES_REVISION`` (the OpenAPI
 documents it ships), and serves them to every revision that is still alive up to
 ``STABLE_REVISION``, the newest general-availability release (the one the official SDKs send).
 
@@ -15,42 +13,35 @@ in which the route does not exist); ``.pre`` betas are served as their date.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from warmup.providers.klaviyo.revisions import (
+    FORMAT,
+    LIFETIME_YEARS,
+    RELEASES,
+    STABLE_REVISION,
+    oldest_alive,
+    resolve,
+    retires_on,
+)
+from warmup.providers.klaviyo.revisions import PATTERN as _REVISION
+
+__all__ = [
+    "FORMAT",
+    "LIFETIME_YEARS",
+    "RELEASES",
+    "SHAPES_REVISION",
+    "STABLE_REVISION",
+    "Refusal",
+    "check",
+    "oldest_alive",
+    "resolve",
+    "retires_on",
+]
+
 # The shipped OpenAPI documents (klaviyo/openapi, commit f0a30ba) describe this revision.
 SHAPES_REVISION = "2026-07-15"
-# The current GA revision: klaviyo-api 25.0.0 sends it (wrapper.py ``_REVISION``).
-STABLE_REVISION = "2026-10-15"
-# Klaviyo's GA releases since date-versioned APIs went GA; newer ones land quarterly on the 15th.
-RELEASES: tuple[str, ...] = (
-    "2022-10-17",
-    "2023-01-24",
-    "2023-02-22",
-    "2023-06-15",
-    "2023-07-15",
-    "2023-08-15",
-    "2023-09-15",
-    "2023-10-15",
-    "2023-12-15",
-    "2024-02-15",
-    "2024-05-15",
-    "2024-06-15",
-    "2024-07-15",
-    "2024-10-15",
-    "2025-01-15",
-    "2025-04-15",
-    "2025-07-15",
-    "2025-10-15",
-    "2026-01-15",
-    "2026-04-15",
-    "2026-07-15",
-    "2026-10-15",
-)
-LIFETIME_YEARS = 2
-FORMAT = "YYYY-MM-DD[.suffix]"
-_REVISION = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.[a-z]+)?$")
 
 
 @dataclass(frozen=True)
@@ -61,25 +52,6 @@ class Refusal:
     code: str
     title: str
     detail: str
-
-
-def retires_on(release: str) -> date:
-    released = date.fromisoformat(release)
-    return released.replace(year=released.year + LIFETIME_YEARS)
-
-
-def resolve(header: str) -> str | None:
-    """The release serving ``header`` (the latest on or before its date), or None."""
-    found = _REVISION.match(header)
-    if found is None:
-        return None
-    day = found.group(1)
-    candidates = [r for r in RELEASES if r <= day]
-    return candidates[-1] if candidates else None
-
-
-def oldest_alive(today: date) -> str:
-    return next(r for r in RELEASES if retires_on(r) > today)
 
 
 def check(header: str | None, today: date | None = None) -> Refusal | str:

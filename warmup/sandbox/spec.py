@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ class Operation:
     validator: Draft4Validator | None
     responses: dict[str, Draft4Validator]
     query: dict[str, dict[str, Any]]
+    # ``filter``'s allowed field -> operators, read from the parameter's description.
+    filters: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _parse_limit(text: str) -> Limit:
@@ -157,10 +159,28 @@ def operations() -> tuple[Operation, ...]:
                             for param in op.get("parameters", [])
                             if param.get("in") == "query"
                         },
+                        allowed_filters(op.get("parameters", [])),
                     )
                 )
     # Fixed paths before templated ones: /api/profiles/{id} must not swallow a longer path.
     return tuple(sorted(found, key=lambda o: (o.template.count("{"), -len(o.template))))
+
+
+_ALLOWED = re.compile(r"`([^`]+)`: ((?:`[a-z-]+`(?:, )?)+)")
+
+
+def allowed_filters(parameters: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
+    """The documents list a ``filter``'s fields and operators only in prose ("Allowed
+    field(s)/operator(s):<br>`email`: `any`, `equals`<br>…"); this reads that list."""
+    for param in parameters:
+        if param.get("in") == "query" and param.get("name") == "filter":
+            text = str(param.get("description", ""))
+            _, _, listed = text.partition("Allowed field(s)/operator(s):")
+            return {
+                name: frozenset(re.findall(r"`([a-z-]+)`", ops))
+                for name, ops in _ALLOWED.findall(listed)
+            }
+    return {}
 
 
 def _response(answer: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from warmup.providers.klaviyo.revisions import STABLE_REVISION
+
 # The revision warmup sends unless the plan pins another (providers.klaviyo.revision): Klaviyo's
 # current stable release. Moving it: README "Klaviyo sync and the sandbox".
-REVISION = "2026-10-15"
+REVISION = STABLE_REVISION
 REVISION_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 
 
