@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from _csv import Reader as CsvReader
 
 from warmup import addresses
-from warmup.addresses import refused
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
@@ -475,10 +474,9 @@ def _valid_rows(
             del row[width:]
         email = row[email_i].strip().lower()
         if not valid_email(email):
-            rejects.append(Reject(reader.line_num, "invalid email", row[email_i]))
-            continue
-        if refused(email):
-            rejects.append(Reject(reader.line_num, str(addresses.problem(email)), row[email_i]))
+            # the reason is worked out only for the rare refused row
+            reason = addresses.problem(email) or "invalid email"
+            rejects.append(Reject(reader.line_num, reason, row[email_i]))
             continue
         if phone_i is not None and row[phone_i]:
             phone = normalize_phone(row[phone_i])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,14 @@ def statuses(store: Store, day: int | None = None) -> dict[str, int]:
         sql += " AND day = ?"
         params = (day,)
     return dict(store.conn.execute(sql + " GROUP BY status", params).fetchall())
+
+
+def email_of(store: Store) -> Callable[[int], str | None]:
+    """An opaque token names a customer by store id: look the email up as `warmup serve` does."""
+
+    def lookup(customer_id: int) -> str | None:
+        row = store.conn.execute("SELECT email FROM customers WHERE id = ?", (customer_id,))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    return lookup

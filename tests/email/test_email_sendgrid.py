@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from email_fixtures import SECRET, add_customers, add_email_rows, statuses, write_plan
+from email_fixtures import (
+    SECRET,
+    add_customers,
+    add_email_rows,
+    email_of,
+    statuses,
+    write_plan,
+)
 
 from warmup.dispatch.email import RetryPolicy, drain_email
 from warmup.email.tokens import verify_token
@@ -49,7 +56,10 @@ def test_messages_go_in_batches_with_each_recipients_own_headers(
     assert sorted(m["to"] for m in messages) == sorted(f"user{i}@example.com" for i in range(60))
     for message in messages:
         url = message["headers"]["List-Unsubscribe"].split(">")[0].lstrip("<")
-        assert verify_token(SECRET, "test-plan", url.split("token=")[1]) == message["to"]
+        assert (
+            verify_token(SECRET, "test-plan", url.split("token=")[1], email_of(store))
+            == message["to"]
+        )
         assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert url.replace("&", "&amp;") in message["html"] or url in message["html"]
         assert message["custom_args"]["warmup_key"].startswith("test-plan:1:email:")

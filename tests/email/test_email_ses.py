@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from email_fixtures import SECRET, add_customers, add_email_rows, statuses, write_plan
+from email_fixtures import (
+    SECRET,
+    add_customers,
+    add_email_rows,
+    email_of,
+    statuses,
+    write_plan,
+)
 
 from warmup.dispatch.email import RetryPolicy, drain_email
 from warmup.email.tokens import verify_token
@@ -63,7 +70,10 @@ def test_each_message_goes_once_with_the_plans_own_mime(
     assert raw is not None
     message = email.message_from_bytes(raw, policy=policy.default)
     url = str(message["List-Unsubscribe"]).split(">")[0].lstrip("<")
-    assert verify_token(SECRET, "test-plan", url.split("token=")[1]) == accepted[0].recipient
+    assert (
+        verify_token(SECRET, "test-plan", url.split("token=")[1], email_of(store))
+        == accepted[0].recipient
+    )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert str(message["Message-ID"]).endswith("@send.acme.example>")
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
