@@ -402,6 +402,11 @@ class Schedule(StrictModel):
         for day in value:
             if day not in WEEKDAYS:
                 raise ValueError(f"{day!r} is not a weekday — use {', '.join(WEEKDAYS)}")
+        if set(WEEKDAYS) <= set(value):
+            raise ValueError(
+                "every weekday is skipped, so no day could ever send — "
+                "leave at least one weekday out, e.g. skip_weekdays: [sat, sun]"
+            )
         return value
 
     @model_validator(mode="after")
@@ -492,6 +497,9 @@ class ImportSettings(StrictModel):
     columns: CsvMapping = CsvMapping()
 
 
+LAST_START_YEAR = 9000
+
+
 class Plan(StrictModel):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     timezone: str
@@ -508,6 +516,17 @@ class Plan(StrictModel):
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("start_date")
+    @classmethod
+    def _start(cls, value: date) -> date:
+        # the calendar counts days (and skipped dates) past it: keep far from date.max
+        if value.year > LAST_START_YEAR:
+            raise ValueError(
+                f"{value} is too far in the future — write the date the warm-up starts, "
+                "like 2027-01-04"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
