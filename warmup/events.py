@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from warmup.csvfile import refuse_non_regular
 from warmup.errors import CsvImportError
 from warmup.store import Store, now_iso
 
@@ -142,6 +143,7 @@ def _day_of(conn: Any, customer_id: int, occurred_at: str) -> int | None:
 
 def read_events_csv(path: Path) -> list[IncomingEvent]:
     """Every event of a CSV export, validated; the first bad row raises CsvImportError."""
+    refuse_non_regular(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:

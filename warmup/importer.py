@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 from warmup import addresses
 from warmup.addresses import refused
+from warmup.csvfile import refuse_non_regular
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
@@ -311,6 +312,7 @@ def import_csv(
 def _import(
     store: Store, path: Path, mapping: CsvMapping, segment: str, progress: Progress | None
 ) -> ImportReport:
+    refuse_non_regular(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:

@@ -64,3 +64,13 @@ def test_rejects_file_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
         assert "'=1+1" in values
     finally:
         rejects.unlink()
+
+
+def test_devices_are_refused_without_reading_them() -> None:
+    # /dev/zero has no line end: read as a CSV it would fill memory without bound
+    for command in (["import", PLAN], ["events", "import", PLAN]):
+        for device in ("/dev/zero", "/dev/urandom"):
+            result = runner.invoke(app, [*command, device])
+            assert result.exit_code == 2, (command, device, result.output)
+            assert f"{device}:" in result.output and "regular file" in result.output
+            assert "unexpected" not in result.output
