@@ -183,6 +183,14 @@ def test_scenario_template_errors_are_blamed_on_the_scenario(
         ),
         ("nul-template", ("template: day-01}", 'template: "day-01\\0"}'), ":19:", "file name"),
         ("long-template", ("template: day-01}", f"template: {'d' * 300}}}"), ":19:", "file name"),
+        (
+            "unsubscribe-fragment",
+            ("https://acme.example/unsubscribe", "https://acme.example/unsubscribe#top"),
+            ":9:",
+            "fragment",
+        ),
+        ("name-pattern", ("name: hostile", "name: -my plan!"), ":1:7", "write 1 to 80 letters"),
+        ("name-long", ("name: hostile", f"name: {'n' * 81}"), ":1:7", "write 1 to 80 letters"),
     ],
 )
 def test_more_hostile_values_are_located(

@@ -281,6 +281,12 @@ class Unsubscribe(StrictModel):
                 f"{value!r} is not an https URL — write the address `warmup serve` answers "
                 "behind TLS, like https://acme.example/unsubscribe"
             )
+        if "#" in value:
+            # the token is appended to the URL: after a fragment it never reaches the server
+            raise ValueError(
+                f"{value!r} has a #fragment, and the unsubscribe token would follow it (a "
+                "browser never sends it) — write the URL without the `#…` part"
+            )
         return value
 
     @field_validator("mailto")
@@ -498,10 +504,23 @@ class ImportSettings(StrictModel):
 
 
 LAST_START_YEAR = 9000
+_PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")
 
 
 class Plan(StrictModel):
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # the name signs unsubscribe tokens and claims Klaviyo lists: keep it a plain word
+        if not _PLAN_NAME.match(value):
+            raise ValueError(
+                f"{value[:80]!r} is not a plan name — write 1 to 80 letters, digits, `-`, `_` "
+                "or `.`, starting with a letter or digit, like acme-newsletter"
+            )
+        return value
+
     timezone: str
     start_date: date
     scenario: str
