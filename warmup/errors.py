@@ -114,14 +114,23 @@ class TemplateError(InvalidInput):
 
 class CsvImportError(InvalidInput):
     def __init__(
-        self, message: str, *, file: Path | str, line: int | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        file: Path | str,
+        line: int | None = None,
+        hint: str | None = None,
+        column: int | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.file = file
         self.line = line
+        self.column = column
 
     def render(self) -> str:
         where = str(self.file) if self.line is None else f"{self.file}:{self.line}"
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         return f"{where}: {super().render()}"
 
 

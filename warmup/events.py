@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from warmup.csvfile import not_utf8, refuse_non_regular
 from warmup.errors import CsvImportError
 from warmup.store import Store, now_iso
 
@@ -142,6 +143,20 @@ def _day_of(conn: Any, customer_id: int, occurred_at: str) -> int | None:
 
 def read_events_csv(path: Path) -> list[IncomingEvent]:
     """Every event of a CSV export, validated; the first bad row raises CsvImportError."""
+    refuse_non_regular(path)
+    try:
+        return _read_events_csv(path)
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except csv.Error as exc:
+        raise CsvImportError(
+            f"not a readable CSV: {exc}",
+            file=path,
+            hint='close every quoted field, and double any quote inside one ("")',
+        ) from None
+
+
+def _read_events_csv(path: Path) -> list[IncomingEvent]:
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:

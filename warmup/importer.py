@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from _csv import Reader as CsvReader
 
 from warmup import addresses
+from warmup.csvfile import not_utf8, refuse_non_regular
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
@@ -310,6 +311,7 @@ def import_csv(
 def _import(
     store: Store, path: Path, mapping: CsvMapping, segment: str, progress: Progress | None
 ) -> ImportReport:
+    refuse_non_regular(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
@@ -334,7 +336,9 @@ def _import(
                 line=1,
                 hint="export the segment again with its header row",
             ) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
+        except csv.Error as exc:
             raise CsvImportError(f"not a readable CSV: {exc}", file=path, line=1) from None
         if len(header) > MAX_COLUMNS:
             raise CsvImportError(
@@ -399,13 +403,8 @@ def _load(
                 hint="a quoted field here has no closing quote: close it, and double any "
                 'quote inside a quoted field ("")',
             ) from None
-        except UnicodeDecodeError as exc:
-            raise CsvImportError(
-                f"unreadable CSV: {exc}",
-                file=path,
-                line=reader.line_num,
-                hint="save the file as UTF-8 CSV",
-            ) from None
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
         after = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
         # the segment: the customers this import created and the existing ones it touched
         # (set-based, in id order: cheaper than a membership write per row)

@@ -4,6 +4,7 @@ nothing from the rest of warmup (and uvicorn only when a server is actually star
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,9 +18,21 @@ if TYPE_CHECKING:
 class PortUnavailable(OSError):
     """``host:port`` cannot be listened on (taken, or not an address of this machine)."""
 
-    def __init__(self, host: str, port: int, reason: str) -> None:
+    def __init__(self, host: str, port: int, reason: str, code: int | None = None) -> None:
         super().__init__(f"cannot listen on {host}:{port}: {reason}")
-        self.host, self.port, self.reason = host, port, reason
+        self.host, self.port, self.reason, self.code = host, port, reason, code
+
+    @property
+    def hint(self) -> str:
+        """What to change: the host when it is not this machine's, else the port."""
+        if self.code == errno.EADDRNOTAVAIL or self.code is None:
+            return (
+                f"{self.host} is not an address of this machine, so it cannot be bound: "
+                "pick --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every interface)"
+            )
+        if self.code == errno.EACCES and 0 < self.port < 1024:
+            return "ports below 1024 need root: pick --port 8080, or --port 0 for any free one"
+        return PORT_HINT
 
 
 PORT_HINT = "pick another --port, or --port 0 for any free one"
@@ -38,9 +51,12 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
         # Listening before uvicorn starts lets a client connect as soon as the URL is printed.
         sock.listen(2048)
-    except OSError as exc:
+    except socket.gaierror as exc:  # a host name that does not resolve
         sock.close()
         raise PortUnavailable(host, port, exc.strerror or str(exc)) from None
+    except OSError as exc:
+        sock.close()
+        raise PortUnavailable(host, port, exc.strerror or str(exc), exc.errno) from None
     return sock
 
 

@@ -110,7 +110,8 @@ def test_a_completed_day_at_an_earlier_clock_does_nothing_in_both(
     for result in (dry, real):
         assert (result.status, result.due_at) == ("completed", None)
         assert result.notes == [
-            "day 1 had already completed; its allocation and outbox were kept as they were"
+            "day 1's allocation was done earlier and kept as it was; "
+            "5 of its emails are still to send"
         ]
         assert "would stop here" not in result.render()
     same_as_real(dry, real)

@@ -124,3 +124,13 @@ def test_commands_have_help() -> None:
         result = runner.invoke(app, command, terminal_width=100)
         assert result.exit_code == 0
         assert "Usage: warmup " in result.output and "plan" in result.output.lower()
+
+
+def test_a_latin1_events_file_is_located(plan: LoadedPlan, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_bytes(
+        b"event_id,type,email,occurred_at\ne1,delivered,caf\xe9@example.com,2026-12-01T10:00:00Z\n"
+    )
+    result = runner.invoke(app, ["events", "import", str(plan.path), str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:2:17: byte 0xE9" in result.output and "save it as UTF-8" in result.output

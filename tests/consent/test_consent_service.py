@@ -317,3 +317,32 @@ def test_a_signed_webhook_nested_deeply_is_a_4xx(
     answer = post_events(service.base_url, nested)
     assert 400 <= answer.status_code < 500, answer.text
     assert counts(store) == before
+
+
+def test_random_forged_opaque_tokens_are_all_a_4xx(service: RunningService, store: Store) -> None:
+    # Random 24-byte bodies unmask to random 64-bit ids: about half lie beyond what SQLite
+    # holds, which once reached the lookup and answered 500.
+    import base64
+    import random
+
+    rng = random.Random(12)
+    before = counts(store)
+    with httpx.Client(base_url=service.base_url) as client:
+        for _ in range(60):
+            raw = bytes(rng.getrandbits(8) for _ in range(24))
+            forged = "u" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+            answer = client.post("/unsubscribe", params={"token": forged})
+            assert answer.status_code == 400, (forged, answer.text)
+            assert client.get("/unsubscribe", params={"token": forged}).status_code == 400
+    assert counts(store) == before
+
+
+def test_a_signed_webhook_with_a_huge_number_is_a_400(
+    service: RunningService, store: Store
+) -> None:
+    body = b'{"events": [{"id": ' + b"9" * 5000 + b', "type": "delivered", '
+    body += b'"email": "ann@example.com", "occurred_at": "2026-12-01T10:00:00Z"}]}'
+    before = counts(store)
+    answer = post_events(service.base_url, body)
+    assert answer.status_code == 400, answer.text
+    assert counts(store) == before

@@ -104,3 +104,19 @@ def test_a_nul_in_a_name_or_subject_never_reaches_the_headers() -> None:
 def test_lines_stay_within_smtp_limits() -> None:
     data = build(RenderedEmail("s" * 950, "x" * 5000, "<p>" + "y" * 5000 + "</p>"))
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
+
+
+def test_a_huge_name_keeps_the_to_line_within_998() -> None:
+    for name in ("A" * 100_000, "Ž" * 100_000, 'a"b\\' * 25_000):
+        data = BUILDER.build(
+            key="p:1:email:8",
+            recipient="jana@example.com",
+            recipient_name=name,
+            rendered=RenderedEmail("Hi", "t", "<p>h</p>"),
+            unsubscribe_url=URL,
+            date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+        ).data
+        assert max(len(line) for line in data.split(b"\r\n")) <= 998
+        to = parse(data)["To"]
+        assert to.addresses[0].addr_spec == "jana@example.com"
+        assert to.addresses[0].display_name == name[:64]

@@ -64,3 +64,36 @@ def test_rejects_file_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
         assert "'=1+1" in values
     finally:
         rejects.unlink()
+
+
+def test_devices_are_refused_without_reading_them() -> None:
+    # /dev/zero has no line end: read as a CSV it would fill memory without bound
+    for command in (["import", PLAN], ["events", "import", PLAN]):
+        for device in ("/dev/zero", "/dev/urandom"):
+            result = runner.invoke(app, [*command, device])
+            assert result.exit_code == 2, (command, device, result.output)
+            assert f"{device}:" in result.output and "regular file" in result.output
+            assert "unexpected" not in result.output
+
+
+def test_a_header_only_file_says_nothing_was_imported(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("Email,First Name\n")
+    result = runner.invoke(app, ["import", PLAN, str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:2:" in result.output and "no rows; nothing was imported" in result.output
+
+
+def test_a_latin1_file_is_located_at_its_first_bad_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    rows = [f"user{i}@example.com,Name{i}" for i in range(3000)]  # past the decoder's read-ahead
+    rows[2500] = "user2500@example.com,Andr\xe9"  # line 2502 of the file, column 26
+    path.write_bytes(("Email,First Name\n" + "\n".join(rows) + "\n").encode("latin-1"))
+    result = runner.invoke(app, ["import", PLAN, str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:2502:26: byte 0xE9" in result.output, result.output
+    assert "save it as UTF-8" in result.output
+    # a bad byte in the first chunk was blamed on line 1 before
+    path.write_bytes(b"Email,First Name\nok@example.com,Ren\xe9e\n")
+    result = runner.invoke(app, ["import", PLAN, str(path)])
+    assert result.exit_code == 2 and f"{path}:2:19: byte 0xE9" in result.output, result.output

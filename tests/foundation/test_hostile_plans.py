@@ -169,3 +169,76 @@ def test_scenario_template_errors_are_blamed_on_the_scenario(
     plan = write(tmp_path, scenario=str(scenario))
     out = refused(plan, f"{scenario}:{_line_of(scenario, template)}:", word)
     assert f"{plan}:" not in out
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "where", "word"),
+    [
+        ("far-start", ("start_date: 2026-12-01", "start_date: 9999-12-31"), ":3:13", "future"),
+        (
+            "every-weekday",
+            ("skip_dates: []", "skip_dates: []\n  skip_weekdays: [mon,tue,wed,thu,fri,sat,sun]"),
+            ":18:",
+            "every weekday",
+        ),
+        ("nul-template", ("template: day-01}", 'template: "day-01\\0"}'), ":19:", "file name"),
+        ("long-template", ("template: day-01}", f"template: {'d' * 300}}}"), ":19:", "file name"),
+        (
+            "unsubscribe-fragment",
+            ("https://acme.example/unsubscribe", "https://acme.example/unsubscribe#top"),
+            ":9:",
+            "fragment",
+        ),
+        ("name-pattern", ("name: hostile", "name: -my plan!"), ":1:7", "write 1 to 80 letters"),
+        ("name-long", ("name: hostile", f"name: {'n' * 81}"), ":1:7", "write 1 to 80 letters"),
+    ],
+)
+def test_more_hostile_values_are_located(
+    tmp_path: Path, name: str, change: tuple[str, str], where: str, word: str
+) -> None:
+    plan = write(tmp_path, change)
+    refused(plan, f"{plan}{where}", word, " — ")
+
+
+def test_a_nul_in_a_scenario_template_name_is_located(tmp_path: Path) -> None:
+    scenario = _scenario(
+        tmp_path,
+        "template: klaviyo/add-profiles-to-list.json.j2",
+        'template: "klaviyo/add\\0.json.j2"',
+    )
+    plan = write(tmp_path, scenario=str(scenario))
+    refused(plan, f"{scenario}:{_line_of(scenario, 'add')}:", "file name")
+
+
+def _own_templates(tmp: Path) -> Path:
+    import shutil
+
+    copy = tmp / "templates"
+    shutil.copytree(REPO / "templates", copy)
+    return copy
+
+
+@pytest.mark.parametrize("which", ["email/day-01.j2", "klaviyo/add-profiles-to-list.json.j2"])
+def test_a_template_that_is_not_utf8_is_located(tmp_path: Path, which: str) -> None:
+    templates = _own_templates(tmp_path)
+    (templates / which).write_bytes(b"ok line\n\xffbad\n")
+    plan = write(tmp_path, ("templates: " + str(REPO / "templates"), f"templates: {templates}"))
+    refused(plan, f"{templates / which}:2:1", "0xFF", "UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("body", "word"),
+    [("{{ profiles | nosuchfilter }}", "nosuchfilter"), ("not json at all {{ 1 }}", "JSON")],
+)
+def test_webhook_templates_are_rendered_at_validate(tmp_path: Path, body: str, word: str) -> None:
+    templates = _own_templates(tmp_path)
+    hook = templates / "klaviyo" / "add-profiles-to-list.json.j2"
+    hook.write_text(body + "\n", encoding="utf-8")
+    plan = write(tmp_path, ("templates: " + str(REPO / "templates"), f"templates: {templates}"))
+    refused(plan, str(hook), word, " — ")
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_devices_are_refused_without_reading_them(tmp_path: Path, device: str) -> None:
+    refused(Path(device), device, "regular file")
+    refused(write(tmp_path, scenario=device), device, "regular file")

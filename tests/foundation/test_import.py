@@ -385,7 +385,7 @@ def test_an_unreadable_row_rolls_back_everything(tmp_path: Path, example_plan: P
     store = open_store(tmp_path / "store.db")
     with pytest.raises(CsvImportError) as caught:
         import_csv(loaded, bad, store=store)
-    assert "unreadable CSV" in str(caught.value)
+    assert "is not UTF-8" in str(caught.value) and caught.value.line == 30_002
     conn = store.conn
     assert conn.execute("SELECT count(*) FROM customers").fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM imports").fetchone() == (0,)

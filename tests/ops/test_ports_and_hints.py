@@ -43,6 +43,17 @@ def test_serve_on_a_busy_port(busy_port: int, monkeypatch: pytest.MonkeyPatch) -
     assert "--port 0" in result.output and "unexpected" not in result.output
 
 
+def test_serve_on_a_host_of_another_machine_names_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "x" * 32)
+    open_store(os.environ["WARMUP_STORE"]).close()
+    result = runner.invoke(app, ["serve", str(PLAN), "--host", "8.8.8.8", "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert "8.8.8.8 is not an address of this machine" in result.output, result.output
+    assert "--host 127.0.0.1" in result.output and "--port" not in result.output
+
+
 def test_missing_store_names_the_real_command() -> None:
     result = runner.invoke(app, ["status", str(PLAN)])
     assert result.exit_code == 1

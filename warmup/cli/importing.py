@@ -35,9 +35,16 @@ def register(app: typer.Typer) -> None:
         with progress_bar(f"importing {csv_file.name}", size, quiet=quiet) as update:
             report = import_csv(loaded, csv_file, segment=segment, progress=update)
         typer.echo(report.summary())
-        if report.rows_read and not report.rows_loaded:
-            from warmup.errors import CsvImportError
+        from warmup.errors import CsvImportError
 
+        if not report.rows_read:
+            raise CsvImportError(
+                "the file has a header but no rows; nothing was imported",
+                file=csv_file,
+                line=2,
+                hint="export the segment again with its customers (is it empty in Klaviyo?)",
+            )
+        if not report.rows_loaded:
             raise CsvImportError(
                 f"every one of its {report.rows_read:,} rows was rejected; nothing was imported",
                 file=csv_file,

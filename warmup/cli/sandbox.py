@@ -102,9 +102,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"API key: {config.api_key}")
             typer.echo(f"point the plan at it: providers.klaviyo.base_url: {base_url}")
 
-        from warmup.serving import PORT_HINT, PortUnavailable
+        from warmup.serving import PortUnavailable
 
         try:
             serve_forever(config, port, announce)
         except PortUnavailable as exc:
-            raise InvalidInput(str(exc), hint=PORT_HINT) from None
+            raise InvalidInput(str(exc), hint=exc.hint) from None

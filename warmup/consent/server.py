@@ -50,7 +50,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         return serving.bind(host, port)
     except serving.PortUnavailable as exc:
-        raise InvalidInput(str(exc), hint=serving.PORT_HINT) from None
+        raise InvalidInput(str(exc), hint=exc.hint) from None
 
 
 def _is_loopback(host: str) -> bool:

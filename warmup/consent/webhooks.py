@@ -99,6 +99,8 @@ def parse_events(body: bytes) -> list[IncomingEvent]:
         raise BadWebhook(400, f"body is not JSON: {exc}") from None
     except RecursionError:
         raise BadWebhook(400, f"body nests JSON deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+        raise BadWebhook(400, f"body is not usable JSON: {exc}") from None
     if _depth(document) > MAX_DEPTH:
         raise BadWebhook(400, f"body nests JSON deeper than {MAX_DEPTH} levels")
     try:

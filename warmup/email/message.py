@@ -29,6 +29,15 @@ def _clean(text: str) -> str:
     return " ".join(text.translate(_CONTROLS).split())
 
 
+# A display name longer than this is cut: a name from an export can be any length, and the
+# To: line (one unfolded encoded word) must stay within RFC 5322's 998 characters.
+MAX_DISPLAY_NAME = 64
+
+
+def _display_name(name: str) -> str:
+    return _clean(_clean(name)[:MAX_DISPLAY_NAME])
+
+
 def _header_text(name: str, value: str) -> str:
     """A header value as 7-bit text: RFC 2047 for non-ASCII or overlong values."""
     value = _clean(value)
@@ -96,7 +105,7 @@ class MessageBuilder:
         """The message's bytes with CRLF line endings, ready for SMTP DATA or an .eml file."""
         message_id = message_id_for(key, self.domain)
         boundary = "=_" + message_id[1:17]
-        to = formataddr((_clean(recipient_name or ""), recipient), charset="utf-8")
+        to = formataddr((_display_name(recipient_name or ""), recipient), charset="utf-8")
         unsubscribe = self.unsubscribe_header(unsubscribe_url, fold=True)
         head = (
             f"{self._fixed}\n"

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 _MAC_BYTES = 16
 _ID_BYTES = 8
 _PREFIX = "u"
+# Store row ids are positive SQLite integers; an unmasked id outside that range comes from a
+# forged or damaged token and is refused before any lookup.
+_MAX_ID = 2**63 - 1
 SECRET_FILE_SUFFIX = ".unsubscribe-secret"
 
 
@@ -116,6 +119,10 @@ def _verify_opaque(
     customer_id = int.from_bytes(
         bytes(a ^ b for a, b in zip(sealed, _mask(key, mac), strict=True)), "big"
     )
+    # The MAC covers the email, so it can only be checked after the lookup; the lookup is
+    # bounded to ids the store can hold, and a miss costs the same as a wrong MAC.
+    if not 1 <= customer_id <= _MAX_ID:
+        return None
     email = email_of(customer_id)
     if email is None or not hmac.compare_digest(mac, _mac(key, plan_name, email)):
         return None

@@ -85,6 +85,9 @@ class DayRun:
             self.report()
             outcome = self.result.status
             return self.result
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            raise
         finally:
             self.finalize(outcome)
 
@@ -333,10 +336,22 @@ class DayRun:
             result.notes.append(self._waiting_note(due))
         if self.completed_before:
             # the day's decisions stand; its unsent email may still go out after this note
-            result.notes.append(
-                f"day {self.day} had already completed; its allocation and outbox were kept "
-                "as they were"
-            )
+            unsent = ctx.conn.execute(
+                "SELECT count(*) FROM outbox WHERE day = ? AND kind = 'email' "
+                "AND status IN ('pending', 'sending')",
+                (self.day,),
+            ).fetchone()[0]
+            if unsent:
+                # an earlier run was stopped while sending: `status` shows the day as sending
+                result.notes.append(
+                    f"day {self.day}'s allocation was done earlier and kept as it was; "
+                    f"{unsent:,} of its emails are still to send"
+                )
+            else:
+                result.notes.append(
+                    f"day {self.day} had already completed; its allocation and outbox were "
+                    "kept as they were"
+                )
         elif self.dry_run and not self.at_clock and self.clock < ctx.start:
             result.notes.append(
                 f"this previews the whole day; it starts at {show(ctx.start, ctx.plan.timezone)} "
@@ -389,6 +404,10 @@ class DayRun:
                     "UPDATE days SET status = ?, completed_at = ? WHERE day = ?",
                     (outcome, done, self.day),
                 )
+            elif outcome == "interrupted":
+                # Ctrl-C: the day stays `running` with no lock holder, which `status` reads as
+                # "interrupted; run it again" (as after a crash), not as a failure to fix.
+                pass
             else:
                 # Nothing runs any more: say so, rather than leave the day looking busy.
                 conn.execute(

@@ -281,6 +281,12 @@ class Unsubscribe(StrictModel):
                 f"{value!r} is not an https URL — write the address `warmup serve` answers "
                 "behind TLS, like https://acme.example/unsubscribe"
             )
+        if "#" in value:
+            # the token is appended to the URL: after a fragment it never reaches the server
+            raise ValueError(
+                f"{value!r} has a #fragment, and the unsubscribe token would follow it (a "
+                "browser never sends it) — write the URL without the `#…` part"
+            )
         return value
 
     @field_validator("mailto")
@@ -402,6 +408,11 @@ class Schedule(StrictModel):
         for day in value:
             if day not in WEEKDAYS:
                 raise ValueError(f"{day!r} is not a weekday — use {', '.join(WEEKDAYS)}")
+        if set(WEEKDAYS) <= set(value):
+            raise ValueError(
+                "every weekday is skipped, so no day could ever send — "
+                "leave at least one weekday out, e.g. skip_weekdays: [sat, sun]"
+            )
         return value
 
     @model_validator(mode="after")
@@ -492,8 +503,24 @@ class ImportSettings(StrictModel):
     columns: CsvMapping = CsvMapping()
 
 
+LAST_START_YEAR = 9000
+_PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")
+
+
 class Plan(StrictModel):
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # the name signs unsubscribe tokens and claims Klaviyo lists: keep it a plain word
+        if not _PLAN_NAME.match(value):
+            raise ValueError(
+                f"{value[:80]!r} is not a plan name — write 1 to 80 letters, digits, `-`, `_` "
+                "or `.`, starting with a letter or digit, like acme-newsletter"
+            )
+        return value
+
     timezone: str
     start_date: date
     scenario: str
@@ -508,6 +535,17 @@ class Plan(StrictModel):
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("start_date")
+    @classmethod
+    def _start(cls, value: date) -> date:
+        # the calendar counts days (and skipped dates) past it: keep far from date.max
+        if value.year > LAST_START_YEAR:
+            raise ValueError(
+                f"{value} is too far in the future — write the date the warm-up starts, "
+                "like 2027-01-04"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -66,21 +66,34 @@ def _read(file: Path) -> str:
     """The file's text; located errors for a file too large, not UTF-8, or holding control
     characters (a NUL, a binary file)."""
     try:
-        size = file.stat().st_size
-        if file.is_file() and size > MAX_FILE_BYTES:
+        if file.exists() and not file.is_file():
+            # a folder, /dev/zero, a pipe: stat says nothing of how much it holds
             raise PlanError(
                 [
                     Issue(
                         file,
                         None,
                         None,
-                        f"the file is {size:,} bytes; a plan or scenario is at most "
-                        f"{MAX_FILE_BYTES:,}",
+                        "not a regular file (a folder, a device or a pipe)",
+                        "name the plan or scenario file itself",
+                    )
+                ]
+            )
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)  # never more, whatever stat said
+        if len(raw) > MAX_FILE_BYTES:
+            raise PlanError(
+                [
+                    Issue(
+                        file,
+                        None,
+                        None,
+                        f"the file is larger than {MAX_FILE_BYTES:,} bytes; a plan or "
+                        f"scenario is at most {MAX_FILE_BYTES:,}",
                         "check that this is the right file",
                     )
                 ]
             )
-        raw = file.read_bytes()
     except FileNotFoundError:
         raise PlanError(
             [
