@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         claim: bool = typer.Option(
             False,
             "--claim",
-            help="With --repair: take over a list another plan has claimed (its members "
-            "that this plan did not add are still left alone).",
+            help="Take over a Klaviyo list another plan has claimed (the members that plan "
+            "added are never removed).",
         ),
         pull: bool = typer.Option(
             False,

@@ -23,6 +23,7 @@ import re
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
@@ -31,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from warmup.dispatch import claims
-from warmup.errors import InvalidInput, KlaviyoError, ProviderError
+from warmup.errors import InvalidInput, KlaviyoError, ProviderError, Refused, WarmupError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
 from warmup.providers.klaviyo import KlaviyoClient, endpoint_for
@@ -139,10 +140,40 @@ def is_per_day(loaded: LoadedPlan, which: str) -> bool:
 
 
 def resolve_list(
-    loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int
+    loaded: LoadedPlan,
+    store: Store,
+    client: KlaviyoClient,
+    which: str,
+    day: int,
+    *,
+    take_over: bool = False,
 ) -> str:
     """The Klaviyo list id for ``which`` ('exclusion' | 'unsubscribe') on ``day``; names are
-    found or created once and remembered in the store."""
+    found or created once and remembered in the store. Refuses (exit 3) a list another plan's
+    store has claimed, unless ``take_over``: every caller goes on to write to the list."""
+    list_id = _resolve_list(loaded, store, client, which, day)
+    claims.check(list_id, loaded.plan.name, store.path, take_over=take_over)
+    return list_id
+
+
+def check_list_claims(
+    loaded: LoadedPlan, store: Store, day: int, *, take_over: bool = False
+) -> None:
+    """Before a day runs: refuse now, before anything is written, if a list the day will write
+    to belongs to another plan. Klaviyo out of reach is left for the dispatch to report."""
+    try:
+        with closing(client_for(loaded)) as client:
+            for which in ("exclusion", "unsubscribe"):
+                resolve_list(loaded, store, client, which, day, take_over=take_over)
+    except Refused:
+        raise
+    except WarmupError as exc:
+        log.info("list claims not checked before the run: %s", exc)
+
+
+def _resolve_list(
+    loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int
+) -> str:
     ref = _ref(loaded, which)
     if ref.id:
         return ref.id
@@ -160,7 +191,6 @@ def resolve_list(
     if row:
         return str(row[0])
     list_id, created = ops.find_or_create_list(client, name)
-    claims.claim(list_id, loaded.plan.name, store.path)
     store.conn.execute(
         "INSERT OR REPLACE INTO klaviyo_lists (ref, name, list_id, created, resolved_at) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -200,6 +230,8 @@ class _Drain:
         self.verified: set[int] = set()
         # Klaviyo's own reason a row's profile could not join (import errors by pointer).
         self.reasons: dict[int, str] = {}
+        # --claim: take over a list another plan's store has claimed
+        self.take_over = False
 
     # outbox rows ----------------------------------------------------------------------------
     def rows(self, retry_held: bool) -> list[_Row]:
@@ -268,7 +300,12 @@ class _Drain:
             list_id = None
             if which:
                 list_id = resolve_list(
-                    self.loaded, self.store, self.client, which, list_day or self.day
+                    self.loaded,
+                    self.store,
+                    self.client,
+                    which,
+                    list_day or self.day,
+                    take_over=self.take_over,
                 )
                 self.report.lists[which] = list_id
             self.which = which
@@ -382,10 +419,9 @@ class _Drain:
             unconfirmed: set[str] | None = None
             if envelope["path"].rstrip("/") == SUBSCRIBE_PATH and list_id:
                 unconfirmed = self.await_subscriptions(list_id, chunk)
-            if which == "unsubscribe" and self.settings.unsubscribe_via_api:
-                for part in ops.chunks(chunk, ops.MAX_UNSUBSCRIBE):
-                    unsub = self.render(UNSUBSCRIBE_TEMPLATE, None, list(part))
-                    self.client.call(unsub["method"], unsub["path"], json=unsub["body"])
+            if which == "unsubscribe":
+                for held, reason in self.lower_consent(chunk).items():
+                    refused.setdefault(held, reason)
         except KlaviyoError as exc:
             if exc.status in (401, 403):
                 self.mark(chunk, "pending")
@@ -424,6 +460,55 @@ class _Drain:
         self.acked[list_id].extend(good)
         return None
 
+    def lower_consent(self, chunk: list[_Row]) -> dict[int, str]:
+        """Unsubscribe in Klaviyo (globally: no list, so nobody stays subscribed anywhere) the
+        unsubscribed people whose consent warmup raised itself — a subscription job put them on
+        the exclusion list under ``list_mode: subscribe`` — or everyone with
+        ``unsubscribe_via_api``; then read their subscriptions back. Returns the chunk's indexes
+        still able to receive marketing, with the reason."""
+        raised = self.raised_consent([r.customer_id for r in chunk])
+        targets = [r for r in chunk if self.settings.unsubscribe_via_api or r.customer_id in raised]
+        if not targets:
+            return {}
+        for part in ops.chunks(targets, ops.MAX_UNSUBSCRIBE):
+            unsub = self.render(UNSUBSCRIBE_TEMPLATE, None, list(part))
+            self.client.call(unsub["method"], unsub["path"], json=unsub["body"])
+        waiting = {(r.profile["email"] or "").lower() for r in targets}
+        poll = 0.02 if self.client.scale > 1 else 0.5
+        deadline = time.monotonic() + (10 if self.client.scale > 1 else 120)
+        while waiting:
+            state = ops.email_marketing(self.client, sorted(waiting))
+            self.report.requests_readback += -(-len(waiting) // ops.PAGE)
+            waiting = {
+                e
+                for e in waiting
+                if (state.get(e) or {}).get("can_receive_email_marketing")
+                or (state.get(e) or {}).get("consent") == "SUBSCRIBED"
+            }
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(poll)
+        return {
+            i: "still subscribed in Klaviyo after the unsubscribe job (read back)"
+            for i, r in enumerate(chunk)
+            if (r.profile["email"] or "").lower() in waiting
+        }
+
+    def raised_consent(self, customers: list[int]) -> set[int]:
+        # under subscribe mode an exclusion joined through a subscription job: SUBSCRIBED
+        if self.settings.list_mode != "subscribe" or not customers:
+            return set()
+        marks = ",".join("?" for _ in customers)
+        return {
+            int(c)
+            for (c,) in self.conn.execute(
+                "SELECT DISTINCT customer_id FROM outbox WHERE kind = 'webhook' "
+                "AND provider = 'klaviyo' AND status = 'sent' AND "
+                f"json_extract(payload, '$.list') = 'exclusion' AND customer_id IN ({marks})",
+                customers,
+            )
+        }
+
     def dead_id(self, exc: KlaviyoError, list_id: str, chunk: list[_Row]) -> list[_Row] | None:
         """A strict Klaviyo 404s a whole batch for one unknown id: that person joins by email
         (after the read-back), the rest of the batch is sent again."""
@@ -460,7 +545,9 @@ class _Drain:
         """One list for all days: remove the members not allocated ``new`` today."""
         if is_per_day(self.loaded, "exclusion") or not _day_planned(self.store, self.day):
             return
-        list_id = resolve_list(self.loaded, self.store, self.client, "exclusion", self.day)
+        list_id = resolve_list(
+            self.loaded, self.store, self.client, "exclusion", self.day, take_over=self.take_over
+        )
         self.report.lists["exclusion"] = list_id
         owning = owning_days(self.loaded, self.store, self.day, self.now)
         marks = ",".join("?" for _ in owning)
@@ -474,6 +561,9 @@ class _Drain:
             "AND provider = 'new')",
             (list_id, *owning),
         ).fetchall()
+        # another plan that claimed this list may have added the same people: they stay
+        theirs = claims.others_members(list_id, self.store.path)
+        extra = [(cid, email, kid) for cid, email, kid in extra if str(email).lower() not in theirs]
         if not extra:
             return
         ids = {int(cid): str(kid) for cid, _, kid in extra if kid}
@@ -595,6 +685,7 @@ def drain_klaviyo(
     client: KlaviyoClient | None = None,
     retry_held: bool = False,
     now: datetime | None = None,
+    claim: bool = False,
 ) -> KlaviyoReport:
     """Send day ``day``'s (and earlier days' unfinished) Klaviyo rows, read them back, then cut
     the exclusion list to the days that still own it. ``retry_held`` also drives failed and
@@ -615,6 +706,7 @@ def drain_klaviyo(
         with store.lock(LOCK_NAME):
             drain = _Drain(loaded, store, day, chosen, report)
             drain.now = moment
+            drain.take_over = claim
             if begins is None:
                 drain.drain(retry_held)
                 drain.cut_exclusion()
@@ -707,9 +799,7 @@ def _verify_one(
     *,
     claim: bool = False,
 ) -> ListDiff:
-    list_id = resolve_list(loaded, store, client, which, day)
-    if repair:
-        claims.check(list_id, loaded.plan.name, store.path, take_over=claim)
+    list_id = resolve_list(loaded, store, client, which, day, take_over=claim)
     owning = (
         owning_days(loaded, store, day, now or datetime.now(UTC))
         if which == "exclusion" and not is_per_day(loaded, which)
@@ -728,7 +818,8 @@ def _verify_one(
         )
     }
     # Never remove a member warmup did not add: another plan's, or someone's own.
-    removable = [e for e in extra if e in by_email and int(by_email[e]) in ours]
+    theirs = claims.others_members(list_id, store.path)
+    removable = [e for e in extra if e in by_email and int(by_email[e]) in ours and e not in theirs]
     diff = ListDiff(
         which,
         list_id,
@@ -882,7 +973,7 @@ def sync(
     chosen = client or client_for(loaded)
     try:
         target = day if day is not None else latest_day(store)
-        drained = drain_klaviyo(loaded, store, target, client=chosen, retry_held=True)
+        drained = drain_klaviyo(loaded, store, target, client=chosen, retry_held=True, claim=claim)
         checked = (
             verify_lists(loaded, store, target, client=chosen, repair=repair, claim=claim)
             if verify or repair

@@ -171,6 +171,27 @@ def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[Consent
         url, params = document["links"].get("next"), None
 
 
+def email_marketing(client: KlaviyoClient, emails: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each email's marketing subscription as Klaviyo holds it (``consent``,
+    ``can_receive_email_marketing``), read back 100 emails a request."""
+    found: dict[str, dict[str, Any]] = {}
+    for batch in chunks(sorted(set(emails)), PAGE):
+        params: dict[str, str] | None = {
+            "filter": f"any(email,[{','.join(_quote(e) for e in batch)}])",
+            "page[size]": str(PAGE),
+            "additional-fields[profile]": "subscriptions",
+        }
+        url: str | None = "/api/profiles"
+        while url:
+            document = client.get(url, params)
+            for item in document["data"]:
+                attrs = item["attributes"]
+                subs = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
+                found[str(attrs.get("email") or "").lower()] = dict(subs)
+            url, params = document["links"].get("next"), None
+    return found
+
+
 # profiles and jobs ------------------------------------------------------------------------
 def profile_attributes(person: dict[str, Any]) -> dict[str, Any]:
     """Store fields → Klaviyo profile attributes (absent values left out, never cleared)."""
