@@ -27,18 +27,16 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from warmup.dispatch import claims
 from warmup.errors import InvalidInput, KlaviyoError, ProviderError, Refused, WarmupError
+from warmup.klaviyo_request import webhook_request
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
 from warmup.providers.klaviyo import KlaviyoClient, endpoint_for
 from warmup.providers.klaviyo import lists as ops
-from warmup.render import render_webhook
-from warmup.resources import bundled_dir
 from warmup.store import Store, now_iso, open_store
 
 log = logging.getLogger(__name__)
@@ -198,13 +196,6 @@ def _resolve_list(
     )
     log.info("Klaviyo %s list %r is %s%s", which, name, list_id, " (created)" if created else "")
     return list_id
-
-
-def _template_dir(loaded: LoadedPlan, template: str) -> Path:
-    # A plan's own templates folder wins; the companions it lacks come from the bundled ones.
-    if (loaded.templates_dir / template).exists():
-        return loaded.templates_dir
-    return bundled_dir("templates")
 
 
 class _Drain:
@@ -386,18 +377,16 @@ class _Drain:
         rows: list[_Row],
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        consented = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
-        context = {
-            "profiles": [r.profile for r in rows],
-            "list_id": list_id,
-            "list_mode": self.mode(),
-            "consented_at": consented.isoformat(),
-            "day": self.day,
-            **(extra or {}),
-        }
-        text = render_webhook(_template_dir(self.loaded, template), template, context)
-        envelope: dict[str, Any] = json.loads(text)
-        return envelope
+        return webhook_request(
+            self.loaded,
+            template,
+            [r.profile for r in rows],
+            which=self.which,
+            list_id=list_id,
+            list_mode=self.mode(),
+            day=self.day,
+            extra=extra,
+        )
 
     def send_chunk(
         self, envelope: dict[str, Any], which: str | None, list_id: str | None, chunk: list[_Row]
