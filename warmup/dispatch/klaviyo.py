@@ -937,11 +937,12 @@ def sync_plan(
     verify: bool = False,
     repair: bool = False,
     claim: bool = False,
+    now: datetime | None = None,
 ) -> SyncReport:
     """``warmup sync PLAN``: open the plan's store and :func:`sync`."""
     store = open_store(loaded.store_path, create=False)
     try:
-        return sync(loaded, store, day, verify=verify, repair=repair, claim=claim)
+        return sync(loaded, store, day, verify=verify, repair=repair, claim=claim, now=now)
     finally:
         store.close()
 
@@ -955,6 +956,7 @@ def sync(
     repair: bool = False,
     client: KlaviyoClient | None = None,
     claim: bool = False,
+    now: datetime | None = None,
 ) -> SyncReport:
     """``warmup sync``: drive every unfinished row again (failed and on-hold too), cut the
     exclusion list, then optionally read the lists back and repair them."""
@@ -962,9 +964,11 @@ def sync(
     chosen = client or client_for(loaded)
     try:
         target = day if day is not None else latest_day(store)
-        drained = drain_klaviyo(loaded, store, target, client=chosen, retry_held=True, claim=claim)
+        drained = drain_klaviyo(
+            loaded, store, target, client=chosen, retry_held=True, claim=claim, now=now
+        )
         checked = (
-            verify_lists(loaded, store, target, client=chosen, repair=repair, claim=claim)
+            verify_lists(loaded, store, target, client=chosen, repair=repair, claim=claim, now=now)
             if verify or repair
             else None
         )
