@@ -308,7 +308,18 @@ class _Drain:
             for part in (with_id, without_id):
                 self.send_all(template, which, list_id, part, batch)
             if list_id:
-                self.confirm(list_id, [*members, *self.acked.pop(list_id, [])])
+                waiting = [*members, *self.acked.pop(list_id, [])]
+                try:
+                    self.confirm(list_id, waiting)
+                except KlaviyoError as exc:
+                    if exc.status != 404:
+                        raise
+                    # the list itself is gone (deleted in Klaviyo): nobody can be read back
+                    # from it, so nobody counts as excluded; `sync --resolve-lists` recovers
+                    self.mark(
+                        [r for r in waiting if r.id not in self.verified], "failed", exc.message
+                    )
+                    self.report.problems.append(f"{exc.message} (list deleted in Klaviyo?)")
 
     def skip_confirmed(self, template: str, list_id: str | None, rows: list[_Row]) -> list[_Row]:
         """Customers seen in the list before cost no write call (yesterday's ones); they are
@@ -698,7 +709,12 @@ def drain_klaviyo(
             drain.take_over = claim
             if begins is None:
                 drain.drain(retry_held)
-                drain.cut_exclusion()
+                try:
+                    drain.cut_exclusion()
+                except KlaviyoError as exc:
+                    if exc.status != 404:
+                        raise
+                    report.problems.append(f"{exc.message} (list deleted in Klaviyo?)")
             else:
                 # an unsubscribe is never deferred; the day's exclusions wait for its date
                 drain.drain(retry_held, only="unsubscribe")
