@@ -42,13 +42,18 @@ def test_an_unsubscribe_lowers_the_consent_warmup_raised(
     ops.import_profiles(client, [{"email": f"c{i}@example.com"} for i in everyone], None, poll=0.02)
     assert _marketing(sandbox, "c3@example.com") == ("NEVER_SUBSCRIBED", False)
     plan_day(store, 1, everyone[:3], everyone)
-    drain_klaviyo(loaded, store, 1, client=client)
+    reads = client.stats.requests["get_list_profiles"]
+    joined = drain_klaviyo(loaded, store, 1, client=client)
+    # the subscription wait reads the list back: the summary counts those requests
+    reads = client.stats.requests["get_list_profiles"] - reads
+    assert joined.requests_readback == reads > 0
     # warmup's subscription job raised them: the state this test is about
     assert _marketing(sandbox, "c3@example.com") == ("SUBSCRIBED", True)
 
     reject(store, 1, [3])
     report = drain_klaviyo(loaded, store, 1, client=client)
     assert report.sent == 1 and report.on_hold == 0, report.problems
+    assert report.requests_readback >= 2  # the list and the profile's subscriptions
     assert _marketing(sandbox, "c3@example.com") == ("UNSUBSCRIBED", False)
     # nobody else is touched; nobody never-subscribed is raised by an unsubscribe
     assert _marketing(sandbox, "c1@example.com") == ("SUBSCRIBED", True)
