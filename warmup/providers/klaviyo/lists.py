@@ -152,9 +152,11 @@ class ConsentChange:
 
 
 def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[ConsentChange]:
-    """Profiles unsubscribed or suppressed after ``since`` (ISO 8601)."""
+    """Profiles unsubscribed or suppressed at or after ``since`` (ISO 8601). At, not only
+    after: timestamps have whole seconds, so someone unsubscribed in the second of the last
+    pull's newest change would be missed for ever; seeing that second again changes nothing."""
     params: dict[str, str] | None = {
-        "filter": f"greater-than({SUPPRESSION_TS},{since})",
+        "filter": f"greater-or-equal({SUPPRESSION_TS},{since})",
         "page[size]": str(PAGE),
         "additional-fields[profile]": "subscriptions",
     }
