@@ -30,13 +30,16 @@ def refused(email: str) -> bool:
 
 
 def problem(email: str) -> str | None:
-    """Why ``email`` (trimmed, lower-cased) cannot be imported, or None when it can."""
+    """Why ``email`` (trimmed, lower-cased) cannot be imported, and what to write instead; None
+    when it can."""
     local, at, _ = email.partition("@")
-    if not at or _SHAPE.match(email) is None:
-        return "invalid email"
+    found = _REFUSED.search(email)
+    if (not at or _SHAPE.match(email) is None) and (
+        found is None or found.group() in (".", "..", ".@")
+    ):
+        return _shape_problem(email)
     if len(email) > 254 or len(local) > 64:
         return "invalid email: longer than 254 characters or a local part over 64"
-    found = _REFUSED.search(email)
     if found is None:
         return None
     text = found.group()
@@ -47,6 +50,43 @@ def problem(email: str) -> str | None:
     if text == ".":
         return "invalid email: starts with a dot (Klaviyo refuses it)"
     return f"invalid email: contains the invisible character U+{ord(text):04X} (Klaviyo refuses it)"
+
+
+def _shape_problem(email: str) -> str:
+    local, at, domain = email.partition("@")
+    if not at:
+        return "invalid email: no @ (write local@domain, e.g. jana@example.com)"
+    if not local:
+        return "invalid email: nothing before the @ (write local@domain)"
+    if "@" in domain:
+        return "invalid email: more than one @ (write a single address, local@domain)"
+    if not domain:
+        return "invalid email: nothing after the @ (write the domain, e.g. example.com)"
+    if not domain.isascii():
+        try:
+            ascii_form = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_form = "its xn-- form"
+        # not converted on import: Klaviyo holds the profile under the address as exported,
+        # and a converted address would be another profile, never excluded
+        return (
+            f"invalid email: the domain {domain!r} is internationalised (non-ASCII); write the "
+            f"address as Klaviyo holds it, in ASCII form ({local}@{ascii_form}) if that is how "
+            "the profile was created there"
+        )
+    if ".." in domain or domain.startswith(".") or domain.endswith("."):
+        return (
+            "invalid email: the domain has an empty part (two dots in a row, or a dot at an "
+            "end); write it as name.tld, e.g. example.com"
+        )
+    if any(label.startswith("-") or label.endswith("-") for label in domain.split(".")):
+        return "invalid email: a part of the domain starts or ends with a hyphen (remove it)"
+    if "." not in domain:
+        return f"invalid email: the domain {domain!r} has no dot (write e.g. {domain}.com)"
+    return (
+        "invalid email: a character an address may not hold (spaces, quotes, brackets, commas; "
+        "the domain only letters, digits, hyphens and dots)"
+    )
 
 
 def is_valid(email: str) -> bool:

@@ -22,6 +22,7 @@ from warmup.dispatch import (
     dispatch_day,
     outbox_progress,
 )
+from warmup.dispatch.klaviyo import check_list_claims
 from warmup.engine import DayResult, run_day
 from warmup.plan import LoadedPlan
 from warmup.store import open_store
@@ -54,6 +55,7 @@ def run_and_dispatch(
     force_reason: str | None = None,
     override_guardrail: str | None = None,
     resend_uncertain: bool = False,
+    claim: bool = False,
     on_result: Callable[[DayResult], None] | None = None,
     on_pull: Callable[[int], None] | None = None,
     dispatch_progress: Callable[[ProgressRead], AbstractContextManager[object]] | None = None,
@@ -64,6 +66,9 @@ def run_and_dispatch(
     if force_reason is None:
         with closing(open_store(loaded.store_path, create=False)) as store:
             check_earlier_days_sent(loaded, store, day)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        # a list another plan claimed is refused before the day writes anything
+        check_list_claims(loaded, store, day, take_over=claim)
     pulled: list[int] = []
 
     def pull() -> None:
@@ -100,5 +105,6 @@ def run_and_dispatch(
                 day,
                 resend_uncertain=resend_uncertain,
                 clock=rehearsal_clock(now) if now else None,
+                claim=claim,
             )
     return DayOutcome(result, sum(pulled), report, cancelled)

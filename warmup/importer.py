@@ -8,7 +8,8 @@ interrupted import leaves nothing half-written.
 
 Rules:
 - email is the hard id: trimmed and lowercased; rows with an invalid email are rejected;
-- a phone that is present but not E.164 rejects the row (Klaviyo would refuse it);
+- a phone that is present but not E.164 is dropped with a warning (line and value): list
+  imports carry the email alone, so the customer is imported without it;
 - duplicate emails merge (a later non-empty value wins); re-importing is an upsert;
 - the columns without a field of their own are kept as a JSON object of strings in
   ``customers.attributes`` (empty cells are left out);
@@ -70,6 +71,8 @@ class ImportReport:
     duplicates_merged: int = 0
     rejects: list[Reject] = field(default_factory=list)
     rejects_file: Path | None = None
+    # rows loaded without a value that could not be kept (a phone that is not E.164)
+    warnings: list[Reject] = field(default_factory=list)
 
     @property
     def rows_rejected(self) -> int:
@@ -95,6 +98,14 @@ class ImportReport:
                 lines.append(f"  … {self.rows_rejected - MAX_REJECTS_SHOWN:,} more")
             if self.rejects_file:
                 lines.append(f"  full list: {self.rejects_file}")
+        if self.warnings:
+            lines.append(f"  phones dropped    {len(self.warnings):,}")
+            for warning in self.warnings[:MAX_REJECTS_SHOWN]:
+                lines.append(
+                    f"  {self.file}:{warning.line}: warning: {warning.reason}: {warning.value!r}"
+                )
+            if len(self.warnings) > MAX_REJECTS_SHOWN:
+                lines.append(f"  … {len(self.warnings) - MAX_REJECTS_SHOWN:,} more")
         return "\n".join(lines)
 
 
@@ -480,15 +491,14 @@ def _valid_rows(
         if phone_i is not None and row[phone_i]:
             phone = normalize_phone(row[phone_i])
             if phone is None:
-                rejects.append(
+                report.warnings.append(
                     Reject(
                         reader.line_num,
-                        "phone is not E.164 (+ country code and digits)",
+                        "phone is not E.164 (+ country code and digits); imported without it",
                         row[phone_i],
                     )
                 )
-                continue
-            row[phone_i] = phone
+            row[phone_i] = phone or ""
         row[email_i] = email
         row.append(attributes(row))
         loaded += 1

@@ -80,3 +80,28 @@ def test_pull_marks_klaviyo_unsubscribes_once(
     ).fetchone()[0]
     assert history == 3
     store.close()
+
+
+def test_an_unsubscribe_in_the_second_of_the_last_pull_is_not_missed(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Klaviyo's timestamps have whole seconds: someone unsubscribed in the same second as the
+    last pull's newest change (after that pull) is still found by the next pull."""
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = write_plan(tmp_path, base_url=sandbox.base_url)
+    store = open_store(loaded.store_path)
+    emails = ["s1@example.com", "s2@example.com"]
+    add_customers(store, emails)
+    with KlaviyoClient(sandbox.base_url, sandbox.api_key) as client:
+        subscribe(client, emails)
+        settle(sandbox, client)
+        account = sandbox.app.account
+        first, second = (account.profile_by("email", e) for e in emails)
+        assert first is not None and second is not None
+        account.unsubscribe(first)
+        assert pull_klaviyo_unsubscribes(loaded, store, client) == 1
+        account.unsubscribe(second)
+        second["suppression"]["timestamp"] = first["suppression"]["timestamp"]
+        assert pull_klaviyo_unsubscribes(loaded, store, client) == 1
+        assert consents(store)["s2@example.com"] == "unsubscribed"
+    store.close()

@@ -57,3 +57,28 @@ def test_the_import_names_line_and_reason(tmp_path: Path, example_plan: Path) ->
         (3, "invalid email: two dots in a row (Klaviyo refuses it)"),
         (4, "invalid email: contains the invisible character U+202E (Klaviyo refuses it)"),
     ]
+
+
+def test_domain_problems_say_why_and_what_to_write(tmp_path: Path, example_plan: Path) -> None:
+    source = tmp_path / "domains.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Email"])
+        writer.writerows(
+            [
+                ["x@example..com"],
+                ["x@-bad.example"],
+                ["x@exa\u202emple.com"],
+                ["ok4@bücher.example"],
+                ["ok@example.com"],
+            ]
+        )
+    report = import_csv(load_plan(example_plan), source)
+    assert report.rows_loaded == 1
+    reasons = {r.line: r.reason for r in report.rejects}
+    assert "the domain has an empty part" in reasons[2] and "example.com" in reasons[2]
+    assert "starts or ends with a hyphen (remove it)" in reasons[3]
+    assert "U+202E" in reasons[4]
+    # an internationalised domain is refused, not converted: Klaviyo holds the address as
+    # exported, and a converted one would be another profile that is never excluded
+    assert "internationalised" in reasons[5] and "ok4@xn--bcher-kva.example" in reasons[5]

@@ -97,15 +97,19 @@ def test_klaviyo_export_loads_with_bad_rows_reported(tmp_path: Path, example_pla
         bom=True,
     )
     report = import_csv(load_plan(example_plan), source)
-    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 4, 2)
-    assert report.customers_new == 3 and report.duplicates_merged == 1
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 5, 1)
+    assert report.customers_new == 4 and report.duplicates_merged == 1
     assert [(r.line, r.reason) for r in report.rejects] == [
-        (3, "invalid email"),
-        (4, "phone is not E.164 (+ country code and digits)"),
+        (3, "invalid email: no @ (write local@domain, e.g. jana@example.com)"),
     ]
+    # a phone that is not E.164 costs the phone, not the customer (lists use the email alone)
+    assert [(w.line, w.value) for w in report.warnings] == [(4, "555-1234")]
     assert report.rejects_file is not None and report.rejects_file.exists()
     assert "bad-email" in report.rejects_file.read_text()
     conn = db(tmp_path)
+    assert conn.execute(
+        "SELECT phone FROM customers WHERE email = 'cy@example.com'"
+    ).fetchone() == (None,)
     ann = conn.execute(
         "SELECT first_name, phone, last_engaged_at, attributes FROM customers "
         "WHERE email = 'ann@example.com'"
@@ -120,6 +124,7 @@ def test_klaviyo_export_loads_with_bad_rows_reported(tmp_path: Path, example_pla
     )
     assert statuses == {
         "ann@example.com": "subscribed",
+        "cy@example.com": "subscribed",
         "dee@example.com": "unsubscribed",
         "eve@example.com": "suppressed",
     }
@@ -127,7 +132,7 @@ def test_klaviyo_export_loads_with_bad_rows_reported(tmp_path: Path, example_pla
         conn.execute(
             "SELECT count(*) FROM segment_members WHERE segment = 'engaged-90'"
         ).fetchone()[0]
-        == 3
+        == 4
     )
 
 
@@ -215,7 +220,7 @@ def test_cli_import_of_sample(tmp_path: Path, example_plan: Path) -> None:
     result = runner.invoke(app, ["import", str(example_plan), str(out)])
     assert result.exit_code == 0, result.output
     assert "rows read         500" in result.output
-    assert "× phone is not E.164" in result.output and "full list:" in result.output
+    assert "phones dropped" in result.output and "warning: phone is not E.164" in result.output
 
 
 def test_sample_is_deterministic(tmp_path: Path) -> None:

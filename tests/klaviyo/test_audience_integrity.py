@@ -274,10 +274,14 @@ def test_5_a_list_another_plan_claimed_is_refused_and_never_stripped(
     list_id = drain_klaviyo(plan_a, store_a, 1, client=client).lists["exclusion"]
     people_b = add_customers(store_b, 3, start=10)
     plan_day(store_b, 1, people_b, people_b)
-    assert drain_klaviyo(plan_b, store_b, 1, client=client).lists["exclusion"] == list_id
     with pytest.raises(Refused) as refused:
-        sync(plan_b, store_b, 1, repair=True, client=client)
+        drain_klaviyo(plan_b, store_b, 1, client=client)
     assert "--claim" in refused.value.render() and refused.value.exit_code == 3
+    with pytest.raises(Refused):
+        sync(plan_b, store_b, 1, repair=True, client=client)
+    assert drain_klaviyo(plan_b, store_b, 1, client=client, claim=True).lists["exclusion"] == (
+        list_id
+    )
     report = sync(plan_b, store_b, 1, repair=True, claim=True, client=client)
     assert report.verify is not None and report.verify.diffs[0].foreign == 5
     assert len(members(sandbox, list_id)) == 8  # A's five are still there

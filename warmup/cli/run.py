@@ -49,6 +49,12 @@ def register(app: typer.Typer) -> None:
             help="Also send messages whose outcome a crash left unknown (may duplicate).",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        claim: bool = typer.Option(
+            False,
+            "--claim",
+            help="Take over a Klaviyo list another plan has claimed (the members that plan "
+            "added are never removed).",
+        ),
     ) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
         from warmup.calendar import parse_moment
@@ -90,6 +96,7 @@ def register(app: typer.Typer) -> None:
                 force_reason=force,
                 override_guardrail=override_guardrail,
                 resend_uncertain=resend_uncertain,
+                claim=claim,
                 on_result=show,
                 on_pull=lambda n: typer.echo(
                     f"klaviyo  {n:,} unsubscribes or suppressions pulled", err=as_json

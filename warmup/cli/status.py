@@ -16,13 +16,23 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(
             False, "--json", help="Machine-readable output (stable, versioned; see the README)."
         ),
+        now: str | None = typer.Option(
+            None,
+            "--now",
+            metavar="TIMESTAMP",
+            help="Set the clock (rehearsals), as for `warmup run`: 2026-12-03T10:05 in the "
+            "plan's time zone, 10:05 (today there), or with an offset.",
+        ),
     ) -> None:
         """Each day's planned vs actual volume, the outbox and list-sync backlog, unsubscribes
         waiting, guardrail state and the next thing to do."""
+        from warmup.clock import parse_moment
         from warmup.plan import load_plan
         from warmup.report.status import plan_status, render_table
 
-        result = plan_status(load_plan(plan))
+        loaded = load_plan(plan)
+        clock = parse_moment(now, loaded.plan.timezone) if now else None
+        result = plan_status(loaded, now=clock)
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
         else:

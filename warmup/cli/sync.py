@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         claim: bool = typer.Option(
             False,
             "--claim",
-            help="With --repair: take over a list another plan has claimed (its members "
-            "that this plan did not add are still left alone).",
+            help="Take over a Klaviyo list another plan has claimed (the members that plan "
+            "added are never removed).",
         ),
         pull: bool = typer.Option(
             False,
@@ -40,13 +40,22 @@ def register(app: typer.Typer) -> None:
             help="Forget the list ids found from the plan's list names and find (or create) "
             "each list by name again, then repair it: after a list was deleted in Klaviyo.",
         ),
+        now: str | None = typer.Option(
+            None,
+            "--now",
+            metavar="TIMESTAMP",
+            help="Set the clock (rehearsals), as for `warmup run`: 2026-12-03T10:05 in the "
+            "plan's time zone, 10:05 (today there), or with an offset.",
+        ),
     ) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
+        from warmup.clock import parse_moment
         from warmup.consent.pull import pull_for_plan
         from warmup.dispatch.klaviyo import sync_plan
         from warmup.plan import load_plan
 
         loaded = load_plan(plan)
+        clock = parse_moment(now, loaded.plan.timezone) if now else None
         if pull:
             pulled = pull_for_plan(loaded)
             typer.echo(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
@@ -62,7 +71,7 @@ def register(app: typer.Typer) -> None:
             # a list found or made anew holds none of the earlier confirmed changes: read it
             # back and make it exact
             repair = True
-        report = sync_plan(loaded, day, verify=verify, repair=repair, claim=claim)
+        report = sync_plan(loaded, day, verify=verify, repair=repair, claim=claim, now=clock)
         typer.echo(report.summary())
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)

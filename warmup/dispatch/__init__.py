@@ -107,6 +107,7 @@ def dispatch_day(
     klaviyo_client: KlaviyoClient | None = None,
     resend_uncertain: bool = False,
     clock: Callable[[], datetime] | None = None,
+    claim: bool = False,
 ) -> DispatchReport:
     """Klaviyo's list changes and the day's due email, streamed: a customer's email goes as
     soon as their email has been read back from the exclusion list, while later pages are
@@ -114,7 +115,7 @@ def dispatch_day(
     now = clock() if clock else None
     if not_begun(loaded, store, day, now) is not None:
         # the day has not begun: no exclusion change, nothing of it may reach anyone yet
-        early = drain_klaviyo(loaded, store, day, client=klaviyo_client, now=now)
+        early = drain_klaviyo(loaded, store, day, client=klaviyo_client, now=now, claim=claim)
         return DispatchReport(early, EmailReport(day))
     outcome: list[KlaviyoReport] = []
     failure: list[BaseException] = []
@@ -122,7 +123,9 @@ def dispatch_day(
     def klaviyo_side() -> None:
         try:
             with closing(open_store(store.path, create=False)) as own:
-                outcome.append(drain_klaviyo(loaded, own, day, client=klaviyo_client, now=now))
+                outcome.append(
+                    drain_klaviyo(loaded, own, day, client=klaviyo_client, now=now, claim=claim)
+                )
         except BaseException as exc:  # re-raised on the caller's thread
             failure.append(exc)
 

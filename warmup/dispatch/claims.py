@@ -3,8 +3,10 @@
 Each store records the list ids it created or found by name (``klaviyo_lists``). Plans do not
 see each other's stores, so every claim is also written to a small registry shared by the plans
 on this machine: ``$WARMUP_STATE_DIR/list-claims.json`` (default ``~/.local/state/warmup``),
-list id → the claiming plan's name and store. ``sync --repair`` refuses a list claimed by
-another store that still exists, unless ``--claim`` takes it over knowingly.
+list id → the claiming plan's name and store. Every command that writes to a list (``run``,
+``sync``, the consent flow, ``serve``) refuses a list claimed by another store that still
+exists, unless ``--claim`` takes it over knowingly; the stores that held it before are kept
+(``before``) so that a cut-back or repair never removes the members they added.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from warmup.errors import Refused
 
@@ -29,14 +33,14 @@ def registry_dir() -> Path:
 
 
 @contextmanager
-def _registry() -> Iterator[dict[str, dict[str, str]]]:
+def _registry() -> Iterator[dict[str, dict[str, Any]]]:
     folder = registry_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILE
     with open(folder / (FILE + ".lock"), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            data: dict[str, dict[str, str]] = (
+            data: dict[str, dict[str, Any]] = (
                 json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
             )
         except ValueError:
@@ -49,24 +53,14 @@ def _registry() -> Iterator[dict[str, dict[str, str]]]:
             os.replace(tmp, path)
 
 
-def owner(list_id: str) -> dict[str, str] | None:
+def owner(list_id: str) -> dict[str, Any] | None:
     with _registry() as data:
         return data.get(list_id)
 
 
-def claim(list_id: str, plan: str, store: Path, *, take_over: bool = False) -> None:
-    """Record that ``store`` owns ``list_id``; an existing claim by another live store stays
-    unless ``take_over``."""
-    me = str(store.resolve())
-    with _registry() as data:
-        held = data.get(list_id)
-        if held and held["store"] != me and Path(held["store"]).exists() and not take_over:
-            return
-        data[list_id] = {"plan": plan, "store": me}
-
-
 def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
-    """Refuse to edit a list another plan's store has claimed (``take_over`` claims it)."""
+    """Refuse to write to a list another plan's store has claimed (``take_over`` claims it,
+    remembering the earlier holder so its members are never removed)."""
     me = str(store.resolve())
     with _registry() as data:
         held = data.get(list_id)
@@ -74,9 +68,42 @@ def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
         if foreign and held and not take_over:
             raise Refused(
                 f"Klaviyo list {list_id} belongs to plan {held['plan']!r} "
-                f"(store {held['store']}); repairing it from this plan would change "
-                "that plan's audience",
+                f"(store {held['store']}); writing to it from plan {plan!r} would change "
+                "that plan's audience, so nothing was changed",
                 hint="give this plan its own list name (default names carry the plan's "
-                "name), or pass --claim to take the list over knowingly",
+                "name), or pass --claim (`warmup run` or `warmup sync`) to take the list "
+                "over knowingly; the members the other plan added are never removed",
             )
-        data[list_id] = {"plan": plan, "store": me}
+        before = [s for s in (held or {}).get("before", []) if s != me]
+        if held and held["store"] != me:
+            before.append(held["store"])
+        data[list_id] = {"plan": plan, "store": me, **({"before": before} if before else {})}
+
+
+def others_members(list_id: str, store: Path) -> set[str]:
+    """Emails (lower case) that other stores which claimed ``list_id`` added to it: a cut-back
+    or repair from ``store`` must leave them in the list."""
+    me = str(store.resolve())
+    with _registry() as data:
+        held = data.get(list_id) or {}
+        stores = {held.get("store", me), *held.get("before", [])} - {me}
+    emails: set[str] = set()
+    for other in stores:
+        if not Path(other).exists():
+            continue
+        conn = sqlite3.connect(Path(other).as_uri() + "?mode=ro", uri=True)
+        try:
+            emails.update(
+                str(e).lower()
+                for (e,) in conn.execute(
+                    "SELECT c.email FROM klaviyo_members m JOIN customers c "
+                    "ON c.id = m.customer_id WHERE m.list_id = ?",
+                    (list_id,),
+                )
+            )
+        except sqlite3.Error:
+            # unreadable store: nothing known about its members, so protect nobody extra
+            continue
+        finally:
+            conn.close()
+    return emails

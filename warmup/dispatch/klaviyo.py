@@ -23,21 +23,20 @@ import re
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from warmup.dispatch import claims
-from warmup.errors import InvalidInput, KlaviyoError, ProviderError
+from warmup.errors import InvalidInput, KlaviyoError, ProviderError, Refused, WarmupError
+from warmup.klaviyo_request import webhook_request
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
 from warmup.providers.klaviyo import KlaviyoClient, endpoint_for
 from warmup.providers.klaviyo import lists as ops
-from warmup.render import render_webhook
-from warmup.resources import bundled_dir
 from warmup.store import Store, now_iso, open_store
 
 log = logging.getLogger(__name__)
@@ -139,10 +138,40 @@ def is_per_day(loaded: LoadedPlan, which: str) -> bool:
 
 
 def resolve_list(
-    loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int
+    loaded: LoadedPlan,
+    store: Store,
+    client: KlaviyoClient,
+    which: str,
+    day: int,
+    *,
+    take_over: bool = False,
 ) -> str:
     """The Klaviyo list id for ``which`` ('exclusion' | 'unsubscribe') on ``day``; names are
-    found or created once and remembered in the store."""
+    found or created once and remembered in the store. Refuses (exit 3) a list another plan's
+    store has claimed, unless ``take_over``: every caller goes on to write to the list."""
+    list_id = _resolve_list(loaded, store, client, which, day)
+    claims.check(list_id, loaded.plan.name, store.path, take_over=take_over)
+    return list_id
+
+
+def check_list_claims(
+    loaded: LoadedPlan, store: Store, day: int, *, take_over: bool = False
+) -> None:
+    """Before a day runs: refuse now, before anything is written, if a list the day will write
+    to belongs to another plan. Klaviyo out of reach is left for the dispatch to report."""
+    try:
+        with closing(client_for(loaded)) as client:
+            for which in ("exclusion", "unsubscribe"):
+                resolve_list(loaded, store, client, which, day, take_over=take_over)
+    except Refused:
+        raise
+    except WarmupError as exc:
+        log.info("list claims not checked before the run: %s", exc)
+
+
+def _resolve_list(
+    loaded: LoadedPlan, store: Store, client: KlaviyoClient, which: str, day: int
+) -> str:
     ref = _ref(loaded, which)
     if ref.id:
         return ref.id
@@ -160,7 +189,6 @@ def resolve_list(
     if row:
         return str(row[0])
     list_id, created = ops.find_or_create_list(client, name)
-    claims.claim(list_id, loaded.plan.name, store.path)
     store.conn.execute(
         "INSERT OR REPLACE INTO klaviyo_lists (ref, name, list_id, created, resolved_at) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -168,13 +196,6 @@ def resolve_list(
     )
     log.info("Klaviyo %s list %r is %s%s", which, name, list_id, " (created)" if created else "")
     return list_id
-
-
-def _template_dir(loaded: LoadedPlan, template: str) -> Path:
-    # A plan's own templates folder wins; the companions it lacks come from the bundled ones.
-    if (loaded.templates_dir / template).exists():
-        return loaded.templates_dir
-    return bundled_dir("templates")
 
 
 class _Drain:
@@ -200,6 +221,8 @@ class _Drain:
         self.verified: set[int] = set()
         # Klaviyo's own reason a row's profile could not join (import errors by pointer).
         self.reasons: dict[int, str] = {}
+        # --claim: take over a list another plan's store has claimed
+        self.take_over = False
 
     # outbox rows ----------------------------------------------------------------------------
     def rows(self, retry_held: bool) -> list[_Row]:
@@ -273,7 +296,12 @@ class _Drain:
             list_id = None
             if which:
                 list_id = resolve_list(
-                    self.loaded, self.store, self.client, which, list_day or self.day
+                    self.loaded,
+                    self.store,
+                    self.client,
+                    which,
+                    list_day or self.day,
+                    take_over=self.take_over,
                 )
                 self.report.lists[which] = list_id
             self.which = which
@@ -285,7 +313,18 @@ class _Drain:
             for part in (with_id, without_id):
                 self.send_all(template, which, list_id, part, batch)
             if list_id:
-                self.confirm(list_id, [*members, *self.acked.pop(list_id, [])])
+                waiting = [*members, *self.acked.pop(list_id, [])]
+                try:
+                    self.confirm(list_id, waiting)
+                except KlaviyoError as exc:
+                    if exc.status != 404:
+                        raise
+                    # the list itself is gone (deleted in Klaviyo): nobody can be read back
+                    # from it, so nobody counts as excluded; `sync --resolve-lists` recovers
+                    self.mark(
+                        [r for r in waiting if r.id not in self.verified], "failed", exc.message
+                    )
+                    self.report.problems.append(f"{exc.message} (list deleted in Klaviyo?)")
 
     def skip_confirmed(self, template: str, list_id: str | None, rows: list[_Row]) -> list[_Row]:
         """Customers seen in the list before cost no write call (yesterday's ones); they are
@@ -354,18 +393,16 @@ class _Drain:
         rows: list[_Row],
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        consented = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0)
-        context = {
-            "profiles": [r.profile for r in rows],
-            "list_id": list_id,
-            "list_mode": self.mode(),
-            "consented_at": consented.isoformat(),
-            "day": self.day,
-            **(extra or {}),
-        }
-        text = render_webhook(_template_dir(self.loaded, template), template, context)
-        envelope: dict[str, Any] = json.loads(text)
-        return envelope
+        return webhook_request(
+            self.loaded,
+            template,
+            [r.profile for r in rows],
+            which=self.which,
+            list_id=list_id,
+            list_mode=self.mode(),
+            day=self.day,
+            extra=extra,
+        )
 
     def send_chunk(
         self, envelope: dict[str, Any], which: str | None, list_id: str | None, chunk: list[_Row]
@@ -387,10 +424,9 @@ class _Drain:
             unconfirmed: set[str] | None = None
             if envelope["path"].rstrip("/") == SUBSCRIBE_PATH and list_id:
                 unconfirmed = self.await_subscriptions(list_id, chunk)
-            if which == "unsubscribe" and self.settings.unsubscribe_via_api:
-                for part in ops.chunks(chunk, ops.MAX_UNSUBSCRIBE):
-                    unsub = self.render(UNSUBSCRIBE_TEMPLATE, None, list(part))
-                    self.client.call(unsub["method"], unsub["path"], json=unsub["body"])
+            if which == "unsubscribe":
+                for held, reason in self.lower_consent(chunk).items():
+                    refused.setdefault(held, reason)
         except KlaviyoError as exc:
             if exc.status in (401, 403):
                 self.mark(chunk, "pending")
@@ -429,6 +465,56 @@ class _Drain:
         self.acked[list_id].extend(good)
         return None
 
+    def lower_consent(self, chunk: list[_Row]) -> dict[int, str]:
+        """Unsubscribe in Klaviyo (globally: no list, so nobody stays subscribed anywhere) the
+        unsubscribed people whose consent warmup raised itself — a subscription job put them on
+        the exclusion list under ``list_mode: subscribe`` — or everyone with
+        ``unsubscribe_via_api``; then read their subscriptions back. Returns the chunk's indexes
+        still able to receive marketing, with the reason."""
+        raised = self.raised_consent([r.customer_id for r in chunk])
+        targets = [r for r in chunk if self.settings.unsubscribe_via_api or r.customer_id in raised]
+        if not targets:
+            return {}
+        for part in ops.chunks(targets, ops.MAX_UNSUBSCRIBE):
+            unsub = self.render(UNSUBSCRIBE_TEMPLATE, None, list(part))
+            self.client.call(unsub["method"], unsub["path"], json=unsub["body"])
+        waiting = {(r.profile["email"] or "").lower() for r in targets}
+        poll = 0.02 if self.client.scale > 1 else 0.5
+        deadline = time.monotonic() + (10 if self.client.scale > 1 else 120)
+        while waiting:
+            before = self.client.stats.total()
+            state = ops.email_marketing(self.client, sorted(waiting))
+            self.report.requests_readback += self.client.stats.total() - before
+            waiting = {
+                e
+                for e in waiting
+                if (state.get(e) or {}).get("can_receive_email_marketing")
+                or (state.get(e) or {}).get("consent") == "SUBSCRIBED"
+            }
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(poll)
+        return {
+            i: "still subscribed in Klaviyo after the unsubscribe job (read back)"
+            for i, r in enumerate(chunk)
+            if (r.profile["email"] or "").lower() in waiting
+        }
+
+    def raised_consent(self, customers: list[int]) -> set[int]:
+        # under subscribe mode an exclusion joined through a subscription job: SUBSCRIBED
+        if self.settings.list_mode != "subscribe" or not customers:
+            return set()
+        marks = ",".join("?" for _ in customers)
+        return {
+            int(c)
+            for (c,) in self.conn.execute(
+                "SELECT DISTINCT customer_id FROM outbox WHERE kind = 'webhook' "
+                "AND provider = 'klaviyo' AND status = 'sent' AND "
+                f"json_extract(payload, '$.list') = 'exclusion' AND customer_id IN ({marks})",
+                customers,
+            )
+        }
+
     def dead_id(self, exc: KlaviyoError, list_id: str, chunk: list[_Row]) -> list[_Row] | None:
         """A strict Klaviyo 404s a whole batch for one unknown id: that person joins by email
         (after the read-back), the rest of the batch is sent again."""
@@ -451,10 +537,13 @@ class _Drain:
         poll = 0.02 if self.client.scale > 1 else 0.5
         deadline = time.monotonic() + (10 if self.client.scale > 1 else 120)
         while waiting and time.monotonic() < deadline:
+            before = self.client.stats.total()
             joined = {
                 (m.email or "").lower()
                 for m in ops.iter_members(self.client, list_id, emails=sorted(waiting))
             }
+            # the subscription wait is this mode's read-back: counted with the others
+            self.report.requests_readback += self.client.stats.total() - before
             waiting -= joined
             if waiting:
                 time.sleep(poll)
@@ -465,7 +554,9 @@ class _Drain:
         """One list for all days: remove the members not allocated ``new`` today."""
         if is_per_day(self.loaded, "exclusion") or not _day_planned(self.store, self.day):
             return
-        list_id = resolve_list(self.loaded, self.store, self.client, "exclusion", self.day)
+        list_id = resolve_list(
+            self.loaded, self.store, self.client, "exclusion", self.day, take_over=self.take_over
+        )
         self.report.lists["exclusion"] = list_id
         owning = owning_days(self.loaded, self.store, self.day, self.now)
         marks = ",".join("?" for _ in owning)
@@ -479,6 +570,9 @@ class _Drain:
             "AND provider = 'new')",
             (list_id, *owning),
         ).fetchall()
+        # another plan that claimed this list may have added the same people: they stay
+        theirs = claims.others_members(list_id, self.store.path)
+        extra = [(cid, email, kid) for cid, email, kid in extra if str(email).lower() not in theirs]
         if not extra:
             return
         ids = {int(cid): str(kid) for cid, _, kid in extra if kid}
@@ -600,6 +694,7 @@ def drain_klaviyo(
     client: KlaviyoClient | None = None,
     retry_held: bool = False,
     now: datetime | None = None,
+    claim: bool = False,
 ) -> KlaviyoReport:
     """Send day ``day``'s (and earlier days' unfinished) Klaviyo rows, read them back, then cut
     the exclusion list to the days that still own it. ``retry_held`` also drives failed and
@@ -620,9 +715,15 @@ def drain_klaviyo(
         with store.lock(LOCK_NAME):
             drain = _Drain(loaded, store, day, chosen, report)
             drain.now = moment
+            drain.take_over = claim
             if begins is None:
                 drain.drain(retry_held)
-                drain.cut_exclusion()
+                try:
+                    drain.cut_exclusion()
+                except KlaviyoError as exc:
+                    if exc.status != 404:
+                        raise
+                    report.problems.append(f"{exc.message} (list deleted in Klaviyo?)")
             else:
                 # an unsubscribe is never deferred; the day's exclusions wait for its date
                 drain.drain(retry_held, only="unsubscribe")
@@ -712,9 +813,7 @@ def _verify_one(
     *,
     claim: bool = False,
 ) -> ListDiff:
-    list_id = resolve_list(loaded, store, client, which, day)
-    if repair:
-        claims.check(list_id, loaded.plan.name, store.path, take_over=claim)
+    list_id = resolve_list(loaded, store, client, which, day, take_over=claim)
     owning = (
         owning_days(loaded, store, day, now or datetime.now(UTC))
         if which == "exclusion" and not is_per_day(loaded, which)
@@ -733,7 +832,8 @@ def _verify_one(
         )
     }
     # Never remove a member warmup did not add: another plan's, or someone's own.
-    removable = [e for e in extra if e in by_email and int(by_email[e]) in ours]
+    theirs = claims.others_members(list_id, store.path)
+    removable = [e for e in extra if e in by_email and int(by_email[e]) in ours and e not in theirs]
     diff = ListDiff(
         which,
         list_id,
@@ -862,11 +962,12 @@ def sync_plan(
     verify: bool = False,
     repair: bool = False,
     claim: bool = False,
+    now: datetime | None = None,
 ) -> SyncReport:
     """``warmup sync PLAN``: open the plan's store and :func:`sync`."""
     store = open_store(loaded.store_path, create=False)
     try:
-        return sync(loaded, store, day, verify=verify, repair=repair, claim=claim)
+        return sync(loaded, store, day, verify=verify, repair=repair, claim=claim, now=now)
     finally:
         store.close()
 
@@ -880,6 +981,7 @@ def sync(
     repair: bool = False,
     client: KlaviyoClient | None = None,
     claim: bool = False,
+    now: datetime | None = None,
 ) -> SyncReport:
     """``warmup sync``: drive every unfinished row again (failed and on-hold too), cut the
     exclusion list, then optionally read the lists back and repair them."""
@@ -887,9 +989,11 @@ def sync(
     chosen = client or client_for(loaded)
     try:
         target = day if day is not None else latest_day(store)
-        drained = drain_klaviyo(loaded, store, target, client=chosen, retry_held=True)
+        drained = drain_klaviyo(
+            loaded, store, target, client=chosen, retry_held=True, claim=claim, now=now
+        )
         checked = (
-            verify_lists(loaded, store, target, client=chosen, repair=repair, claim=claim)
+            verify_lists(loaded, store, target, client=chosen, repair=repair, claim=claim, now=now)
             if verify or repair
             else None
         )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from warmup.email.render import CUSTOMER_FIELDS, render_message
 from warmup.engine.actions import PROFILE_FIELDS, email_template
 from warmup.engine.context import DayContext
+from warmup.klaviyo_request import webhook_request
 from warmup.plan.scenario import EmailNode, WebhookNode
 from warmup.providers.klaviyo.endpoints import readback_cost
-from warmup.render import render_webhook
 
 SAMPLE_SIZE = 3
 CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "attributes")
@@ -110,15 +111,22 @@ def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[st
             }
             for cid, c in customers
         ]
-        body = render_webhook(
-            ctx.loaded.templates_dir,
+        # the dispatcher's first batch: profiles with a Klaviyo id go apart from the others
+        batch = [p for p in profiles if p["klaviyo_id"]] or profiles
+        request = webhook_request(
+            ctx.loaded,
             hook.template,
-            {"profiles": profiles, "list_id": "LIST-ID-RESOLVED-AT-SYNC"},
+            batch,
+            which=hook.list,
+            list_id="LIST-ID-RESOLVED-AT-SYNC",
+            list_mode=ctx.loaded.plan.providers.klaviyo.list_mode,
+            day=int(ctx.day),
         )
+        body = json.dumps(request, ensure_ascii=False)
         webhook = {
             "node": hook.id,
             "template": hook.template,
-            "profiles": len(profiles),
+            "profiles": len(batch),
             "body": body,
         }
     return out, webhook

@@ -152,9 +152,11 @@ class ConsentChange:
 
 
 def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[ConsentChange]:
-    """Profiles unsubscribed or suppressed after ``since`` (ISO 8601)."""
+    """Profiles unsubscribed or suppressed at or after ``since`` (ISO 8601). At, not only
+    after: timestamps have whole seconds, so someone unsubscribed in the second of the last
+    pull's newest change would be missed for ever; seeing that second again changes nothing."""
     params: dict[str, str] | None = {
-        "filter": f"greater-than({SUPPRESSION_TS},{since})",
+        "filter": f"greater-or-equal({SUPPRESSION_TS},{since})",
         "page[size]": str(PAGE),
         "additional-fields[profile]": "subscriptions",
     }
@@ -169,6 +171,27 @@ def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[Consent
                     str(item["id"]), attrs.get("email"), entry["reason"], entry["timestamp"]
                 )
         url, params = document["links"].get("next"), None
+
+
+def email_marketing(client: KlaviyoClient, emails: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each email's marketing subscription as Klaviyo holds it (``consent``,
+    ``can_receive_email_marketing``), read back 100 emails a request."""
+    found: dict[str, dict[str, Any]] = {}
+    for batch in chunks(sorted(set(emails)), PAGE):
+        params: dict[str, str] | None = {
+            "filter": f"any(email,[{','.join(_quote(e) for e in batch)}])",
+            "page[size]": str(PAGE),
+            "additional-fields[profile]": "subscriptions",
+        }
+        url: str | None = "/api/profiles"
+        while url:
+            document = client.get(url, params)
+            for item in document["data"]:
+                attrs = item["attributes"]
+                subs = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
+                found[str(attrs.get("email") or "").lower()] = dict(subs)
+            url, params = document["links"].get("next"), None
+    return found
 
 
 # profiles and jobs ------------------------------------------------------------------------
