@@ -47,16 +47,15 @@ class Recorder:
         answer = Answer(scope["method"], scope["path"], 0, b"")
 
         async def keep(message: Message) -> None:
+            # Kept before it is sent: the client may read the answer before the app returns.
             if message["type"] == "http.response.start":
                 answer.status = message["status"]
+                self.answers.append(answer)
             elif message["type"] == "http.response.body":
                 answer.body += message.get("body", b"")
             await send(message)
 
-        try:
-            await self.app(scope, receive, keep)
-        finally:
-            self.answers.append(answer)
+        await self.app(scope, receive, keep)
 
 
 @contextmanager
