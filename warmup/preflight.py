@@ -134,14 +134,34 @@ def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
             )
         )
         for which, ref in (("exclusion", k.exclusion_list), ("unsubscribe", k.unsubscribe_list)):
-            checks.append(_list_check(client, which, ref, find_list))
+            checks.append(_list_check(client, which, ref, find_list, loaded.store_path))
     finally:
         client.close()
     return checks
 
 
+def _claimed_elsewhere(list_ids: list[str], store_path: Path) -> str | None:
+    """The first list another plan's store has claimed, said as `warmup run` would refuse it."""
+    from warmup.dispatch import claims
+
+    me = str(store_path.resolve())
+    for list_id in list_ids:
+        held = claims.owner(list_id)
+        if held and held["store"] != me and Path(held["store"]).exists():
+            return (
+                f"{list_id} is claimed by plan {held['plan']!r} (store {held['store']}): "
+                "`warmup run` would refuse it — give this plan its own list, or pass --claim "
+                "to take it over knowingly"
+            )
+    return None
+
+
 def _list_check(
-    client: Any, which: str, ref: ListRef, find_list: Callable[[Any, str], str | None]
+    client: Any,
+    which: str,
+    ref: ListRef,
+    find_list: Callable[[Any, str], str | None],
+    store_path: Path,
 ) -> Check:
     name = f"{which} list"
     try:
@@ -149,16 +169,20 @@ def _list_check(
             if "{" in ref.name:
                 return Check(name, True, f"one list per day named {ref.name!r}, found or made")
             found = find_list(client, ref.name)
+            if found and (elsewhere := _claimed_elsewhere([found], store_path)):
+                return Check(name, False, f"{ref.name!r} is {elsewhere}")
             return Check(
                 name,
                 True,
-                f"{ref.name!r} is {found}"
+                f"{ref.name!r} is {found}, not claimed by another plan"
                 if found
                 else f"{ref.name!r} does not exist yet: day 1 creates it",
             )
         ids = [ref.id] if ref.id else sorted(set((ref.per_day or {}).values()))
         for list_id in ids:
             client.get(f"/api/lists/{list_id}")
+        if elsewhere := _claimed_elsewhere([str(i) for i in ids], store_path):
+            return Check(name, False, elsewhere)
         return Check(name, True, f"{', '.join(str(i) for i in ids)} found in Klaviyo")
     except KlaviyoError as exc:
         if exc.status == 404:

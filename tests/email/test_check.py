@@ -9,11 +9,13 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from warmup.cli import app
+from warmup.dispatch import claims
 from warmup.email.sink import Sink, smtp_sink
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 from warmup.store import open_store
@@ -101,3 +103,21 @@ def test_each_missing_piece_fails_its_line(
     assert "lists:write" in failed["klaviyo scopes"]
     assert "refused the login" in failed["smtp"]
     assert "warmup import" in failed["store"]
+
+
+def test_a_list_another_plan_claimed_fails_its_line(
+    ready: Path, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    headers = {"Authorization": f"Klaviyo-API-Key {sandbox.api_key}", "revision": "2026-10-15"}
+    body = {"data": {"type": "list", "attributes": {"name": "Warmup exclusions"}}}
+    created = httpx.post(f"{sandbox.base_url}/api/lists", json=body, headers=headers)
+    list_id = created.json()["data"]["id"]
+    other = tmp_path / "other.db"
+    open_store(other).close()
+    claims.check(list_id, "other-plan", other, take_over=False)
+    result = runner.invoke(app, ["check", str(ready), "--json"])
+    assert result.exit_code == 1, result.output
+    failed = {c["name"]: c["detail"] for c in json.loads(result.stdout)["checks"] if not c["ok"]}
+    assert set(failed) == {"exclusion list"}, failed
+    assert "claimed by plan 'other-plan'" in failed["exclusion list"]
+    assert "--claim" in failed["exclusion list"]
