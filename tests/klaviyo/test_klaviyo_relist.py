@@ -55,6 +55,11 @@ def test_a_deleted_list_fails_the_run_and_resolve_lists_recovers(
     # nobody can be read back from a deleted list, so nobody of day 3 is mailed yet
     assert "email    0 sent" in second.output and "Traceback" not in second.output
 
+    # run again (a cron job would): the failed changes are not retried and still fail the run
+    third = runner.invoke(app, ["run", plan, "--day", "3", "--now", "2026-12-03T10:07"])
+    assert third.exit_code == 1, third.output
+    assert "failed in an earlier run" in third.output and "--resolve-lists" in third.output
+
     status = runner.invoke(app, ["status", plan, "--json"])
     assert "warmup sync" in status.output and "--resolve-lists" in status.output
     table = runner.invoke(app, ["status", plan])

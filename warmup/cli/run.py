@@ -121,8 +121,16 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         else:
             typer.echo(outcome.dispatch.render())
-        failed = outcome.dispatch.klaviyo.failed + outcome.dispatch.email.failed
+        klaviyo = outcome.dispatch.klaviyo
+        failed = max(klaviyo.failed, klaviyo.failed_outstanding) + outcome.dispatch.email.failed
         if failed:
+            earlier = klaviyo.failed_outstanding - klaviyo.failed
+            if earlier > 0:
+                typer.echo(
+                    f"error: {earlier:,} Klaviyo list change(s) failed in an earlier run and stay "
+                    "failed (a run does not drive them again); the email waiting for them waits",
+                    err=True,
+                )
             typer.echo(
                 f"error: {failed:,} action(s) failed (see above) — fix the cause, then "
                 f"`warmup sync {plan} --day {day}` drives the list changes again and "

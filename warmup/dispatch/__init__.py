@@ -14,7 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from warmup.dispatch.email import EmailReport, drain_email
-from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, klaviyo_backlog, not_begun
+from warmup.dispatch.klaviyo import (
+    KlaviyoReport,
+    drain_klaviyo,
+    failed_list_changes,
+    klaviyo_backlog,
+    not_begun,
+)
 from warmup.errors import DayOrderError
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
@@ -144,6 +150,7 @@ def dispatch_day(
         thread.join()
     if failure:
         raise failure[0]
+    outcome[0].failed_outstanding = failed_list_changes(store, day)
     return DispatchReport(outcome[0], email)
 
 

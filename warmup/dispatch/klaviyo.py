@@ -69,6 +69,9 @@ class KlaviyoReport:
     dead_ids: int = 0
     # Set when the day has not begun in the plan's timezone: no list was touched.
     come_back_at: str | None = None
+    # failed rows of the day and earlier after this run, its own included (a second run of the
+    # day leaves earlier failures alone: they are `warmup sync`'s)
+    failed_outstanding: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -866,6 +869,17 @@ def _verify_one(
                 [(list_id, int(by_email[e]), now_text) for e in kept if e in by_email],
             )
     return diff
+
+
+def failed_list_changes(store: Store, day: int) -> int:
+    """Klaviyo rows of ``day`` and earlier still ``failed``: a run does not drive them again
+    (`warmup sync` does), and the email waiting for them cannot go until it has."""
+    (n,) = store.conn.execute(
+        "SELECT count(*) FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
+        "AND status = 'failed' AND day <= ?",
+        (day,),
+    ).fetchone()
+    return int(n)
 
 
 def klaviyo_backlog(store: Store, limit: int = 50) -> dict[str, Any]:
