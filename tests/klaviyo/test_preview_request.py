@@ -86,3 +86,28 @@ def test_the_preview_is_the_request_the_dispatcher_sends(
     assert {tuple(sorted(p["attributes"])) for p in shown} <= {
         tuple(sorted(p["attributes"])) for p in entries
     }
+
+    # Day 2 starts with day 1's recipients, who are members already and get no call: the
+    # preview shows the list's real id and only people the day will really add (here the
+    # half of day 1's recipients the store no longer counts as members).
+    store = open_store(store_path)
+    store.conn.execute("DELETE FROM klaviyo_members WHERE customer_id % 2 = 0")
+    members = {
+        str(e)
+        for (e,) in store.conn.execute(
+            "SELECT c.email FROM klaviyo_members m JOIN customers c ON c.id = m.customer_id "
+            "WHERE m.list_id = ?",
+            (list_id,),
+        )
+    }
+    store.close()
+    assert members
+    shown_day_2 = runner.invoke(
+        app,
+        ["run", str(plan_path), "--day", "2", "--dry-run", "--json", "--now", "2026-12-02T10:05"],
+    )
+    assert shown_day_2.exit_code == 0, shown_day_2.output
+    day_2 = json.loads(json.loads(shown_day_2.output)["webhook"]["body"])
+    body = json.dumps(day_2)
+    assert "LIST-ID-RESOLVED-AT-SYNC" not in body and list_id in body
+    assert not any(email in body for email in members), body

@@ -66,6 +66,38 @@ def sample_customers(ctx: DayContext, new: NewSet) -> list[tuple[int, dict[str, 
     return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
 
 
+def known_list_id(ctx: DayContext, which: str) -> str | None:
+    """The list id the dispatcher will write to, when the plan names it or an earlier run
+    resolved its name (a dry run never asks Klaviyo)."""
+    k = ctx.plan.providers.klaviyo
+    ref = k.exclusion_list if which == "exclusion" else k.unsubscribe_list
+    if ref.id:
+        return ref.id
+    if ref.per_day is not None:
+        return ref.per_day.get(int(ctx.day))
+    if ref.name is None:
+        return None
+    name = ref.name.replace("{day}", str(ctx.day)).replace("{date}", ctx.date.isoformat())
+    row = ctx.conn.execute(
+        "SELECT list_id FROM klaviyo_lists WHERE ref = ?", (f"{which}:{name}",)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def joining_customers(
+    ctx: DayContext, new: NewSet, list_id: str
+) -> list[tuple[int, dict[str, Any]]]:
+    """The day's first few customers who are not confirmed members of ``list_id`` yet."""
+    cols = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
+    rows = ctx.conn.execute(
+        f"SELECT t.rank, {cols} FROM ({new.rows}) t JOIN customers c ON c.id = t.customer_id "
+        "WHERE NOT EXISTS (SELECT 1 FROM klaviyo_members m WHERE m.list_id = ? "
+        f"AND m.customer_id = t.customer_id) ORDER BY t.rank LIMIT {SAMPLE_SIZE}",
+        (list_id,),
+    ).fetchall()
+    return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
+
+
 def render_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> str:
     return render_message(
         ctx.loaded, template, customer, ctx.day, secret=b"dry-run: links are never sent"
@@ -93,6 +125,10 @@ def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[st
         None,
     )
     webhook = None
+    list_id = known_list_id(ctx, "exclusion") if hook is not None else None
+    if hook is not None and list_id is not None:
+        # who is already a confirmed member gets no call: sample the people it will add
+        customers = joining_customers(ctx, new, list_id)
     if hook is not None and customers:
         # As the dispatcher sends it: an imported Klaviyo id is used only once Klaviyo itself
         # returned it (migration 030); others join by email through a bulk import.
@@ -118,7 +154,7 @@ def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[st
             hook.template,
             batch,
             which=hook.list,
-            list_id="LIST-ID-RESOLVED-AT-SYNC",
+            list_id=list_id or "LIST-ID-RESOLVED-AT-SYNC",
             list_mode=ctx.loaded.plan.providers.klaviyo.list_mode,
             day=int(ctx.day),
         )
