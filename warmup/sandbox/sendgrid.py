@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import queue
 import random
 import secrets
 import threading
@@ -34,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from warmup.sandbox.delivery import Deliveries
 from warmup.sandbox.lifespan import run_lifespan
 
 SCHEMA_FILE = Path(__file__).with_name("sendgrid_spec") / "mail_send.schema.json"
@@ -105,10 +105,8 @@ class EventHook:
         self.posted: list[bytes] = []
         self.failures = 0
         self._pending: list[dict[str, Any]] = []
-        self._queue: queue.Queue[bytes | None] = queue.Queue()
-        self._lock = threading.Condition()
-        self._busy = 0
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._out: Deliveries[bytes] = Deliveries(self._deliver, "sg-events")
 
     def sign(self, timestamp: str, body: bytes) -> str:
         from cryptography.hazmat.primitives import hashes
@@ -125,49 +123,24 @@ class EventHook:
                 self._pending = self._pending[self.per_post :]
 
     def _post_locked(self, events: list[dict[str, Any]]) -> None:
-        self._busy += 1
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True, name="sg-events")
-            self._thread.start()
-        self._queue.put(json.dumps(events).encode())
+        self._out.put(json.dumps(events).encode())
 
     def flush(self, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
         with self._lock:
             if self._pending:
                 self._post_locked(self._pending)
                 self._pending = []
-            while self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._lock.wait(left)
-        return True
+        return self._out.wait(timeout)
 
     def redeliver(self) -> None:
         """POST every delivered batch again (SendGrid retries; replays must change nothing)."""
         with self._lock:
-            for body in list(self.posted):
-                self._busy += 1
-                self._queue.put(body)
+            bodies = list(self.posted)
+        for body in bodies:
+            self._out.put(body)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=15) as client:
-            while True:
-                body = self._queue.get()
-                if body is None:
-                    return
-                try:
-                    self._deliver(client, body)
-                finally:
-                    with self._lock:
-                        self._busy -= 1
-                        self._lock.notify_all()
+        self._out.close()
 
     def _deliver(self, client: httpx.Client, body: bytes) -> None:
         if self.url is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import queue
 import secrets
 import threading
 import time
@@ -23,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+
+from warmup.sandbox.delivery import Deliveries
 
 CERT_PATH = "/sns/SimpleNotificationService-sandbox.pem"
 _SIGNED_NOTIFICATION = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
@@ -96,13 +97,10 @@ class Topic:
     failures: int = 0
 
     def __post_init__(self) -> None:
-        self._queue: queue.Queue[dict[str, str] | None] = queue.Queue()
         self._held: list[dict[str, str]] = []
         self._delivered_ids: set[str] = set()
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._busy = 0
-        self._thread: threading.Thread | None = None
+        self._out: Deliveries[dict[str, str]] = Deliveries(self._deliver, "sns")
 
     @property
     def arn(self) -> str:
@@ -168,41 +166,14 @@ class Topic:
                 self._put(message)
 
     def _put(self, message: dict[str, str]) -> None:
-        with self._lock:
-            self._busy += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True, name="sns")
-                self._thread.start()
-        self._queue.put(message)
+        self._out.put(message)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued message was delivered or given up; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._idle.wait(left)
-        return True
+        return self._out.wait(timeout)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=15) as client:
-            while True:
-                message = self._queue.get()
-                if message is None:
-                    return
-                try:
-                    self._deliver(client, message)
-                finally:
-                    with self._idle:
-                        self._busy -= 1
-                        self._idle.notify_all()
+        self._out.close()
 
     def _deliver(self, client: httpx.Client, message: dict[str, str]) -> None:
         if self.endpoint is None:

@@ -51,17 +51,25 @@ def _quote(value: str) -> str:
     return json.dumps(value)
 
 
+def _items(
+    client: KlaviyoClient, url: str, params: dict[str, str] | None
+) -> Iterator[dict[str, Any]]:
+    """Every resource of a paged read, following Klaviyo's ``links.next`` (which carries the
+    query itself, so the parameters go with the first request only)."""
+    next_url: str | None = url
+    while next_url:
+        document = client.get(next_url, params)
+        yield from document["data"]
+        next_url, params = document["links"].get("next"), None
+
+
 # lists ------------------------------------------------------------------------------------
 def find_list(client: KlaviyoClient, name: str) -> str | None:
     """The id of the oldest list called ``name`` (names need not be unique), or None."""
-    url: str | None = "/api/lists"
-    params: dict[str, str] | None = {"filter": f"equals(name,{_quote(name)})", "sort": "created"}
-    while url:
-        document = client.get(url, params)
-        for item in document["data"]:
-            if item["attributes"]["name"] == name:
-                return str(item["id"])
-        url, params = document["links"].get("next"), None
+    params = {"filter": f"equals(name,{_quote(name)})", "sort": "created"}
+    for item in _items(client, "/api/lists", params):
+        if item["attributes"]["name"] == name:
+            return str(item["id"])
     return None
 
 
@@ -135,12 +143,8 @@ def iter_members(
 
 
 def _pages(client: KlaviyoClient, url: str, params: dict[str, str] | None) -> Iterator[Member]:
-    next_url: str | None = url
-    while next_url:
-        document = client.get(next_url, params)
-        for item in document["data"]:
-            yield Member(str(item["id"]), (item.get("attributes") or {}).get("email"))
-        next_url, params = document["links"].get("next"), None
+    for item in _items(client, url, params):
+        yield Member(str(item["id"]), (item.get("attributes") or {}).get("email"))
 
 
 @dataclass
@@ -155,22 +159,18 @@ def consent_changes_since(client: KlaviyoClient, since: str) -> Iterator[Consent
     """Profiles unsubscribed or suppressed at or after ``since`` (ISO 8601). At, not only
     after: timestamps have whole seconds, so someone unsubscribed in the second of the last
     pull's newest change would be missed for ever; seeing that second again changes nothing."""
-    params: dict[str, str] | None = {
+    params = {
         "filter": f"greater-or-equal({SUPPRESSION_TS},{since})",
         "page[size]": str(PAGE),
         "additional-fields[profile]": "subscriptions",
     }
-    url: str | None = "/api/profiles"
-    while url:
-        document = client.get(url, params)
-        for item in document["data"]:
-            attrs = item["attributes"]
-            marketing = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
-            for entry in marketing.get("suppression") or []:
-                yield ConsentChange(
-                    str(item["id"]), attrs.get("email"), entry["reason"], entry["timestamp"]
-                )
-        url, params = document["links"].get("next"), None
+    for item in _items(client, "/api/profiles", params):
+        attrs = item["attributes"]
+        marketing = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
+        for entry in marketing.get("suppression") or []:
+            yield ConsentChange(
+                str(item["id"]), attrs.get("email"), entry["reason"], entry["timestamp"]
+            )
 
 
 def email_marketing(client: KlaviyoClient, emails: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -178,19 +178,15 @@ def email_marketing(client: KlaviyoClient, emails: Sequence[str]) -> dict[str, d
     ``can_receive_email_marketing``), read back 100 emails a request."""
     found: dict[str, dict[str, Any]] = {}
     for batch in chunks(sorted(set(emails)), PAGE):
-        params: dict[str, str] | None = {
+        params = {
             "filter": f"any(email,[{','.join(_quote(e) for e in batch)}])",
             "page[size]": str(PAGE),
             "additional-fields[profile]": "subscriptions",
         }
-        url: str | None = "/api/profiles"
-        while url:
-            document = client.get(url, params)
-            for item in document["data"]:
-                attrs = item["attributes"]
-                subs = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
-                found[str(attrs.get("email") or "").lower()] = dict(subs)
-            url, params = document["links"].get("next"), None
+        for item in _items(client, "/api/profiles", params):
+            attrs = item["attributes"]
+            subs = (attrs.get("subscriptions") or {}).get("email", {}).get("marketing", {})
+            found[str(attrs.get("email") or "").lower()] = dict(subs)
     return found
 
 
@@ -249,19 +245,15 @@ def wait_for_import(
             )
         time.sleep(poll)
     if document["data"]["attributes"].get("failed_count"):
-        url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
-        params: dict[str, str] | None = {"page[size]": str(PAGE)}
-        while url:
-            page = client.get(url, params)
-            for item in page["data"]:
-                attrs = item["attributes"]
-                index = _pointer_index((attrs.get("source") or {}).get("pointer"))
-                if index is not None:
-                    outcome.by_index[index] = attrs["detail"]
-                email = _payload_email(attrs.get("original_payload"))
-                if email:
-                    outcome.errors[email.lower()] = attrs["detail"]
-            url, params = page["links"].get("next"), None
+        errors_url = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
+        for item in _items(client, errors_url, {"page[size]": str(PAGE)}):
+            attrs = item["attributes"]
+            index = _pointer_index((attrs.get("source") or {}).get("pointer"))
+            if index is not None:
+                outcome.by_index[index] = attrs["detail"]
+            email = _payload_email(attrs.get("original_payload"))
+            if email:
+                outcome.errors[email.lower()] = attrs["detail"]
     return outcome
 
 
