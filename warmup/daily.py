@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from warmup.consent.pull import pull_for_plan
+from warmup.engagement.pull import pull_engagement_for_plan
 from warmup.dispatch import (
     DispatchReport,
     cancel_held_email,
@@ -73,6 +74,7 @@ def run_and_dispatch(
 
     def pull() -> None:
         pulled.append(pull_for_plan(loaded))
+        pull_engagement_for_plan(loaded)  # the plan's Klaviyo engagement ranking, if it has one
         if on_pull is not None:
             on_pull(pulled[-1])
 

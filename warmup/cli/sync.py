@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
             False,
             "--pull",
             help="First mark profiles that unsubscribed or were suppressed in Klaviyo since "
-            "the last pull as unsubscribed in the store.",
+            "the last pull as unsubscribed in the store; with `engagement.source: klaviyo`, "
+            "also pull Klaviyo's email events since the last pull.",
         ),
         resolve_lists: bool = typer.Option(
             False,
@@ -59,6 +60,11 @@ def register(app: typer.Typer) -> None:
         if pull:
             pulled = pull_for_plan(loaded)
             typer.echo(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
+            from warmup.engagement.pull import pull_engagement_for_plan
+
+            engagement = pull_engagement_for_plan(loaded)
+            if engagement is not None:
+                typer.echo(engagement.summary())
         if resolve_lists:
             from contextlib import closing
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from warmup.addresses import international
+from warmup.engagement.ranking import prepare_scores
 from warmup.engine.context import DayContext
 from warmup.engine.walk import FlowSql, Timeline
 
@@ -142,7 +143,9 @@ def _rank(
         "CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
         "tier INTEGER, rank INTEGER, is_new INTEGER)"
     )
-    # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
+    # Arrival order (tier), then most engaged first (the plan's Klaviyo engagement score when
+    # it ranks by it, then the export's last engagement, NULL last), then the stable hash.
+    score_join, score_order = prepare_scores(conn, ctx.plan.engagement, ctx.start)
     conn.execute(
         "INSERT INTO engine_flow2 SELECT r.customer_id, "
         f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new FROM ("
@@ -150,9 +153,11 @@ def _rank(
         "SELECT f.customer_id, f.path, p.tier, warmup_international(c.email) AS intl, "
         # whoever the new provider cannot mail ranks last and never takes a slot
         "ROW_NUMBER() OVER (ORDER BY warmup_international(c.email), p.tier, "
-        "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
-        "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))) r {join}",
+        f"{score_order}c.last_engaged_at IS NULL, c.last_engaged_at DESC, "
+        "warmup_rank_hash(c.email), c.email) AS rank FROM engine_flow1 f "
+        "JOIN engine_paths p ON p.id = f.path "
+        f"JOIN customers c ON c.id = f.customer_id {score_join}"
+        f"WHERE f.path IN ({marks}))) r {join}",
         params,
     )
     for path_id in pending:

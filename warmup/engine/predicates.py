@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from warmup.engagement.conditions import engagement_sql
 from warmup.engine.context import DayContext
 from warmup.plan.models import Plan
 from warmup.plan.scenario import AudienceNode, ConditionNode, Node
@@ -36,7 +37,7 @@ def _consent_column(channel: str) -> str:
     )
 
 
-def condition_sql(node: ConditionNode) -> SqlPart:
+def condition_sql(node: ConditionNode, ctx: DayContext) -> SqlPart:
     parts: list[str] = []
     params: list[Any] = []
     if node.consent is not None:
@@ -54,6 +55,10 @@ def condition_sql(node: ConditionNode) -> SqlPart:
     for key, value in (node.attribute_equals or {}).items():
         parts.append("json_extract(c.attributes, ?) = ?")
         params += ['$."' + key.replace('"', '\\"') + '"', value]
+    if node.engagement is not None:
+        sql, own = engagement_sql(node.engagement, ctx.start)
+        parts.append(sql)
+        params += own
     return "(" + " AND ".join(parts) + ")", params
 
 
@@ -89,7 +94,7 @@ def audience_sql(node: AudienceNode, ctx: DayContext) -> SqlPart:
 
 def predicate(node: Node, ctx: DayContext) -> SqlPart:
     if isinstance(node, ConditionNode):
-        return condition_sql(node)
+        return condition_sql(node, ctx)
     if isinstance(node, AudienceNode):
         return audience_sql(node, ctx)
     raise TypeError(f"node {node.id} is not a branch")

@@ -394,6 +394,16 @@ class Schedule(StrictModel):
     skip_weekdays: list[str] = Field(default_factory=list)
     skip_dates: list[date] = Field(default_factory=list)
     days: list[DaySettings] = Field(min_length=1)
+    # Seed 004, variant 1: each template is sent once (earlier recipients stay on the new
+    # provider and would get a reused one again). `auto`: refuse reuse when the scenario keeps
+    # earlier recipients without a per-template past audience (warmup.plan.seed_rules).
+    template_reuse: Literal["auto", "refuse", "allow"] = "auto"
+    # Seed 004, variant 2: "#558 Already in exclusion list" targets those customers first on
+    # days 4-14 only; None keeps it on every day.
+    exclusion_first_from_day: int | None = Field(default=None, ge=1)
+    # Seed 004, variant 2: the trigger starts X days before Klaviyo's campaign, X = the days one
+    # template is used; a template used on more days than this is refused.
+    klaviyo_lead_days: int | None = Field(default=None, ge=1, le=60)
 
     @field_validator("send_time")
     @classmethod
@@ -503,6 +513,43 @@ class ImportSettings(StrictModel):
     columns: CsvMapping = CsvMapping()
 
 
+EngagementKind = Literal["received", "opened", "clicked", "bounced", "marked_as_spam"]
+ENGAGEMENT_KINDS: tuple[EngagementKind, ...] = (
+    "received",
+    "opened",
+    "clicked",
+    "bounced",
+    "marked_as_spam",
+)
+
+
+class EngagementSettings(StrictModel):
+    """Engagement Klaviyo recorded (seed 004), pulled through its events API (warmup.engagement).
+
+    ``source: export`` (the default) ranks by the export's Last Open / Last Click columns;
+    ``source: klaviyo`` pulls the ``pull`` metrics before each day and ranks most engaged first
+    by ``score`` = the sum of ``weights[kind]`` over each customer's events of the last
+    ``window_days`` before the day's midnight (the export's last engagement breaks ties)."""
+
+    source: Literal["export", "klaviyo"] = "export"
+    pull: list[EngagementKind] = Field(default_factory=lambda: list(ENGAGEMENT_KINDS))
+    window_days: int = Field(default=90, ge=1, le=3650)
+    weights: dict[EngagementKind, float] = Field(
+        default_factory=lambda: {"opened": 1.0, "clicked": 2.0, "bounced": -5.0}
+        | {"marked_as_spam": -20.0}
+    )
+
+    @model_validator(mode="after")
+    def _weights_pulled(self) -> EngagementSettings:
+        unpulled = [kind for kind, weight in self.weights.items() if weight and kind not in self.pull]
+        if self.source == "klaviyo" and unpulled:
+            raise ValueError(
+                f"weights count {', '.join(unpulled)} but `pull` does not fetch it — add it to "
+                "`pull` or drop its weight"
+            )
+        return self
+
+
 LAST_START_YEAR = 9000
 _PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")
 
@@ -532,6 +579,7 @@ class Plan(StrictModel):
     schedule: Schedule
     guardrails: Guardrails = Guardrails()
     events: EventSettings = EventSettings()
+    engagement: EngagementSettings = EngagementSettings()
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

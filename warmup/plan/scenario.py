@@ -106,6 +106,29 @@ class ConsentPredicate(StrictModel):
     status_in: list[ConsentStatus] = Field(min_length=1)
 
 
+# Klaviyo's email events as warmup names them (warmup.engagement; plan `engagement.pull`).
+EngagementEventKind = Literal["received", "opened", "clicked", "bounced", "marked_as_spam"]
+
+
+class EngagementPredicate(StrictModel):
+    """Count of the customer's pulled Klaviyo events of ``kinds`` in the ``within_days`` before
+    the day's midnight, against ``at_least`` and/or ``at_most``."""
+
+    kinds: list[EngagementEventKind] = Field(min_length=1)
+    at_least: int | None = Field(default=None, ge=0)
+    at_most: int | None = Field(default=None, ge=0)
+    within_days: int = Field(default=90, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _bound(self) -> EngagementPredicate:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError(
+                "an engagement test needs a bound — add `at_least: 1` (engaged) or "
+                "`at_most: 0` (none of these events)"
+            )
+        return self
+
+
 class ConditionNode(BranchNode):
     """A predicate over customer fields; every listed test must hold for ``yes``."""
 
@@ -114,6 +137,8 @@ class ConditionNode(BranchNode):
     email_valid: bool | None = None
     has_phone: bool | None = None
     attribute_equals: dict[str, str | int | float | bool] | None = None
+    # Klaviyo's engagement as pulled into the store (plan `engagement.source: klaviyo`)
+    engagement: EngagementPredicate | None = None
 
     @model_validator(mode="after")
     def _at_least_one_test(self) -> ConditionNode:
@@ -122,10 +147,11 @@ class ConditionNode(BranchNode):
             and self.email_valid is None
             and self.has_phone is None
             and not self.attribute_equals
+            and self.engagement is None
         ):
             raise ValueError(
-                "a condition needs at least one test: consent, email_valid, has_phone or "
-                "attribute_equals"
+                "a condition needs at least one test: consent, email_valid, has_phone, "
+                "attribute_equals or engagement"
             )
         return self
 
