@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from warmup.consent.pull import pull_for_plan
-from warmup.engagement.pull import pull_engagement_for_plan
 from warmup.dispatch import (
     DispatchReport,
     cancel_held_email,
@@ -24,6 +23,7 @@ from warmup.dispatch import (
     outbox_progress,
 )
 from warmup.dispatch.klaviyo import check_list_claims
+from warmup.engagement.pull import pull_engagement_for_plan
 from warmup.engine import DayResult, run_day
 from warmup.plan import LoadedPlan
 from warmup.store import open_store

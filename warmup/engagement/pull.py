@@ -112,6 +112,8 @@ def pull_engagement_for_plan(loaded: LoadedPlan) -> EngagementPull | None:
         return None
     from warmup.dispatch.klaviyo import client_for
 
-    with closing(open_store(loaded.store_path, create=False)) as store:
-        with client_for(loaded) as client:
-            return pull_engagement(loaded, store, client)
+    with (
+        closing(open_store(loaded.store_path, create=False)) as store,
+        client_for(loaded) as client,
+    ):
+        return pull_engagement(loaded, store, client)

@@ -523,6 +523,14 @@ ENGAGEMENT_KINDS: tuple[EngagementKind, ...] = (
 )
 
 
+DEFAULT_WEIGHTS: dict[EngagementKind, float] = {
+    "opened": 1.0,
+    "clicked": 2.0,
+    "bounced": -5.0,
+    "marked_as_spam": -20.0,
+}
+
+
 class EngagementSettings(StrictModel):
     """Engagement Klaviyo recorded (seed 004), pulled through its events API (warmup.engagement).
 
@@ -534,14 +542,13 @@ class EngagementSettings(StrictModel):
     source: Literal["export", "klaviyo"] = "export"
     pull: list[EngagementKind] = Field(default_factory=lambda: list(ENGAGEMENT_KINDS))
     window_days: int = Field(default=90, ge=1, le=3650)
-    weights: dict[EngagementKind, float] = Field(
-        default_factory=lambda: {"opened": 1.0, "clicked": 2.0, "bounced": -5.0}
-        | {"marked_as_spam": -20.0}
-    )
+    weights: dict[EngagementKind, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
     @model_validator(mode="after")
     def _weights_pulled(self) -> EngagementSettings:
-        unpulled = [kind for kind, weight in self.weights.items() if weight and kind not in self.pull]
+        unpulled = [
+            kind for kind, weight in self.weights.items() if weight and kind not in self.pull
+        ]
         if self.source == "klaviyo" and unpulled:
             raise ValueError(
                 f"weights count {', '.join(unpulled)} but `pull` does not fetch it — add it to "

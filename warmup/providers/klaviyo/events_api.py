@@ -42,7 +42,7 @@ def metric_ids(client: KlaviyoClient, names: Sequence[str]) -> dict[str, str]:
         document = client.get(url)
         for item in document["data"]:
             attributes = item.get("attributes") or {}
-            name = attributes.get("name")
+            name = str(attributes.get("name"))
             if name not in names:
                 continue
             own = ((attributes.get("integration") or {}).get("name") or "") == "Klaviyo"

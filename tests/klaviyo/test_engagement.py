@@ -1,0 +1,279 @@
+"""Engagement from Klaviyo (issue 17): pulled from the sandbox's events API into the store,
+incrementally and resumably, then used by the allocation's ranking and by conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from klaviyo_helpers import KEY_ENV, add_customers, fast_client, write_plan
+
+from tests.engine.storefill import fill_store
+from tests.engine.storefill import write_plan as write_engine_plan
+from warmup.engagement import pull as pull_module
+from warmup.engagement.pull import pull_engagement
+from warmup.engagement.ranking import customer_score
+from warmup.engine.day import run_day
+from warmup.errors import PlanError
+from warmup.plan import LoadedPlan, load_plan
+from warmup.providers.klaviyo import KlaviyoClient
+from warmup.providers.klaviyo.events_api import event_pages
+from warmup.sandbox import RunningSandbox
+from warmup.store import open_store
+
+ENGAGEMENT = "engagement: {source: klaviyo, window_days: 30}\n"
+
+
+def klaviyo_plan(tmp: Path, base_url: str, extra: str = ENGAGEMENT) -> LoadedPlan:
+    loaded = write_plan(tmp, base_url)
+    loaded.path.write_text(loaded.path.read_text() + extra)
+    return load_plan(loaded.path)
+
+
+def record(client: KlaviyoClient, email: str, metric: str, when: datetime, uid: str) -> None:
+    """Klaviyo records an email event (warmup itself never creates events: plain httpx)."""
+    response = client._http.post(
+        "/api/events",
+        json={
+            "data": {
+                "type": "event",
+                "attributes": {
+                    "properties": {},
+                    "metric": {"data": {"type": "metric", "attributes": {"name": metric}}},
+                    "profile": {"data": {"type": "profile", "attributes": {"email": email}}},
+                    "time": when.isoformat(),
+                    "unique_id": uid,
+                },
+            }
+        },
+    )
+    assert response.status_code == 202, response.text
+
+
+def wait_for_events(client: KlaviyoClient, n: int) -> None:
+    """Event creation is a job at Klaviyo (202): wait until the sandbox has recorded ``n``."""
+    for _ in range(200):
+        if len(client.get("/api/events", {"page[size]": "1000"})["data"]) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the sandbox did not record {n} events")
+
+
+def stored(path: Path) -> dict[str, int]:
+    with closing(open_store(path, create=False)) as store:
+        return dict(store.conn.execute("SELECT kind, count(*) FROM klaviyo_events GROUP BY kind"))
+
+
+@pytest.fixture
+def seeded(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[tuple[LoadedPlan, KlaviyoClient]]:
+    loaded = klaviyo_plan(tmp_path, sandbox.base_url)
+    with closing(open_store(loaded.store_path)) as store:
+        add_customers(store, 3)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = [
+        ("c1@example.com", "Opened Email", 1),
+        ("c1@example.com", "Opened Email", 2),
+        ("c2@example.com", "Clicked Email", 1),
+        ("c3@example.com", "Bounced Email", 1),
+        ("stranger@example.com", "Opened Email", 1),  # not the plan's customer
+        ("c2@example.com", "Opened Email", 40),  # before the window of the first pull
+    ]
+    for i, (email, metric, days_ago) in enumerate(events):
+        record(client, email, metric, now - timedelta(days=days_ago, seconds=i), f"u{i}")
+    wait_for_events(client, len(events))
+    try:
+        yield loaded, client
+    finally:
+        client.close()
+
+
+def test_pull_keeps_the_plans_customers_events_once(
+    seeded: tuple[LoadedPlan, KlaviyoClient],
+) -> None:
+    loaded, client = seeded
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        first = pull_engagement(loaded, store, client)
+    assert stored(loaded.store_path) == {"opened": 2, "clicked": 1, "bounced": 1}
+    assert first.read["opened"] == 3  # the stranger's open was read and not kept
+    assert sorted(first.missing) == ["marked_as_spam", "received"]
+    assert "marked_as_spam" not in first.read and "Marked Email as Spam" in first.summary()
+    # Incremental: the next pull reads from the cursor, keeps nothing twice, then a new event.
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        again = pull_engagement(loaded, store, client)
+        assert sum(again.stored.values()) == 0
+        record(client, "c3@example.com", "Clicked Email", datetime.now(UTC), "later")
+        wait_for_events(client, 7)
+        latest = pull_engagement(loaded, store, client)
+    assert latest.stored == {"opened": 0, "clicked": 1, "bounced": 0}
+    assert stored(loaded.store_path) == {"opened": 2, "clicked": 2, "bounced": 1}
+
+
+def test_a_pull_killed_after_a_page_resumes_without_gap(
+    seeded: tuple[LoadedPlan, KlaviyoClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded, client = seeded
+    pages_served = 0
+
+    def one_page_then_die(c: KlaviyoClient, metric_id: str, since: str) -> Iterator[Any]:
+        nonlocal pages_served
+        for page in event_pages(c, metric_id, since, page_size=1):
+            if pages_served == 1:
+                raise KeyboardInterrupt  # the process dies mid-pull
+            pages_served += 1
+            yield page
+
+    monkeypatch.setattr(pull_module, "event_pages", one_page_then_die)
+    with (
+        closing(open_store(loaded.store_path, create=False)) as store,
+        pytest.raises(KeyboardInterrupt),
+    ):
+        pull_engagement(loaded, store, client)
+    assert sum(stored(loaded.store_path).values()) == 1  # the first page was committed
+    monkeypatch.setattr(pull_module, "event_pages", event_pages)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        pull_engagement(loaded, store, client)
+    assert stored(loaded.store_path) == {"opened": 2, "clicked": 1, "bounced": 1}
+
+
+def test_sync_pull_prints_the_engagement_pulled(
+    seeded: tuple[LoadedPlan, KlaviyoClient], sandbox: RunningSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from warmup.cli import app
+
+    loaded, _ = seeded
+    result = CliRunner().invoke(
+        app, ["sync", str(loaded.path), "--pull"], env={KEY_ENV: sandbox.api_key}
+    )
+    assert "engagement pulled from Klaviyo: received +0, opened +2, clicked +1" not in result.output
+    assert "opened +2, clicked +1, bounced +1" in result.output, result.output
+
+
+# ranking and conditions -------------------------------------------------------------------
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"  # where tests/conftest.py points WARMUP_STORE
+
+
+def add_events(path: Path, rows: list[tuple[int, str, str]]) -> None:
+    with closing(open_store(path, create=False)) as store, store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO klaviyo_events (id, customer_id, kind, occurred_at) VALUES (?, ?, ?, ?)",
+            [(f"e{i}", cid, kind, at) for i, (cid, kind, at) in enumerate(rows)],
+        )
+
+
+def engine_plan(tmp_path: Path, extra: str, scenario: Path | None = None) -> LoadedPlan:
+    path = write_engine_plan(tmp_path, variant=1, scenario=scenario)
+    path.write_text(path.read_text() + extra)
+    return load_plan(path)
+
+
+def eligible_ids(loaded: LoadedPlan) -> list[int]:
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        return [
+            int(r[0])
+            for r in store.conn.execute(
+                "SELECT c.id FROM customers c JOIN consents e ON e.customer_id = c.id "
+                "JOIN segment_members m ON m.customer_id = c.id WHERE c.email_valid = 1 "
+                "AND e.status IN ('subscribed', 'never_subscribed') ORDER BY c.id"
+            )
+        ]
+
+
+def test_klaviyo_engagement_ranks_most_engaged_first(tmp_path: Path, store_path: Path) -> None:
+    fill_store(store_path, 200, seed=3)
+    loaded = engine_plan(
+        tmp_path, "engagement: {source: klaviyo, weights: {opened: 1, clicked: 3, bounced: -9}}\n"
+    )
+    a, b, c = eligible_ids(loaded)[-3:]
+    inside, outside = "2026-11-20T08:00:00+00:00", "2026-08-01T08:00:00+00:00"
+    add_events(
+        store_path,
+        [
+            (a, "opened", inside),  # 1
+            (b, "clicked", inside),  # 3: first
+            (b, "bounced", outside),  # outside the 90-day window: not counted
+            (c, "opened", inside),
+            (c, "opened", inside),  # 2: second
+        ],
+    )
+    result = run_day(loaded, 1, dry_run=True)
+    emails = [s["email"] for s in result.samples]
+    assert emails[:3] == [f"user{b}@example.com", f"user{c}@example.com", f"user{a}@example.com"]
+    with closing(open_store(store_path, create=False)) as store:
+        start = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # midnight in Prague
+        assert customer_score(store.conn, loaded.plan.engagement, b, start) == (3.0, {"clicked": 1})
+    # The export's ranking stays the default: without the setting, b is not first.
+    plain = run_day(engine_plan(tmp_path, ""), 1, dry_run=True)
+    assert plain.samples[0]["email"] != f"user{b}@example.com"
+
+
+def test_a_condition_tests_klaviyo_engagement(tmp_path: Path, store_path: Path) -> None:
+    fill_store(store_path, 200, seed=3)
+    scenario = tmp_path / "engaged.yaml"
+    text = (Path(__file__).resolve().parents[2] / "scenarios/variant-1.yaml").read_text()
+    scenario.write_text(
+        text.replace(
+            "    email_valid: true\n",
+            "    email_valid: true\n"
+            "    engagement: {kinds: [bounced, marked_as_spam], at_most: 0, within_days: 30}\n",
+            1,
+        )
+    )
+    loaded = engine_plan(tmp_path, ENGAGEMENT, scenario)
+    before = {n.id: n for n in run_day(loaded, 1, dry_run=True).funnel}["7"]
+    target = eligible_ids(loaded)[0]
+    add_events(store_path, [(target, "bounced", "2026-11-25T08:00:00+00:00")])
+    after = {n.id: n for n in run_day(loaded, 1, dry_run=True).funnel}["7"]
+    assert after.out["yes"] == before.out["yes"] - 1
+
+
+def test_an_engagement_condition_without_a_klaviyo_source_is_refused(tmp_path: Path) -> None:
+    scenario = tmp_path / "engaged.yaml"
+    text = (Path(__file__).resolve().parents[2] / "scenarios/variant-1.yaml").read_text()
+    scenario.write_text(
+        text.replace(
+            "    email_valid: true\n",
+            "    email_valid: true\n    engagement: {kinds: [opened], at_least: 1}\n",
+            1,
+        )
+    )
+    with pytest.raises(PlanError) as caught:
+        engine_plan(tmp_path, "", scenario)
+    rendered = caught.value.render()
+    assert "engaged.yaml:" in rendered and "engagement.source: klaviyo" in rendered, rendered
+
+
+# seed 004's rules at validate ---------------------------------------------------------------
+def test_variant_1_refuses_a_reused_template_at_its_line(tmp_path: Path) -> None:
+    path = write_engine_plan(
+        tmp_path, variant=1, days=[5, 5, 10], templates=["day-01", "day-02", "day-01"]
+    )
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    lines = path.read_text().splitlines()
+    (issue,) = caught.value.issues
+    assert issue.line is not None and "day: 3" in lines[issue.line - 1]
+    assert "reuses template 'day-01' of day 1" in issue.message
+    path.write_text(path.read_text() + "  template_reuse: allow\n")  # under schedule:
+    load_plan(path)
+
+
+def test_variant_2_reuses_templates_within_its_lead_days(tmp_path: Path) -> None:
+    templates = ["day-01", "day-01", "day-01", "day-02"]
+    path = write_engine_plan(tmp_path, variant=2, days=[5, 5, 10, 10], templates=templates)
+    load_plan(path)  # variant 2 skips whoever had the template: reuse is its design
+    path.write_text(path.read_text() + "  klaviyo_lead_days: 2\n")
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    (issue,) = caught.value.issues
+    assert "'day-01' is used on 3 days but klaviyo_lead_days is 2" in issue.message
+    assert issue.line is not None and "day: 3" in path.read_text().splitlines()[issue.line - 1]
