@@ -277,3 +277,21 @@ def test_variant_2_reuses_templates_within_its_lead_days(tmp_path: Path) -> None
     (issue,) = caught.value.issues
     assert "'day-01' is used on 3 days but klaviyo_lead_days is 2" in issue.message
     assert issue.line is not None and "day: 3" in path.read_text().splitlines()[issue.line - 1]
+
+
+def test_exclusion_first_only_from_the_seeds_day(tmp_path: Path, store_path: Path) -> None:
+    import pendulum
+
+    fill_store(store_path, 200, seed=5)
+    path = write_engine_plan(tmp_path, variant=2, days=[5, 5, 10, 10], templates=["day-01", "day-02", "day-03", "day-04"])
+    run_day(load_plan(path), 1, now=pendulum.parse("2026-12-01T23:00", tz="Europe/Prague"))
+
+    def first_in_line(text: str) -> int:
+        path.write_text(text)
+        funnel = {n.id: n for n in run_day(load_plan(path), 2, dry_run=True).funnel}
+        return int(funnel["558"].out.get("yes", 0))
+
+    plain = path.read_text()
+    assert first_in_line(plain) == 5  # day 1's five are in the exclusion list: first in line
+    assert first_in_line(plain + "  exclusion_first_from_day: 4\n") == 0
+    assert first_in_line(plain + "  exclusion_first_from_day: 2\n") == 5

@@ -88,6 +88,9 @@ def audience_sql(node: AudienceNode, ctx: DayContext) -> SqlPart:
     if node.source == "past_audience":
         return _allocated_new_on(past_days(ctx.plan, ctx.day, node.template))
     if node.source == "exclusion_list":
+        first = ctx.plan.schedule.exclusion_first_from_day
+        if first is not None and ctx.day < first:
+            return "0", []  # seed 004: #558 targets the excluded first on its days only
         return _allocated_new_on([ctx.day - 1] if ctx.day > 1 else [])
     raise ValueError("the allocation node is not a predicate")  # walk.py handles it
 
