@@ -9,6 +9,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from klaviyo_helpers import KEY_ENV, add_customers, fast_client, write_plan
@@ -25,6 +26,11 @@ from warmup.providers.klaviyo import KlaviyoClient
 from warmup.providers.klaviyo.events_api import event_pages
 from warmup.sandbox import RunningSandbox
 from warmup.store import open_store
+
+
+def prague(local: str) -> datetime:
+    return datetime.fromisoformat(local).replace(tzinfo=ZoneInfo("Europe/Prague"))
+
 
 ENGAGEMENT = "engagement: {source: klaviyo, window_days: 30}\n"
 
@@ -280,11 +286,11 @@ def test_variant_2_reuses_templates_within_its_lead_days(tmp_path: Path) -> None
 
 
 def test_exclusion_first_only_from_the_seeds_day(tmp_path: Path, store_path: Path) -> None:
-    import pendulum
-
     fill_store(store_path, 200, seed=5)
-    path = write_engine_plan(tmp_path, variant=2, days=[5, 5, 10, 10], templates=["day-01", "day-02", "day-03", "day-04"])
-    run_day(load_plan(path), 1, now=pendulum.parse("2026-12-01T23:00", tz="Europe/Prague"))
+    path = write_engine_plan(
+        tmp_path, variant=2, days=[5, 5, 10, 10], templates=["day-01", "day-02", "day-03", "day-04"]
+    )
+    run_day(load_plan(path), 1, now=prague("2026-12-01T23:00"))
 
     def first_in_line(text: str) -> int:
         path.write_text(text)
@@ -295,3 +301,34 @@ def test_exclusion_first_only_from_the_seeds_day(tmp_path: Path, store_path: Pat
     assert first_in_line(plain) == 5  # day 1's five are in the exclusion list: first in line
     assert first_in_line(plain + "  exclusion_first_from_day: 4\n") == 0
     assert first_in_line(plain + "  exclusion_first_from_day: 2\n") == 5
+
+
+# the day's Klaviyo work against the send time -------------------------------------------------
+def test_the_dry_run_warns_when_klaviyo_work_would_end_after_the_send_time(
+    tmp_path: Path, store_path: Path
+) -> None:
+    fill_store(store_path, 3000, seed=2)
+    path = write_engine_plan(
+        tmp_path, variant=1, days=["all", "all"], templates=["day-01", "day-02"]
+    )
+    # a small share of the account's limits: the L tier's 700/min becomes 7/min
+    path.write_text(
+        path.read_text().replace(
+            "    base_url: http://127.0.0.1:9\n",
+            "    base_url: http://127.0.0.1:9\n    rate_share: 0.01\n",
+        )
+    )
+    loaded = load_plan(path)
+    early = run_day(loaded, 1, dry_run=True)
+    work = early.to_json()["list_changes"]["klaviyo_work"]
+    new = early.to_json()["allocation"]["new"]
+    readback = {w["endpoint"]: w for w in work["work"]}["get_list_profiles"]
+    assert readback["requests"] == -(-new // 100) and readback["tier"] == "L"
+    # one page a second, 7 a minute: about (pages - 1) // 7 minutes
+    assert work["seconds"] >= 60 * ((readback["requests"] - 1) // 7)
+    assert work["before_send"] is True  # from midnight there is time
+    assert not any("WARNING" in n for n in early.notes)
+    late = run_day(loaded, 1, dry_run=True, now=prague("2026-12-01T09:58"))
+    warning = [n for n in late.notes if n.startswith("WARNING")]
+    assert late.to_json()["list_changes"]["klaviyo_work"]["before_send"] is False
+    assert warning and "after the send time 2026-12-01 10:00 +01:00" in warning[0], late.notes

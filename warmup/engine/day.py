@@ -23,6 +23,7 @@ import pendulum
 
 from warmup.calendar import dates_after, day_date, local_date, local_time
 from warmup.clock import show
+from warmup.engagement.dry_run import klaviyo_day
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation, drop_temp, evaluate, prepare
@@ -331,6 +332,8 @@ class DayRun:
             }
             new_set = NewSet(ctx, frozen=self.frozen)
             result.list_changes = list_changes(ctx, new_set)
+            # issue 17: engagement, the day's Klaviyo work against the send time, limits
+            result.notes += klaviyo_day(ctx, new_set.rows, result.list_changes)
             result.samples, result.webhook = samples(ctx, new_set)
         if due is not None:
             result.notes.append(self._waiting_note(due))
