@@ -23,7 +23,7 @@ from warmup.dispatch import (
     outbox_progress,
 )
 from warmup.dispatch.klaviyo import check_list_claims
-from warmup.engagement.pull import pull_engagement_for_plan
+from warmup.engagement.pull import check_scopes_for_plan, pull_engagement_for_plan
 from warmup.engine import DayResult, run_day
 from warmup.plan import LoadedPlan
 from warmup.store import open_store
@@ -73,6 +73,7 @@ def run_and_dispatch(
     pulled: list[int] = []
 
     def pull() -> None:
+        check_scopes_for_plan(loaded)  # the key's scopes, before the run's first real call
         pulled.append(pull_for_plan(loaded))
         pull_engagement_for_plan(loaded)  # the plan's Klaviyo engagement ranking, if it has one
         if on_pull is not None:

@@ -332,3 +332,38 @@ def test_the_dry_run_warns_when_klaviyo_work_would_end_after_the_send_time(
     warning = [n for n in late.notes if n.startswith("WARNING")]
     assert late.to_json()["list_changes"]["klaviyo_work"]["before_send"] is False
     assert warning and "after the send time 2026-12-01 10:00 +01:00" in warning[0], late.notes
+
+
+# the key's scopes, before the first call ------------------------------------------------------
+def test_a_run_with_a_key_lacking_write_scopes_stops_before_any_change(
+    seeded: tuple[LoadedPlan, KlaviyoClient], sandbox: RunningSandbox
+) -> None:
+    from typer.testing import CliRunner
+
+    from warmup.cli import app
+
+    loaded, client = seeded
+    lists_before = client.get("/api/lists")["data"]
+    result = CliRunner().invoke(
+        app,
+        ["run", str(loaded.path), "--day", "1", "--now", "2026-12-01T09:00"],
+        env={KEY_ENV: sandbox.read_only_key},
+    )
+    assert result.exit_code == 2, result.output
+    assert "lacks scopes lists:write profiles:write" in result.output
+    assert "POST /api/profile-bulk-import-jobs: 403" in result.output
+    assert "events:read" not in result.output  # the read-only key may read events
+    assert sandbox.read_only_key not in result.output
+    assert client.get("/api/lists")["data"] == lists_before
+    assert stored(loaded.store_path) == {}  # not even the engagement pull ran
+
+
+def test_the_scope_probes_name_each_missing_scope(sandbox: RunningSandbox) -> None:
+    from warmup.providers.klaviyo.scopes import missing_scopes, needed
+
+    with fast_client(sandbox.base_url, sandbox.api_key) as full:
+        assert missing_scopes(full, needed(engagement=True, subscriptions=True)) == []
+    with fast_client(sandbox.base_url, sandbox.read_only_key) as reader:
+        missing = missing_scopes(reader, needed(engagement=True, subscriptions=True))
+    assert [p.scopes for p, _ in missing] == ["lists:write profiles:write", "subscriptions:write"]
+    assert all("missing required scopes" in said for _, said in missing)

@@ -22,6 +22,7 @@ from warmup.plan import LoadedPlan
 from warmup.plan.models import EngagementKind
 from warmup.providers.klaviyo.client import KlaviyoClient
 from warmup.providers.klaviyo.events_api import METRIC_NAMES, PulledEvent, event_pages, metric_ids
+from warmup.providers.klaviyo.scopes import needed, require_scopes
 from warmup.store import Store, now_iso, open_store
 
 _LOOKUP = 500  # emails per IN (…) lookup, under SQLite's variable limit
@@ -117,3 +118,17 @@ def pull_engagement_for_plan(loaded: LoadedPlan) -> EngagementPull | None:
         client_for(loaded) as client,
     ):
         return pull_engagement(loaded, store, client)
+
+
+def check_scopes_for_plan(loaded: LoadedPlan) -> None:
+    """Before a run's first call: the key has every scope the plan's work needs, or InvalidInput
+    names the missing ones (warmup.providers.klaviyo.scopes)."""
+    from warmup.dispatch.klaviyo import client_for
+
+    k = loaded.plan.providers.klaviyo
+    probes = needed(
+        engagement=loaded.plan.engagement.source == "klaviyo",
+        subscriptions=k.list_mode == "subscribe" or k.unsubscribe_via_api,
+    )
+    with client_for(loaded) as client:
+        require_scopes(client, probes)
