@@ -171,6 +171,8 @@ class KlaviyoProvider(StrictModel):
     api_key_env: EnvName = "KLAVIYO_API_KEY"
     base_url: str = "https://a.klaviyo.com"
     revision: str = KLAVIYO_REVISION
+    # Unnamed (seed 002): "warmup {plan} {date}" — one exclusion list a day — and
+    # "warmup {plan} unsubscribes", filled in by Plan._default_lists.
     exclusion_list: ListRef
     unsubscribe_list: ListRef
     # subscribe: consent flows through Klaviyo's subscription jobs (Lytics' default);
@@ -178,6 +180,10 @@ class KlaviyoProvider(StrictModel):
     list_mode: Literal["force_add", "subscribe"] = "force_add"
     # Also unsubscribe consent-rejects through Klaviyo's subscription API (not only the list).
     unsubscribe_via_api: bool = False
+    # list_mode: subscribe — follow_list: the list's own opt-in process applies (a double
+    # opt-in list mails a confirmation and holds people until they confirm); historical_import:
+    # subscribe at once with the consent date, no confirmation mail (seed 002).
+    subscribe_opt_in: Literal["follow_list", "historical_import"] = "follow_list"
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
     rate_share: float = Field(default=1.0, gt=0, le=1)
     # A day's exclusions stay in a shared list until the day has ended in the plan's timezone
@@ -557,6 +563,12 @@ class EngagementSettings(StrictModel):
         return self
 
 
+def default_list_name(plan: str, which: str) -> str:
+    """The list warmup finds or creates when the plan names none: one exclusion list per
+    sending day (its date filled in), one unsubscribe list; the plan's name makes them its own."""
+    return f"warmup {plan} {{date}}" if which == "exclusion" else f"warmup {plan} unsubscribes"
+
+
 LAST_START_YEAR = 9000
 _PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")
 
@@ -590,6 +602,26 @@ class Plan(StrictModel):
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_lists(cls, data: object) -> object:
+        """A Klaviyo list the plan does not name is found or created under a name unique to
+        the plan (seed 002's `warmup {plan} {date}` style)."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return data
+        providers = data.get("providers")
+        klaviyo = providers.get("klaviyo") if isinstance(providers, dict) else None
+        if not isinstance(klaviyo, dict):
+            return data
+        defaults = {
+            "exclusion_list": {"name": default_list_name(data["name"], "exclusion")},
+            "unsubscribe_list": {"name": default_list_name(data["name"], "unsubscribe")},
+        }
+        missing = {k: v for k, v in defaults.items() if klaviyo.get(k) is None}
+        if not missing:
+            return data
+        return {**data, "providers": {**providers, "klaviyo": {**klaviyo, **missing}}}
 
     @field_validator("start_date")
     @classmethod
