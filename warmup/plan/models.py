@@ -611,9 +611,9 @@ class Plan(StrictModel):
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
             return data
         providers = data.get("providers")
-        klaviyo = providers.get("klaviyo") if isinstance(providers, dict) else None
-        if not isinstance(klaviyo, dict):
+        if not isinstance(providers, dict) or not isinstance(providers.get("klaviyo"), dict):
             return data
+        klaviyo: dict[str, object] = providers["klaviyo"]
         defaults = {
             "exclusion_list": {"name": default_list_name(data["name"], "exclusion")},
             "unsubscribe_list": {"name": default_list_name(data["name"], "unsubscribe")},
