@@ -169,6 +169,8 @@ class _Columns:
             index = find(getattr(mapping, field_name))
             if index is not None:
                 self.raw[field_name] = index
+        # SMS consent stays among the free columns too (conditions may test it as before)
+        self.sms = find(mapping.sms_consent)
         known = {email, self.phone, *self.raw.values()}
         self.extra = [(i, names[i]) for i in range(len(names)) if i not in known]
         self.width = len(names)
@@ -286,9 +288,31 @@ class _Columns:
             WHERE consents.status IS NOT excluded.status
               AND (consents.status IN ('subscribed', 'never_subscribed')
                    OR excluded.status = 'suppressed');
+            {self._sms_sql(email, now_)}
             {touched}
         END
         """
+
+    def _sms_sql(self, email: str, now_: str) -> str:
+        """The row's SMS consent, when its cell says one, merged like the email's (sticky)."""
+        if self.sms is None:
+            return ""
+        value = f"replace(upper(trim(new.c{self.sms})), ' ', '_')"
+        status = (
+            f"CASE {value} WHEN 'SUBSCRIBED' THEN 'subscribed' "
+            "WHEN 'UNSUBSCRIBED' THEN 'unsubscribed' WHEN 'SUPPRESSED' THEN 'suppressed' "
+            "WHEN 'NEVER_SUBSCRIBED' THEN 'never_subscribed' END"
+        )
+        return f"""
+            INSERT INTO consents (customer_id, channel, status, changed_at, source)
+            SELECT id, 'sms', {status}, {now_}, 'import' FROM customers
+            WHERE email = {email} AND {status} IS NOT NULL
+            ON CONFLICT(customer_id, channel) DO UPDATE SET
+                status = excluded.status, changed_at = excluded.changed_at,
+                source = excluded.source
+            WHERE consents.status IS NOT excluded.status
+              AND (consents.status IN ('subscribed', 'never_subscribed')
+                   OR excluded.status = 'suppressed');"""
 
 
 def _sql_string(text: str) -> str:

@@ -508,6 +508,10 @@ class CsvMapping(StrictModel):
     first_name: str | None = "First Name"
     last_name: str | None = "Last Name"
     consent: str | None = "Email Marketing Consent"
+    # SMS consent (seed 004: Subscribed, Unsubscribed, Never Subscribed; Klaviyo leaves
+    # never-subscribed empty): stored as the customer's `sms` consent. Klaviyo's header for it
+    # is unconfirmed (klaviyo-api.md §6): name yours here.
+    sms_consent: str | None = "SMS Marketing Consent"
     last_open: str | None = "Last Open"
     last_click: str | None = "Last Click"
     suppressions: str | None = "Email Suppressions"
