@@ -434,3 +434,35 @@ def test_historical_import_is_the_plans_choice(tmp_path: Path, sandbox: RunningS
     assert attributes["historical_import"] is True
     marketing = attributes["profiles"]["data"][0]["attributes"]["subscriptions"]["email"]
     assert "consented_at" in marketing["marketing"]
+
+
+def test_explain_names_the_events_and_the_score(tmp_path: Path, store_path: Path) -> None:
+    from warmup.engine.explain import explain
+
+    fill_store(store_path, 200, seed=3)
+    scenario = tmp_path / "engaged.yaml"
+    text = (Path(__file__).resolve().parents[2] / "scenarios/variant-1.yaml").read_text()
+    scenario.write_text(
+        text.replace(
+            "    email_valid: true\n",
+            "    email_valid: true\n"
+            "    engagement: {kinds: [bounced, marked_as_spam], at_most: 0, within_days: 30}\n",
+            1,
+        )
+    )
+    loaded = engine_plan(tmp_path, ENGAGEMENT, scenario)
+    first, bounced = eligible_ids(loaded)[-2:]
+    add_events(
+        store_path,
+        [
+            (first, "clicked", "2026-11-25T08:00:00+00:00"),
+            (first, "opened", "2026-11-25T08:00:00+00:00"),
+            (bounced, "bounced", "2026-11-25T08:00:00+00:00"),
+        ],
+    )
+    run_day(loaded, 1, now=prague("2026-12-01T23:00"))
+    top = explain(loaded, 1, f"user{first}@example.com").render()
+    assert "0 bounced/marked_as_spam events in 30 days → yes" in top, top
+    assert "rank 1 (engagement score 3 (1 clicked, 1 opened in 30 days)) ≤ limit 5" in top, top
+    held = explain(loaded, 1, f"user{bounced}@example.com").render()
+    assert "1 bounced/marked_as_spam events in 30 days → no" in held, held

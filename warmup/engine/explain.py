@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warmup.clock import show
+from warmup.engagement.explain import condition_fact, score_fact
 from warmup.engine.paths import UNSAFE, label_between
 from warmup.engine.predicates import past_days
 from warmup.errors import InvalidInput
@@ -126,6 +127,9 @@ def _reason(
         if node.attribute_equals:
             attrs = json.loads(customer["attributes"] or "{}")
             facts += [f"{k} = {attrs.get(k)!r}" for k in node.attribute_equals]
+        if node.engagement is not None:
+            stored = day_row["date"] if day_row is not None else None
+            facts.append(condition_fact(loaded, conn, node.engagement, customer["id"], day, stored))
         return f"{', '.join(facts)} {arrow}"
     if isinstance(node, AudienceNode):
         return _audience_reason(loaded, conn, node, label, day, customer, journey, day_row)
@@ -194,6 +198,10 @@ def _audience_reason(
         return "never allocated: unsubscribed, suppressed or invalid email"
     if rank is None:
         return "allocation not run yet"
+    score = score_fact(
+        loaded, conn, customer["id"], day, day_row["date"] if day_row is not None else None
+    )
+    scored = f" ({score})" if score else ""
     if label == "yes" or journey["outcome"] in ("new", "skipped"):
-        return f"limit: rank {rank:,} ≤ limit {limit:,} → new provider"
-    return f"limit: rank {rank:,} > limit {limit:,} → stays with Klaviyo"
+        return f"limit: rank {rank:,}{scored} ≤ limit {limit:,} → new provider"
+    return f"limit: rank {rank:,}{scored} > limit {limit:,} → stays with Klaviyo"
