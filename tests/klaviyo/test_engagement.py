@@ -320,18 +320,19 @@ def test_the_dry_run_warns_when_klaviyo_work_would_end_after_the_send_time(
     )
     loaded = load_plan(path)
     early = run_day(loaded, 1, dry_run=True)
-    work = early.to_json()["list_changes"]["klaviyo_work"]
+    work = early.to_json()["klaviyo_work"]
     new = early.to_json()["allocation"]["new"]
     readback = {w["endpoint"]: w for w in work["work"]}["get_list_profiles"]
     assert readback["requests"] == -(-new // 100) and readback["tier"] == "L"
     # one page a second, 7 a minute: about (pages - 1) // 7 minutes
     assert work["seconds"] >= 60 * ((readback["requests"] - 1) // 7)
     assert work["before_send"] is True  # from midnight there is time
-    assert not any("WARNING" in n for n in early.notes)
+    assert not any("WARNING" in n for n in work["notes"])
     late = run_day(loaded, 1, dry_run=True, now=prague("2026-12-01T09:58"))
-    warning = [n for n in late.notes if n.startswith("WARNING")]
-    assert late.to_json()["list_changes"]["klaviyo_work"]["before_send"] is False
-    assert warning and "after the send time 2026-12-01 10:00 +01:00" in warning[0], late.notes
+    assert late.klaviyo_work is not None and late.klaviyo_work["before_send"] is False
+    warning = [n for n in late.klaviyo_work["notes"] if n.startswith("WARNING")]
+    assert warning and "after the send time 2026-12-01 10:00 +01:00" in warning[0]
+    assert "note: WARNING: started at 2026-12-01 09:58 +01:00" in late.render()
 
 
 # the key's scopes, before the first call ------------------------------------------------------

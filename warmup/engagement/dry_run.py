@@ -1,4 +1,4 @@
-"""What a day's dry run shows of Klaviyo beyond the list changes (issue 17):
+"""What a day's run and dry run show of Klaviyo beyond the list changes (issue 17):
 
 - the ranking's engagement: the plan's definition and what has been pulled;
 - the day's Klaviyo work at the account's rate tiers (seed 000's "sync time before sending"):
@@ -151,13 +151,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:,.1f} h"
 
 
-def klaviyo_day(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> list[str]:
-    """The notes to show; a dry run also gets the engagement and the work estimate (added to
-    the day's list changes as ``klaviyo_work``). A real run's output stays as it was, but for
-    the account-limit warning."""
-    if not ctx.dry_run:
-        return limit_notes(ctx)
+def klaviyo_day(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The day's ``klaviyo_work``: the estimate, and the lines to show under ``notes``
+    (the engagement ranking, the estimate, a warning past the send time or the limits)."""
     summary, notes = work_summary(ctx, day_work(ctx, new_rows, changes))
-    changes["klaviyo_work"] = summary
     engagement = engagement_note(ctx)
-    return ([engagement] if engagement else []) + notes + limit_notes(ctx)
+    summary["notes"] = ([engagement] if engagement else []) + notes + limit_notes(ctx)
+    return summary

@@ -24,7 +24,11 @@ JSON schema of ``DayResult.to_json()`` (key names are stable; add keys, never re
       "webhook": {"node": "225", "template": "klaviyo/...", "profiles": 3,
                   "body": "<rendered request body>"} | null,
       "outbox": {"225": 95, "email": 95},  # rows this run wrote, per node (empty in a dry run)
-      "notes": ["..."]
+      "notes": ["..."],
+      "klaviyo_work": {"requests": 22, "seconds": 187.0, "from": "…", "ends": "…",
+                       "send_at": "…", "before_send": true,
+                       "work": [{"what", "endpoint", "tier", "requests", "seconds"}],
+                       "notes": ["..."]} | null   # warmup.engagement.dry_run
     }
 """
 
@@ -53,6 +57,7 @@ class DayResult:
     webhook: dict[str, Any] | None = None
     outbox: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    klaviyo_work: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +75,7 @@ class DayResult:
             "webhook": self.webhook,
             "outbox": self.outbox,
             "notes": self.notes,
+            "klaviyo_work": self.klaviyo_work,
         }
 
     def render(self) -> str:
@@ -110,6 +116,8 @@ class DayResult:
                 f"webhook #{w['node']} body ({w['profiles']} sample profiles):",
                 "  " + w["body"].strip(),
             ]
+        for note in (self.klaviyo_work or {}).get("notes", []):
+            lines.append(f"note: {note}")
         for note in self.notes:
             lines.append(f"note: {note}")
         return "\n".join(lines)
