@@ -467,3 +467,19 @@ def test_explain_names_the_events_and_the_score(tmp_path: Path, store_path: Path
     assert "rank 1 (engagement score 3 (1 clicked, 1 opened in 30 days)) ≤ limit 5" in top, top
     held = explain(loaded, 1, f"user{bounced}@example.com").render()
     assert "1 bounced/marked_as_spam events in 30 days → no" in held, held
+
+
+def test_weights_follow_what_the_plan_pulls(tmp_path: Path) -> None:
+    loaded = engine_plan(tmp_path, "engagement: {source: klaviyo, pull: [opened, clicked]}\n")
+    assert loaded.plan.engagement.weights == {"opened": 1.0, "clicked": 2.0}
+    path = loaded.path
+    path.write_text(
+        path.read_text().replace(
+            "pull: [opened, clicked]}", "pull: [opened], weights: {bounced: -5}}"
+        )
+    )
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    (issue,) = caught.value.issues
+    assert issue.line == len(path.read_text().splitlines())
+    assert "weights count bounced but `pull` does not fetch it" in issue.message

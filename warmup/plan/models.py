@@ -556,6 +556,10 @@ class EngagementSettings(StrictModel):
 
     @model_validator(mode="after")
     def _weights_pulled(self) -> EngagementSettings:
+        if "weights" not in self.model_fields_set:
+            # the default weights count only what the plan pulls
+            pulled = {k: w for k, w in self.weights.items() if k in self.pull}
+            object.__setattr__(self, "weights", pulled)
         unpulled = [
             kind for kind, weight in self.weights.items() if weight and kind not in self.pull
         ]
