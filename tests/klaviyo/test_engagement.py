@@ -333,6 +333,10 @@ def test_the_dry_run_warns_when_klaviyo_work_would_end_after_the_send_time(
     warning = [n for n in late.klaviyo_work["notes"] if n.startswith("WARNING")]
     assert warning and "after the send time 2026-12-01 10:00 +01:00" in warning[0]
     assert "note: WARNING: started at 2026-12-01 09:58 +01:00" in late.render()
+    # started after the send time the day is late anyway: its mail goes as it is read back
+    after = run_day(loaded, 1, dry_run=True, now=prague("2026-12-01T10:05"))
+    assert after.klaviyo_work is not None and after.klaviyo_work["before_send"] is True
+    assert not any(n.startswith("WARNING") for n in after.klaviyo_work["notes"])
 
 
 # the key's scopes, before the first call ------------------------------------------------------

@@ -108,7 +108,9 @@ def work_summary(ctx: DayContext, work: list[Work]) -> tuple[dict[str, Any], lis
     except InvalidInput:
         send = None  # a clock-change send time: validate and the run say so already
     ends = begin + timedelta(seconds=seconds)
-    in_time = send is None or ends <= send
+    # a run that starts at or after the send time is late already (its own note says so): the
+    # mail goes as its people are read back
+    in_time = send is None or ends <= send or begin >= send
     summary: dict[str, Any] = {
         "requests": requests,
         "seconds": round(seconds, 1),

@@ -117,7 +117,9 @@ class DayResult:
                 "  " + w["body"].strip(),
             ]
         for note in (self.klaviyo_work or {}).get("notes", []):
-            lines.append(f"note: {note}")
+            # a real run's text names only what needs doing; the dry run shows the estimate
+            if self.dry_run or note.startswith("WARNING"):
+                lines.append(f"note: {note}")
         for note in self.notes:
             lines.append(f"note: {note}")
         return "\n".join(lines)
