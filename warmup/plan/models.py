@@ -173,8 +173,12 @@ class KlaviyoProvider(StrictModel):
     revision: str = KLAVIYO_REVISION
     # Unnamed (seed 002): "warmup {plan} {date}" — one exclusion list a day — and
     # "warmup {plan} unsubscribes", filled in by Plan._default_lists.
-    exclusion_list: ListRef
-    unsubscribe_list: ListRef
+    exclusion_list: ListRef = Field(
+        default_factory=lambda: ListRef(name=default_list_name("PLAN", "exclusion"))
+    )
+    unsubscribe_list: ListRef = Field(
+        default_factory=lambda: ListRef(name=default_list_name("PLAN", "unsubscribe"))
+    )
     # subscribe: consent flows through Klaviyo's subscription jobs (Lytics' default);
     # force_add: plain list membership, consent untouched (Lytics' "Force Add to List").
     list_mode: Literal["force_add", "subscribe"] = "force_add"
