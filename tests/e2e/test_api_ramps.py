@@ -17,13 +17,13 @@ import pendulum
 import pytest
 import yaml
 
-from warmup.calendar import day_date, local_time
-from warmup.daily import run_and_dispatch
-from warmup.demo import _environment, demo_plan, klaviyo_account
-from warmup.demo_apis import api_target, start_events, webhook_secret
+from warmup.app.day import run_and_dispatch
+from warmup.app.demo import _environment, demo_plan, klaviyo_account
+from warmup.app.demo_apis import api_target, start_events, webhook_secret
+from warmup.app.sample import write_sample_csv
 from warmup.importer import import_csv
 from warmup.plan import load_plan
-from warmup.sample import write_sample_csv
+from warmup.plan.calendar import day_date, local_time
 from warmup.sandbox import SandboxConfig, serve_in_thread
 from warmup.store import open_store
 from warmup.store.database import STORE_ENV

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from warmup.app.demo import run_demo
 from warmup.cli import app
-from warmup.demo import run_demo
 from warmup.errors import InvalidInput
 from warmup.plan import load_plan
 from warmup.providers.klaviyo import KlaviyoClient

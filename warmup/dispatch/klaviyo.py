@@ -32,11 +32,11 @@ from zoneinfo import ZoneInfo
 
 from warmup.dispatch import claims
 from warmup.errors import InvalidInput, KlaviyoError, ProviderError, Refused, WarmupError
-from warmup.klaviyo_request import webhook_request
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
 from warmup.providers.klaviyo import KlaviyoClient, endpoint_for
 from warmup.providers.klaviyo import lists as ops
+from warmup.providers.klaviyo.request import webhook_request
 from warmup.store import Store, now_iso, open_store
 
 log = logging.getLogger(__name__)

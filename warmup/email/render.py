@@ -21,9 +21,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
 from warmup.errors import Issue, TemplateError
+from warmup.plan.render import _template_line
 from warmup.plan.scenario import EmailNode
 from warmup.plan.templates import EMAIL_DIR, EMAIL_SUFFIX
-from warmup.render import _template_line
 
 if TYPE_CHECKING:
     from warmup.plan import LoadedPlan

@@ -21,7 +21,6 @@ from datetime import date, datetime
 
 import pendulum
 
-from warmup.calendar import dates_after, day_date, local_date, local_time
 from warmup.clock import show
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
@@ -35,6 +34,7 @@ from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import dates_after, day_date, local_date, local_time
 from warmup.store import Store, now_iso, open_store
 from warmup.wallclock import say, shifted_times
 

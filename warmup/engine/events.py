@@ -16,13 +16,13 @@ from datetime import datetime
 
 import pendulum
 
-from warmup.calendar import day_date, local_time
 from warmup.engine.actions import insert_webhooks
 from warmup.engine.consent import reject_consent
 from warmup.engine.context import DayContext
 from warmup.engine.predicates import predicate
 from warmup.engine.walk import as_utc_iso
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import day_date, local_time
 from warmup.plan.scenario import BranchNode, ConsentRejectNode, TriggerNode, WebhookNode
 from warmup.store import Store
 

@@ -8,9 +8,9 @@ from typing import Any
 from warmup.email.render import CUSTOMER_FIELDS, render_message
 from warmup.engine.actions import PROFILE_FIELDS, email_template
 from warmup.engine.context import DayContext
-from warmup.klaviyo_request import webhook_request
 from warmup.plan.scenario import EmailNode, WebhookNode
 from warmup.providers.klaviyo.endpoints import readback_cost
+from warmup.providers.klaviyo.request import webhook_request
 
 SAMPLE_SIZE = 3
 CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "attributes")

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from warmup.calendar import local_time
 from warmup.engine.context import DayContext
 from warmup.engine.paths import PENDING, UNSAFE, Path, PathSet, allocation_node, date_trigger
 from warmup.engine.predicates import SAFE, predicate
+from warmup.plan.calendar import local_time
 from warmup.plan.scenario import AudienceNode, BranchNode, Node, WaitNode
 
 Walker = Callable[[str, tuple[str, ...], tuple[str, ...], list[Any]], str]

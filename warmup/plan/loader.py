@@ -15,10 +15,10 @@ from pydantic import BaseModel, ValidationError
 from warmup.errors import Issue, PlanError
 from warmup.plan.graph import check_graph
 from warmup.plan.models import Plan
+from warmup.plan.resources import bundled_dir
 from warmup.plan.scenario import Scenario
 from warmup.plan.templates import check_templates
 from warmup.plan.yamlpos import Loc, Positioned, load_yaml
-from warmup.resources import bundled_dir
 from warmup.store import store_path_for
 from warmup.store.database import STORE_ENV
 

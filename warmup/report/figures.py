@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from warmup.calendar import day_date, local_date
 from warmup.guardrails import DayFigures, day_figures
+from warmup.plan.calendar import day_date, local_date
 from warmup.plan.loader import LoadedPlan
 from warmup.store import Store
 

@@ -142,12 +142,10 @@ def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
 
 def _claimed_elsewhere(list_ids: list[str], store_path: Path) -> str | None:
     """The first list another plan's store has claimed, said as `warmup run` would refuse it."""
-    from warmup.dispatch import claims
+    from warmup.app.day import claimed_elsewhere
 
-    me = str(store_path.resolve())
     for list_id in list_ids:
-        held = claims.owner(list_id)
-        if held and held["store"] != me and Path(held["store"]).exists():
+        if held := claimed_elsewhere(list_id, store_path):
             return (
                 f"{list_id} is claimed by plan {held['plan']!r} (store {held['store']}): "
                 "`warmup run` would refuse it — give this plan its own list, or pass --claim "

@@ -25,17 +25,17 @@ from typing import Any
 import pendulum
 import yaml
 
-from warmup.calendar import day_date, local_time
-from warmup.daily import run_and_dispatch
-from warmup.demo_apis import api_target, start_events, webhook_secret
+from warmup.app.day import run_and_dispatch
+from warmup.app.demo_apis import api_target, start_events, webhook_secret
+from warmup.app.sample import write_sample_csv
 from warmup.email.sink import Sink, smtp_sink
 from warmup.errors import InvalidInput
 from warmup.importer import import_csv
 from warmup.plan import LoadedPlan, load_plan
+from warmup.plan.calendar import day_date, local_time
+from warmup.plan.resources import bundled_dir
 from warmup.report.html import write_report
 from warmup.report.status import PlanStatus, plan_status
-from warmup.resources import bundled_dir
-from warmup.sample import write_sample_csv
 from warmup.sandbox import SandboxConfig, serve_in_thread
 from warmup.store import open_store
 from warmup.store.database import STORE_ENV
@@ -230,6 +230,7 @@ def _run_one_day(
     clock = local_time(plan, when, plan.schedule.send_time_for(day)) + AFTER_SEND
     before = delivered()
     report = run_and_dispatch(loaded, day, now=clock).dispatch
+    assert report is not None  # a day run in Mode.SEND always dispatches
     # The provider's events (deliveries, bounces) reach the store before the next day's
     # guardrails look at them.
     settle()
