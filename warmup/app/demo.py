@@ -5,7 +5,8 @@ Klaviyo-compatible sandbox and an SMTP sink, both started here on 127.0.0.1. The
 the plan then run for real: the engine allocates, Klaviyo's exclusion list is synced in the
 sandbox, mail is delivered to the sink. The plan's days are dated in the recent past and each
 runs with its clock just after its send time, so every wait is due and the run takes seconds.
-Servers and the in-process secrets are gone when the demo ends, Ctrl-C included.
+Servers and the in-process secrets are gone when the demo ends, Ctrl-C included: the secrets
+reach the providers as explicit settings (``load_plan(env=...)``), never through ``os.environ``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ import pendulum
 import yaml
 
 from warmup.app.day import run_and_dispatch
-from warmup.app.demo_apis import api_target, start_events, webhook_secret
+from warmup.app.demo_apis import ApiTarget, api_target, start_events, webhook_secret
 from warmup.app.sample import write_sample_csv
 from warmup.email.sink import Sink, smtp_sink
 from warmup.errors import InvalidInput
@@ -68,19 +69,17 @@ class DemoResult:
     klaviyo_url: str = ""
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set variables for the demo's duration, then put back what was there."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
+def demo_settings(sandbox_key: str, store: Path, target: ApiTarget | None = None) -> dict[str, str]:
+    """The settings the demo's plan is wired from: the process environment with the local
+    servers' keys, fresh signing secrets and the workspace's store laid over it. They are handed
+    to ``load_plan``; nothing is written back to ``os.environ``."""
+    values = {
+        "KLAVIYO_API_KEY": sandbox_key,
+        "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+        STORE_ENV: str(store),
+        **(target.env | webhook_secret() if target else {}),
+    }
+    return {**os.environ, **values}
 
 
 def demo_plan(*, klaviyo_url: str, smtp_port: int, start: date) -> dict[str, Any]:
@@ -139,6 +138,7 @@ def run_demo(
     say: Callable[[str], None] = lambda line: None,
     progress: Callable[[int], None] | None = None,
     provider: str = "smtp",
+    after_day: Callable[[LoadedPlan, int], None] | None = None,
 ) -> DemoResult:
     """Run the demo in ``directory`` (a new scratch folder when None); see the module docstring.
     ``say`` receives one line per step."""
@@ -181,17 +181,9 @@ def run_demo(
             plan["providers"]["new"] = target.new
             plan["events"] = target.events
         plan_path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-        stack.enter_context(
-            _environment(
-                {
-                    "KLAVIYO_API_KEY": sandbox.api_key,
-                    "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
-                    STORE_ENV: str(workspace / "demo.db"),
-                    **(target.env | webhook_secret() if target else {}),
-                }
-            )
+        loaded = load_plan(
+            plan_path, env=demo_settings(sandbox.api_key, workspace / "demo.db", target)
         )
-        loaded = load_plan(plan_path)
         imported = import_csv(loaded, csv_path, progress=progress)
         if target is not None:
             say(f"serve       events into {start_events(stack, target, loaded)}")
@@ -211,6 +203,8 @@ def run_demo(
         where = "the sink" if target is None else f"the {provider} sandbox"
         for day in range(1, days + 1):
             result.days.append(_run_one_day(loaded, day, delivered, settle, where, say))
+            if after_day is not None:  # while the servers still run (tests look at them)
+                after_day(loaded, day)
         result.sink_messages = delivered()
         result.status = plan_status(loaded)
         write_report(loaded, result.report_path)

@@ -117,7 +117,12 @@ def client_for(loaded: LoadedPlan, **kwargs: Any) -> KlaviyoClient:
     """The plan's Klaviyo client; the key comes from the plan's environment variable."""
     k = loaded.plan.providers.klaviyo
     return KlaviyoClient.from_env(
-        k.base_url, k.api_key_env, revision=k.revision, rate_share=k.rate_share, **kwargs
+        k.base_url,
+        k.api_key_env,
+        env=loaded.env,
+        revision=k.revision,
+        rate_share=k.rate_share,
+        **kwargs,
     )
 
 

@@ -204,7 +204,10 @@ def render_message(
     """Render one customer's email (the dry run's sample). Without ``secret`` the plan's
     unsubscribe secret is used, or the rehearsal secret with a warning when it is unset."""
     key = secret or unsubscribe_secret(
-        loaded.plan.unsubscribe.secret_env, rehearsal=True, store_path=loaded.store_path
+        loaded.plan.unsubscribe.secret_env,
+        rehearsal=True,
+        store_path=loaded.store_path,
+        env=loaded.env,
     )
     return _render(
         email_templates(loaded.templates_dir), loaded.plan, template_name, customer, day, key
