@@ -34,7 +34,7 @@ from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.plan import LoadedPlan
-from warmup.plan.calendar import dates_after, day_date, local_date, local_time
+from warmup.plan.calendar import dates_after, day_date, local_date, local_time, occupied_until
 from warmup.store import Store, now_iso, open_store
 from warmup.wallclock import say, shifted_times
 
@@ -258,13 +258,10 @@ class DayRun:
         for number, row in rows.items():
             if number >= self.day:
                 continue
-            planned = date.fromisoformat(str(row[1]))
-            done = row[3]
-            if done:
-                planned = max(
-                    planned, local_date(self.loaded.plan, datetime.fromisoformat(str(done)))
-                )
-            anchors[number] = planned
+            done = str(row[3]) if row[3] else None
+            anchors[number] = occupied_until(
+                self.loaded.plan, date.fromisoformat(str(row[1])), done
+            )
         return anchors
 
     # 2. evaluate -----------------------------------------------------------------------
