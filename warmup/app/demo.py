@@ -38,7 +38,6 @@ from warmup.plan.resources import bundled_dir
 from warmup.report.html import write_report
 from warmup.report.status import PlanStatus, plan_status
 from warmup.sandbox import SandboxConfig, serve_in_thread
-from warmup.store import open_store
 from warmup.store.database import STORE_ENV
 
 PLAN_FILE = "demo.yaml"
@@ -47,7 +46,7 @@ AFTER_SEND = timedelta(minutes=5)
 
 
 @dataclass
-class DayOutcome:
+class DemoDay:
     day: int
     date: str
     status: str
@@ -63,7 +62,7 @@ class DemoResult:
     plan_path: Path
     report_path: Path
     customers_loaded: int
-    days: list[DayOutcome] = field(default_factory=list)
+    days: list[DemoDay] = field(default_factory=list)
     status: PlanStatus | None = None
     sink_messages: int = 0
     klaviyo_url: str = ""
@@ -218,30 +217,24 @@ def _run_one_day(
     settle: Callable[[], None],
     where: str,
     say: Callable[[str], None],
-) -> DayOutcome:
+) -> DemoDay:
     plan = loaded.plan
     when = day_date(plan, day)
     clock = local_time(plan, when, plan.schedule.send_time_for(day)) + AFTER_SEND
     before = delivered()
-    report = run_and_dispatch(loaded, day, now=clock).dispatch
-    assert report is not None  # a day run in Mode.SEND always dispatches
+    ran = run_and_dispatch(loaded, day, now=clock)
+    assert ran.dispatch is not None  # a day run in Mode.SEND always dispatches
     # The provider's events (deliveries, bounces) reach the store before the next day's
     # guardrails look at them.
     settle()
-    store = open_store(loaded.store_path, create=False)
-    try:
-        row = store.conn.execute(
-            "SELECT status, new_allocated, klaviyo_allocated FROM days WHERE day = ?", (day,)
-        ).fetchone()
-    finally:
-        store.close()
-    outcome = DayOutcome(
+    allocation = ran.result.allocation or {}
+    outcome = DemoDay(
         day,
-        when.isoformat(),
-        str(row[0]),
-        int(row[1] or 0),
-        int(row[2] or 0),
-        report.klaviyo.sent,
+        ran.result.date,
+        ran.result.status,
+        int(allocation.get("new") or 0),
+        int(allocation.get("klaviyo") or 0),
+        ran.dispatch.klaviyo.sent,
         delivered() - before,
     )
     say(
