@@ -67,6 +67,22 @@ class DayOutcome:
     # earlier days' email cancelled because Klaviyo held their customer's exclusion back
     cancelled_held: int = 0
 
+    @property
+    def failed(self) -> int:
+        """Actions that failed: this run's, or Klaviyo changes an earlier run left failed (a run
+        does not drive them again; the email waiting for them waits)."""
+        if self.dispatch is None:
+            return 0
+        klaviyo = self.dispatch.klaviyo
+        return max(klaviyo.failed, klaviyo.failed_outstanding) + self.dispatch.email.failed
+
+    @property
+    def failed_earlier(self) -> int:
+        """Klaviyo changes that failed in an earlier run and still stand failed."""
+        if self.dispatch is None:
+            return 0
+        return max(0, self.dispatch.klaviyo.failed_outstanding - self.dispatch.klaviyo.failed)
+
 
 def rehearsal_clock(start: datetime) -> Callable[[], datetime]:
     """A clock that reads ``start`` now and then moves at the real pace: a rehearsal's retries

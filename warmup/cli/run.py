@@ -113,11 +113,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         else:
             typer.echo(outcome.dispatch.render())
-        klaviyo = outcome.dispatch.klaviyo
-        failed = max(klaviyo.failed, klaviyo.failed_outstanding) + outcome.dispatch.email.failed
-        if failed:
-            earlier = klaviyo.failed_outstanding - klaviyo.failed
-            if earlier > 0:
+        if failed := outcome.failed:
+            if earlier := outcome.failed_earlier:
                 typer.echo(
                     f"error: {earlier:,} Klaviyo list change(s) failed in an earlier run and stay "
                     "failed (a run does not drive them again); the email waiting for them waits",
