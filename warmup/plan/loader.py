@@ -41,7 +41,9 @@ class LoadedPlan:
 
     def setting(self, name: str | None) -> str | None:
         """The value of the environment variable ``name`` the plan names, None when unset."""
-        return self.env.get(name) or None if name else None
+        if not name:
+            return None
+        return self.env.get(name) or None  # set but empty counts as unset
 
     @property
     def name(self) -> str:
