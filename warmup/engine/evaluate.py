@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 
 from warmup.addresses import international
 from warmup.engine.context import DayContext
+from warmup.engine.nodes import register_sql_functions
+from warmup.engine.sql import CUSTOMER_JOIN
 from warmup.engine.walk import FlowSql, Timeline
 
 log = logging.getLogger("warmup.engine")
 
 TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_flow2", "engine_state")
-CUSTOMER_JOIN = (
-    "JOIN customers c ON c.id = {alias}.customer_id "
-    "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'"
-)
 
 
 @dataclass
@@ -79,6 +77,7 @@ def evaluate(ctx: DayContext, result: Evaluation) -> None:
     drop_temp(ctx)
     conn.create_function("warmup_rank_hash", 1, rank_hash(ctx.plan.name), deterministic=True)
     conn.create_function("warmup_international", 1, _international, deterministic=True)
+    register_sql_functions(ctx)
     conn.execute(
         "CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
         "last_node TEXT, last_label TEXT, tier INTEGER)"

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from warmup.email.render import CUSTOMER_FIELDS, render_message
-from warmup.engine.actions import PROFILE_FIELDS, email_template
 from warmup.engine.context import DayContext
+from warmup.engine.nodes.email import email_template
+from warmup.engine.sql import PROFILE_FIELDS
 from warmup.klaviyo_request import webhook_request
 from warmup.plan.scenario import EmailNode, WebhookNode
 from warmup.providers.klaviyo.endpoints import readback_cost
