@@ -2,7 +2,7 @@
 
 A scenario is a list of nodes; each node names the node(s) that follow it. Node ids are strings
 (the shipped Bloomreach variants keep the seed's numbers: ``"7"``, ``"19"``, ``"225"``…).
-Branching nodes (``condition``, ``audience``) have ``yes`` and ``no``; the others have ``next``.
+Branching nodes (``condition``, ``audience``…) have ``yes`` and ``no``; the others have ``next``.
 A missing edge means the path ends there: the customer stays with Klaviyo for the day.
 
 Each node type's model lives in its own module of the node registry (``warmup.engine.nodes``);
