@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
 
-from warmup.engine.nodes import audience, condition, consent_reject, email, trigger, wait, webhook
+from warmup.engine.nodes import (
+    audience,
+    condition,
+    consent_reject,
+    email,
+    split,
+    trigger,
+    wait,
+    webhook,
+)
 from warmup.engine.nodes.base import NodeBase, NodeType
 
 if TYPE_CHECKING:
@@ -31,6 +40,7 @@ REGISTRY: dict[str, NodeType] = {
         webhook.TYPE,
         email.TYPE,
         consent_reject.TYPE,
+        split.TYPE,
     )
 }
 NODE_TYPES = tuple(REGISTRY)
