@@ -31,6 +31,208 @@ OUTBOX_COLUMNS = (
 )
 
 
+# Connection-private tables of one evaluation (never in the store file):
+# engine_paths (the scenario's paths), engine_flow1 (every customer's stage-1 path),
+# engine_flow2 (customers at the allocation, ranked, with stage-2 paths), engine_state.
+TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_flow2", "engine_state")
+
+
+def drop_temp(conn: sqlite3.Connection) -> None:
+    for name in TEMP_TABLES:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def create_paths(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """``engine_paths``: (id, node ids as JSON, last node, last label, tier) per path."""
+    conn.execute(
+        "CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
+        "last_node TEXT, last_label TEXT, tier INTEGER)"
+    )
+    conn.executemany("INSERT INTO engine_paths VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def evaluate_stage1(conn: sqlite3.Connection, expr: str, params: list[Any]) -> None:
+    """``engine_flow1``: every customer's stage-1 path id, by the walker's CASE ``expr``."""
+    conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)")
+    conn.execute(
+        f"INSERT INTO engine_flow1 SELECT c.id, {expr} FROM customers c "
+        "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'",
+        params,
+    )
+
+
+def path_counts(conn: sqlite3.Connection, table: str) -> dict[int, int]:
+    """Customers per path id in ``engine_flow1`` or ``engine_flow2``."""
+    # a flow without an on-date trigger leaves every path NULL: keep that key as it is
+    counts: dict[int, int] = dict(conn.execute(f"SELECT path, count(*) FROM {table} GROUP BY path"))
+    return counts
+
+
+def count_international(conn: sqlite3.Connection, marks: str) -> int:
+    """Customers on stage-1 paths ``marks`` the new provider cannot mail (warmup.addresses)."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM engine_flow1 f JOIN customers c ON c.id = f.customer_id "
+        f"WHERE f.path IN ({marks}) AND warmup_international(c.email)"
+    ).fetchone()
+    return int(count)
+
+
+def rank_stage2(
+    conn: sqlite3.Connection,
+    marks: str,
+    cases: list[str],
+    params: list[Any],
+    *,
+    limit: int,
+    join: str,
+) -> None:
+    """``engine_flow2``: customers on the pending paths ``marks`` in rank order, the first
+    ``limit`` to the new provider, each with their stage-2 path (``cases`` by stage-1 path)."""
+    # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
+    conn.execute(
+        "CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
+        "tier INTEGER, rank INTEGER, is_new INTEGER)"
+    )
+    # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
+    conn.execute(
+        "INSERT INTO engine_flow2 SELECT r.customer_id, "
+        f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new FROM ("
+        f"SELECT *, rank <= {limit} AND NOT intl AS is_new FROM ("
+        "SELECT f.customer_id, f.path, p.tier, warmup_international(c.email) AS intl, "
+        # whoever the new provider cannot mail ranks last and never takes a slot
+        "ROW_NUMBER() OVER (ORDER BY warmup_international(c.email), p.tier, "
+        "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
+        "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
+        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))) r {join}",
+        params,
+    )
+
+
+_JOURNEY_COLUMNS = "(day, customer_id, path_id, node, due_at, outcome, rank)"
+_JOURNEY_SELECT = (
+    "SELECT ?, f.customer_id, f.path, s.node, s.due_at, s.outcome, {rank} "
+    "FROM {table} f JOIN engine_state s ON s.path = f.path"
+)
+
+
+def freeze_stage1(
+    conn: sqlite3.Connection, day: int, states: list[tuple[Any, ...]], pending: str
+) -> None:
+    """The day's paths into ``journey_paths`` and the journeys of everyone not waiting for
+    the allocation (stage-1 paths other than ``pending``); ``states`` is (path, node now,
+    due at, outcome) per path."""
+    conn.execute("DROP TABLE IF EXISTS temp.engine_state")
+    conn.execute(
+        "CREATE TEMP TABLE engine_state (path INTEGER PRIMARY KEY, node TEXT, "
+        "due_at TEXT, outcome TEXT)"
+    )
+    conn.executemany("INSERT INTO engine_state VALUES (?, ?, ?, ?)", states)
+    # The day's paths once; each journey names its path by id (see migration 040).
+    conn.execute("DELETE FROM journey_paths WHERE day = ?", (day,))
+    conn.execute(
+        "INSERT INTO journey_paths (day, id, path, last_label) "
+        "SELECT ?, id, json, last_label FROM engine_paths",
+        [day],
+    )
+    # In customer order: the rows append to the end of the (day, customer_id) B-tree instead
+    # of landing at random pages, as they would in rank order.
+    conn.execute(
+        f"INSERT OR REPLACE INTO journeys {_JOURNEY_COLUMNS} "
+        + _JOURNEY_SELECT.format(rank="NULL", table="engine_flow1")
+        + f" WHERE f.path NOT IN ({pending}) ORDER BY f.customer_id",
+        [day],
+    )
+
+
+def freeze_allocation(conn: sqlite3.Connection, day: int) -> None:
+    """The ranked customers' journeys and the day's ``allocations`` from ``engine_flow2``."""
+    conn.execute(
+        f"INSERT OR REPLACE INTO journeys {_JOURNEY_COLUMNS} "
+        + _JOURNEY_SELECT.format(rank="f.rank", table="engine_flow2")
+        + " ORDER BY f.customer_id",
+        [day],
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
+        "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
+        "tier FROM engine_flow2 ORDER BY customer_id",
+        [day],
+    )
+
+
+def move_journeys(
+    conn: sqlite3.Connection,
+    day: int,
+    where: str,
+    params: list[Any],
+    *,
+    node: str,
+    due_at: str | None,
+) -> None:
+    """Journeys matching ``where`` (alias ``journeys``) are now at ``node``, parked until
+    ``due_at`` (None: not parked)."""
+    conn.execute(
+        f"UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND {where} "
+        "AND (node IS NOT ? OR due_at IS NOT ?)",
+        (node, due_at, day, *params, node, due_at),
+    )
+
+
+def new_set_changes(conn: sqlite3.Connection, rows: str, prev: int) -> tuple[int, int, int]:
+    """(today's new-provider set, of them not in day ``prev``'s, day ``prev``'s set) for the
+    new-provider set ``rows`` selects (``customer_id, rank``)."""
+    today, added = conn.execute(
+        "SELECT count(*), coalesce(sum(NOT EXISTS (SELECT 1 FROM allocations a "
+        "WHERE a.day = ? AND a.customer_id = t.customer_id AND a.provider = 'new')), 0) "
+        f"FROM ({rows}) t",
+        (prev,),
+    ).fetchone()
+    before = conn.execute(
+        "SELECT count(*) FROM allocations WHERE day = ? AND provider = 'new'", (prev,)
+    ).fetchone()[0]
+    return int(today), int(added), int(before)
+
+
+def ranked_customers(
+    conn: sqlite3.Connection,
+    rows: str,
+    columns: Sequence[str],
+    size: int,
+    *,
+    not_in_list: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """(rank, *columns) of the set ``rows`` selects, best first: the first ``size`` ranks, or
+    with ``not_in_list`` the first ``size`` who are not confirmed members of that list."""
+    cols = ", ".join(f"c.{name}" for name in columns)
+    head = f"SELECT t.rank, {cols} FROM ({rows}) t JOIN customers c ON c.id = t.customer_id "
+    if not_in_list is None:
+        found = conn.execute(f"{head}WHERE t.rank <= {int(size)} ORDER BY t.rank").fetchall()
+    else:
+        found = conn.execute(
+            f"{head}WHERE NOT EXISTS (SELECT 1 FROM klaviyo_members m WHERE m.list_id = ? "
+            f"AND m.customer_id = t.customer_id) ORDER BY t.rank LIMIT {int(size)}",
+            (not_in_list,),
+        ).fetchall()
+    return [tuple(row) for row in found]
+
+
+def resolved_list_id(conn: sqlite3.Connection, ref: str) -> str | None:
+    """The Klaviyo list id an earlier run resolved for ``ref`` (``exclusion:<name>``)."""
+    row = conn.execute("SELECT list_id FROM klaviyo_lists WHERE ref = ?", (ref,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def klaviyo_id_confirmed(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+    """Which of the customers have a Klaviyo id Klaviyo itself returned (migration 030)."""
+    return {
+        int(cid)
+        for (cid,) in conn.execute(
+            f"SELECT id FROM customers WHERE klaviyo_id_confirmed AND id IN ({placeholders(ids)})",
+            list(ids),
+        )
+    }
+
+
 def case(test: str, yes: str, no: str) -> str:
     return f"(CASE WHEN {test} THEN {yes} ELSE {no} END)"
 

@@ -57,3 +57,25 @@ def action_row(conn: sqlite3.Connection, day: int, node_id: str, customer_id: in
         "SELECT key, status FROM outbox WHERE day = ? AND node_id = ? AND customer_id = ?",
         (day, node_id, customer_id),
     ).fetchone()
+
+
+def path_counts(conn: sqlite3.Connection, day: int) -> list[tuple[str, str, int]]:
+    """(node ids walked as JSON, last label, customers) of a day's frozen journeys."""
+    return [
+        (str(path), str(label), int(count))
+        for path, label, count in conn.execute(
+            "SELECT path, last_label, count(*) FROM journey_rows WHERE day = ? "
+            "GROUP BY path, last_label",
+            (day,),
+        )
+    ]
+
+
+def stored_paths(conn: sqlite3.Connection, day: int) -> dict[tuple[str, str], int]:
+    """The day's path ids (migration 040) by (node ids as JSON, last label)."""
+    return {
+        (str(path), str(label)): int(path_id)
+        for path_id, path, label in conn.execute(
+            "SELECT id, path, last_label FROM journey_paths WHERE day = ?", (day,)
+        )
+    }
