@@ -172,8 +172,6 @@ class NodeType:
 
     model: ClassVar[type[NodeBase]]
     drawing: ClassVar[Drawing] = Drawing()
-    # The day's actions wait for this node's row of the same customer (``after_key``).
-    gates_actions: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -210,6 +208,7 @@ class NodeType:
         return False
 
     def waits_for_gate(self, node: NodeBase) -> bool:
+        """Whether the node's row waits for the path's last gate row (``after_key``)."""
         return False
 
     def write_day(self, node: NodeBase, reached: Reached) -> int:
