@@ -79,3 +79,32 @@ def stored_paths(conn: sqlite3.Connection, day: int) -> dict[tuple[str, str], in
             "SELECT id, path, last_label FROM journey_paths WHERE day = ?", (day,)
         )
     }
+
+
+def by_path_and_place(conn: sqlite3.Connection, day: int) -> list[tuple[Any, ...]]:
+    """(node ids walked as JSON, node now, outcome, customers) of a day's journeys."""
+    return [
+        tuple(row)
+        for row in conn.execute(
+            "SELECT path, node, outcome, count(*) FROM journey_rows WHERE day = ? "
+            "GROUP BY path, node, outcome",
+            (day,),
+        )
+    ]
+
+
+def parked_by_node(conn: sqlite3.Connection, day: int, now: str) -> list[tuple[Any, ...]]:
+    """(node, customers) still parked at a wait at ``now`` (UTC ISO)."""
+    return [
+        tuple(row)
+        for row in conn.execute(
+            "SELECT node, count(*) FROM journeys WHERE day = ? AND due_at > ? GROUP BY node",
+            (day, now),
+        )
+    ]
+
+
+def latest_day(conn: sqlite3.Connection) -> int | None:
+    """The highest day with journeys, if any."""
+    row = conn.execute("SELECT max(day) FROM journeys").fetchone()
+    return int(row[0]) if row and row[0] is not None else None
