@@ -129,9 +129,9 @@ def test_a_day_runs_once_and_a_killed_holder_frees_it(store_location: str) -> No
         assert holder.stdout.readline().strip() == "held"
         with closing(open_store(store_location)) as store:
             assert store.lock_holder("run") == holder.pid
-            with pytest.raises(LockHeld, match=f"run is locked by process {holder.pid}"):
-                with store.lock("run"):
-                    pass
+            refused = pytest.raises(LockHeld, match=f"run is locked by process {holder.pid}")
+            with refused, store.lock("run"):
+                pass
             holder.send_signal(signal.SIGKILL)
             holder.wait()
             # The server notices the dropped connection a moment later.
