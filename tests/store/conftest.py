@@ -3,16 +3,19 @@
 The server is the machine's own (``WARMUP_TEST_POSTGRES``, default 127.0.0.1:5432 as user
 postgres, trust auth) when it answers; otherwise the session starts one from a Debian or
 pip-installed PostgreSQL (``initdb``/``pg_ctl`` on PATH or under /usr/lib/postgresql) in a
-temporary folder; otherwise the PostgreSQL tests skip, saying why.
+temporary folder (as the ``postgres`` user when the tests run as root); otherwise the
+PostgreSQL tests skip, saying why.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,26 +48,48 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_own(folder: Path) -> tuple[str | None, str]:
-    """Start a throw-away server in ``folder``: (conninfo, "") or (None, why not)."""
+def _as_server_user() -> tuple[list[str], str]:
+    """The command prefix that runs PostgreSQL's programs: they refuse root, so as root they run
+    as the ``postgres`` user the Debian package makes (("", why not) when there is none)."""
+    if os.geteuid() != 0:
+        return [], ""
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return [], "PostgreSQL refuses to run as root and there is no postgres user to run it as"
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        return [], "PostgreSQL refuses to run as root and runuser is missing"
+    return [runuser, "-u", "postgres", "--"], ""
+
+
+def _start_own(folder: Path) -> tuple[str | None, list[str], str]:
+    """Start a throw-away server in ``folder``: (conninfo, command prefix, "") or
+    (None, [], why not)."""
     bin_dir = _pg_bin()
     if bin_dir is None:
-        return None, "no PostgreSQL server binaries (initdb, pg_ctl) on this machine"
-    if os.geteuid() == 0:
-        return None, "PostgreSQL refuses to run as root and the tests do not switch user"
+        return None, [], "no PostgreSQL server binaries (initdb, pg_ctl) on this machine"
+    prefix, why = _as_server_user()
+    if why:
+        return None, [], why
+    if prefix:
+        entry = pwd.getpwnam("postgres")
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
     data, port = folder / "data", _free_port()
     subprocess.run(
-        [bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"],
+        [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+         "--no-sync"],
         check=True,
         capture_output=True,
-    )
+    )  # fmt: skip
     subprocess.run(
         [
-            bin_dir / "pg_ctl",
+            *prefix,
+            str(bin_dir / "pg_ctl"),
             "-D",
-            data,
+            str(data),
             "-l",
-            folder / "server.log",
+            str(folder / "server.log"),
             "-w",
             "-o",
             f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
@@ -73,20 +98,26 @@ def _start_own(folder: Path) -> tuple[str | None, str]:
         check=True,
         capture_output=True,
     )
-    return f"host=127.0.0.1 port={port} user=postgres", ""
+    return f"host=127.0.0.1 port={port} user=postgres", prefix, ""
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """libpq conninfo of a server the tests may create databases on."""
     conninfo = os.environ.get("WARMUP_TEST_POSTGRES", DEFAULT_SERVER)
     problem = _answers(conninfo)
     if problem is None:
         yield conninfo
         return
-    folder = tmp_path_factory.mktemp("postgres")
-    own, why = _start_own(folder)
+    # Not under pytest's own temporary root: that is private to the user running the tests,
+    # and the server may run as the postgres user.
+    folder = Path(tempfile.mkdtemp(prefix="warmup-test-postgres-"))
+    try:
+        own, prefix, why = _start_own(folder)
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"starting a PostgreSQL server failed: {exc.cmd}: {exc.stderr}")
     if own is None:
+        shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"no PostgreSQL: {conninfo} answered {problem!r}, and {why}")
     try:
         yield own
@@ -94,10 +125,11 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         bin_dir = _pg_bin()
         assert bin_dir is not None
         subprocess.run(
-            [bin_dir / "pg_ctl", "-D", folder / "data", "-m", "immediate", "stop"],
+            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "stop"],
             check=False,
             capture_output=True,
         )
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
