@@ -99,6 +99,23 @@ def test_non_empty_destination_is_refused_unless_replaced(
     assert _checksums(postgres_url) == _checksums(other)
 
 
+def test_copy_onto_itself_is_refused(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However the location is spelled: --replace would otherwise empty the source."""
+    source = tmp_path / "store.db"
+    fill_store(source, 10, seed=1)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Refused, match="same store"):
+        copy_store(source, "./store.db", replace=True)
+    assert _checksums(source)["customers"][0] == 10
+    copy_store(source, postgres_url)
+    other_spelling = postgres_url.replace("127.0.0.1", "localhost")
+    with pytest.raises(Refused, match="same store"):
+        copy_store(postgres_url, other_spelling, replace=True)
+    assert _checksums(postgres_url)["customers"][0] == 10
+
+
 def test_copy_detects_a_difference(tmp_path: Path) -> None:
     """The checksum is not a restatement of the count: a changed value shows."""
     first, second = tmp_path / "a.db", tmp_path / "b.db"

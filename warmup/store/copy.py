@@ -85,7 +85,7 @@ def copy_store(
     would). A destination holding rows is refused unless ``replace``, which empties it first.
     """
     with closing(Store(source, create=False)) as src, closing(Store(destination)) as dst:
-        if src.location == dst.location:
+        if src.backend.identity() == dst.backend.identity():
             raise Refused(f"the source and the destination are the same store ({src.location})")
         holder = src.lock_holder("run")
         if holder is not None:

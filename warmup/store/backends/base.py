@@ -105,6 +105,11 @@ class Backend(ABC):
         """Delete every row of ``tables`` (children first), resetting generated ids."""
 
     @abstractmethod
+    def identity(self) -> tuple[object, ...]:
+        """What tells two connections to the same database apart from two databases, however
+        their locations are spelled."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def rows(self, sql: str, params: Sequence[object] = (), batch: int = 5000) -> Iterator[Row]:

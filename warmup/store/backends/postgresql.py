@@ -167,5 +167,20 @@ class PostgresBackend(Backend):
         if tables:
             self._conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
+    def identity(self) -> tuple[object, ...]:
+        import psycopg
+
+        try:
+            # The cluster's own id: the same however host names and ports are spelled.
+            row = self._conn.execute(
+                "SELECT system_identifier, current_database() FROM pg_control_system()"
+            ).fetchone()
+        except psycopg.errors.InsufficientPrivilege:
+            row = self._conn.execute(
+                "SELECT inet_server_addr()::text || ':' || inet_server_port(), current_database()"
+            ).fetchone()
+        assert row is not None
+        return ("postgresql", str(row[0]), str(row[1]))
+
     def close(self) -> None:
         self._conn.close()

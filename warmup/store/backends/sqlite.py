@@ -116,5 +116,8 @@ class SQLiteBackend(Backend):
         for table in tables:
             self._conn.execute(f"DELETE FROM {table}")
 
+    def identity(self) -> tuple[object, ...]:
+        return ("sqlite", str(Path(self.location).resolve()))
+
     def close(self) -> None:
         self._conn.close()
