@@ -167,3 +167,21 @@ def test_plan_store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert restore_location(found) == url
     monkeypatch.setenv("WARMUP_STORE", url)
     assert restore_location(store_path_for(tmp_path / "acme.yaml", None)) == url
+
+
+def test_postgres_write_transactions_take_turns(postgres_url: str) -> None:
+    """As SQLite's BEGIN IMMEDIATE: while one store writes in a transaction, another's write
+    transaction waits (here: gives up after its lock_timeout instead of waiting)."""
+    import psycopg
+
+    with closing(open_store(postgres_url)) as first, closing(open_store(postgres_url)) as other:
+        with first.backend.transaction():
+            first.set_meta("turn", "first")
+            other.backend.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable), other.backend.transaction():
+                other.set_meta("turn", "other")
+            # Reads are not held up.
+            assert other.get_meta("turn") is None
+        with other.backend.transaction():
+            other.set_meta("turn", "other")
+        assert first.get_meta("turn") == "other"

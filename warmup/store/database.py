@@ -102,13 +102,21 @@ class Store:
 
     def _migrate(self) -> None:
         backend = self.backend
+        read = "SELECT name FROM _migrations"
         try:
-            backend.execute(
-                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
-            )
-            recorded = {str(row[0]) for row in backend.execute("SELECT name FROM _migrations")}
-        except backend.errors as exc:
-            raise StoreError(f"{self.location} is not a warmup store: {exc}") from None
+            recorded = {str(row[0]) for row in backend.execute(read)}
+        except backend.errors:
+            try:
+                # In a writer's transaction: PostgreSQL's CREATE TABLE IF NOT EXISTS is not
+                # safe against a second process creating the table at the same moment.
+                with backend.transaction():
+                    backend.execute(
+                        "CREATE TABLE IF NOT EXISTS _migrations "
+                        "(name TEXT PRIMARY KEY, applied_at TEXT)"
+                    )
+                recorded = {str(row[0]) for row in backend.execute(read)}
+            except backend.errors as exc:
+                raise StoreError(f"{self.location} is not a warmup store: {exc}") from None
         for old, new in RENAMED.items():
             if old in recorded:
                 with backend.transaction():
