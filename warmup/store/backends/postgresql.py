@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 # serialised writers stays correct here. Aggregates that want concurrent writers (outbox claims
 # with FOR UPDATE SKIP LOCKED) open their own transactions without it.
 _WRITER_LOCK = "warmup:writer"
+_cursor_numbers = itertools.count()
 
 
 def to_pyformat(sql: str) -> str:
@@ -68,6 +70,20 @@ class PostgresBackend(Backend):
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> psycopg.Cursor[Any]:
         return self._conn.execute(to_pyformat(sql), tuple(params))
+
+    def rows(self, sql: str, params: Sequence[object] = (), batch: int = 5000) -> Iterator[Row]:
+        import psycopg.pq
+
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+            yield from super().rows(sql, params, batch)
+            return
+        # Inside a transaction (a copy's snapshot): a server-side cursor, so a million-row
+        # table streams in batches instead of arriving whole in this process's memory.
+        with self._conn.cursor(name=f"warmup_rows_{next(_cursor_numbers)}") as cursor:
+            cursor.itersize = batch
+            cursor.execute(to_pyformat(sql), tuple(params))
+            while chunk := cursor.fetchmany(batch):
+                yield from (tuple(row) for row in chunk)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         with self._conn.cursor() as cursor:
