@@ -152,6 +152,11 @@ def test_cli_copy_there_and_back(tmp_path: Path, postgres_url: str) -> None:
     back = tmp_path / "back.db"
     assert _warmup(postgres_url, str(back)).returncode == 0
     assert _checksums(back) == _checksums(source)
+    closed = _warmup(str(source), "postgresql://postgres@127.0.0.1:9/none")
+    assert closed.returncode == 1 and "cannot open store" in closed.stderr
+    assert "PGPASSWORD" in closed.stderr and "Traceback" not in closed.stderr
     missing = _warmup(str(tmp_path / "nothing.db"), str(tmp_path / "x.db"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert "name an existing store as the source" in missing.stderr
+    assert not (tmp_path / "x.db").exists()
     assert "Traceback" not in missing.stderr

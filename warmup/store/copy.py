@@ -13,7 +13,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from warmup.errors import Refused, StoreError
+from warmup.errors import Refused, StoreError, StoreMissing
 from warmup.store.backends import Backend, Row
 from warmup.store.database import Store
 
@@ -84,7 +84,12 @@ def copy_store(
     Both stores are migrated to this warmup's schema first (as any command opening them
     would). A destination holding rows is refused unless ``replace``, which empties it first.
     """
-    with closing(Store(source, create=False)) as src, closing(Store(destination)) as dst:
+    try:
+        opened = Store(source, create=False)
+    except StoreMissing as exc:
+        exc.hint = "name an existing store as the source (a .db file or a postgresql:// URL)"
+        raise
+    with closing(opened) as src, closing(Store(destination)) as dst:
         if src.backend.identity() == dst.backend.identity():
             raise Refused(f"the source and the destination are the same store ({src.location})")
         holder = src.lock_holder("run")
