@@ -49,6 +49,7 @@ COMMANDS = [
     "sandbox",
     "sync",
     "export",
+    "store",
 ]
 
 for _name in COMMANDS:
