@@ -33,6 +33,7 @@ from warmup.dispatch import (
 )
 from warmup.dispatch.klaviyo import check_list_claims
 from warmup.engine import DayResult, run_day
+from warmup.engine.sql import resolved_list_id
 from warmup.errors import WarmupError
 from warmup.plan import LoadedPlan
 from warmup.store import Store, open_store
@@ -210,9 +211,12 @@ def _known_list_ids(loaded: LoadedPlan, store: Store, day: int) -> list[str]:
         elif ref.per_day is not None:
             if day in ref.per_day:
                 ids.append(ref.per_day[day])
-        elif ref.name and "{" not in ref.name and store.db["klaviyo_lists"].exists():
-            rows = store.db["klaviyo_lists"].rows_where("ref = ?", [f"{which}:{ref.name}"])
-            ids.extend(str(row["list_id"]) for row in rows)
+        elif (
+            ref.name
+            and "{" not in ref.name
+            and (found := resolved_list_id(store.conn, f"{which}:{ref.name}"))
+        ):
+            ids.append(found)
     return list(dict.fromkeys(ids))
 
 

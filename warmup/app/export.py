@@ -1,15 +1,16 @@
 """`warmup export`: one store table as CSV or JSON, for auditing a migration outside warmup.
 
-Rows are read through sqlite-utils (the table's own columns and primary key, in key order) and
-written as they stream, so a store of any size exports in constant memory. Values are written as
-stored: times in the store's one format, JSON payloads as their text.
+Rows come from the store (``store.tables.read_table``: the table's own columns, primary-key
+order, streamed), so a store of any size exports in constant memory, from SQLite and PostgreSQL
+alike. Values are written as stored: times in the store's one format, JSON payloads as their
+text.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -41,21 +42,20 @@ def export_table(loaded: LoadedPlan, table: str, fmt: str, out: TextIO) -> int:
         raise ValueError(f"table {table!r} is not one of {', '.join(TABLES)}")
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    from warmup.store import open_store  # here: the CLI imports TABLES at every start
+    # here: the CLI imports TABLES at every start, and the store's imports cost time
+    from warmup.store import open_store
+    from warmup.store.tables import read_table
 
     with closing(open_store(loaded.store_path, create=False)) as store:
-        handle = store.db.table(table)
-        columns = [column.name for column in handle.columns]
-        order = ", ".join(f"[{key}]" for key in handle.pks)
-        rows = handle.rows_where(order_by=order)
+        columns, rows = read_table(store, table)
         if fmt == "csv":
             return _write_csv(rows, columns, out)
-        return _write_json(rows, out)
+        return _write_json(rows, columns, out)
 
 
-def _write_csv(rows: Iterator[dict[str, Any]], columns: list[str], out: TextIO) -> int:
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+def _write_csv(rows: Iterable[Sequence[Any]], columns: list[str], out: TextIO) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
     count = 0
     for row in rows:
         writer.writerow(row)
@@ -63,13 +63,13 @@ def _write_csv(rows: Iterator[dict[str, Any]], columns: list[str], out: TextIO) 
     return count
 
 
-def _write_json(rows: Iterator[dict[str, Any]], out: TextIO) -> int:
+def _write_json(rows: Iterable[Sequence[Any]], columns: list[str], out: TextIO) -> int:
     # One array, a row per line: valid JSON that is also easy to read and diff.
     count = 0
     out.write("[")
     for row in rows:
         out.write(",\n" if count else "\n")
-        out.write(json.dumps(row, ensure_ascii=False))
+        out.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False, default=str))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
