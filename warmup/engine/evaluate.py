@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 from warmup.addresses import international
 from warmup.engine.context import DayContext
 from warmup.engine.walk import FlowSql, Timeline
+from warmup.mailboxes.allocation import (
+    GroupAllocation,
+    choose_sql,
+    count_groups,
+    group_column,
+    plan_groups,
+)
 
 log = logging.getLogger("warmup.engine")
 
@@ -38,6 +45,16 @@ class Evaluation:
     allocated: bool = False
     eligible: int = 0
     limit: int = 0
+    # per mailbox provider group (warmup.mailboxes); None: the plan has no groups
+    groups: GroupAllocation | None = None
+
+    @property
+    def new(self) -> int:
+        """Customers the allocation gave the new provider (fewer than the limit when a
+        mailbox group's cap left slots unused)."""
+        if self.groups is not None and self.allocated:
+            return self.groups.new
+        return min(self.limit, self.eligible)
 
     @property
     def resolved(self) -> bool:
@@ -131,6 +148,7 @@ def _rank(
     ).fetchone()
     result.eligible -= int(unmailable)
     result.limit = ctx.settings.limit_for(result.eligible)
+    result.groups = plan_groups(ctx.loaded, conn, ctx.day, ctx.volume_day or ctx.day, result.limit)
     cases, params = [], []
     for path_id, (sql, own) in stage2.items():
         cases.append(f"WHEN {path_id} THEN {sql}")
@@ -140,21 +158,26 @@ def _rank(
     # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
     conn.execute(
         "CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
-        "tier INTEGER, rank INTEGER, is_new INTEGER)"
+        "tier INTEGER, rank INTEGER, is_new INTEGER, grp TEXT)"
     )
     # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
-    conn.execute(
-        "INSERT INTO engine_flow2 SELECT r.customer_id, "
-        f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new FROM ("
-        f"SELECT *, rank <= {int(result.limit)} AND NOT intl AS is_new FROM ("
+    ranked = (
         "SELECT f.customer_id, f.path, p.tier, warmup_international(c.email) AS intl, "
+        f"{group_column(result.groups)}, "
         # whoever the new provider cannot mail ranks last and never takes a slot
         "ROW_NUMBER() OVER (ORDER BY warmup_international(c.email), p.tier, "
         "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
         "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))) r {join}",
+        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks})"
+    )
+    conn.execute(
+        "INSERT INTO engine_flow2 SELECT r.customer_id, "
+        f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new, r.grp FROM ("
+        f"{choose_sql(result.groups, ranked, result.limit)}) r {join}",
         params,
     )
+    if result.groups is not None:
+        count_groups(conn, result.groups, result.eligible)
     for path_id in pending:
         result.counts.pop(path_id, None)
     for path_id, count in conn.execute("SELECT path, count(*) FROM engine_flow2 GROUP BY path"):

@@ -21,6 +21,7 @@ from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
 from warmup.engine.paths import UNSAFE, Path
 from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
+from warmup.mailboxes.allocation import frozen_groups, record_groups
 
 log = logging.getLogger("warmup.engine")
 
@@ -97,7 +98,8 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
             "tier FROM engine_flow2 ORDER BY customer_id",
             [ctx.day],
         )
-        new = min(ev.limit, ev.eligible)
+        record_groups(conn, ctx.day, ev.groups)
+        new = ev.new
         klaviyo = ev.eligible - new
     conn.execute(
         "UPDATE days SET new_limit = ?, new_allocated = ?, klaviyo_allocated = ? WHERE day = ?",
@@ -132,6 +134,7 @@ def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
     ).fetchone()
     ev.limit = int(row[0] or 0)
     ev.eligible = int(row[1] or 0) + int(row[2] or 0)
+    ev.groups = frozen_groups(ctx.conn, ctx.day)
     ev.allocated = True
 
 

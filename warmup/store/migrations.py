@@ -293,3 +293,38 @@ def _journeys_path_ids(db: sqlite3.Connection) -> None:
         DROP INDEX IF EXISTS outbox_after;
         """,
     )
+
+
+@migration("050_mailbox_groups")
+def _mailbox_groups(db: sqlite3.Connection) -> None:
+    # Per-mailbox-provider ramps (warmup.mailboxes). `mailbox_domains` caches each company
+    # domain's MX hosts (resolved once, re-used across days and runs; `failed` rows are tried
+    # again); the group is not stored there, so a plan's own groups can change. A day's groups
+    # (eligible, cap, new) go to `mailbox_days` when its allocation is frozen, and each
+    # new-provider customer's group to `mailbox_allocations`, for per-group guardrails.
+    run_script(
+        db,
+        """
+        CREATE TABLE mailbox_domains (
+            domain TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            mx TEXT NOT NULL DEFAULT '',
+            resolved_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE mailbox_days (
+            day INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            eligible INTEGER NOT NULL,
+            cap INTEGER,
+            new INTEGER NOT NULL,
+            held TEXT,
+            PRIMARY KEY (day, grp)
+        ) WITHOUT ROWID;
+        CREATE TABLE mailbox_allocations (
+            day INTEGER NOT NULL,
+            customer_id INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            PRIMARY KEY (day, customer_id)
+        ) WITHOUT ROWID;
+        """,
+    )
