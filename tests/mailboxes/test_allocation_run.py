@@ -5,6 +5,7 @@ grow; the dry run and the run show each group."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -151,3 +152,34 @@ def test_a_group_held_by_its_bounce_rate_while_the_others_grow(tmp_path: Path) -
     assert days["gmail"][1:] == (20, 20, True)
     assert days["microsoft"][1:] == (20, 20, False)
     assert outbox_groups(loaded, 2, "email") == {"gmail": 20, "microsoft": 20, "other": 60}
+
+
+def test_status_and_report_show_each_group(tmp_path: Path) -> None:
+    loaded = mailbox_plan(tmp_path, volumes={1: 50, 2: 100})
+    _customers(loaded)
+    run(loaded, 1)
+    status = runner.invoke(app, ["status", str(loaded.path), "--now", "2026-12-01T18:00"])
+    assert status.exit_code == 0, status.output
+    lines = status.output.splitlines()
+    head = lines.index("mailbox groups")
+    table = [line.split() for line in lines[head + 1 : head + 5]]
+    assert table[0] == ["day", "group", "eligible", "cap", "new", "sent", "bounce", "complaint"]
+    # nothing dispatched yet (--no-dispatch): sent 0, no rates
+    assert table[1:] == [
+        ["1", "gmail", "80", "20", "20", "0", "-", "-"],
+        ["1", "microsoft", "60", "10", "10", "0", "-", "-"],
+        ["1", "other", "60", "-", "20", "0", "-", "-"],
+    ]
+    as_json = runner.invoke(app, ["status", str(loaded.path), "--json"])
+    groups = json.loads(as_json.output)["mailbox_groups"]
+    assert [(g["group"], g["new"], g["cap"]) for g in groups] == [
+        ("gmail", 20, 20),
+        ("microsoft", 10, 10),
+        ("other", 20, None),
+    ]
+    html = tmp_path / "report.html"
+    report = runner.invoke(app, ["report", str(loaded.path), "--html", str(html)])
+    assert report.exit_code == 0, report.output
+    text = html.read_text()
+    assert "<h2>Mailbox groups</h2>" in text
+    assert "<td>microsoft</td><td>60</td><td>10</td><td>10</td>" in text
