@@ -50,9 +50,12 @@ class GroupAllocation:
     fallback_domains: set[str] = field(default_factory=set)
     resolve_disabled: bool = False
 
+    limit: int = 0
+
     @property
     def capped(self) -> bool:
-        return any(g.cap is not None for g in self.groups.values())
+        """Whether a cap can bind (one at the day's limit changes nothing)."""
+        return any(g.cap is not None and g.cap < self.limit for g in self.groups.values())
 
     @property
     def new(self) -> int:
@@ -106,7 +109,7 @@ def plan_groups(
         group = groups.setdefault(name, GroupDay(name))
         group.cap = held_cap if group.cap is None else min(group.cap, held_cap)
         group.held = reason
-    result = GroupAllocation(groups, resolve_disabled=resolve_disabled)
+    result = GroupAllocation(groups, resolve_disabled=resolve_disabled, limit=limit)
     sort = classifier(plan, conn)
     definite = resolved_domains(conn)
     memo: dict[str, str] = {}
