@@ -183,3 +183,13 @@ def test_status_and_report_show_each_group(tmp_path: Path) -> None:
     text = html.read_text()
     assert "<h2>Mailbox groups</h2>" in text
     assert "<td>microsoft</td><td>60</td><td>10</td><td>10</td>" in text
+
+
+def test_a_day_that_takes_everyone_still_leaves_a_capped_groups_overflow(tmp_path: Path) -> None:
+    # limit 500 over 200 eligible: everyone fits, except microsoft's customers past its 10
+    loaded = mailbox_plan(tmp_path, volumes={1: 500})
+    _customers(loaded)
+    out = run(loaded, 1)
+    assert "allocation: new provider 150 of limit 200" in out
+    assert outbox_groups(loaded, 1, "email") == {"gmail": 80, "microsoft": 10, "other": 60}
+    assert mailbox_days(loaded, 1)["microsoft"] == (60, 10, 10, False)

@@ -173,7 +173,7 @@ def _rank(
     conn.execute(
         "INSERT INTO engine_flow2 SELECT r.customer_id, "
         f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new, r.grp FROM ("
-        f"{choose_sql(result.groups, ranked, result.limit)}) r {join}",
+        f"{choose_sql(result.groups, ranked, result.limit, result.eligible)}) r {join}",
         params,
     )
     if result.groups is not None:

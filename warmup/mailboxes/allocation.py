@@ -132,16 +132,22 @@ def plan_groups(
     return result
 
 
-def choose_sql(groups: GroupAllocation | None, ranked: str, limit: int) -> str:
+def choose_sql(groups: GroupAllocation | None, ranked: str, limit: int, eligible: int) -> str:
     """SELECT over ``ranked`` (customer_id, path, tier, intl, grp, rank) adding ``is_new``."""
     plain = f"SELECT *, rank <= {int(limit)} AND NOT intl AS is_new FROM ({ranked})"
     if groups is None or not groups.capped:
         return plain
-    # first the group's own rank against its cap, then the day's limit over who is left
+    capped = (
+        "SELECT *, NOT intl AND ROW_NUMBER() OVER (PARTITION BY grp ORDER BY rank) <= "
+        f"{groups.cap_sql(limit)} AS ok FROM ({ranked})"
+    )
+    if eligible <= limit:
+        # everyone the caps let through fits in the day: no second pass for the limit
+        return f"SELECT *, ok AS is_new FROM ({capped})"
+    # the group's own rank against its cap, then the day's limit over who is left
     return (
         f"SELECT *, ok AND ROW_NUMBER() OVER (PARTITION BY ok ORDER BY rank) <= {int(limit)} "
-        "AS is_new FROM (SELECT *, NOT intl AND ROW_NUMBER() OVER (PARTITION BY grp ORDER BY "
-        f"rank) <= {groups.cap_sql(limit)} AS ok FROM ({ranked}))"
+        f"AS is_new FROM ({capped})"
     )
 
 
