@@ -103,7 +103,16 @@ def test_company_domains_resolved_once_and_cached(
     assert again.looked_up == 1 and again.failed == 1
     changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
     assert changed == {"silent.test"}
+    # a customer added later: only their new domain (and the failed one) is looked up
+    add_customers(store, ["j@newco.test", "k@acme.test"])
+    before = dict(dns_server.zone.queries)
+    with store.transaction() as conn:
+        third = refresh_mx(plan, conn)
+    assert third.looked_up == 2
+    changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
+    assert changed == {"silent.test", "newco.test"}
     rows = dict(store.conn.execute("SELECT domain, status FROM mailbox_domains"))
+    assert rows.pop("newco.test") == "none"
     assert rows == {
         "acme.test": "ok",
         "globex.test": "ok",

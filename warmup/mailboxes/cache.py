@@ -32,11 +32,12 @@ class Refresh:
     disabled: bool = False
 
 
-def _customer_domains(conn: sqlite3.Connection) -> Iterator[str]:
+def _customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
     # instr finds the first @; the few addresses with a quoted @ in the local part are split
     # again in Python at the last one
     for (domain,) in conn.execute(
-        "SELECT DISTINCT lower(substr(email, instr(email, '@') + 1)) FROM customers"
+        "SELECT DISTINCT lower(substr(email, instr(email, '@') + 1)) FROM customers WHERE id > ?",
+        (after,),
     ):
         if domain and "@" not in domain:
             yield domain.rstrip(".")
@@ -46,8 +47,9 @@ def _customer_domains(conn: sqlite3.Connection) -> Iterator[str]:
 
 def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     """Look up the MX hosts of company domains not yet in the cache (nor matched by a group's
-    domain rule) and store the answers. The caller's transaction decides whether they stay (a
-    dry run rolls them back)."""
+    domain rule) and store the answers. Only customers added since the last run's scan are
+    read, plus the domains whose lookup failed. The caller's transaction decides whether it
+    all stays (a dry run rolls it back)."""
     report = Refresh()
     if not active(plan):
         return report
@@ -55,12 +57,19 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     if settings is not None and not settings.resolve_mx:
         report.disabled = True
         return report
+    row = conn.execute("SELECT customer_id FROM mailbox_scans WHERE id = 1").fetchone()
+    seen = int(row[0]) if row else 0
+    (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()
     rules = Classifier(groups_of(plan), {})
-    known = {
-        d for (d,) in conn.execute("SELECT domain FROM mailbox_domains WHERE status != 'failed'")
-    }
+    cached = dict(conn.execute("SELECT domain, status FROM mailbox_domains"))
     todo = sorted(
-        d for d in set(_customer_domains(conn)) if d not in known and not rules.by_domain_rule(d)
+        {d for d in _customer_domains(conn, seen) if cached.get(d) in (None, "failed")}
+        | {d for d, status in cached.items() if status == "failed"}
+    )
+    # a domain a group's rule names is never looked up (its group is known)
+    todo = [d for d in todo if not rules.by_domain_rule(d)]
+    conn.execute(
+        "INSERT OR REPLACE INTO mailbox_scans (id, customer_id) VALUES (1, ?)", (int(last),)
     )
     if not todo:
         return report

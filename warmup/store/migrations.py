@@ -320,6 +320,12 @@ def _mailbox_groups(db: sqlite3.Connection) -> None:
             held TEXT,
             PRIMARY KEY (day, grp)
         ) WITHOUT ROWID;
+        -- The highest customer id whose domain the MX step has seen: later runs scan only
+        -- customers added since (and retry the failed domains).
+        CREATE TABLE mailbox_scans (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            customer_id INTEGER NOT NULL
+        );
         CREATE TABLE mailbox_allocations (
             day INTEGER NOT NULL,
             customer_id INTEGER NOT NULL,
