@@ -5,12 +5,12 @@
 
 The store is day_bench's (N customers, days 1–13 done) with addresses spread like a consumer
 list: 30% gmail.com, 20% outlook/hotmail, 10% yahoo, 5% icloud, 35% at 5,000 company domains
-whose MX answers are already cached and every customer's domain already seen (as from day 2
-on: no DNS and no domain scan in the timed part; a mix of Google, Microsoft and own MX hosts). Steps: day_bench's anchor (the allocation as one SQL
-statement), then the dry run and the real run (no dispatch, on a fresh copy) without groups
-and with gmail capped at 40% and microsoft at a ramp. The figure is the groups' overhead:
-(with − without) / without, of CPU (main) and wall time, for the whole run and for the day's
-work without the imports.
+(MX hosts at Google, Microsoft or their own) whose MX answers are already cached and whose
+customers the MX step has already seen, as from day 2 on: no DNS and no domain scan in the
+timed part. Steps: day_bench's anchor (the allocation as one SQL statement), then the dry run
+and the real run (no dispatch, on a fresh copy) without groups and with gmail capped at 40%
+and microsoft at a ramp. The figure is the groups' overhead: (with − without) / without, of
+CPU (main) and wall time, for the whole run and for the day's work without the imports.
 """
 
 from __future__ import annotations
