@@ -32,8 +32,10 @@ COMPANIES = 5000
 CAPS = (
     "  mailbox_caps:\n"
     '    gmail: "40%"\n'
+    # day 14's microsoft cap is above its share, so both variants send about as much and the
+    # difference is the groups' own work (gmail's 40% still binds: the window pass runs)
     "    microsoft: [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240, 20480, 40960, "
-    "81920]\n"
+    '"35%"]\n'
 )
 
 
