@@ -126,7 +126,7 @@ def test_groups_capped_held_and_overflow_left_on_klaviyo(tmp_path: Path) -> None
             {"day": d, "new": 50 + 50 * d, "template": f"day-{d:02d}"} for d in range(1, 4)
         ]
         plan["schedule"]["mailbox_caps"] = {"gmail": "40%", "microsoft": [15, 30, 45]}
-        plan["mailboxes"] = {"nameservers": [dns.nameserver], "timeout_seconds": 0.3}
+        plan["mailboxes"] = {"nameservers": [dns.nameserver], "timeout_seconds": 2}
         # the day's pooled 5% stays under the 10% hold line; Gmail's own 12.5% does not
         plan["guardrails"] = {
             "min_sample": 30,
