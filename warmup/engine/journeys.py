@@ -93,9 +93,9 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
             [ctx.day],
         )
         conn.execute(
-            "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
+            "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier, grp) "
             "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
-            "tier FROM engine_flow2 ORDER BY customer_id",
+            "tier, grp FROM engine_flow2 ORDER BY customer_id",
             [ctx.day],
         )
         record_groups(conn, ctx.day, ev.groups)

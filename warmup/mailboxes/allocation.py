@@ -46,7 +46,7 @@ class GroupDay:
 class GroupAllocation:
     groups: dict[str, GroupDay]
     # customers whose company domain had no MX answer (lookup off or failed): counted `other`
-    fallback_customers: int = 0
+    fallback_count: list[int] = field(default_factory=lambda: [0])
     fallback_domains: set[str] = field(default_factory=set)
     resolve_disabled: bool = False
 
@@ -56,6 +56,10 @@ class GroupAllocation:
     def capped(self) -> bool:
         """Whether a cap can bind (one at the day's limit changes nothing)."""
         return any(g.cap is not None and g.cap < self.limit for g in self.groups.values())
+
+    @property
+    def fallback_customers(self) -> int:
+        return self.fallback_count[0]
 
     @property
     def new(self) -> int:
@@ -113,21 +117,27 @@ def plan_groups(
     sort = classifier(plan, conn)
     definite = resolved_domains(conn)
     memo: dict[str, str] = {}
+    fallback = "\x00fallback"  # memo's mark of a company domain without an MX answer
+    counted = [0]
 
     def group_of(email: str | None) -> str:
         if email is None:
             return OTHER
-        domain = email.rpartition("@")[2].lower()
-        found = memo.get(domain)
+        raw = email[email.rfind("@") + 1 :]
+        found = memo.get(raw)
         if found is None:
-            found = sort.group_of_domain(domain_of(domain))
-            if found == OTHER and domain_of(domain) not in definite:
+            domain = domain_of(raw)
+            found = sort.group_of_domain(domain)
+            if found == OTHER and domain not in definite:
                 result.fallback_domains.add(domain)
-            memo[domain] = found
-        if found == OTHER and domain in result.fallback_domains:
-            result.fallback_customers += 1
+                found = fallback
+            memo[raw] = found
+        if found is fallback:
+            counted[0] += 1
+            return OTHER
         return found
 
+    result.fallback_count = counted
     conn.create_function(GROUP_FUNCTION, 1, group_of, deterministic=True)
     return result
 
@@ -170,19 +180,14 @@ def count_groups(conn: sqlite3.Connection, groups: GroupAllocation, eligible: in
 
 
 def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | None) -> None:
-    """Freeze the day's groups with its allocation (inside the caller's transaction)."""
+    """Freeze the day's groups with its allocation (inside the caller's transaction; each
+    customer's group goes into ``allocations.grp`` with the allocation itself)."""
     if groups is None:
         return
     conn.execute("DELETE FROM mailbox_days WHERE day = ?", (day,))
     conn.executemany(
         "INSERT INTO mailbox_days (day, grp, eligible, cap, new, held) VALUES (?, ?, ?, ?, ?, ?)",
         [(day, g.name, g.eligible, g.cap, g.new, g.held) for g in groups.groups.values()],
-    )
-    conn.execute("DELETE FROM mailbox_allocations WHERE day = ?", (day,))
-    conn.execute(
-        "INSERT INTO mailbox_allocations (day, customer_id, grp) "
-        "SELECT ?, customer_id, grp FROM engine_flow2 WHERE is_new ORDER BY customer_id",
-        (day,),
     )
 
 

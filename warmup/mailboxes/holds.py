@@ -5,7 +5,7 @@ day's count, while the other groups go on with the ramp.
 A group's figures pool its latest sending days, newest first, until they hold the plan's
 ``guardrails.min_sample`` sent emails (as the day's own guardrails do); below that, its rates
 do not count yet. Figures come from the new-provider emails of each group's customers
-(``mailbox_allocations``) and the events about them."""
+(``allocations.grp``) and the events about them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ WITH flags AS MATERIALIZED (
            coalesce(f.soft, 0) AS soft, coalesce(f.complained, 0) AS complained,
            coalesce(f.unsub, 0) AS unsub
     FROM outbox o
-    JOIN mailbox_allocations a ON a.day = o.day AND a.customer_id = o.customer_id
+    JOIN allocations a ON a.day = o.day AND a.customer_id = o.customer_id AND a.grp IS NOT NULL
     LEFT JOIN flags f ON f.day = o.day AND f.customer_id = o.customer_id
     WHERE o.kind = 'email' AND o.provider = 'new' AND o.status IN ('sent', 'bounced')
       AND o.day < :before

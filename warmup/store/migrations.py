@@ -301,7 +301,8 @@ def _mailbox_groups(db: sqlite3.Connection) -> None:
     # domain's MX hosts (resolved once, re-used across days and runs; `failed` rows are tried
     # again); the group is not stored there, so a plan's own groups can change. A day's groups
     # (eligible, cap, new) go to `mailbox_days` when its allocation is frozen, and each
-    # new-provider customer's group to `mailbox_allocations`, for per-group guardrails.
+    # allocated customer's group to `allocations.grp` (NULL without groups), for per-group
+    # guardrails: written by the allocation's own INSERT, so it costs no second table.
     run_script(
         db,
         """
@@ -326,11 +327,6 @@ def _mailbox_groups(db: sqlite3.Connection) -> None:
             id INTEGER PRIMARY KEY CHECK (id = 1),
             customer_id INTEGER NOT NULL
         );
-        CREATE TABLE mailbox_allocations (
-            day INTEGER NOT NULL,
-            customer_id INTEGER NOT NULL,
-            grp TEXT NOT NULL,
-            PRIMARY KEY (day, customer_id)
-        ) WITHOUT ROWID;
+        ALTER TABLE allocations ADD COLUMN grp TEXT;
         """,
     )
