@@ -167,16 +167,12 @@ def group_column(groups: GroupAllocation | None) -> str:
 
 def count_groups(conn: sqlite3.Connection, groups: GroupAllocation, eligible: int) -> None:
     """Each group's eligible and new customers (customers the new provider cannot mail rank
-    past ``eligible``), in one pass with no sort (the groups are few and known)."""
-    names = list(groups.groups)
-    sums = ", ".join(
-        f"sum(grp = '{name}' AND rank <= {int(eligible)}), sum(grp = '{name}' AND is_new)"
-        for name in names
-    )
-    row = conn.execute(f"SELECT {sums} FROM engine_flow2").fetchone()
-    for i, name in enumerate(names):
-        group = groups.groups[name]
-        group.eligible, group.new = int(row[2 * i] or 0), int(row[2 * i + 1] or 0)
+    past ``eligible``)."""
+    for name, reached, new in conn.execute(
+        f"SELECT grp, sum(rank <= {int(eligible)}), sum(is_new) FROM engine_flow2 GROUP BY grp"
+    ):
+        group = groups.groups.setdefault(str(name), GroupDay(str(name)))
+        group.eligible, group.new = int(reached or 0), int(new or 0)
 
 
 def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | None) -> None:
