@@ -54,9 +54,7 @@ class RecordResult:
 def parse_time(text: str) -> str:
     """An ISO 8601 time → the store's format (UTC, seconds). Raises ValueError when unreadable."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return now_iso(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
 def check_event(event_id: str, event_type: str, email: str, occurred_at: str) -> str | None:

@@ -25,6 +25,23 @@ def id_for_email(conn: sqlite3.Connection, email: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def add(conn: sqlite3.Connection, email: str, *, at: str) -> int:
+    """A new customer with only an (already normalised) email; its id."""
+    cursor = conn.execute(
+        "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?)", (email, at, at)
+    )
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
+
+
+def add_to_segment(conn: sqlite3.Connection, segment: str, customer_id: int, *, at: str) -> None:
+    """Make the customer a member of ``segment`` (a member already stays as they are)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO segment_members (segment, customer_id, added_at) VALUES (?, ?, ?)",
+        (segment, customer_id, at),
+    )
+
+
 def email_for_id(conn: sqlite3.Connection, customer_id: int) -> str | None:
     row = conn.execute("SELECT email FROM customers WHERE id = ?", (customer_id,)).fetchone()
     return None if row is None else str(row[0])

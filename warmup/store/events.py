@@ -28,7 +28,7 @@ class Event:
     event_id: str
     type: str
     customer_id: int | None
-    email: str
+    email: str | None
     day: int | None
     occurred_at: str
     received_at: str
