@@ -24,7 +24,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from json.encoder import encode_basestring as encode_json_string
 from operator import itemgetter
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
 
-from warmup import addresses
+from warmup import addresses, clock
 from warmup.csvfile import not_utf8, refuse_non_regular
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
@@ -376,7 +375,7 @@ def spreadsheet_safe(value: str) -> str:
 
 def _write_rejects(store_path: Path, csv_path: Path, rejects: list[Reject]) -> Path:
     # UTC: a file name must not depend on the machine's time zone.
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")
+    stamp = clock.now().strftime("%Y%m%d-%H%M%SZ")
     out = store_path.parent / f"{csv_path.stem}.rejects-{stamp}.csv"
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_ALL)

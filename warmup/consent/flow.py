@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from warmup import clock
 from warmup.dispatch.klaviyo import drain_klaviyo
 from warmup.engine import process_events
 from warmup.errors import InvalidInput, WarmupError
@@ -120,5 +121,5 @@ def unsubscribe_backlog(store: Store, *, now: datetime | None = None) -> Backlog
     oldest = min((t for t in (event_oldest, row_oldest) if t), default=None)
     if oldest is None:
         return Backlog(event_count + row_count, None)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return Backlog(event_count + row_count, max(timedelta(0), now - datetime.fromisoformat(oldest)))
