@@ -111,9 +111,8 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
             elif event.type == "hard_bounced":
                 # As for an SMTP 5xx (and Klaviyo's HARD_BOUNCE suppression): a provider's
                 # hard bounce makes the address unmailable, so no later day allocates it.
-                conn.execute(
-                    consents.suppress_hard_bounce_sql(keep=consents.WITHDRAWN),
-                    (customer_id, occurred),
+                consents.suppress_hard_bounce(
+                    conn, customer_id, at=occurred, keep=consents.WITHDRAWN
                 )
     return result
 

@@ -80,6 +80,13 @@ def suppress_hard_bounce_sql(*, keep: Collection[str]) -> str:
     )
 
 
+def suppress_hard_bounce(
+    conn: sqlite3.Connection, customer_id: int, *, at: str, keep: Collection[str]
+) -> bool:
+    """Run :func:`suppress_hard_bounce_sql` for one customer; whether the consent changed."""
+    return conn.execute(suppress_hard_bounce_sql(keep=keep), (customer_id, at)).rowcount > 0
+
+
 def status_of(conn: sqlite3.Connection, customer_id: int) -> dict[str, str]:
     """Channel → status of one customer."""
     return {
