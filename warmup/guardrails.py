@@ -34,6 +34,7 @@ from warmup.errors import GuardrailRefusal
 from warmup.plan import LoadedPlan
 from warmup.plan.models import Guardrails
 from warmup.store import Store
+from warmup.store import days as stored_days
 from warmup.store import events as stored_events
 
 Action = Literal["proceed", "hold", "rollback"]
@@ -167,10 +168,7 @@ def _breaches(f: DayFigures, g: Guardrails, level: Literal["hold", "rollback"]) 
 
 def _effective_volume(store: Store) -> dict[int, int]:
     """Which schedule day's volume each day that ran used (its own unless held back)."""
-    return {
-        int(day): int(volume or day)
-        for day, volume in store.conn.execute("SELECT day, volume_day FROM days")
-    }
+    return stored_days.volume_days(store.conn)
 
 
 def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> GuardrailDecision:

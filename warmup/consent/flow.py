@@ -23,7 +23,7 @@ from warmup.events import (
     record_events,
 )
 from warmup.plan import LoadedPlan
-from warmup.store import Store, consents, open_store
+from warmup.store import Store, consents, days, open_store
 from warmup.store import events as stored_events
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ def _sync_day(store: Store) -> int | None:
     waiting = consents.unsubscribe_rows_waiting_day(store.conn)
     if waiting is None:
         return None
-    latest = store.conn.execute("SELECT max(day) FROM days").fetchone()[0]
-    return max(int(waiting), int(latest or 0))
+    return max(waiting, days.latest_day(store.conn) or 0)
 
 
 @dataclass

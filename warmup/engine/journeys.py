@@ -21,8 +21,8 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
 from warmup.engine.paths import UNSAFE, Path
-from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
-from warmup.store import days, journeys
+from warmup.engine.walk import FlowSql, Timeline
+from warmup.store import days, journeys, now_iso
 
 log = logging.getLogger("warmup.engine")
 
@@ -41,7 +41,7 @@ def path_state(timeline: Timeline, path: Path) -> tuple[str, str | None]:
     if parked is None:
         return path.last, None
     index, due = parked
-    return path.nodes[index], as_utc_iso(due)
+    return path.nodes[index], now_iso(due)
 
 
 def final_paths(ev: Evaluation) -> list[Path]:
