@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from warmup.store import consents
 from warmup.store.database import Store, now_iso
@@ -40,6 +41,19 @@ def add_to_segment(conn: sqlite3.Connection, segment: str, customer_id: int, *, 
         "INSERT OR IGNORE INTO segment_members (segment, customer_id, added_at) VALUES (?, ?, ?)",
         (segment, customer_id, at),
     )
+
+
+def row_by_email(conn: sqlite3.Connection, email: str) -> Any:
+    """The whole customer row (``sqlite3.Row`` when the connection uses that row factory)."""
+    return conn.execute("SELECT * FROM customers WHERE email = ?", (email,)).fetchone()
+
+
+def in_segment(conn: sqlite3.Connection, segment: str, customer_id: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM segment_members WHERE segment = ? AND customer_id = ?",
+        (segment, customer_id),
+    ).fetchone()
+    return row is not None
 
 
 def email_for_id(conn: sqlite3.Connection, customer_id: int) -> str | None:
