@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from warmup.demo import demo_plan
+from warmup.app.demo import demo_plan
 from warmup.dispatch import dispatch_day
 from warmup.dispatch import klaviyo as dispatch_klaviyo
 from warmup.email.sink import smtp_sink

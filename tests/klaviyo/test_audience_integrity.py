@@ -290,7 +290,7 @@ def test_5_a_list_another_plan_claimed_is_refused_and_never_stripped(
 def test_init_gives_each_plan_its_own_list_names() -> None:
     from datetime import date
 
-    from warmup.scaffold import plan_text
+    from warmup.app.scaffold import plan_text
 
     text = plan_text(
         name="shop-a", variant=1, timezone="UTC", start=date(2026, 1, 1), ramp_values=[10]

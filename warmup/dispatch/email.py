@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -102,10 +101,10 @@ class EmailReport:
         return self.sent / self.elapsed_seconds if self.elapsed_seconds else 0.0
 
 
-def _env(name: str | None, what: str) -> str | None:
+def _env(loaded: LoadedPlan, name: str | None, what: str) -> str | None:
     if name is None:
         return None
-    value = os.environ.get(name)
+    value = loaded.setting(name)
     if not value:
         raise InvalidInput(
             f"environment variable {name} is not set: it holds the SMTP {what}",
@@ -124,9 +123,9 @@ def provider_for(loaded: LoadedPlan) -> Provider:
             directory = loaded.path.parent / directory
         return FileProvider(directory)
     if isinstance(config, plan_models.SesProvider):
-        return _ses_provider(config)
+        return _ses_provider(config, loaded)
     if isinstance(config, plan_models.SendGridProvider):
-        key = os.environ.get(config.api_key_env)
+        key = loaded.setting(config.api_key_env)
         if not key:
             raise InvalidInput(
                 f"environment variable {config.api_key_env} is not set: it holds the SendGrid "
@@ -148,8 +147,8 @@ def provider_for(loaded: LoadedPlan) -> Provider:
             host=config.host,
             port=config.port,
             tls=config.tls,
-            username=_env(config.username_env, "username"),
-            password=_env(config.password_env, "password"),
+            username=_env(loaded, config.username_env, "username"),
+            password=_env(loaded, config.password_env, "password"),
             timeout=config.timeout_seconds,
             verify_tls=config.verify_tls,
             max_connections=config.max_connections,
@@ -158,7 +157,7 @@ def provider_for(loaded: LoadedPlan) -> Provider:
     )
 
 
-def _ses_provider(config: plan_models.SesProvider) -> SesProvider:
+def _ses_provider(config: plan_models.SesProvider, loaded: LoadedPlan) -> SesProvider:
     keys: dict[str, str | None] = {}
     if config.credentials == "env":
         # The plan names the variables; their values live only in this process.
@@ -167,7 +166,7 @@ def _ses_provider(config: plan_models.SesProvider) -> SesProvider:
             ("secret_access_key", config.secret_access_key_env, True),
             ("session_token", config.session_token_env, False),
         ):
-            value = os.environ.get(env_name) if env_name else None
+            value = loaded.setting(env_name)
             if required and not value:
                 raise InvalidInput(
                     f"environment variable {env_name} is not set: it holds the AWS "
@@ -613,7 +612,10 @@ def drain_email(
     chosen = provider or provider_for(loaded)
     rehearsal = isinstance(chosen, FileProvider)
     secret = unsubscribe_secret(
-        loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal, store_path=loaded.store_path
+        loaded.plan.unsubscribe.secret_env,
+        rehearsal=rehearsal,
+        store_path=loaded.store_path,
+        env=loaded.env,
     )
     drain_class: type[_Drain] = _Drain
     if getattr(chosen, "batch_size", 1) > 1:

@@ -32,11 +32,11 @@ from zoneinfo import ZoneInfo
 
 from warmup.dispatch import claims
 from warmup.errors import InvalidInput, KlaviyoError, ProviderError, Refused, WarmupError
-from warmup.klaviyo_request import webhook_request
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ListRef
 from warmup.providers.klaviyo import KlaviyoClient, endpoint_for
 from warmup.providers.klaviyo import lists as ops
+from warmup.providers.klaviyo.request import webhook_request
 from warmup.store import Store, now_iso, open_store
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,12 @@ def client_for(loaded: LoadedPlan, **kwargs: Any) -> KlaviyoClient:
     """The plan's Klaviyo client; the key comes from the plan's environment variable."""
     k = loaded.plan.providers.klaviyo
     return KlaviyoClient.from_env(
-        k.base_url, k.api_key_env, revision=k.revision, rate_share=k.rate_share, **kwargs
+        k.base_url,
+        k.api_key_env,
+        env=loaded.env,
+        revision=k.revision,
+        rate_share=k.rate_share,
+        **kwargs,
     )
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from warmup.calendar import local_time
 from warmup.clock import ClockChange, local_today, show
 from warmup.consent.flow import unsubscribe_backlog
 from warmup.dispatch import klaviyo_backlog, unsent_email
@@ -14,6 +13,7 @@ from warmup.dispatch.email import email_backlog
 from warmup.errors import InvalidInput
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.mailboxes.status import group_rows, render_group_table
+from warmup.plan.calendar import local_time
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
 from warmup.store import Store, open_store
