@@ -9,13 +9,12 @@ from typing import Any
 from warmup.calendar import local_time
 from warmup.clock import ClockChange, local_today, show
 from warmup.consent.flow import unsubscribe_backlog
-from warmup.dispatch import klaviyo_backlog, unsent_email
-from warmup.dispatch.email import email_backlog
 from warmup.errors import InvalidInput
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
 from warmup.store import Store, open_store
+from warmup.store.outbox import Outbox
 from warmup.wallclock import Shifted, say, shifted_times
 from warmup.wallclock import to_json as wall_json
 
@@ -146,7 +145,7 @@ def next_action(
             f"Klaviyo: add --resolve-lists), then warmup run {plan_arg} --day {day.day} to "
             "send the email waiting for them"
         )
-    unsent = unsent_email(store)
+    unsent = Outbox(store).unsent_email()
     stranded = [d for d in days if d.status == "completed" and d.day in unsent]
     if stranded:
         day = stranded[0]
@@ -222,8 +221,8 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
             timezone=loaded.plan.timezone,
             store=str(loaded.store_path),
             days=days,
-            email_backlog=email_backlog(store),
-            list_sync_backlog=klaviyo_backlog(store),
+            email_backlog=Outbox(store).email_backlog(),
+            list_sync_backlog=Outbox(store).list_change_backlog(),
             unsubscribes_waiting=waiting.count,
             oldest_unsubscribe_seconds=(
                 None if waiting.oldest_age is None else int(waiting.oldest_age.total_seconds())
