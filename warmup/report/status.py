@@ -14,7 +14,16 @@ from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
 from warmup.store import Store, open_store
-from warmup.store.outbox import Outbox
+from warmup.store.outbox import (
+    BOUNCED,
+    FAILED,
+    ON_HOLD,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    Outbox,
+)
 from warmup.wallclock import Shifted, say, shifted_times
 from warmup.wallclock import to_json as wall_json
 
@@ -303,11 +312,11 @@ def render_table(status: PlanStatus) -> str:
     rail = status.guardrail
     lines += [
         "",
-        f"emails      {mail['sent']:,} sent, {mail['pending'] + mail['sending']:,} pending, "
-        f"{mail['failed'] + mail['bounced']:,} failed or bounced, "
-        f"{mail['uncertain']:,} uncertain",
-        f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
-        f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
+        f"emails      {mail[SENT]:,} sent, {mail[PENDING] + mail[SENDING]:,} pending, "
+        f"{mail[FAILED] + mail[BOUNCED]:,} failed or bounced, "
+        f"{mail[UNCERTAIN]:,} uncertain",
+        f"list sync   {lists[SENT]:,} synced, {lists[PENDING] + lists[SENDING]:,} "
+        f"pending, {lists[FAILED]:,} failed, {lists[ON_HOLD]:,} on hold",
         *(
             f"  held: {n:,} × {reason}"
             for reason, n in list(lists.get("held_by_reason", {}).items())[:10]

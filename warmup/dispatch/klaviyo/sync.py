@@ -15,7 +15,7 @@ from warmup.errors import InvalidInput
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
 from warmup.store import Store, open_store
-from warmup.store.outbox import Outbox
+from warmup.store.outbox import FAILED, ON_HOLD, Outbox
 
 
 @dataclass
@@ -26,7 +26,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        clean = not (self.backlog["failed"] or self.backlog["on_hold"])
+        clean = not (self.backlog[FAILED] or self.backlog[ON_HOLD])
         return clean and (self.verify is None or self.verify.ok or self.verify.repaired)
 
     def summary(self) -> str:
