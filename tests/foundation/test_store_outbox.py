@@ -176,24 +176,30 @@ def test_only_released_email_is_read_and_backlogs_name_every_status(tmp_path: Pa
     }
 
 
-def test_the_email_writer_is_a_store_shared_with_worker_threads(tmp_path: Path) -> None:
+def test_the_email_writer_writes_through_a_store_of_each_worker_thread(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.db")
-    row_id = row(store, "e:1", customer(store, "w@example.com"))
+    first = row(store, "e:1", customer(store, "w@example.com"))
+    second = row(store, "e:2", customer(store, "v@example.com"))
     writer = SharedOutboxWriter(store.path)
-    claimed: list[bool] = []
+    seen: list[tuple[bool, int]] = []
 
-    def worker() -> None:
-        with writer.use() as outbox:
-            claimed.append(outbox.claim_email(row_id, NOW, (PENDING,)))
+    def worker(row_id: int) -> None:
+        try:
+            with writer.use() as outbox:
+                # the store's pragmas apply to the writer's connections too
+                (keys,) = outbox.conn.execute("PRAGMA foreign_keys").fetchone()
+                claimed = outbox.claim_email(row_id, NOW, (PENDING,))
+                seen.append((claimed, int(keys)))
+        finally:
+            writer.release()
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
-    # the store's pragmas apply to the writer's connection too
-    assert writer.store.conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
-    writer.close()
-    assert claimed == [True]
-    assert status_of(store, "e:1")[0] == SENDING
+    threads = [threading.Thread(target=worker, args=(r,)) for r in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [(True, 1), (True, 1)]
+    assert status_of(store, "e:1")[0] == status_of(store, "e:2")[0] == SENDING
 
 
 def test_list_members_and_another_plans_store(tmp_path: Path) -> None:

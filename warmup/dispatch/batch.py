@@ -126,3 +126,4 @@ class BatchDrain(EmailDrain):
                         tasks.task_done()
         finally:
             session.close()
+            self.writer.release()

@@ -209,24 +209,33 @@ def _iso(moment: datetime) -> str:
 
 
 class SharedOutboxWriter:
-    """The drain's own store connection, shared by the worker threads under one lock: status
-    writes are tiny, and serialising them here avoids SQLite's sleeping busy handler."""
+    """The worker threads' outbox writes, one at a time under one lock: status writes are
+    tiny, and serialising them here avoids SQLite's sleeping busy handler. Each thread writes
+    through a Store of its own (a connection belongs to the thread that opened it), opened on
+    its first write and closed by :meth:`release`."""
 
     def __init__(self, path: Path) -> None:
         if str(path) == ":memory:":
             raise StoreError("the email dispatcher needs a store file, not :memory:")
-        self.store = Store(path, create=False, shared=True)
-        self.outbox = Outbox(self.store)
+        self.path = path
         self.lock = threading.Lock()
+        self._mine = threading.local()
 
     @contextmanager
     def use(self) -> Iterator[Outbox]:
-        """The outbox on the shared connection, this thread's alone until the block ends."""
+        """This thread's outbox, the only writer until the block ends."""
         with self.lock:
-            yield self.outbox
+            outbox: Outbox | None = getattr(self._mine, "outbox", None)
+            if outbox is None:
+                outbox = self._mine.outbox = Outbox(Store(self.path, create=False))
+            yield outbox
 
-    def close(self) -> None:
-        self.store.close()
+    def release(self) -> None:
+        """Close this thread's store, if it opened one."""
+        outbox: Outbox | None = getattr(self._mine, "outbox", None)
+        if outbox is not None:
+            self._mine.outbox = None
+            outbox.store.close()
 
 
 class EmailDrain:
@@ -444,6 +453,7 @@ class EmailDrain:
                     tasks.task_done()
         finally:
             session.close()
+            self.writer.release()
 
     def run(self) -> EmailReport:
         started = time.perf_counter()
@@ -483,7 +493,6 @@ class EmailDrain:
                 tasks.put(None)
             for thread in threads:
                 thread.join()
-            self.writer.close()
         if self.fatal is not None:
             raise self.fatal
         self._tally()

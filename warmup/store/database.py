@@ -40,9 +40,7 @@ def store_path_for(plan_file: Path, configured: str | None = None) -> Path:
 class Store:
     """A migrated SQLite store. ``db`` is the sqlite-utils Database, ``conn`` its connection."""
 
-    def __init__(self, path: Path | str, *, create: bool = True, shared: bool = False) -> None:
-        """``shared``: the connection may be used from other threads (under the caller's own
-        lock), as the email dispatcher's workers do."""
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
         if not create and str(path) != ":memory:" and not self.path.exists():
             raise StoreMissing(
@@ -53,9 +51,7 @@ class Store:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(
-                str(path), timeout=30, isolation_level=None, check_same_thread=not shared
-            )
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
