@@ -225,13 +225,14 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
         nights = open_nights(loaded, days)
         guardrail = guardrail_state(loaded, store, days)
         waiting = unsubscribe_backlog(store, now=now)
+        outbox = Outbox(store)
         return PlanStatus(
             plan=loaded.plan.name,
             timezone=loaded.plan.timezone,
             store=str(loaded.store_path),
             days=days,
-            email_backlog=Outbox(store).email_backlog(),
-            list_sync_backlog=Outbox(store).list_change_backlog(),
+            email_backlog=outbox.email_backlog(),
+            list_sync_backlog=outbox.list_change_backlog(),
             unsubscribes_waiting=waiting.count,
             oldest_unsubscribe_seconds=(
                 None if waiting.oldest_age is None else int(waiting.oldest_age.total_seconds())
