@@ -13,7 +13,7 @@ from warmup.errors import InvalidInput
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
-from warmup.store import Store, open_store
+from warmup.store import Store, journeys, open_store
 from warmup.store.outbox import (
     BOUNCED,
     FAILED,
@@ -165,10 +165,7 @@ def next_action(
     open_days = [d for d in days if d.status in ("running", "waiting", "failed")]
     if open_days:
         day = open_days[0]
-        due = store.conn.execute(
-            "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL AND due_at > ?",
-            (day.day, now.astimezone(UTC).isoformat()),
-        ).fetchone()[0]
+        due = journeys.next_due(store.conn, day.day, now.astimezone(UTC).isoformat())
         if due:
             return (
                 f"day {day.day} can continue after {show(due, tz)}: "

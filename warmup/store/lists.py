@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import StoreError
+from warmup.store import days
 from warmup.store.database import Store, now_iso
 
 # A customer as a Klaviyo list change carries them (the template's profile).
@@ -152,28 +153,12 @@ class KlaviyoLists:
         ]
 
     # the days the lists follow ----------------------------------------------------------------
-    def days_run(self) -> dict[int, tuple[str, str | None]]:
-        """Each day that has run (has a ``days`` row): its date and when it completed."""
-        return {
-            int(day): (str(when), None if done is None else str(done))
-            for day, when, done in self.conn.execute("SELECT day, date, completed_at FROM days")
-        }
-
-    def latest_run_day(self) -> int:
-        """The latest day with a ``days`` row (0 before any)."""
-        (latest,) = self.conn.execute("SELECT MAX(day) FROM days").fetchone()
-        return int(latest or 0)
-
-    def days_run_before(self, day: int) -> list[int]:
-        return [int(d) for (d,) in self.conn.execute("SELECT day FROM days WHERE day < ?", (day,))]
-
     def day_planned(self, day: int) -> bool:
         """The engine has allocated day ``day`` (or at least started it)."""
-        return self.conn.execute(
+        allocated = self.conn.execute(
             "SELECT 1 FROM allocations WHERE day = ? LIMIT 1", (day,)
-        ).fetchone() is not None or (
-            self.conn.execute("SELECT 1 FROM days WHERE day = ?", (day,)).fetchone() is not None
-        )
+        ).fetchone()
+        return allocated is not None or days.day_row(self.conn, day) is not None
 
 
 def members_in_store(path: Path, list_id: str) -> set[str]:

@@ -393,11 +393,10 @@ class Outbox:
         }
         return {**counts, "attention": attention, "held_by_reason": held_by_reason}
 
-    def latest_list_day(self) -> int | None:
-        """The latest day that has run or has Klaviyo rows (None before any)."""
+    def latest_list_change_day(self) -> int | None:
+        """The latest day with Klaviyo rows (None before any)."""
         row = self.conn.execute(
-            "SELECT max(d) FROM (SELECT max(day) AS d FROM days UNION ALL "
-            f"SELECT max(day) FROM outbox WHERE provider = '{KLAVIYO}')"
+            f"SELECT max(day) FROM outbox WHERE provider = '{KLAVIYO}'"
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 

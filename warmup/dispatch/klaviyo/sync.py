@@ -14,7 +14,7 @@ from warmup.dispatch.klaviyo.verify import VerifyReport, verify_lists
 from warmup.errors import InvalidInput
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
-from warmup.store import Store, open_store
+from warmup.store import Store, days, open_store
 from warmup.store.outbox import FAILED, ON_HOLD, Outbox
 
 
@@ -64,7 +64,9 @@ class SyncReport:
 
 
 def latest_day(store: Store) -> int:
-    latest = Outbox(store).latest_list_day()
+    """The latest day that has run or has Klaviyo rows."""
+    known = [days.latest_day(store.conn), Outbox(store).latest_list_change_day()]
+    latest = max((d for d in known if d is not None), default=None)
     if latest is None:
         raise InvalidInput(
             "no day has run yet, so there is nothing to sync", hint="run `warmup run PLAN` first"

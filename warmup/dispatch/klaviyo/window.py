@@ -10,24 +10,26 @@ from zoneinfo import ZoneInfo
 
 from warmup.calendar import day_date, local_date
 from warmup.plan import LoadedPlan
-from warmup.store import Store
-from warmup.store.lists import KlaviyoLists
+from warmup.store import Store, days
 
 
 def list_date(loaded: LoadedPlan, store: Store, day: int) -> str:
     """The date day ``day`` ran on, else the date the plan's calendar gives it after the days
     that have run (each anchored on its date, or the date it completed when that was later,
     as the engine dates a day)."""
-    ran = KlaviyoLists(store).days_run()
+    ran = days.states(store.conn)
     if day in ran:
-        return ran[day][0]
+        return str(ran[day].date)
     history = {}
-    for number, (when, completed_at) in ran.items():
-        anchor = date.fromisoformat(when)
-        if completed_at:
-            anchor = max(anchor, local_date(loaded.plan, datetime.fromisoformat(completed_at)))
+    for number, state in ran.items():
+        if number >= day:
+            continue
+        anchor = date.fromisoformat(state.date)
+        if state.completed_at:
+            done = datetime.fromisoformat(state.completed_at)
+            anchor = max(anchor, local_date(loaded.plan, done))
         history[number] = anchor
-    return day_date(loaded.plan, day, {n: d for n, d in history.items() if n < day}).isoformat()
+    return day_date(loaded.plan, day, history).isoformat()
 
 
 def day_bounds(loaded: LoadedPlan, store: Store, day: int) -> tuple[datetime, datetime]:
@@ -49,7 +51,7 @@ def owning_days(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> li
     """The latest day run so far (``day`` or a later one) and every earlier day not yet over
     (end + margin): their exclusions stay. Measured from the latest day, not from ``day``, so that
     re-running an earlier, completed day never strips a later day's recipients from the list."""
-    lists = KlaviyoLists(store)
-    latest = max(day, lists.latest_run_day())
-    days = lists.days_run_before(latest)
-    return [latest, *(d for d in days if day_bounds(loaded, store, d)[1] > now)]
+    ran = days.states(store.conn)
+    latest = max(day, days.latest_day(store.conn) or 0)
+    earlier = [d for d in ran if d < latest]
+    return [latest, *(d for d in earlier if day_bounds(loaded, store, d)[1] > now)]
