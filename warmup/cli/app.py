@@ -48,6 +48,7 @@ COMMANDS = [
     "events",
     "sandbox",
     "sync",
+    "store",
 ]
 
 for _name in COMMANDS:

@@ -20,6 +20,7 @@ from warmup.plan.templates import check_templates
 from warmup.plan.yamlpos import Loc, Positioned, load_yaml
 from warmup.resources import bundled_dir
 from warmup.store import store_path_for
+from warmup.store.backends import is_postgres_url
 from warmup.store.database import STORE_ENV
 
 
@@ -149,6 +150,8 @@ def _store_issues(store: Path, plan_path: Path, positioned: Positioned) -> list[
     /dev/null, another kind of file or a read-only place is named here, at the plan's line,
     rather than failing half-way through a run."""
     problem: str | None = None
+    if is_postgres_url(store):  # a server's database: checked when the store is opened
+        return []
     if store.is_dir():
         problem = f"store {store} is a folder"
     elif store.exists() and not store.is_file():
