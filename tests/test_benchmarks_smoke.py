@@ -43,6 +43,10 @@ CASES = {
         ["--provider", "ses", "--messages", "60", "--anchor-requests", "5"],
         ["requests            60 (floor 60", "throughput", "peak RSS", "CPU time", "anchor"],
     ),
+    "mailbox_bench.py": (
+        ["--series", "2000"],
+        ["without groups", "with groups", "groups add", "× the anchor's CPU"],
+    ),
     "unsubscribe_latency_bench.py": (
         ["--customers", "200", "--one-by-one", "3", "--burst", "10"],
         ["one at a time (3): median", "burst of 10"],

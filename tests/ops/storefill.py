@@ -61,9 +61,17 @@ def add_day(
             ),
         )
         for cid in new:
-            conn.execute("INSERT INTO allocations VALUES (?, ?, 'new', 0)", (day, cid))
+            conn.execute(
+                "INSERT INTO allocations (day, customer_id, provider, tier) "
+                "VALUES (?, ?, 'new', 0)",
+                (day, cid),
+            )
         for cid in klaviyo:
-            conn.execute("INSERT INTO allocations VALUES (?, ?, 'klaviyo', 0)", (day, cid))
+            conn.execute(
+                "INSERT INTO allocations (day, customer_id, provider, tier) "
+                "VALUES (?, ?, 'klaviyo', 0)",
+                (day, cid),
+            )
         for path, members in (paths or {}).items():
             for cid in members:
                 conn.execute(

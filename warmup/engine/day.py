@@ -34,6 +34,8 @@ from warmup.engine.result import DayResult
 from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
+from warmup.mailboxes.allocation import group_report
+from warmup.mailboxes.cache import Refresh, refresh_mx
 from warmup.plan import LoadedPlan
 from warmup.store import Store, days, now_iso, open_store
 from warmup.wallclock import say, shifted_times
@@ -68,6 +70,7 @@ class DayRun:
         self.completed_before = False
         self.frozen = False
         self.run_id: int | None = None
+        self.mx = Refresh()
         self.ctx: DayContext
         self.ev: Evaluation
         self.result: DayResult
@@ -285,8 +288,13 @@ class DayRun:
                 show(self.ctx.start, self.ctx.plan.timezone),
             )
         elif self.dry_run:
+            self.mx = refresh_mx(self.ctx.plan, self.store.conn)
             evaluate(self.ctx, self.ev)
         else:
+            # MX lookups of new company domains first, in their own transaction (the network
+            # is never waited on while the day's allocation holds the store's write lock).
+            with self.store.transaction():
+                self.mx = refresh_mx(self.ctx.plan, self.store.conn)
             # Evaluate and freeze in one write transaction: nothing changes in between.
             with self.store.transaction():
                 evaluate(self.ctx, self.ev)
@@ -326,7 +334,7 @@ class DayRun:
         result.funnel = [counts[n.id] for n in ctx.loaded.scenario.nodes]
         result.tree = draw_tree(ctx.loaded.scenario, counts, ctx.plan.timezone)
         if ev.allocated:
-            new = min(ev.limit, ev.eligible)
+            new = ev.new
             result.allocation = {
                 "volume": ctx.settings.new,
                 "eligible": ev.eligible,
@@ -334,6 +342,7 @@ class DayRun:
                 "new": new,
                 "klaviyo": ev.eligible - new,
             }
+            result.allocation.update(group_report(ev.groups, self.mx, result.notes))
             new_set = NewSet(ctx, frozen=self.frozen)
             result.list_changes = list_changes(ctx, new_set)
             result.samples, result.webhook = samples(ctx, new_set)

@@ -19,6 +19,13 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions
 from warmup.engine.walk import FlowSql, Timeline
+from warmup.mailboxes.allocation import (
+    GroupAllocation,
+    choose_sql,
+    count_groups,
+    group_column,
+    plan_groups,
+)
 
 log = logging.getLogger("warmup.engine")
 
@@ -34,6 +41,16 @@ class Evaluation:
     allocated: bool = False
     eligible: int = 0
     limit: int = 0
+    # per mailbox provider group (warmup.mailboxes); None: the plan has no groups
+    groups: GroupAllocation | None = None
+
+    @property
+    def new(self) -> int:
+        """Customers the allocation gave the new provider (fewer than the limit when a
+        mailbox group's cap left slots unused)."""
+        if self.groups is not None and self.allocated:
+            return self.groups.new
+        return min(self.limit, self.eligible)
 
     @property
     def resolved(self) -> bool:
@@ -114,13 +131,26 @@ def _rank(
     result.eligible = sum(result.counts.get(p, 0) for p in pending)
     result.eligible -= sql.count_international(conn, marks)
     result.limit = ctx.settings.limit_for(result.eligible)
+    result.groups = plan_groups(ctx.loaded, conn, ctx.day, ctx.volume_day or ctx.day, result.limit)
     cases, params = [], []
     for path_id, (then, own) in stage2.items():
         cases.append(f"WHEN {path_id} THEN {then}")
         params += own
     # Post-allocation branches are rare: join the customer row only when one needs it.
     join = sql.CUSTOMER_JOIN.format(alias="r") if result.flow.stage2_reads_customer else ""
-    sql.rank_stage2(conn, marks, cases, params, limit=int(result.limit), join=join)
+    groups, eligible = result.groups, result.eligible
+    sql.rank_stage2(
+        conn,
+        marks,
+        cases,
+        params,
+        limit=int(result.limit),
+        join=join,
+        grp=group_column(groups),
+        choose=lambda ranked: choose_sql(groups, ranked, result.limit, eligible),
+    )
+    if groups is not None:
+        count_groups(conn, groups, eligible)
     for path_id in pending:
         result.counts.pop(path_id, None)
     result.counts.update(sql.path_counts(conn, "engine_flow2"))

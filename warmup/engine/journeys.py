@@ -22,6 +22,7 @@ from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
 from warmup.engine.paths import UNSAFE, Path
 from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
+from warmup.mailboxes.allocation import frozen_groups, record_groups
 from warmup.store import days, journeys
 
 log = logging.getLogger("warmup.engine")
@@ -60,7 +61,8 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
     new = klaviyo = 0
     if ev.allocated:
         sql.freeze_allocation(conn, ctx.day)
-        new = min(ev.limit, ev.eligible)
+        record_groups(conn, ctx.day, ev.groups)
+        new = ev.new
         klaviyo = ev.eligible - new
     days.record_allocation(conn, ctx.day, limit=ev.limit, new=new, klaviyo=klaviyo)
     log.info(
@@ -85,6 +87,7 @@ def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
         ev.counts[path.id] = count
     ev.limit, new, klaviyo = days.allocation(ctx.conn, ctx.day)
     ev.eligible = new + klaviyo
+    ev.groups = frozen_groups(ctx.conn, ctx.day)
     ev.allocated = True
 
 

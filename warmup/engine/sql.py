@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 SqlPart = tuple[str, list[Any]]
@@ -85,25 +85,36 @@ def rank_stage2(
     *,
     limit: int,
     join: str,
+    grp: str = "NULL AS grp",
+    choose: Callable[[str], str] | None = None,
 ) -> None:
     """``engine_flow2``: customers on the pending paths ``marks`` in rank order, the first
-    ``limit`` to the new provider, each with their stage-2 path (``cases`` by stage-1 path)."""
+    ``limit`` to the new provider, each with their stage-2 path (``cases`` by stage-1 path).
+    ``grp`` is each customer's mailbox group column and ``choose(ranked)`` the SELECT adding
+    ``is_new`` over the ranked rows when mailbox groups have caps (warmup.mailboxes)."""
     # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
     conn.execute(
         "CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
-        "tier INTEGER, rank INTEGER, is_new INTEGER)"
+        "tier INTEGER, rank INTEGER, is_new INTEGER, grp TEXT)"
     )
     # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
-    conn.execute(
-        "INSERT INTO engine_flow2 SELECT r.customer_id, "
-        f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new FROM ("
-        f"SELECT *, rank <= {limit} AND NOT intl AS is_new FROM ("
-        "SELECT f.customer_id, f.path, p.tier, warmup_international(c.email) AS intl, "
+    ranked = (
+        f"SELECT f.customer_id, f.path, p.tier, warmup_international(c.email) AS intl, {grp}, "
         # whoever the new provider cannot mail ranks last and never takes a slot
         "ROW_NUMBER() OVER (ORDER BY warmup_international(c.email), p.tier, "
         "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
         "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks}))) r {join}",
+        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks})"
+    )
+    chosen = (
+        choose(ranked)
+        if choose is not None
+        else f"SELECT *, rank <= {limit} AND NOT intl AS is_new FROM ({ranked})"
+    )
+    conn.execute(
+        "INSERT INTO engine_flow2 SELECT r.customer_id, "
+        f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new, r.grp FROM ("
+        f"{chosen}) r {join}",
         params,
     )
 
@@ -153,9 +164,9 @@ def freeze_allocation(conn: sqlite3.Connection, day: int) -> None:
         [day],
     )
     conn.execute(
-        "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
+        "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier, grp) "
         "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
-        "tier FROM engine_flow2 ORDER BY customer_id",
+        "tier, grp FROM engine_flow2 ORDER BY customer_id",
         [day],
     )
 

@@ -189,9 +189,10 @@ def _default_templates(plan_path: Path) -> Path:
 def _cross_check(
     plan: Plan, scenario: Scenario, positioned: Positioned, scenario_path: Path
 ) -> list[Issue]:
+    from warmup.mailboxes.checks import mailbox_issues
     from warmup.plan.scenario import EmailNode
 
-    issues: list[Issue] = []
+    issues: list[Issue] = mailbox_issues(plan, positioned)
     uses_day_template = any(
         isinstance(n, EmailNode) and n.template == "day" for n in scenario.nodes
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from warmup.clock import ClockChange, local_today, show
 from warmup.consent.flow import unsubscribe_backlog
 from warmup.errors import InvalidInput
 from warmup.guardrails import DayFigures, evaluate_guardrails
+from warmup.mailboxes.status import group_rows, render_group_table
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
 from warmup.store import Store, journeys, open_store
@@ -57,6 +58,8 @@ class PlanStatus:
     # Days not completed whose local times the clocks skip or repeat on the dates they now take.
     clock_nights: list[Shifted]
     clock_change: ClockChange | None
+    # each day's mailbox provider groups (warmup.mailboxes.status); empty without groups
+    mailbox_groups: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,7 +75,7 @@ class PlanStatus:
             "guardrail": self.guardrail.to_json(),
             "next": self.next_action,
             "clock_changes": [wall_json(s, self.clock_change) for s in self.clock_nights],
-        }
+        } | ({"mailbox_groups": self.mailbox_groups} if self.mailbox_groups else {})
 
 
 def _next_day(days: list[DayRow]) -> int:
@@ -238,6 +241,7 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
             next_action=next_action(loaded, store, days, guardrail, now, nights),
             clock_nights=nights,
             clock_change=loaded.plan.schedule.clock_change,
+            mailbox_groups=group_rows(store.conn),
         )
     finally:
         store.close()
@@ -325,6 +329,7 @@ def render_table(status: PlanStatus) -> str:
             if status.oldest_unsubscribe_seconds is None
             else f" (oldest {_age(status.oldest_unsubscribe_seconds)} ago)"
         ),
+        *render_group_table(status.mailbox_groups)[1:],
         f"guardrail   {rail.action} "
         + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
         + "".join(f"\n              {reason}" for reason in rail.reasons),

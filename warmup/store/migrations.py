@@ -360,3 +360,40 @@ def _journeys_path_ids(db: MigrationTarget) -> None:
         DROP INDEX IF EXISTS outbox_after;
         """,
     )
+
+
+@migration("006_mailbox_groups")
+def _mailbox_groups(db: MigrationTarget) -> None:
+    # Per-mailbox-provider ramps (warmup.mailboxes). `mailbox_domains` caches each company
+    # domain's MX hosts (resolved once, re-used across days and runs; `failed` rows are tried
+    # again); the group is not stored there, so a plan's own groups can change. A day's groups
+    # (eligible, cap, new) go to `mailbox_days` when its allocation is frozen, and each
+    # allocated customer's group to `allocations.grp` (NULL without groups), for per-group
+    # guardrails: written by the allocation's own INSERT, so it costs no second table.
+    run_script(
+        db,
+        """
+        CREATE TABLE mailbox_domains (
+            domain TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            mx TEXT NOT NULL DEFAULT '',
+            resolved_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE mailbox_days (
+            day INTEGER NOT NULL,
+            grp TEXT NOT NULL,
+            eligible INTEGER NOT NULL,
+            cap INTEGER,
+            new INTEGER NOT NULL,
+            held TEXT,
+            PRIMARY KEY (day, grp)
+        ) WITHOUT ROWID;
+        -- The highest customer id whose domain the MX step has seen: later runs scan only
+        -- customers added since (and retry the failed domains).
+        CREATE TABLE mailbox_scans (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            customer_id INTEGER NOT NULL
+        );
+        ALTER TABLE allocations ADD COLUMN grp TEXT;
+        """,
+    )
