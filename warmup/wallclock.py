@@ -1,5 +1,7 @@
 """`warmup validate`: each sending day's local times against its zone's clock changes.
 
+Not a clock: what time it is comes from :func:`warmup.clock.now`; this module checks a plan.
+
 A send time (or a scenario wait's ``until: "HH:MM"``) that the clocks skip or repeat on one of
 the plan's sending dates is an error pointing at the line that sets it, with both instants it
 could mean, unless ``schedule.clock_change`` chose a reading; then ``notes`` says which instant

@@ -31,7 +31,6 @@ from warmup.engine.funnel import count_nodes, draw_tree
 from warmup.engine.journeys import final_paths, load_frozen, persist, refresh_states
 from warmup.engine.preview import NewSet, list_changes, samples
 from warmup.engine.result import DayResult
-from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.mailboxes.allocation import group_report
@@ -392,9 +391,9 @@ class DayRun:
     def _next_due(self) -> str | None:
         ctx, ev = self.ctx, self.ev
         if not ctx.reached(ctx.start):
-            return as_utc_iso(ctx.start)
+            return now_iso(ctx.start)
         if not ev.resolved:
-            return as_utc_iso(ev.timeline.allocation_at or ctx.start)
+            return now_iso(ev.timeline.allocation_at or ctx.start)
         pending = [
             moment
             for path_id, count in ev.counts.items()
@@ -403,7 +402,7 @@ class DayRun:
             for moment in pair
             if not ctx.reached(moment)
         ]
-        return as_utc_iso(min(pending)) if pending else None
+        return now_iso(min(pending)) if pending else None
 
     def finalize(self, outcome: str) -> None:
         if hasattr(self, "ctx"):
@@ -413,7 +412,7 @@ class DayRun:
         conn = self.store.conn
         with self.store.transaction():
             if outcome in ("completed", "waiting"):
-                done = as_utc_iso(self.clock) if outcome == "completed" else None
+                done = now_iso(self.clock) if outcome == "completed" else None
                 days.finish(conn, self.day, outcome, done)
             elif outcome == "interrupted":
                 # Ctrl-C: the day stays `running` with no lock holder, which `status` reads as

@@ -21,10 +21,9 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions, type_of
 from warmup.engine.nodes.base import EventVisit
-from warmup.engine.walk import as_utc_iso
 from warmup.plan import LoadedPlan
 from warmup.plan.scenario import TriggerNode
-from warmup.store import Store, days
+from warmup.store import Store, days, now_iso
 
 log = logging.getLogger("warmup.engine")
 BATCH = 500
@@ -36,7 +35,7 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
     types = sorted({kind for t in triggers for kind in t.events})
     if not types:
         return 0
-    moment = as_utc_iso(now or pendulum.now("UTC"))
+    moment = now_iso(now or pendulum.now("UTC"))
     marks = ", ".join("?" for _ in types)
     done = 0
     while True:

@@ -16,7 +16,8 @@ from typing import Any
 from warmup.calendar import day_date, local_date
 from warmup.guardrails import DayFigures, day_figures
 from warmup.plan.loader import LoadedPlan
-from warmup.store import Store
+from warmup.store import Store, days
+from warmup.store import events as stored_events
 
 # A day's status before it has run: `late` is a planned day whose date has passed (status only).
 NOT_RUN = ("planned", "late")
@@ -112,13 +113,8 @@ def day_rows(loaded: LoadedPlan, store: Store, today: date | None = None) -> lis
     conn = store.conn
     conn.row_factory = sqlite3.Row
     try:
-        rows = {int(r["day"]): r for r in conn.execute("SELECT * FROM days")}
-        outbox = [
-            (int(r["day"]), str(r["kind"]), str(r["status"]), int(r["n"]))
-            for r in conn.execute(
-                "SELECT day, kind, status, count(*) AS n FROM outbox GROUP BY day, kind, status"
-            )
-        ]
+        rows = {int(r["day"]): r for r in days.rows(conn)}
+        outbox = stored_events.outbox_counts(conn)
     finally:
         conn.row_factory = None
     mail = {f.day: f for f in day_figures(store)}

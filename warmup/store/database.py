@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from warmup.clock import now
 from warmup.errors import LockHeld, StoreError, StoreMissing
 from warmup.store.backends import Backend, Dialect, is_postgres_url, open_backend, store_location
 from warmup.store.migrations import MIGRATIONS, RENAMED
@@ -22,9 +23,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 STORE_ENV = "WARMUP_STORE"
 
 
-def now_iso() -> str:
-    """UTC now as ISO 8601 with offset, second precision: the store's one time format."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+def now_iso(moment: datetime | None = None) -> str:
+    """``moment`` (default: now) in the store's one time format: ISO 8601 UTC, seconds."""
+    return (moment or now()).astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def store_path_for(plan_file: Path, configured: str | None = None) -> Path:

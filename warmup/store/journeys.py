@@ -12,30 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def customer_by_email(conn: sqlite3.Connection, email: str) -> Any:
-    return conn.execute("SELECT * FROM customers WHERE email = ?", (email,)).fetchone()
-
-
-def consents_of(conn: sqlite3.Connection, customer_id: int) -> dict[str, str]:
-    rows = conn.execute(
-        "SELECT channel, status FROM consents WHERE customer_id = ?", (customer_id,)
-    ).fetchall()
-    return {str(channel): str(status) for channel, status in rows}
-
-
 def journey_row(conn: sqlite3.Connection, day: int, customer_id: int) -> Any:
     """One customer's journey on a day (path, last label, outcome, rank, parked node…)."""
     return conn.execute(
         "SELECT * FROM journey_rows WHERE day = ? AND customer_id = ?", (day, customer_id)
     ).fetchone()
-
-
-def in_segment(conn: sqlite3.Connection, segment: str, customer_id: int) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM segment_members WHERE segment = ? AND customer_id = ?",
-        (segment, customer_id),
-    ).fetchone()
-    return row is not None
 
 
 def new_provider_days(conn: sqlite3.Connection, customer_id: int, days: Sequence[int]) -> list[int]:
