@@ -47,6 +47,10 @@ CASES = {
         ["--customers", "300", "--events", "900", "--fast"],
         ["full pull: 900 events read", "incremental pull: ", "x 429", "store +"],
     ),
+    "mailbox_bench.py": (
+        ["--series", "2000"],
+        ["without groups", "with groups", "groups add", "× the anchor's CPU"],
+    ),
     "unsubscribe_latency_bench.py": (
         ["--customers", "200", "--one-by-one", "3", "--burst", "10"],
         ["one at a time (3): median", "burst of 10"],
@@ -70,8 +74,13 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
         assert text in result.stdout, f"{text!r} missing from:\n{result.stdout}"
 
 
+# Smoke cases that need a fixture of their own package's tests (the PostgreSQL server).
+ELSEWHERE = {"store_load_bench.py": "tests/store/test_load_bench_smoke.py"}
+
+
 def test_every_benchmark_has_a_smoke_case() -> None:
-    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(CASES)
+    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted([*CASES, *ELSEWHERE])
+    assert all((BENCHMARKS.parent / test).is_file() for test in ELSEWHERE.values())
 
 
 SENDGRID_SMOKE = ("--provider", "sendgrid", "--messages", "1500", "--anchor-requests", "1")

@@ -417,7 +417,7 @@ def test_unnamed_lists_are_made_per_plan_and_subscribe_follows_the_list(
 
 
 def subscribe_attributes(loaded: LoadedPlan) -> dict[str, Any]:
-    from warmup.klaviyo_request import webhook_request
+    from warmup.providers.klaviyo.request import webhook_request
 
     request = webhook_request(
         loaded,
@@ -442,7 +442,7 @@ def test_historical_import_is_the_plans_choice(tmp_path: Path, sandbox: RunningS
 
 
 def test_explain_names_the_events_and_the_score(tmp_path: Path, store_path: Path) -> None:
-    from warmup.engine.explain import explain
+    from warmup.engine.explainer import explain
 
     fill_store(store_path, 200, seed=3)
     scenario = tmp_path / "engaged.yaml"

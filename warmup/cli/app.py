@@ -48,6 +48,8 @@ COMMANDS = [
     "events",
     "sandbox",
     "sync",
+    "export",
+    "store",
 ]
 
 for _name in COMMANDS:

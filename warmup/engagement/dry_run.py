@@ -14,12 +14,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from warmup.calendar import local_time
 from warmup.clock import show
+from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.errors import InvalidInput
+from warmup.plan.calendar import local_time
 from warmup.providers.klaviyo.events_api import EVENTS_PAGE
 from warmup.providers.klaviyo.worktime import Work, calls
+from warmup.store import customers, engagement
 
 # Seed 004, "Limitations": Klaviyo accounts with fewer than 850,000 profiles.
 PROFILE_LIMIT = 850_000
@@ -32,39 +34,30 @@ def engagement_note(ctx: DayContext) -> str | None:
     if settings.source != "klaviyo":
         return None
     weights = ", ".join(f"{k} ×{w:g}" for k, w in settings.weights.items() if w)
-    events, people, pulled = ctx.conn.execute(
-        "SELECT count(*), count(DISTINCT customer_id), "
-        "(SELECT max(pulled_at) FROM klaviyo_event_cursors) FROM klaviyo_events"
-    ).fetchone()
+    stored = engagement.totals(ctx.conn)
     head = (
         f"ranking: most engaged first by Klaviyo's events ({weights or 'no weights'}) in the "
         f"{settings.window_days} days before the day"
     )
-    if not pulled:
+    if not stored.last_pull:
         return head + "; nothing pulled yet (a run pulls first; `warmup sync PLAN --pull` now)"
-    last = show(str(pulled), ctx.plan.timezone)
-    return f"{head}; {int(events):,} events of {int(people):,} customers stored, last pull {last}"
+    last = show(stored.last_pull, ctx.plan.timezone)
+    return (
+        f"{head}; {stored.events:,} events of {stored.customers:,} customers stored, "
+        f"last pull {last}"
+    )
 
 
 def day_work(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> list[Work]:
     """The Klaviyo requests the day makes, by endpoint (a floor: no retries, no 429)."""
     k = ctx.plan.providers.klaviyo
-    added, confirmed = ctx.conn.execute(
-        "SELECT count(*), coalesce(sum(c.klaviyo_id_confirmed), 0) "
-        f"FROM ({new_rows}) t JOIN customers c ON c.id = t.customer_id "
-        "WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.day = ? "
-        "AND a.customer_id = t.customer_id AND a.provider = 'new')",
-        (ctx.day - 1,),
-    ).fetchone()
-    added, confirmed = int(added), int(confirmed)
-    today = int(ctx.conn.execute(f"SELECT count(*) FROM ({new_rows})").fetchone()[0])
+    added, confirmed = sql.new_set_klaviyo_ids(ctx.conn, new_rows, ctx.day - 1)
+    today = sql.count_rows(ctx.conn, new_rows)
     work: list[Work] = [Work("pull unsubscribes and suppressions", "get_profiles", 1)]
     if ctx.plan.engagement.source == "klaviyo":
         work.append(Work("find the engagement metrics", "get_metrics", 1))
         since = (ctx.start - timedelta(days=1)).isoformat()
-        (recent,) = ctx.conn.execute(
-            "SELECT count(*) FROM klaviyo_events WHERE occurred_at >= ?", (since,)
-        ).fetchone()
+        recent = engagement.count_since(ctx.conn, since)
         pages = max(len(ctx.plan.engagement.pull), -(-int(recent) // EVENTS_PAGE))
         work.append(
             Work("pull engagement events (a day's worth as last seen)", "get_events", pages)
@@ -136,11 +129,11 @@ def work_summary(ctx: DayContext, work: list[Work]) -> tuple[dict[str, Any], lis
 
 
 def limit_notes(ctx: DayContext) -> list[str]:
-    (customers,) = ctx.conn.execute("SELECT count(*) FROM customers").fetchone()
-    if int(customers) < PROFILE_LIMIT:
+    held = customers.count(ctx.conn)
+    if held < PROFILE_LIMIT:
         return []
     return [
-        f"WARNING: the store holds {int(customers):,} customers; seed 004's Klaviyo integration "
+        f"WARNING: the store holds {held:,} customers; seed 004's Klaviyo integration "
         f"takes accounts with fewer than {PROFILE_LIMIT:,} profiles — check the account's limits"
     ]
 

@@ -23,9 +23,8 @@ from warmup.plan.models import EngagementKind
 from warmup.providers.klaviyo.client import KlaviyoClient
 from warmup.providers.klaviyo.events_api import METRIC_NAMES, PulledEvent, event_pages, metric_ids
 from warmup.providers.klaviyo.scopes import needed, require_scopes
-from warmup.store import Store, now_iso, open_store
-
-_LOOKUP = 500  # emails per IN (…) lookup, under SQLite's variable limit
+from warmup.store import Store, engagement, now_iso, open_store
+from warmup.store.engagement import StoredEvent
 
 
 @dataclass
@@ -58,11 +57,9 @@ def pull_engagement(
         if metric_id is None:
             report.missing.append(kind)
             continue
-        row = store.conn.execute(
-            "SELECT metric_id, until FROM klaviyo_event_cursors WHERE kind = ?", (kind,)
-        ).fetchone()
         # a metric recreated under a new id starts again from the window
-        since = str(row[1]) if row and row[0] == metric_id else parse_time(start.isoformat())
+        at = engagement.cursor(store.conn, kind)
+        since = at.until if at and at.metric_id == metric_id else parse_time(start.isoformat())
         report.read[kind] = report.stored[kind] = 0
         for page in event_pages(client, metric_id, since):
             report.read[kind] += len(page)
@@ -73,37 +70,10 @@ def pull_engagement(
 def _store_page(
     store: Store, kind: str, metric_id: str, since: str, page: list[PulledEvent]
 ) -> int:
-    times = [parse_time(e.occurred_at) for e in page]
-    until = max([since, *times])
-    emails = sorted({e.email for e in page if e.email})
-    stored = 0
+    events = [StoredEvent(e.id, e.email, parse_time(e.occurred_at)) for e in page]
+    until = max([since, *(e.occurred_at for e in events)])
     with store.transaction() as conn:
-        ids: dict[str, int] = {}
-        for i in range(0, len(emails), _LOOKUP):
-            chunk = emails[i : i + _LOOKUP]
-            marks = ",".join("?" for _ in chunk)
-            ids.update(
-                conn.execute(f"SELECT email, id FROM customers WHERE email IN ({marks})", chunk)
-            )
-        for event, at in zip(page, times, strict=True):
-            customer = ids.get(event.email or "")
-            if customer is None:
-                continue
-            stored += conn.execute(
-                "INSERT OR IGNORE INTO klaviyo_events (id, customer_id, kind, occurred_at) "
-                "VALUES (?, ?, ?, ?)",
-                (event.id, customer, kind, at),
-            ).rowcount
-        conn.execute(
-            "INSERT INTO klaviyo_event_cursors (kind, metric_id, until, events, pulled_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET "
-            "metric_id = excluded.metric_id, until = excluded.until, "
-            "events = CASE WHEN klaviyo_event_cursors.metric_id = excluded.metric_id "
-            "THEN klaviyo_event_cursors.events + excluded.events ELSE excluded.events END, "
-            "pulled_at = excluded.pulled_at",
-            (kind, metric_id, until, stored, now_iso()),
-        )
-    return stored
+        return engagement.store_page(conn, kind, metric_id, until, events, pulled_at=now_iso())
 
 
 def pull_engagement_for_plan(loaded: LoadedPlan) -> EngagementPull | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+from warmup.engine import sql
 from warmup.plan.models import EngagementSettings
-
-SCORE_TABLE = "engine_engagement"
+from warmup.store import engagement
 
 
 def window(settings: EngagementSettings, day_start: datetime) -> tuple[str, str]:
@@ -22,40 +22,17 @@ def window(settings: EngagementSettings, day_start: datetime) -> tuple[str, str]
     return (end - timedelta(days=settings.window_days)).isoformat(), end.isoformat()
 
 
-def score_sql(settings: EngagementSettings) -> tuple[str, list[object]]:
-    """SUM(weight of kind) over ``klaviyo_events k``: the expression and its parameters."""
-    weights = [(kind, weight) for kind, weight in settings.weights.items() if weight]
-    if not weights:
-        return "0", []
-    cases = " ".join("WHEN ? THEN ?" for _ in weights)
-    params: list[object] = []
-    for kind, weight in weights:
-        params += [kind, weight]
-    return f"total(CASE k.kind {cases} ELSE 0 END)", params
-
-
 def prepare_scores(
     conn: sqlite3.Connection, settings: EngagementSettings, day_start: datetime
-) -> tuple[str, str]:
-    """Fill the temporary score table for the day; (JOIN clause, ORDER BY terms) for the
-    ranking query over ``c`` (customers), both empty when the plan ranks by the export."""
+) -> bool:
+    """Fill the engine's score table for the day when the plan ranks by Klaviyo's engagement;
+    whether the allocation ranks by it (``engine.sql.rank_stage2``'s ``scored``)."""
     if settings.source != "klaviyo":
-        return "", ""
+        return False
     start, end = window(settings, day_start)
-    expression, params = score_sql(settings)
-    conn.execute(f"DROP TABLE IF EXISTS temp.{SCORE_TABLE}")
-    conn.execute(
-        f"CREATE TEMP TABLE {SCORE_TABLE} (customer_id INTEGER PRIMARY KEY, score REAL NOT NULL)"
-    )
-    conn.execute(
-        f"INSERT INTO {SCORE_TABLE} SELECT k.customer_id, {expression} FROM klaviyo_events k "
-        "WHERE k.occurred_at >= ? AND k.occurred_at < ? GROUP BY k.customer_id",
-        [*params, start, end],
-    )
-    return (
-        f"LEFT JOIN {SCORE_TABLE} g ON g.customer_id = c.id ",
-        "coalesce(g.score, 0) DESC, ",
-    )
+    weights = [(str(kind), weight) for kind, weight in settings.weights.items() if weight]
+    sql.fill_engagement_scores(conn, weights, start, end)
+    return True
 
 
 def customer_score(
@@ -63,13 +40,6 @@ def customer_score(
 ) -> tuple[float, dict[str, int]]:
     """One customer's score and event counts by kind in the day's window (explain, tests)."""
     start, end = window(settings, day_start)
-    counts = {
-        str(kind): int(n)
-        for kind, n in conn.execute(
-            "SELECT kind, count(*) FROM klaviyo_events WHERE customer_id = ? "
-            "AND occurred_at >= ? AND occurred_at < ? GROUP BY kind",
-            (customer_id, start, end),
-        )
-    }
+    counts = engagement.customer_counts(conn, customer_id, start, end)
     score = sum(settings.weights.get(k, 0.0) * n for k, n in counts.items())  # type: ignore[call-overload]
     return float(score), counts

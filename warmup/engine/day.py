@@ -21,7 +21,6 @@ from datetime import date, datetime
 
 import pendulum
 
-from warmup.calendar import dates_after, day_date, local_date, local_time
 from warmup.clock import show
 from warmup.engagement.dry_run import klaviyo_day
 from warmup.engine.actions import write_actions
@@ -32,11 +31,13 @@ from warmup.engine.funnel import count_nodes, draw_tree
 from warmup.engine.journeys import final_paths, load_frozen, persist, refresh_states
 from warmup.engine.preview import NewSet, list_changes, samples
 from warmup.engine.result import DayResult
-from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
+from warmup.mailboxes.allocation import group_report
+from warmup.mailboxes.cache import Refresh, refresh_mx
 from warmup.plan import LoadedPlan
-from warmup.store import Store, now_iso, open_store
+from warmup.plan.calendar import dates_after, day_date, local_date, local_time, occupied_until
+from warmup.store import Store, days, now_iso, open_store
 from warmup.wallclock import say, shifted_times
 
 log = logging.getLogger("warmup.engine")
@@ -69,6 +70,7 @@ class DayRun:
         self.completed_before = False
         self.frozen = False
         self.run_id: int | None = None
+        self.mx = Refresh()
         self.ctx: DayContext
         self.ev: Evaluation
         self.result: DayResult
@@ -101,33 +103,13 @@ class DayRun:
                 hint="pass --day between those",
             )
         conn = self.store.conn
-        rows = {
-            int(r[0]): r
-            for r in conn.execute("SELECT day, date, status, completed_at, new_allocated FROM days")
-        }
+        rows = days.states(conn)
         row = rows.get(self.day)
-        self.completed_before = row is not None and row[2] == "completed"
-        self.frozen = row is not None and row[4] is not None
-        notes: list[str] = []
-        if row is None and self.day > 1:
-            prev = rows.get(self.day - 1)
-            if prev is None or prev[2] != "completed":
-                state = "not started" if prev is None else prev[2]
-                message = (
-                    f"day {self.day} cannot run before day {self.day - 1} has completed "
-                    f"(day {self.day - 1} is {state})"
-                )
-                if self.dry_run:
-                    notes.append(message + "; a real run would be refused")
-                elif self.force_reason is None:
-                    raise DayOrderError(
-                        message,
-                        hint=f"run `warmup run {self.loaded.path} "
-                        f"--day {self.day - 1}` first, or pass --force "
-                        '"reason" to run it anyway',
-                    )
+        self.completed_before = row is not None and row.status == days.COMPLETED
+        self.frozen = row is not None and row.frozen
+        notes = self._check_order(rows) if row is None else []
         when = (
-            date.fromisoformat(row[1])
+            date.fromisoformat(row.date)
             if row is not None
             else day_date(plan, self.day, self._anchors(rows))
         )
@@ -161,29 +143,54 @@ class DayRun:
         if self.dry_run or self.completed_before:
             return
         process_events(self.loaded, self.store, self.clock)
+        self._record_start(when, first=row is None)
+
+    def _check_order(self, rows: dict[int, days.DayState]) -> list[str]:
+        """A first run of a day needs the day before it completed: refuse (a real run without
+        --force) or say so (a dry run)."""
+        prev = rows.get(self.day - 1)
+        if self.day == 1 or (prev is not None and prev.status == days.COMPLETED):
+            return []
+        state = "not started" if prev is None else prev.status
+        message = (
+            f"day {self.day} cannot run before day {self.day - 1} has completed "
+            f"(day {self.day - 1} is {state})"
+        )
+        if self.dry_run:
+            return [message + "; a real run would be refused"]
+        if self.force_reason is None:
+            raise DayOrderError(
+                message,
+                hint=f"run `warmup run {self.loaded.path} "
+                f"--day {self.day - 1}` first, or pass --force "
+                '"reason" to run it anyway',
+            )
+        return []
+
+    def _record_start(self, when: date, *, first: bool) -> None:
+        """The day is running, with this run's row (one transaction)."""
+        conn = self.store.conn
         with self.store.transaction():
-            if row is None:
-                conn.execute(
-                    "INSERT INTO days (day, date, status, started_at, forced_reason) "
-                    "VALUES (?, ?, 'running', ?, ?)",
-                    (self.day, when.isoformat(), now_iso(), self.force_reason),
+            if first:
+                days.start(
+                    conn,
+                    self.day,
+                    when.isoformat(),
+                    started_at=now_iso(),
+                    forced_reason=self.force_reason,
                 )
             else:
-                conn.execute(
-                    "UPDATE days SET status = 'running', "
-                    "forced_reason = COALESCE(?, forced_reason) WHERE day = ?",
-                    (self.force_reason, self.day),
-                )
+                days.restart(conn, self.day, forced_reason=self.force_reason)
             if not self.frozen:
-                conn.execute(
-                    "UPDATE days SET volume_day = ?, guardrail_override = "
-                    "COALESCE(?, guardrail_override) WHERE day = ?",
-                    (self.ctx.volume_day, self.override_guardrail, self.day),
+                days.set_volume(
+                    conn,
+                    self.day,
+                    volume_day=self.ctx.volume_day,
+                    override=self.override_guardrail,
                 )
-            self.run_id = conn.execute(
-                "INSERT INTO runs (day, started_at, pid, argv) VALUES (?, ?, ?, ?)",
-                (self.day, now_iso(), os.getpid(), " ".join(sys.argv[1:])),
-            ).lastrowid
+            self.run_id = days.add_run(
+                conn, self.day, started_at=now_iso(), pid=os.getpid(), argv=" ".join(sys.argv[1:])
+            )
 
     def _guardrails(self) -> None:
         """Bounce/complaint figures of earlier days: proceed, hold (an earlier day's volume) or
@@ -227,7 +234,7 @@ class DayRun:
             f"({night.wall.readings()}), or choose another time for day {self.day}; {where}",
         )
 
-    def _late_note(self, when: date, rows: dict[int, tuple[object, ...]]) -> None:
+    def _late_note(self, when: date, rows: dict[int, days.DayState]) -> None:
         """A day first run after its date: say so, and which dates the later days now take."""
         plan = self.loaded.plan
         today = local_date(plan, self.clock)
@@ -253,19 +260,15 @@ class DayRun:
             + "".join(f"; on a clock change now: {night}" for night in nights)
         )
 
-    def _anchors(self, rows: dict[int, tuple[object, ...]]) -> dict[int, date]:
+    def _anchors(self, rows: dict[int, days.DayState]) -> dict[int, date]:
         """Earlier days' last dates: a day that completed after its date pushes the rest."""
         anchors: dict[int, date] = {}
         for number, row in rows.items():
             if number >= self.day:
                 continue
-            planned = date.fromisoformat(str(row[1]))
-            done = row[3]
-            if done:
-                planned = max(
-                    planned, local_date(self.loaded.plan, datetime.fromisoformat(str(done)))
-                )
-            anchors[number] = planned
+            anchors[number] = occupied_until(
+                self.loaded.plan, date.fromisoformat(row.date), row.completed_at
+            )
         return anchors
 
     # 2. evaluate -----------------------------------------------------------------------
@@ -281,8 +284,13 @@ class DayRun:
                 show(self.ctx.start, self.ctx.plan.timezone),
             )
         elif self.dry_run:
+            self.mx = refresh_mx(self.ctx.plan, self.store.conn)
             evaluate(self.ctx, self.ev)
         else:
+            # MX lookups of new company domains first, in their own transaction (the network
+            # is never waited on while the day's allocation holds the store's write lock).
+            with self.store.transaction():
+                self.mx = refresh_mx(self.ctx.plan, self.store.conn)
             # Evaluate and freeze in one write transaction: nothing changes in between.
             with self.store.transaction():
                 evaluate(self.ctx, self.ev)
@@ -322,7 +330,7 @@ class DayRun:
         result.funnel = [counts[n.id] for n in ctx.loaded.scenario.nodes]
         result.tree = draw_tree(ctx.loaded.scenario, counts, ctx.plan.timezone)
         if ev.allocated:
-            new = min(ev.limit, ev.eligible)
+            new = ev.new
             result.allocation = {
                 "volume": ctx.settings.new,
                 "eligible": ev.eligible,
@@ -330,6 +338,7 @@ class DayRun:
                 "new": new,
                 "klaviyo": ev.eligible - new,
             }
+            result.allocation.update(group_report(ev.groups, self.mx, result.notes))
             new_set = NewSet(ctx, frozen=self.frozen)
             result.list_changes = list_changes(ctx, new_set)
             if not self.completed_before:
@@ -382,9 +391,9 @@ class DayRun:
     def _next_due(self) -> str | None:
         ctx, ev = self.ctx, self.ev
         if not ctx.reached(ctx.start):
-            return as_utc_iso(ctx.start)
+            return now_iso(ctx.start)
         if not ev.resolved:
-            return as_utc_iso(ev.timeline.allocation_at or ctx.start)
+            return now_iso(ev.timeline.allocation_at or ctx.start)
         pending = [
             moment
             for path_id, count in ev.counts.items()
@@ -393,7 +402,7 @@ class DayRun:
             for moment in pair
             if not ctx.reached(moment)
         ]
-        return as_utc_iso(min(pending)) if pending else None
+        return now_iso(min(pending)) if pending else None
 
     def finalize(self, outcome: str) -> None:
         if hasattr(self, "ctx"):
@@ -403,25 +412,16 @@ class DayRun:
         conn = self.store.conn
         with self.store.transaction():
             if outcome in ("completed", "waiting"):
-                done = as_utc_iso(self.clock) if outcome == "completed" else None
-                conn.execute(
-                    "UPDATE days SET status = ?, completed_at = ? WHERE day = ?",
-                    (outcome, done, self.day),
-                )
+                done = now_iso(self.clock) if outcome == "completed" else None
+                days.finish(conn, self.day, outcome, done)
             elif outcome == "interrupted":
                 # Ctrl-C: the day stays `running` with no lock holder, which `status` reads as
                 # "interrupted; run it again" (as after a crash), not as a failure to fix.
                 pass
             else:
                 # Nothing runs any more: say so, rather than leave the day looking busy.
-                conn.execute(
-                    "UPDATE days SET status = 'failed' WHERE day = ? AND status = 'running'",
-                    (self.day,),
-                )
-            conn.execute(
-                "UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?",
-                (now_iso(), outcome, self.run_id),
-            )
+                days.fail_if_running(conn, self.day)
+            days.finish_run(conn, self.run_id, finished_at=now_iso(), outcome=outcome)
         log.info("finalize: day %s %s", self.day, outcome)
 
 

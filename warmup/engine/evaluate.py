@@ -16,16 +16,19 @@ from dataclasses import dataclass, field
 
 from warmup.addresses import international
 from warmup.engagement.ranking import prepare_scores
+from warmup.engine import sql
 from warmup.engine.context import DayContext
+from warmup.engine.nodes import register_sql_functions
 from warmup.engine.walk import FlowSql, Timeline
+from warmup.mailboxes.allocation import (
+    GroupAllocation,
+    choose_sql,
+    count_groups,
+    group_column,
+    plan_groups,
+)
 
 log = logging.getLogger("warmup.engine")
-
-TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_flow2", "engine_state")
-CUSTOMER_JOIN = (
-    "JOIN customers c ON c.id = {alias}.customer_id "
-    "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'"
-)
 
 
 @dataclass
@@ -39,6 +42,16 @@ class Evaluation:
     allocated: bool = False
     eligible: int = 0
     limit: int = 0
+    # per mailbox provider group (warmup.mailboxes); None: the plan has no groups
+    groups: GroupAllocation | None = None
+
+    @property
+    def new(self) -> int:
+        """Customers the allocation gave the new provider (fewer than the limit when a
+        mailbox group's cap left slots unused)."""
+        if self.groups is not None and self.allocated:
+            return self.groups.new
+        return min(self.limit, self.eligible)
 
     @property
     def resolved(self) -> bool:
@@ -68,8 +81,7 @@ def prepare(ctx: DayContext) -> Evaluation:
 
 
 def drop_temp(ctx: DayContext) -> None:
-    for name in TEMP_TABLES:
-        ctx.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    sql.drop_temp(ctx.conn)
 
 
 def evaluate(ctx: DayContext, result: Evaluation) -> None:
@@ -80,24 +92,16 @@ def evaluate(ctx: DayContext, result: Evaluation) -> None:
     drop_temp(ctx)
     conn.create_function("warmup_rank_hash", 1, rank_hash(ctx.plan.name), deterministic=True)
     conn.create_function("warmup_international", 1, _international, deterministic=True)
-    conn.execute(
-        "CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
-        "last_node TEXT, last_label TEXT, tier INTEGER)"
-    )
-    conn.executemany(
-        "INSERT INTO engine_paths VALUES (?, ?, ?, ?, ?)",
+    register_sql_functions(ctx)
+    sql.create_paths(
+        conn,
         [
             (p.id, p.to_json(), p.last, p.labels[-1], timeline.tiers.get(p.id))
             for p in flow.paths.paths
         ],
     )
-    conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)")
-    conn.execute(
-        f"INSERT INTO engine_flow1 SELECT c.id, {expr1} FROM customers c "
-        "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'",
-        params1,
-    )
-    result.counts = dict(conn.execute("SELECT path, count(*) FROM engine_flow1 GROUP BY path"))
+    sql.evaluate_stage1(conn, expr1, params1)
+    result.counts = sql.path_counts(conn, "engine_flow1")
     log.info(
         "day %s: evaluated %s customers over %s paths",
         ctx.day,
@@ -126,44 +130,32 @@ def _rank(
     conn = ctx.conn
     marks = ",".join(str(p) for p in pending)
     result.eligible = sum(result.counts.get(p, 0) for p in pending)
-    (unmailable,) = conn.execute(
-        "SELECT count(*) FROM engine_flow1 f JOIN customers c ON c.id = f.customer_id "
-        f"WHERE f.path IN ({marks}) AND warmup_international(c.email)"
-    ).fetchone()
-    result.eligible -= int(unmailable)
+    result.eligible -= sql.count_international(conn, marks)
     result.limit = ctx.settings.limit_for(result.eligible)
+    result.groups = plan_groups(ctx.loaded, conn, ctx.day, ctx.volume_day or ctx.day, result.limit)
     cases, params = [], []
-    for path_id, (sql, own) in stage2.items():
-        cases.append(f"WHEN {path_id} THEN {sql}")
+    for path_id, (then, own) in stage2.items():
+        cases.append(f"WHEN {path_id} THEN {then}")
         params += own
     # Post-allocation branches are rare: join the customer row only when one needs it.
-    join = CUSTOMER_JOIN.format(alias="r") if result.flow.stage2_reads_customer else ""
-    # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
-    conn.execute(
-        "CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
-        "tier INTEGER, rank INTEGER, is_new INTEGER)"
-    )
-    # Arrival order (tier), then most engaged first (the plan's Klaviyo engagement score when
-    # it ranks by it, then the export's last engagement, NULL last), then the stable hash.
-    score_join, score_order = prepare_scores(conn, ctx.plan.engagement, ctx.start)
-    conn.execute(
-        "INSERT INTO engine_flow2 SELECT r.customer_id, "
-        f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new FROM ("
-        f"SELECT *, rank <= {int(result.limit)} AND NOT intl AS is_new FROM ("
-        "SELECT f.customer_id, f.path, p.tier, warmup_international(c.email) AS intl, "
-        # whoever the new provider cannot mail ranks last and never takes a slot
-        "ROW_NUMBER() OVER (ORDER BY warmup_international(c.email), p.tier, "
-        f"{score_order}c.last_engaged_at IS NULL, c.last_engaged_at DESC, "
-        "warmup_rank_hash(c.email), c.email) AS rank FROM engine_flow1 f "
-        "JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id {score_join}"
-        f"WHERE f.path IN ({marks}))) r {join}",
+    join = sql.CUSTOMER_JOIN.format(alias="r") if result.flow.stage2_reads_customer else ""
+    groups, eligible = result.groups, result.eligible
+    sql.rank_stage2(
+        conn,
+        marks,
+        cases,
         params,
+        limit=int(result.limit),
+        join=join,
+        grp=group_column(groups),
+        choose=lambda ranked: choose_sql(groups, ranked, result.limit, eligible),
+        scored=prepare_scores(conn, ctx.plan.engagement, ctx.start),
     )
+    if groups is not None:
+        count_groups(conn, groups, eligible)
     for path_id in pending:
         result.counts.pop(path_id, None)
-    for path_id, count in conn.execute("SELECT path, count(*) FROM engine_flow2 GROUP BY path"):
-        result.counts[path_id] = count
+    result.counts.update(sql.path_counts(conn, "engine_flow2"))
     result.allocated = True
     log.info(
         "day %s: allocation ranked %s eligible, new-provider limit %s",

@@ -16,15 +16,14 @@ from datetime import datetime
 
 import pendulum
 
-from warmup.calendar import day_date, local_time
-from warmup.engine.actions import insert_webhooks
-from warmup.engine.consent import reject_consent
+from warmup.engine import sql
 from warmup.engine.context import DayContext
-from warmup.engine.predicates import predicate
-from warmup.engine.walk import as_utc_iso
+from warmup.engine.nodes import register_sql_functions, type_of
+from warmup.engine.nodes.base import EventVisit
 from warmup.plan import LoadedPlan
-from warmup.plan.scenario import BranchNode, ConsentRejectNode, TriggerNode, WebhookNode
-from warmup.store import Store
+from warmup.plan.calendar import day_date, local_time
+from warmup.plan.scenario import TriggerNode
+from warmup.store import Store, days, now_iso
 
 log = logging.getLogger("warmup.engine")
 BATCH = 500
@@ -36,7 +35,7 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
     types = sorted({kind for t in triggers for kind in t.events})
     if not types:
         return 0
-    moment = as_utc_iso(now or pendulum.now("UTC"))
+    moment = now_iso(now or pendulum.now("UTC"))
     marks = ", ".join("?" for _ in types)
     done = 0
     while True:
@@ -64,49 +63,28 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
 
 def _context(loaded: LoadedPlan, store: Store, day: int | None) -> DayContext:
     if day is None:
-        row = store.conn.execute("SELECT max(day) FROM days").fetchone()
-        day = int(row[0]) if row and row[0] else 1
+        day = days.latest_day(store.conn) or 1
     day = max(1, min(int(day), loaded.plan.day_count))
     when = day_date(loaded.plan, day)
-    return DayContext(loaded, store.conn, day, when, local_time(loaded.plan, when), None, False)
+    ctx = DayContext(loaded, store.conn, day, when, local_time(loaded.plan, when), None, False)
+    register_sql_functions(ctx)
+    return ctx
 
 
 def _walk(ctx: DayContext, trigger: TriggerNode, event_id: int, customer_id: int, now: str) -> None:
     nodes = ctx.loaded.scenario.by_id
+    visit = EventVisit(ctx, event_id, customer_id, now)
     node_id = trigger.next
     seen: set[str] = set()
     while node_id is not None and node_id not in seen:
         seen.add(node_id)
         node = nodes[node_id]
-        if isinstance(node, ConsentRejectNode):
-            reject_consent(
-                ctx.conn,
-                "SELECT ? AS customer_id",
-                [customer_id],
-                channel=node.channel,
-                source=f"event:{event_id}",
-                now=now,
-            )
-        elif isinstance(node, WebhookNode):
-            insert_webhooks(
-                ctx.conn,
-                node,
-                key_prefix=f"{ctx.plan.name}:event:{event_id}:{node.id}:",
-                day=ctx.day,
-                source="FROM customers c WHERE c.id = ?",
-                params=[customer_id],
-                not_before=None,
-                now=now,
-            )
-        if isinstance(node, BranchNode):
-            if getattr(node, "source", None) == "allocation":
-                break  # an allocation belongs to the date flow
-            sql, params = predicate(node, ctx)
-            row = ctx.conn.execute(
-                f"SELECT {sql} FROM customers c LEFT JOIN consents e ON e.customer_id = c.id "
-                "AND e.channel = 'email' WHERE c.id = ?",
-                [*params, customer_id],
-            ).fetchone()
-            node_id = node.yes if row and row[0] else node.no
-        else:
+        kind = type_of(node)
+        kind.on_event(node, visit)
+        if kind.is_allocation(node):
+            break  # an allocation belongs to the date flow
+        test = kind.predicate(node, ctx)
+        if test is None:
             node_id = node.edges().get("next")
+        else:
+            node_id = node.edges().get("yes" if sql.test_one(ctx.conn, test, customer_id) else "no")

@@ -17,10 +17,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
 from warmup.engine.paths import UNSAFE, Path
-from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
+from warmup.engine.walk import FlowSql, Timeline
+from warmup.mailboxes.allocation import frozen_groups, record_groups
+from warmup.store import days, journeys, now_iso
 
 log = logging.getLogger("warmup.engine")
 
@@ -39,7 +42,7 @@ def path_state(timeline: Timeline, path: Path) -> tuple[str, str | None]:
     if parked is None:
         return path.last, None
     index, due = parked
-    return path.nodes[index], as_utc_iso(due)
+    return path.nodes[index], now_iso(due)
 
 
 def final_paths(ev: Evaluation) -> list[Path]:
@@ -50,59 +53,18 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
     """Freeze the allocation: allocations, journeys and the day's counts (inside the caller's
     transaction, so a kill leaves all of it or none)."""
     conn = ctx.conn
-    conn.execute("DROP TABLE IF EXISTS temp.engine_state")
-    conn.execute(
-        "CREATE TEMP TABLE engine_state (path INTEGER PRIMARY KEY, node TEXT, "
-        "due_at TEXT, outcome TEXT)"
-    )
-    conn.executemany(
-        "INSERT INTO engine_state VALUES (?, ?, ?, ?)",
-        [
-            (p.id, *path_state(ev.timeline, p), path_outcome(ev.flow, p))
-            for p in ev.flow.paths.paths
-        ],
-    )
-    # The day's paths once; each journey names its path by id (see migration 040).
-    conn.execute("DELETE FROM journey_paths WHERE day = ?", (ctx.day,))
-    conn.execute(
-        "INSERT INTO journey_paths (day, id, path, last_label) "
-        "SELECT ?, id, json, last_label FROM engine_paths",
-        [ctx.day],
-    )
+    states = [
+        (p.id, *path_state(ev.timeline, p), path_outcome(ev.flow, p)) for p in ev.flow.paths.paths
+    ]
     pending = ",".join(str(p.id) for p in ev.flow.pending_paths()) or "-1"
-    # In customer order: the rows append to the end of the (day, customer_id) B-tree instead
-    # of landing at random pages, as they would in rank order.
-    select = (
-        "SELECT ?, f.customer_id, f.path, s.node, s.due_at, s.outcome, {rank} "
-        "FROM {table} f JOIN engine_state s ON s.path = f.path"
-    )
-    columns = "(day, customer_id, path_id, node, due_at, outcome, rank)"
-    conn.execute(
-        f"INSERT OR REPLACE INTO journeys {columns} "
-        + select.format(rank="NULL", table="engine_flow1")
-        + f" WHERE f.path NOT IN ({pending}) ORDER BY f.customer_id",
-        [ctx.day],
-    )
+    sql.freeze_stage1(conn, ctx.day, states, pending)
     new = klaviyo = 0
     if ev.allocated:
-        conn.execute(
-            f"INSERT OR REPLACE INTO journeys {columns} "
-            + select.format(rank="f.rank", table="engine_flow2")
-            + " ORDER BY f.customer_id",
-            [ctx.day],
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier) "
-            "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
-            "tier FROM engine_flow2 ORDER BY customer_id",
-            [ctx.day],
-        )
-        new = min(ev.limit, ev.eligible)
+        sql.freeze_allocation(conn, ctx.day)
+        record_groups(conn, ctx.day, ev.groups)
+        new = ev.new
         klaviyo = ev.eligible - new
-    conn.execute(
-        "UPDATE days SET new_limit = ?, new_allocated = ?, klaviyo_allocated = ? WHERE day = ?",
-        (ev.limit, new, klaviyo, ctx.day),
-    )
+    days.record_allocation(conn, ctx.day, limit=ev.limit, new=new, klaviyo=klaviyo)
     log.info(
         "day %s: allocation frozen: new %s, klaviyo %s (limit %s)", ctx.day, new, klaviyo, ev.limit
     )
@@ -112,11 +74,7 @@ def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
     """Counts per path from the frozen journeys (a re-run never re-evaluates a frozen day)."""
     by_key = {(p.to_json(), p.labels[-1]): p for p in ev.flow.paths.paths}
     ev.counts = {}
-    for path_json, label, count in ctx.conn.execute(
-        "SELECT path, last_label, count(*) FROM journey_rows WHERE day = ? "
-        "GROUP BY path, last_label",
-        (ctx.day,),
-    ):
+    for path_json, label, count in journeys.path_counts(ctx.conn, ctx.day):
         path = by_key.get((path_json, label))
         if path is None:
             log.warning(
@@ -127,23 +85,16 @@ def load_frozen(ctx: DayContext, ev: Evaluation) -> None:
             )
             continue
         ev.counts[path.id] = count
-    row = ctx.conn.execute(
-        "SELECT new_limit, new_allocated, klaviyo_allocated FROM days WHERE day = ?", (ctx.day,)
-    ).fetchone()
-    ev.limit = int(row[0] or 0)
-    ev.eligible = int(row[1] or 0) + int(row[2] or 0)
+    ev.limit, new, klaviyo = days.allocation(ctx.conn, ctx.day)
+    ev.eligible = new + klaviyo
+    ev.groups = frozen_groups(ctx.conn, ctx.day)
     ev.allocated = True
 
 
 def journeys_on(ctx: DayContext, paths: list[Path], alias: str = "j") -> tuple[str, list[Any]]:
     """SQL matching the day's ``journeys`` rows (alias ``alias``) on any of ``paths``: by the
     stored path id, or by the node list in rows written before path ids (migration 040)."""
-    stored = {
-        (str(path_json), label): int(path_id)
-        for path_id, path_json, label in ctx.conn.execute(
-            "SELECT id, path, last_label FROM journey_paths WHERE day = ?", (ctx.day,)
-        )
-    }
+    stored = journeys.stored_paths(ctx.conn, ctx.day)
     ids = [stored[key] for p in paths if (key := (p.to_json(), p.labels[-1])) in stored]
     by_list = " OR ".join(f"({alias}.path = ? AND {alias}.last_label = ?)" for _ in paths)
     params: list[Any] = []
@@ -161,8 +112,4 @@ def refresh_states(ctx: DayContext, ev: Evaluation) -> None:
     for path in final_paths(ev):
         node, due = path_state(ev.timeline, path)
         where, params = journeys_on(ctx, [path], alias="journeys")
-        ctx.conn.execute(
-            f"UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND {where} "
-            "AND (node IS NOT ? OR due_at IS NOT ?)",
-            (node, due, ctx.day, *params, node, due),
-        )
+        sql.move_journeys(ctx.conn, ctx.day, where, params, node=node, due_at=due)

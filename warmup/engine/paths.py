@@ -3,7 +3,8 @@
 Linear nodes have one ``next`` and branch nodes take ``yes`` or ``no``, so each customer walks
 exactly one path through the (acyclic) graph. The engine enumerates those paths up front — a few
 per scenario — and evaluates the day by giving every customer a path id in one SQL pass
-(``warmup.engine.sql``), instead of pushing customers through nodes one at a time.
+(``warmup.engine.walk``, through ``warmup.engine.sql``), instead of pushing customers through
+nodes one at a time.
 
 The allocation node splits the walk in two: paths up to it are *stage 1* (their last label is
 empty while the rank is unknown); each one continues as a *stage 2* path through ``yes`` (new
@@ -15,10 +16,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from warmup.plan.scenario import AudienceNode, BranchNode, Node, Scenario, TriggerNode
+from warmup.engine.nodes import type_of
+from warmup.engine.nodes.base import PENDING, UNSAFE
+from warmup.plan.scenario import Node, Scenario, TriggerNode
 
-PENDING = ""  # label of an allocation node whose rank is not known yet
-UNSAFE = "unsafe"  # label of an allocation node a customer may never pass (consent, bad email)
+__all__ = ["PENDING", "UNSAFE", "Path", "PathSet", "allocation_node", "date_trigger"]
 
 
 @dataclass(frozen=True)
@@ -62,20 +64,16 @@ class PathSet:
 
 def date_trigger(scenario: Scenario) -> TriggerNode | None:
     for node in scenario.triggers():
-        if node.on == "date":
+        if type_of(node).is_date_trigger(node):
             return node
     return None
 
 
-def allocation_node(scenario: Scenario) -> AudienceNode | None:
+def allocation_node(scenario: Scenario) -> Node | None:
     for node in scenario.nodes:
-        if isinstance(node, AudienceNode) and node.source == "allocation":
+        if type_of(node).is_allocation(node):
             return node
     return None
-
-
-def is_branch(node: Node) -> bool:
-    return isinstance(node, BranchNode)
 
 
 def label_between(node: Node, target: str) -> str:

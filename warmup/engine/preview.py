@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 from warmup.email.render import CUSTOMER_FIELDS, render_message
-from warmup.engine.actions import PROFILE_FIELDS, email_template
+from warmup.engine import sql
 from warmup.engine.context import DayContext
-from warmup.klaviyo_request import webhook_request
+from warmup.engine.nodes.email import email_template
+from warmup.engine.sql import PROFILE_FIELDS
 from warmup.plan.scenario import EmailNode, WebhookNode
 from warmup.providers.klaviyo.endpoints import readback_cost
+from warmup.providers.klaviyo.request import webhook_request
 
 SAMPLE_SIZE = 3
 CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "attributes")
@@ -35,15 +37,7 @@ def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
     """The exclusion list holds exactly the day's new-provider set: changes vs the day before."""
     prev = ctx.day - 1
     conn = ctx.conn
-    today, added = conn.execute(
-        "SELECT count(*), coalesce(sum(NOT EXISTS (SELECT 1 FROM allocations a "
-        "WHERE a.day = ? AND a.customer_id = t.customer_id AND a.provider = 'new')), 0) "
-        f"FROM ({new.rows}) t",
-        (prev,),
-    ).fetchone()
-    before = conn.execute(
-        "SELECT count(*) FROM allocations WHERE day = ? AND provider = 'new'", (prev,)
-    ).fetchone()[0]
+    today, added, before = sql.new_set_changes(conn, new.rows, prev)
     # Whoever was in yesterday's set and is not added today stayed; the rest leave the list.
     removed = int(before) - (int(today) - int(added))
     # Nobody is mailed before their email is read back from the list (verify before send).
@@ -58,11 +52,7 @@ def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
 
 
 def sample_customers(ctx: DayContext, new: NewSet) -> list[tuple[int, dict[str, Any]]]:
-    cols = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
-    rows = ctx.conn.execute(
-        f"SELECT t.rank, {cols} FROM ({new.rows}) t JOIN customers c ON c.id = t.customer_id "
-        f"WHERE t.rank <= {SAMPLE_SIZE} ORDER BY t.rank"
-    ).fetchall()
+    rows = sql.ranked_customers(ctx.conn, new.rows, CUSTOMER_COLUMNS, SAMPLE_SIZE)
     return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
 
 
@@ -78,23 +68,16 @@ def known_list_id(ctx: DayContext, which: str) -> str | None:
     if ref.name is None:
         return None
     name = ref.name.replace("{day}", str(ctx.day)).replace("{date}", ctx.date.isoformat())
-    row = ctx.conn.execute(
-        "SELECT list_id FROM klaviyo_lists WHERE ref = ?", (f"{which}:{name}",)
-    ).fetchone()
-    return None if row is None else str(row[0])
+    return sql.resolved_list_id(ctx.conn, f"{which}:{name}")
 
 
 def joining_customers(
     ctx: DayContext, new: NewSet, list_id: str
 ) -> list[tuple[int, dict[str, Any]]]:
     """The day's first few customers who are not confirmed members of ``list_id`` yet."""
-    cols = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
-    rows = ctx.conn.execute(
-        f"SELECT t.rank, {cols} FROM ({new.rows}) t JOIN customers c ON c.id = t.customer_id "
-        "WHERE NOT EXISTS (SELECT 1 FROM klaviyo_members m WHERE m.list_id = ? "
-        f"AND m.customer_id = t.customer_id) ORDER BY t.rank LIMIT {SAMPLE_SIZE}",
-        (list_id,),
-    ).fetchall()
+    rows = sql.ranked_customers(
+        ctx.conn, new.rows, CUSTOMER_COLUMNS, SAMPLE_SIZE, not_in_list=list_id
+    )
     return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
 
 
@@ -132,14 +115,7 @@ def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[st
     if hook is not None and customers:
         # As the dispatcher sends it: an imported Klaviyo id is used only once Klaviyo itself
         # returned it (migration 030); others join by email through a bulk import.
-        marks = ",".join("?" for _ in customers)
-        confirmed = {
-            int(cid)
-            for (cid,) in ctx.conn.execute(
-                f"SELECT id FROM customers WHERE klaviyo_id_confirmed AND id IN ({marks})",
-                [cid for cid, _ in customers],
-            )
-        }
+        confirmed = sql.klaviyo_id_confirmed(ctx.conn, [cid for cid, _ in customers])
         profiles = [
             {
                 name: (c[name] if name != "klaviyo_id" or cid in confirmed else None)

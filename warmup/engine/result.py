@@ -17,7 +17,10 @@ JSON schema of ``DayResult.to_json()`` (key names are stable; add keys, never re
          "parked": 0, "due_at": null}     # customers waiting at the node, and until when
       ],
       "allocation": {"volume": "10%" | 5000 | "all", "eligible": 950, "limit": 95,
-                     "new": 95, "klaviyo": 855} | null,   # null: the allocation has not run
+                     "new": 95, "klaviyo": 855,
+                     "groups": [{"group": "gmail", "eligible": 400, "cap": 38, "new": 38,
+                                 "klaviyo": 362, "held": null | "why"}]   # with mailbox groups
+                    } | null,   # null: the allocation has not run
       "list_changes": {"list": "exclusion", "previous_day": 2 | null,
                        "added": 45, "removed": 0} | null,
       "samples": [{"rank": 1, "email": "...", "template": "day-03", "subject": "..."}],
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warmup.engine.funnel import NodeCount
+from warmup.mailboxes.allocation import render_groups
 
 
 @dataclass
@@ -90,6 +94,7 @@ class DayResult:
                 f"allocation: new provider {a['new']:,} of limit {a['limit']:,} "
                 f"(schedule: {a['volume']}), eligible {a['eligible']:,}, Klaviyo "
                 f"{a['klaviyo']:,}",
+                *render_groups(a.get("groups")),
             ]
         if self.list_changes is not None:
             c = self.list_changes

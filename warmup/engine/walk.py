@@ -9,14 +9,14 @@ parameter list always line up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from warmup.calendar import local_time
+from warmup.engine import sql
 from warmup.engine.context import DayContext
+from warmup.engine.nodes import type_of
 from warmup.engine.paths import PENDING, UNSAFE, Path, PathSet, allocation_node, date_trigger
-from warmup.engine.predicates import SAFE, predicate
-from warmup.plan.scenario import AudienceNode, BranchNode, Node, WaitNode
+from warmup.plan.scenario import Node
 
 Walker = Callable[[str, tuple[str, ...], tuple[str, ...], list[Any]], str]
 
@@ -51,7 +51,7 @@ class FlowSql:
         yes = self._follow(self.allocation, "yes", pending.nodes, labels, params)
         no = self._follow(self.allocation, "no", pending.nodes, labels, params)
         self._in_stage2 = False
-        return f"(CASE WHEN {is_new_sql} THEN {yes} ELSE {no} END)", params
+        return sql.case(is_new_sql, yes, no), params
 
     def pending_paths(self) -> list[Path]:
         return [
@@ -66,18 +66,19 @@ class FlowSql:
         self, node_id: str, nodes: tuple[str, ...], labels: tuple[str, ...], params: list[Any]
     ) -> str:
         node = self.nodes[node_id]
+        kind = type_of(node)
         here = (*nodes, node_id)
-        if isinstance(node, AudienceNode) and node.source == "allocation":
+        if kind.is_allocation(node):
             pending = self.paths.add(here, (*labels, PENDING))
             unsafe = self.paths.add(here, (*labels, UNSAFE))
-            return f"(CASE WHEN {SAFE} THEN {pending} ELSE {unsafe} END)"
-        if isinstance(node, BranchNode):
-            sql, own = predicate(node, self.ctx)
-            params.extend(own)
+            return sql.case(sql.SAFE, str(pending), str(unsafe))
+        test = kind.predicate(node, self.ctx)
+        if test is not None:
+            params.extend(test[1])
             self.stage2_reads_customer |= self._in_stage2
             yes = self._follow(node, "yes", here, labels, params)
             no = self._follow(node, "no", here, labels, params)
-            return f"(CASE WHEN {sql} THEN {yes} ELSE {no} END)"
+            return sql.case(test[0], yes, no)
         return self._follow(node, "next", here, labels, params)
 
     def _follow(
@@ -114,26 +115,14 @@ class Timeline:
         ordered = sorted(set(arrivals))
         self.tiers = {p.id: ordered.index(self._times(p)[-1][0]) for p in flow.pending_paths()}
 
-    def _wait_until(self, node: WaitNode, arrive: datetime) -> datetime:
-        if node.delay is not None:
-            return arrive + node.delay
-        hhmm = (
-            self.ctx.plan.schedule.send_time_for(self.ctx.day)
-            if node.until == "send_time"
-            else str(node.until)
-        )
-        return max(arrive, local_time(self.ctx.plan, self.ctx.date, hhmm))
-
     def _times(self, path: Path) -> list[tuple[datetime, datetime]]:
         moment = self.ctx.start
         out: list[tuple[datetime, datetime]] = []
         allocation = self.flow.allocation
         for index, node_id in enumerate(path.nodes):
             node = self.flow.nodes[node_id]
-            leave = moment
-            if isinstance(node, WaitNode):
-                leave = self._wait_until(node, moment)
-            elif (
+            leave = type_of(node).leave_at(node, self.ctx, moment)
+            if (
                 allocation is not None
                 and node_id == allocation.id
                 and path.labels[index] != UNSAFE
@@ -164,8 +153,3 @@ class Timeline:
             for _, leave in self._times(path):
                 last = max(last, leave)
         return last
-
-
-def as_utc_iso(moment: datetime) -> str:
-    """The store's one time format: UTC, second precision."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()

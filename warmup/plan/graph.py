@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 
+from warmup.engine.nodes import type_of
 from warmup.errors import Issue
-from warmup.plan.scenario import AudienceNode, Scenario, TriggerNode
+from warmup.plan.scenario import Scenario, TriggerNode
 from warmup.plan.yamlpos import Loc, Positioned
 
 
@@ -87,9 +88,7 @@ def check_graph(scenario: Scenario, positioned: Positioned) -> list[Issue]:
 
     issues += _cycles(scenario, index, positioned)
 
-    allocations = [
-        n for n in scenario.nodes if isinstance(n, AudienceNode) and n.source == "allocation"
-    ]
+    allocations = [n for n in scenario.nodes if type_of(n).is_allocation(n)]
     for n in allocations[1:]:
         flag(
             index[n.id],

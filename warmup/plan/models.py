@@ -10,7 +10,15 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from warmup.clock import is_zone_name
 from warmup.providers.klaviyo import revisions as klaviyo_revisions
@@ -393,6 +401,40 @@ class SendWindowSettings(StrictModel):
         return self
 
 
+def _mailbox_cap(value: object) -> object:
+    """One day's cap of a mailbox group: a number, a share of the day's new-provider limit
+    like "40%", or null (no cap that day)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        match = _PERCENT.match(value.strip())
+        if match and float(match.group(1)) <= 100:
+            return value.strip()
+    raise ValueError(
+        f"{value!r} is not a mailbox cap — write a number like 500, a share of the day's "
+        'new-provider limit like "40%", or null for no cap that day'
+    )
+
+
+MailboxCap = Annotated[int | str | None, BeforeValidator(_mailbox_cap)]
+# One value for every day, or one per day (a ramp): `gmail: "40%"` or `gmail: [50, 100, …]`.
+MailboxCaps = Annotated[
+    list[MailboxCap], BeforeValidator(lambda v: v if isinstance(v, list) else [v])
+]
+_GROUP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+def cap_count(cap: int | str | None, limit: int) -> int | None:
+    """A cap as a number of customers, given the day's new-provider limit."""
+    if cap is None:
+        return None
+    if isinstance(cap, int):
+        return min(cap, limit)
+    return int(limit * float(cap.rstrip("%")) / 100)
+
+
 class Schedule(StrictModel):
     send_time: str = "10:00"
     # How a local time the clocks skip or repeat that night is read (warmup.clock); unset, such
@@ -414,6 +456,30 @@ class Schedule(StrictModel):
     # Seed 004, variant 2: the trigger starts X days before Klaviyo's campaign, X = the days one
     # template is used; a template used on more days than this is refused.
     klaviyo_lead_days: int | None = Field(default=None, ge=1, le=60)
+    # Per mailbox provider group (warmup.mailboxes): the most of each day's new-provider
+    # customers that group may take; its overflow stays on Klaviyo.
+    mailbox_caps: dict[str, MailboxCaps] = Field(default_factory=dict)
+
+    @field_validator("mailbox_caps")
+    @classmethod
+    def _caps_per_day(
+        cls, value: dict[str, list[int | str | None]], info: ValidationInfo
+    ) -> dict[str, list[int | str | None]]:
+        days = len(info.data.get("days") or [])
+        for group, caps in value.items():
+            if days and len(caps) not in (1, days):
+                raise ValueError(
+                    f"{group}: {len(caps)} caps for {days} days — write one value for every "
+                    f'day (like "40%") or a list of exactly {days}, one per day'
+                )
+        return value
+
+    def mailbox_cap(self, group: str, number: int) -> int | str | None:
+        """Group ``group``'s cap on schedule day ``number`` as written (None: no cap)."""
+        caps = self.mailbox_caps.get(group)
+        if not caps:
+            return None
+        return caps[0] if len(caps) == 1 else caps[number - 1]
 
     @field_validator("send_time")
     @classmethod
@@ -501,6 +567,52 @@ class EventSettings(StrictModel):
     sendgrid: SendGridEventSettings = SendGridEventSettings()
 
     _env = field_validator("webhook_secret_env")(_check_env_name)
+
+
+class MailboxGroupSettings(StrictModel):
+    """A plan's own mailbox provider group: its domains (``seznam.cz``, ``yahoo.*``) and the
+    MX host suffixes that put a company domain in it (``seznam.cz``)."""
+
+    domains: list[str] = Field(default_factory=list)
+    mx: list[str] = Field(default_factory=list)
+
+
+class MailboxSettings(StrictModel):
+    """How customers are put into mailbox provider groups (warmup.mailboxes)."""
+
+    # false: no DNS; company domains are `other` (the dry run says how many).
+    resolve_mx: bool = True
+    # HOST or HOST:PORT (one port for all); empty: the system's resolver.
+    nameservers: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    groups: dict[str, MailboxGroupSettings] = Field(default_factory=dict)
+
+    @field_validator("groups")
+    @classmethod
+    def _names(cls, value: dict[str, MailboxGroupSettings]) -> dict[str, MailboxGroupSettings]:
+        for name in value:
+            if not _GROUP_NAME.match(name) or name == "other":
+                raise ValueError(
+                    f"{name!r} cannot name a group — write lower-case letters, digits, - or _, "
+                    "like seznam (`other` is what matches no group)"
+                )
+        return value
+
+    @field_validator("nameservers")
+    @classmethod
+    def _servers(cls, value: list[str]) -> list[str]:
+        ports = set()
+        for server in value:
+            host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
+            if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+                raise ValueError(
+                    f"{server!r} is not a name server — write an address like 192.0.2.53 "
+                    "or 127.0.0.1:5353"
+                )
+            ports.add(port or "53")
+        if len(ports) > 1:
+            raise ValueError("the name servers use different ports — use one port for all")
+        return value
 
 
 class CsvMapping(StrictModel):
@@ -611,6 +723,9 @@ class Plan(StrictModel):
     guardrails: Guardrails = Guardrails()
     events: EventSettings = EventSettings()
     engagement: EngagementSettings = EngagementSettings()
+    # Mailbox provider groups; with `schedule.mailbox_caps` (or this) each day's allocation,
+    # dry run, status and report go per group.
+    mailboxes: MailboxSettings | None = None
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

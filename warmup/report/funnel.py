@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from warmup.plan.scenario import Scenario
-from warmup.store import Store
+from warmup.store import Store, journeys
 
 
 @dataclass
@@ -35,11 +35,7 @@ def day_funnel(store: Store, day: int, now: str) -> Funnel:
     after it, even though the frozen path already names them; ``now`` (UTC ISO) tells who is
     still parked."""
     funnel = Funnel(day)
-    for path_json, node, outcome, count in store.conn.execute(
-        "SELECT path, node, outcome, count(*) FROM journey_rows WHERE day = ? "
-        "GROUP BY path, node, outcome",
-        (day,),
-    ):
+    for path_json, node, outcome, count in journeys.by_path_and_place(store.conn, day):
         nodes = [str(n) for n in json.loads(path_json)]
         if node is not None and node in nodes:
             nodes = nodes[: nodes.index(node) + 1]
@@ -50,13 +46,10 @@ def day_funnel(store: Store, day: int, now: str) -> Funnel:
         if node is not None and node != (nodes[-1] if nodes else None):
             funnel.reached[node] += count
         funnel.outcomes[str(outcome or "in progress")] += count
-    for node, count in store.conn.execute(
-        "SELECT node, count(*) FROM journeys WHERE day = ? AND due_at > ? GROUP BY node", (day, now)
-    ):
+    for node, count in journeys.parked_by_node(store.conn, day, now):
         funnel.parked[str(node)] += count
     return funnel
 
 
 def latest_day(store: Store) -> int | None:
-    row = store.conn.execute("SELECT max(day) FROM journeys").fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    return journeys.latest_day(store.conn)

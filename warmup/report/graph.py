@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from warmup.engine.nodes import type_of
 from warmup.errors import InvalidInput
 from warmup.plan.loader import load_scenario
+from warmup.plan.resources import bundled_dir
 from warmup.plan.scenario import Node, Scenario
-from warmup.resources import bundled_dir
 
 FORMATS = ("mermaid", "dot")
 
@@ -49,19 +50,11 @@ def _mermaid_id(node_id: str) -> str:
     return "n_" + "".join(ch if ch.isalnum() else "_" for ch in node_id)
 
 
-_MERMAID_SHAPES = {
-    "trigger": ('(["', '"])'),
-    "condition": ('{"', '"}'),
-    "audience": ('{{"', '"}}'),
-    "wait": ('[/"', '"/]'),
-}
-
-
 def to_mermaid(scenario: Scenario) -> str:
     """A Mermaid ``flowchart TD``: node ids, types and titles; ``yes``/``no`` edge labels."""
     lines = ["flowchart TD"]
     for node in scenario.nodes:
-        left, right = _MERMAID_SHAPES.get(node.type, ('["', '"]'))
+        left, right = type_of(node).drawing.mermaid
         lines.append(f"    {_mermaid_id(node.id)}{left}{_mermaid_text(node_label(node))}{right}")
     for node in scenario.nodes:
         for label, target in node.edges().items():
@@ -74,14 +67,6 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-_DOT_SHAPES = {
-    "trigger": "oval",
-    "condition": "diamond",
-    "audience": "hexagon",
-    "wait": "parallelogram",
-}
-
-
 def to_dot(scenario: Scenario) -> str:
     """A Graphviz digraph with the same labels as :func:`to_mermaid`."""
     lines = [
@@ -90,7 +75,7 @@ def to_dot(scenario: Scenario) -> str:
         '    node [shape=box, fontname="Helvetica"];',
     ]
     for node in scenario.nodes:
-        shape = _DOT_SHAPES.get(node.type, "box")
+        shape = type_of(node).drawing.dot
         lines.append(
             f'    "{_dot_text(node.id)}" [label="{_dot_text(node_label(node))}", shape={shape}];'
         )

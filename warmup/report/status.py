@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from warmup.calendar import local_time
 from warmup.clock import ClockChange, local_today, show
 from warmup.consent.flow import unsubscribe_backlog
-from warmup.dispatch import klaviyo_backlog, unsent_email
-from warmup.dispatch.email import email_backlog
 from warmup.errors import InvalidInput
 from warmup.guardrails import DayFigures, evaluate_guardrails
+from warmup.mailboxes.status import group_rows, render_group_table
+from warmup.plan.calendar import local_time
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
-from warmup.store import Store, open_store
+from warmup.store import Store, journeys, open_store
+from warmup.store.outbox import (
+    BOUNCED,
+    FAILED,
+    ON_HOLD,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    Outbox,
+)
 from warmup.wallclock import Shifted, say, shifted_times
 from warmup.wallclock import to_json as wall_json
 
@@ -49,6 +58,8 @@ class PlanStatus:
     # Days not completed whose local times the clocks skip or repeat on the dates they now take.
     clock_nights: list[Shifted]
     clock_change: ClockChange | None
+    # each day's mailbox provider groups (warmup.mailboxes.status); empty without groups
+    mailbox_groups: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,7 +75,7 @@ class PlanStatus:
             "guardrail": self.guardrail.to_json(),
             "next": self.next_action,
             "clock_changes": [wall_json(s, self.clock_change) for s in self.clock_nights],
-        }
+        } | ({"mailbox_groups": self.mailbox_groups} if self.mailbox_groups else {})
 
 
 def _next_day(days: list[DayRow]) -> int:
@@ -146,7 +157,7 @@ def next_action(
             f"Klaviyo: add --resolve-lists), then warmup run {plan_arg} --day {day.day} to "
             "send the email waiting for them"
         )
-    unsent = unsent_email(store)
+    unsent = Outbox(store).unsent_email()
     stranded = [d for d in days if d.status == "completed" and d.day in unsent]
     if stranded:
         day = stranded[0]
@@ -157,10 +168,7 @@ def next_action(
     open_days = [d for d in days if d.status in ("running", "waiting", "failed")]
     if open_days:
         day = open_days[0]
-        due = store.conn.execute(
-            "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL AND due_at > ?",
-            (day.day, now.astimezone(UTC).isoformat()),
-        ).fetchone()[0]
+        due = journeys.next_due(store.conn, day.day, now.astimezone(UTC).isoformat())
         if due:
             return (
                 f"day {day.day} can continue after {show(due, tz)}: "
@@ -217,13 +225,14 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
         nights = open_nights(loaded, days)
         guardrail = guardrail_state(loaded, store, days)
         waiting = unsubscribe_backlog(store, now=now)
+        outbox = Outbox(store)
         return PlanStatus(
             plan=loaded.plan.name,
             timezone=loaded.plan.timezone,
             store=str(loaded.store_path),
             days=days,
-            email_backlog=email_backlog(store),
-            list_sync_backlog=klaviyo_backlog(store),
+            email_backlog=outbox.email_backlog(),
+            list_sync_backlog=outbox.list_change_backlog(),
             unsubscribes_waiting=waiting.count,
             oldest_unsubscribe_seconds=(
                 None if waiting.oldest_age is None else int(waiting.oldest_age.total_seconds())
@@ -232,6 +241,7 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
             next_action=next_action(loaded, store, days, guardrail, now, nights),
             clock_nights=nights,
             clock_change=loaded.plan.schedule.clock_change,
+            mailbox_groups=group_rows(store.conn),
         )
     finally:
         store.close()
@@ -304,11 +314,11 @@ def render_table(status: PlanStatus) -> str:
     rail = status.guardrail
     lines += [
         "",
-        f"emails      {mail['sent']:,} sent, {mail['pending'] + mail['sending']:,} pending, "
-        f"{mail['failed'] + mail['bounced']:,} failed or bounced, "
-        f"{mail['uncertain']:,} uncertain",
-        f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
-        f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
+        f"emails      {mail[SENT]:,} sent, {mail[PENDING] + mail[SENDING]:,} pending, "
+        f"{mail[FAILED] + mail[BOUNCED]:,} failed or bounced, "
+        f"{mail[UNCERTAIN]:,} uncertain",
+        f"list sync   {lists[SENT]:,} synced, {lists[PENDING] + lists[SENDING]:,} "
+        f"pending, {lists[FAILED]:,} failed, {lists[ON_HOLD]:,} on hold",
         *(
             f"  held: {n:,} × {reason}"
             for reason, n in list(lists.get("held_by_reason", {}).items())[:10]
@@ -319,6 +329,7 @@ def render_table(status: PlanStatus) -> str:
             if status.oldest_unsubscribe_seconds is None
             else f" (oldest {_age(status.oldest_unsubscribe_seconds)} ago)"
         ),
+        *render_group_table(status.mailbox_groups)[1:],
         f"guardrail   {rail.action} "
         + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
         + "".join(f"\n              {reason}" for reason in rail.reasons),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from warmup.engine.nodes import REGISTRY, type_of
 from warmup.report.graph import Placed
 
 # Distinctive colours: the browser test looks for them in a screenshot.
@@ -160,15 +161,8 @@ class NodeBox:
     detail: str
 
 
-NODE_FILL = {
-    "trigger": "#d6eaf8",
-    "condition": "#fdebd0",
-    "audience": "#d5f5e3",
-    "wait": "#ebdef0",
-    "webhook": "#fadbd8",
-    "email": "#f9e79f",
-    "consent_reject": "#e5e8e8",
-}
+# Each node type's box colour comes from its registry entry (warmup.engine.nodes).
+NODE_FILL = {name: kind.drawing.fill for name, kind in REGISTRY.items()}
 
 
 def _edge_text(label: str, count: int) -> str:
@@ -240,7 +234,7 @@ def funnel_graph(
     for b in boxes:
         x, y = where[b.placed.node.id]
         node = b.placed.node
-        fill = NODE_FILL.get(node.type, "#ffffff")
+        fill = type_of(node).drawing.fill
         name = node.title or node.type
         short = name if len(name) <= 44 else name[:43] + "…"
         parts.append(

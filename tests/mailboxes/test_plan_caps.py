@@ -1,0 +1,88 @@
+"""`schedule.mailbox_caps` and `mailboxes:` in a plan: valid shapes load; mistakes are located
+(file:line:col) and say what to write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mailbox_helpers import plan_text
+
+from warmup.errors import PlanError
+from warmup.plan import load_plan
+
+
+def _issues(path: Path) -> list[str]:
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    return [issue.render() for issue in caught.value.issues]
+
+
+def _line(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_a_share_a_number_a_ramp_and_no_cap_load(tmp_path: Path) -> None:
+    caps = (
+        '    gmail: "40%"\n    microsoft: 500\n'
+        f"    yahoo: [{', '.join(['null'] * 13 + ['25.5%'])}]\n    seznam: [20]\n"
+    )
+    path = plan_text(
+        tmp_path,
+        caps,
+        mailboxes="mailboxes:\n  nameservers: [127.0.0.1:5353]\n  groups:\n"
+        "    seznam: {domains: [seznam.cz, email.cz], mx: [seznam.cz]}\n",
+        volumes={},
+    )
+    schedule = load_plan(path).plan.schedule
+    assert schedule.mailbox_cap("gmail", 3) == "40%"
+    assert schedule.mailbox_cap("microsoft", 14) == 500
+    assert schedule.mailbox_cap("yahoo", 1) is None
+    assert schedule.mailbox_cap("yahoo", 14) == "25.5%"
+    assert schedule.mailbox_cap("seznam", 7) == 20
+    assert schedule.mailbox_cap("apple", 1) is None
+
+
+def test_a_bad_cap_is_located_at_its_value(tmp_path: Path) -> None:
+    path = plan_text(
+        tmp_path,
+        '    gmail: [10, "140%", 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10]\n',
+        volumes={},
+    )
+    (issue,) = _issues(path)
+    assert issue.startswith(f"{path}:{_line(path, '140%')}:")
+    assert "'140%' is not a mailbox cap" in issue
+    assert 'like "40%"' in issue
+
+
+def test_a_ramp_of_the_wrong_length_says_how_many(tmp_path: Path) -> None:
+    path = plan_text(tmp_path, "    gmail: [10, 20, 30]\n", volumes={})
+    (issue,) = _issues(path)
+    assert issue.startswith(f"{path}:{_line(path, 'gmail: [10')}:")
+    assert "3 caps for 14 days" in issue and "exactly 14" in issue
+
+
+def test_an_unknown_group_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    path = plan_text(tmp_path, "    gmial: 10\n", volumes={})
+    issues = _issues(path)
+    assert any(
+        i.startswith(f"{path}:{_line(path, 'gmial')}:") and "did you mean 'gmail'" in i
+        for i in issues
+    )
+
+
+def test_bad_group_names_and_name_servers_are_located(tmp_path: Path) -> None:
+    path = plan_text(
+        tmp_path,
+        "    gmail: 10\n",
+        mailboxes="mailboxes:\n  nameservers: [127.0.0.1:99999]\n  groups:\n    Other: {}\n",
+        volumes={},
+    )
+    issues = _issues(path)
+    assert any(
+        i.startswith(f"{path}:{_line(path, '99999')}:") and "not a name server" in i for i in issues
+    )
+    assert any(
+        i.startswith(f"{path}:{_line(path, 'Other:')}:") and "cannot name a group" in i
+        for i in issues
+    )

@@ -1,0 +1,269 @@
+"""`warmup check PLAN`: a pre-flight before the first real day, one verdict per check.
+
+Each check touches the real thing and changes nothing: Klaviyo is asked for its lists and
+profiles (read scopes) and sent deliberately empty write requests, which Klaviyo answers 400
+when the key has the write scopes and 403 when it lacks them, before it looks at the body;
+the SMTP relay gets EHLO, STARTTLS and AUTH as the plan configures them, then QUIT; the store
+opens a write transaction and rolls it back. Secrets are read from the environment variables
+the plan names and never shown.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import KlaviyoError, WarmupError
+from warmup.plan import LoadedPlan
+from warmup.plan.models import FileProvider, ListRef, SmtpProvider
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<30} {self.detail}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def _env_checks(loaded: LoadedPlan) -> list[Check]:
+    plan = loaded.plan
+    new = plan.providers.new
+    checks: list[Check] = []
+
+    def need(name: str, what: str) -> None:
+        present = bool(loaded.setting(name))
+        checks.append(
+            Check(
+                f"env {name}",
+                present,
+                f"set ({what})" if present else f"not set — export {name}=… ({what})",
+            )
+        )
+
+    need(plan.providers.klaviyo.api_key_env, "the Klaviyo private API key")
+    if isinstance(new, SmtpProvider):
+        need(plan.unsubscribe.secret_env, "signs unsubscribe links; `warmup serve` needs it too")
+        for name in (new.username_env, new.password_env):
+            if name:
+                need(name, "SMTP AUTH")
+    else:
+        secret = plan.unsubscribe.secret_env
+        checks.append(
+            Check(
+                f"env {secret}",
+                True,
+                "set"
+                if loaded.setting(secret)
+                else "not set: a rehearsal with the file "
+                "provider signs links with this store's own random secret",
+            )
+        )
+    hook = plan.events.webhook_secret_env
+    checks.append(
+        Check(
+            f"env {hook}",
+            True,
+            "set (provider webhooks are verified)"
+            if loaded.setting(hook)
+            else "not set: `warmup serve` answers provider webhooks 503 (fine when the "
+            "provider sends none)",
+        )
+    )
+    return checks
+
+
+def _probe_write(client: Any, path: str) -> str | None:
+    """None when the key may write there (Klaviyo refuses the empty body with a 400), else
+    what Klaviyo said."""
+    try:
+        client.call("POST", path, json={"data": {}})
+    except KlaviyoError as exc:
+        if exc.status == 400:
+            return None
+        return exc.message
+    return None
+
+
+def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
+    from warmup.dispatch.klaviyo import client_for
+    from warmup.providers.klaviyo.lists import find_list
+
+    k = loaded.plan.providers.klaviyo
+    if not loaded.setting(k.api_key_env):
+        return [Check("klaviyo", False, f"not tried: {k.api_key_env} is not set")]
+    checks: list[Check] = []
+    try:
+        client = client_for(loaded)
+    except WarmupError as exc:
+        return [Check("klaviyo", False, exc.render())]
+    try:
+        try:
+            client.get("/api/lists")
+            client.get("/api/profiles")
+        except WarmupError as exc:
+            return [Check("klaviyo", False, f"{k.base_url}: {exc.render()}")]
+        checks.append(
+            Check("klaviyo", True, f"{k.base_url} answers; the key reads lists and profiles")
+        )
+        needed = [("/api/profile-bulk-import-jobs", "lists:write profiles:write")]
+        if k.list_mode == "subscribe" or k.unsubscribe_via_api:
+            needed.append(("/api/profile-subscription-bulk-create-jobs", "subscriptions:write"))
+        missing = [
+            f"{scopes} ({problem})"
+            for path, scopes in needed
+            if (problem := _probe_write(client, path)) is not None
+        ]
+        scopes = ", ".join(s for _, s in needed)
+        checks.append(
+            Check(
+                "klaviyo scopes",
+                not missing,
+                f"the key may write ({scopes})"
+                if not missing
+                else "missing: " + "; ".join(missing) + " — give the key these scopes",
+            )
+        )
+        for which, ref in (("exclusion", k.exclusion_list), ("unsubscribe", k.unsubscribe_list)):
+            checks.append(_list_check(client, which, ref, find_list, loaded.store_path))
+    finally:
+        client.close()
+    return checks
+
+
+def _claimed_elsewhere(list_ids: list[str], store_path: Path) -> str | None:
+    """The first list another plan's store has claimed, said as `warmup run` would refuse it."""
+    from warmup.app.day import claimed_elsewhere
+
+    for list_id in list_ids:
+        if held := claimed_elsewhere(list_id, store_path):
+            return (
+                f"{list_id} is claimed by plan {held['plan']!r} (store {held['store']}): "
+                "`warmup run` would refuse it — give this plan its own list, or pass --claim "
+                "to take it over knowingly"
+            )
+    return None
+
+
+def _list_check(
+    client: Any,
+    which: str,
+    ref: ListRef,
+    find_list: Callable[[Any, str], str | None],
+    store_path: Path,
+) -> Check:
+    name = f"{which} list"
+    try:
+        if ref.name is not None:
+            if "{" in ref.name:
+                return Check(name, True, f"one list per day named {ref.name!r}, found or made")
+            found = find_list(client, ref.name)
+            if found and (elsewhere := _claimed_elsewhere([found], store_path)):
+                return Check(name, False, f"{ref.name!r} is {elsewhere}")
+            return Check(
+                name,
+                True,
+                f"{ref.name!r} is {found}, not claimed by another plan"
+                if found
+                else f"{ref.name!r} does not exist yet: day 1 creates it",
+            )
+        ids = [ref.id] if ref.id else sorted(set((ref.per_day or {}).values()))
+        for list_id in ids:
+            client.get(f"/api/lists/{list_id}")
+        if elsewhere := _claimed_elsewhere([str(i) for i in ids], store_path):
+            return Check(name, False, elsewhere)
+        return Check(name, True, f"{', '.join(str(i) for i in ids)} found in Klaviyo")
+    except KlaviyoError as exc:
+        if exc.status == 404:
+            return Check(
+                name,
+                False,
+                f"{exc.message} — fix providers.klaviyo.{which}_list in the plan",
+            )
+        return Check(name, False, exc.render())
+    except WarmupError as exc:
+        return Check(name, False, exc.render())
+
+
+def _provider_check(loaded: LoadedPlan) -> Check:
+    new = loaded.plan.providers.new
+    if isinstance(new, FileProvider):
+        directory = Path(new.directory)
+        if not directory.is_absolute():
+            directory = loaded.path.parent / directory
+        probe = directory if directory.exists() else directory.parent
+        ok = probe.is_dir() and os.access(probe, os.W_OK)
+        return Check(
+            "new provider",
+            ok,
+            f"file: .eml files go to {directory}"
+            if ok
+            else f"file: {directory} cannot be written — point directory: at a writable folder",
+        )
+    from warmup.dispatch.email import provider_for
+    from warmup.providers.smtp import SmtpProvider as Smtp
+
+    assert isinstance(new, SmtpProvider)
+    where = f"{new.host}:{new.port}"
+    try:
+        provider = provider_for(loaded)
+        assert isinstance(provider, Smtp)
+        said = provider.probe()
+    except WarmupError as exc:
+        return Check("smtp", False, exc.render())
+    return Check("smtp", True, f"{where}: {said}")
+
+
+def _settings_check(loaded: LoadedPlan) -> list[Check]:
+    plan = loaded.plan
+    sender = Check("sender", True, f"From {plan.sender.from_}")
+    url = plan.unsubscribe.url
+    link = Check(
+        "unsubscribe",
+        True,
+        f"{url} (https; `warmup serve` answers its path"
+        + (f"; mailto {plan.unsubscribe.mailto})" if plan.unsubscribe.mailto else ")"),
+    )
+    return [sender, link]
+
+
+def _store_check(loaded: LoadedPlan) -> Check:
+    path = loaded.store_path
+    if not path.exists():
+        return Check(
+            "store",
+            False,
+            f"{path} does not exist — import the customers first: "
+            f"warmup import {loaded.path} <your Klaviyo export>.csv",
+        )
+    try:
+        conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # takes the write lock: proves we may write
+            customers = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return Check("store", False, f"{path}: {exc}")
+    return Check("store", True, f"{path} is writable ({customers:,} customers)")
+
+
+def preflight(loaded: LoadedPlan) -> list[Check]:
+    """Every check, in the order a person would fix them."""
+    return [
+        *_env_checks(loaded),
+        *_klaviyo_checks(loaded),
+        _provider_check(loaded),
+        *_settings_check(loaded),
+        _store_check(loaded),
+    ]

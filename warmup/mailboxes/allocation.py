@@ -1,0 +1,235 @@
+"""A day's allocation per mailbox provider group: each group's cap (the plan's
+``schedule.mailbox_caps``, lowered by a per-group guardrail hold), applied in the engine's
+ranking SQL, then the day's groups recorded for the dry run, status, report and guardrails.
+
+Semantics: customers keep their rank; a customer takes a new-provider slot when their group has
+not reached its cap and the day has not reached its limit. The overflow of a capped group stays
+on Klaviyo (the allocation's ``no`` edge: not mailed by the new provider, not in the exclusion
+list), and its unused slots go to the next customers of other groups in rank order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from warmup.mailboxes.cache import Refresh, active, classifier, groups_of, resolved_domains
+from warmup.mailboxes.groups import BUILTIN_NAMES, OTHER, domain_of
+from warmup.mailboxes.holds import group_holds
+from warmup.plan import LoadedPlan
+from warmup.plan.models import cap_count
+
+GROUP_FUNCTION = "warmup_mailbox_group"
+
+
+@dataclass
+class GroupDay:
+    name: str
+    eligible: int = 0
+    cap: int | None = None  # customers; None: no cap
+    new: int = 0
+    held: str | None = None  # why a guardrail holds the group
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "group": self.name,
+            "eligible": self.eligible,
+            "cap": self.cap,
+            "new": self.new,
+            "klaviyo": self.eligible - self.new,
+            "held": self.held,
+        }
+
+
+@dataclass
+class GroupAllocation:
+    groups: dict[str, GroupDay]
+    # customers whose company domain had no MX answer (lookup off or failed): counted `other`
+    fallback_count: list[int] = field(default_factory=lambda: [0])
+    fallback_domains: set[str] = field(default_factory=set)
+    resolve_disabled: bool = False
+
+    limit: int = 0
+
+    @property
+    def capped(self) -> bool:
+        """Whether a cap can bind (one at the day's limit changes nothing)."""
+        return any(g.cap is not None and g.cap < self.limit for g in self.groups.values())
+
+    @property
+    def fallback_customers(self) -> int:
+        return self.fallback_count[0]
+
+    @property
+    def new(self) -> int:
+        return sum(g.new for g in self.groups.values())
+
+    def cap_sql(self, limit: int) -> str:
+        whens = " ".join(
+            f"WHEN '{g.name}' THEN {int(g.cap)}" for g in self.groups.values() if g.cap is not None
+        )
+        return f"CASE grp {whens} ELSE {int(limit)} END"
+
+    def notes(self) -> list[str]:
+        found = []
+        if self.fallback_customers:
+            why = (
+                "MX lookups are off (mailboxes.resolve_mx: false)"
+                if self.resolve_disabled
+                else "their MX lookup failed (tried again next run)"
+            )
+            found.append(
+                f"mailbox groups: {self.fallback_customers:,} customers of "
+                f"{len(self.fallback_domains):,} company domains count as `other`: {why}"
+            )
+        for g in self.groups.values():
+            if g.held:
+                found.append(f"mailbox group {g.name} held at {g.cap:,}: {g.held}")
+        return found
+
+
+def plan_groups(
+    loaded: LoadedPlan,
+    conn: sqlite3.Connection,
+    day: int,
+    volume_day: int,
+    limit: int,
+    *,
+    resolve_disabled: bool = False,
+) -> GroupAllocation | None:
+    """The day's groups and caps, with the SQL function ``warmup_mailbox_group(email)``
+    registered on ``conn``; None when the plan has no mailbox groups."""
+    plan = loaded.plan
+    if not active(plan):
+        return None
+    names = [g.name for g in groups_of(plan)] + [OTHER]
+    groups = {name: GroupDay(name) for name in names}
+    for name in plan.schedule.mailbox_caps:
+        groups.setdefault(name, GroupDay(name)).cap = cap_count(
+            plan.schedule.mailbox_cap(name, volume_day), limit
+        )
+    for name, (held_cap, reason) in group_holds(loaded, conn, day).items():
+        group = groups.setdefault(name, GroupDay(name))
+        group.cap = held_cap if group.cap is None else min(group.cap, held_cap)
+        group.held = reason
+    result = GroupAllocation(groups, resolve_disabled=resolve_disabled, limit=limit)
+    sort = classifier(plan, conn)
+    definite = resolved_domains(conn)
+    memo: dict[str, str] = {}
+    fallback = "\x00fallback"  # memo's mark of a company domain without an MX answer
+    counted = [0]
+
+    def group_of(email: str | None) -> str:
+        if email is None:
+            return OTHER
+        raw = email[email.rfind("@") + 1 :]
+        found = memo.get(raw)
+        if found is None:
+            domain = domain_of(raw)
+            found = sort.group_of_domain(domain)
+            if found == OTHER and domain not in definite:
+                result.fallback_domains.add(domain)
+                found = fallback
+            memo[raw] = found
+        if found is fallback:
+            counted[0] += 1
+            return OTHER
+        return found
+
+    result.fallback_count = counted
+    conn.create_function(GROUP_FUNCTION, 1, group_of, deterministic=True)
+    return result
+
+
+def choose_sql(groups: GroupAllocation | None, ranked: str, limit: int, eligible: int) -> str:
+    """SELECT over ``ranked`` (customer_id, path, tier, intl, grp, rank) adding ``is_new``."""
+    plain = f"SELECT *, rank <= {int(limit)} AND NOT intl AS is_new FROM ({ranked})"
+    if groups is None or not groups.capped:
+        return plain
+    capped = (
+        "SELECT *, NOT intl AND ROW_NUMBER() OVER (PARTITION BY grp ORDER BY rank) <= "
+        f"{groups.cap_sql(limit)} AS ok FROM ({ranked})"
+    )
+    if eligible <= limit:
+        # everyone the caps let through fits in the day: no second pass for the limit
+        return f"SELECT *, ok AS is_new FROM ({capped})"
+    # the group's own rank against its cap, then the day's limit over who is left
+    return (
+        f"SELECT *, ok AND ROW_NUMBER() OVER (PARTITION BY ok ORDER BY rank) <= {int(limit)} "
+        f"AS is_new FROM ({capped})"
+    )
+
+
+def group_column(groups: GroupAllocation | None) -> str:
+    return f"{GROUP_FUNCTION}(c.email) AS grp" if groups is not None else "NULL AS grp"
+
+
+def count_groups(conn: sqlite3.Connection, groups: GroupAllocation, eligible: int) -> None:
+    """Each group's eligible and new customers (customers the new provider cannot mail rank
+    past ``eligible``)."""
+    for name, reached, new in conn.execute(
+        f"SELECT grp, sum(rank <= {int(eligible)}), sum(is_new) FROM engine_flow2 GROUP BY grp"
+    ):
+        group = groups.groups.setdefault(str(name), GroupDay(str(name)))
+        group.eligible, group.new = int(reached or 0), int(new or 0)
+
+
+def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | None) -> None:
+    """Freeze the day's groups with its allocation (inside the caller's transaction; each
+    customer's group goes into ``allocations.grp`` with the allocation itself)."""
+    if groups is None:
+        return
+    conn.execute("DELETE FROM mailbox_days WHERE day = ?", (day,))
+    conn.executemany(
+        "INSERT INTO mailbox_days (day, grp, eligible, cap, new, held) VALUES (?, ?, ?, ?, ?, ?)",
+        [(day, g.name, g.eligible, g.cap, g.new, g.held) for g in groups.groups.values()],
+    )
+
+
+def frozen_groups(conn: sqlite3.Connection, day: int) -> GroupAllocation | None:
+    """A frozen day's groups as recorded (None: the day was not allocated per group)."""
+    rows = conn.execute(
+        "SELECT grp, eligible, cap, new, held FROM mailbox_days WHERE day = ?", (day,)
+    ).fetchall()
+    if not rows:
+        return None
+    return GroupAllocation({r[0]: GroupDay(r[0], r[1], r[2], r[3], r[4]) for r in rows})
+
+
+def groups_json(groups: GroupAllocation | None) -> list[dict[str, Any]] | None:
+    if groups is None:
+        return None
+    order = {name: i for i, name in enumerate(BUILTIN_NAMES)}
+    ranked = sorted(groups.groups.values(), key=lambda g: (order.get(g.name, -1), g.name))
+    return [g.to_json() for g in ranked]
+
+
+def render_groups(rows: list[dict[str, Any]] | None) -> list[str]:
+    """Text lines of a day's groups (the dry run and the run)."""
+    if not rows:
+        return []
+    lines = ["mailbox groups:"]
+    for r in rows:
+        cap = "no cap" if r["cap"] is None else f"cap {r['cap']:,}"
+        held = " (held)" if r.get("held") else ""
+        lines.append(
+            f"  {r['group']:<10} new {r['new']:>9,} of {r['eligible']:>9,} eligible, "
+            f"{cap}{held}; Klaviyo {r['klaviyo']:,}"
+        )
+    return lines
+
+
+def group_report(groups: GroupAllocation | None, mx: Refresh, notes: list[str]) -> dict[str, Any]:
+    """The allocation's ``groups`` entry, and notes on held groups and on customers counted
+    ``other`` for want of an MX answer (appended to ``notes``)."""
+    if groups is None:
+        return {}
+    groups.resolve_disabled = groups.resolve_disabled or mx.disabled
+    notes.extend(groups.notes())
+    if mx.looked_up:
+        notes.append(
+            f"mailbox groups: looked up the MX of {mx.looked_up:,} company domains "
+            f"({mx.failed:,} failed)"
+        )
+    return {"groups": groups_json(groups)}

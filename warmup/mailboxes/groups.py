@@ -1,0 +1,107 @@
+"""Mailbox provider groups: which receiving provider (Gmail, Microsoft, Yahoo, Apple…) judges
+mail to an address, from its domain and, for company domains, from the domain's MX hosts.
+
+A group matches a domain exactly (``gmail.com``), by a trailing wildcard on the last label
+(``yahoo.*`` matches yahoo.co.uk and yahoo.fr), or through an MX host ending in one of its
+suffixes (``aspmx.l.google.com`` ends in ``google.com``). A plan's own groups are tried before
+the built-in ones; whatever matches nothing is ``other``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    domains: tuple[str, ...] = ()
+    mx_suffixes: tuple[str, ...] = ()
+
+    def has_domain(self, domain: str) -> bool:
+        for pattern in self.domains:
+            if pattern.endswith(".*"):
+                # yahoo.* : the pattern's labels, then one or two labels of a country or TLD
+                stem = pattern[:-1]
+                rest = domain[len(stem) :] if domain.startswith(stem) else ""
+                if rest and rest.count(".") <= 1 and all(rest.split(".")):
+                    return True
+            elif domain == pattern:
+                return True
+        return False
+
+    def has_mx(self, hosts: Iterable[str]) -> bool:
+        return any(
+            host == suffix or host.endswith("." + suffix)
+            for host in hosts
+            for suffix in self.mx_suffixes
+        )
+
+
+BUILTIN: tuple[Group, ...] = (
+    Group("gmail", ("gmail.com", "googlemail.com"), ("google.com", "googlemail.com")),
+    Group(
+        "microsoft",
+        ("outlook.com", "hotmail.*", "live.*", "msn.com", "windowslive.com", "passport.com"),
+        ("protection.outlook.com", "outlook.com", "hotmail.com"),
+    ),
+    Group(
+        "yahoo",
+        ("yahoo.*", "ymail.com", "rocketmail.com", "aol.com", "aim.com", "aol.co.uk"),
+        ("yahoodns.net",),
+    ),
+    Group("apple", ("icloud.com", "me.com", "mac.com"), ("icloud.com",)),
+)
+BUILTIN_NAMES = (*(g.name for g in BUILTIN), OTHER)
+
+
+def domain_of(email: str) -> str:
+    return email.rpartition("@")[2].strip().lower().rstrip(".")
+
+
+class Classifier:
+    """Domain → group, from the groups' domain rules and the known MX hosts of domains.
+
+    ``mx`` maps a domain to its MX hosts as resolved (an empty tuple: resolved, none found);
+    a domain missing from it has not been resolved and goes to ``other``."""
+
+    def __init__(self, groups: Sequence[Group], mx: Mapping[str, Sequence[str]]) -> None:
+        self.groups = tuple(groups)
+        self.mx = mx
+        self._memo: dict[str, str] = {}
+
+    def by_domain_rule(self, domain: str) -> str | None:
+        for group in self.groups:
+            if group.has_domain(domain):
+                return group.name
+        return None
+
+    def group_of_domain(self, domain: str) -> str:
+        found = self._memo.get(domain)
+        if found is None:
+            found = self.by_domain_rule(domain) or self._by_mx(domain)
+            self._memo[domain] = found
+        return found
+
+    def group_of(self, email: str | None) -> str:
+        return OTHER if email is None else self.group_of_domain(domain_of(email))
+
+    def _by_mx(self, domain: str) -> str:
+        hosts = [h.lower().rstrip(".") for h in self.mx.get(domain, ())]
+        for group in self.groups:
+            if hosts and group.has_mx(hosts):
+                return group.name
+        return OTHER
+
+
+def plan_groups(custom: Mapping[str, tuple[Sequence[str], Sequence[str]]]) -> list[Group]:
+    """A plan's own groups (name → (domains, MX suffixes)) first, then the built-in ones; a plan
+    group named like a built-in one replaces it."""
+    own = [
+        Group(name, tuple(d.lower() for d in domains), tuple(m.lower() for m in mx))
+        for name, (domains, mx) in custom.items()
+    ]
+    return own + [g for g in BUILTIN if g.name not in custom]
