@@ -175,6 +175,45 @@ class ListRef(StrictModel):
         return self
 
 
+# Customer fields a profile property may copy (the customers table's own columns).
+PropertyField = Literal["first_name", "last_name", "phone", "external_id", "email"]
+
+
+class ProfileProperty(StrictModel):
+    """Where one Klaviyo profile property's value comes from — exactly one of:
+    ``column`` (a column of the export, kept among the customer's free attributes), ``field``
+    (a customer field), ``warmup`` (``day``: the sending day the profile joined the list;
+    ``date``: that day's date; ``plan``: the plan's name) or ``arm`` (a split node's id: the
+    customer's arm of it, ``yes`` or ``no``)."""
+
+    column: str | None = Field(default=None, min_length=1)
+    field: PropertyField | None = None
+    warmup: Literal["day", "date", "plan"] | None = None
+    arm: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arm_id(cls, data: object) -> object:
+        # YAML reads a split node `7` as an int; node ids are strings
+        if isinstance(data, dict) and isinstance(data.get("arm"), int):
+            return {**data, "arm": str(data["arm"])}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ProfileProperty:
+        given = [self.column, self.field, self.warmup, self.arm]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError(
+                "a profile property needs exactly one source: `column: <export column>`, "
+                "`field: first_name`, `warmup: day` (or date, plan) or `arm: <split node id>`"
+            )
+        return self
+
+
+# Klaviyo's custom property names: not its own `$`-prefixed ones, at most 200 characters.
+_PROPERTY_NAME = re.compile(r"^[^$\s][^\n]{0,199}$")
+
+
 class KlaviyoProvider(StrictModel):
     api_key_env: EnvName = "KLAVIYO_API_KEY"
     base_url: str = "https://a.klaviyo.com"
@@ -196,6 +235,10 @@ class KlaviyoProvider(StrictModel):
     # opt-in list mails a confirmation and holds people until they confirm); historical_import:
     # subscribe at once with the consent date, no confirmation mail (seed 002).
     subscribe_opt_in: Literal["follow_list", "historical_import"] = "follow_list"
+    # Klaviyo profile property name -> its source (issue 17, seeds 000-003): written with the
+    # profile when it joins a list through the bulk import, and given to webhook templates as
+    # each profile's `properties` (warmup.plan.properties).
+    profile_properties: dict[str, ProfileProperty] = Field(default_factory=dict)
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
     rate_share: float = Field(default=1.0, gt=0, le=1)
     # A day's exclusions stay in a shared list until the day has ended in the plan's timezone
@@ -227,6 +270,17 @@ class KlaviyoProvider(StrictModel):
                 "sandbox's http://127.0.0.1:PORT"
             )
         return value.rstrip("/")
+
+    @field_validator("profile_properties")
+    @classmethod
+    def _property_names(cls, value: dict[str, ProfileProperty]) -> dict[str, ProfileProperty]:
+        for name in value:
+            if not _PROPERTY_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a Klaviyo custom property name — one line of at most "
+                    "200 characters, not starting with $ (Klaviyo's own) or a space"
+                )
+        return value
 
     @field_validator("revision")
     @classmethod
