@@ -118,9 +118,99 @@ def customer_counts(
     }
 
 
-def kind_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Every stored event by kind."""
-    return {
-        str(kind): int(n)
-        for kind, n in conn.execute("SELECT kind, count(*) FROM klaviyo_events GROUP BY kind")
-    }
+@dataclass(frozen=True)
+class CohortFigures:
+    """One (engagement tier, provider) cohort over the ramp's allocations: customer-days, and
+    how many of them were mailed, delivered, opened, clicked, bounced and complained. A
+    figure the provider does not report to warmup is None (the new provider's opens and
+    clicks)."""
+
+    tier: str
+    provider: str
+    customer_days: int
+    mailed: int
+    delivered: int
+    opened: int | None
+    clicked: int | None
+    bounced: int
+    complained: int
+
+
+# A customer's tier before the ramp, from Klaviyo's events in the window before day 1.
+ENGAGED, UNENGAGED, NO_HISTORY = "engaged", "unengaged", "no_history"
+TIERS = (ENGAGED, UNENGAGED, NO_HISTORY)
+
+_KLAVIYO_SEEN = (
+    "EXISTS (SELECT 1 FROM klaviyo_events k WHERE k.customer_id = a.customer_id "
+    "AND k.kind = '{kind}' AND k.occurred_at >= b.s AND k.occurred_at < b.e)"
+)
+_DELIVERED, _BOUNCED, _COMPLAINED = "'delivered'", "'hard_bounced', 'soft_bounced'", "'complained'"
+_NEW_EVENT = (
+    "EXISTS (SELECT 1 FROM events v WHERE v.customer_id = a.customer_id AND v.day = a.day "
+    "AND v.type IN ({types}))"
+)
+
+
+def provider_comparison(
+    conn: sqlite3.Connection,
+    bounds: Sequence[tuple[int, str, str]],
+    tier_window: tuple[str, str],
+) -> list[CohortFigures]:
+    """Each allocation (day, customer, provider) of the ``bounds`` days — (day, start, end),
+    the span whose Klaviyo events count for that day — by the customer's engagement tier
+    before the ramp (``tier_window``: [start, end)). The new provider's side is its outbox
+    and its events for the day; Klaviyo's is its pulled events in the day's span (Klaviyo's
+    Received Email is its delivery)."""
+    if not bounds:
+        return []
+    values = ", ".join("(?, ?, ?)" for _ in bounds)
+    received = _KLAVIYO_SEEN.format(kind="received")
+
+    def side(new: str, klaviyo: str) -> str:
+        return f"CASE WHEN a.provider = 'new' THEN {new} ELSE {klaviyo} END"
+
+    mailed_new = (
+        "EXISTS (SELECT 1 FROM outbox o WHERE o.customer_id = a.customer_id AND o.day = a.day "
+        "AND o.kind = 'email' AND o.status IN ('sent', 'bounced', 'uncertain'))"
+    )
+    spam = _KLAVIYO_SEEN.format(kind="marked_as_spam")
+    columns = [
+        f"{side(mailed_new, received)} AS mailed",
+        f"{side(_NEW_EVENT.format(types=_DELIVERED), received)} AS delivered",
+        f"{side('NULL', _KLAVIYO_SEEN.format(kind='opened'))} AS opened",
+        f"{side('NULL', _KLAVIYO_SEEN.format(kind='clicked'))} AS clicked",
+        f"{side(_NEW_EVENT.format(types=_BOUNCED), _KLAVIYO_SEEN.format(kind='bounced'))} "
+        "AS bounced",
+        f"{side(_NEW_EVENT.format(types=_COMPLAINED), spam)} AS complained",
+    ]
+    rows = conn.execute(
+        f"WITH b(day, s, e) AS (VALUES {values}), "
+        "t AS (SELECT c.id AS cid, CASE "
+        "WHEN EXISTS (SELECT 1 FROM klaviyo_events k WHERE k.customer_id = c.id "
+        "AND k.kind IN ('opened', 'clicked') AND k.occurred_at >= ? AND k.occurred_at < ?) "
+        f"THEN '{ENGAGED}' "
+        "WHEN EXISTS (SELECT 1 FROM klaviyo_events k WHERE k.customer_id = c.id "
+        "AND k.kind = 'received' AND k.occurred_at >= ? AND k.occurred_at < ?) "
+        f"THEN '{UNENGAGED}' ELSE '{NO_HISTORY}' END AS tier FROM customers c), "
+        f"x AS (SELECT t.tier, a.provider, {', '.join(columns)} "
+        "FROM allocations a JOIN b ON b.day = a.day JOIN t ON t.cid = a.customer_id) "
+        "SELECT tier, provider, count(*), sum(mailed), sum(delivered), sum(opened), "
+        "sum(clicked), sum(bounced), sum(complained) FROM x GROUP BY tier, provider",
+        [v for bound in bounds for v in bound] + [*tier_window, *tier_window],
+    ).fetchall()
+    found = [
+        CohortFigures(
+            str(r[0]),
+            str(r[1]),
+            int(r[2]),
+            int(r[3] or 0),
+            int(r[4] or 0),
+            None if r[5] is None else int(r[5]),
+            None if r[6] is None else int(r[6]),
+            int(r[7] or 0),
+            int(r[8] or 0),
+        )
+        for r in rows
+    ]
+    order = {tier: i for i, tier in enumerate(TIERS)}
+    return sorted(found, key=lambda f: (order.get(f.tier, 9), f.provider != "new"))
