@@ -1,6 +1,8 @@
 """Render and send N warm-up emails through an email API provider to its sandbox.
 
     python benchmarks/api_send_bench.py --provider ses --messages 100000
+    python benchmarks/api_send_bench.py --provider ses --messages 6000 --account-rate 200 \
+        --answer-ms 100 [--connections 8]
     python benchmarks/api_send_bench.py --provider sendgrid --messages 100000
 
 The sandbox runs as a separate process (``warmup sandbox --provider …``) so its CPU is not
@@ -15,6 +17,12 @@ means the drain does not grow with N), the process's CPU and wall time, and an a
 in the same run: the same number of requests' worth of plain HTTP POSTs of a prepared body to
 the same sandbox (for SES, the plain botocore call with the same raw message), i.e. what the
 wire and the client library cost with no store, rendering or outbox around them.
+
+SES takes one message per request, so its rate comes from requests in flight at once. On
+loopback an answer takes a millisecond and the sender's CPU is the limit; ``--answer-ms``
+makes the sandbox hold each answer as long as SES's own round trip takes, and
+``--account-rate`` gives the account a real MaxSendRate, to see the pool reach (and keep to)
+the rate. The SES anchor is then plain calls one after another: what one request at a time gives.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ SANDBOX = (sys.executable, "-m", "warmup", "sandbox", "--provider")
 # The SES sandbox with both of the account's limits out of the way: the CLI's --rate lifts the
 # send rate, but 100k messages would also pass its default 24-hour quota of 50,000.
 SES_SANDBOX = """
+import sys
 from warmup.sandbox.ses import SesSandboxConfig
 from warmup.sandbox.ses_server import serve_ses_forever
 
@@ -51,7 +60,8 @@ def announce(running):
     print(f"access key id: {running.access_key_id}")
     print(f"secret access key: {running.secret_access_key}", flush=True)
 
-config = SesSandboxConfig(max_send_rate=1e6, max_24_hour_send=1e9)
+rate, delay = float(sys.argv[1]), float(sys.argv[2])
+config = SesSandboxConfig(max_send_rate=rate, max_24_hour_send=1e9, answer_delay=delay)
 serve_ses_forever(config, 0, announce)
 """
 
@@ -65,14 +75,18 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def start_sandbox(provider: str, stack: ExitStack, in_process: bool) -> list[str]:
+def start_sandbox(
+    provider: str, stack: ExitStack, in_process: bool, ses_rate: float, ses_answer: float
+) -> list[str]:
     """The sandbox's first three output lines (URL, key, secret or verification key)."""
     if in_process:
         if provider == "ses":
             from warmup.sandbox.ses import SesSandboxConfig
             from warmup.sandbox.ses_server import serve_ses_in_thread
 
-            ses_config = SesSandboxConfig(max_send_rate=1e6, max_24_hour_send=1e9)
+            ses_config = SesSandboxConfig(
+                max_send_rate=ses_rate, max_24_hour_send=1e9, answer_delay=ses_answer
+            )
             ses = stack.enter_context(serve_ses_in_thread(ses_config))
             return [
                 f"SES on {ses.base_url}",
@@ -87,7 +101,7 @@ def start_sandbox(provider: str, stack: ExitStack, in_process: bool) -> list[str
         return [f"SendGrid on {sg.base_url}", f"k: {sg.api_key}", f"p: {sg.public_key}"]
     command = [*SANDBOX, provider, "--port", "0", "--rate", "1000000"]
     if provider == "ses":
-        command = [sys.executable, "-c", SES_SANDBOX]
+        command = [sys.executable, "-c", SES_SANDBOX, str(ses_rate), str(ses_answer)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     lines = [process.stdout.readline().strip() for _ in range(3)]
@@ -229,6 +243,18 @@ def main() -> None:
         help="the plan's max_connections (default: SES sizes it from the rate; SendGrid 8)",
     )
     parser.add_argument(
+        "--account-rate",
+        type=float,
+        default=1e6,
+        help="SES: the sandbox account's MaxSendRate (default: out of the way)",
+    )
+    parser.add_argument(
+        "--answer-ms",
+        type=float,
+        default=0.0,
+        help="SES: the sandbox holds each answer this long, as SES's own round trip (0: loopback)",
+    )
+    parser.add_argument(
         "--anchor-requests", type=int, default=0, help="default: the drain's own request count"
     )
     parser.add_argument(
@@ -242,7 +268,9 @@ def main() -> None:
     batch = 1 if args.provider == "ses" else 1000
 
     with ExitStack() as stack:
-        lines = start_sandbox(args.provider, stack, args.in_process)
+        lines = start_sandbox(
+            args.provider, stack, args.in_process, args.account_rate, args.answer_ms / 1000
+        )
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             new = new_provider(args.provider, lines, args.connections)
@@ -259,13 +287,20 @@ def main() -> None:
             store.close()
             requests = getattr(provider, "requests", 0) or report.sent
             anchor_requests = args.anchor_requests or (
-                requests if args.provider == "sendgrid" else min(requests, 5000)
+                requests
+                if args.provider == "sendgrid"
+                else min(requests, 5000 // (1 + int(args.answer_ms)))
             )
             anchor_wall, anchor_cpu = anchor(args.provider, new, anchor_requests)
 
     floor = -(-args.messages // batch)
     where = "in this process" if args.in_process else "in a separate process"
     print(f"provider            {args.provider} (sandbox {where})")
+    if args.provider == "ses":
+        print(
+            f"SES account         MaxSendRate {args.account_rate:g}/s, each answer held "
+            f"{args.answer_ms:g} ms"
+        )
     print(f"messages            {args.messages} ({report.sent} sent, {report.failed} failed)")
     print(f"requests            {requests} (floor {floor} = messages / batch size {batch})")
     print(f"throughput          {report.sent / elapsed:,.0f} messages/s")

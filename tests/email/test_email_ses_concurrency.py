@@ -92,6 +92,22 @@ def test_concurrent_requests_neither_duplicate_nor_lose_and_throttled_ones_are_r
     assert attempts == 300 + report.retried
 
 
+def test_requests_in_flight_together_keep_to_the_accounts_rate(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sandbox refuses what passes 20 messages/s (a bucket of one second's worth) with
+    # TooManyRequestsException; 60 messages unpaced over 5 connections would pass it at once.
+    config = SesSandboxConfig(region="eu-west-1", max_send_rate=20)
+    with serve_ses_in_thread(config) as running:
+        use_keys(monkeypatch, running)
+        add_email_rows(store, 1, add_customers(store, 60))
+        loaded = write_plan(tmp_path, new=ses_config(running))
+        report = drain_email(loaded, store, 1, retry=FAST)
+        app = running.app
+    assert (report.sent, report.retried, app.throttled) == (60, 0, 0)
+    assert per_recipient(running) == Counter({f"user{i}@example.com": 1 for i in range(60)})
+
+
 TOTAL = 120
 DRAIN = textwrap.dedent("""
     import sys
