@@ -301,7 +301,10 @@ def main() -> None:
             f"SES account         MaxSendRate {args.account_rate:g}/s, each answer held "
             f"{args.answer_ms:g} ms"
         )
-    print(f"messages            {args.messages} ({report.sent} sent, {report.failed} failed)")
+    print(
+        f"messages            {args.messages} ({report.sent} sent, {report.failed} failed, "
+        f"{report.retried} retried after throttling or a 5xx)"
+    )
     print(f"requests            {requests} (floor {floor} = messages / batch size {batch})")
     print(f"throughput          {report.sent / elapsed:,.0f} messages/s")
     print(f"connections         {provider.max_connections} in flight at most")
