@@ -1,4 +1,9 @@
-"""Wall-clock times in a plan's time zone, and the one way instants are shown to people.
+"""The clock: what time it is (:func:`now`, the one place warmup asks the machine), wall-clock
+times in a plan's time zone, and the one way instants are shown to people.
+
+``now`` is UTC; the store writes it (and any instant) with ``warmup.store.now_iso``. Checking a
+plan's send times against its zone's clock changes (``warmup validate``) is
+:mod:`warmup.wallclock`'s job, built on ``read_wall`` here.
 
 A plan speaks in local times ("10:00" on each sending date); the store speaks in UTC instants.
 Twice a year a zone with daylight saving has a night where a local time does not exist (the
@@ -145,6 +150,12 @@ def day_start(timezone: str, when: date) -> datetime:
     moment the clocks land)."""
     tz = zone(timezone)
     return datetime.combine(when, time(0), tz).astimezone(UTC).astimezone(tz)
+
+
+def now() -> datetime:
+    """The machine's time, in UTC: the one reading of the real clock (rehearsals pass their
+    own ``now`` instead)."""
+    return datetime.now(UTC)
 
 
 def local_today(timezone: str, now: datetime | None = None) -> date:

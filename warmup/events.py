@@ -23,7 +23,8 @@ from typing import Any
 
 from warmup.csvfile import not_utf8, refuse_non_regular
 from warmup.errors import CsvImportError
-from warmup.store import Store, now_iso
+from warmup.store import Store, consents, customers, now_iso
+from warmup.store import events as stored_events
 
 EVENT_TYPES = ("delivered", "hard_bounced", "soft_bounced", "complained", "unsubscribed")
 # Events that withdraw consent: they start the scenario's consent-reject flow.
@@ -53,9 +54,7 @@ class RecordResult:
 def parse_time(text: str) -> str:
     """An ISO 8601 time → the store's format (UTC, seconds). Raises ValueError when unreadable."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+    return now_iso(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
 def check_event(event_id: str, event_type: str, email: str, occurred_at: str) -> str | None:
@@ -84,25 +83,24 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
         for event in events:
             email = event.email.strip().lower()
             occurred = parse_time(event.occurred_at)
-            row = conn.execute("SELECT id FROM customers WHERE email = ?", (email,)).fetchone()
-            customer_id = None if row is None else int(row[0])
-            day = None if customer_id is None else _day_of(conn, customer_id, occurred)
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, email, day, "
-                "occurred_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    source,
-                    event.event_id,
-                    event.type,
-                    customer_id,
-                    email,
-                    day,
-                    occurred,
-                    received,
-                    json.dumps(event.payload or {}, sort_keys=True),
-                ),
+            customer_id = customers.id_for_email(conn, email)
+            day = (
+                None
+                if customer_id is None
+                else stored_events.mailed_day(conn, customer_id, occurred)
             )
-            if cursor.rowcount == 0:
+            row = stored_events.Event(
+                source,
+                event.event_id,
+                event.type,
+                customer_id,
+                email,
+                day,
+                occurred,
+                received,
+                json.dumps(event.payload or {}, sort_keys=True),
+            )
+            if not stored_events.insert(conn, row):
                 result.duplicates += 1
                 continue
             result.stored += 1
@@ -113,32 +111,10 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
             elif event.type == "hard_bounced":
                 # As for an SMTP 5xx (and Klaviyo's HARD_BOUNCE suppression): a provider's
                 # hard bounce makes the address unmailable, so no later day allocates it.
-                conn.execute(
-                    "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                    "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
-                    "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
-                    "changed_at = excluded.changed_at, source = excluded.source "
-                    "WHERE consents.status NOT IN ('suppressed', 'unsubscribed')",
-                    (customer_id, occurred),
+                consents.suppress_hard_bounce(
+                    conn, customer_id, at=occurred, keep=consents.WITHDRAWN
                 )
     return result
-
-
-def _day_of(conn: Any, customer_id: int, occurred_at: str) -> int | None:
-    """The day of the customer's latest warm-up email created before the event (the mail the
-    event is about); the latest email at all when clocks disagree; None if never mailed."""
-    row = conn.execute(
-        "SELECT max(day) FROM outbox WHERE customer_id = ? AND kind = 'email' "
-        "AND status IN ('sent', 'bounced', 'uncertain') AND created_at <= ?",
-        (customer_id, occurred_at),
-    ).fetchone()
-    if row[0] is None:
-        row = conn.execute(
-            "SELECT max(day) FROM outbox WHERE customer_id = ? AND kind = 'email' "
-            "AND status IN ('sent', 'bounced', 'uncertain')",
-            (customer_id,),
-        ).fetchone()
-    return None if row[0] is None else int(row[0])
 
 
 def read_events_csv(path: Path) -> list[IncomingEvent]:

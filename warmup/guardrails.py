@@ -34,6 +34,8 @@ from warmup.errors import GuardrailRefusal
 from warmup.plan import LoadedPlan
 from warmup.plan.models import Guardrails
 from warmup.store import Store
+from warmup.store import days as stored_days
+from warmup.store import events as stored_events
 
 Action = Literal["proceed", "hold", "rollback"]
 
@@ -92,39 +94,20 @@ def _pool(days: list[DayFigures]) -> DayFigures:
     )
 
 
-_FIGURES_SQL = """
-WITH mail AS (
-    SELECT day, customer_id, status FROM outbox
-    WHERE kind = 'email' AND provider = 'new' AND status IN ('sent', 'bounced') AND day < :before
-), hard AS (
-    SELECT day, customer_id FROM mail WHERE status = 'bounced'
-    UNION
-    SELECT day, customer_id FROM events
-    WHERE type = 'hard_bounced' AND day < :before AND customer_id IS NOT NULL
-), kinds AS (
-    SELECT DISTINCT day, customer_id, type FROM events
-    WHERE type IN ('soft_bounced', 'complained', 'unsubscribed') AND day < :before
-      AND customer_id IS NOT NULL
-)
-SELECT m.day,
-       count(*) AS sent,
-       (SELECT count(*) FROM hard h WHERE h.day = m.day) AS hard,
-       (SELECT count(*) FROM kinds k WHERE k.day = m.day AND k.type = 'soft_bounced'
-          AND NOT EXISTS (SELECT 1 FROM hard h WHERE h.day = k.day
-                          AND h.customer_id = k.customer_id)) AS soft,
-       (SELECT count(*) FROM kinds k WHERE k.day = m.day AND k.type = 'complained') AS complained,
-       (SELECT count(*) FROM kinds k WHERE k.day = m.day AND k.type = 'unsubscribed') AS unsub
-FROM mail m GROUP BY m.day ORDER BY m.day
-"""
-
-
 def day_figures(store: Store, *, before: int | None = None) -> list[DayFigures]:
     """The new provider's figures of every day that sent mail (days < ``before`` if given)."""
     limit = before if before is not None else 2**31
-    rows = store.conn.execute(_FIGURES_SQL, {"before": limit}).fetchall()
     return [
-        DayFigures(day, "new", sent, min(hard, sent), min(soft, sent), complained, unsub)
-        for day, sent, hard, soft, complained, unsub in rows
+        DayFigures(
+            c.day,
+            "new",
+            c.sent,
+            min(c.hard, c.sent),
+            min(c.soft, c.sent),
+            c.complained,
+            c.unsubscribed,
+        )
+        for c in stored_events.day_counts(store.conn, before=limit)
     ]
 
 
@@ -185,10 +168,7 @@ def _breaches(f: DayFigures, g: Guardrails, level: Literal["hold", "rollback"]) 
 
 def _effective_volume(store: Store) -> dict[int, int]:
     """Which schedule day's volume each day that ran used (its own unless held back)."""
-    return {
-        int(day): int(volume or day)
-        for day, volume in store.conn.execute("SELECT day, volume_day FROM days")
-    }
+    return stored_days.volume_days(store.conn)
 
 
 def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> GuardrailDecision:

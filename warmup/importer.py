@@ -24,7 +24,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from json.encoder import encode_basestring as encode_json_string
 from operator import itemgetter
 from pathlib import Path
@@ -33,12 +32,13 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
 
-from warmup import addresses
+from warmup import addresses, clock
 from warmup.csvfile import not_utf8, refuse_non_regular
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
-from warmup.store import Store, now_iso, open_store
+from warmup.store import Store, customers, now_iso, open_store
+from warmup.store.customers import ImportLayout
 
 _EMAIL = re.compile(
     r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -124,13 +124,10 @@ def normalize_phone(raw: str) -> str | None:
 
 
 class _Columns:
-    """Header names → indexes (matched case-insensitively), and the SQL that loads one row.
+    """Header names → indexes (matched case-insensitively), and the layout the store loads.
 
-    Only the email and the phone are validated in Python; a validated row goes to SQLite as
-    it came from the CSV reader (one parameter per column, no per-row tuple) into a temporary
-    view whose ``INSTEAD OF INSERT`` trigger normalises the other columns, upserts the customer
-    and merges its consent while the customer's index pages are hot: one pass, no staging
-    table and no joins afterwards.
+    Only the email and the phone are validated in Python; a validated row goes to the store
+    as it came from the CSV reader (see :mod:`warmup.store.customers` for the load itself).
     """
 
     RAW_FIELDS = (
@@ -173,14 +170,8 @@ class _Columns:
         self.extra = [(i, names[i]) for i in range(len(names)) if i not in known]
         self.width = len(names)
 
-    def insert_sql(self) -> str:
-        """The statement ``executemany`` runs: one parameter per CSV column, then the JSON."""
-        marks = ", ".join(f"?{i + 1}" for i in range(self.width + 1))
-        return f"INSERT INTO temp.import_rows VALUES ({marks})"
-
-    def view_sql(self) -> str:
-        columns = ", ".join(f"NULL AS c{i}" for i in range(self.width))
-        return f"CREATE TEMP VIEW import_rows AS SELECT {columns}, NULL AS attributes"
+    def layout(self) -> ImportLayout:
+        return ImportLayout(self.width, self.email, self.phone, self.raw)
 
     def attributes(self) -> Callable[[list[str]], str]:
         """A row → the JSON object of its free columns as strings, empty cells left out (an
@@ -201,98 +192,6 @@ class _Columns:
             return "{" + ",".join(members) + "}"
 
         return attributes
-
-    def trigger_sql(self, now: str, existing_max_id: int) -> str:
-        """Per row: upsert the customer (empty cells are NULL, a later non-empty value wins),
-        merge its consent (sticky unsubscribes), and remember which customers that existed
-        before the import it touched (for the segment and the report). Customers the import
-        creates are the ones above ``existing_max_id``."""
-        new_ = {name: f"new.c{i}" for name, i in self.raw.items()}
-
-        def text(field_name: str) -> str:
-            return f"nullif(trim({new_[field_name]}), '')" if field_name in new_ else "NULL"
-
-        def date(field_name: str) -> str:
-            # Klaviyo exports write `2026-10-13 04:13:50`; anything unparseable becomes NULL
-            return (
-                f"strftime('%Y-%m-%dT%H:%M:%S', nullif(trim({new_[field_name]}), ''))"
-                if field_name in new_
-                else "NULL"
-            )
-
-        email = f"new.c{self.email}"
-        phone = "NULL" if self.phone is None else f"nullif(new.c{self.phone}, '')"
-        consent = f"upper(trim(coalesce({new_.get('consent', 'NULL')}, '')))"
-        suppressions = f"nullif(trim({new_.get('suppressions', 'NULL')}), '')"
-        # Klaviyo's consent values; any listed suppression suppresses, except that an
-        # unsubscribe listed as its own suppression stays an unsubscribe.
-        status = f"""
-            CASE
-              WHEN {suppressions} IS NOT NULL AND {suppressions} NOT IN ('[]', '{{}}')
-                   AND NOT ({consent} = 'UNSUBSCRIBED'
-                            AND {suppressions} IN ('[''UNSUBSCRIBE'']', '["UNSUBSCRIBE"]',
-                                                   'UNSUBSCRIBE'))
-                THEN 'suppressed'
-              WHEN {consent} = 'SUBSCRIBED' THEN 'subscribed'
-              WHEN {consent} = 'UNSUBSCRIBED' THEN 'unsubscribed'
-              ELSE 'never_subscribed'
-            END"""
-        now_ = _sql_string(now)
-        touched = (
-            f"""
-            INSERT OR IGNORE INTO import_touched (id)
-            SELECT id FROM customers WHERE email = {email} AND id <= {existing_max_id};"""
-            if existing_max_id
-            else ""
-        )
-        return f"""
-        CREATE TEMP TRIGGER import_row INSTEAD OF INSERT ON import_rows
-        BEGIN
-            INSERT INTO customers (email, phone, external_id, klaviyo_id, first_name,
-                last_name, attributes, last_open_at, last_click_at, last_engaged_at,
-                created_at, updated_at)
-            SELECT {email}, {phone}, {text("external_id")}, {text("klaviyo_id")},
-                {text("first_name")}, {text("last_name")}, new.attributes, open_at, click_at,
-                nullif(max(coalesce(open_at, ''), coalesce(click_at, '')), ''), {now_}, {now_}
-            -- OFFSET 0 keeps SQLite from inlining the subquery, which would parse each date
-            -- twice (once more for last_engaged_at)
-            FROM (SELECT {date("last_open")} AS open_at, {date("last_click")} AS click_at
-                  LIMIT -1 OFFSET 0)
-            WHERE true
-            ON CONFLICT(email) DO UPDATE SET
-                phone = coalesce(excluded.phone, phone),
-                external_id = coalesce(excluded.external_id, external_id),
-                klaviyo_id = coalesce(excluded.klaviyo_id, klaviyo_id),
-                first_name = coalesce(excluded.first_name, first_name),
-                last_name = coalesce(excluded.last_name, last_name),
-                -- the new object has no nulls: an empty cell removes nothing; an unchanged
-                -- object (re-importing the same export) is kept without parsing either
-                attributes = CASE WHEN attributes = excluded.attributes THEN attributes
-                                  ELSE json_patch(attributes, excluded.attributes) END,
-                last_open_at = nullif(max(coalesce(excluded.last_open_at, ''),
-                                          coalesce(last_open_at, '')), ''),
-                last_click_at = nullif(max(coalesce(excluded.last_click_at, ''),
-                                           coalesce(last_click_at, '')), ''),
-                last_engaged_at = nullif(max(coalesce(excluded.last_engaged_at, ''),
-                                             coalesce(last_engaged_at, '')), ''),
-                updated_at = excluded.updated_at;
-            -- An unsubscribe or suppression is sticky: an import can suppress, never
-            -- resubscribe.
-            INSERT INTO consents (customer_id, channel, status, changed_at, source)
-            SELECT id, 'email', {status}, {now_}, 'import' FROM customers WHERE email = {email}
-            ON CONFLICT(customer_id, channel) DO UPDATE SET
-                status = excluded.status, changed_at = excluded.changed_at,
-                source = excluded.source
-            WHERE consents.status IS NOT excluded.status
-              AND (consents.status IN ('subscribed', 'never_subscribed')
-                   OR excluded.status = 'suppressed');
-            {touched}
-        END
-        """
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def import_csv(
@@ -333,7 +232,6 @@ def _import(
         raise CsvImportError(f"cannot read: {exc}", file=path) from None
     report = ImportReport(file=path, segment=segment)
     now = now_iso()
-    conn = store.conn
     with handle:
         # strict: a quoted field still open at the end of the file is an error, where the
         # lenient reader would swallow every later row into that one field
@@ -359,26 +257,8 @@ def _import(
                 hint="export only the profile fields you need (Klaviyo exports have about 30)",
             )
         cols = _Columns(header, mapping, path)
-        # A larger page cache keeps the email index's hot pages in memory during a big import.
-        # 32 MB: the page cache is most of an import's memory, and at 128 MB a million-row
-        # import peaked near 200 MB for a few percent of speed (issue 16: at most 100 MB).
-        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
-        conn.execute("PRAGMA cache_size = -32768")
-        conn.execute("PRAGMA temp_store = MEMORY")
-        # `synchronous` stays as the store sets it: OFF would skip the fsyncs that order the
-        # WAL checkpoint, and a power cut after the commit could then corrupt the store,
-        # which the transaction's atomicity does not cover.
-        # Foreign keys are not checked during the load (it halves the cost of the consent
-        # writes): every customer id the import writes (consents, segment members) is read
-        # from `customers` in the same statement, inside one write transaction, so none can
-        # dangle. The pragma only takes effect outside a transaction; it is restored after.
-        foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
-        conn.execute("PRAGMA foreign_keys = OFF")
-        try:
+        with customers.bulk_settings(store):
             _load(store, reader, cols, report, progress, handle, now)
-        finally:
-            conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
-            conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
     if report.rejects:
         report.rejects_file = _write_rejects(store.path, path, report.rejects)
     return report
@@ -394,60 +274,31 @@ def _load(
     now: str,
 ) -> None:
     """Load the validated rows and record the import, in one transaction."""
-    conn, path, segment = store.conn, report.file, report.segment
-    with store.transaction():
-        # the temporary objects are created inside the transaction: a rollback drops them
-        before, max_id = conn.execute(
-            "SELECT count(*), coalesce(max(id), 0) FROM customers"
-        ).fetchone()
-        conn.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
-        conn.execute(cols.view_sql())
-        conn.execute(cols.trigger_sql(now, max_id))
-        try:
-            conn.executemany(cols.insert_sql(), _valid_rows(reader, cols, report, progress, handle))
-        except csv.Error as exc:
-            start = _record_start(path) or reader.line_num
-            raise CsvImportError(
-                f"unreadable CSV from this line on: {exc}",
-                file=path,
-                line=start,
-                hint="a quoted field here has no closing quote: close it, and double any "
-                'quote inside a quoted field ("")',
-            ) from None
-        except UnicodeDecodeError:
-            raise not_utf8(path) from None
-        after = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
-        # the segment: the customers this import created and the existing ones it touched
-        # (set-based, in id order: cheaper than a membership write per row)
-        conn.execute(
-            "INSERT OR IGNORE INTO segment_members (segment, customer_id, added_at) "
-            "SELECT :segment, id, :now FROM customers WHERE id > :max_id "
-            "UNION ALL SELECT :segment, id, :now FROM temp.import_touched",
-            {"segment": segment, "now": now, "max_id": max_id},
+    path = report.file
+    try:
+        counts = customers.bulk_import(
+            store,
+            cols.layout(),
+            _valid_rows(reader, cols, report, progress, handle),
+            file=path,
+            segment=report.segment,
+            started_at=now,
+            tally=lambda: (report.rows_read, report.rows_loaded, report.rows_rejected),
         )
-        report.customers_new = after - before
-        report.customers_updated = conn.execute(
-            "SELECT count(*) FROM temp.import_touched"
-        ).fetchone()[0]
-        report.duplicates_merged = (
-            report.rows_loaded - report.customers_new - report.customers_updated
-        )
-        conn.execute(
-            "INSERT INTO imports (file, segment, started_at, finished_at, rows_read, "
-            "rows_loaded, rows_rejected) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(path),
-                segment,
-                now,
-                now_iso(),
-                report.rows_read,
-                report.rows_loaded,
-                report.rows_rejected,
-            ),
-        )
-        conn.execute("DROP TRIGGER temp.import_row")
-        conn.execute("DROP VIEW temp.import_rows")
-        conn.execute("DROP TABLE temp.import_touched")
+    except csv.Error as exc:
+        start = _record_start(path) or reader.line_num
+        raise CsvImportError(
+            f"unreadable CSV from this line on: {exc}",
+            file=path,
+            line=start,
+            hint="a quoted field here has no closing quote: close it, and double any "
+            'quote inside a quoted field ("")',
+        ) from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    report.customers_new = counts.new
+    report.customers_updated = counts.touched
+    report.duplicates_merged = report.rows_loaded - report.customers_new - report.customers_updated
 
 
 _PROGRESS_EVERY = 20_000
@@ -524,7 +375,7 @@ def spreadsheet_safe(value: str) -> str:
 
 def _write_rejects(store_path: Path, csv_path: Path, rejects: list[Reject]) -> Path:
     # UTC: a file name must not depend on the machine's time zone.
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%SZ")
+    stamp = clock.now().strftime("%Y%m%d-%H%M%SZ")
     out = store_path.parent / f"{csv_path.stem}.rejects-{stamp}.csv"
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_ALL)

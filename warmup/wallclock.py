@@ -1,10 +1,12 @@
 """`warmup validate`: each sending day's local times against its zone's clock changes.
 
+Not a clock: what time it is comes from :func:`warmup.clock.now`; this module checks a plan.
+
 A send time (or a scenario wait's ``until: "HH:MM"``) that the clocks skip or repeat on one of
 the plan's sending dates is an error pointing at the line that sets it, with both instants it
 could mean, unless ``schedule.clock_change`` chose a reading; then ``notes`` says which instant
 each such day uses. Dates are the planned calendar's: a day held back later is checked again
-when it runs (``warmup.calendar.local_time`` refuses the same way), and ``shifted_times`` with
+when it runs (``warmup.plan.calendar.local_time`` refuses the same way), and ``shifted_times`` with
 ``dates`` checks the dates days take once earlier days ran late (for `warmup status` and the late
 note of `warmup run`).
 """
@@ -16,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from warmup.calendar import day_date
 from warmup.clock import ClockChange, WallTime, read_wall, show
 from warmup.errors import Issue
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import day_date
 from warmup.plan.scenario import WaitNode
 from warmup.plan.yamlpos import Positioned, load_yaml
 

@@ -12,7 +12,8 @@ import httpx
 
 from warmup.consent.webhooks import SIGNATURE_HEADER, sign
 from warmup.plan import LoadedPlan, load_plan
-from warmup.store import Store, now_iso
+from warmup.store import Store, consents, customers, now_iso
+from warmup.store import events as stored_events
 
 REPO = Path(__file__).resolve().parents[2]
 LINK_SECRET = "link-secret-for-tests-0123456789"
@@ -48,20 +49,9 @@ def add_customers(
     ids: dict[str, int] = {}
     with store.transaction() as conn:
         for email in emails:
-            cid = conn.execute(
-                "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?)",
-                (email, now, now),
-            ).lastrowid
-            assert cid is not None
-            conn.execute(
-                "INSERT INTO consents (customer_id, channel, status, changed_at, source)"
-                " VALUES (?, 'email', ?, ?, 'test')",
-                (cid, status, now),
-            )
-            conn.execute(
-                "INSERT INTO segment_members (segment, customer_id, added_at) VALUES (?, ?, ?)",
-                (segment, cid, now),
-            )
+            cid = customers.add(conn, email, at=now)
+            consents.set_status(conn, cid, status, changed_at=now, source="test", keep=())
+            customers.add_to_segment(conn, segment, cid, at=now)
             ids[email] = cid
     return ids
 
@@ -87,13 +77,13 @@ def add_mail(
 
 
 def add_events(store: Store, day: int, kind: str, customers: Iterable[int]) -> None:
+    at = "2026-12-01T10:00:00+00:00"
     with store.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO events (source, event_id, type, customer_id, day, occurred_at, "
-            "received_at) VALUES ('test', ?, ?, ?, ?, '2026-12-01T10:00:00+00:00', "
-            "'2026-12-01T10:00:00+00:00')",
-            [(f"{kind}:{day}:{cid}", kind, cid, day) for cid in customers],
-        )
+        for cid in customers:
+            stored_events.insert(
+                conn,
+                stored_events.Event("test", f"{kind}:{day}:{cid}", kind, cid, None, day, at, at),
+            )
 
 
 def event(event_id: str, kind: str, email: str, **more: Any) -> dict[str, Any]:

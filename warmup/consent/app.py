@@ -18,7 +18,7 @@ import html
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from warmup.clock import now
 from warmup.consent.flow import unsubscribe_backlog
 from warmup.consent.provider_routes import provider_routes
 from warmup.consent.webhooks import BadWebhook, parse_events, verify_signature
@@ -35,7 +36,7 @@ from warmup.consent.worker import FlowWorker
 from warmup.email.tokens import verify_token
 from warmup.events import IncomingEvent, RecordResult, record_events
 from warmup.plan import LoadedPlan
-from warmup.store import open_store
+from warmup.store import customers, now_iso, open_store
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 MAX_FORM_BYTES = 4096
@@ -104,7 +105,7 @@ def create_app(
     secrets: ServiceSecrets,
     *,
     worker: FlowWorker | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], datetime] = now,
 ) -> Starlette:
     """The service for one plan. ``worker`` runs the consent flow after consent events (none:
     events only wait in the store, for tests of the HTTP surface)."""
@@ -126,12 +127,9 @@ def create_app(
     def email_by_id(customer_id: int) -> str | None:
         store = open_store(loaded.store_path, create=False)
         try:
-            row = store.conn.execute(
-                "SELECT email FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
+            return customers.email_for_id(store.conn, customer_id)
         finally:
             store.close()
-        return str(row[0]) if row else None
 
     def email_of(request: Request) -> str | None:
         token = request.query_params.get("token", "")
@@ -170,7 +168,7 @@ def create_app(
             f"link:{email}",
             "unsubscribed",
             email,
-            clock().replace(microsecond=0).isoformat(),
+            now_iso(clock()),
             {
                 "via": "one-click"
                 if request.headers.get("content-type", "").startswith(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from warmup import clock
 from warmup.dispatch.klaviyo import drain_klaviyo
 from warmup.engine import process_events
 from warmup.errors import InvalidInput, WarmupError
@@ -22,7 +23,8 @@ from warmup.events import (
     record_events,
 )
 from warmup.plan import LoadedPlan
-from warmup.store import Store, open_store
+from warmup.store import Store, consents, days, open_store
+from warmup.store import events as stored_events
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +58,10 @@ def _sync_day(store: Store) -> int | None:
     """The day to drain Klaviyo rows up to, or None when no unsubscribe-list row waits. The
     dispatcher also trims the exclusion list to this day's allocation, so it must be the latest
     day that exists — never an older one, whose allocation is not today's."""
-    waiting = store.conn.execute(
-        "SELECT max(day) FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
-        "AND status IN ('pending', 'sending') AND json_extract(payload, '$.list') = 'unsubscribe'"
-    ).fetchone()[0]
+    waiting = consents.unsubscribe_rows_waiting_day(store.conn)
     if waiting is None:
         return None
-    latest = store.conn.execute("SELECT max(day) FROM days").fetchone()[0]
-    return max(int(waiting), int(latest or 0))
+    return max(waiting, days.latest_day(store.conn) or 0)
 
 
 @dataclass
@@ -117,18 +115,10 @@ class Backlog:
 def unsubscribe_backlog(store: Store, *, now: datetime | None = None) -> Backlog:
     """Consent-rejects not yet in Klaviyo's unsubscribe list: unsubscribes/complaints the
     consent flow has not processed, plus unsubscribe-list outbox rows not yet sent."""
-    types = ",".join(f"'{t}'" for t in CONSENT_EVENTS)
-    event_count, event_oldest = store.conn.execute(
-        f"SELECT count(*), min(received_at) FROM events WHERE type IN ({types}) "
-        "AND processed_at IS NULL AND customer_id IS NOT NULL"
-    ).fetchone()
-    row_count, row_oldest = store.conn.execute(
-        "SELECT count(*), min(created_at) FROM outbox WHERE kind = 'webhook' "
-        "AND provider = 'klaviyo' AND status NOT IN ('sent', 'cancelled') "
-        "AND json_extract(payload, '$.list') = 'unsubscribe'"
-    ).fetchone()
+    event_count, event_oldest = stored_events.unprocessed(store.conn, CONSENT_EVENTS)
+    row_count, row_oldest = consents.unsubscribe_rows_unsent(store.conn)
     oldest = min((t for t in (event_oldest, row_oldest) if t), default=None)
     if oldest is None:
         return Backlog(event_count + row_count, None)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return Backlog(event_count + row_count, max(timedelta(0), now - datetime.fromisoformat(oldest)))

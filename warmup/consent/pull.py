@@ -14,14 +14,17 @@ from warmup.events import parse_time
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo.client import KlaviyoClient
 from warmup.providers.klaviyo.lists import ConsentChange, consent_changes_since
-from warmup.store import Store, open_store
+from warmup.store import Store, consents, customers, now_iso, open_store
 
 PULL_META_KEY = "klaviyo_consent_pulled_until"
 PULL_SOURCE = "klaviyo-pull"
 EPOCH = "1970-01-01T00:00:00+00:00"
 # An unsubscribe withdraws consent; every other suppression (bounce, complaint, manual) makes
 # the address unmailable for a reason the customer did not choose.
-_STATUS_FOR_REASON = {"UNSUBSCRIBE": "unsubscribed", "SPAM_COMPLAINT": "unsubscribed"}
+_STATUS_FOR_REASON = {
+    "UNSUBSCRIBE": consents.UNSUBSCRIBED,
+    "SPAM_COMPLAINT": consents.UNSUBSCRIBED,
+}
 _BATCH = 500
 
 Changes = Callable[[KlaviyoClient, str], Iterable[ConsentChange]]
@@ -45,7 +48,10 @@ def pull_klaviyo_unsubscribes(
             newest = change.timestamp
         if change.email:
             batch.append(
-                (change.email.strip().lower(), _STATUS_FOR_REASON.get(change.reason, "suppressed"))
+                (
+                    change.email.strip().lower(),
+                    _STATUS_FOR_REASON.get(change.reason, consents.SUPPRESSED),
+                )
             )
         if len(batch) >= _BATCH:
             changed += _apply(store, batch)
@@ -65,18 +71,17 @@ def _apply(store: Store, batch: list[tuple[str, str]]) -> int:
     changed = 0
     with store.transaction() as conn:
         for email, status in batch:
-            row = conn.execute("SELECT id FROM customers WHERE email = ?", (email,)).fetchone()
-            if row is None:
+            customer_id = customers.id_for_email(conn, email)
+            if customer_id is None:
                 continue
-            cursor = conn.execute(
-                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                "VALUES (?, 'email', ?, strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'), ?) "
-                "ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, "
-                "changed_at = excluded.changed_at, source = excluded.source "
-                "WHERE consents.status NOT IN ('unsubscribed', 'suppressed')",
-                (row[0], status, PULL_SOURCE),
+            changed += consents.set_status(
+                conn,
+                customer_id,
+                status,
+                changed_at=now_iso(),
+                source=PULL_SOURCE,
+                keep=consents.WITHDRAWN,
             )
-            changed += cursor.rowcount
     return changed
 
 

@@ -24,12 +24,12 @@ import json
 import re
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
+from warmup import clock
 from warmup.consent.webhooks import BadWebhook
 from warmup.events import IncomingEvent, check_event
 
@@ -126,7 +126,7 @@ class SnsVerifier:
             certificate = x509.load_pem_x509_certificate(self._fetch(url))
         except (httpx.HTTPError, ValueError) as exc:
             raise BadWebhook(403, f"cannot use the signing certificate {url}: {exc}") from None
-        now = datetime.now(UTC)
+        now = clock.now()
         if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
             raise BadWebhook(403, f"the signing certificate {url} is not valid now")
         key = certificate.public_key()

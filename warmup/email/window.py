@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from warmup.calendar import day_date, local_time
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import day_date, local_time
 from warmup.store import Store
+from warmup.store import events as stored_events
 
 Shape = Literal["even", "hourly_ramp"]
 # The clock the dispatcher's window pacer sleeps on (tests make time pass instantly).
@@ -138,10 +139,5 @@ def window_pacer(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> W
         local_time(loaded.plan, when, settings.end),
         settings.shape,
     )
-    total, done = store.conn.execute(
-        "SELECT count(*), coalesce(sum(status IN ('sent', 'bounced', 'failed', 'uncertain')), 0) "
-        "FROM outbox WHERE kind = 'email' AND provider = 'new' AND day = ? "
-        "AND status != 'cancelled'",
-        (day,),
-    ).fetchone()
-    return WindowPacer(window, int(total), int(done), now, _sleep, _monotonic)
+    total, done = stored_events.email_progress(store.conn, day)
+    return WindowPacer(window, total, done, now, _sleep, _monotonic)

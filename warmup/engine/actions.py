@@ -16,7 +16,8 @@ from warmup.engine.journeys import journeys_on
 from warmup.engine.nodes import type_of
 from warmup.engine.nodes.base import Due, Reached
 from warmup.engine.paths import Path
-from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
+from warmup.engine.walk import FlowSql, Timeline
+from warmup.store import now_iso
 
 log = logging.getLogger("warmup.engine")
 
@@ -38,7 +39,7 @@ def due_steps(
             if kind.is_gate(node):
                 gate = node_id
             if kind.writes(node):
-                not_before = as_utc_iso(arrive) if arrive > ctx.start else None
+                not_before = now_iso(arrive) if arrive > ctx.start else None
                 after = gate if kind.waits_for_gate(node) else None
                 steps[Due(node_id, not_before, after)].append(path)
             if not ctx.reached(times[index][1]):

@@ -21,7 +21,6 @@ from datetime import date, datetime
 
 import pendulum
 
-from warmup.calendar import dates_after, day_date, local_date, local_time
 from warmup.clock import show
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
@@ -31,13 +30,14 @@ from warmup.engine.funnel import count_nodes, draw_tree
 from warmup.engine.journeys import final_paths, load_frozen, persist, refresh_states
 from warmup.engine.preview import NewSet, list_changes, samples
 from warmup.engine.result import DayResult
-from warmup.engine.walk import as_utc_iso
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.mailboxes.allocation import group_report
 from warmup.mailboxes.cache import Refresh, refresh_mx
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import dates_after, day_date, local_date, local_time, occupied_until
 from warmup.store import Store, days, now_iso, open_store
+from warmup.store.outbox import Outbox
 from warmup.wallclock import say, shifted_times
 
 log = logging.getLogger("warmup.engine")
@@ -266,13 +266,9 @@ class DayRun:
         for number, row in rows.items():
             if number >= self.day:
                 continue
-            planned = date.fromisoformat(row.date)
-            done = row.completed_at
-            if done:
-                planned = max(
-                    planned, local_date(self.loaded.plan, datetime.fromisoformat(str(done)))
-                )
-            anchors[number] = planned
+            anchors[number] = occupied_until(
+                self.loaded.plan, date.fromisoformat(row.date), row.completed_at
+            )
         return anchors
 
     # 2. evaluate -----------------------------------------------------------------------
@@ -350,11 +346,7 @@ class DayRun:
             result.notes.append(self._waiting_note(due))
         if self.completed_before:
             # the day's decisions stand; its unsent email may still go out after this note
-            unsent = ctx.conn.execute(
-                "SELECT count(*) FROM outbox WHERE day = ? AND kind = 'email' "
-                "AND status IN ('pending', 'sending')",
-                (self.day,),
-            ).fetchone()[0]
+            unsent = Outbox(self.store).unsent_email_of_day(self.day)
             if unsent:
                 # an earlier run was stopped while sending: `status` shows the day as sending
                 result.notes.append(
@@ -392,9 +384,9 @@ class DayRun:
     def _next_due(self) -> str | None:
         ctx, ev = self.ctx, self.ev
         if not ctx.reached(ctx.start):
-            return as_utc_iso(ctx.start)
+            return now_iso(ctx.start)
         if not ev.resolved:
-            return as_utc_iso(ev.timeline.allocation_at or ctx.start)
+            return now_iso(ev.timeline.allocation_at or ctx.start)
         pending = [
             moment
             for path_id, count in ev.counts.items()
@@ -403,7 +395,7 @@ class DayRun:
             for moment in pair
             if not ctx.reached(moment)
         ]
-        return as_utc_iso(min(pending)) if pending else None
+        return now_iso(min(pending)) if pending else None
 
     def finalize(self, outcome: str) -> None:
         if hasattr(self, "ctx"):
@@ -413,7 +405,7 @@ class DayRun:
         conn = self.store.conn
         with self.store.transaction():
             if outcome in ("completed", "waiting"):
-                done = as_utc_iso(self.clock) if outcome == "completed" else None
+                done = now_iso(self.clock) if outcome == "completed" else None
                 days.finish(conn, self.day, outcome, done)
             elif outcome == "interrupted":
                 # Ctrl-C: the day stays `running` with no lock holder, which `status` reads as

@@ -13,7 +13,7 @@ from warmup.engine.nodes.base import Facts
 from warmup.engine.paths import label_between
 from warmup.errors import InvalidInput
 from warmup.plan import LoadedPlan
-from warmup.store import days, journeys, open_store
+from warmup.store import consents, customers, days, journeys, open_store
 
 OUTCOMES = {
     "ended": "not allocated today: the walk ended before the allocation; the new provider "
@@ -52,7 +52,7 @@ def explain(loaded: LoadedPlan, day: int, email: str) -> Explanation:
 
 def _explain(loaded: LoadedPlan, conn: sqlite3.Connection, day: int, email: str) -> Explanation:
     conn.row_factory = sqlite3.Row
-    customer = journeys.customer_by_email(conn, email)
+    customer = customers.row_by_email(conn, email)
     if customer is None:
         raise InvalidInput(
             f"no customer {email} in the store of {loaded.name}",
@@ -72,7 +72,7 @@ def _explain(loaded: LoadedPlan, conn: sqlite3.Connection, day: int, email: str)
     nodes = loaded.scenario.by_id
     path = json.loads(journey["path"])
     facts = Facts(
-        loaded, conn, day, customer, journeys.consents_of(conn, customer["id"]), journey, day_row
+        loaded, conn, day, customer, consents.status_of(conn, customer["id"]), journey, day_row
     )
     for index, node_id in enumerate(path):
         node = nodes.get(node_id)

@@ -9,8 +9,8 @@ from warmup.clock import show
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
 from warmup.engine.paths import PENDING, UNSAFE, date_trigger
-from warmup.engine.walk import as_utc_iso
 from warmup.plan.scenario import Scenario
+from warmup.store import now_iso
 
 
 @dataclass
@@ -52,7 +52,7 @@ def count_nodes(ctx: DayContext, ev: Evaluation) -> dict[str, NodeCount]:
             label = path.labels[index]
             if label == PENDING or not ctx.reached(leave):
                 node.parked += count
-                node.due_at = as_utc_iso(leave)
+                node.due_at = now_iso(leave)
                 break
             if index + 1 < len(path.nodes):
                 node.out[label] = node.out.get(label, 0) + count

@@ -21,9 +21,9 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation
 from warmup.engine.paths import UNSAFE, Path
-from warmup.engine.walk import FlowSql, Timeline, as_utc_iso
+from warmup.engine.walk import FlowSql, Timeline
 from warmup.mailboxes.allocation import frozen_groups, record_groups
-from warmup.store import days, journeys
+from warmup.store import days, journeys, now_iso
 
 log = logging.getLogger("warmup.engine")
 
@@ -42,7 +42,7 @@ def path_state(timeline: Timeline, path: Path) -> tuple[str, str | None]:
     if parked is None:
         return path.last, None
     index, due = parked
-    return path.nodes[index], as_utc_iso(due)
+    return path.nodes[index], now_iso(due)
 
 
 def final_paths(ev: Evaluation) -> list[Path]:

@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from warmup.store import consents
+
 SqlPart = tuple[str, list[Any]]
 
 # The one rule no scenario can override: these customers are never allocated to anyone.
@@ -426,11 +428,10 @@ def reject_consent(
         [channel, now, source, *params, channel],
     )
     cursor = conn.execute(
-        "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-        f"SELECT x.customer_id, ?, 'unsubscribed', ?, ? FROM ({ids_sql}) x WHERE true "
-        "ON CONFLICT (customer_id, channel) DO UPDATE SET status = 'unsubscribed', "
-        "changed_at = excluded.changed_at, source = excluded.source "
-        "WHERE consents.status <> 'unsubscribed'",
+        consents.upsert_sql(
+            f"SELECT x.customer_id, ?, 'unsubscribed', ?, ? FROM ({ids_sql}) x WHERE true",
+            keep=(consents.UNSUBSCRIBED,),
+        ),
         [channel, now, source, *params],
     )
     return cursor.rowcount

@@ -9,7 +9,7 @@ parameter list always line up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from warmup.engine import sql
@@ -153,8 +153,3 @@ class Timeline:
             for _, leave in self._times(path):
                 last = max(last, leave)
         return last
-
-
-def as_utc_iso(moment: datetime) -> str:
-    """The store's one time format: UTC, second precision."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()

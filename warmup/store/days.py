@@ -42,6 +42,20 @@ def latest_day(conn: sqlite3.Connection) -> int | None:
     return int(row[0]) if row and row[0] else None
 
 
+def rows(conn: sqlite3.Connection) -> list[Any]:
+    """Every recorded day's whole row (``sqlite3.Row`` when the connection uses that row
+    factory)."""
+    return conn.execute("SELECT * FROM days").fetchall()
+
+
+def volume_days(conn: sqlite3.Connection) -> dict[int, int]:
+    """Which schedule day's volume each recorded day used (its own unless held back)."""
+    return {
+        int(day): int(volume or day)
+        for day, volume in conn.execute("SELECT day, volume_day FROM days")
+    }
+
+
 def day_row(conn: sqlite3.Connection, day: int) -> Any:
     """The whole row of a day (``sqlite3.Row`` when the connection uses that row factory)."""
     return conn.execute("SELECT * FROM days WHERE day = ?", (day,)).fetchone()

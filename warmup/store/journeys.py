@@ -12,30 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def customer_by_email(conn: sqlite3.Connection, email: str) -> Any:
-    return conn.execute("SELECT * FROM customers WHERE email = ?", (email,)).fetchone()
-
-
-def consents_of(conn: sqlite3.Connection, customer_id: int) -> dict[str, str]:
-    rows = conn.execute(
-        "SELECT channel, status FROM consents WHERE customer_id = ?", (customer_id,)
-    ).fetchall()
-    return {str(channel): str(status) for channel, status in rows}
-
-
 def journey_row(conn: sqlite3.Connection, day: int, customer_id: int) -> Any:
     """One customer's journey on a day (path, last label, outcome, rank, parked node…)."""
     return conn.execute(
         "SELECT * FROM journey_rows WHERE day = ? AND customer_id = ?", (day, customer_id)
     ).fetchone()
-
-
-def in_segment(conn: sqlite3.Connection, segment: str, customer_id: int) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM segment_members WHERE segment = ? AND customer_id = ?",
-        (segment, customer_id),
-    ).fetchone()
-    return row is not None
 
 
 def new_provider_days(conn: sqlite3.Connection, customer_id: int, days: Sequence[int]) -> list[int]:
@@ -108,3 +89,12 @@ def latest_day(conn: sqlite3.Connection) -> int | None:
     """The highest day with journeys, if any."""
     row = conn.execute("SELECT max(day) FROM journeys").fetchone()
     return int(row[0]) if row and row[0] is not None else None
+
+
+def next_due(conn: sqlite3.Connection, day: int, after: str) -> str | None:
+    """When the first customer parked at a wait on ``day`` falls due after ``after`` (UTC ISO)."""
+    row = conn.execute(
+        "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL AND due_at > ?",
+        (day, after),
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])

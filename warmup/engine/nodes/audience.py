@@ -26,7 +26,7 @@ from warmup.engine.nodes.base import (
     SqlPart,
     arrow,
 )
-from warmup.store import journeys
+from warmup.store import customers, journeys
 
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
@@ -99,7 +99,7 @@ class Audience(NodeType):
         customer_id = int(facts.customer["id"])
         if node.source == "segment":
             assert node.segment is not None
-            member = journeys.in_segment(facts.conn, node.segment, customer_id)
+            member = customers.in_segment(facts.conn, node.segment, customer_id)
             return f"{'member' if member else 'not a member'} of {node.segment} {arrow(label)}"
         if node.source == "allocation":
             return _allocation_reason(facts, label)

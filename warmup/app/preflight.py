@@ -20,6 +20,7 @@ from typing import Any
 from warmup.errors import KlaviyoError, WarmupError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import FileProvider, ListRef, SmtpProvider
+from warmup.store import customers as stored_customers
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
     checks: list[Check] = []
 
     def need(name: str, what: str) -> None:
-        present = bool(os.environ.get(name))
+        present = bool(loaded.setting(name))
         checks.append(
             Check(
                 f"env {name}",
@@ -63,7 +64,7 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
                 f"env {secret}",
                 True,
                 "set"
-                if os.environ.get(secret)
+                if loaded.setting(secret)
                 else "not set: a rehearsal with the file "
                 "provider signs links with this store's own random secret",
             )
@@ -74,7 +75,7 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
             f"env {hook}",
             True,
             "set (provider webhooks are verified)"
-            if os.environ.get(hook)
+            if loaded.setting(hook)
             else "not set: `warmup serve` answers provider webhooks 503 (fine when the "
             "provider sends none)",
         )
@@ -99,7 +100,7 @@ def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
     from warmup.providers.klaviyo.lists import find_list
 
     k = loaded.plan.providers.klaviyo
-    if not os.environ.get(k.api_key_env):
+    if not loaded.setting(k.api_key_env):
         return [Check("klaviyo", False, f"not tried: {k.api_key_env} is not set")]
     checks: list[Check] = []
     try:
@@ -142,12 +143,10 @@ def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
 
 def _claimed_elsewhere(list_ids: list[str], store_path: Path) -> str | None:
     """The first list another plan's store has claimed, said as `warmup run` would refuse it."""
-    from warmup.dispatch import claims
+    from warmup.app.day import claimed_elsewhere
 
-    me = str(store_path.resolve())
     for list_id in list_ids:
-        held = claims.owner(list_id)
-        if held and held["store"] != me and Path(held["store"]).exists():
+        if held := claimed_elsewhere(list_id, store_path):
             return (
                 f"{list_id} is claimed by plan {held['plan']!r} (store {held['store']}): "
                 "`warmup run` would refuse it — give this plan its own list, or pass --claim "
@@ -248,13 +247,7 @@ def _store_check(loaded: LoadedPlan) -> Check:
             f"warmup import {loaded.path} <your Klaviyo export>.csv",
         )
     try:
-        conn = sqlite3.connect(path, timeout=5, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # takes the write lock: proves we may write
-            customers = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
+        customers = stored_customers.count_if_writable(path)
     except sqlite3.Error as exc:
         return Check("store", False, f"{path}: {exc}")
     return Check("store", True, f"{path} is writable ({customers:,} customers)")

@@ -1,0 +1,121 @@
+"""The consents aggregate: one status per customer and channel, and its change history.
+
+Every writer of a consent (the importer, the consent_reject node, a provider's hard bounce, the
+Klaviyo pull) goes through :func:`upsert_sql`, the one upsert; what differs between them is only
+which statuses a writer may not overwrite (``keep``). The store's ``consents_history`` trigger
+records each change of an existing row in ``consent_changes``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection
+
+SUBSCRIBED = "subscribed"
+NEVER_SUBSCRIBED = "never_subscribed"
+UNSUBSCRIBED = "unsubscribed"
+SUPPRESSED = "suppressed"
+STATUSES = (SUBSCRIBED, NEVER_SUBSCRIBED, UNSUBSCRIBED, SUPPRESSED)
+# Withdrawn consent is sticky: a later subscribe from an import never undoes it.
+WITHDRAWN = (UNSUBSCRIBED, SUPPRESSED)
+
+EMAIL = "email"
+HARD_BOUNCE_SOURCE = "hard_bounce"
+
+
+def _quoted(statuses: Collection[str]) -> str:
+    unknown = set(statuses) - set(STATUSES)
+    if unknown:
+        raise ValueError(f"not consent statuses: {sorted(unknown)}")
+    return ", ".join(f"'{status}'" for status in sorted(statuses))
+
+
+def upsert_sql(rows: str, *, keep: Collection[str], unless: Collection[str] = ()) -> str:
+    """The one consent upsert. ``rows`` is a ``VALUES`` or ``SELECT`` giving (customer_id,
+    channel, status, changed_at, source); a row already there takes the new status unless it is
+    the same or one of ``keep`` (withdrawals a writer must not undo), except that a new status
+    in ``unless`` overrides ``keep``. A ``SELECT`` must end in a ``WHERE`` clause (``WHERE
+    true`` will do): without one SQLite reads ``ON CONFLICT`` as part of a join.
+
+    A statement, not a function call, so that set-based writers (the importer's trigger, the
+    engine's consent_reject) run it inside their own SQL at full speed."""
+    guard = f"consents.status NOT IN ({_quoted(keep)})" if keep else "true"
+    if unless:
+        guard = f"({guard} OR excluded.status IN ({_quoted(unless)}))"
+    return (
+        "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+        f"{rows} "
+        "ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, "
+        "changed_at = excluded.changed_at, source = excluded.source "
+        f"WHERE consents.status IS NOT excluded.status AND {guard}"
+    )
+
+
+_ONE_ROW = "VALUES (?, ?, ?, ?, ?)"
+
+
+def set_status(
+    conn: sqlite3.Connection,
+    customer_id: int,
+    status: str,
+    *,
+    changed_at: str,
+    source: str,
+    keep: Collection[str],
+    channel: str = EMAIL,
+) -> bool:
+    """Set one customer's consent on ``channel`` (see :func:`upsert_sql` for ``keep``); whether
+    it changed."""
+    cursor = conn.execute(
+        upsert_sql(_ONE_ROW, keep=keep), (customer_id, channel, status, changed_at, source)
+    )
+    return cursor.rowcount > 0
+
+
+def suppress_hard_bounce_sql(*, keep: Collection[str]) -> str:
+    """A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE suppression does:
+    no later day allocates it to either provider. Parameters: (customer_id, changed_at)."""
+    return upsert_sql(
+        f"VALUES (?, '{EMAIL}', '{SUPPRESSED}', ?, '{HARD_BOUNCE_SOURCE}')", keep=keep
+    )
+
+
+def suppress_hard_bounce(
+    conn: sqlite3.Connection, customer_id: int, *, at: str, keep: Collection[str]
+) -> bool:
+    """Run :func:`suppress_hard_bounce_sql` for one customer; whether the consent changed."""
+    return conn.execute(suppress_hard_bounce_sql(keep=keep), (customer_id, at)).rowcount > 0
+
+
+def status_of(conn: sqlite3.Connection, customer_id: int) -> dict[str, str]:
+    """Channel → status of one customer."""
+    return {
+        str(channel): str(status)
+        for channel, status in conn.execute(
+            "SELECT channel, status FROM consents WHERE customer_id = ?", (customer_id,)
+        )
+    }
+
+
+# The Klaviyo unsubscribe-list rows of the outbox: how withdrawn consent reaches Klaviyo.
+_UNSUBSCRIBE_ROWS = (
+    "FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
+    "AND json_extract(payload, '$.list') = 'unsubscribe'"
+)
+
+
+def unsubscribe_rows_waiting_day(conn: sqlite3.Connection) -> int | None:
+    """The latest day with an unsubscribe-list row still to send (pending or sending)."""
+    row = conn.execute(
+        f"SELECT max(day) {_UNSUBSCRIBE_ROWS} AND status IN ('pending', 'sending')"
+    ).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+def unsubscribe_rows_unsent(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """How many unsubscribe-list rows are not sent (nor cancelled), and the oldest's creation."""
+    count, oldest = conn.execute(
+        f"SELECT count(*), min(created_at) {_UNSUBSCRIBE_ROWS} "
+        "AND status NOT IN ('sent', 'cancelled')"
+    ).fetchone()
+    return int(count), None if oldest is None else str(oldest)
