@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from email_fixtures import add_customers, add_email_rows, statuses, write_plan
 
-from warmup.dispatch.email import RetryPolicy, drain_email, email_backlog, provider_for
+from warmup.dispatch.email import RetryPolicy, drain_email, provider_for
 from warmup.providers.ses import AUTO_MAX_CONNECTIONS, connections_for
 from warmup.sandbox.ses import SesSandboxConfig
 from warmup.sandbox.ses_server import RunningSes, serve_ses_in_thread
 from warmup.store import Store
+from warmup.store.outbox import Outbox
 
 FAST = RetryPolicy(attempts=8, first_delay=0.02, wait_up_to=5)
 
@@ -169,4 +170,4 @@ def test_a_killed_concurrent_run_resumes_with_no_duplicate(
     # and with answers held back at least one was: taken by SES, unknown to warmup, not re-sent.
     assert 1 <= report.recovered_uncertain <= 8
     assert report.recovered_uncertain == statuses(store, 1).get("uncertain", 0)
-    assert email_backlog(store)["uncertain"] == report.recovered_uncertain
+    assert Outbox(store).email_backlog()["uncertain"] == report.recovered_uncertain
