@@ -86,3 +86,31 @@ def test_bad_group_names_and_name_servers_are_located(tmp_path: Path) -> None:
         i.startswith(f"{path}:{_line(path, 'Other:')}:") and "cannot name a group" in i
         for i in issues
     )
+
+
+@pytest.mark.parametrize("server", ["ns1.example.com", "300.1.1.1", "[::1]:99999", "[::1"])
+def test_a_name_server_that_is_no_ip_address_is_located(tmp_path: Path, server: str) -> None:
+    path = plan_text(
+        tmp_path,
+        "    gmail: 10\n",
+        mailboxes=f'mailboxes:\n  nameservers: ["{server}"]\n',
+        volumes={},
+    )
+    (issue,) = _issues(path)
+    assert issue.startswith(f"{path}:{_line(path, server)}:")
+    assert "is not a name server" in issue and "[::1]:5353" in issue
+
+
+def test_ipv6_name_servers_load_with_and_without_a_port(tmp_path: Path) -> None:
+    from warmup.mailboxes.mx import make_resolver
+
+    path = plan_text(
+        tmp_path,
+        "    gmail: 10\n",
+        mailboxes='mailboxes:\n  nameservers: ["[::1]:5353", "127.0.0.1:5353"]\n',
+        volumes={},
+    )
+    settings = load_plan(path).plan.mailboxes
+    assert settings is not None
+    resolver = make_resolver(settings.nameservers, 1.0)
+    assert resolver.nameservers == ["::1", "127.0.0.1"] and resolver.port == 5353

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import dns.exception
 import dns.resolver
 
+from warmup.mailboxes.nameservers import parse_nameserver
+
 log = logging.getLogger("warmup.mailboxes")
 
 
@@ -26,16 +28,14 @@ class MxAnswer:
 
 
 def make_resolver(nameservers: Sequence[str], timeout: float) -> dns.resolver.Resolver:
-    """The system's resolver, or the plan's name servers (``HOST`` or ``HOST:PORT``)."""
+    """The system's resolver, or the plan's name servers (``ADDRESS``, ``ADDRESS:PORT`` or ``[IPv6]:PORT``)."""
     if not nameservers:
         resolver = dns.resolver.Resolver()
     else:
         resolver = dns.resolver.Resolver(configure=False)
-        addresses, ports = [], set()
-        for server in nameservers:
-            host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-            addresses.append(host)
-            ports.add(int(port) if port else 53)
+        parsed = [parse_nameserver(server) for server in nameservers]
+        addresses = [address for address, _ in parsed]
+        ports = {port for _, port in parsed}
         resolver.nameservers = addresses
         # dnspython has one port per resolver: the plan's check keeps them equal
         resolver.port = ports.pop()

@@ -581,15 +581,9 @@ class MailboxSettings(StrictModel):
     @field_validator("nameservers")
     @classmethod
     def _servers(cls, value: list[str]) -> list[str]:
-        ports = set()
-        for server in value:
-            host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-            if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
-                raise ValueError(
-                    f"{server!r} is not a name server — write an address like 192.0.2.53 "
-                    "or 127.0.0.1:5353"
-                )
-            ports.add(port or "53")
+        from warmup.mailboxes.nameservers import parse_nameserver
+
+        ports = {parse_nameserver(server)[1] for server in value}
         if len(ports) > 1:
             raise ValueError("the name servers use different ports — use one port for all")
         return value
