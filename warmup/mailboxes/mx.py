@@ -28,7 +28,8 @@ class MxAnswer:
 
 
 def make_resolver(nameservers: Sequence[str], timeout: float) -> dns.resolver.Resolver:
-    """The system's resolver, or the plan's name servers (``ADDRESS``, ``ADDRESS:PORT`` or ``[IPv6]:PORT``)."""
+    """The system's resolver, or the plan's name servers (see
+    :func:`~warmup.mailboxes.nameservers.parse_nameserver`)."""
     if not nameservers:
         resolver = dns.resolver.Resolver()
     else:
