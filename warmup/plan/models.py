@@ -556,6 +556,17 @@ class MailboxGroupSettings(StrictModel):
     domains: list[str] = Field(default_factory=list)
     mx: list[str] = Field(default_factory=list)
 
+    @field_validator("domains")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        from warmup.mailboxes.groups import pattern_problem
+
+        for pattern in value:
+            problem = pattern_problem(pattern.lower())
+            if problem:
+                raise ValueError(problem)
+        return value
+
 
 class MailboxSettings(StrictModel):
     """How customers are put into mailbox provider groups (warmup.mailboxes)."""
