@@ -11,7 +11,7 @@ import pytest
 from consent_helpers import add_customers
 
 from warmup.mailboxes.cache import classifier, refresh_mx
-from warmup.mailboxes.mx import lookup_all
+from warmup.mailboxes.mx import OUT_OF_TIME, SERVER_DOWN, lookup_all
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.sandbox.dns import DnsServer, DnsZone, serve_dns
 from warmup.store import Store, open_store
@@ -130,3 +130,54 @@ def test_lookups_off_ask_nothing(dns_server: DnsServer, store: Store, tmp_path: 
     assert report.disabled and report.looked_up == 0
     assert not dns_server.zone.queries
     assert classifier(plan, store.conn).group_of("c@acme.test") == "other"
+
+
+def test_a_server_that_never_answers_is_given_up_on() -> None:
+    domains = [f"d{i:03d}.test" for i in range(120)]
+    with serve_dns(DnsZone({}, silent=frozenset(domains))) as dead:
+        answers = lookup_all(domains, [dead.nameserver], timeout=0.2, workers=4, give_up_after=4)
+        asked = set(dead.zone.queries)
+    assert all(a.status == "failed" for a in answers)
+    # the first timeouts in a row stop it: at most the lookups already under way are asked
+    assert len(asked) <= 4 + 4
+    assert sum(a.error == SERVER_DOWN for a in answers) >= len(domains) - 8
+
+
+def test_answers_between_timeouts_keep_the_lookups_going(dns_server: DnsServer) -> None:
+    # a silent domain among answering ones is one failure, not a dead server
+    domains = ["silent.test", "acme.test", "silent.test", "globex.test"] * 5
+    answers = lookup_all(domains, [dns_server.nameserver], timeout=0.2, workers=1, give_up_after=2)
+    assert not any(a.error == SERVER_DOWN for a in answers)
+    assert {a.domain for a in answers if a.status == "ok"} == {"acme.test", "globex.test"}
+
+
+def test_a_spent_budget_asks_nothing_more(dns_server: DnsServer) -> None:
+    answers = lookup_all(["acme.test", "globex.test"], [dns_server.nameserver], 2, budget_seconds=0)
+    assert [a.error for a in answers] == [OUT_OF_TIME, OUT_OF_TIME]
+    assert not dns_server.zone.queries
+
+
+def test_a_dead_server_is_said_and_its_domains_retried_next_run(tmp_path: Path) -> None:
+    from consent_helpers import write_plan
+
+    domains = [f"dead{i:03d}.test" for i in range(80)]
+    store = open_store(tmp_path / "dead.db")
+    add_customers(store, [f"x@{d}" for d in domains])
+    try:
+        with serve_dns(DnsZone({}, silent=frozenset(domains))) as dead:
+            plan = _plan(
+                write_plan(tmp_path).plan, nameservers=[dead.nameserver], timeout_seconds=0.2
+            )
+            with store.transaction() as conn:
+                report = refresh_mx(plan, conn)
+            asked = len(dead.zone.queries)
+        assert report.looked_up == 80 and report.failed == 80
+        # 16 lookups at a time, given up after 16 timeouts in a row: most never asked
+        assert report.skipped_down == 80 - asked and asked < 80
+        assert any("the name server stopped answering" in n for n in report.notes())
+        failed = store.conn.execute(
+            "SELECT count(*) FROM mailbox_domains WHERE status = 'failed'"
+        ).fetchone()[0]
+        assert failed == 80  # tried again on the next run
+    finally:
+        store.close()

@@ -239,9 +239,5 @@ def group_report(groups: GroupAllocation | None, mx: Refresh, notes: list[str]) 
         return {}
     groups.resolve_disabled = groups.resolve_disabled or mx.disabled
     notes.extend(groups.notes())
-    if mx.looked_up:
-        notes.append(
-            f"mailbox groups: looked up the MX of {mx.looked_up:,} company domains "
-            f"({mx.failed:,} failed)"
-        )
+    notes.extend(mx.notes())
     return {"groups": groups_json(groups)}

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
-from warmup.mailboxes.mx import lookup_all
+from warmup.mailboxes.mx import OUT_OF_TIME, SERVER_DOWN, lookup_all
 from warmup.plan.models import Plan
 from warmup.store import now_iso
 
@@ -30,6 +30,30 @@ class Refresh:
     looked_up: int = 0
     failed: int = 0
     disabled: bool = False
+    # not asked: the server stopped answering, or the run's lookup budget ran out
+    skipped_down: int = 0
+    skipped_late: int = 0
+
+    def notes(self) -> list[str]:
+        found = []
+        if self.looked_up:
+            found.append(
+                f"mailbox groups: looked up the MX of {self.looked_up:,} company domains "
+                f"({self.failed:,} failed)"
+            )
+        if self.skipped_down:
+            found.append(
+                f"mailbox groups: the name server stopped answering (timeouts in a row): "
+                f"{self.skipped_down:,} domains not asked, counted `other` and tried again "
+                "next run — check mailboxes.nameservers"
+            )
+        if self.skipped_late:
+            found.append(
+                f"mailbox groups: the MX lookups' time budget ran out: {self.skipped_late:,} "
+                "domains not asked, counted `other` and tried again next run "
+                "(mailboxes.lookup_budget_seconds)"
+            )
+        return found
 
 
 def _customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
@@ -77,6 +101,7 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
         todo,
         settings.nameservers if settings is not None else [],
         settings.timeout_seconds if settings is not None else 2.0,
+        budget_seconds=settings.lookup_budget_seconds if settings is not None else 120.0,
     )
     stamp = now_iso()
     conn.executemany(
@@ -86,6 +111,8 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     )
     report.looked_up = len(answers)
     report.failed = sum(a.status == "failed" for a in answers)
+    report.skipped_down = sum(a.error == SERVER_DOWN for a in answers)
+    report.skipped_late = sum(a.error == OUT_OF_TIME for a in answers)
     return report
 
 

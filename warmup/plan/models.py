@@ -576,6 +576,8 @@ class MailboxSettings(StrictModel):
     # HOST or HOST:PORT (one port for all); empty: the system's resolver.
     nameservers: list[str] = Field(default_factory=list)
     timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # the most one run spends on MX lookups; domains left over are tried on the next run
+    lookup_budget_seconds: float = Field(default=120.0, gt=0, le=3600)
     groups: dict[str, MailboxGroupSettings] = Field(default_factory=dict)
 
     @field_validator("groups")
