@@ -5,22 +5,26 @@ off when the plan says so."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from consent_helpers import add_customers
 
+from warmup.clock import now
 from warmup.mailboxes.cache import classifier, refresh_mx
 from warmup.mailboxes.mx import OUT_OF_TIME, SERVER_DOWN, lookup_all
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.sandbox.dns import DnsServer, DnsZone, serve_dns
-from warmup.store import Store, open_store
+from warmup.store import Store, now_iso, open_store
 
 ZONE = {
     "acme.test": [(10, "aspmx.l.google.com"), (20, "alt1.aspmx.l.google.com")],
     "globex.test": [(0, "globex-test.mail.protection.outlook.com")],
     "initech.test": [(1, "mx.initech.test")],
     "nomx.test": [],
+    # the probe domain: a resolver must find its MX before its "no MX" answers are trusted
+    "gmail.com": [(5, "gmail-smtp-in.l.google.com")],
 }
 
 
@@ -79,6 +83,7 @@ def test_company_domains_resolved_once_and_cached(
         "nomx.test",
         "gone.test",
         "silent.test",
+        "gmail.com",  # the probe, as some answers said "no MX"
     }
     assert all(n == 1 for d, n in dns_server.zone.queries.items() if d != "silent.test")
     sort = classifier(plan, store.conn)
@@ -106,9 +111,9 @@ def test_company_domains_resolved_once_and_cached(
     before = dict(dns_server.zone.queries)
     with store.transaction() as conn:
         third = refresh_mx(plan, conn)
-    assert third.looked_up == 2
+    assert third.looked_up == 2 and third.no_mx == 1
     changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
-    assert changed == {"silent.test", "newco.test"}
+    assert changed == {"silent.test", "newco.test", "gmail.com"}
     rows = dict(store.conn.execute("SELECT domain, status FROM mailbox_domains"))
     assert rows.pop("newco.test") == "none"
     assert rows == {
@@ -181,3 +186,44 @@ def test_a_dead_server_is_said_and_its_domains_retried_next_run(tmp_path: Path) 
         assert failed == 80  # tried again on the next run
     finally:
         store.close()
+
+
+def test_a_resolver_that_finds_nothing_is_not_trusted(store: Store, tmp_path: Path) -> None:
+    from consent_helpers import write_plan
+
+    # offline: NXDOMAIN for everything, the probe domain too
+    with serve_dns(DnsZone({})) as liar:
+        plan = _plan(write_plan(tmp_path).plan, nameservers=[liar.nameserver], timeout_seconds=1)
+        with store.transaction() as conn:
+            report = refresh_mx(plan, conn)
+    assert report.looked_up == 6 and report.no_mx == 0 and report.doubted == 6
+    assert any('"no MX" answers not trusted' in n for n in report.notes())
+    rows = dict(store.conn.execute("SELECT domain, status FROM mailbox_domains"))
+    assert set(rows.values()) == {"failed"}  # asked again on the next (networked) run
+
+
+def test_cached_answers_expire(dns_server: DnsServer, store: Store, tmp_path: Path) -> None:
+    from consent_helpers import write_plan
+
+    plan = _plan(write_plan(tmp_path).plan, nameservers=[dns_server.nameserver], timeout_seconds=1)
+    with store.transaction() as conn:
+        refresh_mx(plan, conn)
+        # the answers of two days ago: "no MX" (kept 1 day) is asked again, MX hosts are not
+        conn.execute("UPDATE mailbox_domains SET resolved_at = '2000-01-01T00:00:00+00:00'")
+        conn.execute(
+            "UPDATE mailbox_domains SET resolved_at = ? WHERE status = 'ok'",
+            (now_iso(now() - timedelta(days=2)),),
+        )
+    before = dict(dns_server.zone.queries)
+    with store.transaction() as conn:
+        again = refresh_mx(plan, conn)
+    changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
+    assert changed == {"nomx.test", "gone.test", "silent.test", "gmail.com"}
+    assert again.no_mx == 2
+    # MX hosts past cache_days are asked again too
+    short = _plan(plan, nameservers=[dns_server.nameserver], timeout_seconds=1, cache_days=1)
+    before = dict(dns_server.zone.queries)
+    with store.transaction() as conn:
+        refresh_mx(short, conn)
+    changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
+    assert {"acme.test", "globex.test", "initech.test"} <= changed

@@ -6,10 +6,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
+from warmup.clock import now
 from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
-from warmup.mailboxes.mx import OUT_OF_TIME, SERVER_DOWN, lookup_all
-from warmup.plan.models import Plan
+from warmup.mailboxes.mx import DOUBTED, OUT_OF_TIME, SERVER_DOWN, lookup_all
+from warmup.plan.models import MailboxSettings, Plan
 from warmup.store import now_iso
 
 
@@ -29,7 +31,10 @@ class Refresh:
 
     looked_up: int = 0
     failed: int = 0
+    no_mx: int = 0
     disabled: bool = False
+    # "no MX" answers not trusted (the probe domain got none either)
+    doubted: int = 0
     # not asked: the server stopped answering, or the run's lookup budget ran out
     skipped_down: int = 0
     skipped_late: int = 0
@@ -39,7 +44,14 @@ class Refresh:
         if self.looked_up:
             found.append(
                 f"mailbox groups: looked up the MX of {self.looked_up:,} company domains "
-                f"({self.failed:,} failed)"
+                f"({self.looked_up - self.failed - self.no_mx:,} with MX hosts, "
+                f"{self.no_mx:,} no MX, {self.failed:,} failed)"
+            )
+        if self.doubted:
+            found.append(
+                f'mailbox groups: {self.doubted:,} "no MX" answers not trusted: the resolver '
+                "finds no MX for the probe domain (mailboxes.probe_domain) either — offline? "
+                "They count `other` and are asked again next run"
             )
         if self.skipped_down:
             found.append(
@@ -69,6 +81,26 @@ def _customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
             yield domain_of(domain)
 
 
+def _expired(conn: sqlite3.Connection, settings: MailboxSettings | None) -> set[str]:
+    """Cached answers past their time: MX hosts after ``cache_days``, "no MX" after
+    ``no_mx_cache_days``."""
+    keep = {
+        "ok": settings.cache_days if settings is not None else 30.0,
+        "none": settings.no_mx_cache_days if settings is not None else 1.0,
+    }
+    found: set[str] = set()
+    for status, days in keep.items():
+        cutoff = now_iso(now() - timedelta(days=days))
+        found |= {
+            d
+            for (d,) in conn.execute(
+                "SELECT domain FROM mailbox_domains WHERE status = ? AND resolved_at < ?",
+                (status, cutoff),
+            )
+        }
+    return found
+
+
 def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     """Look up the MX hosts of company domains not yet in the cache (nor matched by a group's
     domain rule) and store the answers. Only customers added since the last run's scan are
@@ -86,9 +118,11 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()
     rules = Classifier(groups_of(plan), {})
     cached = dict(conn.execute("SELECT domain, status FROM mailbox_domains"))
+    stale = _expired(conn, settings)
     todo = sorted(
         {d for d in _customer_domains(conn, seen) if cached.get(d) in (None, "failed")}
         | {d for d, status in cached.items() if status == "failed"}
+        | stale
     )
     # a domain a group's rule names is never looked up (its group is known)
     todo = [d for d in todo if not rules.by_domain_rule(d)]
@@ -102,6 +136,7 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
         settings.nameservers if settings is not None else [],
         settings.timeout_seconds if settings is not None else 2.0,
         budget_seconds=settings.lookup_budget_seconds if settings is not None else 120.0,
+        probe=settings.probe_domain if settings is not None else "gmail.com",
     )
     stamp = now_iso()
     conn.executemany(
@@ -111,6 +146,8 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     )
     report.looked_up = len(answers)
     report.failed = sum(a.status == "failed" for a in answers)
+    report.no_mx = sum(a.status == "none" for a in answers)
+    report.doubted = sum(a.error == DOUBTED for a in answers)
     report.skipped_down = sum(a.error == SERVER_DOWN for a in answers)
     report.skipped_late = sum(a.error == OUT_OF_TIME for a in answers)
     return report

@@ -65,6 +65,8 @@ def lookup(resolver: dns.resolver.Resolver, domain: str) -> MxAnswer:
 # Outcomes of a lookup not asked (the domain counts as failed: tried again on the next run).
 SERVER_DOWN = "skipped: the name server does not answer"
 OUT_OF_TIME = "skipped: the lookups' time budget ran out"
+# A "no MX" answer the run does not trust: the probe domain got no MX either.
+DOUBTED = "doubted: the resolver finds no MX for the probe domain either"
 
 
 @dataclass
@@ -100,10 +102,15 @@ def lookup_all(
     *,
     give_up_after: int = 16,
     budget_seconds: float = 120.0,
+    probe: str | None = None,
 ) -> list[MxAnswer]:
     """Every domain's MX answer; lookups overlap (each mostly waits on the network). A server
     that times out ``give_up_after`` times in a row, or a run past ``budget_seconds``, leaves
-    the remaining domains ``failed`` without asking (their ``error`` says which)."""
+    the remaining domains ``failed`` without asking (their ``error`` says which).
+
+    When some answers say "no MX" and ``probe`` names a domain that surely has one, the probe
+    is asked too: a resolver that finds none for it either (offline, answering NXDOMAIN for
+    everything) makes those answers ``failed`` (:data:`DOUBTED`), not a definite ``none``."""
     todo = list(domains)
     if not todo:
         return []
@@ -120,6 +127,12 @@ def lookup_all(
 
     with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
         answers = list(pool.map(one, todo))
+    doubt = probe and any(a.status == "none" for a in answers)
+    if doubt and lookup(resolver, str(probe)).status != "ok":
+        answers = [
+            MxAnswer(a.domain, "failed", error=DOUBTED) if a.status == "none" else a
+            for a in answers
+        ]
     failed = sum(a.status == "failed" for a in answers)
     log.info("mx: %s domains looked up, %s failed", len(answers), failed)
     return answers

@@ -578,6 +578,12 @@ class MailboxSettings(StrictModel):
     timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     # the most one run spends on MX lookups; domains left over are tried on the next run
     lookup_budget_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # how long an answer is re-used before the domain is asked again: MX hosts, and "no MX"
+    # (shorter: an offline resolver's NXDOMAIN must not stay for good)
+    cache_days: float = Field(default=30.0, gt=0)
+    no_mx_cache_days: float = Field(default=1.0, gt=0)
+    # a domain that surely has an MX, asked when answers say "no MX" (null: trust them)
+    probe_domain: str | None = "gmail.com"
     groups: dict[str, MailboxGroupSettings] = Field(default_factory=dict)
 
     @field_validator("groups")
