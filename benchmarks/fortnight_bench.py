@@ -56,7 +56,7 @@ def phase(name, start):
     return wall, cpu
 start = clock()
 from datetime import datetime
-from warmup.calendar import day_date, local_time
+from warmup.plan.calendar import day_date, local_time
 from warmup.consent.pull import pull_for_plan
 from warmup.dispatch import cancel_held_email
 from warmup.dispatch.email import drain_email
@@ -118,8 +118,8 @@ def main() -> None:
     args = parser.parse_args()
     import yaml
 
-    from warmup.demo import demo_plan, klaviyo_account
-    from warmup.sample import write_sample_csv
+    from warmup.app.demo import demo_plan, klaviyo_account
+    from warmup.app.sample import write_sample_csv
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="fortnight-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="warmup-import-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO))
-    from warmup.sample import write_sample_csv
+    from warmup.app.sample import write_sample_csv
 
     csv_path = work / "export.csv"
     # the sample is deterministic: a kept work folder reuses the export of the same size

@@ -27,13 +27,14 @@ from typing import Any
 
 import yaml
 
-from warmup.demo import demo_plan
+from warmup.app.demo import demo_plan
 from warmup.dispatch import dispatch_day
-from warmup.dispatch import klaviyo as dispatch_klaviyo
+from warmup.dispatch.klaviyo import readback as dispatch_readback
 from warmup.email.sink import smtp_sink
 from warmup.plan import load_plan
 from warmup.providers.klaviyo import KlaviyoClient
 from warmup.store import Store, open_store
+from warmup.store.outbox import SENT
 
 STAMP = "2026-11-20T00:00:00+00:00"
 
@@ -92,7 +93,7 @@ def fill(store: Store, n: int, plan_name: str) -> None:
 
 def acknowledged_only(drain: Any, list_id: str, rows: list[Any]) -> list[Any]:
     """The anchor: what warmup did before issue 11 — sent on Klaviyo's acknowledgement."""
-    drain.mark(rows, "sent", list_id=list_id)
+    drain.mark(rows, SENT, list_id=list_id)
     return []
 
 
@@ -144,18 +145,18 @@ def main() -> None:
     os.environ.setdefault("WARMUP_UNSUBSCRIBE_SECRET", secrets.token_hex(16))
     process, base_url, key = start_sandbox(args.fast)
     os.environ["BENCH_SANDBOX_KEY"] = key
-    verify = dispatch_klaviyo.verify_members
+    verify = dispatch_readback.verify_members
     try:
         with tempfile.TemporaryDirectory() as tmp, smtp_sink(keep=False) as sink:
             print(f"one day of {args.recipients:,} recipients, {os.cpu_count()} CPUs", flush=True)
-            dispatch_klaviyo.verify_members = acknowledged_only  # type: ignore[assignment]
+            dispatch_readback.verify_members = acknowledged_only  # type: ignore[assignment]
             anchor = run("anchor", Path(tmp), base_url, key, sink.port, args.recipients, args.fast)
-            dispatch_klaviyo.verify_members = verify
+            dispatch_readback.verify_members = verify
             if not args.fast:
                 time.sleep(61)  # fresh rate windows for the second run
             new = run("verified", Path(tmp), base_url, key, sink.port, args.recipients, args.fast)
     finally:
-        dispatch_klaviyo.verify_members = verify
+        dispatch_readback.verify_members = verify
         process.terminate()
         process.wait(30)
     print(

@@ -6,7 +6,7 @@ A send time (or a scenario wait's ``until: "HH:MM"``) that the clocks skip or re
 the plan's sending dates is an error pointing at the line that sets it, with both instants it
 could mean, unless ``schedule.clock_change`` chose a reading; then ``notes`` says which instant
 each such day uses. Dates are the planned calendar's: a day held back later is checked again
-when it runs (``warmup.calendar.local_time`` refuses the same way), and ``shifted_times`` with
+when it runs (``warmup.plan.calendar.local_time`` refuses the same way), and ``shifted_times`` with
 ``dates`` checks the dates days take once earlier days ran late (for `warmup status` and the late
 note of `warmup run`).
 """
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from warmup.calendar import day_date
 from warmup.clock import ClockChange, WallTime, read_wall, show
 from warmup.errors import Issue
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import day_date
 from warmup.plan.scenario import WaitNode
 from warmup.plan.yamlpos import Positioned, load_yaml
 

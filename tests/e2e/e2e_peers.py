@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from warmup.demo import klaviyo_account
-from warmup.sample import write_sample_csv
+from warmup.app.demo import klaviyo_account
+from warmup.app.sample import write_sample_csv
 
 CUSTOMERS = 3000
 KLAVIYO_KEY = "pk_e2e" + "0" * 31

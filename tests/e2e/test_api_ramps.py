@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-import secrets
+import os
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -17,16 +17,15 @@ import pendulum
 import pytest
 import yaml
 
-from warmup.calendar import day_date, local_time
-from warmup.daily import run_and_dispatch
-from warmup.demo import _environment, demo_plan, klaviyo_account
-from warmup.demo_apis import api_target, start_events, webhook_secret
+from warmup.app.day import run_and_dispatch
+from warmup.app.demo import demo_plan, demo_settings, klaviyo_account
+from warmup.app.demo_apis import api_target, start_events
+from warmup.app.sample import write_sample_csv
 from warmup.importer import import_csv
 from warmup.plan import load_plan
-from warmup.sample import write_sample_csv
+from warmup.plan.calendar import day_date, local_time
 from warmup.sandbox import SandboxConfig, serve_in_thread
 from warmup.store import open_store
-from warmup.store.database import STORE_ENV
 
 BAD = ["bounce+a", "bounce+b", "bounce+c", "complaint+d"]
 
@@ -73,15 +72,9 @@ def test_a_five_day_ramp_held_by_signed_bounce_and_complaint_events(
         }
         plan_path = tmp_path / "plan.yaml"
         plan_path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-        env = {
-            "KLAVIYO_API_KEY": klaviyo.api_key,
-            "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
-            STORE_ENV: str(tmp_path / "plan.db"),
-            **target.env,
-            **webhook_secret(),
-        }
-        stack.enter_context(_environment(env))
-        loaded = load_plan(plan_path)
+        settings = demo_settings(klaviyo.api_key, tmp_path / "plan.db", target)
+        loaded = load_plan(plan_path, env=settings)
+        assert "KLAVIYO_API_KEY" not in os.environ  # handed down, not set in the process
         import_csv(loaded, csv_path)
         serve_url = start_events(stack, target, loaded)
         volumes = []

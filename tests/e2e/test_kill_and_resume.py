@@ -27,7 +27,7 @@ import pytest
 import yaml
 from e2e_peers import Peers
 
-from warmup.demo import demo_plan
+from warmup.app.demo import demo_plan
 from warmup.email.message import message_id_for
 from warmup.importer import import_csv
 from warmup.plan import load_plan

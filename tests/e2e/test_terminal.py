@@ -12,7 +12,7 @@ import yaml
 from e2e_peers import Peers
 from terminal import run_in_terminal
 
-from warmup.demo import demo_plan
+from warmup.app.demo import demo_plan
 
 SECRET = "terminal-unsubscribe-secret"
 

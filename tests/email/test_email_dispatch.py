@@ -17,11 +17,12 @@ from email_fixtures import (
     write_plan,
 )
 
-from warmup.dispatch.email import RetryPolicy, drain_email, email_backlog
+from warmup.dispatch.email import RetryPolicy, drain_email
 from warmup.email.sink import smtp_sink
 from warmup.email.tokens import verify_token
 from warmup.errors import DeliveryError, InvalidInput
 from warmup.store import Store
+from warmup.store.outbox import Outbox
 
 FAST = RetryPolicy(attempts=3, first_delay=0.05, wait_up_to=5)
 
@@ -71,7 +72,7 @@ def test_rows_wait_for_their_exclusion_call_and_their_time(tmp_path: Path, store
         report = drain_email(loaded, store, 1)
         assert sorted(sink.recipients()) == ["user4@example.com", "user5@example.com"]
         assert (report.sent, report.waiting) == (2, 4)
-        assert email_backlog(store)["blocked"] == 2
+        assert Outbox(store).email_backlog()["blocked"] == 2
         store.conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'webhook'")
         assert drain_email(loaded, store, 1).sent == 2
         assert len(sink.messages) == 4

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from email_fixtures import add_customers, add_email_rows, smtp_config, statuses, write_plan
 
-from warmup.dispatch.email import drain_email, email_backlog
+from warmup.dispatch.email import drain_email
 from warmup.email.sink import smtp_sink
 from warmup.store import Store
+from warmup.store.outbox import Outbox
 
 TOTAL = 120
 
@@ -82,7 +83,7 @@ def test_resume_after_sigkill_sends_no_duplicate_and_leaves_no_silent_gap(
     assert all(rows[email] == "uncertain" for email in missing)
     assert report.recovered_uncertain == statuses(store, 1).get("uncertain", 0)
     assert report.recovered_uncertain <= loaded.plan.providers.new.max_connections  # type: ignore[union-attr]
-    assert email_backlog(store)["uncertain"] == report.recovered_uncertain
+    assert Outbox(store).email_backlog()["uncertain"] == report.recovered_uncertain
     if answer_delay:
         # Taken by the server, unconfirmed to the client: uncertain, and not sent twice.
         assert report.recovered_uncertain >= 1

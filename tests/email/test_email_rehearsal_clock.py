@@ -11,7 +11,7 @@ from types import FrameType
 
 from email_fixtures import add_customers, add_email_rows, smtp_config, write_plan
 
-from warmup.daily import rehearsal_clock
+from warmup.app.day import rehearsal_clock
 from warmup.dispatch.email import RetryPolicy, drain_email
 from warmup.email.sink import smtp_sink
 from warmup.store import Store

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.engine.storefill import fill_store, table, unsubscribe_event, write_plan
-from warmup.calendar import day_date
 from warmup.engine import run_day
 from warmup.plan import LoadedPlan, load_plan
+from warmup.plan.calendar import day_date
 
 
 def end_of(loaded: LoadedPlan, day: int) -> pendulum.DateTime:

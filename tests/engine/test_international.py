@@ -8,9 +8,9 @@ from pathlib import Path
 import pendulum
 
 from tests.engine.storefill import fill_store, table, write_plan
-from warmup.calendar import day_date
 from warmup.engine import run_day
 from warmup.plan import load_plan
+from warmup.plan.calendar import day_date
 from warmup.store import open_store
 
 

@@ -10,10 +10,10 @@ import pendulum
 import pytest
 
 from tests.engine.storefill import fill_store, table, write_plan
-from warmup.calendar import day_date
 from warmup.engine import run_day
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.plan import LoadedPlan, load_plan
+from warmup.plan.calendar import day_date
 
 TABLES = (
     "customers",

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from warmup.app.sample import KLAVIYO_COLUMNS, write_sample_csv
 from warmup.cli import app
 from warmup.errors import CsvImportError
 from warmup.importer import import_csv, is_valid_email, normalize_phone
 from warmup.plan import load_plan
-from warmup.sample import KLAVIYO_COLUMNS, write_sample_csv
 from warmup.store import open_store
 
 runner = CliRunner()

@@ -18,13 +18,14 @@ from klaviyo_helpers import (
     write_plan,
 )
 
-from warmup.dispatch import dispatch_day, klaviyo_backlog
+from warmup.dispatch import dispatch_day
 from warmup.dispatch.klaviyo import NOT_IN_LIST, drain_klaviyo, sync, verify_lists
 from warmup.errors import Refused
 from warmup.providers.klaviyo import lists as ops
 from warmup.report.status import plan_status, render_table
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 from warmup.store import Store, open_store
+from warmup.store.outbox import Outbox
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_2_per_profile_import_errors_are_read_by_pointer_in_both_shapes(
         for e in job.errors
     }
     assert shapes == {True, False}  # both payload shapes were met
-    held = {r["email"]: r["error"] for r in klaviyo_backlog(store)["attention"]}
+    held = {r["email"]: r["error"] for r in Outbox(store).list_change_backlog()["attention"]}
     assert set(held) == {"bad..dots@example.com", "x.@example.com"}
     assert all("Invalid email address" in reason for reason in held.values())
     # `warmup status` shows held people by reason
@@ -290,7 +291,7 @@ def test_5_a_list_another_plan_claimed_is_refused_and_never_stripped(
 def test_init_gives_each_plan_its_own_list_names() -> None:
     from datetime import date
 
-    from warmup.scaffold import plan_text
+    from warmup.app.scaffold import plan_text
 
     text = plan_text(
         name="shop-a", variant=1, timezone="UTC", start=date(2026, 1, 1), ramp_values=[10]
@@ -333,9 +334,9 @@ def test_someone_klaviyo_never_shows_in_the_list_is_held_and_not_mailed(
     plan_day(store, 1, everyone, everyone)
     report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert report.sent == 4 and report.on_hold == 1 and report.requests_repair == 1
-    [held] = klaviyo_backlog(store)["attention"]
+    [held] = Outbox(store).list_change_backlog()["attention"]
     assert (held["email"], held["error"]) == ("c3@example.com", NOT_IN_LIST)
-    assert klaviyo_backlog(store)["held_by_reason"] == {NOT_IN_LIST: 1}
+    assert Outbox(store).list_change_backlog()["held_by_reason"] == {NOT_IN_LIST: 1}
 
 
 def test_re_running_an_earlier_day_keeps_the_later_days_exclusions(

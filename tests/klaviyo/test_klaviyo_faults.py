@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from klaviyo_helpers import KEY_ENV, add_customers, fast_client, plan_day, reject, write_plan
 
-from warmup.dispatch.klaviyo import drain_klaviyo, klaviyo_backlog, sync
+from warmup.dispatch.klaviyo import drain_klaviyo, sync
 from warmup.sandbox import SandboxConfig, serve_in_thread
 from warmup.store import open_store
+from warmup.store.outbox import Outbox
 
 CUSTOMERS = 6_000
 # (first, last) customer ids allocated `new` each day: growing, and sliding so that days 3 and 4
@@ -39,11 +40,11 @@ def test_lists_end_exact_under_faults(tmp_path: Path, monkeypatch: pytest.Monkey
             drain_klaviyo(loaded, store, day, client=client)
             # Whatever kept failing is driven again, as `warmup sync PLAN` does.
             for _ in range(5):
-                backlog = klaviyo_backlog(store)
+                backlog = Outbox(store).list_change_backlog()
                 if not (backlog["failed"] or backlog["pending"] or backlog["sending"]):
                     break
                 sync(loaded, store, day, client=client)
-            assert klaviyo_backlog(store)["attention"] == []
+            assert Outbox(store).list_change_backlog()["attention"] == []
 
             account = sandbox.app.account
             lists = {r["name"]: lid for lid, r in account.lists.items()}

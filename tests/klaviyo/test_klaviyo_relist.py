@@ -10,8 +10,8 @@ from pathlib import Path
 from klaviyo_helpers import write_plan
 from typer.testing import CliRunner
 
+from warmup.app.sample import write_sample_csv
 from warmup.cli.app import app
-from warmup.sample import write_sample_csv
 from warmup.sandbox import RunningSandbox
 
 runner = CliRunner()

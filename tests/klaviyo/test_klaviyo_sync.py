@@ -17,13 +17,14 @@ from klaviyo_helpers import (
     write_plan,
 )
 
-from warmup.dispatch import dispatch_day, klaviyo_backlog
+from warmup.dispatch import dispatch_day
 from warmup.dispatch.klaviyo import drain_klaviyo, sync, verify_lists
 from warmup.errors import KlaviyoError
 from warmup.providers.klaviyo import lists as ops
 from warmup.providers.klaviyo.lists import consent_changes_since
 from warmup.sandbox import RunningSandbox
 from warmup.store import Store, open_store
+from warmup.store.outbox import Outbox
 
 
 def members(sandbox: RunningSandbox, list_id: str) -> set[str]:
@@ -70,7 +71,7 @@ def test_an_address_klaviyo_refuses_is_held_with_its_message_and_the_rest_goes_o
     plan_day(store, 1, everyone, everyone)
     report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert report.on_hold == 1 and report.sent == 49
-    backlog = klaviyo_backlog(store)
+    backlog = Outbox(store).list_change_backlog()
     assert backlog["on_hold"] == 1
     [held] = backlog["attention"]
     assert held["email"] == "bad..dots@example.com"

@@ -12,12 +12,12 @@ import yaml
 from klaviyo_helpers import add_customers, fast_client, plan_day, write_plan
 from typer.testing import CliRunner
 
+from warmup.app.demo import demo_plan, klaviyo_account
+from warmup.app.sample import write_sample_csv
 from warmup.cli.app import app
-from warmup.demo import demo_plan, klaviyo_account
 from warmup.dispatch.klaviyo import drain_klaviyo
 from warmup.email.sink import smtp_sink
 from warmup.errors import Refused
-from warmup.sample import write_sample_csv
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 from warmup.store import open_store
 

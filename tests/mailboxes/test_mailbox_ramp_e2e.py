@@ -9,7 +9,6 @@ exclusion list over its API, it is never there, and SES never got its mail."""
 from __future__ import annotations
 
 import csv
-import secrets
 from collections import Counter
 from contextlib import ExitStack
 from datetime import timedelta
@@ -21,20 +20,19 @@ import pendulum
 import pytest
 import yaml
 
-from warmup.calendar import day_date, local_time
-from warmup.daily import run_and_dispatch
-from warmup.demo import _environment, demo_plan, klaviyo_account
-from warmup.demo_apis import ApiTarget, start_events, webhook_secret
+from warmup.app.day import run_and_dispatch
+from warmup.app.demo import demo_plan, demo_settings, klaviyo_account
+from warmup.app.demo_apis import ApiTarget, start_events, webhook_secret
+from warmup.app.sample import write_sample_csv
 from warmup.engine.day import run_day
 from warmup.importer import import_csv
 from warmup.plan import load_plan
-from warmup.sample import write_sample_csv
+from warmup.plan.calendar import day_date, local_time
 from warmup.sandbox import SandboxConfig, serve_in_thread
 from warmup.sandbox.dns import DnsZone, serve_dns
 from warmup.sandbox.ses import SesSandboxConfig
 from warmup.sandbox.ses_server import serve_ses_in_thread
 from warmup.store import open_store
-from warmup.store.database import STORE_ENV
 
 # other (initech) twice as common: it takes the slots the capped groups leave
 DOMAINS = [
@@ -137,19 +135,13 @@ def test_groups_capped_held_and_overflow_left_on_klaviyo(tmp_path: Path) -> None
         }
         plan_path = tmp_path / "plan.yaml"
         plan_path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-        stack.enter_context(
-            _environment(
-                {
-                    "KLAVIYO_API_KEY": klaviyo.api_key,
-                    "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
-                    STORE_ENV: str(tmp_path / "plan.db"),
-                    "AWS_ACCESS_KEY_ID": ses.access_key_id,
-                    "AWS_SECRET_ACCESS_KEY": ses.secret_access_key,
-                    **webhook_secret(),
-                }
-            )
-        )
-        loaded = load_plan(plan_path)
+        settings = {
+            **demo_settings(klaviyo.api_key, tmp_path / "plan.db"),
+            "AWS_ACCESS_KEY_ID": ses.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": ses.secret_access_key,
+            **webhook_secret(),
+        }
+        loaded = load_plan(plan_path, env=settings)
         import_csv(loaded, csv_path)
 
         def connect(base_url: str) -> None:

@@ -1,5 +1,6 @@
 """Fill a store by hand with what an engine run leaves behind (days, allocations, journeys,
-outbox, events), so the views can be tested before and apart from the engine."""
+outbox, events), so the views can be tested before and apart from the engine. Rows go in through
+sqlite-utils' table API: named columns, no hand-written SQL to keep in step with the schema."""
 
 from __future__ import annotations
 
@@ -12,19 +13,28 @@ NOW = "2026-12-01T08:00:00+00:00"
 
 
 def add_customers(store: Store, count: int, segment: str = "engaged-90") -> list[int]:
-    ids: list[int] = []
-    with store.transaction() as conn:
-        for i in range(count):
-            cur = conn.execute(
-                "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?)",
-                (f"c{i}@example.com", NOW, NOW),
-            )
-            cid = int(cur.lastrowid or 0)
-            ids.append(cid)
-            conn.execute(
-                "INSERT INTO consents VALUES (?, 'email', 'subscribed', ?, 'test')", (cid, NOW)
-            )
-            conn.execute("INSERT INTO segment_members VALUES (?, ?, ?)", (segment, cid, NOW))
+    db = store.db
+    emails = [f"c{i}@example.com" for i in range(count)]
+    db["customers"].insert_all(
+        {"email": email, "created_at": NOW, "updated_at": NOW} for email in emails
+    )
+    by_email = {
+        str(row["email"]): int(row["id"]) for row in db["customers"].rows_where(select="id, email")
+    }
+    ids = [by_email[email] for email in emails]
+    db["consents"].insert_all(
+        {
+            "customer_id": cid,
+            "channel": "email",
+            "status": "subscribed",
+            "changed_at": NOW,
+            "source": "test",
+        }
+        for cid in ids
+    )
+    db["segment_members"].insert_all(
+        {"segment": segment, "customer_id": cid, "added_at": NOW} for cid in ids
+    )
     return ids
 
 
@@ -46,72 +56,69 @@ def add_day(
     """One day: allocations, journeys (``paths`` maps a node-id path to its customers), email
     and exclusion-list outbox rows for the ``new`` customers (statuses handed out in order),
     and events naming the first customers."""
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO days (day, date, status, new_limit, new_allocated, "
-            "klaviyo_allocated, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                day,
-                date,
-                status,
-                limit if limit is not None else len(new),
-                len(new),
-                len(klaviyo),
-                NOW,
-            ),
+    db = store.db
+    db["days"].insert(
+        {
+            "day": day,
+            "date": date,
+            "status": status,
+            "new_limit": limit if limit is not None else len(new),
+            "new_allocated": len(new),
+            "klaviyo_allocated": len(klaviyo),
+            "started_at": NOW,
+        }
+    )
+    db["allocations"].insert_all(
+        [{"day": day, "customer_id": cid, "provider": "new", "tier": 0} for cid in new]
+        + [{"day": day, "customer_id": cid, "provider": "klaviyo", "tier": 0} for cid in klaviyo]
+    )
+    db["journeys"].insert_all(
+        {
+            "day": day,
+            "customer_id": cid,
+            "path": json.dumps(list(path)),
+            "node": None,
+            "due_at": due_at,
+        }
+        for path, members in (paths or {}).items()
+        for cid in members
+    )
+
+    def outbox(
+        kind: str, statuses: dict[str, int] | None, node: str, extra: dict[str, str]
+    ) -> None:
+        queue = [s for s, n in (statuses or {"sent": len(new)}).items() for _ in range(n)]
+        db["outbox"].insert_all(
+            {
+                "key": f"p:{day}:{node}:{cid}",
+                "day": day,
+                "node_id": node,
+                "kind": kind,
+                "provider": "new" if kind == "email" else "klaviyo",
+                "customer_id": cid,
+                "payload": json.dumps(extra),
+                "status": status,
+                "created_at": now_iso(),
+                "updated_at": now_iso(),
+            }
+            for cid, status in zip(new, queue, strict=False)
         )
-        for cid in new:
-            conn.execute(
-                "INSERT INTO allocations (day, customer_id, provider, tier) "
-                "VALUES (?, ?, 'new', 0)",
-                (day, cid),
-            )
-        for cid in klaviyo:
-            conn.execute(
-                "INSERT INTO allocations (day, customer_id, provider, tier) "
-                "VALUES (?, ?, 'klaviyo', 0)",
-                (day, cid),
-            )
-        for path, members in (paths or {}).items():
-            for cid in members:
-                conn.execute(
-                    "INSERT INTO journeys (day, customer_id, path, node, due_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (day, cid, json.dumps(list(path)), None, due_at),
-                )
 
-        def outbox(
-            kind: str, statuses: dict[str, int] | None, node: str, extra: dict[str, str]
-        ) -> None:
-            queue = [s for s, n in (statuses or {"sent": len(new)}).items() for _ in range(n)]
-            for cid, status in zip(new, queue, strict=False):
-                conn.execute(
-                    "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, "
-                    "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ?)",
-                    (
-                        f"p:{day}:{node}:{cid}",
-                        day,
-                        node,
-                        kind,
-                        "new" if kind == "email" else "klaviyo",
-                        cid,
-                        json.dumps(extra),
-                        status,
-                        now_iso(),
-                        now_iso(),
-                    ),
-                )
-
-        outbox("webhook", webhook_status, "225", {"list": "exclusion"})
-        outbox("email", email_status, "email", {"template": f"day-{day:02d}"})
-        queue = [t for t, n in (events or {}).items() for _ in range(n)]
-        for i, (cid, kind) in enumerate(zip(new, queue, strict=False)):
-            conn.execute(
-                "INSERT INTO events (source, event_id, type, customer_id, day, "
-                "occurred_at, received_at) VALUES ('new', ?, ?, ?, ?, ?, ?)",
-                (f"e{day}-{i}", kind, cid, day, NOW, NOW),
-            )
+    outbox("webhook", webhook_status, "225", {"list": "exclusion"})
+    outbox("email", email_status, "email", {"template": f"day-{day:02d}"})
+    queue = [t for t, n in (events or {}).items() for _ in range(n)]
+    db["events"].insert_all(
+        {
+            "source": "new",
+            "event_id": f"e{day}-{i}",
+            "type": kind,
+            "customer_id": cid,
+            "day": day,
+            "occurred_at": NOW,
+            "received_at": NOW,
+        }
+        for i, (cid, kind) in enumerate(zip(new, queue, strict=False))
+    )
 
 
 def open_for(path: Path) -> Store:

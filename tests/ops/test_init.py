@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from warmup.app.scaffold import EndVolume, ramp, scaffold_plan
 from warmup.cli import app
 from warmup.errors import InvalidInput
 from warmup.plan import load_plan
-from warmup.scaffold import EndVolume, ramp, scaffold_plan
 
 runner = CliRunner()
 

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from warmup.app.demo import demo_plan, klaviyo_account
+from warmup.app.sample import write_sample_csv
 from warmup.cli.app import app
-from warmup.demo import demo_plan, klaviyo_account
 from warmup.email.sink import smtp_sink
-from warmup.sample import write_sample_csv
 from warmup.sandbox import SandboxConfig, serve_in_thread
 
 API_KEY = "pk_" + "sentinelkey" * 3 + "x"  # Klaviyo's shape: pk_ and 34 characters

@@ -197,9 +197,9 @@ def test_a_failed_run_says_so_and_what_to_do(tmp_path: Path) -> None:
     """A real run that fails (no Klaviyo key) marks the day failed, and status says run again."""
     import shutil
 
+    from warmup.app.sample import write_sample_csv
     from warmup.errors import InvalidInput
     from warmup.importer import import_csv
-    from warmup.sample import write_sample_csv
 
     plan = tmp_path / "plan.yaml"
     shutil.copy(Path(__file__).parents[2] / "plans" / "example.yaml", plan)
@@ -207,7 +207,7 @@ def test_a_failed_run_says_so_and_what_to_do(tmp_path: Path) -> None:
     plan.write_text(text.replace("templates: ../templates\n", ""))
     here = load_plan(plan)
     import_csv(here, write_sample_csv(tmp_path / "c.csv", 50))
-    from warmup.daily import run_and_dispatch
+    from warmup.app.day import run_and_dispatch
 
     with pytest.raises(InvalidInput, match="KLAVIYO_API_KEY"):
         run_and_dispatch(here, 1, now=datetime(2026, 12, 1, 12, tzinfo=UTC))

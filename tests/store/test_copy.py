@@ -11,10 +11,10 @@ import pendulum
 import pytest
 
 from tests.engine.storefill import fill_store, write_plan
-from warmup.calendar import day_date
 from warmup.engine import run_day
 from warmup.errors import Refused, StoreError
 from warmup.plan import LoadedPlan, load_plan
+from warmup.plan.calendar import day_date
 from warmup.store import open_store
 from warmup.store.copy import copy_store, store_checksums
 

@@ -48,6 +48,7 @@ COMMANDS = [
     "events",
     "sandbox",
     "sync",
+    "export",
     "store",
 ]
 

@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         """Pre-flight before a real day: environment variables, Klaviyo (key, scopes, lists),
         the SMTP relay (TLS, AUTH), sender and unsubscribe settings, the store. One line per
         check; exit 0 only if every check passes."""
+        from warmup.app.preflight import preflight
         from warmup.plan import load_plan
-        from warmup.preflight import preflight
 
         checks = preflight(load_plan(plan))
         passed = all(c.ok for c in checks)

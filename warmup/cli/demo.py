@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         an SMTP sink, days 1–N for real, then the status table and an HTML report."""
         from contextlib import ExitStack
 
-        from warmup.demo import run_demo
+        from warmup.app.demo import run_demo
         from warmup.report.status import render_table
 
         # The import's bar lives only while the import runs: drawn on the first update and

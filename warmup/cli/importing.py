@@ -27,27 +27,12 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Load customers from a CSV export into the plan's store (an upsert)."""
-        from warmup.importer import import_csv
+        from warmup.app.importing import import_customers, refuse_empty
         from warmup.plan import load_plan
 
         loaded = load_plan(plan)
         size = csv_file.stat().st_size if csv_file.exists() else None
         with progress_bar(f"importing {csv_file.name}", size, quiet=quiet) as update:
-            report = import_csv(loaded, csv_file, segment=segment, progress=update)
+            report = import_customers(loaded, csv_file, segment=segment, progress=update)
         typer.echo(report.summary())
-        from warmup.errors import CsvImportError
-
-        if not report.rows_read:
-            raise CsvImportError(
-                "the file has a header but no rows; nothing was imported",
-                file=csv_file,
-                line=2,
-                hint="export the segment again with its customers (is it empty in Klaviyo?)",
-            )
-        if not report.rows_loaded:
-            raise CsvImportError(
-                f"every one of its {report.rows_read:,} rows was rejected; nothing was imported",
-                file=csv_file,
-                hint="check the reasons above (is it the right export, with the email column "
-                "the plan names under import.columns?)",
-            )
+        refuse_empty(report)

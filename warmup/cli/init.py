@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
     ) -> None:
         """Scaffold a working plan: plan.yaml, its scenario and templates, with a geometric ramp."""
-        from warmup.scaffold import PLAN_FILE, scaffold_plan
+        from warmup.app.scaffold import PLAN_FILE, scaffold_plan
 
         loaded = scaffold_plan(
             directory,

@@ -57,18 +57,19 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run day N of the plan's scenario: allocate, write the outbox, send."""
-        from warmup.calendar import parse_moment
-        from warmup.daily import run_and_dispatch
-        from warmup.engine import DayResult, run_day
+        from warmup.app.day import Mode, run_and_dispatch
+        from warmup.engine import DayResult
         from warmup.plan import load_plan
+        from warmup.plan.calendar import parse_moment
 
         loaded = load_plan(plan)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
+        mode = Mode.DRY_RUN if dry_run else Mode.OUTBOX_ONLY if no_dispatch else Mode.SEND
 
         shown: list[DayResult] = []
 
         def show(result: DayResult) -> None:
-            if as_json and not (dry_run or no_dispatch):
+            if as_json and mode.sends:
                 shown.append(result)  # printed once, with the dispatch's figures, below
                 return
             if as_json:
@@ -76,22 +77,11 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(result.render())
 
-        if dry_run or no_dispatch:
-            show(
-                run_day(
-                    loaded,
-                    day,
-                    now=clock,
-                    dry_run=dry_run,
-                    force_reason=force,
-                    override_guardrail=override_guardrail,
-                )
-            )
-            return
         try:
             outcome = run_and_dispatch(
                 loaded,
                 day,
+                mode=mode,
                 now=clock,
                 force_reason=force,
                 override_guardrail=override_guardrail,
@@ -109,6 +99,8 @@ def register(app: typer.Typer) -> None:
             for result in shown:  # the day ran: say what it did even though dispatch failed
                 typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
             raise
+        if outcome.dispatch is None:
+            return
         if outcome.cancelled_held:
             typer.echo(
                 f"cancelled {outcome.cancelled_held:,} earlier email(s) whose Klaviyo exclusion "
@@ -121,11 +113,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         else:
             typer.echo(outcome.dispatch.render())
-        klaviyo = outcome.dispatch.klaviyo
-        failed = max(klaviyo.failed, klaviyo.failed_outstanding) + outcome.dispatch.email.failed
-        if failed:
-            earlier = klaviyo.failed_outstanding - klaviyo.failed
-            if earlier > 0:
+        if failed := outcome.failed:
+            if earlier := outcome.failed_earlier:
                 typer.echo(
                     f"error: {earlier:,} Klaviyo list change(s) failed in an earlier run and stay "
                     "failed (a run does not drive them again); the email waiting for them waits",

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Same seed, same file."),
     ) -> None:
         """Write a deterministic synthetic Klaviyo-style export (with a few bad rows)."""
-        from warmup.sample import write_sample_csv
+        from warmup.app.sample import write_sample_csv
 
         write_sample_csv(out, count, seed=seed)
         typer.echo(f"wrote {count:,} rows to {out}")

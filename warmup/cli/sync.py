@@ -49,29 +49,23 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
-        from warmup.clock import parse_moment
-        from warmup.consent.pull import pull_for_plan
-        from warmup.dispatch.klaviyo import sync_plan
+        from warmup.app.sync import sync as sync_day
         from warmup.plan import load_plan
+        from warmup.plan.calendar import parse_moment
 
         loaded = load_plan(plan)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
-        if pull:
-            pulled = pull_for_plan(loaded)
-            typer.echo(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
-        if resolve_lists:
-            from contextlib import closing
-
-            from warmup.dispatch.relist import forget_resolved_lists
-            from warmup.store import open_store
-
-            with closing(open_store(loaded.store_path, create=False)) as store:
-                for name, list_id in forget_resolved_lists(store):
-                    typer.echo(f"list {name!r}: forgot id {list_id}; finding it by name again")
-            # a list found or made anew holds none of the earlier confirmed changes: read it
-            # back and make it exact
-            repair = True
-        report = sync_plan(loaded, day, verify=verify, repair=repair, claim=claim, now=clock)
+        report = sync_day(
+            loaded,
+            day,
+            verify=verify,
+            repair=repair,
+            claim=claim,
+            pull=pull,
+            resolve_lists=resolve_lists,
+            now=clock,
+            say=typer.echo,
+        )
         typer.echo(report.summary())
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)

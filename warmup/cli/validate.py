@@ -14,8 +14,8 @@ def register(app: typer.Typer) -> None:
         plan: Path = typer.Argument(..., help="The plan file (YAML)."),
     ) -> None:
         """Check a plan, its scenario and templates; list every problem with file:line:col."""
+        from warmup.app.validation import validate_plan
         from warmup.plan.summary import summarize
-        from warmup.validation import validate_plan
         from warmup.wallclock import notes
 
         loaded = validate_plan(plan)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -72,7 +71,7 @@ def provider_routes(loaded: LoadedPlan, store_events: StoreEvents, after: After)
         return JSONResponse(answer)
 
     settings = loaded.plan.events.sendgrid
-    key_text = os.environ.get(settings.public_key_env)
+    key_text = loaded.setting(settings.public_key_env)
     key: Any = None
     key_problem = f"{settings.public_key_env} is not set: it holds SendGrid's verification key"
     if key_text:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,11 +30,14 @@ def load_secrets(loaded: LoadedPlan) -> ServiceSecrets:
     # The same rule as the email dispatcher, so links it signs verify here.
     rehearsal = plan.providers.new.kind == "file"
     link_secret = unsubscribe_secret(
-        plan.unsubscribe.secret_env, rehearsal=rehearsal, store_path=loaded.store_path
+        plan.unsubscribe.secret_env,
+        rehearsal=rehearsal,
+        store_path=loaded.store_path,
+        env=loaded.env,
     )
     # Without it the unsubscribe links are still served: webhooks are answered 503 (a plan
     # whose provider sends no events, such as the file provider or a plain relay, needs none).
-    webhook_secret = os.environ.get(plan.events.webhook_secret_env)
+    webhook_secret = loaded.setting(plan.events.webhook_secret_env)
     return ServiceSecrets(link_secret, webhook_secret.encode() if webhook_secret else None)
 
 

@@ -14,39 +14,35 @@ from datetime import datetime
 from typing import Any
 
 from warmup.dispatch.email import EmailReport, drain_email
-from warmup.dispatch.klaviyo import (
-    KlaviyoReport,
-    drain_klaviyo,
-    failed_list_changes,
-    klaviyo_backlog,
-    not_begun,
-)
+from warmup.dispatch.klaviyo import KlaviyoReport, drain_klaviyo, not_begun
 from warmup.errors import DayOrderError
 from warmup.plan import LoadedPlan
 from warmup.providers.klaviyo import KlaviyoClient
-from warmup.store import Store, now_iso, open_store
+from warmup.store import Store, open_store
+from warmup.store.outbox import Outbox
 
 __all__ = [
     "DispatchReport",
+    "cancel_held_email",
     "check_earlier_days_sent",
     "dispatch_day",
-    "klaviyo_backlog",
     "outbox_progress",
-    "unsent_email",
 ]
 
-FINISHED = ("sent", "bounced", "failed", "on_hold", "uncertain", "cancelled")
 
-
+# The two outbox operations `warmup run` calls around a day's dispatch, under the names its
+# callers import from here; the store owns them (warmup.store.outbox.Outbox).
 def outbox_progress(store: Store, day: int) -> tuple[int, int]:
     """(finished, total) outbox actions of ``day``: what a progress bar shows while the
     dispatchers drain it."""
-    marks = ", ".join("?" for _ in FINISHED)
-    total, done = store.conn.execute(
-        f"SELECT count(*), coalesce(sum(status IN ({marks})), 0) FROM outbox WHERE day = ?",
-        (*FINISHED, day),
-    ).fetchone()
-    return int(done), int(total)
+    return Outbox(store).progress(day)
+
+
+def cancel_held_email(store: Store, before: int) -> int:
+    """Cancel earlier days' email still held back by an on-hold Klaviyo row, as day ``before``
+    starts: once the exclusion list has moved on to a later day, sending it would reach a
+    customer Klaviyo mails too. The reason stays on the row."""
+    return Outbox(store).cancel_held_email(before)
 
 
 @dataclass
@@ -150,52 +146,14 @@ def dispatch_day(
         thread.join()
     if failure:
         raise failure[0]
-    outcome[0].failed_outstanding = failed_list_changes(store, day)
+    outcome[0].failed_outstanding = Outbox(store).failed_list_changes(day)
     return DispatchReport(outcome[0], email)
-
-
-# An email held back by its customer's exclusion-list row that Klaviyo refused for that profile
-# (on hold): it can only go out once someone fixes the data, and never after its day.
-_HELD_BY_KLAVIYO = (
-    "e.after_key IN (SELECT key FROM outbox WHERE kind = 'webhook' AND status = 'on_hold')"
-)
-
-
-def unsent_email(store: Store, before: int | None = None) -> dict[int, int]:
-    """Email rows still ``pending`` or ``sending`` that running their day again can send, per
-    day (only days before ``before``); rows held by an on-hold Klaviyo row are not counted.
-
-    The engine completes a day once its outbox is written, before dispatch: a run killed
-    mid-dispatch leaves a completed day with email that only running that day again sends."""
-    rows = store.conn.execute(
-        "SELECT e.day, count(*) FROM outbox e WHERE e.kind = 'email' "
-        f"AND e.status IN ('pending', 'sending') AND e.day < ? AND NOT {_HELD_BY_KLAVIYO} "
-        "GROUP BY e.day ORDER BY e.day",
-        (before if before is not None else 1 << 62,),
-    )
-    return {int(day): int(n) for day, n in rows}
-
-
-def cancel_held_email(store: Store, before: int) -> int:
-    """Cancel earlier days' email still held back by an on-hold Klaviyo row, as day ``before``
-    starts: once the exclusion list has moved on to a later day, sending it would reach a
-    customer Klaviyo mails too. The reason stays on the row."""
-    with store.transaction() as conn:
-        cursor = conn.execute(
-            "UPDATE outbox AS e SET status = 'cancelled', updated_at = ?, last_error = "
-            "'cancelled when day ' || ? || ' ran: its Klaviyo exclusion never went through ('"
-            " || coalesce((SELECT w.last_error FROM outbox w WHERE w.key = e.after_key), '')"
-            " || ')' "
-            f"WHERE e.kind = 'email' AND e.status = 'pending' AND e.day < ? AND {_HELD_BY_KLAVIYO}",
-            (now_iso(), before, before),
-        )
-    return int(cursor.rowcount)
 
 
 def check_earlier_days_sent(loaded: LoadedPlan, store: Store, day: int) -> None:
     """Refuse to run ``day`` while an earlier day's email is still to be sent: once a later day
     has run, nothing would send it (and the exclusion list has moved on)."""
-    unsent = unsent_email(store, before=day)
+    unsent = Outbox(store).unsent_email(before=day)
     if unsent:
         first = min(unsent)
         raise DayOrderError(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from warmup.dispatch.email import _Drain, _iso
+from warmup.dispatch.email import EmailDrain, _iso
 from warmup.errors import (
     DeliveryError,
     NotSentDeliveryError,
@@ -23,44 +23,24 @@ from warmup.errors import (
     TemplateError,
 )
 from warmup.providers.base import BatchSession, OutgoingEmail
+from warmup.store.outbox import FAILED
 
 # How long a worker waits for more due rows before sending a part-filled batch.
 _GATHER_SECONDS = 0.05
 
 
-class BatchDrain(_Drain):
+class BatchDrain(EmailDrain):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.batch_size = max(1, int(getattr(self.provider, "batch_size", 1)))
 
     def claim_many(self, ids: Sequence[int]) -> list[bool]:
-        now = _iso(self.clock())
-        with self.writer.lock:
-            conn = self.writer.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                claimed = [
-                    conn.execute(self.claim_sql, (now, row_id, *self.sendable)).rowcount == 1
-                    for row_id in ids
-                ]
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        return claimed
+        with self.writer.use() as outbox:
+            return outbox.claim_email_batch(ids, _iso(self.clock()), self.sendable)
 
     def sent_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        now = _iso(self.clock())
-        self.writer.transaction(
-            [
-                (
-                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, "
-                    "last_error = NULL, updated_at = ? WHERE id = ?",
-                    (now, row["id"]),
-                )
-                for row in rows
-            ]
-        )
+        with self.writer.use() as outbox:
+            outbox.sent_email_batch([row["id"] for row in rows], _iso(self.clock()))
         with self.counter_lock:
             self.report.sent += len(rows)
 
@@ -71,7 +51,7 @@ class BatchDrain(_Drain):
             try:
                 built.append((row, self.build(row)))
             except (TemplateError, PermanentDeliveryError) as exc:
-                self.finish(row, "failed", exc.render())
+                self.finish(row, FAILED, exc.render())
         if not built:
             return
         rendered_at = time.perf_counter()
@@ -111,17 +91,8 @@ class BatchDrain(_Drain):
 
     def unclaim(self, rows: Sequence[dict[str, Any]]) -> None:
         """Rows whose request was refused as a whole: certainly not sent, pending again."""
-        now = _iso(self.clock())
-        self.writer.transaction(
-            [
-                (
-                    "UPDATE outbox SET status = 'pending', updated_at = ? "
-                    "WHERE id = ? AND status = 'sending'",
-                    (now, row["id"]),
-                )
-                for row in rows
-            ]
-        )
+        with self.writer.use() as outbox:
+            outbox.unclaim_email([row["id"] for row in rows], _iso(self.clock()))
 
     def worker(self, tasks: queue.Queue[dict[str, Any] | None]) -> None:
         session = self.provider.open_session()
@@ -155,3 +126,4 @@ class BatchDrain(_Drain):
                         tasks.task_done()
         finally:
             session.close()
+            self.writer.release()

@@ -14,13 +14,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import Refused
+from warmup.errors import Refused, StoreError
+from warmup.store.lists import members_in_store
 
 FILE = "list-claims.json"
 
@@ -91,19 +91,9 @@ def others_members(list_id: str, store: Path) -> set[str]:
     for other in stores:
         if not Path(other).exists():
             continue
-        conn = sqlite3.connect(Path(other).as_uri() + "?mode=ro", uri=True)
         try:
-            emails.update(
-                str(e).lower()
-                for (e,) in conn.execute(
-                    "SELECT c.email FROM klaviyo_members m JOIN customers c "
-                    "ON c.id = m.customer_id WHERE m.list_id = ?",
-                    (list_id,),
-                )
-            )
-        except sqlite3.Error:
+            emails.update(members_in_store(Path(other), list_id))
+        except StoreError:
             # unreadable store: nothing known about its members, so protect nobody extra
             continue
-        finally:
-            conn.close()
     return emails

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,13 +54,19 @@ from warmup.providers.sendgrid import SendGridProvider, SendGridSettings
 from warmup.providers.ses import SesProvider, SesSettings
 from warmup.providers.smtp import SmtpProvider, SmtpSettings
 from warmup.store import Store
+from warmup.store.outbox import (
+    BOUNCED,
+    FAILED,
+    PENDING,
+    SENT,
+    UNCERTAIN,
+    HardBounce,
+    Outbox,
+)
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "dispatch-email"
-STATUSES = ("pending", "sending", "sent", "failed", "bounced", "uncertain", "cancelled")
-_WITHDRAWN = "('unsubscribed', 'suppressed')"
-_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -102,10 +107,10 @@ class EmailReport:
         return self.sent / self.elapsed_seconds if self.elapsed_seconds else 0.0
 
 
-def _env(name: str | None, what: str) -> str | None:
+def _env(loaded: LoadedPlan, name: str | None, what: str) -> str | None:
     if name is None:
         return None
-    value = os.environ.get(name)
+    value = loaded.setting(name)
     if not value:
         raise InvalidInput(
             f"environment variable {name} is not set: it holds the SMTP {what}",
@@ -124,9 +129,9 @@ def provider_for(loaded: LoadedPlan) -> Provider:
             directory = loaded.path.parent / directory
         return FileProvider(directory)
     if isinstance(config, plan_models.SesProvider):
-        return _ses_provider(config)
+        return _ses_provider(config, loaded)
     if isinstance(config, plan_models.SendGridProvider):
-        key = os.environ.get(config.api_key_env)
+        key = loaded.setting(config.api_key_env)
         if not key:
             raise InvalidInput(
                 f"environment variable {config.api_key_env} is not set: it holds the SendGrid "
@@ -148,8 +153,8 @@ def provider_for(loaded: LoadedPlan) -> Provider:
             host=config.host,
             port=config.port,
             tls=config.tls,
-            username=_env(config.username_env, "username"),
-            password=_env(config.password_env, "password"),
+            username=_env(loaded, config.username_env, "username"),
+            password=_env(loaded, config.password_env, "password"),
             timeout=config.timeout_seconds,
             verify_tls=config.verify_tls,
             max_connections=config.max_connections,
@@ -158,7 +163,7 @@ def provider_for(loaded: LoadedPlan) -> Provider:
     )
 
 
-def _ses_provider(config: plan_models.SesProvider) -> SesProvider:
+def _ses_provider(config: plan_models.SesProvider, loaded: LoadedPlan) -> SesProvider:
     keys: dict[str, str | None] = {}
     if config.credentials == "env":
         # The plan names the variables; their values live only in this process.
@@ -167,7 +172,7 @@ def _ses_provider(config: plan_models.SesProvider) -> SesProvider:
             ("secret_access_key", config.secret_access_key_env, True),
             ("session_token", config.session_token_env, False),
         ):
-            value = os.environ.get(env_name) if env_name else None
+            value = loaded.setting(env_name)
             if required and not value:
                 raise InvalidInput(
                     f"environment variable {env_name} is not set: it holds the AWS "
@@ -202,53 +207,39 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
-class _Writer:
-    """The drain's own connection, shared by the worker threads under one lock: status writes
-    are tiny, and serialising them here avoids SQLite's sleeping busy handler."""
+class SharedOutboxWriter:
+    """The worker threads' outbox writes, one at a time under one lock: status writes are
+    tiny, and serialising them here avoids SQLite's sleeping busy handler. Each thread writes
+    through a Store of its own (a connection belongs to the thread that opened it), opened on
+    its first write and closed by :meth:`release`."""
 
     def __init__(self, path: Path) -> None:
         if str(path) == ":memory:":
             raise StoreError("the email dispatcher needs a store file, not :memory:")
-        self.conn = sqlite3.connect(
-            str(path), timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.path = path
         self.lock = threading.Lock()
+        self._mine = threading.local()
 
-    def execute(self, sql: str, params: tuple[Any, ...]) -> int:
+    @contextmanager
+    def use(self) -> Iterator[Outbox]:
+        """This thread's outbox, the only writer until the block ends."""
         with self.lock:
-            return self.conn.execute(sql, params).rowcount
+            outbox: Outbox | None = getattr(self._mine, "outbox", None)
+            if outbox is None:
+                outbox = self._mine.outbox = Outbox(Store(self.path, create=False))
+            yield outbox
 
-    def transaction(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, params in statements:
-                    self.conn.execute(sql, params)
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self.conn.close()
+    def release(self) -> None:
+        """Close this thread's store, if it opened one."""
+        outbox: Outbox | None = getattr(self._mine, "outbox", None)
+        if outbox is not None:
+            self._mine.outbox = None
+            outbox.store.close()
 
 
-_SELECT = f"""
-    SELECT o.id, o.key, o.node_id, o.payload, o.attempts, o.not_before, o.customer_id,
-           {", ".join("c." + name for name in CUSTOMER_FIELDS if name != "id")}, c.attributes
-    FROM outbox o
-    JOIN customers c ON c.id = o.customer_id
-    LEFT JOIN outbox dep ON dep.key = o.after_key
-    WHERE o.kind = 'email' AND o.provider = 'new' AND o.day = ? AND o.id > ?
-      AND o.status IN ({{statuses}})
-      AND (o.after_key IS NULL OR dep.status = 'sent')
-    ORDER BY o.id LIMIT {_PAGE}
-"""
+class EmailDrain:
+    """Drains one day's email rows through one provider, on a pool of worker threads."""
 
-
-class _Drain:
     # Rows a worker hands the provider at once (an API's batch; 1 for SMTP and files).
     batch_size = 1
 
@@ -269,7 +260,7 @@ class _Drain:
         self.more = more
         self.loaded, self.store, self.day = loaded, store, day
         self.provider, self.secret, self.retry, self.clock = provider, secret, retry, clock
-        self.sendable = ("pending", "uncertain") if resend_uncertain else ("pending",)
+        self.sendable = (PENDING, UNCERTAIN) if resend_uncertain else (PENDING,)
         self.templates = EmailTemplates(loaded.templates_dir)
         self.builder = MessageBuilder(
             plan.sender.from_, plan.sender.reply_to, plan.unsubscribe.mailto
@@ -278,30 +269,17 @@ class _Drain:
         self.default_template = plan.schedule.template_for(day) if day <= plan.day_count else None
         self.pacer = Pacer(provider.rate_per_second)
         self.window = window_pacer(loaded, store, day, clock())
-        self.writer = _Writer(store.path)
+        self.outbox = Outbox(store)
+        self.writer = SharedOutboxWriter(store.path)
         self.report = EmailReport(day=day)
         self.counter_lock = threading.Lock()
         self.fatal: BaseException | None = None
-        marks = ", ".join("?" * len(self.sendable))
-        self.select_sql = _SELECT.replace("{statuses}", marks)
-        self.claim_sql = (
-            f"UPDATE outbox SET status = 'sending', updated_at = ? WHERE id = ? "
-            f"AND status IN ({marks}) AND NOT EXISTS (SELECT 1 FROM consents k WHERE "
-            f"k.customer_id = outbox.customer_id AND k.channel = 'email' "
-            f"AND k.status IN {_WITHDRAWN})"
-        )
 
     # --- store ------------------------------------------------------------------------------
 
     def recover(self) -> None:
         """Rows a dead run left in 'sending' have an unknown outcome."""
-        with self.store.transaction() as conn:
-            self.report.recovered_uncertain = conn.execute(
-                "UPDATE outbox SET status = 'uncertain', updated_at = ?, last_error = "
-                "'the run died while this message was being handed to the provider' "
-                "WHERE kind = 'email' AND status = 'sending'",
-                (_iso(self.clock()),),
-            ).rowcount
+        self.report.recovered_uncertain = self.outbox.recover_sending_email(_iso(self.clock()))
         if self.report.recovered_uncertain:
             self.report.warnings.append(
                 f"{self.report.recovered_uncertain} email(s) were mid-delivery when a previous "
@@ -309,44 +287,23 @@ class _Drain:
             )
 
     def cancel_withdrawn(self) -> None:
-        with self.store.transaction() as conn:
-            self.report.cancelled += conn.execute(
-                "UPDATE outbox SET status = 'cancelled', updated_at = ?, last_error = "
-                "'email consent withdrawn before sending' WHERE kind = 'email' AND day = ? "
-                f"AND status IN ('pending', 'uncertain') AND customer_id IN (SELECT customer_id "
-                f"FROM consents WHERE channel = 'email' AND status IN {_WITHDRAWN})",
-                (_iso(self.clock()), self.day),
-            ).rowcount
+        self.report.cancelled += self.outbox.cancel_withdrawn_email(self.day, _iso(self.clock()))
 
     def due_rows(self) -> Iterator[dict[str, Any]]:
-        last_id = 0
-        cursor = self.store.conn.cursor()
-        while True:
-            rows = cursor.execute(self.select_sql, (self.day, last_id, *self.sendable)).fetchall()
-            if not rows:
-                return
-            names = [d[0] for d in cursor.description]
+        for page in self.outbox.released_email(self.day, self.sendable, CUSTOMER_FIELDS):
             now = self.clock()
-            for values in rows:
-                row = dict(zip(names, values, strict=True))
-                last_id = row["id"]
+            for row in page:
                 due = _parse_time(row["not_before"])
                 if due is None or due <= now:
                     yield row
 
     def next_retry_in(self) -> float | None:
-        row = self.store.conn.execute(
-            "SELECT min(not_before) FROM outbox WHERE kind = 'email' AND provider = 'new' "
-            "AND day = ? AND status = 'pending' AND attempts > 0",
-            (self.day,),
-        ).fetchone()
-        due = _parse_time(row[0]) if row else None
+        due = _parse_time(self.outbox.next_email_retry(self.day))
         return None if due is None else max(0.0, (due - self.clock()).total_seconds())
 
     def claim(self, row_id: int) -> bool:
-        return (
-            self.writer.execute(self.claim_sql, (_iso(self.clock()), row_id, *self.sendable)) == 1
-        )
+        with self.writer.use() as outbox:
+            return outbox.claim_email(row_id, _iso(self.clock()), self.sendable)
 
     def finish(
         self,
@@ -354,18 +311,14 @@ class _Drain:
         status: str,
         error: str | None = None,
         not_before: str | None = None,
-        extra: list[tuple[str, tuple[Any, ...]]] | None = None,
+        bounce: HardBounce | None = None,
     ) -> None:
-        update = (
-            "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
-            "not_before = coalesce(?, not_before), updated_at = ? WHERE id = ?",
-            (status, error, not_before, _iso(self.clock()), row["id"]),
-        )
-        self.writer.transaction([update, *(extra or [])])
+        with self.writer.use() as outbox:
+            outbox.finish_email(row["id"], status, _iso(self.clock()), error, not_before, bounce)
         with self.counter_lock:
-            if status in ("sent", "bounced", "failed"):
+            if status in (SENT, BOUNCED, FAILED):
                 setattr(self.report, status, getattr(self.report, status) + 1)
-            elif status == "pending":
+            elif status == PENDING:
                 self.report.retried += 1
 
     # --- delivery ---------------------------------------------------------------------------
@@ -424,10 +377,10 @@ class _Drain:
         try:
             message = self.build(row)
         except TemplateError as exc:
-            self.finish(row, "failed", exc.render())
+            self.finish(row, FAILED, exc.render())
             return
         except PermanentDeliveryError as exc:
-            self.finish(row, "failed", exc.render())
+            self.finish(row, FAILED, exc.render())
             return
         rendered_at = time.perf_counter()
         if self.window is not None:
@@ -436,7 +389,7 @@ class _Drain:
         paced_at = time.perf_counter()
         try:
             if session.send(message, lambda: self.claim(row["id"])):
-                self.finish(row, "sent")
+                self.finish(row, SENT)
         except (
             PermanentDeliveryError,
             RejectedDeliveryError,
@@ -447,11 +400,8 @@ class _Drain:
         except NotSentDeliveryError:
             # Refused as a whole after the claim: certainly not sent, so pending again (not
             # uncertain) before the run stops.
-            self.writer.execute(
-                "UPDATE outbox SET status = 'pending', updated_at = ? WHERE id = ? "
-                "AND status = 'sending'",
-                (_iso(self.clock()), row["id"]),
-            )
+            with self.writer.use() as outbox:
+                outbox.unclaim_email([row["id"]], _iso(self.clock()))
             raise
         finally:
             finished = time.perf_counter()
@@ -464,55 +414,27 @@ class _Drain:
         try:
             raise error
         except PermanentDeliveryError as exc:
-            now = _iso(self.clock())
-            event = json.dumps(
+            detail = json.dumps(
                 {"code": exc.code, "reply": exc.message, "message_id": message.message_id}
             )
-            self.finish(
-                row,
-                "bounced",
-                exc.message,
-                extra=[
-                    (
-                        "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, "
-                        "email, day, occurred_at, received_at, payload) "
-                        "VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, ?, ?, ?)",
-                        (
-                            row["key"],
-                            row["customer_id"],
-                            message.recipient,
-                            self.day,
-                            now,
-                            now,
-                            event,
-                        ),
-                    ),
-                    (
-                        # A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE
-                        # suppression does: no later day allocates it to either provider.
-                        "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                        "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
-                        "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
-                        "changed_at = excluded.changed_at, source = excluded.source "
-                        "WHERE consents.status != 'suppressed'",
-                        (row["customer_id"], now),
-                    ),
-                ],
+            bounce = HardBounce(
+                row["key"], int(row["customer_id"]), message.recipient, self.day, detail
             )
+            self.finish(row, BOUNCED, exc.message, bounce=bounce)
         except RejectedDeliveryError as exc:
-            self.finish(row, "failed", exc.message)
+            self.finish(row, FAILED, exc.message)
         except UncertainDeliveryError as exc:
-            self.finish(row, "uncertain", exc.message)
+            self.finish(row, UNCERTAIN, exc.message)
         except TransientDeliveryError as exc:
             attempt = int(row["attempts"]) + 1
             if attempt >= self.retry.attempts:
-                self.finish(row, "failed", f"{exc.message} (gave up after {attempt} attempts)")
+                self.finish(row, FAILED, f"{exc.message} (gave up after {attempt} attempts)")
             else:
                 delay = self.retry.delay(attempt)
                 # An API that says when to come back (SendGrid's X-RateLimit-Reset) is obeyed.
                 delay = max(delay, getattr(exc, "retry_after", None) or 0.0)
                 later = self.clock() + timedelta(seconds=delay)
-                self.finish(row, "pending", exc.message, not_before=_iso_precise(later))
+                self.finish(row, PENDING, exc.message, not_before=_iso_precise(later))
 
     def worker(self, tasks: queue.Queue[dict[str, Any] | None]) -> None:
         session = self.provider.open_session()
@@ -530,6 +452,7 @@ class _Drain:
                     tasks.task_done()
         finally:
             session.close()
+            self.writer.release()
 
     def run(self) -> EmailReport:
         started = time.perf_counter()
@@ -569,7 +492,6 @@ class _Drain:
                 tasks.put(None)
             for thread in threads:
                 thread.join()
-            self.writer.close()
         if self.fatal is not None:
             raise self.fatal
         self._tally()
@@ -581,15 +503,7 @@ class _Drain:
         return r.sent + r.bounced + r.failed + r.retried
 
     def _tally(self) -> None:
-        counts = dict(
-            self.store.conn.execute(
-                "SELECT status, count(*) FROM outbox WHERE kind = 'email' AND day = ? "
-                "AND status IN ('pending', 'uncertain') GROUP BY status",
-                (self.day,),
-            ).fetchall()
-        )
-        self.report.waiting = int(counts.get("pending", 0))
-        self.report.uncertain = int(counts.get("uncertain", 0))
+        self.report.waiting, self.report.uncertain = self.outbox.email_left(self.day)
 
 
 def _iso_precise(moment: datetime) -> str:
@@ -613,9 +527,12 @@ def drain_email(
     chosen = provider or provider_for(loaded)
     rehearsal = isinstance(chosen, FileProvider)
     secret = unsubscribe_secret(
-        loaded.plan.unsubscribe.secret_env, rehearsal=rehearsal, store_path=loaded.store_path
+        loaded.plan.unsubscribe.secret_env,
+        rehearsal=rehearsal,
+        store_path=loaded.store_path,
+        env=loaded.env,
     )
-    drain_class: type[_Drain] = _Drain
+    drain_class: type[EmailDrain] = EmailDrain
     if getattr(chosen, "batch_size", 1) > 1:
         from warmup.dispatch.batch import BatchDrain
 
@@ -646,25 +563,3 @@ def drain_email(
         report.waiting,
     )
     return report
-
-
-def email_backlog(store: Store) -> dict[str, Any]:
-    """Email rows by status over all days, plus ``blocked`` (pending behind an unconfirmed
-    Klaviyo exclusion) and up to 20 ``uncertain_keys`` — for ``warmup status``."""
-    counts = dict.fromkeys(STATUSES, 0)
-    for status, n in store.conn.execute(
-        "SELECT status, count(*) FROM outbox WHERE kind = 'email' GROUP BY status"
-    ):
-        counts[str(status)] = int(n)
-    blocked = store.conn.execute(
-        "SELECT count(*) FROM outbox o JOIN outbox dep ON dep.key = o.after_key "
-        "WHERE o.kind = 'email' AND o.status = 'pending' AND dep.status != 'sent'"
-    ).fetchone()[0]
-    uncertain = [
-        str(k)
-        for (k,) in store.conn.execute(
-            "SELECT key FROM outbox WHERE kind = 'email' AND status = 'uncertain' ORDER BY id "
-            "LIMIT 20"
-        )
-    ]
-    return {**counts, "blocked": int(blocked), "uncertain_keys": uncertain}

@@ -5,12 +5,10 @@ remembered id then answers 404 to every change."""
 from __future__ import annotations
 
 from warmup.store import Store
+from warmup.store.lists import KlaviyoLists
 
 
 def forget_resolved_lists(store: Store) -> list[tuple[str, str]]:
     """Drop every remembered name → id; returns the (name, id) pairs forgotten. Lists the plan
     names by ``id:`` or ``per_day:`` are not remembered here: change those in the plan."""
-    with store.transaction() as conn:
-        rows = conn.execute("SELECT name, list_id FROM klaviyo_lists ORDER BY ref").fetchall()
-        conn.execute("DELETE FROM klaviyo_lists")
-    return [(str(name), str(list_id)) for name, list_id in rows]
+    return KlaviyoLists(store).forget_resolved()

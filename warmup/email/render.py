@@ -21,9 +21,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
 from warmup.errors import Issue, TemplateError
+from warmup.plan.render import _template_line
 from warmup.plan.scenario import EmailNode
 from warmup.plan.templates import EMAIL_DIR, EMAIL_SUFFIX
-from warmup.render import _template_line
 
 if TYPE_CHECKING:
     from warmup.plan import LoadedPlan
@@ -204,7 +204,10 @@ def render_message(
     """Render one customer's email (the dry run's sample). Without ``secret`` the plan's
     unsubscribe secret is used, or the rehearsal secret with a warning when it is unset."""
     key = secret or unsubscribe_secret(
-        loaded.plan.unsubscribe.secret_env, rehearsal=True, store_path=loaded.store_path
+        loaded.plan.unsubscribe.secret_env,
+        rehearsal=True,
+        store_path=loaded.store_path,
+        env=loaded.env,
     )
     return _render(
         email_templates(loaded.templates_dir), loaded.plan, template_name, customer, day, key

@@ -24,7 +24,7 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from warmup.errors import InvalidInput
@@ -158,11 +158,18 @@ def store_secret(store_path: Path) -> bytes:
     return value
 
 
-def unsubscribe_secret(env_name: str, *, rehearsal: bool, store_path: Path | None = None) -> bytes:
-    """The HMAC secret from ``env_name``. Missing: an error, or for rehearsals (file provider,
-    dry run) the store's own random secret (a new random one when there is no store: such
-    links are never sent) and a warning naming the variable."""
-    value = os.environ.get(env_name)
+def unsubscribe_secret(
+    env_name: str,
+    *,
+    rehearsal: bool,
+    store_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> bytes:
+    """The HMAC secret from the variable ``env_name`` of ``env`` (the process environment when
+    None). Missing: an error, or for rehearsals (file provider, dry run) the store's own random
+    secret (a new random one when there is no store: such links are never sent) and a warning
+    naming the variable."""
+    value = (os.environ if env is None else env).get(env_name)
     if value:
         return value.encode()
     if rehearsal:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from warmup.calendar import day_date, local_time
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import day_date, local_time
 from warmup.store import Store
 from warmup.store import events as stored_events
 

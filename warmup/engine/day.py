@@ -21,7 +21,6 @@ from datetime import date, datetime
 
 import pendulum
 
-from warmup.calendar import dates_after, day_date, local_date, local_time
 from warmup.clock import show
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
@@ -36,6 +35,7 @@ from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.mailboxes.allocation import group_report
 from warmup.mailboxes.cache import Refresh, refresh_mx
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import dates_after, day_date, local_date, local_time, occupied_until
 from warmup.store import Store, days, now_iso, open_store
 from warmup.wallclock import say, shifted_times
 
@@ -265,13 +265,9 @@ class DayRun:
         for number, row in rows.items():
             if number >= self.day:
                 continue
-            planned = date.fromisoformat(row.date)
-            done = row.completed_at
-            if done:
-                planned = max(
-                    planned, local_date(self.loaded.plan, datetime.fromisoformat(str(done)))
-                )
-            anchors[number] = planned
+            anchors[number] = occupied_until(
+                self.loaded.plan, date.fromisoformat(row.date), row.completed_at
+            )
         return anchors
 
     # 2. evaluate -----------------------------------------------------------------------

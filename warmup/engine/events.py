@@ -16,12 +16,12 @@ from datetime import datetime
 
 import pendulum
 
-from warmup.calendar import day_date, local_time
 from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions, type_of
 from warmup.engine.nodes.base import EventVisit
 from warmup.plan import LoadedPlan
+from warmup.plan.calendar import day_date, local_time
 from warmup.plan.scenario import TriggerNode
 from warmup.store import Store, days, now_iso
 

@@ -10,9 +10,9 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes.email import email_template
 from warmup.engine.sql import PROFILE_FIELDS
-from warmup.klaviyo_request import webhook_request
 from warmup.plan.scenario import EmailNode, WebhookNode
 from warmup.providers.klaviyo.endpoints import readback_cost
+from warmup.providers.klaviyo.request import webhook_request
 
 SAMPLE_SIZE = 3
 CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "attributes")

@@ -6,7 +6,8 @@ import difflib
 import os
 import types
 import typing
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,10 @@ from pydantic import BaseModel, ValidationError
 from warmup.errors import Issue, PlanError
 from warmup.plan.graph import check_graph
 from warmup.plan.models import Plan
+from warmup.plan.resources import bundled_dir
 from warmup.plan.scenario import Scenario
 from warmup.plan.templates import check_templates
 from warmup.plan.yamlpos import Loc, Positioned, load_yaml
-from warmup.resources import bundled_dir
 from warmup.store import store_path_for
 from warmup.store.backends import is_postgres_url
 from warmup.store.database import STORE_ENV
@@ -34,6 +35,16 @@ class LoadedPlan:
     scenario_path: Path
     templates_dir: Path
     store_path: Path
+    # The settings providers are wired from: the environment variables the plan names, read
+    # once at the edge (load_plan's caller) and handed down, never copied into the plan, the
+    # store or any output (repr=False keeps them out of reprs and tracebacks).
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False, compare=False)
+
+    def setting(self, name: str | None) -> str | None:
+        """The value of the environment variable ``name`` the plan names, None when unset."""
+        if not name:
+            return None
+        return self.env.get(name) or None  # set but empty counts as unset
 
     @property
     def name(self) -> str:
@@ -71,9 +82,13 @@ def resolve_relative(base: Path, value: str, bundled: str) -> Path:
     return candidate
 
 
-def load_plan(path: Path | str) -> LoadedPlan:
-    """Load, validate and resolve a plan file. Raises PlanError listing every problem."""
+def load_plan(path: Path | str, *, env: Mapping[str, str] | None = None) -> LoadedPlan:
+    """Load, validate and resolve a plan file. Raises PlanError listing every problem.
+
+    ``env`` holds the settings (secrets, $WARMUP_STORE) the plan's providers are wired from:
+    the process environment when None, explicit values otherwise (the demo's sandboxes)."""
     path = Path(path)
+    env = os.environ if env is None else env
     positioned = load_yaml(path)
     plan, issues = _validate(Plan, positioned, "plan")
     if plan is None:
@@ -128,8 +143,8 @@ def load_plan(path: Path | str) -> LoadedPlan:
             issues += check_templates(
                 plan, scenario, templates_dir, path, positioned, scenario_positions
             )
-    store_path = store_path_for(path, plan.store)
-    issues += _store_issues(store_path, path, positioned)
+    store_path = store_path_for(path, plan.store, env=env)
+    issues += _store_issues(store_path, path, positioned, from_env=bool(env.get(STORE_ENV)))
     if issues or scenario is None:
         raise PlanError(issues)
     return LoadedPlan(
@@ -139,13 +154,16 @@ def load_plan(path: Path | str) -> LoadedPlan:
         scenario_path=scenario_path,
         templates_dir=templates_dir,
         store_path=store_path,
+        env=env,
     )
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def _store_issues(store: Path, plan_path: Path, positioned: Positioned) -> list[Issue]:
+def _store_issues(
+    store: Path, plan_path: Path, positioned: Positioned, *, from_env: bool
+) -> list[Issue]:
     """The store must be (or become) a SQLite file warmup can write: a folder, a device such as
     /dev/null, another kind of file or a read-only place is named here, at the plan's line,
     rather than failing half-way through a run."""
@@ -175,7 +193,7 @@ def _store_issues(store: Path, plan_path: Path, positioned: Positioned) -> list[
     if problem is None:
         return []
     hint = "point `store:` at a new or existing .db file in a folder you can write"
-    if os.environ.get(STORE_ENV):
+    if from_env:
         return [Issue(STORE_ENV, None, None, problem, hint.replace("`store:`", STORE_ENV))]
     line, col = positioned.where(("store",)) or (None, None)
     return [Issue(plan_path, line, col, problem, hint)]

@@ -10,9 +10,9 @@ import jinja2
 
 from warmup.errors import Issue, TemplateError
 from warmup.plan.models import Plan
+from warmup.plan.render import render_webhook
 from warmup.plan.scenario import EmailNode, Scenario, WebhookNode
 from warmup.plan.yamlpos import Positioned
-from warmup.render import render_webhook
 
 # What a webhook template is rendered with at `validate`: each branch the dispatcher can take
 # (profiles with and without a Klaviyo id, each list mode), with text that needs escaping.

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from warmup.calendar import day_date, local_date
 from warmup.guardrails import DayFigures, day_figures
+from warmup.plan.calendar import day_date, occupied_until
 from warmup.plan.loader import LoadedPlan
 from warmup.store import Store, days
 from warmup.store import events as stored_events
@@ -94,11 +94,8 @@ def _history(
     of ``today``, a day not completed yet occupies today at least."""
     history: dict[int, date] = {}
     for number, row in rows.items():
-        when = date.fromisoformat(row["date"])
-        if row["completed_at"]:
-            finished = local_date(loaded.plan, datetime.fromisoformat(row["completed_at"]))
-            when = max(when, finished)
-        elif today is not None:
+        when = occupied_until(loaded.plan, date.fromisoformat(row["date"]), row["completed_at"])
+        if not row["completed_at"] and today is not None:
             when = max(when, today)
         history[number] = when
     return history

@@ -12,8 +12,8 @@ from pathlib import Path
 from warmup.engine.nodes import type_of
 from warmup.errors import InvalidInput
 from warmup.plan.loader import load_scenario
+from warmup.plan.resources import bundled_dir
 from warmup.plan.scenario import Node, Scenario
-from warmup.resources import bundled_dir
 
 FORMATS = ("mermaid", "dot")
 

@@ -6,17 +6,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from warmup.calendar import local_time
 from warmup.clock import ClockChange, local_today, show
 from warmup.consent.flow import unsubscribe_backlog
-from warmup.dispatch import klaviyo_backlog, unsent_email
-from warmup.dispatch.email import email_backlog
 from warmup.errors import InvalidInput
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.mailboxes.status import coming_holds, group_rows, render_group_table
+from warmup.plan.calendar import local_time
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
-from warmup.store import Store, open_store
+from warmup.store import Store, journeys, open_store
+from warmup.store.outbox import (
+    BOUNCED,
+    FAILED,
+    ON_HOLD,
+    PENDING,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    Outbox,
+)
 from warmup.wallclock import Shifted, say, shifted_times
 from warmup.wallclock import to_json as wall_json
 
@@ -155,7 +163,7 @@ def next_action(
             f"Klaviyo: add --resolve-lists), then warmup run {plan_arg} --day {day.day} to "
             "send the email waiting for them"
         )
-    unsent = unsent_email(store)
+    unsent = Outbox(store).unsent_email()
     stranded = [d for d in days if d.status == "completed" and d.day in unsent]
     if stranded:
         day = stranded[0]
@@ -166,10 +174,7 @@ def next_action(
     open_days = [d for d in days if d.status in ("running", "waiting", "failed")]
     if open_days:
         day = open_days[0]
-        due = store.conn.execute(
-            "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL AND due_at > ?",
-            (day.day, now.astimezone(UTC).isoformat()),
-        ).fetchone()[0]
+        due = journeys.next_due(store.conn, day.day, now.astimezone(UTC).isoformat())
         if due:
             return (
                 f"day {day.day} can continue after {show(due, tz)}: "
@@ -226,13 +231,14 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
         nights = open_nights(loaded, days)
         guardrail = guardrail_state(loaded, store, days)
         waiting = unsubscribe_backlog(store, now=now)
+        outbox = Outbox(store)
         return PlanStatus(
             plan=loaded.plan.name,
             timezone=loaded.plan.timezone,
             store=str(loaded.store_path),
             days=days,
-            email_backlog=email_backlog(store),
-            list_sync_backlog=klaviyo_backlog(store),
+            email_backlog=outbox.email_backlog(),
+            list_sync_backlog=outbox.list_change_backlog(),
             unsubscribes_waiting=waiting.count,
             oldest_unsubscribe_seconds=(
                 None if waiting.oldest_age is None else int(waiting.oldest_age.total_seconds())
@@ -314,11 +320,11 @@ def render_table(status: PlanStatus) -> str:
     rail = status.guardrail
     lines += [
         "",
-        f"emails      {mail['sent']:,} sent, {mail['pending'] + mail['sending']:,} pending, "
-        f"{mail['failed'] + mail['bounced']:,} failed or bounced, "
-        f"{mail['uncertain']:,} uncertain",
-        f"list sync   {lists['sent']:,} synced, {lists['pending'] + lists['sending']:,} "
-        f"pending, {lists['failed']:,} failed, {lists['on_hold']:,} on hold",
+        f"emails      {mail[SENT]:,} sent, {mail[PENDING] + mail[SENDING]:,} pending, "
+        f"{mail[FAILED] + mail[BOUNCED]:,} failed or bounced, "
+        f"{mail[UNCERTAIN]:,} uncertain",
+        f"list sync   {lists[SENT]:,} synced, {lists[PENDING] + lists[SENDING]:,} "
+        f"pending, {lists[FAILED]:,} failed, {lists[ON_HOLD]:,} on hold",
         *(
             f"  held: {n:,} × {reason}"
             for reason, n in list(lists.get("held_by_reason", {}).items())[:10]

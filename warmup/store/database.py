@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +28,15 @@ def now_iso(moment: datetime | None = None) -> str:
     return (moment or now()).astimezone(UTC).replace(microsecond=0).isoformat()
 
 
-def store_path_for(plan_file: Path, configured: str | None = None) -> Path:
-    """The store of a plan: ``$WARMUP_STORE``, else the plan's ``store:``, else beside it.
+def store_path_for(
+    plan_file: Path, configured: str | None = None, *, env: Mapping[str, str] | None = None
+) -> Path:
+    """The store of a plan: ``$WARMUP_STORE`` (in ``env``, else the process environment),
+    else the plan's ``store:``, else beside it.
 
     A ``postgresql://host/db`` URL is returned as a Path too (pathlib folds its ``//``);
     ``open_store`` restores it (backends.store_location)."""
-    override = os.environ.get(STORE_ENV)
+    override = (os.environ if env is None else env).get(STORE_ENV)
     if override:
         return Path(override)
     if configured:

@@ -89,3 +89,12 @@ def latest_day(conn: sqlite3.Connection) -> int | None:
     """The highest day with journeys, if any."""
     row = conn.execute("SELECT max(day) FROM journeys").fetchone()
     return int(row[0]) if row and row[0] is not None else None
+
+
+def next_due(conn: sqlite3.Connection, day: int, after: str) -> str | None:
+    """When the first customer parked at a wait on ``day`` falls due after ``after`` (UTC ISO)."""
+    row = conn.execute(
+        "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL AND due_at > ?",
+        (day, after),
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])

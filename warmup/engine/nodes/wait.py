@@ -53,7 +53,7 @@ class Wait(NodeType):
     def leave_at(self, node: NodeBase, ctx: DayContext, arrive: datetime) -> datetime:
         assert isinstance(node, WaitNode)
         # Imported here: the calendar reads the plan models, which load after the node types.
-        from warmup.calendar import local_time
+        from warmup.plan.calendar import local_time
 
         if node.delay is not None:
             return arrive + node.delay

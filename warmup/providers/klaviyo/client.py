@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,8 +101,17 @@ class KlaviyoClient:
         )
 
     @classmethod
-    def from_env(cls, base_url: str, api_key_env: str, **kwargs: Any) -> KlaviyoClient:
-        key = os.environ.get(api_key_env)
+    def from_env(
+        cls,
+        base_url: str,
+        api_key_env: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> KlaviyoClient:
+        """A client keyed from the variable ``api_key_env`` of ``env`` (the process
+        environment when None)."""
+        key = (os.environ if env is None else env).get(api_key_env)
         if not key:
             raise InvalidInput(
                 f"environment variable {api_key_env} is not set",

@@ -51,6 +51,14 @@ def day_date(plan: Plan, day: int, history: Mapping[int, date] | None = None) ->
     return when
 
 
+def occupied_until(plan: Plan, planned: date, completed_at: str | None) -> date:
+    """The last local date a day that has run occupied: its date, or the date it completed
+    when that was later (a held-back day) — what ``day_date``'s ``history`` holds."""
+    if not completed_at:
+        return planned
+    return max(planned, local_date(plan, datetime.fromisoformat(completed_at)))
+
+
 def dates_after(plan: Plan, day: int, history: Mapping[int, date], on: date) -> dict[int, date]:
     """The dates of the days after ``day`` once ``day`` has run on ``on`` (a late day pushes
     them; `warmup run`'s late note and `warmup status` both say these)."""

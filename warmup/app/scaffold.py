@@ -15,7 +15,7 @@ from pathlib import Path
 from warmup.clock import is_zone_name, local_today
 from warmup.errors import InvalidInput
 from warmup.plan.loader import LoadedPlan, load_plan
-from warmup.resources import bundled_dir
+from warmup.plan.resources import bundled_dir
 
 PLAN_FILE = "plan.yaml"
 SCENARIO_FILE = "scenario.yaml"

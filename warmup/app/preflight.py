@@ -41,7 +41,7 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
     checks: list[Check] = []
 
     def need(name: str, what: str) -> None:
-        present = bool(os.environ.get(name))
+        present = bool(loaded.setting(name))
         checks.append(
             Check(
                 f"env {name}",
@@ -63,7 +63,7 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
                 f"env {secret}",
                 True,
                 "set"
-                if os.environ.get(secret)
+                if loaded.setting(secret)
                 else "not set: a rehearsal with the file "
                 "provider signs links with this store's own random secret",
             )
@@ -74,7 +74,7 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
             f"env {hook}",
             True,
             "set (provider webhooks are verified)"
-            if os.environ.get(hook)
+            if loaded.setting(hook)
             else "not set: `warmup serve` answers provider webhooks 503 (fine when the "
             "provider sends none)",
         )
@@ -99,7 +99,7 @@ def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
     from warmup.providers.klaviyo.lists import find_list
 
     k = loaded.plan.providers.klaviyo
-    if not os.environ.get(k.api_key_env):
+    if not loaded.setting(k.api_key_env):
         return [Check("klaviyo", False, f"not tried: {k.api_key_env} is not set")]
     checks: list[Check] = []
     try:
@@ -142,12 +142,10 @@ def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
 
 def _claimed_elsewhere(list_ids: list[str], store_path: Path) -> str | None:
     """The first list another plan's store has claimed, said as `warmup run` would refuse it."""
-    from warmup.dispatch import claims
+    from warmup.app.day import claimed_elsewhere
 
-    me = str(store_path.resolve())
     for list_id in list_ids:
-        held = claims.owner(list_id)
-        if held and held["store"] != me and Path(held["store"]).exists():
+        if held := claimed_elsewhere(list_id, store_path):
             return (
                 f"{list_id} is claimed by plan {held['plan']!r} (store {held['store']}): "
                 "`warmup run` would refuse it — give this plan its own list, or pass --claim "

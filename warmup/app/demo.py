@@ -5,7 +5,8 @@ Klaviyo-compatible sandbox and an SMTP sink, both started here on 127.0.0.1. The
 the plan then run for real: the engine allocates, Klaviyo's exclusion list is synced in the
 sandbox, mail is delivered to the sink. The plan's days are dated in the recent past and each
 runs with its clock just after its send time, so every wait is due and the run takes seconds.
-Servers and the in-process secrets are gone when the demo ends, Ctrl-C included.
+Servers and the in-process secrets are gone when the demo ends, Ctrl-C included: the secrets
+reach the providers as explicit settings (``load_plan(env=...)``), never through ``os.environ``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,19 +26,18 @@ from typing import Any
 import pendulum
 import yaml
 
-from warmup.calendar import day_date, local_time
-from warmup.daily import run_and_dispatch
-from warmup.demo_apis import api_target, start_events, webhook_secret
+from warmup.app.day import run_and_dispatch
+from warmup.app.demo_apis import ApiTarget, api_target, start_events, webhook_secret
+from warmup.app.sample import write_sample_csv
 from warmup.email.sink import Sink, smtp_sink
 from warmup.errors import InvalidInput
 from warmup.importer import import_csv
 from warmup.plan import LoadedPlan, load_plan
+from warmup.plan.calendar import day_date, local_time
+from warmup.plan.resources import bundled_dir
 from warmup.report.html import write_report
 from warmup.report.status import PlanStatus, plan_status
-from warmup.resources import bundled_dir
-from warmup.sample import write_sample_csv
 from warmup.sandbox import SandboxConfig, serve_in_thread
-from warmup.store import open_store
 from warmup.store.database import STORE_ENV
 
 PLAN_FILE = "demo.yaml"
@@ -46,7 +46,7 @@ AFTER_SEND = timedelta(minutes=5)
 
 
 @dataclass
-class DayOutcome:
+class DemoDay:
     day: int
     date: str
     status: str
@@ -62,25 +62,23 @@ class DemoResult:
     plan_path: Path
     report_path: Path
     customers_loaded: int
-    days: list[DayOutcome] = field(default_factory=list)
+    days: list[DemoDay] = field(default_factory=list)
     status: PlanStatus | None = None
     sink_messages: int = 0
     klaviyo_url: str = ""
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set variables for the demo's duration, then put back what was there."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
+def demo_settings(sandbox_key: str, store: Path, target: ApiTarget | None = None) -> dict[str, str]:
+    """The settings the demo's plan is wired from: the process environment with the local
+    servers' keys, fresh signing secrets and the workspace's store laid over it. They are handed
+    to ``load_plan``; nothing is written back to ``os.environ``."""
+    values = {
+        "KLAVIYO_API_KEY": sandbox_key,
+        "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
+        STORE_ENV: str(store),
+        **(target.env | webhook_secret() if target else {}),
+    }
+    return {**os.environ, **values}
 
 
 def demo_plan(*, klaviyo_url: str, smtp_port: int, start: date) -> dict[str, Any]:
@@ -139,6 +137,7 @@ def run_demo(
     say: Callable[[str], None] = lambda line: None,
     progress: Callable[[int], None] | None = None,
     provider: str = "smtp",
+    after_day: Callable[[LoadedPlan, int], None] | None = None,
 ) -> DemoResult:
     """Run the demo in ``directory`` (a new scratch folder when None); see the module docstring.
     ``say`` receives one line per step."""
@@ -181,17 +180,9 @@ def run_demo(
             plan["providers"]["new"] = target.new
             plan["events"] = target.events
         plan_path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-        stack.enter_context(
-            _environment(
-                {
-                    "KLAVIYO_API_KEY": sandbox.api_key,
-                    "WARMUP_UNSUBSCRIBE_SECRET": secrets.token_urlsafe(32),
-                    STORE_ENV: str(workspace / "demo.db"),
-                    **(target.env | webhook_secret() if target else {}),
-                }
-            )
+        loaded = load_plan(
+            plan_path, env=demo_settings(sandbox.api_key, workspace / "demo.db", target)
         )
-        loaded = load_plan(plan_path)
         imported = import_csv(loaded, csv_path, progress=progress)
         if target is not None:
             say(f"serve       events into {start_events(stack, target, loaded)}")
@@ -211,6 +202,8 @@ def run_demo(
         where = "the sink" if target is None else f"the {provider} sandbox"
         for day in range(1, days + 1):
             result.days.append(_run_one_day(loaded, day, delivered, settle, where, say))
+            if after_day is not None:  # while the servers still run (tests look at them)
+                after_day(loaded, day)
         result.sink_messages = delivered()
         result.status = plan_status(loaded)
         write_report(loaded, result.report_path)
@@ -224,29 +217,24 @@ def _run_one_day(
     settle: Callable[[], None],
     where: str,
     say: Callable[[str], None],
-) -> DayOutcome:
+) -> DemoDay:
     plan = loaded.plan
     when = day_date(plan, day)
     clock = local_time(plan, when, plan.schedule.send_time_for(day)) + AFTER_SEND
     before = delivered()
-    report = run_and_dispatch(loaded, day, now=clock).dispatch
+    ran = run_and_dispatch(loaded, day, now=clock)
+    assert ran.dispatch is not None  # a day run in Mode.SEND always dispatches
     # The provider's events (deliveries, bounces) reach the store before the next day's
     # guardrails look at them.
     settle()
-    store = open_store(loaded.store_path, create=False)
-    try:
-        row = store.conn.execute(
-            "SELECT status, new_allocated, klaviyo_allocated FROM days WHERE day = ?", (day,)
-        ).fetchone()
-    finally:
-        store.close()
-    outcome = DayOutcome(
+    allocation = ran.result.allocation or {}
+    outcome = DemoDay(
         day,
-        when.isoformat(),
-        str(row[0]),
-        int(row[1] or 0),
-        int(row[2] or 0),
-        report.klaviyo.sent,
+        ran.result.date,
+        ran.result.status,
+        int(allocation.get("new") or 0),
+        int(allocation.get("klaviyo") or 0),
+        ran.dispatch.klaviyo.sent,
         delivered() - before,
     )
     say(

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from warmup.plan import LoadedPlan
-from warmup.render import render_webhook
-from warmup.resources import bundled_dir
+from warmup.plan.render import render_webhook
+from warmup.plan.resources import bundled_dir
 
 
 def template_dir(loaded: LoadedPlan, template: str) -> Path:

@@ -1,0 +1,41 @@
+"""`warmup sync`: drive unfinished, failed and on-hold Klaviyo actions again and keep the lists
+exact — optionally after pulling Klaviyo's unsubscribes, or after forgetting list ids found by
+name (a list deleted in Klaviyo is found or made anew, then repaired)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from datetime import datetime
+
+from warmup.consent.pull import pull_for_plan
+from warmup.dispatch.klaviyo import SyncReport, sync_plan
+from warmup.dispatch.relist import forget_resolved_lists
+from warmup.plan import LoadedPlan
+from warmup.store import open_store
+
+
+def sync(
+    loaded: LoadedPlan,
+    day: int | None,
+    *,
+    verify: bool = False,
+    repair: bool = False,
+    claim: bool = False,
+    pull: bool = False,
+    resolve_lists: bool = False,
+    now: datetime | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> SyncReport:
+    """Sync ``day`` (None: the latest); ``say`` receives a line per step before the report."""
+    if pull:
+        pulled = pull_for_plan(loaded)
+        say(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
+    if resolve_lists:
+        with closing(open_store(loaded.store_path, create=False)) as store:
+            for name, list_id in forget_resolved_lists(store):
+                say(f"list {name!r}: forgot id {list_id}; finding it by name again")
+        # a list found or made anew holds none of the earlier confirmed changes: read it
+        # back and make it exact
+        repair = True
+    return sync_plan(loaded, day, verify=verify, repair=repair, claim=claim, now=now)
