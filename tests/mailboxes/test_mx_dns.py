@@ -227,3 +227,31 @@ def test_cached_answers_expire(dns_server: DnsServer, store: Store, tmp_path: Pa
         refresh_mx(short, conn)
     changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
     assert {"acme.test", "globex.test", "initech.test"} <= changed
+
+
+def test_a_store_scanned_under_older_rules_is_scanned_again_once(
+    dns_server: DnsServer, tmp_path: Path
+) -> None:
+    from consent_helpers import write_plan
+
+    store = open_store(tmp_path / "old.db")
+    add_customers(store, ["a@live.acme.test", "b@acme.test"])
+    try:
+        # as an older release left it: every customer scanned, live.* taken for Microsoft's
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO mailbox_scans (id, customer_id) VALUES (1, 2)")
+            conn.execute(
+                "INSERT INTO mailbox_domains (domain, status, mx, resolved_at) "
+                "VALUES ('acme.test', 'ok', 'aspmx.l.google.com', ?)",
+                (now_iso(),),
+            )
+        plan = _plan(write_plan(tmp_path).plan, nameservers=[dns_server.nameserver])
+        with store.transaction() as conn:
+            first = refresh_mx(plan, conn)
+        assert set(dns_server.zone.queries) - {"gmail.com"} == {"live.acme.test"}
+        assert first.looked_up == 1
+        with store.transaction() as conn:
+            again = refresh_mx(plan, conn)
+        assert again.looked_up == 0
+    finally:
+        store.close()

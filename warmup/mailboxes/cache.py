@@ -14,6 +14,11 @@ from warmup.mailboxes.mx import DOUBTED, OUT_OF_TIME, SERVER_DOWN, lookup_all
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.store import now_iso
 
+# The built-in domain rules' version: a store scanned under other rules is scanned again once.
+# 2: `NAME.*` only under a public suffix (live.acme.io is no longer Microsoft's), outlook.*.
+RULES_VERSION = "2"
+_RULES_KEY = "mailbox_rules_version"
+
 
 def active(plan: Plan) -> bool:
     """Whether the plan allocates per mailbox provider group."""
@@ -115,6 +120,13 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
         return report
     row = conn.execute("SELECT customer_id FROM mailbox_scans WHERE id = 1").fetchone()
     seen = int(row[0]) if row else 0
+    rules = conn.execute("SELECT value FROM meta WHERE key = ?", (_RULES_KEY,)).fetchone()
+    if rules is None or rules[0] != RULES_VERSION:
+        # domains the older rules matched were never looked up: scan every customer once
+        seen = 0
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_RULES_KEY, RULES_VERSION)
+        )
     (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()
     rules = Classifier(groups_of(plan), {})
     cached = dict(conn.execute("SELECT domain, status FROM mailbox_domains"))
