@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from warmup.clock import now
 from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
-from warmup.mailboxes.mx import DOUBTED, OUT_OF_TIME, SERVER_DOWN, lookup_all
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.store import now_iso
 
@@ -143,6 +142,10 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     )
     if not todo:
         return report
+    # dnspython loads only when a domain is new: every run and `warmup validate` import this
+    # module, and the resolver's import alone costs about 0.1 CPU s
+    from warmup.mailboxes.mx import DOUBTED, OUT_OF_TIME, SERVER_DOWN, lookup_all
+
     answers = lookup_all(
         todo,
         settings.nameservers if settings is not None else [],
