@@ -197,6 +197,18 @@ def frozen_groups(conn: sqlite3.Connection, day: int) -> GroupAllocation | None:
     return GroupAllocation({r[0]: GroupDay(r[0], r[1], r[2], r[3], r[4]) for r in rows})
 
 
+def customer_group(conn: sqlite3.Connection, day: int, customer_id: int) -> GroupDay | None:
+    """The customer's group on a frozen ``day`` with the group's figures that day (None: the
+    day had no groups or the customer no allocation)."""
+    row = conn.execute(
+        "SELECT m.grp, m.eligible, m.cap, m.new, m.held FROM allocations a "
+        "JOIN mailbox_days m ON m.day = a.day AND m.grp = a.grp "
+        "WHERE a.day = ? AND a.customer_id = ?",
+        (day, customer_id),
+    ).fetchone()
+    return None if row is None else GroupDay(row[0], row[1], row[2], row[3], row[4])
+
+
 def groups_json(groups: GroupAllocation | None) -> list[dict[str, Any]] | None:
     if groups is None:
         return None
@@ -227,9 +239,5 @@ def group_report(groups: GroupAllocation | None, mx: Refresh, notes: list[str]) 
         return {}
     groups.resolve_disabled = groups.resolve_disabled or mx.disabled
     notes.extend(groups.notes())
-    if mx.looked_up:
-        notes.append(
-            f"mailbox groups: looked up the MX of {mx.looked_up:,} company domains "
-            f"({mx.failed:,} failed)"
-        )
+    notes.extend(mx.notes())
     return {"groups": groups_json(groups)}

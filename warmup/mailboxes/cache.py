@@ -6,10 +6,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
+from warmup.clock import now
 from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
-from warmup.plan.models import Plan
+from warmup.plan.models import MailboxSettings, Plan
 from warmup.store import now_iso
+
+# The built-in domain rules' version: a store scanned under other rules is scanned again once.
+# 2: `NAME.*` only under a public suffix (live.acme.io is no longer Microsoft's), outlook.*.
+RULES_VERSION = "2"
+_RULES_KEY = "mailbox_rules_version"
 
 
 def active(plan: Plan) -> bool:
@@ -28,7 +35,41 @@ class Refresh:
 
     looked_up: int = 0
     failed: int = 0
+    no_mx: int = 0
     disabled: bool = False
+    # "no MX" answers not trusted (the probe domain got none either)
+    doubted: int = 0
+    # not asked: the server stopped answering, or the run's lookup budget ran out
+    skipped_down: int = 0
+    skipped_late: int = 0
+
+    def notes(self) -> list[str]:
+        found = []
+        if self.looked_up:
+            found.append(
+                f"mailbox groups: looked up the MX of {self.looked_up:,} company domains "
+                f"({self.looked_up - self.failed - self.no_mx:,} with MX hosts, "
+                f"{self.no_mx:,} no MX, {self.failed:,} failed)"
+            )
+        if self.doubted:
+            found.append(
+                f'mailbox groups: {self.doubted:,} "no MX" answers not trusted: the resolver '
+                "finds no MX for the probe domain (mailboxes.probe_domain) either — offline? "
+                "They count `other` and are asked again next run"
+            )
+        if self.skipped_down:
+            found.append(
+                f"mailbox groups: the name server stopped answering (timeouts in a row): "
+                f"{self.skipped_down:,} domains not asked, counted `other` and tried again "
+                "next run — check mailboxes.nameservers"
+            )
+        if self.skipped_late:
+            found.append(
+                f"mailbox groups: the MX lookups' time budget ran out: {self.skipped_late:,} "
+                "domains not asked, counted `other` and tried again next run "
+                "(mailboxes.lookup_budget_seconds)"
+            )
+        return found
 
 
 def _customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
@@ -42,6 +83,26 @@ def _customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
             yield domain.rstrip(".")
         elif domain:
             yield domain_of(domain)
+
+
+def _expired(conn: sqlite3.Connection, settings: MailboxSettings | None) -> set[str]:
+    """Cached answers past their time: MX hosts after ``cache_days``, "no MX" after
+    ``no_mx_cache_days``."""
+    keep = {
+        "ok": settings.cache_days if settings is not None else 30.0,
+        "none": settings.no_mx_cache_days if settings is not None else 1.0,
+    }
+    found: set[str] = set()
+    for status, days in keep.items():
+        cutoff = now_iso(now() - timedelta(days=days))
+        found |= {
+            d
+            for (d,) in conn.execute(
+                "SELECT domain FROM mailbox_domains WHERE status = ? AND resolved_at < ?",
+                (status, cutoff),
+            )
+        }
+    return found
 
 
 def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
@@ -58,12 +119,21 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
         return report
     row = conn.execute("SELECT customer_id FROM mailbox_scans WHERE id = 1").fetchone()
     seen = int(row[0]) if row else 0
+    rules = conn.execute("SELECT value FROM meta WHERE key = ?", (_RULES_KEY,)).fetchone()
+    if rules is None or rules[0] != RULES_VERSION:
+        # domains the older rules matched were never looked up: scan every customer once
+        seen = 0
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_RULES_KEY, RULES_VERSION)
+        )
     (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()
     rules = Classifier(groups_of(plan), {})
     cached = dict(conn.execute("SELECT domain, status FROM mailbox_domains"))
+    stale = _expired(conn, settings)
     todo = sorted(
         {d for d in _customer_domains(conn, seen) if cached.get(d) in (None, "failed")}
         | {d for d, status in cached.items() if status == "failed"}
+        | stale
     )
     # a domain a group's rule names is never looked up (its group is known)
     todo = [d for d in todo if not rules.by_domain_rule(d)]
@@ -74,12 +144,14 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
         return report
     # dnspython loads only when a domain is new: every run and `warmup validate` import this
     # module, and the resolver's import alone costs about 0.1 CPU s
-    from warmup.mailboxes.mx import lookup_all
+    from warmup.mailboxes.mx import DOUBTED, OUT_OF_TIME, SERVER_DOWN, lookup_all
 
     answers = lookup_all(
         todo,
         settings.nameservers if settings is not None else [],
         settings.timeout_seconds if settings is not None else 2.0,
+        budget_seconds=settings.lookup_budget_seconds if settings is not None else 120.0,
+        probe=settings.probe_domain if settings is not None else "gmail.com",
     )
     stamp = now_iso()
     conn.executemany(
@@ -89,6 +161,10 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     )
     report.looked_up = len(answers)
     report.failed = sum(a.status == "failed" for a in answers)
+    report.no_mx = sum(a.status == "none" for a in answers)
+    report.doubted = sum(a.error == DOUBTED for a in answers)
+    report.skipped_down = sum(a.error == SERVER_DOWN for a in answers)
+    report.skipped_late = sum(a.error == OUT_OF_TIME for a in answers)
     return report
 
 

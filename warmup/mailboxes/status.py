@@ -8,7 +8,25 @@ from html import escape
 from typing import Any
 
 from warmup.mailboxes.groups import BUILTIN_NAMES
-from warmup.mailboxes.holds import group_figures
+from warmup.mailboxes.holds import group_figures, group_holds
+from warmup.plan import LoadedPlan
+
+
+def coming_holds(loaded: LoadedPlan, conn: sqlite3.Connection, day: int) -> list[str]:
+    """The groups a guardrail holds on ``day``, as the run will say them: the frozen day's
+    own record once it is allocated, else the holds its figures call for now."""
+    from warmup.mailboxes.cache import active
+
+    if not active(loaded.plan):
+        return []
+    frozen = conn.execute(
+        "SELECT grp, cap, held FROM mailbox_days WHERE day = ? ORDER BY grp", (day,)
+    ).fetchall()
+    if frozen:
+        held = {str(g): (int(cap or 0), str(why)) for g, cap, why in frozen if why}
+    else:
+        held = group_holds(loaded, conn, day)
+    return [f"mailbox group {g} held at {cap:,}: {why}" for g, (cap, why) in sorted(held.items())]
 
 
 def group_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -42,7 +60,7 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
-def _cells(r: dict[str, Any]) -> list[str]:
+def _cells(r: dict[str, Any], *, why: bool = False) -> list[str]:
     return [
         str(r["day"]),
         r["group"],
@@ -52,7 +70,7 @@ def _cells(r: dict[str, Any]) -> list[str]:
         f"{r['sent']:,}",
         _rate(r["hard_bounce_rate"]),
         _rate(r["complaint_rate"]),
-        "held" if r["held"] else "",
+        ("held: " + r["held"] if why else "held") if r["held"] else "",
     ]
 
 
@@ -82,6 +100,7 @@ def groups_html(rows: list[dict[str, Any]]) -> str:
         return ""
     head = "".join(f"<th>{escape(h)}</th>" for h in HEAD)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in _cells(r, why=True)) + "</tr>"
+        for r in rows
     )
     return f"<h2>Mailbox groups</h2>\n<table><tr>{head}</tr>{body}</table>\n"
