@@ -10,6 +10,7 @@ from typing import Any
 from warmup.mailboxes.groups import BUILTIN_NAMES
 from warmup.mailboxes.holds import group_figures, group_holds
 from warmup.plan import LoadedPlan
+from warmup.store import mailboxes as mailbox_store
 
 
 def coming_holds(loaded: LoadedPlan, conn: sqlite3.Connection, day: int) -> list[str]:
@@ -19,9 +20,7 @@ def coming_holds(loaded: LoadedPlan, conn: sqlite3.Connection, day: int) -> list
 
     if not active(loaded.plan):
         return []
-    frozen = conn.execute(
-        "SELECT grp, cap, held FROM mailbox_days WHERE day = ? ORDER BY grp", (day,)
-    ).fetchall()
+    frozen = mailbox_store.day_holds(conn, day)
     if frozen:
         held = {str(g): (int(cap or 0), str(why)) for g, cap, why in frozen if why}
     else:
@@ -33,11 +32,8 @@ def group_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """One row per day and group that reached the allocation (empty: no groups recorded)."""
     figures = {(f.provider, f.day): f for fs in group_figures(conn, 2**31).values() for f in fs}
     order = {name: i for i, name in enumerate(BUILTIN_NAMES)}
-    rows = []
-    for day, grp, eligible, cap, new, held in conn.execute(
-        "SELECT day, grp, eligible, cap, new, held FROM mailbox_days WHERE eligible > 0 "
-        "OR new > 0 ORDER BY day"
-    ):
+    rows: list[dict[str, Any]] = []
+    for day, grp, eligible, cap, new, held in mailbox_store.reached_days(conn):
         f = figures.get((grp, day))
         rows.append(
             {
