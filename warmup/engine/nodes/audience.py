@@ -30,6 +30,7 @@ from warmup.store import customers, journeys
 
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
+    from warmup.mailboxes.allocation import GroupDay
     from warmup.plan.models import Plan
 
 
@@ -128,10 +129,21 @@ def _allocation_reason(facts: Facts, label: str) -> str:
         return "never allocated: unsubscribed, suppressed or invalid email"
     if rank is None:
         return "allocation not run yet"
+    from warmup.mailboxes.allocation import customer_group
+
     score = _score_fact(facts)
     scored = f" ({score})" if score else ""
+    group = customer_group(facts.conn, facts.day, int(facts.customer["id"]))
     if label == "yes" or journey["outcome"] in ("new", "skipped"):
-        return f"limit: rank {rank:,}{scored} ≤ limit {limit:,} → new provider"
+        if group is None:
+            return f"limit: rank {rank:,}{scored} ≤ limit {limit:,} → new provider"
+        return (
+            f"limit: rank {rank:,}{scored}, {_group_room(group)}, within limit {limit:,} "
+            "→ new provider"
+        )
+    if group is not None and group.cap is not None and group.new >= group.cap:
+        held = f" (held: {group.held})" if group.held else ""
+        return f"{group.name} at its cap of {group.cap:,}{held} → stays with Klaviyo"
     return f"limit: rank {rank:,}{scored} > limit {limit:,} → stays with Klaviyo"
 
 
@@ -145,6 +157,12 @@ def _score_fact(facts: Facts) -> str | None:
     score, counts = customer_score(facts.conn, settings, int(facts.customer["id"]), facts.day_start)
     seen = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no events"
     return f"engagement score {score:g} ({seen} in {settings.window_days} days)"
+
+
+def _group_room(group: GroupDay) -> str:
+    if group.cap is None:
+        return f"{group.name} has no cap"
+    return f"{group.name} under its cap of {group.cap:,}"
 
 
 TYPE = Audience()
