@@ -97,6 +97,7 @@ def test_dry_run_json_document(plan: str) -> None:
         "webhook",
         "outbox",
         "notes",
+        "klaviyo_work",
     ]
     assert doc["dry_run"] is True and doc["status"] == "completed"
     assert doc["allocation"]["new"] == 5

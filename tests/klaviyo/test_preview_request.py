@@ -80,7 +80,8 @@ def test_the_preview_is_the_request_the_dispatcher_sends(
     items = [item for r in real for item in r["body"]["data"]]
     assert all(item in items for item in mixed["body"]["data"])
     # what the import preview showed per profile is what a real import carries
-    real_imports = [r for r in sent if r["path"] == imported["path"]]
+    # (the run's scope probe posts an empty body there first: Klaviyo answers it 400)
+    real_imports = [r for r in sent if r["path"] == imported["path"] and r["body"]["data"]]
     entries = [p for r in real_imports for p in r["body"]["data"]["attributes"]["profiles"]["data"]]
     shown = imported["body"]["data"]["attributes"]["profiles"]["data"]
     assert {tuple(sorted(p["attributes"])) for p in shown} <= {
