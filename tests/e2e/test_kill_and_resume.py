@@ -306,8 +306,10 @@ def test_killed_runs_finish_every_day_with_no_duplicate_and_no_gap(
 
     # Uncertain: killed between handing a message over and its 250 — reported, not re-sent (so
     # delivered at most once, checked above), and few: at most one per connection per kill.
+    # Email goes out beside the Klaviyo drain (released page by page once read back), so a kill
+    # the phase guess files under Klaviyo can also leave messages in flight: count every kill.
     uncertain = statuses.get("uncertain", 0)
-    assert uncertain <= MAX_CONNECTIONS * phases.get("email sending", 0), story
+    assert uncertain <= MAX_CONNECTIONS * len(killed), story
     status_run = subprocess.run(
         [sys.executable, "-m", "warmup", "status", str(plan), "--json"],
         env=env,
