@@ -25,8 +25,8 @@ from random import Random
 
 import pytest
 import yaml
-from e2e_peers import Peers
 
+from tests.e2e.e2e_peers import Peers
 from warmup.app.demo import demo_plan
 from warmup.email.message import message_id_for
 from warmup.importer import import_csv

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.engine.storefill import NOW, table
+from tests.support.storefill import NOW, table
 from warmup.engine import process_events
 from warmup.plan import LoadedPlan
 from warmup.store import open_store

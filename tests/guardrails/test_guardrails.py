@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from consent_helpers import add_customers, add_events, add_mail, write_plan
 
+from tests.support.consent import add_customers, add_events, add_mail, write_plan
 from warmup.errors import GuardrailRefusal
 from warmup.guardrails import check_guardrails, day_figures, evaluate_guardrails
 from warmup.plan import LoadedPlan, load_plan

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from consent_helpers import add_customers
 
+from tests.support.consent import add_customers
 from warmup.mailboxes.cache import classifier, refresh_mx
 from warmup.mailboxes.mx import lookup_all
 from warmup.plan.models import MailboxSettings, Plan

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.ops.storefill import add_customers, open_for
+from tests.support.dayfill import add_customers, open_for
 from warmup.cli import app
 from warmup.plan import load_plan
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN = str(REPO / "plans" / "example.yaml")
-BROKEN = REPO / "tests" / "foundation" / "broken_plans"
+BROKEN = REPO / "tests" / "plan" / "broken_plans"
 runner = CliRunner()
 
 

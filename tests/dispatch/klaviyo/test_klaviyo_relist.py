@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from klaviyo_helpers import write_plan
 from typer.testing import CliRunner
 
+from tests.dispatch.klaviyo.klaviyo_helpers import write_plan
 from warmup.app.sample import write_sample_csv
 from warmup.cli.app import app
 from warmup.sandbox import RunningSandbox

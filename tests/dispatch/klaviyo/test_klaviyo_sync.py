@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from klaviyo_helpers import (
+
+from tests.dispatch.klaviyo.klaviyo_helpers import (
     KEY_ENV,
     add_customers,
     fast_client,
@@ -16,7 +17,6 @@ from klaviyo_helpers import (
     statuses,
     write_plan,
 )
-
 from warmup.dispatch import dispatch_day
 from warmup.dispatch.klaviyo import drain_klaviyo, sync, verify_lists
 from warmup.errors import KlaviyoError

@@ -8,8 +8,15 @@ import random
 from pathlib import Path
 
 import pytest
-from klaviyo_helpers import KEY_ENV, add_customers, fast_client, plan_day, reject, write_plan
 
+from tests.dispatch.klaviyo.klaviyo_helpers import (
+    KEY_ENV,
+    add_customers,
+    fast_client,
+    plan_day,
+    reject,
+    write_plan,
+)
 from warmup.dispatch.klaviyo import drain_klaviyo, sync
 from warmup.sandbox import SandboxConfig, serve_in_thread
 from warmup.store import open_store

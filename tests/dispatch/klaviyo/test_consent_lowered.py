@@ -7,8 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from klaviyo_helpers import add_customers, fast_client, plan_day, reject, write_plan
 
+from tests.dispatch.klaviyo.klaviyo_helpers import (
+    add_customers,
+    fast_client,
+    plan_day,
+    reject,
+    write_plan,
+)
 from warmup.dispatch.klaviyo import drain_klaviyo
 from warmup.providers.klaviyo import lists as ops
 from warmup.providers.klaviyo.endpoints import REVISION

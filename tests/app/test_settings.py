@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.storefill import write_plan
+from tests.support.storefill import write_plan
 from warmup.dispatch.klaviyo import client_for
 from warmup.email.tokens import unsubscribe_secret
 from warmup.errors import InvalidInput

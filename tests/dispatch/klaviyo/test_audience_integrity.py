@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from klaviyo_helpers import (
+
+from tests.dispatch.klaviyo.klaviyo_helpers import (
     KEY_ENV,
     add_customers,
     fast_client,
@@ -17,7 +18,6 @@ from klaviyo_helpers import (
     statuses,
     write_plan,
 )
-
 from warmup.dispatch import dispatch_day
 from warmup.dispatch.klaviyo import NOT_IN_LIST, drain_klaviyo, sync, verify_lists
 from warmup.errors import Refused

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.engine.storefill import write_plan
+from tests.support.storefill import write_plan
 
 
 def zoned_plan(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from klaviyo_helpers import add_customers, plan_day, write_plan
 from typer.testing import CliRunner
 
+from tests.dispatch.klaviyo.klaviyo_helpers import add_customers, plan_day, write_plan
 from warmup.cli.app import app
 from warmup.sandbox import RunningSandbox
 from warmup.store import open_store

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.ops.conftest import screenshot
-from tests.ops.png import colour_counts, pixels_near
-from tests.ops.storefill import add_customers, add_day, open_for
+from tests.report.conftest import screenshot
+from tests.report.png import colour_counts, pixels_near
+from tests.support.dayfill import add_customers, add_day, open_for
 from warmup.cli import app
 from warmup.plan import LoadedPlan, load_plan
 from warmup.report import svg

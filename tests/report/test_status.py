@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.ops.storefill import add_customers, add_day, open_for
+from tests.support.dayfill import add_customers, add_day, open_for
 from warmup.cli import app
 from warmup.plan import LoadedPlan, load_plan
 from warmup.report.status import plan_status, render_table

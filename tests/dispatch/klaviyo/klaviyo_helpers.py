@@ -11,7 +11,7 @@ from warmup.plan import LoadedPlan, load_plan
 from warmup.providers.klaviyo import KlaviyoClient, RetryPolicy
 from warmup.store import Store, now_iso
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KEY_ENV = "KLAVIYO_TEST_KEY"
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from klaviyo_helpers import add_customers, fast_client, plan_day, write_plan
 from typer.testing import CliRunner
 
+from tests.dispatch.klaviyo.klaviyo_helpers import add_customers, fast_client, plan_day, write_plan
 from warmup.app.demo import demo_plan, klaviyo_account
 from warmup.app.sample import write_sample_csv
 from warmup.cli.app import app

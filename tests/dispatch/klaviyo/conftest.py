@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from klaviyo_helpers import KEY_ENV
 
+from tests.dispatch.klaviyo.klaviyo_helpers import KEY_ENV
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 
 
