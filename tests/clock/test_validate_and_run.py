@@ -77,7 +77,7 @@ def test_a_chosen_reading_validates_and_the_summary_says_the_instant(tmp_path: P
 
 
 def test_a_wait_until_a_fixed_time_is_checked_in_the_scenario(tmp_path: Path) -> None:
-    from tests.support.storefill import REPO
+    from tests.support.plans import REPO
 
     scenario = tmp_path / "scenario.yaml"
     text = (REPO / "scenarios" / "variant-1.yaml").read_text()

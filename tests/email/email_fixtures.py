@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tests.support import plans
 from warmup.plan import LoadedPlan, load_plan
 from warmup.store import Store, now_iso
 
@@ -48,9 +47,7 @@ def write_plan(
             ]
         },
     }
-    path = folder / "plan.yaml"
-    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-    return load_plan(path)
+    return load_plan(plans.write_plan(folder, base=plan))
 
 
 def smtp_config(port: int, **extra: Any) -> dict[str, Any]:

@@ -17,15 +17,12 @@ def zoned_plan(
     day_send_times: dict[int, str] | None = None,
 ) -> Path:
     """``write_plan``'s 14-day variant-1 plan moved to ``timezone`` and ``start``."""
-    path = write_plan(folder, variant=1)
-    text = path.read_text(encoding="utf-8")
-    text = text.replace("timezone: Europe/Prague", f"timezone: {timezone}")
-    text = text.replace("start_date: 2026-12-01", f"start_date: {start}")
     setting = f"  clock_change: {clock_change}\n" if clock_change else ""
-    text = text.replace('  send_time: "10:00"\n', f'  send_time: "{send_time}"\n{setting}')
+    edits = {
+        "timezone: Europe/Prague": f"timezone: {timezone}",
+        "start_date: 2026-12-01": f"start_date: {start}",
+        '  send_time: "10:00"\n': f'  send_time: "{send_time}"\n{setting}',
+    }
     for day, hhmm in (day_send_times or {}).items():
-        text = text.replace(
-            f"template: day-{day:02d}}}", f'template: day-{day:02d}, send_time: "{hhmm}"}}'
-        )
-    path.write_text(text, encoding="utf-8")
-    return path
+        edits[f"template: day-{day:02d}}}"] = f'template: day-{day:02d}, send_time: "{hhmm}"}}'
+    return write_plan(folder, variant=1, edits=edits)

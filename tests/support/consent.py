@@ -10,12 +10,13 @@ from typing import Any
 
 import httpx
 
+from tests.support import plans
+from tests.support.plans import example_text
 from warmup.consent.webhooks import SIGNATURE_HEADER, sign
 from warmup.plan import LoadedPlan, load_plan
 from warmup.store import Store, consents, customers, now_iso
 from warmup.store import events as stored_events
 
-REPO = Path(__file__).resolve().parents[2]
 LINK_SECRET = "link-secret-for-tests-0123456789"
 HOOK_SECRET = "hook-secret-for-tests-9876543210"
 KEY_ENV = "KLAVIYO_TEST_KEY"
@@ -29,17 +30,15 @@ def write_plan(
     scenario: str = "variant-1",
     extra: str = "",
 ) -> LoadedPlan:
-    text = (REPO / "plans" / "example.yaml").read_text()
-    text = text.replace("../scenarios/variant-1.yaml", str(REPO / f"scenarios/{scenario}.yaml"))
-    text = text.replace("templates: ../templates", f"templates: {REPO / 'templates'}")
-    text = text.replace("https://a.klaviyo.com", base_url)
-    text = text.replace("api_key_env: KLAVIYO_API_KEY", f"api_key_env: {KEY_ENV}")
-    text = text.replace("port: 2525", f"port: {smtp_port}")
-    text = text.replace("    username_env: WARMUP_SMTP_USER\n", "")
-    text = text.replace("    password_env: WARMUP_SMTP_PASSWORD\n", "")
-    path = tmp / "plan.yaml"
-    path.write_text(text + extra)
-    return load_plan(path)
+    """The example plan against ``base_url`` and a loopback SMTP server without a login."""
+    edits = {
+        "https://a.klaviyo.com": base_url,
+        "api_key_env: KLAVIYO_API_KEY": f"api_key_env: {KEY_ENV}",
+        "port: 2525": f"port: {smtp_port}",
+        "    username_env: WARMUP_SMTP_USER\n": "",
+        "    password_env: WARMUP_SMTP_PASSWORD\n": "",
+    }
+    return load_plan(plans.write_plan(tmp, base=example_text(scenario), edits=edits, extra=extra))
 
 
 def add_customers(

@@ -6,9 +6,10 @@ import json
 import random
 from pathlib import Path
 
+from tests.support import plans
+from tests.support.plans import REPO
 from warmup.store import open_store
 
-REPO = Path(__file__).resolve().parents[2]
 NOW = "2026-11-20T00:00:00+00:00"
 STATUSES = (
     "subscribed",
@@ -30,6 +31,7 @@ def write_plan(
     skip_weekdays: list[str] | None = None,
     store: Path | None = None,
     scenario: Path | None = None,
+    edits: dict[str, str] | None = None,
 ) -> Path:
     """A plan file using the repo's scenario and templates; Klaviyo points at a closed port."""
     volumes = days or [5, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, "all"]
@@ -58,9 +60,7 @@ schedule:
   days:
 {rows}
 """
-    path = folder / f"plan-v{variant}.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return plans.write_plan(folder, base=text, edits=edits, name=f"plan-v{variant}.yaml")
 
 
 def fill_store(

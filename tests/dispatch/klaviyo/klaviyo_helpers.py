@@ -7,11 +7,11 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from tests.support import plans
 from warmup.plan import LoadedPlan, load_plan
 from warmup.providers.klaviyo import KlaviyoClient, RetryPolicy
 from warmup.store import Store, now_iso
 
-REPO = Path(__file__).resolve().parents[3]
 KEY_ENV = "KLAVIYO_TEST_KEY"
 
 
@@ -23,21 +23,16 @@ def write_plan(
     list_mode: str = "force_add",
     unsubscribe_via_api: bool = False,
 ) -> LoadedPlan:
-    text = (REPO / "plans" / "example.yaml").read_text()
-    text = text.replace("../scenarios/variant-1.yaml", str(REPO / "scenarios/variant-1.yaml"))
-    text = text.replace("templates: ../templates", f"templates: {REPO / 'templates'}")
-    text = text.replace("https://a.klaviyo.com", base_url)
-    text = text.replace("api_key_env: KLAVIYO_API_KEY", f"api_key_env: {KEY_ENV}")
-    text = text.replace(
-        'exclusion_list: {name: "Warmup exclusions"}', f"exclusion_list: {exclusion}"
-    )
-    text = text.replace(
-        "list_mode: force_add",
-        f"list_mode: {list_mode}\n    unsubscribe_via_api: {str(unsubscribe_via_api).lower()}",
-    )
-    path = tmp / "plan.yaml"
-    path.write_text(text)
-    return load_plan(path)
+    """The example plan against the sandbox at ``base_url``, with its list settings."""
+    edits = {
+        "https://a.klaviyo.com": base_url,
+        "api_key_env: KLAVIYO_API_KEY": f"api_key_env: {KEY_ENV}",
+        'exclusion_list: {name: "Warmup exclusions"}': f"exclusion_list: {exclusion}",
+        "list_mode: force_add": (
+            f"list_mode: {list_mode}\n    unsubscribe_via_api: {str(unsubscribe_via_api).lower()}"
+        ),
+    }
+    return load_plan(plans.write_plan(tmp, edits=edits))
 
 
 def fast_client(base_url: str, api_key: str, **kwargs: object) -> KlaviyoClient:
