@@ -7,9 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from tests.support import plans
 from warmup.plan import LoadedPlan, load_plan
-from warmup.store import Store, now_iso
+from warmup.store import Store, consents, now_iso
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-0123456789abcdef"
@@ -73,28 +75,26 @@ def add_customers(
     prefix: str = "user",
 ) -> list[int]:
     now = now_iso()
-    ids = []
+    table = store.db["customers"]
+    assert isinstance(table, sqlite_utils.db.Table)
+    ids = [
+        int(
+            table.insert(
+                {
+                    "email": f"{prefix}{i}@example.com",
+                    "first_name": first_name,
+                    "last_name": "Novák",
+                    "attributes": json.dumps({"tier": "gold"}),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ).last_pk
+        )
+        for i in range(start, start + count)
+    ]
     with store.transaction() as conn:
-        for i in range(start, start + count):
-            cursor = conn.execute(
-                "INSERT INTO customers (email, first_name, last_name, attributes, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    f"{prefix}{i}@example.com",
-                    first_name,
-                    "Novák",
-                    json.dumps({"tier": "gold"}),
-                    now,
-                    now,
-                ),
-            )
-            assert cursor.lastrowid is not None
-            ids.append(cursor.lastrowid)
-            conn.execute(
-                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                "VALUES (?, 'email', ?, ?, 'test')",
-                (cursor.lastrowid, consent, now),
-            )
+        for cid in ids:
+            consents.set_status(conn, cid, consent, changed_at=now, source="test", keep=())
     return ids
 
 

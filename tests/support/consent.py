@@ -64,15 +64,21 @@ def add_mail(
     created_at: str = "2026-12-01T09:00:00+00:00",
 ) -> None:
     """Email outbox rows as the email dispatcher leaves them."""
-    with store.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, status,"
-            " created_at, updated_at) VALUES (?, ?, 'email', 'email', 'new', ?, '{}', ?, ?, ?)",
-            [
-                (f"t:{day}:email:{cid}", day, cid, status, created_at, created_at)
-                for cid in customers
-            ],
-        )
+    store.db["outbox"].insert_all(
+        {
+            "key": f"t:{day}:email:{cid}",
+            "day": day,
+            "node_id": "email",
+            "kind": "email",
+            "provider": "new",
+            "customer_id": cid,
+            "payload": "{}",
+            "status": status,
+            "created_at": created_at,
+            "updated_at": created_at,
+        }
+        for cid in customers
+    )
 
 
 def add_events(store: Store, day: int, kind: str, customers: Iterable[int]) -> None:

@@ -1,4 +1,5 @@
-"""Generated stores and plans for engine tests: customers inserted directly with SQL."""
+"""Generated stores for engine tests: customers, consents and segment members inserted through
+sqlite-utils' table API (named columns, nothing to keep in step with the schema by hand)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from tests.support import plans
 from tests.support.plans import REPO
-from warmup.store import open_store
+from warmup.store import events, open_store
+from warmup.store.events import Event
 
 NOW = "2026-11-20T00:00:00+00:00"
 STATUSES = (
@@ -74,7 +76,9 @@ def fill_store(
     """``n`` customers with mixed consent, validity, segment membership and engagement."""
     rng = random.Random(seed)
     store = open_store(path)
-    customers, consents, members = [], [], []
+    customers: list[dict[str, object]] = []
+    consents: list[dict[str, object]] = []
+    members: list[dict[str, object]] = []
     for i in range(1, n + 1):
         engaged = (
             None
@@ -83,40 +87,41 @@ def fill_store(
             f"{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00+00:00"
         )
         customers.append(
-            (
-                i,
-                f"user{i}@example.com",
-                int(rng.random() > 0.03),
-                f"+42060{i:07d}" if rng.random() < 0.5 else None,
-                f"K{i:08d}",
-                f"Name{i}",
-                engaged,
-                NOW,
-                NOW,
-            )
+            {
+                "id": i,
+                "email": f"user{i}@example.com",
+                "email_valid": int(rng.random() > 0.03),
+                "phone": f"+42060{i:07d}" if rng.random() < 0.5 else None,
+                "klaviyo_id": f"K{i:08d}",
+                "first_name": f"Name{i}",
+                "last_engaged_at": engaged,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
         )
-        consents.append((i, rng.choice(statuses), NOW))
+        consents.append(
+            {
+                "customer_id": i,
+                "channel": "email",
+                "status": rng.choice(statuses),
+                "changed_at": NOW,
+                "source": "test",
+            }
+        )
         if rng.random() < 0.9:
-            members.append((segment, i, NOW))
-    with store.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO customers (id, email, email_valid, phone, klaviyo_id, "
-            "first_name, last_engaged_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            customers,
-        )
-        conn.executemany("INSERT INTO consents VALUES (?, 'email', ?, ?, 'test')", consents)
-        conn.executemany("INSERT INTO segment_members VALUES (?, ?, ?)", members)
+            members.append({"segment": segment, "customer_id": i, "added_at": NOW})
+    db = store.db
+    db["customers"].insert_all(customers)
+    db["consents"].insert_all(consents)
+    db["segment_members"].insert_all(members)
     store.close()
 
 
 def unsubscribe_event(path: Path, customer_id: int, event_id: str, day: int | None) -> None:
     store = open_store(path)
-    store.conn.execute(
-        "INSERT INTO events (source, event_id, type, customer_id, day, occurred_at, received_at)"
-        " VALUES ('consent', ?, 'unsubscribed', ?, ?, ?, ?)",
-        (event_id, customer_id, day, NOW, NOW),
-    )
+    with store.transaction() as conn:
+        event = Event("consent", event_id, "unsubscribed", customer_id, None, day, NOW, NOW)
+        events.insert(conn, event)
     store.close()
 
 

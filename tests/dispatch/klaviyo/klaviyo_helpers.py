@@ -44,17 +44,18 @@ def add_customers(
     store: Store, n: int, *, start: int = 0, phones: dict[int, str] | None = None
 ) -> list[int]:
     now = now_iso()
-    rows = [
-        (i, f"c{i}@example.com", (phones or {}).get(i), now, now)
-        for i in range(start + 1, start + n + 1)
-    ]
-    with store.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO customers (id, email, phone, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
-    return [r[0] for r in rows]
+    ids = list(range(start + 1, start + n + 1))
+    store.db["customers"].insert_all(
+        {
+            "id": i,
+            "email": f"c{i}@example.com",
+            "phone": (phones or {}).get(i),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in ids
+    )
+    return ids
 
 
 def plan_day(store: Store, day: int, new: Iterable[int], everyone: Iterable[int]) -> None:
