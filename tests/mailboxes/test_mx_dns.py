@@ -65,7 +65,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def test_company_domains_resolved_once_and_cached(
     dns_server: DnsServer, store: Store, tmp_path: Path
 ) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     plan = _plan(write_plan(tmp_path).plan, nameservers=[dns_server.nameserver], timeout_seconds=2)
     with store.transaction() as conn:
@@ -122,7 +122,7 @@ def test_company_domains_resolved_once_and_cached(
 
 
 def test_lookups_off_ask_nothing(dns_server: DnsServer, store: Store, tmp_path: Path) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     plan = _plan(write_plan(tmp_path).plan, resolve_mx=False, nameservers=[dns_server.nameserver])
     with store.transaction() as conn:

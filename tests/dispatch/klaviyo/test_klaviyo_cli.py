@@ -102,8 +102,7 @@ def test_sandbox_command_prints_its_url_and_key_and_answers(tmp_path: Path) -> N
 def test_sync_pull_marks_klaviyo_unsubscribes_in_the_store(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
-    from klaviyo_helpers import fast_client
-
+    from tests.dispatch.klaviyo.klaviyo_helpers import fast_client
     from warmup.providers.klaviyo import lists as ops
 
     loaded = write_plan(tmp_path, sandbox.base_url)
