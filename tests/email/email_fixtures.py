@@ -11,7 +11,7 @@ import sqlite_utils
 
 from tests.support import plans
 from warmup.plan import LoadedPlan, load_plan
-from warmup.store import Store, consents, now_iso
+from warmup.store import Store, consents, customers, now_iso
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-0123456789abcdef"
@@ -114,33 +114,44 @@ def add_email_rows(
     """One email row per customer; ``exclusion`` is the status of the Klaviyo exclusion-list
     row it waits for (None: no such row)."""
     now = now_iso()
-    with store.transaction() as conn:
-        for cid in customer_ids:
-            after = None
-            if exclusion is not None:
-                after = f"{PLAN_NAME}:{day}:225:{cid}"
-                conn.execute(
-                    "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, status, "
-                    "created_at, updated_at) "
-                    "VALUES (?, ?, '225', 'webhook', 'klaviyo', ?, ?, ?, ?)",
-                    (after, day, cid, exclusion, now, now),
-                )
-            email = conn.execute("SELECT email FROM customers WHERE id = ?", (cid,)).fetchone()[0]
-            conn.execute(
-                "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
-                "not_before, after_key, created_at, updated_at) "
-                "VALUES (?, ?, 'email', 'email', 'new', ?, ?, ?, ?, ?, ?)",
-                (
-                    email_key(day, cid),
-                    day,
-                    cid,
-                    json.dumps({"template": template or f"day-{day:02d}", "email": email}),
-                    not_before,
-                    after,
-                    now,
-                    now,
-                ),
+    rows: list[dict[str, Any]] = []
+    for cid in customer_ids:
+        after = None if exclusion is None else f"{PLAN_NAME}:{day}:225:{cid}"
+        if after is not None:
+            rows.append(
+                {
+                    "key": after,
+                    "day": day,
+                    "node_id": "225",
+                    "kind": "webhook",
+                    "provider": "klaviyo",
+                    "customer_id": cid,
+                    "payload": "{}",
+                    "status": exclusion,
+                    "not_before": None,
+                    "after_key": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
+        email = customers.email_for_id(store.conn, cid)
+        rows.append(
+            {
+                "key": email_key(day, cid),
+                "day": day,
+                "node_id": "email",
+                "kind": "email",
+                "provider": "new",
+                "customer_id": cid,
+                "payload": json.dumps({"template": template or f"day-{day:02d}", "email": email}),
+                "status": "pending",
+                "not_before": not_before,
+                "after_key": after,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    store.db["outbox"].insert_all(rows)
 
 
 def statuses(store: Store, day: int | None = None) -> dict[str, int]:
