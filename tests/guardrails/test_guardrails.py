@@ -31,9 +31,8 @@ def people(store: Store, n: int, prefix: str) -> list[int]:
 
 
 def ran(store: Store, day: int, volume_day: int | None = None) -> None:
-    store.conn.execute(
-        "INSERT INTO days (day, date, status, volume_day) VALUES (?, '2026-12-01', 'completed', ?)",
-        (day, volume_day),
+    store.db["days"].insert(
+        {"day": day, "date": "2026-12-01", "status": "completed", "volume_day": volume_day}
     )
 
 

@@ -11,6 +11,7 @@ from tests.support.dayfill import add_customers, add_day, open_for
 from warmup.cli import app
 from warmup.plan import LoadedPlan, load_plan
 from warmup.report.status import plan_status, render_table
+from warmup.store import events
 
 runner = CliRunner()
 BEFORE = datetime(2026, 11, 20, tzinfo=UTC)
@@ -173,11 +174,9 @@ def test_status_shows_unsubscribes_waiting_and_the_oldest_age(
 ) -> None:
     store = open_for(loaded.store_path)
     ids = add_customers(store, 3)
-    store.conn.execute(
-        "INSERT INTO events (source, event_id, type, customer_id, email, occurred_at, "
-        "received_at) VALUES ('new', 'e1', 'unsubscribed', ?, 'x', ?, ?)",
-        (ids[0], "2026-01-01T09:00:00+00:00", "2026-01-01T09:00:00+00:00"),
-    )
+    at = "2026-01-01T09:00:00+00:00"
+    with store.transaction() as conn:
+        events.insert(conn, events.Event("new", "e1", "unsubscribed", ids[0], "x", None, at, at))
     store.close()
     result = runner.invoke(app, ["status", str(example_plan), "--json"])
     data = json.loads(result.output)
