@@ -99,6 +99,15 @@ class Outbox:
         ).fetchone()
         return int(done), int(total)
 
+    def unsent_email_of_day(self, day: int) -> int:
+        """Email rows of ``day`` still ``pending`` or ``sending``, held ones included."""
+        row = self.conn.execute(
+            f"SELECT count(*) FROM outbox WHERE day = ? AND kind = '{EMAIL}' "
+            f"AND status IN ('{PENDING}', '{SENDING}')",
+            (day,),
+        ).fetchone()
+        return int(row[0])
+
     def unsent_email(self, before: int | None = None) -> dict[int, int]:
         """Email rows still ``pending`` or ``sending`` that running their day again can send,
         per day (only days before ``before``); rows held by an on-hold Klaviyo row are not
