@@ -225,7 +225,7 @@ def test_klaviyo_engagement_ranks_most_engaged_first(tmp_path: Path, store_path:
 def test_a_condition_tests_klaviyo_engagement(tmp_path: Path, store_path: Path) -> None:
     fill_store(store_path, 200, seed=3)
     scenario = tmp_path / "engaged.yaml"
-    text = (Path(__file__).resolve().parents[2] / "scenarios/variant-1.yaml").read_text()
+    text = (Path(__file__).resolve().parents[3] / "scenarios/variant-1.yaml").read_text()
     scenario.write_text(
         text.replace(
             "    email_valid: true\n",
@@ -244,7 +244,7 @@ def test_a_condition_tests_klaviyo_engagement(tmp_path: Path, store_path: Path) 
 
 def test_an_engagement_condition_without_a_klaviyo_source_is_refused(tmp_path: Path) -> None:
     scenario = tmp_path / "engaged.yaml"
-    text = (Path(__file__).resolve().parents[2] / "scenarios/variant-1.yaml").read_text()
+    text = (Path(__file__).resolve().parents[3] / "scenarios/variant-1.yaml").read_text()
     scenario.write_text(
         text.replace(
             "    email_valid: true\n",
@@ -391,7 +391,7 @@ def unnamed_lists_plan(tmp: Path, base_url: str, extra: str = "") -> LoadedPlan:
 def test_unnamed_lists_are_made_per_plan_and_subscribe_follows_the_list(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
-    from klaviyo_helpers import plan_day
+    from tests.dispatch.klaviyo.klaviyo_helpers import plan_day
 
     from warmup.dispatch.klaviyo import drain_klaviyo
 
@@ -446,7 +446,7 @@ def test_explain_names_the_events_and_the_score(tmp_path: Path, store_path: Path
 
     fill_store(store_path, 200, seed=3)
     scenario = tmp_path / "engaged.yaml"
-    text = (Path(__file__).resolve().parents[2] / "scenarios/variant-1.yaml").read_text()
+    text = (Path(__file__).resolve().parents[3] / "scenarios/variant-1.yaml").read_text()
     scenario.write_text(
         text.replace(
             "    email_valid: true\n",
