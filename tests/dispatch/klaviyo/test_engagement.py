@@ -392,7 +392,6 @@ def test_unnamed_lists_are_made_per_plan_and_subscribe_follows_the_list(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
     from tests.dispatch.klaviyo.klaviyo_helpers import plan_day
-
     from warmup.dispatch.klaviyo import drain_klaviyo
 
     loaded = unnamed_lists_plan(tmp_path, sandbox.base_url)
