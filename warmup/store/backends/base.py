@@ -24,10 +24,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
+
+
+class Executes(Protocol):
+    """What the aggregates' module functions run their SQL on: a :class:`Backend` (either
+    engine), or a sqlite3 connection from code not yet behind the seam (SQL written with ``?``
+    placeholders means the same to both)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
 
 
 class Backend(ABC):
