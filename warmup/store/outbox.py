@@ -126,7 +126,8 @@ class Outbox:
         with self.db.transaction():
             cursor = self.db.execute(
                 f"UPDATE outbox AS e SET status = '{CANCELLED}', updated_at = ?, last_error = "
-                "'cancelled when day ' || CAST(? AS TEXT) || ' ran: its Klaviyo exclusion never went through ('"
+                "'cancelled when day ' || CAST(? AS TEXT) || ' ran: its Klaviyo exclusion "
+                "never went through ('"
                 " || coalesce((SELECT w.last_error FROM outbox w WHERE w.key = e.after_key), '')"
                 " || ')' "
                 f"WHERE e.kind = '{EMAIL}' AND e.status = '{PENDING}' AND e.day < ? "
