@@ -138,14 +138,16 @@ class Outbox:
 
     # email: the drain ---------------------------------------------------------------------------
     def recover_sending_email(self, now: str) -> int:
-        """Rows a dead run left in ``sending`` have an unknown outcome: ``uncertain``."""
+        """Rows a dead run left in ``sending`` have an unknown outcome: ``uncertain``. A row
+        a live ``warmup worker`` is handing over (its lease not passed) is left alone."""
         with self.db.transaction():
             return int(
                 self.db.execute(
                     f"UPDATE outbox SET status = '{UNCERTAIN}', updated_at = ?, last_error = "
                     "'the run died while this message was being handed to the provider' "
-                    f"WHERE kind = '{EMAIL}' AND status = '{SENDING}'",
-                    (now,),
+                    f"WHERE kind = '{EMAIL}' AND status = '{SENDING}' "
+                    "AND (lease_until IS NULL OR lease_until < ?)",
+                    (now, now),
                 ).rowcount
             )
 
@@ -238,8 +240,10 @@ class Outbox:
         address, all in one transaction."""
         with self.db.transaction():
             self.db.execute(
+                # The lease ends with the attempt: a retry is anyone's once it falls due.
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
-                "not_before = coalesce(?, not_before), updated_at = ? WHERE id = ?",
+                "not_before = coalesce(?, not_before), updated_at = ?, lease_until = NULL "
+                "WHERE id = ?",
                 (status, error, not_before, now, row_id),
             )
             if bounce is not None:

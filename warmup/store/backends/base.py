@@ -126,6 +126,12 @@ class Backend(ABC):
         while chunk := cursor.fetchmany(batch):
             yield from (tuple(row) for row in chunk)
 
+    def skip_locked(self, alias: str) -> str:
+        """The clause that makes a ``SELECT`` lock the rows it returns and pass over rows
+        another transaction holds (several workers claiming at once); empty where one writer
+        holds the whole database anyway (SQLite)."""
+        return ""
+
     def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
         """``INSERT … ON CONFLICT (key) DO UPDATE`` of the non-key columns: one text for both
         engines (SQLite 3.24+, PostgreSQL 9.5+)."""
