@@ -79,7 +79,8 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
     not stored again. Events must have passed :func:`check_event`."""
     result = RecordResult()
     received = now_iso()
-    with store.transaction() as conn:
+    conn = store.backend
+    with conn.transaction():
         for event in events:
             email = event.email.strip().lower()
             occurred = parse_time(event.occurred_at)

@@ -75,6 +75,9 @@ class LeasedDrain(EmailDrain):
                 "uncertain and not re-sent (use --resend-uncertain to send)"
             )
 
+    def cancel_withdrawn(self) -> None:
+        self.report.cancelled += self.leases.cancel_withdrawn(self.day, now=_precise(self._now()))
+
     def due_rows(self) -> Iterator[dict[str, Any]]:
         while True:
             self.recover()

@@ -17,7 +17,17 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from warmup.store.database import Store
-from warmup.store.outbox import EMAIL, NEW, PENDING, SENDING, SENT, UNCERTAIN
+from warmup.store.outbox import CANCELLED, EMAIL, NEW, PENDING, SENDING, SENT, UNCERTAIN
+
+# The customer of outbox row ``o`` withdrew: by their consent, or by an unsubscribe or complaint
+# event a `warmup serve` replica stored that the consent flow has not turned into a consent yet
+# (so a replica's unsubscribe stops the very next send, whichever replica took it).
+_WITHDRAWN = (
+    "(EXISTS (SELECT 1 FROM consents k WHERE k.customer_id = {o}.customer_id "
+    "AND k.channel = 'email' AND k.status IN ('unsubscribed', 'suppressed')) "
+    "OR EXISTS (SELECT 1 FROM events v WHERE v.customer_id = {o}.customer_id "
+    "AND v.type IN ('unsubscribed', 'complained')))"
+)
 
 
 def _marks(values: Collection[object]) -> str:
@@ -51,6 +61,7 @@ class EmailLeases:
             "AND (o.lease_until IS NULL OR o.lease_until < ?) "
             "AND (o.not_before IS NULL OR o.not_before <= ?) "
             f"AND (o.after_key IS NULL OR dep.status = '{SENT}') "
+            f"AND NOT {_WITHDRAWN.format(o='o')} "
             f"ORDER BY o.id LIMIT ?{self.db.skip_locked('o')}"
         )
         ids = [
@@ -80,11 +91,21 @@ class EmailLeases:
         cursor = self.db.execute(
             f"UPDATE outbox SET status = '{SENDING}', updated_at = ?, lease_until = ? "
             f"WHERE id = ? AND claimed_by = ? AND status IN ({_marks(sendable)}) "
-            "AND NOT EXISTS (SELECT 1 FROM consents k WHERE k.customer_id = outbox.customer_id "
-            "AND k.channel = 'email' AND k.status IN ('unsubscribed', 'suppressed'))",
+            f"AND NOT {_WITHDRAWN.format(o='outbox')}",
             (now, until, row_id, self.worker, *sendable),
         )
         return int(cursor.rowcount) == 1
+
+    def cancel_withdrawn(self, day: int, *, now: str) -> int:
+        """Cancel ``day``'s unsent email to customers who withdrew (see ``_WITHDRAWN``)."""
+        cursor = self.db.execute(
+            f"UPDATE outbox SET status = '{CANCELLED}', updated_at = ?, last_error = "
+            "'email consent withdrawn before sending' "
+            f"WHERE kind = '{EMAIL}' AND day = ? AND status IN ('{PENDING}', '{UNCERTAIN}') "
+            f"AND {_WITHDRAWN.format(o='outbox')}",
+            (now, day),
+        )
+        return int(cursor.rowcount)
 
     def expire(self, *, now: str) -> int:
         """Rows a dead worker left in ``sending`` (its lease passed): ``uncertain``."""
