@@ -70,7 +70,7 @@ def set_status(
     cursor = conn.execute(
         upsert_sql(_ONE_ROW, keep=keep), (customer_id, channel, status, changed_at, source)
     )
-    return cursor.rowcount > 0
+    return int(cursor.rowcount) > 0
 
 
 def suppress_hard_bounce_sql(*, keep: Collection[str]) -> str:
@@ -85,7 +85,8 @@ def suppress_hard_bounce(
     conn: Executes, customer_id: int, *, at: str, keep: Collection[str]
 ) -> bool:
     """Run :func:`suppress_hard_bounce_sql` for one customer; whether the consent changed."""
-    return conn.execute(suppress_hard_bounce_sql(keep=keep), (customer_id, at)).rowcount > 0
+    cursor = conn.execute(suppress_hard_bounce_sql(keep=keep), (customer_id, at))
+    return int(cursor.rowcount) > 0
 
 
 def status_of(conn: Executes, customer_id: int) -> dict[str, str]:

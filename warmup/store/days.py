@@ -46,7 +46,7 @@ def latest_day(conn: Executes) -> int | None:
 def rows(conn: Executes) -> list[Any]:
     """Every recorded day's whole row (``sqlite3.Row`` when the connection uses that row
     factory)."""
-    return conn.execute("SELECT * FROM days").fetchall()
+    return list(conn.execute("SELECT * FROM days").fetchall())
 
 
 def volume_days(conn: Executes) -> dict[int, int]:

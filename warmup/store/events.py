@@ -53,7 +53,7 @@ class Event:
 
 def insert(conn: Executes, event: Event) -> bool:
     """Store an event once: False when its ``(source, event_id)`` is already stored."""
-    return conn.execute(INSERT_SQL, event.params()).rowcount > 0
+    return int(conn.execute(INSERT_SQL, event.params()).rowcount) > 0
 
 
 def mailed_day(conn: Executes, customer_id: int, occurred_at: str) -> int | None:
