@@ -31,6 +31,7 @@ from warmup.store.leases import EmailLeases
 from warmup.store.outbox import Outbox
 
 DEFAULT_LEASE_SECONDS = 30.0
+POLL_SECONDS = 1.0
 
 
 def worker_name() -> str:
@@ -115,8 +116,9 @@ class LeasedDrain(EmailDrain):
         if end is None:
             return None
         ends = datetime.fromisoformat(end)
-        # A moment past the end, so that the lease has passed when we look again.
-        return max(0.0, (ends - self._now()).total_seconds()) + 0.05
+        # Look again a moment past the lease's end (its worker died), or within a second:
+        # usually its worker finishes the rows, and this one can stop as soon as the day is done.
+        return min(max(0.0, (ends - self._now()).total_seconds()) + 0.05, POLL_SECONDS)
 
 
 @dataclass
