@@ -20,6 +20,7 @@ from typing import Any
 from warmup.errors import KlaviyoError, WarmupError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import FileProvider, ListRef, SmtpProvider
+from warmup.store import customers as stored_customers
 
 
 @dataclass(frozen=True)
@@ -246,13 +247,7 @@ def _store_check(loaded: LoadedPlan) -> Check:
             f"warmup import {loaded.path} <your Klaviyo export>.csv",
         )
     try:
-        conn = sqlite3.connect(path, timeout=5, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # takes the write lock: proves we may write
-            customers = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
+        customers = stored_customers.count_if_writable(path)
     except sqlite3.Error as exc:
         return Check("store", False, f"{path}: {exc}")
     return Check("store", True, f"{path} is writable ({customers:,} customers)")

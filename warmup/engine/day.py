@@ -19,8 +19,7 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 
-import pendulum
-
+from warmup import clock
 from warmup.clock import show
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
@@ -37,6 +36,7 @@ from warmup.mailboxes.cache import Refresh, refresh_mx
 from warmup.plan import LoadedPlan
 from warmup.plan.calendar import dates_after, day_date, local_date, local_time, occupied_until
 from warmup.store import Store, days, now_iso, open_store
+from warmup.store.outbox import Outbox
 from warmup.wallclock import say, shifted_times
 
 log = logging.getLogger("warmup.engine")
@@ -59,7 +59,7 @@ class DayRun:
         self.prepare = prepare
         self.store = store
         self.day = day
-        self.clock = now or pendulum.now("UTC")
+        self.clock = now or clock.now()
         # A dry run at a given clock previews what a real run at that clock would do; without
         # one it previews the whole day as if every wait were due.
         self.at_clock = now is not None
@@ -345,11 +345,7 @@ class DayRun:
             result.notes.append(self._waiting_note(due))
         if self.completed_before:
             # the day's decisions stand; its unsent email may still go out after this note
-            unsent = ctx.conn.execute(
-                "SELECT count(*) FROM outbox WHERE day = ? AND kind = 'email' "
-                "AND status IN ('pending', 'sending')",
-                (self.day,),
-            ).fetchone()[0]
+            unsent = Outbox(self.store).unsent_email_of_day(self.day)
             if unsent:
                 # an earlier run was stopped while sending: `status` shows the day as sending
                 result.notes.append(

@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import pendulum
-
+from warmup import clock
 from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions, type_of
@@ -24,6 +23,7 @@ from warmup.plan import LoadedPlan
 from warmup.plan.calendar import day_date, local_time
 from warmup.plan.scenario import TriggerNode
 from warmup.store import Store, days, now_iso
+from warmup.store import events as stored_events
 
 log = logging.getLogger("warmup.engine")
 BATCH = 500
@@ -35,24 +35,18 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
     types = sorted({kind for t in triggers for kind in t.events})
     if not types:
         return 0
-    moment = now_iso(now or pendulum.now("UTC"))
-    marks = ", ".join("?" for _ in types)
+    moment = now_iso(now or clock.now())
     done = 0
     while True:
         with store.transaction() as conn:
-            rows = conn.execute(
-                "SELECT e.id, e.type, COALESCE(e.customer_id, c.id), e.day FROM events e "
-                "LEFT JOIN customers c ON e.customer_id IS NULL AND c.email = lower(trim(e.email)) "
-                f"WHERE e.processed_at IS NULL AND e.type IN ({marks}) ORDER BY e.id LIMIT ?",
-                [*types, BATCH],
-            ).fetchall()
+            rows = stored_events.next_unprocessed(conn, types, BATCH)
             for event_id, kind, customer_id, day in rows:
                 if customer_id is not None:
                     ctx = _context(loaded, store, day)
                     for trigger in triggers:
                         if kind in trigger.events:
                             _walk(ctx, trigger, int(event_id), int(customer_id), moment)
-                conn.execute("UPDATE events SET processed_at = ? WHERE id = ?", (moment, event_id))
+                stored_events.mark_processed(conn, event_id, moment)
         done += len(rows)
         if len(rows) < BATCH:
             break

@@ -9,6 +9,7 @@ afterwards. Segment memberships follow with one set-based statement, all in one 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -252,3 +253,16 @@ def bulk_import(
         conn.execute("DROP VIEW temp.import_rows")
         conn.execute("DROP TABLE temp.import_touched")
     return ImportCounts(int(after) - int(before), int(touched))
+
+
+def count_if_writable(path: Path) -> int:
+    """The number of customers in the SQLite store at ``path``, read under its write lock:
+    proof that a run could write there. Raises ``sqlite3.Error`` when it cannot."""
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        customers = int(conn.execute("SELECT count(*) FROM customers").fetchone()[0])
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+    return customers

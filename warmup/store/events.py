@@ -73,6 +73,25 @@ def mailed_day(conn: Executes, customer_id: int, occurred_at: str) -> int | None
     return None if row[0] is None else int(row[0])
 
 
+def next_unprocessed(
+    conn: Executes, types: Collection[str], limit: int
+) -> list[tuple[int, str, int | None, int | None]]:
+    """The oldest ``limit`` events of ``types`` no flow has processed yet: (id, type, customer
+    id — matched by email when the event named none —, day)."""
+    marks = ", ".join("?" for _ in types)
+    rows = conn.execute(
+        "SELECT e.id, e.type, COALESCE(e.customer_id, c.id), e.day FROM events e "
+        "LEFT JOIN customers c ON e.customer_id IS NULL AND c.email = lower(trim(e.email)) "
+        f"WHERE e.processed_at IS NULL AND e.type IN ({marks}) ORDER BY e.id LIMIT ?",
+        [*types, limit],
+    ).fetchall()
+    return [(int(i), str(t), c, d) for i, t, c, d in rows]
+
+
+def mark_processed(conn: Executes, event_id: int, moment: str) -> None:
+    conn.execute("UPDATE events SET processed_at = ? WHERE id = ?", (moment, event_id))
+
+
 def unprocessed(conn: Executes, types: Collection[str]) -> tuple[int, str | None]:
     """How many events of ``types`` naming a known customer no flow has processed yet, and
     when the oldest of them was received."""
