@@ -73,7 +73,7 @@ def mailed_day(conn: Executes, customer_id: int, occurred_at: str) -> int | None
     return None if row[0] is None else int(row[0])
 
 
-def email_days(conn: sqlite3.Connection, customer_id: int) -> list[tuple[str, int]]:
+def email_days(conn: Executes, customer_id: int) -> list[tuple[str, int]]:
     """(outbox key, day) of every warm-up email row of the customer, whatever its status (an
     event can arrive while its row is still ``sending``)."""
     return [
