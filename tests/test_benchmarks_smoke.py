@@ -79,7 +79,10 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
 
 
 # Smoke cases that need a fixture of their own package's tests (the PostgreSQL server).
-ELSEWHERE = {"store_load_bench.py": "tests/store/test_load_bench_smoke.py"}
+ELSEWHERE = {
+    "store_load_bench.py": "tests/store/test_load_bench_smoke.py",
+    "worker_bench.py": "tests/store/test_worker_bench_smoke.py",
+}
 
 
 def test_every_benchmark_has_a_smoke_case() -> None:

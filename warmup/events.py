@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from warmup.email.message import message_id_for
 from warmup.errors import CsvImportError
 from warmup.store import Store, consents, customers, now_iso
 from warmup.store import events as stored_events
+from warmup.store.backends import Executes
 
 EVENT_TYPES = ("delivered", "hard_bounced", "soft_bounced", "complained", "unsubscribed")
 # Events that withdraw consent: they start the scenario's consent-reject flow.
@@ -84,7 +84,8 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
     not stored again. Events must have passed :func:`check_event`."""
     result = RecordResult()
     received = now_iso()
-    with store.transaction() as conn:
+    conn = store.backend
+    with conn.transaction():
         for event in events:
             email = event.email.strip().lower()
             occurred = parse_time(event.occurred_at)
@@ -118,9 +119,7 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
     return result
 
 
-def _day_of(
-    conn: sqlite3.Connection, customer_id: int, occurred: str, event: IncomingEvent
-) -> int | None:
+def _day_of(conn: Executes, customer_id: int, occurred: str, event: IncomingEvent) -> int | None:
     """The sending day of the email the event is about."""
     payload = event.payload or {}
     key, message_id = payload.get("warmup_key"), payload.get("message_id")

@@ -107,7 +107,7 @@ def day_figures(store: Store, *, before: int | None = None) -> list[DayFigures]:
             c.complained,
             c.unsubscribed,
         )
-        for c in stored_events.day_counts(store.conn, before=limit)
+        for c in stored_events.day_counts(store.backend, before=limit)
     ]
 
 

@@ -45,6 +45,7 @@ COMMANDS = [
     "run",
     "explain",
     "serve",
+    "worker",
     "events",
     "sandbox",
     "sync",

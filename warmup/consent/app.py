@@ -127,7 +127,7 @@ def create_app(
     def email_by_id(customer_id: int) -> str | None:
         store = open_store(loaded.store_path, create=False)
         try:
-            return customers.email_for_id(store.conn, customer_id)
+            return customers.email_for_id(store.backend, customer_id)
         finally:
             store.close()
 

@@ -58,10 +58,10 @@ def _sync_day(store: Store) -> int | None:
     """The day to drain Klaviyo rows up to, or None when no unsubscribe-list row waits. The
     dispatcher also trims the exclusion list to this day's allocation, so it must be the latest
     day that exists — never an older one, whose allocation is not today's."""
-    waiting = consents.unsubscribe_rows_waiting_day(store.conn)
+    waiting = consents.unsubscribe_rows_waiting_day(store.backend)
     if waiting is None:
         return None
-    return max(waiting, days.latest_day(store.conn) or 0)
+    return max(waiting, days.latest_day(store.backend) or 0)
 
 
 @dataclass
@@ -115,8 +115,8 @@ class Backlog:
 def unsubscribe_backlog(store: Store, *, now: datetime | None = None) -> Backlog:
     """Consent-rejects not yet in Klaviyo's unsubscribe list: unsubscribes/complaints the
     consent flow has not processed, plus unsubscribe-list outbox rows not yet sent."""
-    event_count, event_oldest = stored_events.unprocessed(store.conn, CONSENT_EVENTS)
-    row_count, row_oldest = consents.unsubscribe_rows_unsent(store.conn)
+    event_count, event_oldest = stored_events.unprocessed(store.backend, CONSENT_EVENTS)
+    row_count, row_oldest = consents.unsubscribe_rows_unsent(store.backend)
     oldest = min((t for t in (event_oldest, row_oldest) if t), default=None)
     if oldest is None:
         return Backlog(event_count + row_count, None)

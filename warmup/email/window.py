@@ -139,5 +139,5 @@ def window_pacer(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> W
         local_time(loaded.plan, when, settings.end),
         settings.shape,
     )
-    total, done = stored_events.email_progress(store.conn, day)
+    total, done = stored_events.email_progress(store.backend, day)
     return WindowPacer(window, total, done, now, _sleep, _monotonic)

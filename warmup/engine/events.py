@@ -57,7 +57,7 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
 
 def _context(loaded: LoadedPlan, store: Store, day: int | None) -> DayContext:
     if day is None:
-        day = days.latest_day(store.conn) or 1
+        day = days.latest_day(store.backend) or 1
     day = max(1, min(int(day), loaded.plan.day_count))
     when = day_date(loaded.plan, day)
     ctx = DayContext(loaded, store.conn, day, when, local_time(loaded.plan, when), None, False)

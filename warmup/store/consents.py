@@ -8,8 +8,9 @@ records each change of an existing row in ``consent_changes``.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
+
+from warmup.store.backends import Backend, Executes
 
 SUBSCRIBED = "subscribed"
 NEVER_SUBSCRIBED = "never_subscribed"
@@ -47,7 +48,7 @@ def upsert_sql(rows: str, *, keep: Collection[str], unless: Collection[str] = ()
         f"{rows} "
         "ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status, "
         "changed_at = excluded.changed_at, source = excluded.source "
-        f"WHERE consents.status IS NOT excluded.status AND {guard}"
+        f"WHERE consents.status != excluded.status AND {guard}"
     )
 
 
@@ -55,7 +56,7 @@ _ONE_ROW = "VALUES (?, ?, ?, ?, ?)"
 
 
 def set_status(
-    conn: sqlite3.Connection,
+    conn: Executes,
     customer_id: int,
     status: str,
     *,
@@ -69,7 +70,7 @@ def set_status(
     cursor = conn.execute(
         upsert_sql(_ONE_ROW, keep=keep), (customer_id, channel, status, changed_at, source)
     )
-    return cursor.rowcount > 0
+    return int(cursor.rowcount) > 0
 
 
 def suppress_hard_bounce_sql(*, keep: Collection[str]) -> str:
@@ -81,13 +82,14 @@ def suppress_hard_bounce_sql(*, keep: Collection[str]) -> str:
 
 
 def suppress_hard_bounce(
-    conn: sqlite3.Connection, customer_id: int, *, at: str, keep: Collection[str]
+    conn: Executes, customer_id: int, *, at: str, keep: Collection[str]
 ) -> bool:
     """Run :func:`suppress_hard_bounce_sql` for one customer; whether the consent changed."""
-    return conn.execute(suppress_hard_bounce_sql(keep=keep), (customer_id, at)).rowcount > 0
+    cursor = conn.execute(suppress_hard_bounce_sql(keep=keep), (customer_id, at))
+    return int(cursor.rowcount) > 0
 
 
-def status_of(conn: sqlite3.Connection, customer_id: int) -> dict[str, str]:
+def status_of(conn: Executes, customer_id: int) -> dict[str, str]:
     """Channel → status of one customer."""
     return {
         str(channel): str(status)
@@ -98,24 +100,25 @@ def status_of(conn: sqlite3.Connection, customer_id: int) -> dict[str, str]:
 
 
 # The Klaviyo unsubscribe-list rows of the outbox: how withdrawn consent reaches Klaviyo.
-_UNSUBSCRIBE_ROWS = (
-    "FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
-    "AND json_extract(payload, '$.list') = 'unsubscribe'"
-)
+def _unsubscribe_rows(db: Backend) -> str:
+    return (
+        "FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
+        f"AND {db.json_text('payload', 'list')} = 'unsubscribe'"
+    )
 
 
-def unsubscribe_rows_waiting_day(conn: sqlite3.Connection) -> int | None:
+def unsubscribe_rows_waiting_day(db: Backend) -> int | None:
     """The latest day with an unsubscribe-list row still to send (pending or sending)."""
-    row = conn.execute(
-        f"SELECT max(day) {_UNSUBSCRIBE_ROWS} AND status IN ('pending', 'sending')"
+    row = db.execute(
+        f"SELECT max(day) {_unsubscribe_rows(db)} AND status IN ('pending', 'sending')"
     ).fetchone()
     return None if row[0] is None else int(row[0])
 
 
-def unsubscribe_rows_unsent(conn: sqlite3.Connection) -> tuple[int, str | None]:
+def unsubscribe_rows_unsent(db: Backend) -> tuple[int, str | None]:
     """How many unsubscribe-list rows are not sent (nor cancelled), and the oldest's creation."""
-    count, oldest = conn.execute(
-        f"SELECT count(*), min(created_at) {_UNSUBSCRIBE_ROWS} "
+    count, oldest = db.execute(
+        f"SELECT count(*), min(created_at) {_unsubscribe_rows(db)} "
         "AND status NOT IN ('sent', 'cancelled')"
     ).fetchone()
     return int(count), None if oldest is None else str(oldest)

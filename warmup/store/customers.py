@@ -18,28 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from warmup.store import consents
+from warmup.store.backends import Executes
 from warmup.store.database import Store, now_iso
 
 
-def id_for_email(conn: sqlite3.Connection, email: str) -> int | None:
+def id_for_email(conn: Executes, email: str) -> int | None:
     """The id of the customer with this (normalised) email, or None."""
     row = conn.execute("SELECT id FROM customers WHERE email = ?", (email,)).fetchone()
     return None if row is None else int(row[0])
 
 
-def add(conn: sqlite3.Connection, email: str, *, at: str) -> int:
+def add(conn: Executes, email: str, *, at: str) -> int:
     """A new customer with only an (already normalised) email; its id."""
-    cursor = conn.execute(
-        "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?)", (email, at, at)
-    )
-    assert cursor.lastrowid is not None
-    return int(cursor.lastrowid)
+    row = conn.execute(
+        "INSERT INTO customers (email, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
+        (email, at, at),
+    ).fetchone()
+    return int(row[0])
 
 
-def add_to_segment(conn: sqlite3.Connection, segment: str, customer_id: int, *, at: str) -> None:
+def add_to_segment(conn: Executes, segment: str, customer_id: int, *, at: str) -> None:
     """Make the customer a member of ``segment`` (a member already stays as they are)."""
     conn.execute(
-        "INSERT OR IGNORE INTO segment_members (segment, customer_id, added_at) VALUES (?, ?, ?)",
+        "INSERT INTO segment_members (segment, customer_id, added_at) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
         (segment, customer_id, at),
     )
 
@@ -83,12 +85,12 @@ def attribute_keys(conn: sqlite3.Connection) -> set[str]:
     }
 
 
-def row_by_email(conn: sqlite3.Connection, email: str) -> Any:
+def row_by_email(conn: Executes, email: str) -> Any:
     """The whole customer row (``sqlite3.Row`` when the connection uses that row factory)."""
     return conn.execute("SELECT * FROM customers WHERE email = ?", (email,)).fetchone()
 
 
-def in_segment(conn: sqlite3.Connection, segment: str, customer_id: int) -> bool:
+def in_segment(conn: Executes, segment: str, customer_id: int) -> bool:
     row = conn.execute(
         "SELECT 1 FROM segment_members WHERE segment = ? AND customer_id = ?",
         (segment, customer_id),
@@ -96,7 +98,7 @@ def in_segment(conn: sqlite3.Connection, segment: str, customer_id: int) -> bool
     return row is not None
 
 
-def email_for_id(conn: sqlite3.Connection, customer_id: int) -> str | None:
+def email_for_id(conn: Executes, customer_id: int) -> str | None:
     row = conn.execute("SELECT email FROM customers WHERE id = ?", (customer_id,)).fetchone()
     return None if row is None else str(row[0])
 

@@ -7,9 +7,10 @@ are due later), ``completed``, ``failed``.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+from warmup.store.backends import Executes
 
 RUNNING, WAITING, COMPLETED, FAILED = "running", "waiting", "completed", "failed"
 
@@ -28,7 +29,7 @@ class DayState:
         return self.new_allocated is not None
 
 
-def states(conn: sqlite3.Connection) -> dict[int, DayState]:
+def states(conn: Executes) -> dict[int, DayState]:
     """Every recorded day by number."""
     return {
         int(r[0]): DayState(int(r[0]), r[1], r[2], r[3], r[4])
@@ -36,19 +37,19 @@ def states(conn: sqlite3.Connection) -> dict[int, DayState]:
     }
 
 
-def latest_day(conn: sqlite3.Connection) -> int | None:
+def latest_day(conn: Executes) -> int | None:
     """The highest day a run has recorded, if any."""
     row = conn.execute("SELECT max(day) FROM days").fetchone()
     return int(row[0]) if row and row[0] else None
 
 
-def rows(conn: sqlite3.Connection) -> list[Any]:
+def rows(conn: Executes) -> list[Any]:
     """Every recorded day's whole row (``sqlite3.Row`` when the connection uses that row
     factory)."""
-    return conn.execute("SELECT * FROM days").fetchall()
+    return list(conn.execute("SELECT * FROM days").fetchall())
 
 
-def volume_days(conn: sqlite3.Connection) -> dict[int, int]:
+def volume_days(conn: Executes) -> dict[int, int]:
     """Which schedule day's volume each recorded day used (its own unless held back)."""
     return {
         int(day): int(volume or day)
@@ -56,13 +57,13 @@ def volume_days(conn: sqlite3.Connection) -> dict[int, int]:
     }
 
 
-def day_row(conn: sqlite3.Connection, day: int) -> Any:
+def day_row(conn: Executes, day: int) -> Any:
     """The whole row of a day (``sqlite3.Row`` when the connection uses that row factory)."""
     return conn.execute("SELECT * FROM days WHERE day = ?", (day,)).fetchone()
 
 
 def start(
-    conn: sqlite3.Connection, day: int, when: str, *, started_at: str, forced_reason: str | None
+    conn: Executes, day: int, when: str, *, started_at: str, forced_reason: str | None
 ) -> None:
     """A first run of the day: its row, ``running``."""
     conn.execute(
@@ -72,7 +73,7 @@ def start(
     )
 
 
-def restart(conn: sqlite3.Connection, day: int, *, forced_reason: str | None) -> None:
+def restart(conn: Executes, day: int, *, forced_reason: str | None) -> None:
     """A later run of the day: ``running`` again, keeping an earlier --force reason."""
     conn.execute(
         "UPDATE days SET status = 'running', "
@@ -81,9 +82,7 @@ def restart(conn: sqlite3.Connection, day: int, *, forced_reason: str | None) ->
     )
 
 
-def set_volume(
-    conn: sqlite3.Connection, day: int, *, volume_day: int | None, override: str | None
-) -> None:
+def set_volume(conn: Executes, day: int, *, volume_day: int | None, override: str | None) -> None:
     """Which schedule day's volume applies (a guardrail hold) and an override's reason."""
     conn.execute(
         "UPDATE days SET volume_day = ?, guardrail_override = "
@@ -92,16 +91,14 @@ def set_volume(
     )
 
 
-def record_allocation(
-    conn: sqlite3.Connection, day: int, *, limit: int, new: int, klaviyo: int
-) -> None:
+def record_allocation(conn: Executes, day: int, *, limit: int, new: int, klaviyo: int) -> None:
     conn.execute(
         "UPDATE days SET new_limit = ?, new_allocated = ?, klaviyo_allocated = ? WHERE day = ?",
         (limit, new, klaviyo, day),
     )
 
 
-def allocation(conn: sqlite3.Connection, day: int) -> tuple[int, int, int]:
+def allocation(conn: Executes, day: int) -> tuple[int, int, int]:
     """(new-provider limit, allocated to new, allocated to Klaviyo) as recorded."""
     row = conn.execute(
         "SELECT new_limit, new_allocated, klaviyo_allocated FROM days WHERE day = ?", (day,)
@@ -109,26 +106,26 @@ def allocation(conn: sqlite3.Connection, day: int) -> tuple[int, int, int]:
     return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
 
-def finish(conn: sqlite3.Connection, day: int, status: str, completed_at: str | None) -> None:
+def finish(conn: Executes, day: int, status: str, completed_at: str | None) -> None:
     conn.execute(
         "UPDATE days SET status = ?, completed_at = ? WHERE day = ?", (status, completed_at, day)
     )
 
 
-def fail_if_running(conn: sqlite3.Connection, day: int) -> None:
+def fail_if_running(conn: Executes, day: int) -> None:
     conn.execute("UPDATE days SET status = 'failed' WHERE day = ? AND status = 'running'", (day,))
 
 
-def add_run(conn: sqlite3.Connection, day: int, *, started_at: str, pid: int, argv: str) -> int:
-    cursor = conn.execute(
-        "INSERT INTO runs (day, started_at, pid, argv) VALUES (?, ?, ?, ?)",
+def add_run(conn: Executes, day: int, *, started_at: str, pid: int, argv: str) -> int:
+    # RETURNING, not lastrowid: psycopg's cursors have no row id.
+    row = conn.execute(
+        "INSERT INTO runs (day, started_at, pid, argv) VALUES (?, ?, ?, ?) RETURNING id",
         (day, started_at, pid, argv),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    ).fetchone()
+    return int(row[0])
 
 
-def finish_run(conn: sqlite3.Connection, run_id: int, *, finished_at: str, outcome: str) -> None:
+def finish_run(conn: Executes, run_id: int, *, finished_at: str, outcome: str) -> None:
     conn.execute(
         "UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?",
         (finished_at, outcome, run_id),

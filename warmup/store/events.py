@@ -7,16 +7,18 @@ read the outbox; its status strings are named here until the outbox aggregate ow
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
+
+from warmup.store.backends import Executes
 
 # Outbox statuses of an email the provider took (or may have taken).
 _HANDED_OVER = "'sent', 'bounced', 'uncertain'"
 
 INSERT_SQL = (
-    "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, email, day, "
-    "occurred_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (source, event_id, type, customer_id, email, day, "
+    "occurred_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (source, event_id) DO NOTHING"
 )
 
 
@@ -49,12 +51,12 @@ class Event:
         )
 
 
-def insert(conn: sqlite3.Connection, event: Event) -> bool:
+def insert(conn: Executes, event: Event) -> bool:
     """Store an event once: False when its ``(source, event_id)`` is already stored."""
-    return conn.execute(INSERT_SQL, event.params()).rowcount > 0
+    return int(conn.execute(INSERT_SQL, event.params()).rowcount) > 0
 
 
-def mailed_day(conn: sqlite3.Connection, customer_id: int, occurred_at: str) -> int | None:
+def mailed_day(conn: Executes, customer_id: int, occurred_at: str) -> int | None:
     """The day of the customer's latest warm-up email created before the event (the mail the
     event is about); the latest email at all when clocks disagree; None if never mailed."""
     row = conn.execute(
@@ -71,7 +73,7 @@ def mailed_day(conn: sqlite3.Connection, customer_id: int, occurred_at: str) -> 
     return None if row[0] is None else int(row[0])
 
 
-def email_days(conn: sqlite3.Connection, customer_id: int) -> list[tuple[str, int]]:
+def email_days(conn: Executes, customer_id: int) -> list[tuple[str, int]]:
     """(outbox key, day) of every warm-up email row of the customer, whatever its status (an
     event can arrive while its row is still ``sending``)."""
     return [
@@ -83,7 +85,7 @@ def email_days(conn: sqlite3.Connection, customer_id: int) -> list[tuple[str, in
 
 
 def next_unprocessed(
-    conn: sqlite3.Connection, types: Collection[str], limit: int
+    conn: Executes, types: Collection[str], limit: int
 ) -> list[tuple[int, str, int | None, int | None]]:
     """The oldest ``limit`` events of ``types`` no flow has processed yet: (id, type, customer
     id — matched by email when the event named none —, day)."""
@@ -97,11 +99,11 @@ def next_unprocessed(
     return [(int(i), str(t), c, d) for i, t, c, d in rows]
 
 
-def mark_processed(conn: sqlite3.Connection, event_id: int, moment: str) -> None:
+def mark_processed(conn: Executes, event_id: int, moment: str) -> None:
     conn.execute("UPDATE events SET processed_at = ? WHERE id = ?", (moment, event_id))
 
 
-def unprocessed(conn: sqlite3.Connection, types: Collection[str]) -> tuple[int, str | None]:
+def unprocessed(conn: Executes, types: Collection[str]) -> tuple[int, str | None]:
     """How many events of ``types`` naming a known customer no flow has processed yet, and
     when the oldest of them was received."""
     marks = ", ".join("?" for _ in types)
@@ -116,15 +118,15 @@ def unprocessed(conn: sqlite3.Connection, types: Collection[str]) -> tuple[int, 
 _FIGURES_SQL = """
 WITH mail AS (
     SELECT day, customer_id, status FROM outbox
-    WHERE kind = 'email' AND provider = 'new' AND status IN ('sent', 'bounced') AND day < :before
+    WHERE kind = 'email' AND provider = 'new' AND status IN ('sent', 'bounced') AND day < ?
 ), hard AS (
     SELECT day, customer_id FROM mail WHERE status = 'bounced'
     UNION
     SELECT day, customer_id FROM events
-    WHERE type = 'hard_bounced' AND day < :before AND customer_id IS NOT NULL
+    WHERE type = 'hard_bounced' AND day < ? AND customer_id IS NOT NULL
 ), kinds AS (
     SELECT DISTINCT day, customer_id, type FROM events
-    WHERE type IN ('soft_bounced', 'complained', 'unsubscribed') AND day < :before
+    WHERE type IN ('soft_bounced', 'complained', 'unsubscribed') AND day < ?
       AND customer_id IS NOT NULL
 )
 SELECT m.day,
@@ -152,11 +154,11 @@ class DayCounts:
     unsubscribed: int
 
 
-def day_counts(conn: sqlite3.Connection, *, before: int) -> list[DayCounts]:
+def day_counts(conn: Executes, *, before: int) -> list[DayCounts]:
     """Per day that sent mail on the new provider (days < ``before``), in day order."""
     return [
         DayCounts(*(int(value) for value in row))
-        for row in conn.execute(_FIGURES_SQL, {"before": before})
+        for row in conn.execute(_FIGURES_SQL, (before, before, before))
     ]
 
 
@@ -164,11 +166,12 @@ def day_counts(conn: sqlite3.Connection, *, before: int) -> list[DayCounts]:
 # (store/outbox.py) owns them.
 
 
-def email_progress(conn: sqlite3.Connection, day: int) -> tuple[int, int]:
+def email_progress(conn: Executes, day: int) -> tuple[int, int]:
     """The new provider's email rows of ``day`` not cancelled, and how many of them were
     handed over (sent, bounced, failed or uncertain)."""
     total, done = conn.execute(
-        "SELECT count(*), coalesce(sum(status IN ('sent', 'bounced', 'failed', 'uncertain')), 0) "
+        "SELECT count(*), coalesce(sum(CASE WHEN status IN ('sent', 'bounced', 'failed', "
+        "'uncertain') THEN 1 ELSE 0 END), 0) "
         "FROM outbox WHERE kind = 'email' AND provider = 'new' AND day = ? "
         "AND status != 'cancelled'",
         (day,),
@@ -176,7 +179,7 @@ def email_progress(conn: sqlite3.Connection, day: int) -> tuple[int, int]:
     return int(total), int(done)
 
 
-def outbox_counts(conn: sqlite3.Connection) -> list[tuple[int, str, str, int]]:
+def outbox_counts(conn: Executes) -> list[tuple[int, str, str, int]]:
     """(day, kind, status, rows) of the whole outbox."""
     return [
         (int(day), str(kind), str(status), int(n))

@@ -25,7 +25,7 @@ def profile_columns(alias: str) -> str:
     the import is not trusted for list calls (see migration 030): such customers join through a
     bulk import by email, which the job's completion confirms."""
     return ", ".join(
-        f"CASE WHEN {alias}.klaviyo_id_confirmed THEN {alias}.klaviyo_id END"
+        f"CASE WHEN {alias}.klaviyo_id_confirmed != 0 THEN {alias}.klaviyo_id END"
         if name == "klaviyo_id"
         else f"{alias}.{name}"
         for name in PROFILE_FIELDS

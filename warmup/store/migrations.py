@@ -426,3 +426,23 @@ def _klaviyo_engagement(db: MigrationTarget) -> None:
         ) WITHOUT ROWID;
         """,
     )
+
+
+@migration("008_outbox_leases")
+def _outbox_leases(db: MigrationTarget) -> None:
+    # `warmup worker` processes (any number, any host) lease email rows: `claimed_by` names the
+    # worker, `lease_until` ends its claim, so a dead worker's rows go to another once it
+    # passes. `send_budget` is the plan's send rate kept in the database (one row per budget:
+    # the current second and the sends granted in it), shared by every worker.
+    run_script(
+        db,
+        """
+        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+        CREATE TABLE send_budget (
+            name TEXT PRIMARY KEY,
+            epoch_second INTEGER NOT NULL,
+            used INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    )

@@ -14,6 +14,7 @@ exclusion that never went through makes it ``cancelled``. A list change moves pe
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -82,18 +83,26 @@ class HardBounce:
 
 
 class Outbox:
-    """The outbox table of ``store``. Methods that write one statement run in autocommit (or
-    inside the caller's ``store.transaction()``); those that write several open their own."""
+    """The outbox table of ``store``, on SQLite or PostgreSQL. Methods that write one statement
+    run in autocommit (or inside the caller's ``backend.transaction()``); those that write
+    several open their own."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.conn = store.conn
+        # Either engine: every statement here is portable SQL with ``?`` placeholders.
+        self.db = store.backend
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The sqlite3 connection, on a SQLite store only (its pragmas, for tests)."""
+        return self.store.conn
 
     # a day's progress and the rules between days ----------------------------------------------
     def progress(self, day: int) -> tuple[int, int]:
         """(finished, total) rows of ``day``: what a progress bar shows while they drain."""
-        total, done = self.conn.execute(
-            f"SELECT count(*), coalesce(sum(status IN ({_marks(FINISHED)})), 0) FROM outbox "
+        total, done = self.db.execute(
+            "SELECT count(*), coalesce(sum(CASE WHEN status IN "
+            f"({_marks(FINISHED)}) THEN 1 ELSE 0 END), 0) FROM outbox "
             "WHERE day = ?",
             (*FINISHED, day),
         ).fetchone()
@@ -101,7 +110,7 @@ class Outbox:
 
     def unsent_email_of_day(self, day: int) -> int:
         """Email rows of ``day`` still ``pending`` or ``sending``, held ones included."""
-        row = self.conn.execute(
+        row = self.db.execute(
             f"SELECT count(*) FROM outbox WHERE day = ? AND kind = '{EMAIL}' "
             f"AND status IN ('{PENDING}', '{SENDING}')",
             (day,),
@@ -112,7 +121,7 @@ class Outbox:
         """Email rows still ``pending`` or ``sending`` that running their day again can send,
         per day (only days before ``before``); rows held by an on-hold Klaviyo row are not
         counted."""
-        rows = self.conn.execute(
+        rows = self.db.execute(
             f"SELECT e.day, count(*) FROM outbox e WHERE e.kind = '{EMAIL}' "
             f"AND e.status IN ('{PENDING}', '{SENDING}') AND e.day < ? "
             f"AND NOT {_HELD_BY_KLAVIYO} GROUP BY e.day ORDER BY e.day",
@@ -123,10 +132,11 @@ class Outbox:
     def cancel_held_email(self, before: int) -> int:
         """Cancel earlier days' email still held back by an on-hold Klaviyo row, as day
         ``before`` starts; the reason stays on the row. Returns how many."""
-        with self.store.transaction() as conn:
-            cursor = conn.execute(
+        with self.db.transaction():
+            cursor = self.db.execute(
                 f"UPDATE outbox AS e SET status = '{CANCELLED}', updated_at = ?, last_error = "
-                "'cancelled when day ' || ? || ' ran: its Klaviyo exclusion never went through ('"
+                "'cancelled when day ' || CAST(? AS TEXT) || ' ran: its Klaviyo exclusion "
+                "never went through ('"
                 " || coalesce((SELECT w.last_error FROM outbox w WHERE w.key = e.after_key), '')"
                 " || ')' "
                 f"WHERE e.kind = '{EMAIL}' AND e.status = '{PENDING}' AND e.day < ? "
@@ -137,22 +147,24 @@ class Outbox:
 
     # email: the drain ---------------------------------------------------------------------------
     def recover_sending_email(self, now: str) -> int:
-        """Rows a dead run left in ``sending`` have an unknown outcome: ``uncertain``."""
-        with self.store.transaction() as conn:
+        """Rows a dead run left in ``sending`` have an unknown outcome: ``uncertain``. A row
+        a live ``warmup worker`` is handing over (its lease not passed) is left alone."""
+        with self.db.transaction():
             return int(
-                conn.execute(
+                self.db.execute(
                     f"UPDATE outbox SET status = '{UNCERTAIN}', updated_at = ?, last_error = "
                     "'the run died while this message was being handed to the provider' "
-                    f"WHERE kind = '{EMAIL}' AND status = '{SENDING}'",
-                    (now,),
+                    f"WHERE kind = '{EMAIL}' AND status = '{SENDING}' "
+                    "AND (lease_until IS NULL OR lease_until < ?)",
+                    (now, now),
                 ).rowcount
             )
 
     def cancel_withdrawn_email(self, day: int, now: str) -> int:
         """Cancel ``day``'s unsent email to customers whose email consent was withdrawn."""
-        with self.store.transaction() as conn:
+        with self.db.transaction():
             return int(
-                conn.execute(
+                self.db.execute(
                     f"UPDATE outbox SET status = '{CANCELLED}', updated_at = ?, last_error = "
                     "'email consent withdrawn before sending' "
                     f"WHERE kind = '{EMAIL}' AND day = ? "
@@ -180,9 +192,9 @@ class Outbox:
             f"AND (o.after_key IS NULL OR dep.status = '{SENT}') ORDER BY o.id LIMIT {_EMAIL_PAGE}"
         )
         last_id = 0
-        cursor = self.conn.cursor()
         while True:
-            rows = cursor.execute(sql, (day, last_id, *statuses)).fetchall()
+            cursor = self.db.execute(sql, (day, last_id, *statuses))
+            rows = cursor.fetchall()
             if not rows:
                 return
             names = [d[0] for d in cursor.description]
@@ -192,7 +204,7 @@ class Outbox:
 
     def next_email_retry(self, day: int) -> str | None:
         """When the earliest of ``day``'s email rows waiting to be tried again falls due."""
-        row = self.conn.execute(
+        row = self.db.execute(
             f"SELECT min(not_before) FROM outbox WHERE kind = '{EMAIL}' AND provider = '{NEW}' "
             f"AND day = ? AND status = '{PENDING}' AND attempts > 0",
             (day,),
@@ -211,16 +223,17 @@ class Outbox:
         """Move the row to ``sending`` right before its hand-over, if it is still in
         ``sendable`` and its customer's consent still stands (committed on its own)."""
         sql = self._claim_sql(sendable)
-        return int(self.conn.execute(sql, (now, row_id, *sendable)).rowcount) == 1
+        return int(self.db.execute(sql, (now, row_id, *sendable)).rowcount) == 1
 
     def claim_email_batch(
         self, row_ids: Sequence[int], now: str, sendable: Sequence[str]
     ) -> list[bool]:
         """:meth:`claim_email` for one request's rows, in one transaction."""
         sql = self._claim_sql(sendable)
-        with self.store.transaction() as conn:
+        with self.db.transaction():
             return [
-                int(conn.execute(sql, (now, row_id, *sendable)).rowcount) == 1 for row_id in row_ids
+                int(self.db.execute(sql, (now, row_id, *sendable)).rowcount) == 1
+                for row_id in row_ids
             ]
 
     def finish_email(
@@ -234,17 +247,20 @@ class Outbox:
     ) -> None:
         """Record an attempt's outcome; a ``bounce`` also stores its event and suppresses the
         address, all in one transaction."""
-        with self.store.transaction() as conn:
-            conn.execute(
+        with self.db.transaction():
+            self.db.execute(
+                # The lease ends with the attempt: a retry is anyone's once it falls due.
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
-                "not_before = coalesce(?, not_before), updated_at = ? WHERE id = ?",
+                "not_before = coalesce(?, not_before), updated_at = ?, lease_until = NULL "
+                "WHERE id = ?",
                 (status, error, not_before, now, row_id),
             )
             if bounce is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO events (source, event_id, type, customer_id, "
+                self.db.execute(
+                    "INSERT INTO events (source, event_id, type, customer_id, "
                     "email, day, occurred_at, received_at, payload) "
-                    "VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, ?, ?, ?)",
+                    "VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (source, event_id) DO NOTHING",
                     (
                         bounce.key,
                         bounce.customer_id,
@@ -257,7 +273,7 @@ class Outbox:
                 )
                 # A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE
                 # suppression does: no later day allocates it to either provider.
-                conn.execute(
+                self.db.execute(
                     "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
                     "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
                     "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
@@ -268,8 +284,8 @@ class Outbox:
 
     def sent_email_batch(self, row_ids: Sequence[int], now: str) -> None:
         """One request's accepted rows: ``sent`` together, in one transaction."""
-        with self.store.transaction() as conn:
-            conn.executemany(
+        with self.db.transaction():
+            self.db.executemany(
                 f"UPDATE outbox SET status = '{SENT}', attempts = attempts + 1, "
                 "last_error = NULL, updated_at = ? WHERE id = ?",
                 [(now, row_id) for row_id in row_ids],
@@ -283,15 +299,15 @@ class Outbox:
             f"AND status = '{SENDING}'"
         )
         if len(row_ids) == 1:
-            self.conn.execute(sql, (now, row_ids[0]))
+            self.db.execute(sql, (now, row_ids[0]))
             return
-        with self.store.transaction() as conn:
-            conn.executemany(sql, [(now, row_id) for row_id in row_ids])
+        with self.db.transaction():
+            self.db.executemany(sql, [(now, row_id) for row_id in row_ids])
 
     def email_left(self, day: int) -> tuple[int, int]:
         """``day``'s email rows still (pending, uncertain) after a drain."""
         counts = dict(
-            self.conn.execute(
+            self.db.execute(
                 f"SELECT status, count(*) FROM outbox WHERE kind = '{EMAIL}' AND day = ? "
                 f"AND status IN ('{PENDING}', '{UNCERTAIN}') GROUP BY status",
                 (day,),
@@ -303,17 +319,17 @@ class Outbox:
         """Email rows by status over all days, plus ``blocked`` (pending behind an unconfirmed
         Klaviyo exclusion) and up to 20 ``uncertain_keys`` — for ``warmup status``."""
         counts = dict.fromkeys(EMAIL_STATUSES, 0)
-        for status, n in self.conn.execute(
+        for status, n in self.db.execute(
             f"SELECT status, count(*) FROM outbox WHERE kind = '{EMAIL}' GROUP BY status"
         ):
             counts[str(status)] = int(n)
-        blocked = self.conn.execute(
+        blocked = self.db.execute(
             "SELECT count(*) FROM outbox o JOIN outbox dep ON dep.key = o.after_key "
             f"WHERE o.kind = '{EMAIL}' AND o.status = '{PENDING}' AND dep.status != '{SENT}'"
         ).fetchone()[0]
         uncertain = [
             str(k)
-            for (k,) in self.conn.execute(
+            for (k,) in self.db.execute(
                 f"SELECT key FROM outbox WHERE kind = '{EMAIL}' AND status = '{UNCERTAIN}' "
                 "ORDER BY id LIMIT 20"
             )
@@ -331,7 +347,7 @@ class Outbox:
         # A day's rows share a handful of payloads (the node's settings): one dict each, not one
         # per row, which at 85,000 rows of a 100k warm-up's last day was ~60 MB.
         payloads: dict[str, dict[str, Any]] = {}
-        for row in self.conn.execute(
+        for row in self.db.execute(
             f"SELECT o.id, o.day, o.customer_id, o.payload, {profile_columns('c')} FROM outbox o "
             f"JOIN customers c ON c.id = o.customer_id WHERE o.kind = '{WEBHOOK}' "
             f"AND o.provider = '{KLAVIYO}' AND o.day <= ? AND o.status IN ({_marks(statuses)}) "
@@ -349,9 +365,9 @@ class Outbox:
         self, row_ids: Sequence[int], status: str, error: str | None, stamp: str
     ) -> None:
         """One statement (see the class docstring): a move to ``sending`` counts an attempt."""
-        self.conn.executemany(
+        self.db.executemany(
             "UPDATE outbox SET status = ?, last_error = ?, updated_at = ?, "
-            f"attempts = attempts + (? = '{SENDING}') WHERE id = ?",
+            f"attempts = attempts + CASE WHEN ? = '{SENDING}' THEN 1 ELSE 0 END WHERE id = ?",
             [(status, error, stamp, status, row_id) for row_id in row_ids],
         )
 
@@ -361,9 +377,9 @@ class Outbox:
             return set()
         return {
             int(c)
-            for (c,) in self.conn.execute(
+            for (c,) in self.db.execute(
                 f"SELECT DISTINCT customer_id FROM outbox WHERE {_LIST_CHANGE} "
-                f"AND status = '{SENT}' AND json_extract(payload, '$.list') = ? "
+                f"AND status = '{SENT}' AND {self.db.json_text('payload', 'list')} = ? "
                 f"AND customer_id IN ({_marks(customer_ids)})",
                 (which, *customer_ids),
             )
@@ -371,7 +387,7 @@ class Outbox:
 
     def failed_list_changes(self, day: int) -> int:
         """List changes of ``day`` and earlier still ``failed``."""
-        (n,) = self.conn.execute(
+        (n,) = self.db.execute(
             f"SELECT count(*) FROM outbox WHERE {_LIST_CHANGE} AND status = '{FAILED}' "
             "AND day <= ?",
             (day,),
@@ -382,13 +398,13 @@ class Outbox:
         """List changes by status, and the failed and on-hold ones (up to ``limit``) with
         Klaviyo's message and the on-hold ones counted by reason (for ``warmup status``)."""
         counts = dict.fromkeys(LIST_CHANGE_STATUSES, 0)
-        for status, n in self.conn.execute(
+        for status, n in self.db.execute(
             f"SELECT status, count(*) FROM outbox WHERE {_LIST_CHANGE} GROUP BY status"
         ):
             counts[str(status)] = int(n)
         attention = [
             {"key": key, "day": day, "email": email, "status": status, "error": error}
-            for key, day, email, status, error in self.conn.execute(
+            for key, day, email, status, error in self.db.execute(
                 "SELECT o.key, o.day, c.email, o.status, o.last_error FROM outbox o "
                 f"LEFT JOIN customers c ON c.id = o.customer_id WHERE o.kind = '{WEBHOOK}' "
                 f"AND o.provider = '{KLAVIYO}' AND o.status IN ('{FAILED}', '{ON_HOLD}') "
@@ -398,7 +414,7 @@ class Outbox:
         ]
         held_by_reason = {
             str(reason): int(n)
-            for reason, n in self.conn.execute(
+            for reason, n in self.db.execute(
                 "SELECT coalesce(last_error, 'no reason recorded'), count(*) FROM outbox "
                 f"WHERE {_LIST_CHANGE} AND status = '{ON_HOLD}' GROUP BY 1 ORDER BY 2 DESC, 1"
             )
@@ -407,7 +423,7 @@ class Outbox:
 
     def latest_list_change_day(self) -> int | None:
         """The latest day with Klaviyo rows (None before any)."""
-        row = self.conn.execute(
+        row = self.db.execute(
             f"SELECT max(day) FROM outbox WHERE provider = '{KLAVIYO}'"
         ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
@@ -417,11 +433,12 @@ class Outbox:
         an exclusion-list change of theirs on one of those days is not sent yet."""
         return [
             (str(email), int(cid), bool(held))
-            for email, cid, held in self.conn.execute(
+            for email, cid, held in self.db.execute(
                 "SELECT c.email, c.id, min((SELECT count(*) FROM outbox o "
                 "WHERE o.customer_id = c.id AND o.day = a.day "
                 f"AND o.kind = '{WEBHOOK}' AND o.provider = '{KLAVIYO}' AND "
-                f"json_extract(o.payload, '$.list') = 'exclusion' AND o.status != '{SENT}')) "
+                f"{self.db.json_text('o.payload', 'list')} = 'exclusion' "
+                f"AND o.status != '{SENT}')) "
                 "FROM allocations a JOIN customers c ON c.id = a.customer_id "
                 f"WHERE a.day IN ({_marks(days)}) AND a.provider = '{NEW}' GROUP BY c.id",
                 tuple(days),
@@ -433,10 +450,11 @@ class Outbox:
         ``held`` when none of those changes is sent yet."""
         return [
             (str(email), int(cid), bool(held))
-            for email, cid, held in self.conn.execute(
-                f"SELECT c.email, c.id, min(o.status != '{SENT}') FROM outbox o "
+            for email, cid, held in self.db.execute(
+                "SELECT c.email, c.id, "
+                f"min(CASE WHEN o.status != '{SENT}' THEN 1 ELSE 0 END) FROM outbox o "
                 f"JOIN customers c ON c.id = o.customer_id WHERE o.kind = '{WEBHOOK}' "
-                f"AND o.provider = '{KLAVIYO}' AND json_extract(o.payload, '$.list') = "
+                f"AND o.provider = '{KLAVIYO}' AND {self.db.json_text('o.payload', 'list')} = "
                 "'unsubscribe' AND o.day <= ? GROUP BY c.id",
                 (day,),
             )

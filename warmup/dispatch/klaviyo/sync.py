@@ -65,7 +65,7 @@ class SyncReport:
 
 def latest_day(store: Store) -> int:
     """The latest day that has run or has Klaviyo rows."""
-    known = [days.latest_day(store.conn), Outbox(store).latest_list_change_day()]
+    known = [days.latest_day(store.backend), Outbox(store).latest_list_change_day()]
     latest = max((d for d in known if d is not None), default=None)
     if latest is None:
         raise InvalidInput(

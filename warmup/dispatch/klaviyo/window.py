@@ -17,7 +17,7 @@ def list_date(loaded: LoadedPlan, store: Store, day: int) -> str:
     """The date day ``day`` ran on, else the date the plan's calendar gives it after the days
     that have run (each anchored on its date, or the date it completed when that was later,
     as the engine dates a day)."""
-    ran = days.states(store.conn)
+    ran = days.states(store.backend)
     if day in ran:
         return str(ran[day].date)
     history = {}
@@ -51,7 +51,7 @@ def owning_days(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> li
     """The latest day run so far (``day`` or a later one) and every earlier day not yet over
     (end + margin): their exclusions stay. Measured from the latest day, not from ``day``, so that
     re-running an earlier, completed day never strips a later day's recipients from the list."""
-    ran = days.states(store.conn)
-    latest = max(day, days.latest_day(store.conn) or 0)
+    ran = days.states(store.backend)
+    latest = max(day, days.latest_day(store.backend) or 0)
     earlier = [d for d in ran if d < latest]
     return [latest, *(d for d in earlier if day_bounds(loaded, store, d)[1] > now)]

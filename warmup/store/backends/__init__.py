@@ -12,9 +12,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from warmup.errors import StoreError
-from warmup.store.backends.base import Backend, Dialect, Row
+from warmup.store.backends.base import Backend, Dialect, Executes, Row
 
-__all__ = ["Backend", "Dialect", "Row", "is_postgres_url", "open_backend", "store_location"]
+__all__ = [
+    "Backend",
+    "Dialect",
+    "Executes",
+    "Row",
+    "is_postgres_url",
+    "open_backend",
+    "store_location",
+]
 
 _URL = re.compile(r"^postgres(ql)?:", re.IGNORECASE)
 # pathlib folds "//" into "/": a URL that travelled through a Path (LoadedPlan.store_path)

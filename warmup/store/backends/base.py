@@ -24,10 +24,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
+
+
+class Executes(Protocol):
+    """What the aggregates' module functions run their SQL on: a :class:`Backend` (either
+    engine), or a sqlite3 connection from code not yet behind the seam (SQL written with ``?``
+    placeholders means the same to both)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
 
 
 class Backend(ABC):
@@ -117,6 +125,12 @@ class Backend(ABC):
         cursor = self.execute(sql, params)
         while chunk := cursor.fetchmany(batch):
             yield from (tuple(row) for row in chunk)
+
+    def skip_locked(self, alias: str) -> str:
+        """The clause that makes a ``SELECT`` lock the rows it returns and pass over rows
+        another transaction holds (several workers claiming at once); empty where one writer
+        holds the whole database anyway (SQLite)."""
+        return ""
 
     def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
         """``INSERT … ON CONFLICT (key) DO UPDATE`` of the non-key columns: one text for both

@@ -113,6 +113,9 @@ class PostgresBackend(Backend):
     def json_text(self, column: str, key: str) -> str:
         return f"(({column})::jsonb ->> '{key}')"
 
+    def skip_locked(self, alias: str) -> str:
+        return f" FOR UPDATE OF {alias} SKIP LOCKED"
+
     def try_advisory_lock(self, name: str) -> bool | None:
         row = self._conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)
