@@ -1,6 +1,8 @@
 """Render and send N warm-up emails through an email API provider to its sandbox.
 
     python benchmarks/api_send_bench.py --provider ses --messages 100000
+    python benchmarks/api_send_bench.py --provider ses --messages 6000 --account-rate 200 \
+        --answer-ms 100 [--connections 8]
     python benchmarks/api_send_bench.py --provider sendgrid --messages 100000
 
 The sandbox runs as a separate process (``warmup sandbox --provider …``) so its CPU is not
@@ -15,6 +17,12 @@ means the drain does not grow with N), the process's CPU and wall time, and an a
 in the same run: the same number of requests' worth of plain HTTP POSTs of a prepared body to
 the same sandbox (for SES, the plain botocore call with the same raw message), i.e. what the
 wire and the client library cost with no store, rendering or outbox around them.
+
+SES takes one message per request, so its rate comes from requests in flight at once. On
+loopback an answer takes a millisecond and the sender's CPU is the limit; ``--answer-ms``
+makes the sandbox hold each answer as long as SES's own round trip takes, and
+``--account-rate`` gives the account a real MaxSendRate, to see the pool reach (and keep to)
+the rate. The SES anchor is then plain calls one after another: what one request at a time gives.
 """
 
 from __future__ import annotations
@@ -40,6 +48,22 @@ from warmup.store import now_iso, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SANDBOX = (sys.executable, "-m", "warmup", "sandbox", "--provider")
+# The SES sandbox with both of the account's limits out of the way: the CLI's --rate lifts the
+# send rate, but 100k messages would also pass its default 24-hour quota of 50,000.
+SES_SANDBOX = """
+import sys
+from warmup.sandbox.ses import SesSandboxConfig
+from warmup.sandbox.ses_server import serve_ses_forever
+
+def announce(running):
+    print(f"SES sandbox on {running.base_url}")
+    print(f"access key id: {running.access_key_id}")
+    print(f"secret access key: {running.secret_access_key}", flush=True)
+
+rate, delay = float(sys.argv[1]), float(sys.argv[2])
+config = SesSandboxConfig(max_send_rate=rate, max_24_hour_send=1e9, answer_delay=delay)
+serve_ses_forever(config, 0, announce)
+"""
 
 
 def peak_rss_mb() -> float:
@@ -51,14 +75,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def start_sandbox(provider: str, stack: ExitStack, in_process: bool) -> list[str]:
+def start_sandbox(
+    provider: str, stack: ExitStack, in_process: bool, ses_rate: float, ses_answer: float
+) -> list[str]:
     """The sandbox's first three output lines (URL, key, secret or verification key)."""
     if in_process:
         if provider == "ses":
             from warmup.sandbox.ses import SesSandboxConfig
             from warmup.sandbox.ses_server import serve_ses_in_thread
 
-            ses = stack.enter_context(serve_ses_in_thread(SesSandboxConfig(max_send_rate=1e6)))
+            ses_config = SesSandboxConfig(
+                max_send_rate=ses_rate, max_24_hour_send=1e9, answer_delay=ses_answer
+            )
+            ses = stack.enter_context(serve_ses_in_thread(ses_config))
             return [
                 f"SES on {ses.base_url}",
                 f"k: {ses.access_key_id}",
@@ -70,11 +99,10 @@ def start_sandbox(provider: str, stack: ExitStack, in_process: bool) -> list[str
         config = SendGridSandboxConfig(requests_per_second=1e6)
         sg = stack.enter_context(serve_sendgrid_in_thread(config))
         return [f"SendGrid on {sg.base_url}", f"k: {sg.api_key}", f"p: {sg.public_key}"]
-    process = subprocess.Popen(
-        [*SANDBOX, provider, "--port", "0", "--rate", "1000000"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    command = [*SANDBOX, provider, "--port", "0", "--rate", "1000000"]
+    if provider == "ses":
+        command = [sys.executable, "-c", SES_SANDBOX, str(ses_rate), str(ses_answer)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     lines = [process.stdout.readline().strip() for _ in range(3)]
 
@@ -88,19 +116,16 @@ def start_sandbox(provider: str, stack: ExitStack, in_process: bool) -> list[str
     return lines
 
 
-def new_provider(provider: str, lines: list[str], connections: int) -> dict[str, Any]:
+def new_provider(provider: str, lines: list[str], connections: int | None) -> dict[str, Any]:
     base_url = lines[0].split(" on ")[1].split()[0]
     if provider == "ses":
         os.environ["AWS_ACCESS_KEY_ID"] = lines[1].split(": ", 1)[1]
         os.environ["AWS_SECRET_ACCESS_KEY"] = lines[2].split(": ", 1)[1]
-        return {
-            "kind": "ses",
-            "region": "us-east-1",
-            "endpoint_url": base_url,
-            "max_connections": connections,
-        }
+        ses: dict[str, Any] = {"kind": "ses", "region": "us-east-1", "endpoint_url": base_url}
+        # Unset, the provider sizes its pool from the account's rate.
+        return ses | ({"max_connections": connections} if connections else {})
     os.environ["SENDGRID_API_KEY"] = lines[1].split(": ", 1)[1]
-    return {"kind": "sendgrid", "base_url": base_url, "max_connections": connections}
+    return {"kind": "sendgrid", "base_url": base_url, "max_connections": connections or 8}
 
 
 def write_plan(folder: Path, new: dict[str, Any]) -> Path:
@@ -211,7 +236,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--provider", choices=("ses", "sendgrid"), required=True)
     parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=None,
+        help="the plan's max_connections (default: SES sizes it from the rate; SendGrid 8)",
+    )
+    parser.add_argument(
+        "--account-rate",
+        type=float,
+        default=1e6,
+        help="SES: the sandbox account's MaxSendRate (default: out of the way)",
+    )
+    parser.add_argument(
+        "--answer-ms",
+        type=float,
+        default=0.0,
+        help="SES: the sandbox holds each answer this long, as SES's own round trip (0: loopback)",
+    )
     parser.add_argument(
         "--anchor-requests", type=int, default=0, help="default: the drain's own request count"
     )
@@ -226,7 +268,9 @@ def main() -> None:
     batch = 1 if args.provider == "ses" else 1000
 
     with ExitStack() as stack:
-        lines = start_sandbox(args.provider, stack, args.in_process)
+        lines = start_sandbox(
+            args.provider, stack, args.in_process, args.account_rate, args.answer_ms / 1000
+        )
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             new = new_provider(args.provider, lines, args.connections)
@@ -243,16 +287,27 @@ def main() -> None:
             store.close()
             requests = getattr(provider, "requests", 0) or report.sent
             anchor_requests = args.anchor_requests or (
-                requests if args.provider == "sendgrid" else min(requests, 5000)
+                requests
+                if args.provider == "sendgrid"
+                else min(requests, 5000 // (1 + int(args.answer_ms)))
             )
             anchor_wall, anchor_cpu = anchor(args.provider, new, anchor_requests)
 
     floor = -(-args.messages // batch)
     where = "in this process" if args.in_process else "in a separate process"
     print(f"provider            {args.provider} (sandbox {where})")
-    print(f"messages            {args.messages} ({report.sent} sent, {report.failed} failed)")
+    if args.provider == "ses":
+        print(
+            f"SES account         MaxSendRate {args.account_rate:g}/s, each answer held "
+            f"{args.answer_ms:g} ms"
+        )
+    print(
+        f"messages            {args.messages} ({report.sent} sent, {report.failed} failed, "
+        f"{report.retried} retried after throttling or a 5xx)"
+    )
     print(f"requests            {requests} (floor {floor} = messages / batch size {batch})")
     print(f"throughput          {report.sent / elapsed:,.0f} messages/s")
+    print(f"connections         {provider.max_connections} in flight at most")
     print(f"wall time           {elapsed:.1f} s")
     print(f"CPU time            {cpu_used:.1f} s (this process: render, store, client)")
     print(f"peak RSS            {rss_before:.0f} MB before the drain, {rss_after:.0f} MB after")

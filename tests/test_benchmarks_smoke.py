@@ -47,6 +47,10 @@ CASES = {
         ["--series", "2000"],
         ["without groups", "with groups", "groups add", "× the anchor's CPU"],
     ),
+    "startup_bench.py": (
+        ["--repeat", "1"],
+        ["anchor: bare click --help", "warmup validate", "× the anchor's CPU"],
+    ),
     "unsubscribe_latency_bench.py": (
         ["--customers", "200", "--one-by-one", "3", "--burst", "10"],
         ["one at a time (3): median", "burst of 10"],

@@ -59,6 +59,31 @@ def test_exclusion_list_follows_each_days_allocation(
     assert verify_lists(loaded, store, 2, client=client).ok
 
 
+def test_a_day_drains_page_by_page_each_row_once(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 40 rows over 100: every row is sent and read back once, the list ends exact,
+    and yesterday's members on a later page still cost no write call."""
+    monkeypatch.setattr("warmup.dispatch.klaviyo.drain.DRAIN_PAGE", 40)
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    store = open_store(tmp_path / "s.db")
+    everyone = add_customers(store, 150)
+    client = fast_client(sandbox.base_url, sandbox.api_key)
+    plan_day(store, 1, range(1, 101), everyone)
+    report = drain_klaviyo(loaded, store, 1, client=client)
+    list_id = report.lists["exclusion"]
+    assert members(sandbox, list_id) == emails(range(1, 101))
+    assert statuses(store) == {"sent": 100}
+    # one import job and one read-back of up to 100 emails per page
+    assert report.requests_readback == 3
+
+    plan_day(store, 2, range(31, 151), everyone)
+    report = drain_klaviyo(loaded, store, 2, client=client)
+    assert members(sandbox, list_id) == emails(range(31, 151))
+    assert report.already_members == 70 and report.sent == 120
+    assert verify_lists(loaded, store, 2, client=client).ok
+
+
 def test_an_address_klaviyo_refuses_is_held_with_its_message_and_the_rest_goes_on(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:

@@ -85,7 +85,12 @@ def register(app: typer.Typer) -> None:
             from warmup.cli.sandbox_apis import run_api_sandbox
 
             run_api_sandbox(
-                provider, port=port, fast=fast, faults=faults, sns_endpoint=sns_endpoint
+                provider,
+                port=port,
+                fast=fast,
+                faults=faults,
+                sns_endpoint=sns_endpoint,
+                rate=rate,
             )
             return
         from warmup.sandbox import SandboxConfig, serve_forever

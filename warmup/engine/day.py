@@ -19,8 +19,7 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 
-import pendulum
-
+from warmup import clock
 from warmup.clock import show
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
@@ -60,7 +59,7 @@ class DayRun:
         self.prepare = prepare
         self.store = store
         self.day = day
-        self.clock = now or pendulum.now("UTC")
+        self.clock = now or clock.now()
         # A dry run at a given clock previews what a real run at that clock would do; without
         # one it previews the whole day as if every wait were due.
         self.at_clock = now is not None

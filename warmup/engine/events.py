@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import pendulum
-
+from warmup import clock
 from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions, type_of
@@ -36,7 +35,7 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
     types = sorted({kind for t in triggers for kind in t.events})
     if not types:
         return 0
-    moment = now_iso(now or pendulum.now("UTC"))
+    moment = now_iso(now or clock.now())
     done = 0
     while True:
         with store.transaction() as conn:

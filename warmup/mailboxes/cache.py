@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
-from warmup.mailboxes.mx import lookup_all
 from warmup.plan.models import Plan
 from warmup.store import now_iso
 
@@ -73,6 +72,10 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     )
     if not todo:
         return report
+    # dnspython loads only when a domain is new: every run and `warmup validate` import this
+    # module, and the resolver's import alone costs about 0.1 CPU s
+    from warmup.mailboxes.mx import lookup_all
+
     answers = lookup_all(
         todo,
         settings.nameservers if settings is not None else [],

@@ -89,7 +89,8 @@ class SesProvider(StrictModel):
     profile: str | None = None
     # The sandbox's http://127.0.0.1:PORT for rehearsals; None = SES's own endpoint.
     endpoint_url: str | None = None
-    max_connections: int = Field(default=8, ge=1, le=64)
+    # Requests in flight at most; None = as many as the account's send rate needs (up to 32).
+    max_connections: int | None = Field(default=None, ge=1, le=64)
     # A cap below the account's maximum send rate (read from SES): None = the account's rate.
     rate_per_second: float | None = Field(default=None, gt=0)
     timeout_seconds: float = Field(default=30, gt=0)

@@ -15,9 +15,12 @@ def _new_provider(new: NewProvider) -> str:
         )
     if isinstance(new, SesProvider):
         rate = f"{new.rate_per_second:g}/s cap" if new.rate_per_second else "account's rate"
+        connections = (
+            f"at most {new.max_connections}" if new.max_connections else "sized from the rate"
+        )
         return (
             f" {new.region} ({new.endpoint_url or 'AWS'}), credentials: {new.credentials}, "
-            f"{rate}, {new.max_connections} connections"
+            f"{rate}, connections {connections}"
         )
     if isinstance(new, SendGridProvider):
         return (

@@ -79,7 +79,11 @@ class BatchSession(Protocol):
 
 class Provider(Protocol):
     name: str
-    max_connections: int
+
+    @property
+    def max_connections(self) -> int:
+        """Sessions the dispatcher runs at once (an API provider may size it from its rate)."""
+        ...
 
     @property
     def rate_per_second(self) -> float | None:

@@ -9,6 +9,16 @@ limit is the account's per-second *message* rate either way, which this provider
 ``GetAccount`` (``SendQuota.MaxSendRate``) and paces to. (SES sets its own Message-ID on the
 way out; the one warmup wrote is kept in the raw headers SES reports back.)
 
+One request carries one message, so the account's rate is reached only with requests in flight
+at once: the dispatcher runs ``max_connections`` sessions, each its own thread, over one shared
+botocore client whose connection pool holds as many connections, and paces all of them together
+to the rate (its one pacer hands out evenly spaced slots; a message is recorded ``sending`` only
+once its slot came, so a kill leaves at most one message per connection ``uncertain``). How many
+are needed follows from Little's law, rate × the time one request takes: the pool is sized from
+``MaxSendRate`` as if each answer took ``SLOW_ANSWER_SECONDS``, at most the plan's
+``max_connections`` (``AUTO_MAX_CONNECTIONS`` when the plan names none). More would only wait for
+the pacer's slots; fewer would leave the rate unreached.
+
 Signing (SigV4), the credential chain and the wire format come from botocore, AWS's own
 library, with its retries turned off: the outbox owns retries, so one call is one attempt.
 Replies map onto the delivery errors: TooManyRequestsException (SES throttles without a
@@ -22,6 +32,7 @@ fail the same way); a connection lost after the request went out → UncertainDe
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,6 +62,10 @@ _STOP = {
     "RequestExpired": "the request's signing time is too far from SES's clock",
 }
 _REJECTED = ("MessageRejected", "BadRequestException")
+# SES answers a SendEmail in about 50-150 ms from the same region; sizing for 0.25 s leaves room
+# for a slow answer or a far region (an idle connection costs a thread and a socket, nothing more).
+SLOW_ANSWER_SECONDS = 0.25
+AUTO_MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -63,9 +78,21 @@ class SesSettings:
     profile: str | None = None
     endpoint_url: str | None = None
     configuration_set: str | None = None
-    max_connections: int = 8
+    # At most this many requests in flight; None = sized from the account's rate, up to
+    # AUTO_MAX_CONNECTIONS.
+    max_connections: int | None = None
     rate_cap: float | None = None
     timeout: float = 30.0
+
+
+def connection_cap(settings: SesSettings) -> int:
+    return settings.max_connections or AUTO_MAX_CONNECTIONS
+
+
+def connections_for(rate: float, cap: int) -> int:
+    """Requests in flight needed to keep up ``rate`` messages/s, at most ``cap`` (at least 2:
+    one slow answer must not stall the pace)."""
+    return max(1, min(cap, max(2, math.ceil(rate * SLOW_ANSWER_SECONDS))))
 
 
 def _client(settings: SesSettings) -> Any:
@@ -88,7 +115,8 @@ def _client(settings: SesSettings) -> Any:
         endpoint_url=settings.endpoint_url,
         config=Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
-            max_pool_connections=max(10, settings.max_connections),
+            # One pooled connection per session, so none is opened per request.
+            max_pool_connections=connection_cap(settings),
             connect_timeout=min(10.0, settings.timeout),
             read_timeout=settings.timeout,
             user_agent_extra="warmup",
@@ -102,7 +130,7 @@ class SesProvider:
 
     def __init__(self, settings: SesSettings) -> None:
         self.settings = settings
-        self.max_connections = settings.max_connections
+        self._connections: int | None = None
         self._client_instance: Any = None
         self._rate: float | None = None
         self._lock = threading.Lock()
@@ -122,6 +150,14 @@ class SesProvider:
         if self._rate is None:
             self._rate = self._read_account()
         return self._rate
+
+    @property
+    def max_connections(self) -> int:
+        """Sessions the dispatcher runs at once: enough for the rate, under the plan's cap."""
+        if self._connections is None:
+            rate = self.rate_per_second or 1.0
+            self._connections = connections_for(rate, connection_cap(self.settings))
+        return self._connections
 
     def _read_account(self) -> float:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -18,6 +18,7 @@ in SES's event-publishing format.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
@@ -72,6 +73,9 @@ class SesSandboxConfig:
     seed: int | None = None
     # Keep each accepted message's bytes (tests); off, only its headers are kept.
     keep_raw: bool = False
+    # Seconds between deciding a request and answering it, as a far region's round trip: the
+    # message is taken before the wait, so a client killed meanwhile cannot know it went.
+    answer_delay: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -119,6 +123,10 @@ class SesSandboxApp:
         self.topic = Topic(base_url, region=config.region)
         self.accepted: list[Accepted] = []
         self.requests = 0
+        # Requests being answered at once, and the most seen (the event loop serves them
+        # concurrently; ``handle`` itself runs to completion without yielding).
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.throttled = 0
         self.rejected = 0
         self.sent_24h = 0
@@ -147,18 +155,25 @@ class SesSandboxApp:
         if scope["type"] == "lifespan":
             await run_lifespan(receive, send, self.topic.close)
             return
-        request = Request(scope, receive)
-        body = await request.body()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            response = self.handle(request, body)
-        except AwsError as exc:
-            response = Response(
-                json.dumps({"message": exc.message}),
-                status_code=exc.status,
-                media_type="application/json",
-                headers={"x-amzn-ErrorType": exc.code, "x-amzn-RequestId": str(uuid.uuid4())},
-            )
-        await response(scope, receive, send)
+            request = Request(scope, receive)
+            body = await request.body()
+            try:
+                response = self.handle(request, body)
+            except AwsError as exc:
+                response = Response(
+                    json.dumps({"message": exc.message}),
+                    status_code=exc.status,
+                    media_type="application/json",
+                    headers={"x-amzn-ErrorType": exc.code, "x-amzn-RequestId": str(uuid.uuid4())},
+                )
+            if self.config.answer_delay:
+                await asyncio.sleep(self.config.answer_delay)
+            await response(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
     def handle(self, request: Request, body: bytes) -> Response:
         path = request.url.path

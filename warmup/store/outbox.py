@@ -321,9 +321,12 @@ class Outbox:
         return {**counts, "blocked": int(blocked), "uncertain_keys": uncertain}
 
     # Klaviyo list changes -----------------------------------------------------------------------
-    def list_changes(self, day: int, statuses: Sequence[str]) -> list[ListChange]:
+    def list_changes(
+        self, day: int, statuses: Sequence[str], after: int = 0, limit: int | None = None
+    ) -> list[ListChange]:
         """List changes of ``day`` and earlier in ``statuses``, in id order, with the customer's
-        profile (its Klaviyo id only once confirmed)."""
+        profile (its Klaviyo id only once confirmed); a page: ids above ``after``, at most
+        ``limit`` (None: all)."""
         found = []
         # A day's rows share a handful of payloads (the node's settings): one dict each, not one
         # per row, which at 85,000 rows of a 100k warm-up's last day was ~60 MB.
@@ -332,8 +335,8 @@ class Outbox:
             f"SELECT o.id, o.day, o.customer_id, o.payload, {profile_columns('c')} FROM outbox o "
             f"JOIN customers c ON c.id = o.customer_id WHERE o.kind = '{WEBHOOK}' "
             f"AND o.provider = '{KLAVIYO}' AND o.day <= ? AND o.status IN ({_marks(statuses)}) "
-            "ORDER BY o.id",
-            (day, *statuses),
+            "AND o.id > ? ORDER BY o.id" + ("" if limit is None else f" LIMIT {int(limit)}"),
+            (day, *statuses, after),
         ):
             payload = payloads.get(row[3])
             if payload is None:
