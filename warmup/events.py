@@ -2,8 +2,11 @@
 
 An event is stored once per ``(source, event_id)`` (the ``events`` table's UNIQUE key), so a
 webhook retried by the provider, a replayed request or a re-imported CSV changes nothing.
-Each event is tied to its customer (by email) and to the sending day of the customer's latest
-warm-up email sent before the event, so guardrails can count bounces and complaints per day.
+Each event is tied to its customer (by email) and to the sending day of the mail it is about, so
+guardrails can count bounces and complaints per day: exactly, when the payload names the message
+(SendGrid's ``warmup_key`` custom argument is the outbox key; SES reports the Message-ID warmup
+wrote, which is derived from that key), else the customer's latest warm-up email sent before the
+event.
 
 CSV files (``warmup events import PLAN FILE.csv``, see :mod:`warmup.consent.flow`) have these
 columns (header names are case-insensitive): ``event_id``, ``type``, ``email``, ``occurred_at``
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +27,7 @@ from typing import Any
 
 from warmup import clock
 from warmup.csvfile import not_utf8, refuse_non_regular
+from warmup.email.message import message_id_for
 from warmup.errors import CsvImportError
 from warmup.store import Store, consents, customers, now_iso
 from warmup.store import events as stored_events
@@ -85,11 +90,7 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
             email = event.email.strip().lower()
             occurred = parse_time(event.occurred_at)
             customer_id = customers.id_for_email(conn, email)
-            day = (
-                None
-                if customer_id is None
-                else stored_events.mailed_day(conn, customer_id, occurred)
-            )
+            day = None if customer_id is None else _day_of(conn, customer_id, occurred, event)
             row = stored_events.Event(
                 source,
                 event.event_id,
@@ -116,6 +117,27 @@ def record_events(store: Store, events: Iterable[IncomingEvent], *, source: str)
                     conn, customer_id, at=occurred, keep=consents.WITHDRAWN
                 )
     return result
+
+
+def _day_of(
+    conn: sqlite3.Connection, customer_id: int, occurred: str, event: IncomingEvent
+) -> int | None:
+    """The sending day of the email the event is about."""
+    payload = event.payload or {}
+    key, message_id = payload.get("warmup_key"), payload.get("message_id")
+    if isinstance(key, str) or isinstance(message_id, str):
+        for row_key, day in stored_events.email_days(conn, customer_id):
+            if row_key == key or (
+                isinstance(message_id, str) and _message_id_of(row_key, message_id) == message_id
+            ):
+                return day
+    return stored_events.mailed_day(conn, customer_id, occurred)
+
+
+def _message_id_of(key: str, reported: str) -> str:
+    # the Message-ID warmup writes for the key, with the reported one's domain
+    domain = reported.rstrip(">").rpartition("@")[2]
+    return message_id_for(key, domain)
 
 
 def read_events_csv(path: Path) -> list[IncomingEvent]:

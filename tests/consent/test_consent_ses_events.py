@@ -142,3 +142,36 @@ def test_without_the_test_setting_only_sns_hosts_are_trusted(
         "https://sns.eu-west-1.amazonaws.com.evil.example/x.pem", (), certificate=True
     )
     assert not trusted_url("https://sns.eu-west-1.amazonaws.com/x.txt", (), certificate=True)
+
+
+def test_a_sandbox_started_before_serve_keeps_asking_until_confirmed(
+    tmp_path: Path, ses: RunningSes
+) -> None:
+    import socket
+    import time
+
+    loaded = _plan(tmp_path, ses.base_url + "/")
+    with socket.socket() as probe:  # a free port, where serve starts later
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    topic = ses.app.topic
+    topic.confirm_backoff = (0.05, 0.2)
+    heard: list[tuple[int, int]] = []
+    released: list[int] = []
+    topic.on_unconfirmed = lambda attempts, held: heard.append((attempts, held))
+    topic.on_confirmed = released.append
+    topic.subscribe(f"http://127.0.0.1:{port}/webhooks/ses")
+    _send_to_everyone(ses)  # held: nobody has confirmed yet
+    sent = len(heard)
+    deadline = time.monotonic() + 30
+    while len(heard) < sent + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # still asking after the first delivery's own retries, and saying what waits
+    assert len(heard) >= sent + 2 and not topic.confirmed
+    assert heard[-1] == (len(heard), 5)
+    with serve_in_thread(loaded, port=port, run=Recorder()):
+        while not topic.confirmed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert topic.confirmed and released == [5]
+        assert topic.flush()
+        assert len(_events(loaded)) == 5

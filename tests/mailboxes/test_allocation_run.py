@@ -193,3 +193,73 @@ def test_a_day_that_takes_everyone_still_leaves_a_capped_groups_overflow(tmp_pat
     assert "allocation: new provider 150 of limit 200" in out
     assert outbox_groups(loaded, 1, "email") == {"gmail": 80, "microsoft": 10, "other": 60}
     assert mailbox_days(loaded, 1)["microsoft"] == (60, 10, 10, False)
+
+
+def _explained(loaded: LoadedPlan, email: str) -> str:
+    result = runner.invoke(app, ["explain", str(loaded.path), email, "--day", "1"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_explain_names_the_group_and_its_cap(tmp_path: Path) -> None:
+    loaded = mailbox_plan(tmp_path, volumes={1: 50})
+    _customers(loaded)
+    run(loaded, 1)
+    store = open_store(loaded.store_path)
+    try:
+        rows = store.conn.execute(
+            "SELECT c.email, a.provider, j.rank FROM allocations a "
+            "JOIN customers c ON c.id = a.customer_id "
+            "JOIN journey_rows j ON j.day = a.day AND j.customer_id = a.customer_id "
+            "WHERE a.day = 1 ORDER BY j.rank"
+        ).fetchall()
+    finally:
+        store.close()
+    # a microsoft customer within the day's limit, left out only by microsoft's cap of 10
+    capped_out = next(
+        e for e, p, r in rows if e.endswith("@outlook.com") and p == "klaviyo" and r <= 50
+    )
+    text = _explained(loaded, capped_out)
+    assert "microsoft at its cap of 10 → stays with Klaviyo" in text
+    assert "> limit" not in text
+    # a customer of an uncapped group taken past rank 50: the capped groups' slots went to it
+    other_in = next(e for e, p, r in rows if e.endswith("@example.com") and p == "new" and r > 50)
+    text = _explained(loaded, other_in)
+    assert "other has no cap, within limit 50 → new provider" in text
+    assert "≤ limit" not in text
+    # an uncapped group's customer past the day's limit: the limit, as without groups
+    (rank, late) = next((r, e) for e, p, r in rows if e.endswith("@example.com") and p == "klaviyo")
+    assert f"limit: rank {rank} > limit 50 → stays with Klaviyo" in _explained(loaded, late)
+
+
+def test_status_previews_the_coming_days_group_holds_and_the_report_says_why(
+    tmp_path: Path,
+) -> None:
+    loaded = mailbox_plan(tmp_path, volumes={1: 50, 2: 100}, guardrails=(10, 0.15))
+    _customers(loaded)
+    run(loaded, 1)
+    store = open_store(loaded.store_path)
+    with store.transaction() as conn:
+        conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
+        conn.execute(
+            "UPDATE outbox SET status = 'bounced' WHERE id IN (SELECT o.id FROM outbox o "
+            "JOIN customers c ON c.id = o.customer_id WHERE o.kind = 'email' AND o.day = 1 "
+            "AND c.email LIKE '%@gmail.com' ORDER BY o.id LIMIT 5)"
+        )
+    store.close()
+    why = (
+        "mailbox group gmail held at 20: day 1: hard bounce rate 25% (5 of 20 sent) "
+        "reached the hold line 15%"
+    )
+    # before day 2 runs: the hold it will apply, beside the day's own guardrail
+    status = runner.invoke(app, ["status", str(loaded.path), "--now", "2026-12-01T18:00"])
+    assert status.exit_code == 0, status.output
+    rail = status.output[status.output.index("guardrail ") :]
+    assert why in rail.split("\nnext")[0]
+    as_json = runner.invoke(app, ["status", str(loaded.path), "--json"])
+    assert json.loads(as_json.output)["guardrail"]["groups_held"] == [why]
+    run(loaded, 2)
+    html = tmp_path / "report.html"
+    report = runner.invoke(app, ["report", str(loaded.path), "--html", str(html)])
+    assert report.exit_code == 0, report.output
+    assert "<td>held: day 1: hard bounce rate 25% (5 of 20 sent) reached" in html.read_text()

@@ -28,6 +28,15 @@ from warmup.mailboxes.groups import OTHER, Classifier, plan_groups
         ("a@yahoo.evil.example.com", OTHER),
         ("a@yahooo.com", OTHER),
         ("a@gmail.com.", "gmail"),
+        # `NAME.*` is NAME under a public suffix: a registrable consumer domain, nothing else
+        ("a@outlook.de", "microsoft"),
+        ("a@outlook.fr", "microsoft"),
+        ("a@live.com", "microsoft"),
+        ("a@live.acme.io", OTHER),
+        ("a@live.nation.com", OTHER),
+        ("a@hotmail.evil", OTHER),
+        ("a@yahoo.acme.com", OTHER),
+        ("a@yahoo.github.io", OTHER),
     ],
 )
 def test_consumer_domains_by_rule(email: str, group: str) -> None:
@@ -71,3 +80,11 @@ def test_plan_groups_come_first_and_can_replace_a_builtin() -> None:
     # the plan's apple has no me.com and no MX suffix
     assert sort.group_of("a@me.com") == OTHER
     assert sort.group_of("a@hooli.example") == OTHER
+
+
+def test_a_leading_wildcard_matches_every_domain_under_its_suffix() -> None:
+    sort = Classifier(plan_groups({"czech": (["*.cz"], [])}), {})
+    assert sort.group_of("a@seznam.cz") == "czech"
+    assert sort.group_of("a@mail.firma.cz") == "czech"
+    assert sort.group_of("a@cz") == OTHER
+    assert sort.group_of("a@acme.cz.example") == OTHER

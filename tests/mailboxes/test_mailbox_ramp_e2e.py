@@ -56,6 +56,8 @@ ZONE = {
     "acme-corp.test": [(1, "aspmx.l.google.com"), (5, "alt1.aspmx.l.google.com")],
     "globex.test": [(0, "globex-test.mail.protection.outlook.com")],
     "initech.test": [(10, "mx.initech.test")],
+    # the probe domain: a resolver must find its MX before its "no MX" answers are trusted
+    "gmail.com": [(5, "gmail-smtp-in.l.google.com")],
 }
 BOUNCES = 5
 
@@ -219,7 +221,8 @@ def test_groups_capped_held_and_overflow_left_on_klaviyo(tmp_path: Path) -> None
     assert mailed[2] == {"gmail": gmail, "microsoft": 45, "other": 200 - 45 - gmail}
     # each company domain was looked up by the dry run (which keeps nothing) and once more by
     # day 1, whose answers days 2 and 3 re-used from the store; the silent one every run
-    assert {d: dns.zone.queries[d] for d in ZONE} == {d: 2 for d in ZONE}
+    company = [d for d in ZONE if d != "gmail.com"]  # gmail.com: the probe domain
+    assert {d: dns.zone.queries[d] for d in company} == {d: 2 for d in company}
     assert dns.zone.queries["silent.test"] >= 4
     assert cached == {
         "acme-corp.test": "ok",

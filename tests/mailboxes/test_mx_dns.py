@@ -5,22 +5,26 @@ off when the plan says so."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from consent_helpers import add_customers
 
+from warmup.clock import now
 from warmup.mailboxes.cache import classifier, refresh_mx
-from warmup.mailboxes.mx import lookup_all
+from warmup.mailboxes.mx import OUT_OF_TIME, SERVER_DOWN, lookup_all
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.sandbox.dns import DnsServer, DnsZone, serve_dns
-from warmup.store import Store, open_store
+from warmup.store import Store, now_iso, open_store
 
 ZONE = {
     "acme.test": [(10, "aspmx.l.google.com"), (20, "alt1.aspmx.l.google.com")],
     "globex.test": [(0, "globex-test.mail.protection.outlook.com")],
     "initech.test": [(1, "mx.initech.test")],
     "nomx.test": [],
+    # the probe domain: a resolver must find its MX before its "no MX" answers are trusted
+    "gmail.com": [(5, "gmail-smtp-in.l.google.com")],
 }
 
 
@@ -79,6 +83,7 @@ def test_company_domains_resolved_once_and_cached(
         "nomx.test",
         "gone.test",
         "silent.test",
+        "gmail.com",  # the probe, as some answers said "no MX"
     }
     assert all(n == 1 for d, n in dns_server.zone.queries.items() if d != "silent.test")
     sort = classifier(plan, store.conn)
@@ -106,9 +111,9 @@ def test_company_domains_resolved_once_and_cached(
     before = dict(dns_server.zone.queries)
     with store.transaction() as conn:
         third = refresh_mx(plan, conn)
-    assert third.looked_up == 2
+    assert third.looked_up == 2 and third.no_mx == 1
     changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
-    assert changed == {"silent.test", "newco.test"}
+    assert changed == {"silent.test", "newco.test", "gmail.com"}
     rows = dict(store.conn.execute("SELECT domain, status FROM mailbox_domains"))
     assert rows.pop("newco.test") == "none"
     assert rows == {
@@ -130,3 +135,123 @@ def test_lookups_off_ask_nothing(dns_server: DnsServer, store: Store, tmp_path: 
     assert report.disabled and report.looked_up == 0
     assert not dns_server.zone.queries
     assert classifier(plan, store.conn).group_of("c@acme.test") == "other"
+
+
+def test_a_server_that_never_answers_is_given_up_on() -> None:
+    domains = [f"d{i:03d}.test" for i in range(120)]
+    with serve_dns(DnsZone({}, silent=frozenset(domains))) as dead:
+        answers = lookup_all(domains, [dead.nameserver], timeout=0.2, workers=4, give_up_after=4)
+        asked = set(dead.zone.queries)
+    assert all(a.status == "failed" for a in answers)
+    # the first timeouts in a row stop it: at most the lookups already under way are asked
+    assert len(asked) <= 4 + 4
+    assert sum(a.error == SERVER_DOWN for a in answers) >= len(domains) - 8
+
+
+def test_answers_between_timeouts_keep_the_lookups_going(dns_server: DnsServer) -> None:
+    # a silent domain among answering ones is one failure, not a dead server
+    domains = ["silent.test", "acme.test", "silent.test", "globex.test"] * 5
+    answers = lookup_all(domains, [dns_server.nameserver], timeout=0.2, workers=1, give_up_after=2)
+    assert not any(a.error == SERVER_DOWN for a in answers)
+    assert {a.domain for a in answers if a.status == "ok"} == {"acme.test", "globex.test"}
+
+
+def test_a_spent_budget_asks_nothing_more(dns_server: DnsServer) -> None:
+    answers = lookup_all(["acme.test", "globex.test"], [dns_server.nameserver], 2, budget_seconds=0)
+    assert [a.error for a in answers] == [OUT_OF_TIME, OUT_OF_TIME]
+    assert not dns_server.zone.queries
+
+
+def test_a_dead_server_is_said_and_its_domains_retried_next_run(tmp_path: Path) -> None:
+    from consent_helpers import write_plan
+
+    domains = [f"dead{i:03d}.test" for i in range(80)]
+    store = open_store(tmp_path / "dead.db")
+    add_customers(store, [f"x@{d}" for d in domains])
+    try:
+        with serve_dns(DnsZone({}, silent=frozenset(domains))) as dead:
+            plan = _plan(
+                write_plan(tmp_path).plan, nameservers=[dead.nameserver], timeout_seconds=0.2
+            )
+            with store.transaction() as conn:
+                report = refresh_mx(plan, conn)
+            asked = len(dead.zone.queries)
+        assert report.looked_up == 80 and report.failed == 80
+        # 16 lookups at a time, given up after 16 timeouts in a row: most never asked
+        assert report.skipped_down == 80 - asked and asked < 80
+        assert any("the name server stopped answering" in n for n in report.notes())
+        failed = store.conn.execute(
+            "SELECT count(*) FROM mailbox_domains WHERE status = 'failed'"
+        ).fetchone()[0]
+        assert failed == 80  # tried again on the next run
+    finally:
+        store.close()
+
+
+def test_a_resolver_that_finds_nothing_is_not_trusted(store: Store, tmp_path: Path) -> None:
+    from consent_helpers import write_plan
+
+    # offline: NXDOMAIN for everything, the probe domain too
+    with serve_dns(DnsZone({})) as liar:
+        plan = _plan(write_plan(tmp_path).plan, nameservers=[liar.nameserver], timeout_seconds=1)
+        with store.transaction() as conn:
+            report = refresh_mx(plan, conn)
+    assert report.looked_up == 6 and report.no_mx == 0 and report.doubted == 6
+    assert any('"no MX" answers not trusted' in n for n in report.notes())
+    rows = dict(store.conn.execute("SELECT domain, status FROM mailbox_domains"))
+    assert set(rows.values()) == {"failed"}  # asked again on the next (networked) run
+
+
+def test_cached_answers_expire(dns_server: DnsServer, store: Store, tmp_path: Path) -> None:
+    from consent_helpers import write_plan
+
+    plan = _plan(write_plan(tmp_path).plan, nameservers=[dns_server.nameserver], timeout_seconds=1)
+    with store.transaction() as conn:
+        refresh_mx(plan, conn)
+        # the answers of two days ago: "no MX" (kept 1 day) is asked again, MX hosts are not
+        conn.execute("UPDATE mailbox_domains SET resolved_at = '2000-01-01T00:00:00+00:00'")
+        conn.execute(
+            "UPDATE mailbox_domains SET resolved_at = ? WHERE status = 'ok'",
+            (now_iso(now() - timedelta(days=2)),),
+        )
+    before = dict(dns_server.zone.queries)
+    with store.transaction() as conn:
+        again = refresh_mx(plan, conn)
+    changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
+    assert changed == {"nomx.test", "gone.test", "silent.test", "gmail.com"}
+    assert again.no_mx == 2
+    # MX hosts past cache_days are asked again too
+    short = _plan(plan, nameservers=[dns_server.nameserver], timeout_seconds=1, cache_days=1)
+    before = dict(dns_server.zone.queries)
+    with store.transaction() as conn:
+        refresh_mx(short, conn)
+    changed = {d for d, n in dns_server.zone.queries.items() if n != before.get(d)}
+    assert {"acme.test", "globex.test", "initech.test"} <= changed
+
+
+def test_a_store_scanned_under_older_rules_is_scanned_again_once(
+    dns_server: DnsServer, tmp_path: Path
+) -> None:
+    from consent_helpers import write_plan
+
+    store = open_store(tmp_path / "old.db")
+    add_customers(store, ["a@live.acme.test", "b@acme.test"])
+    try:
+        # as an older release left it: every customer scanned, live.* taken for Microsoft's
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO mailbox_scans (id, customer_id) VALUES (1, 2)")
+            conn.execute(
+                "INSERT INTO mailbox_domains (domain, status, mx, resolved_at) "
+                "VALUES ('acme.test', 'ok', 'aspmx.l.google.com', ?)",
+                (now_iso(),),
+            )
+        plan = _plan(write_plan(tmp_path).plan, nameservers=[dns_server.nameserver])
+        with store.transaction() as conn:
+            first = refresh_mx(plan, conn)
+        assert set(dns_server.zone.queries) - {"gmail.com"} == {"live.acme.test"}
+        assert first.looked_up == 1
+        with store.transaction() as conn:
+            again = refresh_mx(plan, conn)
+        assert again.looked_up == 0
+    finally:
+        store.close()

@@ -86,3 +86,59 @@ def test_bad_group_names_and_name_servers_are_located(tmp_path: Path) -> None:
         i.startswith(f"{path}:{_line(path, 'Other:')}:") and "cannot name a group" in i
         for i in issues
     )
+
+
+@pytest.mark.parametrize("server", ["ns1.example.com", "300.1.1.1", "[::1]:99999", "[::1"])
+def test_a_name_server_that_is_no_ip_address_is_located(tmp_path: Path, server: str) -> None:
+    path = plan_text(
+        tmp_path,
+        "    gmail: 10\n",
+        mailboxes=f'mailboxes:\n  nameservers: ["{server}"]\n',
+        volumes={},
+    )
+    (issue,) = _issues(path)
+    assert issue.startswith(f"{path}:{_line(path, server)}:")
+    assert "is not a name server" in issue and "[::1]:5353" in issue
+
+
+def test_ipv6_name_servers_load_with_and_without_a_port(tmp_path: Path) -> None:
+    from warmup.mailboxes.mx import make_resolver
+
+    path = plan_text(
+        tmp_path,
+        "    gmail: 10\n",
+        mailboxes='mailboxes:\n  nameservers: ["[::1]:5353", "127.0.0.1:5353"]\n',
+        volumes={},
+    )
+    settings = load_plan(path).plan.mailboxes
+    assert settings is not None
+    resolver = make_resolver(settings.nameservers, 1.0)
+    assert resolver.nameservers == ["::1", "127.0.0.1"] and resolver.port == 5353
+
+
+@pytest.mark.parametrize("pattern", ["ya*hoo.com", "*", "*.*", "seznam..cz", "*.cz.*"])
+def test_a_group_domain_pattern_that_cannot_match_is_located(tmp_path: Path, pattern: str) -> None:
+    path = plan_text(
+        tmp_path,
+        "    seznam: 10\n",
+        mailboxes=f'mailboxes:\n  groups:\n    seznam:\n      domains: ["{pattern}"]\n',
+        volumes={},
+    )
+    (issue,) = _issues(path)
+    assert issue.startswith(f"{path}:{_line(path, 'domains:')}:")
+    assert "is not a domain pattern" in issue and "*.SUFFIX" in issue
+
+
+def test_the_valid_plan_summary_lists_the_caps(tmp_path: Path) -> None:
+    from warmup.plan.summary import summarize
+
+    ramp = ", ".join(["null"] * 13 + ["25"])
+    path = plan_text(
+        tmp_path,
+        f'    gmail: "40%"\n    microsoft: [{ramp}]\n',
+        mailboxes="mailboxes:\n  nameservers: [127.0.0.1:5353]\n",
+        volumes={},
+    )
+    text = summarize(load_plan(path))
+    assert f"caps: gmail 40%; microsoft {' '.join(['-'] * 13 + ['25'])}" in text
+    assert "MX via 127.0.0.1:5353" in text

@@ -46,7 +46,26 @@ def run_api_sandbox(
         if sns_endpoint:
             typer.echo(f"SNS notifications go to {sns_endpoint} once it confirms")
 
-    serve_ses_forever(config, port, announce, sns_endpoint=sns_endpoint)
+    def unconfirmed(attempts: int, held: int) -> None:
+        typer.echo(
+            f"SNS subscription to {sns_endpoint} still unconfirmed after {attempts} "
+            f"attempt{'s' if attempts > 1 else ''} ({held} notifications held); trying again "
+            "— is warmup serve running there?"
+        )
+
+    def confirmed(released: int) -> None:
+        typer.echo(
+            f"SNS subscription to {sns_endpoint} confirmed; {released} held notifications sent"
+        )
+
+    serve_ses_forever(
+        config,
+        port,
+        announce,
+        sns_endpoint=sns_endpoint,
+        on_unconfirmed=unconfirmed,
+        on_confirmed=confirmed,
+    )
 
 
 def _sendgrid(

@@ -165,7 +165,13 @@ def ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
         return []
     kind = body.get("eventType") or body.get("notificationType")
     mail = body.get("mail") or {}
-    base = {"sns_message_id": message["MessageId"], "ses_message_id": mail.get("messageId")}
+    headers = mail.get("commonHeaders") or {}
+    base = {
+        "sns_message_id": message["MessageId"],
+        "ses_message_id": mail.get("messageId"),
+        # the Message-ID warmup wrote (derived from the outbox key): the event's exact mail
+        "message_id": headers.get("messageId") if isinstance(headers, dict) else None,
+    }
     found: list[tuple[str, str, str, str, dict[str, Any]]] = []
     if kind == "Bounce":
         bounce = body.get("bounce") or {}

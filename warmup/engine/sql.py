@@ -80,6 +80,14 @@ def path_counts(conn: sqlite3.Connection, table: str) -> dict[int, int]:
     return counts
 
 
+def group_counts(conn: sqlite3.Connection, eligible: int) -> list[tuple[str, int, int]]:
+    """Per mailbox group in ``engine_flow2``: customers ranked within ``eligible`` and customers
+    new (a sum over no rows is NULL: read as 0)."""
+    return conn.execute(
+        f"SELECT grp, sum(rank <= {int(eligible)}), sum(is_new) FROM engine_flow2 GROUP BY grp"
+    ).fetchall()
+
+
 def count_international(conn: sqlite3.Connection, marks: str) -> int:
     """Customers on stage-1 paths ``marks`` the new provider cannot mail (warmup.addresses)."""
     (count,) = conn.execute(

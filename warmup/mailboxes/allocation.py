@@ -14,11 +14,13 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from warmup.engine.sql import group_counts
 from warmup.mailboxes.cache import Refresh, active, classifier, groups_of, resolved_domains
 from warmup.mailboxes.groups import BUILTIN_NAMES, OTHER, domain_of
 from warmup.mailboxes.holds import group_holds
 from warmup.plan import LoadedPlan
 from warmup.plan.models import cap_count
+from warmup.store import mailboxes as mailbox_store
 
 GROUP_FUNCTION = "warmup_mailbox_group"
 
@@ -168,9 +170,7 @@ def group_column(groups: GroupAllocation | None) -> str:
 def count_groups(conn: sqlite3.Connection, groups: GroupAllocation, eligible: int) -> None:
     """Each group's eligible and new customers (customers the new provider cannot mail rank
     past ``eligible``)."""
-    for name, reached, new in conn.execute(
-        f"SELECT grp, sum(rank <= {int(eligible)}), sum(is_new) FROM engine_flow2 GROUP BY grp"
-    ):
+    for name, reached, new in group_counts(conn, eligible):
         group = groups.groups.setdefault(str(name), GroupDay(str(name)))
         group.eligible, group.new = int(reached or 0), int(new or 0)
 
@@ -180,21 +180,24 @@ def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | 
     customer's group goes into ``allocations.grp`` with the allocation itself)."""
     if groups is None:
         return
-    conn.execute("DELETE FROM mailbox_days WHERE day = ?", (day,))
-    conn.executemany(
-        "INSERT INTO mailbox_days (day, grp, eligible, cap, new, held) VALUES (?, ?, ?, ?, ?, ?)",
-        [(day, g.name, g.eligible, g.cap, g.new, g.held) for g in groups.groups.values()],
+    mailbox_store.replace_day(
+        conn, day, [(g.name, g.eligible, g.cap, g.new, g.held) for g in groups.groups.values()]
     )
 
 
 def frozen_groups(conn: sqlite3.Connection, day: int) -> GroupAllocation | None:
     """A frozen day's groups as recorded (None: the day was not allocated per group)."""
-    rows = conn.execute(
-        "SELECT grp, eligible, cap, new, held FROM mailbox_days WHERE day = ?", (day,)
-    ).fetchall()
+    rows = mailbox_store.day_groups(conn, day)
     if not rows:
         return None
     return GroupAllocation({r[0]: GroupDay(r[0], r[1], r[2], r[3], r[4]) for r in rows})
+
+
+def customer_group(conn: sqlite3.Connection, day: int, customer_id: int) -> GroupDay | None:
+    """The customer's group on a frozen ``day`` with the group's figures that day (None: the
+    day had no groups or the customer no allocation)."""
+    row = mailbox_store.customer_day_group(conn, day, customer_id)
+    return None if row is None else GroupDay(row[0], row[1], row[2], row[3], row[4])
 
 
 def groups_json(groups: GroupAllocation | None) -> list[dict[str, Any]] | None:
@@ -227,9 +230,5 @@ def group_report(groups: GroupAllocation | None, mx: Refresh, notes: list[str]) 
         return {}
     groups.resolve_disabled = groups.resolve_disabled or mx.disabled
     notes.extend(groups.notes())
-    if mx.looked_up:
-        notes.append(
-            f"mailbox groups: looked up the MX of {mx.looked_up:,} company domains "
-            f"({mx.failed:,} failed)"
-        )
+    notes.extend(mx.notes())
     return {"groups": groups_json(groups)}

@@ -6,10 +6,19 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
+from warmup.clock import now
 from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
-from warmup.plan.models import Plan
+from warmup.plan.models import MailboxSettings, Plan
+from warmup.store import mailboxes as mailbox_store
 from warmup.store import now_iso
+from warmup.store.mailboxes import MX_FAILED, MX_NONE, MX_OK
+
+# The built-in domain rules' version: a store scanned under other rules is scanned again once.
+# 2: `NAME.*` only under a public suffix (live.acme.io is no longer Microsoft's), outlook.*.
+RULES_VERSION = "2"
+_RULES_KEY = "mailbox_rules_version"
 
 
 def active(plan: Plan) -> bool:
@@ -28,20 +37,65 @@ class Refresh:
 
     looked_up: int = 0
     failed: int = 0
+    no_mx: int = 0
     disabled: bool = False
+    # "no MX" answers not trusted (the probe domain got none either)
+    doubted: int = 0
+    # not asked: the server stopped answering, or the run's lookup budget ran out
+    skipped_down: int = 0
+    skipped_late: int = 0
+
+    def notes(self) -> list[str]:
+        found = []
+        if self.looked_up:
+            found.append(
+                f"mailbox groups: looked up the MX of {self.looked_up:,} company domains "
+                f"({self.looked_up - self.failed - self.no_mx:,} with MX hosts, "
+                f"{self.no_mx:,} no MX, {self.failed:,} failed)"
+            )
+        if self.doubted:
+            found.append(
+                f'mailbox groups: {self.doubted:,} "no MX" answers not trusted: the resolver '
+                "finds no MX for the probe domain (mailboxes.probe_domain) either — offline? "
+                "They count `other` and are asked again next run"
+            )
+        if self.skipped_down:
+            found.append(
+                f"mailbox groups: the name server stopped answering (timeouts in a row): "
+                f"{self.skipped_down:,} domains not asked, counted `other` and tried again "
+                "next run — check mailboxes.nameservers"
+            )
+        if self.skipped_late:
+            found.append(
+                f"mailbox groups: the MX lookups' time budget ran out: {self.skipped_late:,} "
+                "domains not asked, counted `other` and tried again next run "
+                "(mailboxes.lookup_budget_seconds)"
+            )
+        return found
 
 
 def _customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
     # instr finds the first @; the few addresses with a quoted @ in the local part are split
     # again in Python at the last one
-    for (domain,) in conn.execute(
-        "SELECT DISTINCT lower(substr(email, instr(email, '@') + 1)) FROM customers WHERE id > ?",
-        (after,),
-    ):
+    for domain in mailbox_store.customer_domains(conn, after):
         if domain and "@" not in domain:
             yield domain.rstrip(".")
         elif domain:
             yield domain_of(domain)
+
+
+def _expired(conn: sqlite3.Connection, settings: MailboxSettings | None) -> set[str]:
+    """Cached answers past their time: MX hosts after ``cache_days``, "no MX" after
+    ``no_mx_cache_days``."""
+    keep = {
+        MX_OK: settings.cache_days if settings is not None else 30.0,
+        MX_NONE: settings.no_mx_cache_days if settings is not None else 1.0,
+    }
+    found: set[str] = set()
+    for status, days in keep.items():
+        cutoff = now_iso(now() - timedelta(days=days))
+        found |= mailbox_store.resolved_before(conn, status, cutoff)
+    return found
 
 
 def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
@@ -56,55 +110,55 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     if settings is not None and not settings.resolve_mx:
         report.disabled = True
         return report
-    row = conn.execute("SELECT customer_id FROM mailbox_scans WHERE id = 1").fetchone()
-    seen = int(row[0]) if row else 0
-    (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()
+    seen = mailbox_store.scanned_up_to(conn)
+    if mailbox_store.meta_value(conn, _RULES_KEY) != RULES_VERSION:
+        # domains the older rules matched were never looked up: scan every customer once
+        seen = 0
+        mailbox_store.set_meta_value(conn, _RULES_KEY, RULES_VERSION)
+    last = mailbox_store.last_customer_id(conn)
     rules = Classifier(groups_of(plan), {})
-    cached = dict(conn.execute("SELECT domain, status FROM mailbox_domains"))
+    cached = mailbox_store.domain_statuses(conn)
+    stale = _expired(conn, settings)
     todo = sorted(
-        {d for d in _customer_domains(conn, seen) if cached.get(d) in (None, "failed")}
-        | {d for d, status in cached.items() if status == "failed"}
+        {d for d in _customer_domains(conn, seen) if cached.get(d) in (None, MX_FAILED)}
+        | {d for d, status in cached.items() if status == MX_FAILED}
+        | stale
     )
     # a domain a group's rule names is never looked up (its group is known)
     todo = [d for d in todo if not rules.by_domain_rule(d)]
-    conn.execute(
-        "INSERT OR REPLACE INTO mailbox_scans (id, customer_id) VALUES (1, ?)", (int(last),)
-    )
+    mailbox_store.set_scanned_up_to(conn, last)
     if not todo:
         return report
     # dnspython loads only when a domain is new: every run and `warmup validate` import this
     # module, and the resolver's import alone costs about 0.1 CPU s
-    from warmup.mailboxes.mx import lookup_all
+    from warmup.mailboxes.mx import DOUBTED, OUT_OF_TIME, SERVER_DOWN, lookup_all
 
     answers = lookup_all(
         todo,
         settings.nameservers if settings is not None else [],
         settings.timeout_seconds if settings is not None else 2.0,
+        budget_seconds=settings.lookup_budget_seconds if settings is not None else 120.0,
+        probe=settings.probe_domain if settings is not None else "gmail.com",
     )
     stamp = now_iso()
-    conn.executemany(
-        "INSERT OR REPLACE INTO mailbox_domains (domain, status, mx, resolved_at) "
-        "VALUES (?, ?, ?, ?)",
-        [(a.domain, a.status, " ".join(a.hosts), stamp) for a in answers],
+    mailbox_store.store_answers(
+        conn, [(a.domain, a.status, " ".join(a.hosts), stamp) for a in answers]
     )
     report.looked_up = len(answers)
-    report.failed = sum(a.status == "failed" for a in answers)
+    report.failed = sum(a.status == MX_FAILED for a in answers)
+    report.no_mx = sum(a.status == MX_NONE for a in answers)
+    report.doubted = sum(a.error == DOUBTED for a in answers)
+    report.skipped_down = sum(a.error == SERVER_DOWN for a in answers)
+    report.skipped_late = sum(a.error == OUT_OF_TIME for a in answers)
     return report
 
 
 def classifier(plan: Plan, conn: sqlite3.Connection) -> Classifier:
     """Domain → group from the plan's groups and the cached MX answers."""
-    mx = {
-        domain: tuple(hosts.split())
-        for domain, hosts in conn.execute(
-            "SELECT domain, mx FROM mailbox_domains WHERE status = 'ok'"
-        )
-    }
+    mx = {domain: tuple(hosts.split()) for domain, hosts in mailbox_store.mx_hosts(conn).items()}
     return Classifier(groups_of(plan), mx)
 
 
 def resolved_domains(conn: sqlite3.Connection) -> set[str]:
     """Domains with a definite answer (MX hosts, or none): the rest fall back to ``other``."""
-    return {
-        d for (d,) in conn.execute("SELECT domain FROM mailbox_domains WHERE status != 'failed'")
-    }
+    return mailbox_store.definite_domains(conn)

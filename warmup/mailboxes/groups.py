@@ -1,9 +1,12 @@
 """Mailbox provider groups: which receiving provider (Gmail, Microsoft, Yahoo, Apple…) judges
 mail to an address, from its domain and, for company domains, from the domain's MX hosts.
 
-A group matches a domain exactly (``gmail.com``), by a trailing wildcard on the last label
-(``yahoo.*`` matches yahoo.co.uk and yahoo.fr), or through an MX host ending in one of its
-suffixes (``aspmx.l.google.com`` ends in ``google.com``). A plan's own groups are tried before
+A group matches a domain exactly (``gmail.com``); by a trailing wildcard standing for a public
+suffix (``yahoo.*`` matches yahoo.fr and yahoo.co.uk, registrable consumer domains, but not
+yahoo.acme.com nor a made-up yahoo.evil: the ICANN part of the Public Suffix List decides); by a
+leading wildcard standing for any names under a suffix (``*.cz`` matches seznam.cz and
+mail.firma.cz); or through an MX host ending in one of its suffixes (``aspmx.l.google.com``
+ends in ``google.com``). A plan's own groups are tried before
 the built-in ones; whatever matches nothing is ``other``.
 """
 
@@ -11,8 +14,45 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 OTHER = "other"
+
+
+@cache
+def _suffixes() -> PublicSuffixList:
+    # loaded on the first `NAME.*` rule checked (parsing the list costs about 0.1 s); ICANN
+    # suffixes only (no github.io-style private ones); an unknown TLD is no suffix
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(only_icann=True, accept_unknown=False)
+
+
+def is_public_suffix(name: str) -> bool:
+    return bool(name) and bool(_suffixes().is_public(name))
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """What is wrong with a group's domain pattern, or None: ``NAME.*``, ``*.SUFFIX`` or an
+    exact domain, lower-case labels without other wildcards."""
+    if pattern.endswith(".*"):
+        stem = pattern[:-2]
+    elif pattern.startswith("*."):
+        stem = pattern[2:]
+    else:
+        stem = pattern
+    labels = stem.split(".")
+    if "*" in stem or not all(labels) or any(" " in label for label in labels):
+        return (
+            f"{pattern!r} is not a domain pattern — write a domain (seznam.cz), NAME.* for "
+            "NAME under any public suffix (yahoo.* : yahoo.fr, yahoo.co.uk) or *.SUFFIX for "
+            "every domain under SUFFIX (*.cz)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -24,10 +64,11 @@ class Group:
     def has_domain(self, domain: str) -> bool:
         for pattern in self.domains:
             if pattern.endswith(".*"):
-                # yahoo.* : the pattern's labels, then one or two labels of a country or TLD
                 stem = pattern[:-1]
-                rest = domain[len(stem) :] if domain.startswith(stem) else ""
-                if rest and rest.count(".") <= 1 and all(rest.split(".")):
+                if domain.startswith(stem) and is_public_suffix(domain[len(stem) :]):
+                    return True
+            elif pattern.startswith("*."):
+                if domain.endswith(pattern[1:]):
                     return True
             elif domain == pattern:
                 return True
@@ -45,7 +86,7 @@ BUILTIN: tuple[Group, ...] = (
     Group("gmail", ("gmail.com", "googlemail.com"), ("google.com", "googlemail.com")),
     Group(
         "microsoft",
-        ("outlook.com", "hotmail.*", "live.*", "msn.com", "windowslive.com", "passport.com"),
+        ("outlook.*", "hotmail.*", "live.*", "msn.com", "windowslive.com", "passport.com"),
         ("protection.outlook.com", "outlook.com", "hotmail.com"),
     ),
     Group(

@@ -8,18 +8,32 @@ from html import escape
 from typing import Any
 
 from warmup.mailboxes.groups import BUILTIN_NAMES
-from warmup.mailboxes.holds import group_figures
+from warmup.mailboxes.holds import group_figures, group_holds
+from warmup.plan import LoadedPlan
+from warmup.store import mailboxes as mailbox_store
+
+
+def coming_holds(loaded: LoadedPlan, conn: sqlite3.Connection, day: int) -> list[str]:
+    """The groups a guardrail holds on ``day``, as the run will say them: the frozen day's
+    own record once it is allocated, else the holds its figures call for now."""
+    from warmup.mailboxes.cache import active
+
+    if not active(loaded.plan):
+        return []
+    frozen = mailbox_store.day_holds(conn, day)
+    if frozen:
+        held = {str(g): (int(cap or 0), str(why)) for g, cap, why in frozen if why}
+    else:
+        held = group_holds(loaded, conn, day)
+    return [f"mailbox group {g} held at {cap:,}: {why}" for g, (cap, why) in sorted(held.items())]
 
 
 def group_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """One row per day and group that reached the allocation (empty: no groups recorded)."""
     figures = {(f.provider, f.day): f for fs in group_figures(conn, 2**31).values() for f in fs}
     order = {name: i for i, name in enumerate(BUILTIN_NAMES)}
-    rows = []
-    for day, grp, eligible, cap, new, held in conn.execute(
-        "SELECT day, grp, eligible, cap, new, held FROM mailbox_days WHERE eligible > 0 "
-        "OR new > 0 ORDER BY day"
-    ):
+    rows: list[dict[str, Any]] = []
+    for day, grp, eligible, cap, new, held in mailbox_store.reached_days(conn):
         f = figures.get((grp, day))
         rows.append(
             {
@@ -42,7 +56,7 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
-def _cells(r: dict[str, Any]) -> list[str]:
+def _cells(r: dict[str, Any], *, why: bool = False) -> list[str]:
     return [
         str(r["day"]),
         r["group"],
@@ -52,7 +66,7 @@ def _cells(r: dict[str, Any]) -> list[str]:
         f"{r['sent']:,}",
         _rate(r["hard_bounce_rate"]),
         _rate(r["complaint_rate"]),
-        "held" if r["held"] else "",
+        ("held: " + r["held"] if why else "held") if r["held"] else "",
     ]
 
 
@@ -82,6 +96,7 @@ def groups_html(rows: list[dict[str, Any]]) -> str:
         return ""
     head = "".join(f"<th>{escape(h)}</th>" for h in HEAD)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in _cells(r, why=True)) + "</tr>"
+        for r in rows
     )
     return f"<h2>Mailbox groups</h2>\n<table><tr>{head}</tr>{body}</table>\n"

@@ -557,6 +557,17 @@ class MailboxGroupSettings(StrictModel):
     domains: list[str] = Field(default_factory=list)
     mx: list[str] = Field(default_factory=list)
 
+    @field_validator("domains")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        from warmup.mailboxes.groups import pattern_problem
+
+        for pattern in value:
+            problem = pattern_problem(pattern.lower())
+            if problem:
+                raise ValueError(problem)
+        return value
+
 
 class MailboxSettings(StrictModel):
     """How customers are put into mailbox provider groups (warmup.mailboxes)."""
@@ -566,6 +577,14 @@ class MailboxSettings(StrictModel):
     # HOST or HOST:PORT (one port for all); empty: the system's resolver.
     nameservers: list[str] = Field(default_factory=list)
     timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # the most one run spends on MX lookups; domains left over are tried on the next run
+    lookup_budget_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # how long an answer is re-used before the domain is asked again: MX hosts, and "no MX"
+    # (shorter: an offline resolver's NXDOMAIN must not stay for good)
+    cache_days: float = Field(default=30.0, gt=0)
+    no_mx_cache_days: float = Field(default=1.0, gt=0)
+    # a domain that surely has an MX, asked when answers say "no MX" (null: trust them)
+    probe_domain: str | None = "gmail.com"
     groups: dict[str, MailboxGroupSettings] = Field(default_factory=dict)
 
     @field_validator("groups")
@@ -582,15 +601,9 @@ class MailboxSettings(StrictModel):
     @field_validator("nameservers")
     @classmethod
     def _servers(cls, value: list[str]) -> list[str]:
-        ports = set()
-        for server in value:
-            host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-            if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
-                raise ValueError(
-                    f"{server!r} is not a name server — write an address like 192.0.2.53 "
-                    "or 127.0.0.1:5353"
-                )
-            ports.add(port or "53")
+        from warmup.mailboxes.nameservers import parse_nameserver
+
+        ports = {parse_nameserver(server)[1] for server in value}
         if len(ports) > 1:
             raise ValueError("the name servers use different ports — use one port for all")
         return value

@@ -30,6 +30,33 @@ def _new_provider(new: NewProvider) -> str:
     return f" → {new.directory}"
 
 
+def _cap(value: int | str | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _mailboxes(loaded: LoadedPlan) -> list[str]:
+    """The mailbox groups' caps (one value, or the ramp day by day) and how MX is looked up."""
+    plan = loaded.plan
+    if plan.mailboxes is None and not plan.schedule.mailbox_caps:
+        return []
+    caps = [
+        f"{name} {' '.join(_cap(v) for v in values) if len(values) > 1 else _cap(values[0])}"
+        for name, values in plan.schedule.mailbox_caps.items()
+    ]
+    settings = plan.mailboxes
+    if settings is not None and not settings.resolve_mx:
+        mx = "MX lookups off"
+    elif settings is not None and settings.nameservers:
+        mx = "MX via " + ", ".join(settings.nameservers)
+    else:
+        mx = "MX via the system's resolver"
+    own = ", ".join(settings.groups) if settings is not None and settings.groups else ""
+    return [
+        "  mailboxes  caps: " + ("; ".join(caps) if caps else "none"),
+        f"             {mx}" + (f"; own groups: {own}" if own else ""),
+    ]
+
+
 def summarize(loaded: LoadedPlan) -> str:
     plan = loaded.plan
     new = plan.providers.new
@@ -47,6 +74,7 @@ def summarize(loaded: LoadedPlan) -> str:
         f"  templates  {loaded.templates_dir}",
         "  schedule   " + " ".join(f"{d.day}:{d.new}" for d in plan.schedule.days),
     ]
+    lines += _mailboxes(loaded)
     hooks = [n for n in loaded.scenario.nodes if isinstance(n, WebhookNode)]
     if hooks:
         lines.append(

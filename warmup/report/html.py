@@ -237,7 +237,7 @@ def render_report(
 {escape(str(loaded.store_path))}. Plan time zone {escape(loaded.plan.timezone)}.</p>
 <p>Guardrails{f" for day {rail.day}" if rail.day <= len(status.days) else ""}:
 <span class="state">{escape(rail.action)}</span>
-{escape("; ".join(rail.reasons))}<br>
+{escape("; ".join([*rail.reasons, *rail.groups_held]))}<br>
 Next: {escape(status.next_action)}</p>
 <h2>Ramp</h2>
 {ramp_svg(status.days)}

@@ -10,7 +10,7 @@ from warmup.clock import ClockChange, local_today, show
 from warmup.errors import InvalidInput
 from warmup.events import unsubscribe_backlog
 from warmup.guardrails import DayFigures, evaluate_guardrails
-from warmup.mailboxes.status import group_rows, render_group_table
+from warmup.mailboxes.status import coming_holds, group_rows, render_group_table
 from warmup.plan.calendar import local_time
 from warmup.plan.loader import LoadedPlan
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
@@ -38,9 +38,13 @@ class Guardrail:
     action: str
     day: int
     reasons: list[str]
+    # mailbox groups held on that day (warmup.mailboxes): "mailbox group G held at N: why"
+    groups_held: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"action": self.action, "day": self.day, "reasons": self.reasons}
+        return {"action": self.action, "day": self.day, "reasons": self.reasons} | (
+            {"groups_held": self.groups_held} if self.groups_held else {}
+        )
 
 
 @dataclass
@@ -86,8 +90,10 @@ def _next_day(days: list[DayRow]) -> int:
 
 
 def guardrail_state(loaded: LoadedPlan, store: Store, days: list[DayRow]) -> Guardrail:
-    decision = evaluate_guardrails(loaded, store, _next_day(days))
-    return Guardrail(decision.action, _next_day(days), list(decision.reasons))
+    day = _next_day(days)
+    decision = evaluate_guardrails(loaded, store, day)
+    held = coming_holds(loaded, store.conn, day) if day <= len(days) else []
+    return Guardrail(decision.action, day, list(decision.reasons), held)
 
 
 def _age(seconds: int) -> str:
@@ -332,7 +338,7 @@ def render_table(status: PlanStatus) -> str:
         *render_group_table(status.mailbox_groups)[1:],
         f"guardrail   {rail.action} "
         + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
-        + "".join(f"\n              {reason}" for reason in rail.reasons),
+        + "".join(f"\n              {reason}" for reason in [*rail.reasons, *rail.groups_held]),
     ]
     lines += [
         f"{'clock' if i == 0 else '':<12}{say(night, status.clock_change)}"

@@ -45,12 +45,16 @@ def serve_ses_forever(
     announce: Callable[[RunningSes], None],
     *,
     sns_endpoint: str | None = None,
+    on_unconfirmed: Callable[[int, int], None] | None = None,
+    on_confirmed: Callable[[int], None] | None = None,
 ) -> None:
-    """Run in the foreground until Ctrl-C; ``announce`` is called once listening."""
+    """Run in the foreground until Ctrl-C; ``announce`` is called once listening; the
+    subscription's progress goes to ``on_unconfirmed`` and ``on_confirmed``."""
     sock = serving.bind(HOST, port)
     base_url = serving.base_url(sock, HOST)
     app = SesSandboxApp(config, base_url)
     if sns_endpoint:
+        app.topic.on_unconfirmed, app.topic.on_confirmed = on_unconfirmed, on_confirmed
         app.topic.subscribe(sns_endpoint)
     announce(_running(app, base_url))
     serving.serve_forever(app, sock, **_OPTIONS)

@@ -2,11 +2,14 @@
 
 Like Amazon SNS: a new HTTP subscription first receives a ``SubscriptionConfirmation`` whose
 ``SubscribeURL`` (here the sandbox's ``GET /sns?Action=ConfirmSubscription…``) the subscriber
-must fetch; notifications wait until then. Every message is signed as SNS signs
-(SignatureVersion 2: RSA PKCS#1 v1.5 over SHA-256 of the documented string to sign) with a key
-whose self-signed certificate the sandbox serves at ``SigningCertURL``. A failed delivery is
-retried (SNS's HTTP delivery policy, shortened); ``redeliver`` re-sends every message already
-delivered, as SNS does when it did not see a 2xx in time.
+must fetch; notifications wait until then. Until it confirms, the confirmation is sent again
+with a growing delay (``confirm_backoff``: first and longest wait), so a sandbox started before
+``warmup serve`` still gets confirmed; ``on_unconfirmed`` hears of each attempt. Every message
+is signed as SNS signs (SignatureVersion 2: RSA PKCS#1 v1.5 over SHA-256 of the documented
+string to sign) with a key whose self-signed certificate the sandbox serves at
+``SigningCertURL``. A failed delivery is retried (SNS's HTTP delivery policy, shortened);
+``redeliver`` re-sends every message already delivered, as SNS does when it did not see a 2xx
+in time.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,8 +99,16 @@ class Topic:
     token: str = ""
     delivered: list[dict[str, str]] = field(default_factory=list)
     failures: int = 0
+    # seconds before the first re-sent confirmation, and the most between two
+    confirm_backoff: tuple[float, float] = (1.0, 30.0)
+    confirm_attempts: int = 0
+    # told (attempts so far, notifications held) after each unanswered confirmation
+    on_unconfirmed: Callable[[int, int], None] | None = None
+    # told (notifications released) once the subscriber confirms
+    on_confirmed: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
+        self._stop = threading.Event()
         self._held: list[dict[str, str]] = []
         self._delivered_ids: set[str] = set()
         self._lock = threading.Lock()
@@ -127,22 +139,41 @@ class Topic:
         url = (
             f"{self.base_url}/sns?Action=ConfirmSubscription&TopicArn={self.arn}&Token={self.token}"
         )
-        self._put(
-            self._envelope(
-                "SubscriptionConfirmation",
-                f"You have chosen to subscribe to the topic {self.arn}.\n"
-                "To confirm the subscription, visit the SubscribeURL included in this message.",
-                SubscribeURL=url,
-                Token=self.token,
-            )
+        confirmation = self._envelope(
+            "SubscriptionConfirmation",
+            f"You have chosen to subscribe to the topic {self.arn}.\n"
+            "To confirm the subscription, visit the SubscribeURL included in this message.",
+            SubscribeURL=url,
+            Token=self.token,
         )
+        self.confirm_attempts = 1
+        self._put(confirmation)
+        threading.Thread(
+            target=self._reconfirm, args=(confirmation,), daemon=True, name="sns-confirm"
+        ).start()
+
+    def _reconfirm(self, confirmation: dict[str, str]) -> None:
+        """Send the confirmation again, each time waiting longer, until it is confirmed."""
+        wait, longest = self.confirm_backoff
+        while not self._stop.wait(wait):
+            with self._lock:
+                if self.confirmed or confirmation.get("Token") != self.token:
+                    return
+                held = len(self._held)
+            if self.on_unconfirmed is not None:
+                self.on_unconfirmed(self.confirm_attempts, held)
+            self.confirm_attempts += 1
+            self._put(confirmation)
+            wait = min(wait * 2, longest)
 
     def confirm(self, token: str) -> bool:
         if not self.token or not secrets.compare_digest(token, self.token):
             return False
         with self._lock:
-            self.confirmed = True
+            was, self.confirmed = self.confirmed, True
             held, self._held = self._held, []
+        if not was and self.on_confirmed is not None:
+            self.on_confirmed(len(held))
         for message in held:
             self._put(message)
         return True
@@ -173,6 +204,7 @@ class Topic:
         return self._out.wait(timeout)
 
     def close(self) -> None:
+        self._stop.set()
         self._out.close()
 
     def _deliver(self, client: httpx.Client, message: dict[str, str]) -> None:

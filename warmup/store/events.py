@@ -71,6 +71,17 @@ def mailed_day(conn: sqlite3.Connection, customer_id: int, occurred_at: str) -> 
     return None if row[0] is None else int(row[0])
 
 
+def email_days(conn: sqlite3.Connection, customer_id: int) -> list[tuple[str, int]]:
+    """(outbox key, day) of every warm-up email row of the customer, whatever its status (an
+    event can arrive while its row is still ``sending``)."""
+    return [
+        (str(key), int(day))
+        for key, day in conn.execute(
+            "SELECT key, day FROM outbox WHERE customer_id = ? AND kind = 'email'", (customer_id,)
+        )
+    ]
+
+
 def next_unprocessed(
     conn: sqlite3.Connection, types: Collection[str], limit: int
 ) -> list[tuple[int, str, int | None, int | None]]:

@@ -30,6 +30,7 @@ from warmup.store import customers, journeys
 
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
+    from warmup.mailboxes.allocation import GroupDay
     from warmup.plan.models import Plan
 
 
@@ -125,9 +126,23 @@ def _allocation_reason(facts: Facts, label: str) -> str:
         return "never allocated: unsubscribed, suppressed or invalid email"
     if rank is None:
         return "allocation not run yet"
+    from warmup.mailboxes.allocation import customer_group
+
+    group = customer_group(facts.conn, facts.day, int(facts.customer["id"]))
     if label == "yes" or journey["outcome"] in ("new", "skipped"):
-        return f"limit: rank {rank:,} ≤ limit {limit:,} → new provider"
+        if group is None:
+            return f"limit: rank {rank:,} ≤ limit {limit:,} → new provider"
+        return f"limit: rank {rank:,}, {_group_room(group)}, within limit {limit:,} → new provider"
+    if group is not None and group.cap is not None and group.new >= group.cap:
+        held = f" (held: {group.held})" if group.held else ""
+        return f"{group.name} at its cap of {group.cap:,}{held} → stays with Klaviyo"
     return f"limit: rank {rank:,} > limit {limit:,} → stays with Klaviyo"
+
+
+def _group_room(group: GroupDay) -> str:
+    if group.cap is None:
+        return f"{group.name} has no cap"
+    return f"{group.name} under its cap of {group.cap:,}"
 
 
 TYPE = Audience()

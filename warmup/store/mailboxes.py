@@ -1,0 +1,196 @@
+"""The mailbox groups' tables: cached MX answers per company domain (``mailbox_domains``), how
+far the customers were scanned for new domains (``mailbox_scans``, the domain rules' version in
+``meta``), and each allocated day's groups (``mailbox_days``), with the reads of the outbox,
+allocations and events that give a group its guardrail figures.
+
+Every statement warmup.mailboxes runs against the store is one of the operations below; the
+group function used inside the engine's ranking stays in its set-based SQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Final
+
+from warmup.store.outbox import BOUNCED, EMAIL, NEW, SENT
+
+# `mailbox_domains.status`: MX hosts found, the domain has none, the lookup failed (asked again)
+MX_OK: Final = "ok"
+MX_NONE: Final = "none"
+MX_FAILED: Final = "failed"
+
+# one day's group as recorded: grp, eligible, cap, new, held
+DayGroup = tuple[str, int, int | None, int, str | None]
+# one group's sending day: grp, day, sent, hard, soft, complained, unsubscribed
+GroupFigures = tuple[str, int, int, int, int, int, int]
+
+_GROUP_FIGURES_SQL = f"""
+WITH flags AS MATERIALIZED (
+    SELECT day, customer_id,
+           max(type = 'hard_bounced') AS hard, max(type = 'soft_bounced') AS soft,
+           max(type = 'complained') AS complained, max(type = 'unsubscribed') AS unsub
+    FROM events
+    WHERE type IN ('hard_bounced', 'soft_bounced', 'complained', 'unsubscribed')
+      AND day < :before AND customer_id IS NOT NULL
+    GROUP BY day, customer_id
+), mail AS (
+    SELECT a.grp, o.day, o.status = '{BOUNCED}' OR coalesce(f.hard, 0) AS hard,
+           coalesce(f.soft, 0) AS soft, coalesce(f.complained, 0) AS complained,
+           coalesce(f.unsub, 0) AS unsub
+    FROM outbox o
+    JOIN allocations a ON a.day = o.day AND a.customer_id = o.customer_id AND a.grp IS NOT NULL
+    LEFT JOIN flags f ON f.day = o.day AND f.customer_id = o.customer_id
+    WHERE o.kind = '{EMAIL}' AND o.provider = '{NEW}' AND o.status IN ('{SENT}', '{BOUNCED}')
+      AND o.day < :before
+)
+SELECT grp, day, count(*), sum(hard), sum(soft AND NOT hard), sum(complained), sum(unsub)
+FROM mail GROUP BY grp, day ORDER BY grp, day
+"""
+
+
+# --- the MX cache ---------------------------------------------------------------------------
+
+
+def customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
+    """The distinct lower-cased text after the first ``@`` of the addresses of customers with
+    an id above ``after`` (a quoted ``@`` in the local part leaves an ``@`` in it)."""
+    for (domain,) in conn.execute(
+        "SELECT DISTINCT lower(substr(email, instr(email, '@') + 1)) FROM customers WHERE id > ?",
+        (after,),
+    ):
+        yield domain
+
+
+def last_customer_id(conn: sqlite3.Connection) -> int:
+    """The highest customer id (0: no customers)."""
+    (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()
+    return int(last)
+
+
+def scanned_up_to(conn: sqlite3.Connection) -> int:
+    """The last customer id a scan for new domains read (0: never scanned)."""
+    row = conn.execute("SELECT customer_id FROM mailbox_scans WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def set_scanned_up_to(conn: sqlite3.Connection, customer_id: int) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO mailbox_scans (id, customer_id) VALUES (1, ?)", (customer_id,)
+    )
+
+
+def meta_value(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    value: str | None = None if row is None else row[0]
+    return value
+
+
+def set_meta_value(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def domain_statuses(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every cached domain's lookup status."""
+    return dict(conn.execute("SELECT domain, status FROM mailbox_domains"))
+
+
+def resolved_before(conn: sqlite3.Connection, status: str, cutoff: str) -> set[str]:
+    """Domains whose ``status`` answer was stored before ``cutoff`` (ISO time)."""
+    return {
+        d
+        for (d,) in conn.execute(
+            "SELECT domain FROM mailbox_domains WHERE status = ? AND resolved_at < ?",
+            (status, cutoff),
+        )
+    }
+
+
+def store_answers(conn: sqlite3.Connection, answers: Iterable[tuple[str, str, str, str]]) -> None:
+    """Store lookups' answers: (domain, status, MX hosts space-separated, resolved at)."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO mailbox_domains (domain, status, mx, resolved_at) "
+        "VALUES (?, ?, ?, ?)",
+        answers,
+    )
+
+
+def mx_hosts(conn: sqlite3.Connection) -> dict[str, str]:
+    """Domain → its MX hosts, space-separated, for the domains with MX hosts."""
+    return dict(conn.execute("SELECT domain, mx FROM mailbox_domains WHERE status = ?", (MX_OK,)))
+
+
+def definite_domains(conn: sqlite3.Connection) -> set[str]:
+    """Domains with a definite answer (MX hosts, or none)."""
+    return {
+        d
+        for (d,) in conn.execute(
+            "SELECT domain FROM mailbox_domains WHERE status != ?", (MX_FAILED,)
+        )
+    }
+
+
+# --- the days' groups -----------------------------------------------------------------------
+
+
+def replace_day(conn: sqlite3.Connection, day: int, groups: Iterable[DayGroup]) -> None:
+    """Record ``day``'s groups in place of any recorded before (inside the caller's
+    transaction)."""
+    conn.execute("DELETE FROM mailbox_days WHERE day = ?", (day,))
+    conn.executemany(
+        "INSERT INTO mailbox_days (day, grp, eligible, cap, new, held) VALUES (?, ?, ?, ?, ?, ?)",
+        [(day, *g) for g in groups],
+    )
+
+
+def day_groups(conn: sqlite3.Connection, day: int) -> list[DayGroup]:
+    """``day``'s groups as recorded (empty: the day was not allocated per group)."""
+    return conn.execute(
+        "SELECT grp, eligible, cap, new, held FROM mailbox_days WHERE day = ?", (day,)
+    ).fetchall()
+
+
+def day_holds(conn: sqlite3.Connection, day: int) -> list[tuple[str, int | None, str | None]]:
+    """``day``'s recorded groups by name: grp, cap, why held (None: not held)."""
+    return conn.execute(
+        "SELECT grp, cap, held FROM mailbox_days WHERE day = ? ORDER BY grp", (day,)
+    ).fetchall()
+
+
+def customer_day_group(conn: sqlite3.Connection, day: int, customer_id: int) -> DayGroup | None:
+    """The recorded group of the customer's allocation on ``day`` (None: no groups that day or
+    no allocation)."""
+    row: DayGroup | None = conn.execute(
+        "SELECT m.grp, m.eligible, m.cap, m.new, m.held FROM allocations a "
+        "JOIN mailbox_days m ON m.day = a.day AND m.grp = a.grp "
+        "WHERE a.day = ? AND a.customer_id = ?",
+        (day, customer_id),
+    ).fetchone()
+    return row
+
+
+def reached_days(
+    conn: sqlite3.Connection,
+) -> list[tuple[int, str, int, int | None, int, str | None]]:
+    """Every recorded day and group with eligible or new customers: day, grp, eligible, cap,
+    new, held."""
+    return conn.execute(
+        "SELECT day, grp, eligible, cap, new, held FROM mailbox_days WHERE eligible > 0 "
+        "OR new > 0 ORDER BY day"
+    ).fetchall()
+
+
+def last_new(conn: sqlite3.Connection, grp: str, before: int) -> int | None:
+    """The group's new customers on its last day before ``before`` that had any (None: none)."""
+    row = conn.execute(
+        "SELECT new FROM mailbox_days WHERE grp = ? AND day < ? AND new > 0 "
+        "ORDER BY day DESC LIMIT 1",
+        (grp, before),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def group_figures(conn: sqlite3.Connection, before: int) -> list[GroupFigures]:
+    """Each group's new-provider emails per sending day before ``before`` and the events about
+    them, by group then day."""
+    return conn.execute(_GROUP_FIGURES_SQL, {"before": before}).fetchall()
