@@ -26,10 +26,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "consent"))
+sys.path.insert(0, str(REPO))  # the repo root: the tests package imports as under pytest
 
-from consent_helpers import KEY_ENV, LINK_SECRET, add_customers, write_plan  # noqa: E402
-
+from tests.support.consent import KEY_ENV, LINK_SECRET, add_customers, write_plan  # noqa: E402
 from warmup.consent import serve_in_thread  # noqa: E402
 from warmup.dispatch.klaviyo import drain_klaviyo  # noqa: E402
 from warmup.email.tokens import make_token  # noqa: E402

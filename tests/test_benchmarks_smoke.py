@@ -43,6 +43,10 @@ CASES = {
         ["--provider", "ses", "--messages", "60", "--anchor-requests", "5"],
         ["requests            60 (floor 60", "throughput", "peak RSS", "CPU time", "anchor"],
     ),
+    "engagement_pull_bench.py": (
+        ["--customers", "300", "--events", "900", "--fast"],
+        ["full pull: 900 events read", "incremental pull: ", "x 429", "store +"],
+    ),
     "mailbox_bench.py": (
         ["--series", "2000"],
         ["without groups", "with groups", "groups add", "× the anchor's CPU"],

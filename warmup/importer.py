@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_json_string
 from operator import itemgetter
@@ -37,6 +37,7 @@ from warmup.csvfile import not_utf8, refuse_non_regular
 from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
+from warmup.plan.properties import mapped_columns
 from warmup.store import Store, customers, now_iso, open_store
 from warmup.store.customers import ImportLayout
 
@@ -166,12 +167,14 @@ class _Columns:
             index = find(getattr(mapping, field_name))
             if index is not None:
                 self.raw[field_name] = index
+        # SMS consent stays among the free columns too (conditions may test it as before)
+        self.sms = find(mapping.sms_consent)
         known = {email, self.phone, *self.raw.values()}
         self.extra = [(i, names[i]) for i in range(len(names)) if i not in known]
         self.width = len(names)
 
     def layout(self) -> ImportLayout:
-        return ImportLayout(self.width, self.email, self.phone, self.raw)
+        return ImportLayout(self.width, self.email, self.phone, self.raw, self.sms)
 
     def attributes(self) -> Callable[[list[str]], str]:
         """A row → the JSON object of its free columns as strings, empty cells left out (an
@@ -212,6 +215,7 @@ def import_csv(
             loaded.plan.import_.columns,
             segment or loaded.plan.import_.segment,
             progress,
+            property_columns=mapped_columns(loaded.plan),
         )
     finally:
         if own_store:
@@ -219,7 +223,13 @@ def import_csv(
 
 
 def _import(
-    store: Store, path: Path, mapping: CsvMapping, segment: str, progress: Progress | None
+    store: Store,
+    path: Path,
+    mapping: CsvMapping,
+    segment: str,
+    progress: Progress | None,
+    *,
+    property_columns: Sequence[str] = (),
 ) -> ImportReport:
     refuse_non_regular(path)
     try:
@@ -257,6 +267,17 @@ def _import(
                 hint="export only the profile fields you need (Klaviyo exports have about 30)",
             )
         cols = _Columns(header, mapping, path)
+        free = {name for _, name in cols.extra}
+        for column in property_columns:
+            if column not in free:
+                raise CsvImportError(
+                    f"no `{column}` column, which the plan's providers.klaviyo."
+                    "profile_properties copy to Klaviyo",
+                    file=path,
+                    line=1,
+                    hint="export that column too, or correct the property's `column:` in the "
+                    "plan (a column the import maps to a field of its own takes `field:`)",
+                )
         with customers.bulk_settings(store):
             _load(store, reader, cols, report, progress, handle, now)
     if report.rejects:

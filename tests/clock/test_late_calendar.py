@@ -11,8 +11,8 @@ import pendulum
 import pytest
 from typer.testing import CliRunner
 
-from tests.clock.clockplans import zoned_plan
-from tests.engine.storefill import fill_store, write_plan
+from tests.support.clockplans import zoned_plan
+from tests.support.storefill import fill_store, write_plan
 from warmup.cli import app
 from warmup.engine import run_day
 from warmup.errors import InvalidInput

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.storefill import fill_store, table, write_plan
+from tests.support.storefill import fill_store, table, write_plan
 from warmup.clock import local_today
 
 # UTC+14 and UTC-10 (-9 in summer): at any moment their calendar dates differ.

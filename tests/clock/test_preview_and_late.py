@@ -8,7 +8,7 @@ from typing import Any
 
 import pendulum
 
-from tests.engine.storefill import fill_store, write_plan
+from tests.support.storefill import fill_store, write_plan
 from warmup.engine import DayResult, run_day
 from warmup.plan import load_plan
 from warmup.report.status import plan_status

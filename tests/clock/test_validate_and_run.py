@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.clock.clockplans import zoned_plan
-from tests.engine.storefill import fill_store
+from tests.support.clockplans import zoned_plan
+from tests.support.storefill import fill_store
 from warmup.cli import app
 from warmup.clock import day_start
 from warmup.engine import run_day
@@ -77,7 +77,7 @@ def test_a_chosen_reading_validates_and_the_summary_says_the_instant(tmp_path: P
 
 
 def test_a_wait_until_a_fixed_time_is_checked_in_the_scenario(tmp_path: Path) -> None:
-    from tests.engine.storefill import REPO
+    from tests.support.plans import REPO
 
     scenario = tmp_path / "scenario.yaml"
     text = (REPO / "scenarios" / "variant-1.yaml").read_text()
@@ -125,7 +125,7 @@ def test_the_engine_refuses_an_unresolved_night_before_recording_anything(
     )
     with pytest.raises(InvalidInput, match="02:30 happens twice on 2027-04-04"):
         run_day(loaded, 1, now=datetime(2027, 4, 3, 14, tzinfo=UTC))
-    from tests.engine.storefill import table
+    from tests.support.storefill import table
 
     assert table(store_path, "SELECT count(*) FROM days")[0][0] == 0
 

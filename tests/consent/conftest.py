@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from consent_helpers import HOOK_SECRET, LINK_SECRET
+
+from tests.support.consent import HOOK_SECRET, LINK_SECRET
 
 
 @pytest.fixture(autouse=True)

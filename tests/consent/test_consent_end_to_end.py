@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from consent_helpers import KEY_ENV, add_customers, event, post_events, write_plan
 
+from tests.support.consent import KEY_ENV, add_customers, event, post_events, write_plan
 from warmup.consent import serve_in_thread, unsubscribe_backlog
 from warmup.dispatch.email import drain_email
 from warmup.dispatch.klaviyo import drain_klaviyo

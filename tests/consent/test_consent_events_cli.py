@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from consent_helpers import add_customers, add_mail, counts, write_plan
 from typer.testing import CliRunner
 
+from tests.support.consent import add_customers, add_mail, counts, write_plan
 from warmup.cli import app
 from warmup.plan import LoadedPlan
 from warmup.store import open_store

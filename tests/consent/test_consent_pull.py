@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from consent_helpers import KEY_ENV, add_customers, write_plan
 
+from tests.support.consent import KEY_ENV, add_customers, write_plan
 from warmup.consent import pull_klaviyo_unsubscribes
 from warmup.consent.pull import PULL_META_KEY, pull_for_plan
 from warmup.providers.klaviyo import KlaviyoClient

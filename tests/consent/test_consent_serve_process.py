@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from consent_helpers import HOOK_SECRET, LINK_SECRET, add_customers, write_plan
 
+from tests.support.consent import HOOK_SECRET, LINK_SECRET, add_customers, write_plan
 from warmup.store import open_store
 
 

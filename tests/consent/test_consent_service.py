@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from consent_helpers import (
+
+from tests.support.consent import (
     LINK_SECRET,
     add_customers,
     add_mail,
@@ -19,7 +20,6 @@ from consent_helpers import (
     post_events,
     write_plan,
 )
-
 from warmup.consent import FlowReport, serve_in_thread
 from warmup.consent.server import RunningService
 from warmup.email.tokens import make_token

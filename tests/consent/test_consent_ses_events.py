@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from consent_helpers import add_customers, add_mail, write_plan
 
+from tests.support.consent import add_customers, add_mail, write_plan
 from warmup.consent import FlowReport, serve_in_thread
 from warmup.consent.sns import trusted_url
 from warmup.plan import LoadedPlan

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consent_helpers import add_customers, add_mail
-
+from tests.support.consent import add_customers, add_mail
 from warmup.email.message import message_id_for
 from warmup.events import IncomingEvent, record_events
 from warmup.store import Store, open_store

@@ -1,3 +1,3 @@
-from e2e_peers import peers
+from tests.e2e.e2e_peers import peers
 
 __all__ = ["peers"]

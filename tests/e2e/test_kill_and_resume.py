@@ -24,9 +24,9 @@ from pathlib import Path
 from random import Random
 
 import pytest
-import yaml
-from e2e_peers import Peers
 
+from tests.e2e.e2e_peers import Peers
+from tests.support import plans
 from warmup.app.demo import demo_plan
 from warmup.email.message import message_id_for
 from warmup.importer import import_csv
@@ -149,18 +149,23 @@ def progress(store: Path, received: Path, day: int) -> Progress:
 
 
 def write_plan(folder: Path, peers: Peers) -> Path:
-    plan = demo_plan(
+    demo = demo_plan(
         klaviyo_url=peers.klaviyo_url, smtp_port=peers.smtp_port, start=date(2026, 12, 1)
     )
-    plan["store"] = str(folder / "store.db")
-    plan["providers"]["klaviyo"]["api_key_env"] = "E2E_KLAVIYO_KEY"
-    plan["providers"]["new"].update(max_connections=MAX_CONNECTIONS, rate_per_second=400)
-    plan["schedule"]["days"] = [
-        {"day": day, "new": new, "template": f"day-{day:02d}"} for day, new in VOLUMES.items()
-    ]
-    path = folder / "plan.yaml"
-    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-    return path
+    settings = {
+        "store": str(folder / "store.db"),
+        "providers": {
+            "klaviyo": {"api_key_env": "E2E_KLAVIYO_KEY"},
+            "new": {"max_connections": MAX_CONNECTIONS, "rate_per_second": 400},
+        },
+        "schedule": {
+            "days": [
+                {"day": day, "new": new, "template": f"day-{day:02d}"}
+                for day, new in VOLUMES.items()
+            ]
+        },
+    }
+    return plans.write_plan(folder, base=demo, settings=settings)
 
 
 def warmup(plan: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
@@ -306,8 +311,10 @@ def test_killed_runs_finish_every_day_with_no_duplicate_and_no_gap(
 
     # Uncertain: killed between handing a message over and its 250 — reported, not re-sent (so
     # delivered at most once, checked above), and few: at most one per connection per kill.
+    # Email goes out beside the Klaviyo drain (released page by page once read back), so a kill
+    # the phase guess files under Klaviyo can also leave messages in flight: count every kill.
     uncertain = statuses.get("uncertain", 0)
-    assert uncertain <= MAX_CONNECTIONS * phases.get("email sending", 0), story
+    assert uncertain <= MAX_CONNECTIONS * len(killed), story
     status_run = subprocess.run(
         [sys.executable, "-m", "warmup", "status", str(plan), "--json"],
         env=env,

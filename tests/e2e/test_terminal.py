@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2e_peers import Peers
-from terminal import run_in_terminal
 
+from tests.e2e.e2e_peers import Peers
+from tests.e2e.terminal import run_in_terminal
 from warmup.app.demo import demo_plan
 
 SECRET = "terminal-unsubscribe-secret"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from email_fixtures import SECRET
 
+from tests.email.email_fixtures import SECRET
 from warmup.store import Store, open_store
 
 

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
+import sqlite_utils
 
+from tests.support import plans
 from warmup.plan import LoadedPlan, load_plan
-from warmup.store import Store, now_iso
+from warmup.store import Store, consents, customers, now_iso
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-0123456789abcdef"
@@ -48,9 +49,7 @@ def write_plan(
             ]
         },
     }
-    path = folder / "plan.yaml"
-    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-    return load_plan(path)
+    return load_plan(plans.write_plan(folder, base=plan))
 
 
 def smtp_config(port: int, **extra: Any) -> dict[str, Any]:
@@ -76,28 +75,26 @@ def add_customers(
     prefix: str = "user",
 ) -> list[int]:
     now = now_iso()
-    ids = []
+    table = store.db["customers"]
+    assert isinstance(table, sqlite_utils.db.Table)
+    ids = [
+        int(
+            table.insert(
+                {
+                    "email": f"{prefix}{i}@example.com",
+                    "first_name": first_name,
+                    "last_name": "Novák",
+                    "attributes": json.dumps({"tier": "gold"}),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ).last_pk
+        )
+        for i in range(start, start + count)
+    ]
     with store.transaction() as conn:
-        for i in range(start, start + count):
-            cursor = conn.execute(
-                "INSERT INTO customers (email, first_name, last_name, attributes, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    f"{prefix}{i}@example.com",
-                    first_name,
-                    "Novák",
-                    json.dumps({"tier": "gold"}),
-                    now,
-                    now,
-                ),
-            )
-            assert cursor.lastrowid is not None
-            ids.append(cursor.lastrowid)
-            conn.execute(
-                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                "VALUES (?, 'email', ?, ?, 'test')",
-                (cursor.lastrowid, consent, now),
-            )
+        for cid in ids:
+            consents.set_status(conn, cid, consent, changed_at=now, source="test", keep=())
     return ids
 
 
@@ -117,33 +114,44 @@ def add_email_rows(
     """One email row per customer; ``exclusion`` is the status of the Klaviyo exclusion-list
     row it waits for (None: no such row)."""
     now = now_iso()
-    with store.transaction() as conn:
-        for cid in customer_ids:
-            after = None
-            if exclusion is not None:
-                after = f"{PLAN_NAME}:{day}:225:{cid}"
-                conn.execute(
-                    "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, status, "
-                    "created_at, updated_at) "
-                    "VALUES (?, ?, '225', 'webhook', 'klaviyo', ?, ?, ?, ?)",
-                    (after, day, cid, exclusion, now, now),
-                )
-            email = conn.execute("SELECT email FROM customers WHERE id = ?", (cid,)).fetchone()[0]
-            conn.execute(
-                "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
-                "not_before, after_key, created_at, updated_at) "
-                "VALUES (?, ?, 'email', 'email', 'new', ?, ?, ?, ?, ?, ?)",
-                (
-                    email_key(day, cid),
-                    day,
-                    cid,
-                    json.dumps({"template": template or f"day-{day:02d}", "email": email}),
-                    not_before,
-                    after,
-                    now,
-                    now,
-                ),
+    rows: list[dict[str, Any]] = []
+    for cid in customer_ids:
+        after = None if exclusion is None else f"{PLAN_NAME}:{day}:225:{cid}"
+        if after is not None:
+            rows.append(
+                {
+                    "key": after,
+                    "day": day,
+                    "node_id": "225",
+                    "kind": "webhook",
+                    "provider": "klaviyo",
+                    "customer_id": cid,
+                    "payload": "{}",
+                    "status": exclusion,
+                    "not_before": None,
+                    "after_key": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
+        email = customers.email_for_id(store.conn, cid)
+        rows.append(
+            {
+                "key": email_key(day, cid),
+                "day": day,
+                "node_id": "email",
+                "kind": "email",
+                "provider": "new",
+                "customer_id": cid,
+                "payload": json.dumps({"template": template or f"day-{day:02d}", "email": email}),
+                "status": "pending",
+                "not_before": not_before,
+                "after_key": after,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    store.db["outbox"].insert_all(rows)
 
 
 def statuses(store: Store, day: int | None = None) -> dict[str, int]:

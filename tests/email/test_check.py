@@ -11,16 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from typer.testing import CliRunner
 
+from tests.support import plans
 from warmup.cli import app
 from warmup.dispatch import claims
 from warmup.email.sink import Sink, smtp_sink
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 from warmup.store import open_store
 
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -37,17 +36,14 @@ def relay(server_tls: ssl.SSLContext) -> Iterator[Sink]:
 
 
 def write_plan(tmp: Path, sandbox: RunningSandbox, relay: Sink, **klaviyo: object) -> Path:
-    plan = yaml.safe_load((REPO / "plans" / "example.yaml").read_text())
-    plan.update(
-        scenario=str(REPO / "scenarios" / "variant-1.yaml"),
-        templates=str(REPO / "templates"),
-        store=str(tmp / "check.db"),
-    )
-    plan["providers"]["new"].update(port=relay.port, tls="starttls")
-    plan["providers"]["klaviyo"].update(base_url=sandbox.base_url, **klaviyo)
-    path = tmp / "plan.yaml"
-    path.write_text(yaml.safe_dump(plan, sort_keys=False))
-    return path
+    settings = {
+        "store": str(tmp / "check.db"),
+        "providers": {
+            "new": {"port": relay.port, "tls": "starttls"},
+            "klaviyo": {"base_url": sandbox.base_url, **klaviyo},
+        },
+    }
+    return plans.write_plan(tmp, settings=settings)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from email_fixtures import (
+
+from tests.email.email_fixtures import (
     SECRET,
     add_customers,
     add_email_rows,
@@ -16,7 +17,6 @@ from email_fixtures import (
     statuses,
     write_plan,
 )
-
 from warmup.dispatch.email import RetryPolicy, drain_email
 from warmup.email.sink import smtp_sink
 from warmup.email.tokens import verify_token

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from email_fixtures import add_customers, add_email_rows, smtp_config, write_plan
-
+from tests.email.email_fixtures import add_customers, add_email_rows, smtp_config, write_plan
 from warmup.app.day import rehearsal_clock
 from warmup.dispatch.email import RetryPolicy, drain_email
 from warmup.email.sink import smtp_sink

@@ -4,8 +4,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from email_fixtures import REPO, SECRET, write_plan
 
+from tests.email.email_fixtures import REPO, SECRET, write_plan
 from warmup.email.render import check_email_templates, render_message
 from warmup.email.tokens import verify_token
 from warmup.errors import TemplateError

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from email_fixtures import (
+
+from tests.email.email_fixtures import (
     SECRET,
     add_customers,
     add_email_rows,
@@ -21,7 +22,6 @@ from email_fixtures import (
     statuses,
     write_plan,
 )
-
 from warmup.dispatch.email import RetryPolicy, drain_email
 from warmup.email.tokens import verify_token
 from warmup.errors import DeliveryError, InvalidInput

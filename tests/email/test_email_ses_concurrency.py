@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from email_fixtures import add_customers, add_email_rows, statuses, write_plan
 
+from tests.email.email_fixtures import add_customers, add_email_rows, statuses, write_plan
 from warmup.dispatch.email import RetryPolicy, drain_email, provider_for
 from warmup.providers.ses import AUTO_MAX_CONNECTIONS, connections_for
 from warmup.sandbox.ses import SesSandboxConfig

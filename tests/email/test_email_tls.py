@@ -6,8 +6,14 @@ import ssl
 from pathlib import Path
 
 import pytest
-from email_fixtures import add_customers, add_email_rows, smtp_config, statuses, write_plan
 
+from tests.email.email_fixtures import (
+    add_customers,
+    add_email_rows,
+    smtp_config,
+    statuses,
+    write_plan,
+)
 from warmup.dispatch.email import drain_email
 from warmup.email.sink import smtp_sink
 from warmup.errors import DeliveryError

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from email_fixtures import add_customers, add_email_rows, statuses, write_plan
 
+from tests.email.email_fixtures import add_customers, add_email_rows, statuses, write_plan
 from warmup.dispatch.email import drain_email
 from warmup.email import window as window_module
 from warmup.email.window import SendWindow, schedule_slot

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.storefill import fill_store, write_plan
+from tests.support.storefill import fill_store, write_plan
 from warmup.plan import LoadedPlan, load_plan
 
 

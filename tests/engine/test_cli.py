@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.engine.storefill import write_plan
+from tests.support.storefill import write_plan
 from warmup.cli.app import app
 
 runner = CliRunner()
@@ -57,7 +57,7 @@ def test_run_force_and_explain(plan: str, tmp_path: Path) -> None:
     assert code == 0, out
     code, out = run(plan, "--day", "1", "--now", "2026-12-04T23:00", "--no-dispatch")
     assert code == 0 and "day 1's allocation was done earlier and kept as it was" in out
-    from tests.engine.storefill import table
+    from tests.support.storefill import table
 
     email = str(
         table(
@@ -97,6 +97,7 @@ def test_dry_run_json_document(plan: str) -> None:
         "webhook",
         "outbox",
         "notes",
+        "klaviyo_work",
     ]
     assert doc["dry_run"] is True and doc["status"] == "completed"
     assert doc["allocation"]["new"] == 5

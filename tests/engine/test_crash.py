@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.storefill import fill_store, table, write_plan
+from tests.support.storefill import fill_store, table, write_plan
 
 NOW = "2026-12-01T23:00"
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.engine.storefill import fill_store, table, unsubscribe_event, write_plan
+from tests.support.storefill import fill_store, table, unsubscribe_event, write_plan
 from warmup.engine import run_day
 from warmup.plan import LoadedPlan, load_plan
 from warmup.plan.calendar import day_date

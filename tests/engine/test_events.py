@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.engine.storefill import NOW, table
+from tests.support.storefill import NOW, table
 from warmup.engine import process_events
 from warmup.plan import LoadedPlan
-from warmup.store import open_store
+from warmup.store import events, open_store
 
 
 def add_event(
@@ -20,11 +20,8 @@ def add_event(
     email: str | None = None,
 ) -> None:
     store = open_store(store_path)
-    store.conn.execute(
-        "INSERT INTO events (source, event_id, type, customer_id, email, "
-        "occurred_at, received_at) VALUES ('new', ?, ?, ?, ?, ?, ?)",
-        (event_id, kind, customer_id, email, NOW, NOW),
-    )
+    with store.transaction() as conn:
+        events.insert(conn, events.Event("new", event_id, kind, customer_id, email, None, NOW, NOW))
     store.close()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from tests.engine.storefill import fill_store, write_plan
+from tests.support.storefill import fill_store, write_plan
 from warmup.engine import run_day
 from warmup.plan import load_plan
 from warmup.report.status import plan_status

@@ -9,7 +9,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from tests.engine.storefill import fill_store, table, write_plan
+from tests.support.storefill import fill_store, table, write_plan
 from warmup.engine import run_day
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.plan import LoadedPlan, load_plan

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pendulum
 
-from tests.engine.storefill import table
+from tests.support.storefill import table
 from warmup.engine import explain, run_day
 from warmup.plan import LoadedPlan
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pendulum
 
-from tests.engine.storefill import fill_store, table, unsubscribe_event, write_plan
+from tests.support.storefill import fill_store, table, unsubscribe_event, write_plan
 from warmup.engine import explain, run_day
 from warmup.plan import LoadedPlan, load_plan
 from warmup.store import open_store

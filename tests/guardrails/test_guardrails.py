@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from consent_helpers import add_customers, add_events, add_mail, write_plan
 
+from tests.support.consent import add_customers, add_events, add_mail, write_plan
 from warmup.errors import GuardrailRefusal
 from warmup.guardrails import check_guardrails, day_figures, evaluate_guardrails
 from warmup.plan import LoadedPlan, load_plan
@@ -31,9 +31,8 @@ def people(store: Store, n: int, prefix: str) -> list[int]:
 
 
 def ran(store: Store, day: int, volume_day: int | None = None) -> None:
-    store.conn.execute(
-        "INSERT INTO days (day, date, status, volume_day) VALUES (?, '2026-12-01', 'completed', ?)",
-        (day, volume_day),
+    store.db["days"].insert(
+        {"day": day, "date": "2026-12-01", "status": "completed", "volume_day": volume_day}
     )
 
 

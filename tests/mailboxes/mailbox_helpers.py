@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consent_helpers import write_plan
-
+from tests.support.consent import write_plan
 from warmup.plan import LoadedPlan, load_plan
 
 RAMP = [10 * d for d in range(1, 15)]

@@ -10,10 +10,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from consent_helpers import add_customers
-from mailbox_helpers import group_of_test_address, mailbox_plan
 from typer.testing import CliRunner
 
+from tests.mailboxes.mailbox_helpers import group_of_test_address, mailbox_plan
+from tests.support.consent import add_customers
 from warmup.cli import app
 from warmup.plan import LoadedPlan
 from warmup.store import open_store

@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from consent_helpers import add_customers
 
+from tests.support.consent import add_customers
 from warmup.clock import now
 from warmup.mailboxes.cache import classifier, refresh_mx
 from warmup.mailboxes.mx import OUT_OF_TIME, SERVER_DOWN, lookup_all
@@ -69,7 +69,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def test_company_domains_resolved_once_and_cached(
     dns_server: DnsServer, store: Store, tmp_path: Path
 ) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     plan = _plan(write_plan(tmp_path).plan, nameservers=[dns_server.nameserver], timeout_seconds=2)
     with store.transaction() as conn:
@@ -127,7 +127,7 @@ def test_company_domains_resolved_once_and_cached(
 
 
 def test_lookups_off_ask_nothing(dns_server: DnsServer, store: Store, tmp_path: Path) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     plan = _plan(write_plan(tmp_path).plan, resolve_mx=False, nameservers=[dns_server.nameserver])
     with store.transaction() as conn:
@@ -163,7 +163,7 @@ def test_a_spent_budget_asks_nothing_more(dns_server: DnsServer) -> None:
 
 
 def test_a_dead_server_is_said_and_its_domains_retried_next_run(tmp_path: Path) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     domains = [f"dead{i:03d}.test" for i in range(80)]
     store = open_store(tmp_path / "dead.db")
@@ -189,7 +189,7 @@ def test_a_dead_server_is_said_and_its_domains_retried_next_run(tmp_path: Path) 
 
 
 def test_a_resolver_that_finds_nothing_is_not_trusted(store: Store, tmp_path: Path) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     # offline: NXDOMAIN for everything, the probe domain too
     with serve_dns(DnsZone({})) as liar:
@@ -203,7 +203,7 @@ def test_a_resolver_that_finds_nothing_is_not_trusted(store: Store, tmp_path: Pa
 
 
 def test_cached_answers_expire(dns_server: DnsServer, store: Store, tmp_path: Path) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     plan = _plan(write_plan(tmp_path).plan, nameservers=[dns_server.nameserver], timeout_seconds=1)
     with store.transaction() as conn:
@@ -232,7 +232,7 @@ def test_cached_answers_expire(dns_server: DnsServer, store: Store, tmp_path: Pa
 def test_a_store_scanned_under_older_rules_is_scanned_again_once(
     dns_server: DnsServer, tmp_path: Path
 ) -> None:
-    from consent_helpers import write_plan
+    from tests.support.consent import write_plan
 
     store = open_store(tmp_path / "old.db")
     add_customers(store, ["a@live.acme.test", "b@acme.test"])

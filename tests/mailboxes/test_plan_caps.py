@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mailbox_helpers import plan_text
 
+from tests.mailboxes.mailbox_helpers import plan_text
 from warmup.errors import PlanError
 from warmup.plan import load_plan
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from jsonschema import Draft4Validator  # type: ignore[import-untyped]
 from klaviyo_api import KlaviyoAPI  # type: ignore[import-untyped]
-from sandbox_sdk_scenario import drive_every_operation
 from starlette.types import Message, Receive, Scope, Send
 
 import warmup.sandbox.app as sandbox_app
+from tests.sandbox.sandbox_sdk_scenario import drive_every_operation
 from warmup import serving
 from warmup.sandbox import SandboxApp, SandboxConfig, spec
 from warmup.sandbox.revisions import STABLE_REVISION as REVISION

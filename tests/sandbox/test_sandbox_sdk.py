@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from klaviyo_api import KlaviyoAPI  # type: ignore[import-untyped]
-from sandbox_sdk_scenario import drive_every_operation
 
+from tests.sandbox.sandbox_sdk_scenario import drive_every_operation
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread, spec
 from warmup.sandbox.revisions import STABLE_REVISION
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.engine.storefill import write_plan
+from tests.support.storefill import write_plan
 from warmup.cli.app import app
 
 runner = CliRunner()

@@ -4,7 +4,8 @@ only, dry run) and `warmup demo` alike.
 Order: refuse while an earlier day still has email that running it again would send (a day
 is "completed" once its outbox is written, before anything is sent) → refuse a Klaviyo list
 another plan has claimed → run the scenario day (the engine checks the day order and the
-guardrails, then pulls Klaviyo's unsubscribes through its prepare hook) → show the result →
+guardrails, then, through its prepare hook, checks the API key's scopes and pulls Klaviyo's
+unsubscribes and, when the plan ranks by it, Klaviyo's engagement) → show the result →
 cancel earlier days' email that Klaviyo held back (an on-hold exclusion row: sent now, it
 would reach someone Klaviyo mails too) → drain the outbox, Klaviyo first, then email.
 
@@ -32,6 +33,7 @@ from warmup.dispatch import (
     outbox_progress,
 )
 from warmup.dispatch.klaviyo import check_list_claims
+from warmup.engagement.pull import check_scopes_for_plan, pull_engagement_for_plan
 from warmup.engine import DayResult, run_day
 from warmup.engine.sql import resolved_list_id
 from warmup.errors import WarmupError
@@ -133,7 +135,9 @@ def run_and_dispatch(
     pulled: list[int] = []
 
     def pull() -> None:
+        check_scopes_for_plan(loaded)  # the key's scopes, before the run's first real call
         pulled.append(pull_for_plan(loaded))
+        pull_engagement_for_plan(loaded)  # the plan's Klaviyo engagement ranking, if it has one
         if on_pull is not None:
             on_pull(pulled[-1])
 

@@ -1,6 +1,7 @@
 """`warmup sync`: drive unfinished, failed and on-hold Klaviyo actions again and keep the lists
-exact — optionally after pulling Klaviyo's unsubscribes, or after forgetting list ids found by
-name (a list deleted in Klaviyo is found or made anew, then repaired)."""
+exact — optionally after pulling Klaviyo's unsubscribes (and its engagement events, when the
+plan ranks by them), or after forgetting list ids found by name (a list deleted in Klaviyo is
+found or made anew, then repaired)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime
 from warmup.consent.pull import pull_for_plan
 from warmup.dispatch.klaviyo import SyncReport, sync_plan
 from warmup.dispatch.relist import forget_resolved_lists
+from warmup.engagement.pull import pull_engagement_for_plan
 from warmup.plan import LoadedPlan
 from warmup.store import open_store
 
@@ -31,6 +33,9 @@ def sync(
     if pull:
         pulled = pull_for_plan(loaded)
         say(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
+        engagement = pull_engagement_for_plan(loaded)
+        if engagement is not None:
+            say(engagement.summary())
     if resolve_lists:
         with closing(open_store(loaded.store_path, create=False)) as store:
             for name, list_id in forget_resolved_lists(store):

@@ -3,7 +3,7 @@
 Each command lives in ``warmup/cli/<name>.py`` and exposes ``register(app)``; add its module
 name to ``COMMANDS`` below. Command modules import the library inside the command function:
 every ``warmup`` invocation imports all of them, and uvicorn, httpx, pydantic or sqlite-utils at
-import time would cost each one about half a second (tests/ops/test_startup.py).
+import time would cost each one about half a second (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
             False,
             "--pull",
             help="First mark profiles that unsubscribed or were suppressed in Klaviyo since "
-            "the last pull as unsubscribed in the store.",
+            "the last pull as unsubscribed in the store; with `engagement.source: klaviyo`, "
+            "also pull Klaviyo's email events since the last pull.",
         ),
         resolve_lists: bool = typer.Option(
             False,

@@ -21,6 +21,7 @@ from datetime import date, datetime
 
 from warmup import clock
 from warmup.clock import show
+from warmup.engagement.dry_run import klaviyo_day
 from warmup.engine.actions import write_actions
 from warmup.engine.context import DayContext
 from warmup.engine.evaluate import Evaluation, drop_temp, evaluate, prepare
@@ -340,6 +341,9 @@ class DayRun:
             result.allocation.update(group_report(ev.groups, self.mx, result.notes))
             new_set = NewSet(ctx, frozen=self.frozen)
             result.list_changes = list_changes(ctx, new_set)
+            if not self.completed_before:
+                # issue 17: engagement, the day's Klaviyo work against the send time, limits
+                result.klaviyo_work = klaviyo_day(ctx, new_set.rows, result.list_changes)
             result.samples, result.webhook = samples(ctx, new_set)
         if due is not None:
             result.notes.append(self._waiting_note(due))

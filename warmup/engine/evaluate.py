@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from warmup.addresses import international
+from warmup.engagement.ranking import prepare_scores
 from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions
@@ -148,6 +149,7 @@ def _rank(
         join=join,
         grp=group_column(groups),
         choose=lambda ranked: choose_sql(groups, ranked, result.limit, eligible),
+        scored=prepare_scores(conn, ctx.plan.engagement, ctx.start),
     )
     if groups is not None:
         count_groups(conn, groups, eligible)

@@ -10,6 +10,7 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes.email import email_template
 from warmup.engine.sql import PROFILE_FIELDS
+from warmup.plan import properties
 from warmup.plan.scenario import EmailNode, WebhookNode
 from warmup.providers.klaviyo.endpoints import readback_cost
 from warmup.providers.klaviyo.request import webhook_request
@@ -123,6 +124,19 @@ def samples(ctx: DayContext, new: NewSet) -> tuple[list[dict[str, Any]], dict[st
             }
             for cid, c in customers
         ]
+        properties.attach(
+            ctx.plan,
+            ctx.loaded.scenario,
+            [
+                (
+                    profile,
+                    {**c, "attributes": json.loads(c["attributes"] or "{}")},
+                    ctx.day,
+                    ctx.date,
+                )
+                for profile, (_, c) in zip(profiles, customers, strict=True)
+            ],
+        )
         # the dispatcher's first batch: profiles with a Klaviyo id go apart from the others
         batch = [p for p in profiles if p["klaviyo_id"]] or profiles
         request = webhook_request(

@@ -27,7 +27,11 @@ JSON schema of ``DayResult.to_json()`` (key names are stable; add keys, never re
       "webhook": {"node": "225", "template": "klaviyo/...", "profiles": 3,
                   "body": "<rendered request body>"} | null,
       "outbox": {"225": 95, "email": 95},  # rows this run wrote, per node (empty in a dry run)
-      "notes": ["..."]
+      "notes": ["..."],
+      "klaviyo_work": {"requests": 22, "seconds": 187.0, "from": "…", "ends": "…",
+                       "send_at": "…", "before_send": true,
+                       "work": [{"what", "endpoint", "tier", "requests", "seconds"}],
+                       "notes": ["..."]} | null   # warmup.engagement.dry_run
     }
 """
 
@@ -57,6 +61,7 @@ class DayResult:
     webhook: dict[str, Any] | None = None
     outbox: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    klaviyo_work: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +79,7 @@ class DayResult:
             "webhook": self.webhook,
             "outbox": self.outbox,
             "notes": self.notes,
+            "klaviyo_work": self.klaviyo_work,
         }
 
     def render(self) -> str:
@@ -115,6 +121,10 @@ class DayResult:
                 f"webhook #{w['node']} body ({w['profiles']} sample profiles):",
                 "  " + w["body"].strip(),
             ]
+        for note in (self.klaviyo_work or {}).get("notes", []):
+            # a real run's text names only what needs doing; the dry run shows the estimate
+            if self.dry_run or note.startswith("WARNING"):
+                lines.append(f"note: {note}")
         for note in self.notes:
             lines.append(f"note: {note}")
         return "\n".join(lines)

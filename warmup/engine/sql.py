@@ -46,7 +46,13 @@ INTERNATIONAL = (
 # Connection-private tables of one evaluation (never in the store file):
 # engine_paths (the scenario's paths), engine_flow1 (every customer's stage-1 path),
 # engine_flow2 (customers at the allocation, ranked, with stage-2 paths), engine_state.
-TEMP_TABLES = ("engine_paths", "engine_flow1", "engine_flow2", "engine_state")
+TEMP_TABLES = (
+    "engine_paths",
+    "engine_flow1",
+    "engine_flow2",
+    "engine_state",
+    "engine_engagement",
+)
 
 
 def drop_temp(conn: sqlite3.Connection) -> None:
@@ -107,24 +113,30 @@ def rank_stage2(
     join: str,
     grp: str = "NULL AS grp",
     choose: Callable[[str], str] | None = None,
+    scored: bool = False,
 ) -> None:
     """``engine_flow2``: customers on the pending paths ``marks`` in rank order, the first
     ``limit`` to the new provider, each with their stage-2 path (``cases`` by stage-1 path).
     ``grp`` is each customer's mailbox group column and ``choose(ranked)`` the SELECT adding
-    ``is_new`` over the ranked rows when mailbox groups have caps (warmup.mailboxes)."""
+    ``is_new`` over the ranked rows when mailbox groups have caps (warmup.mailboxes).
+    ``scored``: most engaged first by the day's ``engine_engagement`` score
+    (:func:`fill_engagement_scores`) ahead of the export's last engagement."""
     # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
     conn.execute(
         "CREATE TEMP TABLE engine_flow2 (customer_id INTEGER, path INTEGER, "
         "tier INTEGER, rank INTEGER, is_new INTEGER, grp TEXT)"
     )
-    # Arrival order (tier), then most engaged first (NULL last), then the stable hash.
+    # Arrival order (tier), then most engaged first (the plan's Klaviyo engagement score when
+    # it ranks by it, then the export's last engagement, NULL last), then the stable hash.
+    score_order, score_join = (SCORE_ORDER, SCORE_JOIN) if scored else ("", "")
     ranked = (
         f"SELECT f.customer_id, f.path, p.tier, {INTERNATIONAL} AS intl, {grp}, "
         # whoever the new provider cannot mail ranks last and never takes a slot
         f"ROW_NUMBER() OVER (ORDER BY {INTERNATIONAL}, p.tier, "
-        "c.last_engaged_at IS NULL, c.last_engaged_at DESC, warmup_rank_hash(c.email), "
-        "c.email) AS rank FROM engine_flow1 f JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id WHERE f.path IN ({marks})"
+        f"{score_order}c.last_engaged_at IS NULL, c.last_engaged_at DESC, "
+        "warmup_rank_hash(c.email), c.email) AS rank FROM engine_flow1 f "
+        "JOIN engine_paths p ON p.id = f.path "
+        f"JOIN customers c ON c.id = f.customer_id {score_join} WHERE f.path IN ({marks})"
     )
     chosen = (
         choose(ranked)
@@ -312,6 +324,75 @@ def allocated_new_on(days: Sequence[int]) -> SqlPart:
 
 def attribute_equals(key: str, value: object) -> SqlPart:
     return "json_extract(c.attributes, ?) = ?", ['$."' + key.replace('"', '\\"') + '"', value]
+
+
+def engagement_count(kinds: Sequence[str], start: str, end: str) -> SqlPart:
+    """The customer's pulled Klaviyo events of ``kinds`` in [start, end) (none pulled: 0)."""
+    return (
+        "(SELECT count(*) FROM klaviyo_events k WHERE k.customer_id = c.id "
+        f"AND k.kind IN ({placeholders(kinds)}) AND k.occurred_at >= ? AND k.occurred_at < ?)"
+    ), [*kinds, start, end]
+
+
+def engagement_within(
+    kinds: Sequence[str], start: str, end: str, *, at_least: int | None, at_most: int | None
+) -> SqlPart:
+    """That count within the bounds given (a condition's ``engagement`` test)."""
+    count, base = engagement_count(kinds, start, end)
+    parts: list[str] = []
+    params: list[Any] = []
+    if at_least is not None:
+        parts.append(f"{count} >= ?")
+        params += [*base, at_least]
+    if at_most is not None:
+        parts.append(f"{count} <= ?")
+        params += [*base, at_most]
+    return all_of(parts), params
+
+
+# The day's engagement score per customer (a connection-private table, like the engine's).
+SCORE_TABLE = "engine_engagement"
+SCORE_JOIN = f"LEFT JOIN {SCORE_TABLE} g ON g.customer_id = c.id"
+SCORE_ORDER = "coalesce(g.score, 0) DESC, "
+
+
+def fill_engagement_scores(
+    conn: sqlite3.Connection, weights: Sequence[tuple[str, float]], start: str, end: str
+) -> None:
+    """``engine_engagement``: each customer's sum of ``weights`` (kind, weight) over their
+    pulled Klaviyo events in [start, end), for :func:`rank_stage2`'s ``scored`` ranking."""
+    conn.execute(f"DROP TABLE IF EXISTS temp.{SCORE_TABLE}")
+    conn.execute(
+        f"CREATE TEMP TABLE {SCORE_TABLE} (customer_id INTEGER PRIMARY KEY, score REAL NOT NULL)"
+    )
+    if not weights:
+        return
+    cases = " ".join("WHEN ? THEN ?" for _ in weights)
+    params: list[object] = [value for pair in weights for value in pair]
+    conn.execute(
+        f"INSERT INTO {SCORE_TABLE} SELECT k.customer_id, total(CASE k.kind {cases} ELSE 0 END) "
+        "FROM klaviyo_events k WHERE k.occurred_at >= ? AND k.occurred_at < ? "
+        "GROUP BY k.customer_id",
+        [*params, start, end],
+    )
+
+
+def count_rows(conn: sqlite3.Connection, rows: str) -> int:
+    """How many rows the SELECT ``rows`` gives."""
+    return int(conn.execute(f"SELECT count(*) FROM ({rows})").fetchone()[0])
+
+
+def new_set_klaviyo_ids(conn: sqlite3.Connection, rows: str, prev: int) -> tuple[int, int]:
+    """Of the day's new-provider set ``rows``, those not in it on day ``prev`` (joining the
+    exclusion list), and how many of them have a Klaviyo id Klaviyo confirmed."""
+    added, confirmed = conn.execute(
+        "SELECT count(*), coalesce(sum(c.klaviyo_id_confirmed), 0) "
+        f"FROM ({rows}) t JOIN customers c ON c.id = t.customer_id "
+        "WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.day = ? "
+        "AND a.customer_id = t.customer_id AND a.provider = 'new')",
+        (prev,),
+    ).fetchone()
+    return int(added), int(confirmed)
 
 
 def test_one(conn: sqlite3.Connection, test: SqlPart, customer_id: int) -> bool:

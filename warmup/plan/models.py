@@ -176,17 +176,70 @@ class ListRef(StrictModel):
         return self
 
 
+# Customer fields a profile property may copy (the customers table's own columns).
+PropertyField = Literal["first_name", "last_name", "phone", "external_id", "email"]
+
+
+class ProfileProperty(StrictModel):
+    """Where one Klaviyo profile property's value comes from — exactly one of:
+    ``column`` (a column of the export, kept among the customer's free attributes), ``field``
+    (a customer field), ``warmup`` (``day``: the sending day the profile joined the list;
+    ``date``: that day's date; ``plan``: the plan's name) or ``arm`` (a split node's id: the
+    customer's arm of it, ``yes`` or ``no``)."""
+
+    column: str | None = Field(default=None, min_length=1)
+    field: PropertyField | None = None
+    warmup: Literal["day", "date", "plan"] | None = None
+    arm: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arm_id(cls, data: object) -> object:
+        # YAML reads a split node `7` as an int; node ids are strings
+        if isinstance(data, dict) and isinstance(data.get("arm"), int):
+            return {**data, "arm": str(data["arm"])}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ProfileProperty:
+        given = [self.column, self.field, self.warmup, self.arm]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError(
+                "a profile property needs exactly one source: `column: <export column>`, "
+                "`field: first_name`, `warmup: day` (or date, plan) or `arm: <split node id>`"
+            )
+        return self
+
+
+# Klaviyo's custom property names: not its own `$`-prefixed ones, at most 200 characters.
+_PROPERTY_NAME = re.compile(r"^[^$\s][^\n]{0,199}$")
+
+
 class KlaviyoProvider(StrictModel):
     api_key_env: EnvName = "KLAVIYO_API_KEY"
     base_url: str = "https://a.klaviyo.com"
     revision: str = KLAVIYO_REVISION
-    exclusion_list: ListRef
-    unsubscribe_list: ListRef
+    # Unnamed (seed 002): "warmup {plan} {date}" — one exclusion list a day — and
+    # "warmup {plan} unsubscribes", filled in by Plan._default_lists.
+    exclusion_list: ListRef = Field(
+        default_factory=lambda: ListRef(name=default_list_name("PLAN", "exclusion"))
+    )
+    unsubscribe_list: ListRef = Field(
+        default_factory=lambda: ListRef(name=default_list_name("PLAN", "unsubscribe"))
+    )
     # subscribe: consent flows through Klaviyo's subscription jobs (Lytics' default);
     # force_add: plain list membership, consent untouched (Lytics' "Force Add to List").
     list_mode: Literal["force_add", "subscribe"] = "force_add"
     # Also unsubscribe consent-rejects through Klaviyo's subscription API (not only the list).
     unsubscribe_via_api: bool = False
+    # list_mode: subscribe — follow_list: the list's own opt-in process applies (a double
+    # opt-in list mails a confirmation and holds people until they confirm); historical_import:
+    # subscribe at once with the consent date, no confirmation mail (seed 002).
+    subscribe_opt_in: Literal["follow_list", "historical_import"] = "follow_list"
+    # Klaviyo profile property name -> its source (issue 17, seeds 000-003): written with the
+    # profile when it joins a list through the bulk import, and given to webhook templates as
+    # each profile's `properties` (warmup.plan.properties).
+    profile_properties: dict[str, ProfileProperty] = Field(default_factory=dict)
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
     rate_share: float = Field(default=1.0, gt=0, le=1)
     # A day's exclusions stay in a shared list until the day has ended in the plan's timezone
@@ -218,6 +271,17 @@ class KlaviyoProvider(StrictModel):
                 "sandbox's http://127.0.0.1:PORT"
             )
         return value.rstrip("/")
+
+    @field_validator("profile_properties")
+    @classmethod
+    def _property_names(cls, value: dict[str, ProfileProperty]) -> dict[str, ProfileProperty]:
+        for name in value:
+            if not _PROPERTY_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a Klaviyo custom property name — one line of at most "
+                    "200 characters, not starting with $ (Klaviyo's own) or a space"
+                )
+        return value
 
     @field_validator("revision")
     @classmethod
@@ -437,6 +501,16 @@ class Schedule(StrictModel):
     skip_weekdays: list[str] = Field(default_factory=list)
     skip_dates: list[date] = Field(default_factory=list)
     days: list[DaySettings] = Field(min_length=1)
+    # Seed 004, variant 1: each template is sent once (earlier recipients stay on the new
+    # provider and would get a reused one again). `auto`: refuse reuse when the scenario keeps
+    # earlier recipients without a per-template past audience (warmup.plan.seed_rules).
+    template_reuse: Literal["auto", "refuse", "allow"] = "auto"
+    # Seed 004, variant 2: "#558 Already in exclusion list" targets those customers first on
+    # days 4-14 only; None keeps it on every day.
+    exclusion_first_from_day: int | None = Field(default=None, ge=1)
+    # Seed 004, variant 2: the trigger starts X days before Klaviyo's campaign, X = the days one
+    # template is used; a template used on more days than this is refused.
+    klaviyo_lead_days: int | None = Field(default=None, ge=1, le=60)
     # Per mailbox provider group (warmup.mailboxes): the most of each day's new-provider
     # customers that group may take; its overflow stays on Klaviyo.
     mailbox_caps: dict[str, MailboxCaps] = Field(default_factory=dict)
@@ -618,6 +692,10 @@ class CsvMapping(StrictModel):
     first_name: str | None = "First Name"
     last_name: str | None = "Last Name"
     consent: str | None = "Email Marketing Consent"
+    # SMS consent (seed 004: Subscribed, Unsubscribed, Never Subscribed; Klaviyo leaves
+    # never-subscribed empty): stored as the customer's `sms` consent. Klaviyo's header for it
+    # is unconfirmed (klaviyo-api.md §6): name yours here.
+    sms_consent: str | None = "SMS Marketing Consent"
     last_open: str | None = "Last Open"
     last_click: str | None = "Last Click"
     suppressions: str | None = "Email Suppressions"
@@ -627,6 +705,60 @@ class CsvMapping(StrictModel):
 class ImportSettings(StrictModel):
     segment: str = "engaged-90"
     columns: CsvMapping = CsvMapping()
+
+
+EngagementKind = Literal["received", "opened", "clicked", "bounced", "marked_as_spam"]
+ENGAGEMENT_KINDS: tuple[EngagementKind, ...] = (
+    "received",
+    "opened",
+    "clicked",
+    "bounced",
+    "marked_as_spam",
+)
+
+
+DEFAULT_WEIGHTS: dict[EngagementKind, float] = {
+    "opened": 1.0,
+    "clicked": 2.0,
+    "bounced": -5.0,
+    "marked_as_spam": -20.0,
+}
+
+
+class EngagementSettings(StrictModel):
+    """Engagement Klaviyo recorded (seed 004), pulled through its events API (warmup.engagement).
+
+    ``source: export`` (the default) ranks by the export's Last Open / Last Click columns;
+    ``source: klaviyo`` pulls the ``pull`` metrics before each day and ranks most engaged first
+    by ``score`` = the sum of ``weights[kind]`` over each customer's events of the last
+    ``window_days`` before the day's midnight (the export's last engagement breaks ties)."""
+
+    source: Literal["export", "klaviyo"] = "export"
+    pull: list[EngagementKind] = Field(default_factory=lambda: list(ENGAGEMENT_KINDS))
+    window_days: int = Field(default=90, ge=1, le=3650)
+    weights: dict[EngagementKind, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    @model_validator(mode="after")
+    def _weights_pulled(self) -> EngagementSettings:
+        if "weights" not in self.model_fields_set:
+            # the default weights count only what the plan pulls
+            pulled = {k: w for k, w in self.weights.items() if k in self.pull}
+            object.__setattr__(self, "weights", pulled)
+        unpulled = [
+            kind for kind, weight in self.weights.items() if weight and kind not in self.pull
+        ]
+        if self.source == "klaviyo" and unpulled:
+            raise ValueError(
+                f"weights count {', '.join(unpulled)} but `pull` does not fetch it — add it to "
+                "`pull` or drop its weight"
+            )
+        return self
+
+
+def default_list_name(plan: str, which: str) -> str:
+    """The list warmup finds or creates when the plan names none: one exclusion list per
+    sending day (its date filled in), one unsubscribe list; the plan's name makes them its own."""
+    return f"warmup {plan} {{date}}" if which == "exclusion" else f"warmup {plan} unsubscribes"
 
 
 LAST_START_YEAR = 9000
@@ -658,12 +790,33 @@ class Plan(StrictModel):
     schedule: Schedule
     guardrails: Guardrails = Guardrails()
     events: EventSettings = EventSettings()
+    engagement: EngagementSettings = EngagementSettings()
     # Mailbox provider groups; with `schedule.mailbox_caps` (or this) each day's allocation,
     # dry run, status and report go per group.
     mailboxes: MailboxSettings | None = None
     import_: ImportSettings = Field(default=ImportSettings(), alias="import")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_lists(cls, data: object) -> object:
+        """A Klaviyo list the plan does not name is found or created under a name unique to
+        the plan (seed 002's `warmup {plan} {date}` style)."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return data
+        providers = data.get("providers")
+        if not isinstance(providers, dict) or not isinstance(providers.get("klaviyo"), dict):
+            return data
+        klaviyo: dict[str, object] = providers["klaviyo"]
+        defaults = {
+            "exclusion_list": {"name": default_list_name(data["name"], "exclusion")},
+            "unsubscribe_list": {"name": default_list_name(data["name"], "unsubscribe")},
+        }
+        missing = {k: v for k, v in defaults.items() if klaviyo.get(k) is None}
+        if not missing:
+            return data
+        return {**data, "providers": {**providers, "klaviyo": {**klaviyo, **missing}}}
 
     @field_validator("start_date")
     @classmethod

@@ -12,6 +12,7 @@ from warmup.clock import show
 from warmup.errors import InvalidInput
 from warmup.mailboxes.status import groups_html
 from warmup.plan.loader import LoadedPlan
+from warmup.report.comparison import comparison_html
 from warmup.report.figures import NOT_RUN, DayRow
 from warmup.report.funnel import day_funnel, latest_day
 from warmup.report.graph import layered_layout
@@ -245,7 +246,7 @@ Next: {escape(status.next_action)}</p>
 {rates_svgs(loaded, status.days)}
 <h2>Funnel{f" of day {day}" if day is not None else ""}</h2>
 {funnel}
-{groups_html(status.mailbox_groups)}<h2>Klaviyo list sync</h2>
+{groups_html(status.mailbox_groups)}{comparison_html(status.comparison)}<h2>Klaviyo list sync</h2>
 {list_sync_html(status)}
 <h2>Days</h2>
 {days_table(status.days)}

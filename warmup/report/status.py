@@ -13,6 +13,7 @@ from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.mailboxes.status import coming_holds, group_rows, render_group_table
 from warmup.plan.calendar import local_time
 from warmup.plan.loader import LoadedPlan
+from warmup.report.comparison import comparison, render_lines
 from warmup.report.figures import NOT_RUN, DayRow, day_rows
 from warmup.store import Store, journeys, open_store
 from warmup.store.outbox import (
@@ -64,22 +65,29 @@ class PlanStatus:
     clock_change: ClockChange | None
     # each day's mailbox provider groups (warmup.mailboxes.status); empty without groups
     mailbox_groups: list[dict[str, Any]] = field(default_factory=list)
+    # per provider and engagement tier (warmup.report.comparison); empty unless the plan
+    # pulls Klaviyo's engagement
+    comparison: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "version": JSON_VERSION,
-            "plan": self.plan,
-            "timezone": self.timezone,
-            "store": self.store,
-            "days": [d.to_json() for d in self.days],
-            "email_backlog": self.email_backlog,
-            "list_sync_backlog": self.list_sync_backlog,
-            "unsubscribes_waiting": self.unsubscribes_waiting,
-            "oldest_unsubscribe_seconds": self.oldest_unsubscribe_seconds,
-            "guardrail": self.guardrail.to_json(),
-            "next": self.next_action,
-            "clock_changes": [wall_json(s, self.clock_change) for s in self.clock_nights],
-        } | ({"mailbox_groups": self.mailbox_groups} if self.mailbox_groups else {})
+        return (
+            {
+                "version": JSON_VERSION,
+                "plan": self.plan,
+                "timezone": self.timezone,
+                "store": self.store,
+                "days": [d.to_json() for d in self.days],
+                "email_backlog": self.email_backlog,
+                "list_sync_backlog": self.list_sync_backlog,
+                "unsubscribes_waiting": self.unsubscribes_waiting,
+                "oldest_unsubscribe_seconds": self.oldest_unsubscribe_seconds,
+                "guardrail": self.guardrail.to_json(),
+                "next": self.next_action,
+                "clock_changes": [wall_json(s, self.clock_change) for s in self.clock_nights],
+            }
+            | ({"mailbox_groups": self.mailbox_groups} if self.mailbox_groups else {})
+            | ({"comparison": self.comparison} if self.comparison else {})
+        )
 
 
 def _next_day(days: list[DayRow]) -> int:
@@ -248,6 +256,7 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
             clock_nights=nights,
             clock_change=loaded.plan.schedule.clock_change,
             mailbox_groups=group_rows(store.conn),
+            comparison=comparison(loaded, store.conn),
         )
     finally:
         store.close()
@@ -336,6 +345,7 @@ def render_table(status: PlanStatus) -> str:
             else f" (oldest {_age(status.oldest_unsubscribe_seconds)} ago)"
         ),
         *render_group_table(status.mailbox_groups)[1:],
+        *render_lines(status.comparison),
         f"guardrail   {rail.action} "
         + (f"for day {rail.day}" if rail.day <= len(status.days) else "after the last day")
         + "".join(f"\n              {reason}" for reason in [*rail.reasons, *rail.groups_held]),

@@ -9,6 +9,7 @@ afterwards. Segment memberships follow with one set-based statement, all in one 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,45 @@ def add_to_segment(conn: sqlite3.Connection, segment: str, customer_id: int, *, 
     )
 
 
+def count(conn: sqlite3.Connection) -> int:
+    """How many customers the store holds."""
+    return int(conn.execute("SELECT count(*) FROM customers").fetchone()[0])
+
+
+def property_rows(
+    conn: sqlite3.Connection, customer_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """Customer id -> the fields a profile property may copy, with ``attributes`` parsed."""
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(customer_ids), 500):
+        chunk = list(customer_ids[i : i + 500])
+        marks = ", ".join("?" for _ in chunk)
+        for row in conn.execute(
+            "SELECT id, email, first_name, last_name, phone, external_id, attributes "
+            f"FROM customers WHERE id IN ({marks})",
+            chunk,
+        ):
+            out[int(row[0])] = {
+                "email": row[1],
+                "first_name": row[2],
+                "last_name": row[3],
+                "phone": row[4],
+                "external_id": row[5],
+                "attributes": json.loads(row[6] or "{}"),
+            }
+    return out
+
+
+def attribute_keys(conn: sqlite3.Connection) -> set[str]:
+    """Every free export column some customer has a value in (``customers.attributes``)."""
+    return {
+        str(key)
+        for (key,) in conn.execute(
+            "SELECT DISTINCT j.key FROM customers c, json_each(c.attributes) j"
+        )
+    }
+
+
 def row_by_email(conn: sqlite3.Connection, email: str) -> Any:
     """The whole customer row (``sqlite3.Row`` when the connection uses that row factory)."""
     return conn.execute("SELECT * FROM customers WHERE email = ?", (email,)).fetchone()
@@ -72,6 +112,8 @@ class ImportLayout:
     email: int
     phone: int | None
     raw: Mapping[str, int]
+    # SMS consent (seed 004's values, case and spaces ignored), stored as the `sms` consent
+    sms: int | None = None
 
     def insert_sql(self) -> str:
         """The statement ``executemany`` runs: one parameter per CSV column, then the JSON."""
@@ -164,9 +206,28 @@ class ImportLayout:
                                              coalesce(last_engaged_at, '')), ''),
                 updated_at = excluded.updated_at;
             {consent_upsert};
+            {self._sms_sql(email, now_)}
             {touched}
         END
         """
+
+    def _sms_sql(self, email: str, now_: str) -> str:
+        """The row's SMS consent, when its cell says one, merged like the email's (sticky)."""
+        if self.sms is None:
+            return ""
+        value = f"replace(upper(trim(new.c{self.sms})), ' ', '_')"
+        status = (
+            f"CASE {value} WHEN 'SUBSCRIBED' THEN 'subscribed' "
+            "WHEN 'UNSUBSCRIBED' THEN 'unsubscribed' WHEN 'SUPPRESSED' THEN 'suppressed' "
+            "WHEN 'NEVER_SUBSCRIBED' THEN 'never_subscribed' END"
+        )
+        upsert = consents.upsert_sql(
+            f"SELECT id, 'sms', {status}, {now_}, 'import' FROM customers "
+            f"WHERE email = {email} AND {status} IS NOT NULL",
+            keep=consents.WITHDRAWN,
+            unless=(consents.SUPPRESSED,),
+        )
+        return f"{upsert};"
 
 
 def _sql_string(text: str) -> str:

@@ -397,3 +397,32 @@ def _mailbox_groups(db: MigrationTarget) -> None:
         ALTER TABLE allocations ADD COLUMN grp TEXT;
         """,
     )
+
+
+@migration("007_klaviyo_engagement")
+def _klaviyo_engagement(db: MigrationTarget) -> None:
+    # Engagement Klaviyo recorded (issue 17; warmup.store.engagement): one row per Klaviyo event
+    # id, so a pull repeated after a crash stores nothing twice. `kind` is warmup's name of the
+    # metric (received, opened, clicked, bounced, marked_as_spam). A cursor per metric keeps the
+    # newest event time whose page was committed with it: the next pull starts there
+    # (greater-or-equal, the ids absorb the overlap), so a pull killed part-way resumes without
+    # a gap.
+    run_script(
+        db,
+        """
+        CREATE TABLE klaviyo_events (
+            id TEXT PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            kind TEXT NOT NULL,
+            occurred_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX klaviyo_events_customer ON klaviyo_events (customer_id, kind, occurred_at);
+        CREATE TABLE klaviyo_event_cursors (
+            kind TEXT PRIMARY KEY,
+            metric_id TEXT NOT NULL,
+            until TEXT NOT NULL,
+            events INTEGER NOT NULL DEFAULT 0,
+            pulled_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        """,
+    )

@@ -8,8 +8,8 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from tests.engine.storefill import fill_store, table, write_plan
 from tests.engine.test_events import add_event
+from tests.support.storefill import fill_store, table, write_plan
 from warmup.engine import explain, process_events, run_day
 from warmup.errors import PlanError
 from warmup.plan import LoadedPlan, load_plan

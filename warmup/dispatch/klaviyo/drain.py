@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,10 +17,10 @@ from warmup.dispatch.klaviyo.resolve import client_for, is_per_day, resolve_list
 from warmup.dispatch.klaviyo.send import ADD_TEMPLATE, send_all
 from warmup.dispatch.klaviyo.window import not_begun
 from warmup.errors import KlaviyoError
-from warmup.plan import LoadedPlan
+from warmup.plan import LoadedPlan, properties
 from warmup.providers.klaviyo import KlaviyoClient
 from warmup.providers.klaviyo.request import webhook_request
-from warmup.store import Store, now_iso
+from warmup.store import Store, customers, days, now_iso
 from warmup.store.lists import KlaviyoLists
 from warmup.store.outbox import (
     FAILED,
@@ -80,7 +80,24 @@ class ListChangeDrain:
                 # Identity is email: a list needs only the email's profile, and another
                 # profile's phone or external id in an import would move that profile instead.
                 row.profile.update(phone=None, external_id=None)
+        self._attach_properties([r for r in found if r.payload.get("list")], joins_list=True)
+        self._attach_properties([r for r in found if not r.payload.get("list")], joins_list=False)
         return found
+
+    def _attach_properties(self, rows: list[ListChange], *, joins_list: bool) -> None:
+        """The plan's profile properties (warmup.plan.properties) on each row's profile."""
+        plan = self.loaded.plan
+        if not rows or not plan.providers.klaviyo.profile_properties:
+            return
+        conn = self.store.conn
+        people = customers.property_rows(conn, sorted({r.customer_id for r in rows}))
+        dates = {n: date.fromisoformat(state.date) for n, state in days.states(conn).items()}
+        properties.attach(
+            plan,
+            self.loaded.scenario,
+            [(r.profile, people.get(r.customer_id, {}), r.day, dates.get(r.day)) for r in rows],
+            joins_list=joins_list,
+        )
 
     def mark(
         self,

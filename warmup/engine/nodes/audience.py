@@ -93,6 +93,9 @@ class Audience(NodeType):
             return sql.in_segment(node.segment)
         if node.source == "allocation":
             raise ValueError("the allocation node is not a predicate")  # the walker ranks it
+        first = ctx.plan.schedule.exclusion_first_from_day
+        if node.source == "exclusion_list" and first is not None and ctx.day < first:
+            return "0", []  # seed 004: #558 targets the excluded first on its days only
         return sql.allocated_new_on(_history_days(node, ctx.plan, ctx.day))
 
     def explain(self, node: NodeBase, facts: Facts, label: str) -> str:
@@ -128,15 +131,32 @@ def _allocation_reason(facts: Facts, label: str) -> str:
         return "allocation not run yet"
     from warmup.mailboxes.allocation import customer_group
 
+    score = _score_fact(facts)
+    scored = f" ({score})" if score else ""
     group = customer_group(facts.conn, facts.day, int(facts.customer["id"]))
     if label == "yes" or journey["outcome"] in ("new", "skipped"):
         if group is None:
-            return f"limit: rank {rank:,} ≤ limit {limit:,} → new provider"
-        return f"limit: rank {rank:,}, {_group_room(group)}, within limit {limit:,} → new provider"
+            return f"limit: rank {rank:,}{scored} ≤ limit {limit:,} → new provider"
+        return (
+            f"limit: rank {rank:,}{scored}, {_group_room(group)}, within limit {limit:,} "
+            "→ new provider"
+        )
     if group is not None and group.cap is not None and group.new >= group.cap:
         held = f" (held: {group.held})" if group.held else ""
         return f"{group.name} at its cap of {group.cap:,}{held} → stays with Klaviyo"
-    return f"limit: rank {rank:,} > limit {limit:,} → stays with Klaviyo"
+    return f"limit: rank {rank:,}{scored} > limit {limit:,} → stays with Klaviyo"
+
+
+def _score_fact(facts: Facts) -> str | None:
+    """The engagement score the allocation ranked by, when the plan ranks by Klaviyo's."""
+    settings = facts.loaded.plan.engagement
+    if settings.source != "klaviyo":
+        return None
+    from warmup.engagement.ranking import customer_score  # the plan loads after the registry
+
+    score, counts = customer_score(facts.conn, settings, int(facts.customer["id"]), facts.day_start)
+    seen = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no events"
+    return f"engagement score {score:g} ({seen} in {settings.window_days} days)"
 
 
 def _group_room(group: GroupDay) -> str:

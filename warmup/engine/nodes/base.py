@@ -17,7 +17,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -156,6 +156,16 @@ class Facts:
     def attributes(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.customer["attributes"] or "{}")
         return parsed
+
+    @property
+    def day_start(self) -> datetime:
+        """Midnight of the day's date in the plan's timezone: the date the run stored, or the
+        calendar's for a day not run yet."""
+        from warmup.plan.calendar import day_date, local_time  # the plan loads after the registry
+
+        stored = self.day_row["date"] if self.day_row is not None else None
+        when = date.fromisoformat(stored) if stored else day_date(self.loaded.plan, self.day)
+        return local_time(self.loaded.plan, when)
 
 
 def arrow(label: str) -> str:

@@ -1,8 +1,10 @@
-"""``condition``: a test over the customer's own fields; every listed test must hold for
-``yes``."""
+"""``condition``: a test over the customer's own fields and the engagement Klaviyo recorded for
+them (pulled into the store, plan ``engagement.source: klaviyo``); every listed test must hold
+for ``yes``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
@@ -18,6 +20,7 @@ from warmup.engine.nodes.base import (
     StrictModel,
     arrow,
 )
+from warmup.store import engagement
 
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
@@ -30,6 +33,35 @@ class ConsentPredicate(StrictModel):
     status_in: list[ConsentStatus] = Field(min_length=1)
 
 
+# Klaviyo's email events as warmup names them (warmup.engagement; plan `engagement.pull`).
+EngagementEventKind = Literal["received", "opened", "clicked", "bounced", "marked_as_spam"]
+
+
+class EngagementPredicate(StrictModel):
+    """Count of the customer's pulled Klaviyo events of ``kinds`` in the ``within_days`` before
+    the day's midnight, against ``at_least`` and/or ``at_most``."""
+
+    kinds: list[EngagementEventKind] = Field(min_length=1)
+    at_least: int | None = Field(default=None, ge=0)
+    at_most: int | None = Field(default=None, ge=0)
+    within_days: int = Field(default=90, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _bound(self) -> EngagementPredicate:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError(
+                "an engagement test needs a bound — add `at_least: 1` (engaged) or "
+                "`at_most: 0` (none of these events)"
+            )
+        return self
+
+    def window(self, day_start: datetime) -> tuple[str, str]:
+        """[start, end) in the store's time format: the ``within_days`` before the day's
+        midnight, so events pulled later in the day do not change the day's answer."""
+        end = day_start.astimezone(UTC).replace(microsecond=0)
+        return (end - timedelta(days=self.within_days)).isoformat(), end.isoformat()
+
+
 class ConditionNode(BranchNode):
     """A predicate over customer fields; every listed test must hold for ``yes``."""
 
@@ -38,6 +70,8 @@ class ConditionNode(BranchNode):
     email_valid: bool | None = None
     has_phone: bool | None = None
     attribute_equals: dict[str, str | int | float | bool] | None = None
+    # Klaviyo's engagement as pulled into the store (plan `engagement.source: klaviyo`)
+    engagement: EngagementPredicate | None = None
 
     @model_validator(mode="after")
     def _at_least_one_test(self) -> ConditionNode:
@@ -46,10 +80,11 @@ class ConditionNode(BranchNode):
             and self.email_valid is None
             and self.has_phone is None
             and not self.attribute_equals
+            and self.engagement is None
         ):
             raise ValueError(
-                "a condition needs at least one test: consent, email_valid, has_phone or "
-                "attribute_equals"
+                "a condition needs at least one test: consent, email_valid, has_phone, "
+                "attribute_equals or engagement"
             )
         return self
 
@@ -69,6 +104,14 @@ class Condition(NodeType):
             parts.append(("(COALESCE(c.phone, '') <> '') = ?", [int(node.has_phone)]))
         for key, value in (node.attribute_equals or {}).items():
             parts.append(sql.attribute_equals(key, value))
+        if node.engagement is not None:
+            test = node.engagement
+            start, end = test.window(ctx.start)
+            parts.append(
+                sql.engagement_within(
+                    test.kinds, start, end, at_least=test.at_least, at_most=test.at_most
+                )
+            )
         return sql.all_of([text for text, _ in parts]), [p for _, own in parts for p in own]
 
     def explain(self, node: NodeBase, facts: Facts, label: str) -> str:
@@ -83,7 +126,17 @@ class Condition(NodeType):
         if node.attribute_equals:
             attrs = facts.attributes
             said += [f"{k} = {attrs.get(k)!r}" for k in node.attribute_equals]
+        if node.engagement is not None:
+            said.append(_engagement_fact(node.engagement, facts))
         return f"{', '.join(said)} {arrow(label)}"
+
+
+def _engagement_fact(test: EngagementPredicate, facts: Facts) -> str:
+    """The count the engagement test compared, for the day's window as the run computed it."""
+    start, end = test.window(facts.day_start)
+    counts = engagement.customer_counts(facts.conn, int(facts.customer["id"]), start, end)
+    count = sum(counts.get(kind, 0) for kind in test.kinds)
+    return f"{count} {'/'.join(test.kinds)} events in {test.within_days} days"
 
 
 TYPE = Condition()

@@ -67,6 +67,9 @@ ENDPOINTS = (
     _e("suppress", "POST", "/api/profile-suppression-bulk-create-jobs", L, 100),
     _e("get_suppress_job", "GET", f"/api/profile-suppression-bulk-create-jobs/{_ID}", L),
     _e("unsuppress", "POST", "/api/profile-suppression-bulk-delete-jobs", L, 100),
+    # engagement pulls (warmup.engagement): OAS get_events is XL, get_metrics M
+    _e("get_events", "GET", "/api/events", XL),
+    _e("get_metrics", "GET", "/api/metrics", M),
 )
 
 

@@ -45,6 +45,8 @@ def webhook_request(
         "list_id": list_id,
         "list_mode": list_mode,
         "consented_at": consented.isoformat(),
+        # subscribe: skip the list's double opt-in only when the plan says historical import
+        "historical_import": loaded.plan.providers.klaviyo.subscribe_opt_in == "historical_import",
         "day": day,
         **(extra or {}),
     }
