@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("events", ("warmup.events",)),
     ("dispatch", ("warmup.dispatch",)),
     ("importer", ("warmup.importer",)),
+    ("engagement", ("warmup.engagement",)),
     ("email", ("warmup.email",)),
     ("providers", ("warmup.providers",)),
     ("wallclock", ("warmup.wallclock",)),
@@ -72,6 +73,14 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ("warmup.plan.models", "warmup.mailboxes.nameservers"): (
         "a plan's name servers are parsed as the resolver parses them (inside the validator; "
         "nameservers imports nothing of warmup)"
+    ),
+    # Landed with issue 17 (engagement) just before this test: to fold away by a later step.
+    ("warmup.engagement.pull", "warmup.events"): "the pull stores Klaviyo events as events do",
+    ("warmup.engagement.pull", "warmup.dispatch.klaviyo"): (
+        "the pull resolves Klaviyo lists the way the dispatcher does"
+    ),
+    ("warmup.engine.nodes.audience", "warmup.engagement.ranking"): (
+        "the audience node explains a customer's engagement rank (inside explain)"
     ),
     ("warmup.engine.nodes.audience", "warmup.mailboxes.allocation"): (
         "the audience node explains a customer's mailbox group and cap (inside explain, and "
@@ -216,6 +225,8 @@ def test_node_types_import_plan_only_for_type_hints() -> None:
         if i.module.startswith("warmup.engine.nodes")
         and i.target.startswith("warmup.plan")
         and not i.type_only
+        # issue 17: a node's day start read through the calendar (inside a property)
+        and (i.module, i.target) != ("warmup.engine.nodes.base", "warmup.plan.calendar")
     ]
     assert not bad, "\n".join(bad)
 
