@@ -20,10 +20,11 @@ import csv
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from warmup import clock
 from warmup.csvfile import not_utf8, refuse_non_regular
 from warmup.email.message import message_id_for
 from warmup.errors import CsvImportError
@@ -206,3 +207,21 @@ def _read_events_csv(path: Path) -> list[IncomingEvent]:
                 )
             )
     return events
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest_age: timedelta | None
+
+
+def unsubscribe_backlog(store: Store, *, now: datetime | None = None) -> Backlog:
+    """Consent-rejects not yet in Klaviyo's unsubscribe list: unsubscribes/complaints the
+    consent flow has not processed, plus unsubscribe-list outbox rows not yet sent."""
+    event_count, event_oldest = stored_events.unprocessed(store.backend, CONSENT_EVENTS)
+    row_count, row_oldest = consents.unsubscribe_rows_unsent(store.backend)
+    oldest = min((t for t in (event_oldest, row_oldest) if t), default=None)
+    if oldest is None:
+        return Backlog(event_count + row_count, None)
+    now = now or clock.now()
+    return Backlog(event_count + row_count, max(timedelta(0), now - datetime.fromisoformat(oldest)))

@@ -82,3 +82,35 @@ def test_bad_input_is_exit_2_with_what_to_change(plan: str, args: list[str], say
     result = runner.invoke(app, ["export", plan, *args])
     assert result.exit_code == 2
     assert says in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm"])
+def test_output_onto_the_plans_own_store_is_refused(plan: str, suffix: str) -> None:
+    store = Path(os.environ["WARMUP_STORE"])
+    before = stored("outbox")
+    target = Path(f"{store}{suffix}")
+    result = runner.invoke(app, ["export", plan, "--table", "outbox", "--output", str(target)])
+    assert result.exit_code == 2, result.output
+    assert "the plan's store" in result.output and "Traceback" not in result.output
+    # SQLite removes its side files when the last connection closes: absent, or not our CSV
+    header = ",".join(before[0]).encode()
+    assert not target.exists() or header not in target.read_bytes()
+    assert stored("outbox") == before  # the store still opens and holds every row
+
+
+def test_output_onto_the_plan_file_is_refused(plan: str) -> None:
+    text = Path(plan).read_text(encoding="utf-8")
+    # another spelling of the same file must not slip through
+    other = Path(plan).parent / "." / Path(plan).name
+    result = runner.invoke(app, ["export", plan, "--table", "outbox", "-o", str(other)])
+    assert result.exit_code == 2, result.output
+    assert "the plan file" in result.output
+    assert Path(plan).read_text(encoding="utf-8") == text
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_write_failure_names_the_file(plan: str) -> None:
+    result = runner.invoke(app, ["export", plan, "--table", "outbox", "-o", "/dev/full"])
+    assert result.exit_code == 1, result.output
+    assert "writing /dev/full failed" in result.output
+    assert "unexpected" not in result.output and "Traceback" not in result.output

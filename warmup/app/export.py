@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable, Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from warmup.errors import InvalidInput
 
 if TYPE_CHECKING:
     from warmup.plan import LoadedPlan
@@ -34,6 +38,37 @@ TABLES = (
     "segment_members",
 )
 FORMATS = ("csv", "json")
+
+
+# SQLite keeps a store's recent writes beside it; overwriting them loses them as surely.
+_STORE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def refuse_own_files(loaded: LoadedPlan, output: Path) -> None:
+    """Refuse an ``--output`` that is the plan file or its store (or the store's side files):
+    opening it for writing would replace what the export is about to read."""
+    store = loaded.store_path
+    own = {
+        loaded.path: "the plan file",
+        loaded.scenario_path: "the plan's scenario file",
+        store: "the plan's store",
+    }
+    own.update({Path(f"{store}{suffix}"): "the plan's store" for suffix in _STORE_SIDE_FILES})
+    for path, what in own.items():
+        if _same_file(output, path):
+            raise InvalidInput(
+                f"--output {output} is {what} ({path}): exporting into it would overwrite it",
+                hint="pass --output a new file outside the store, e.g. outbox.csv",
+            )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:  # another name for the same file: a hard link or a bind mount
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
 
 
 def export_table(loaded: LoadedPlan, table: str, fmt: str, out: TextIO) -> int:

@@ -29,12 +29,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from warmup.clock import now
-from warmup.consent.flow import unsubscribe_backlog
 from warmup.consent.provider_routes import provider_routes
 from warmup.consent.webhooks import BadWebhook, parse_events, verify_signature
 from warmup.consent.worker import FlowWorker
 from warmup.email.tokens import verify_token
-from warmup.events import IncomingEvent, RecordResult, record_events
+from warmup.events import IncomingEvent, RecordResult, record_events, unsubscribe_backlog
 from warmup.plan import LoadedPlan
 from warmup.store import customers, now_iso, open_store
 

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
-from warmup import clock
 from warmup.dispatch.klaviyo import drain_klaviyo
 from warmup.engine import process_events
 from warmup.errors import InvalidInput, WarmupError
 from warmup.events import (
-    CONSENT_EVENTS,
     DEFAULT_SOURCE,
     RecordResult,
     read_events_csv,
@@ -24,7 +21,6 @@ from warmup.events import (
 )
 from warmup.plan import LoadedPlan
 from warmup.store import Store, consents, days, open_store
-from warmup.store import events as stored_events
 
 log = logging.getLogger(__name__)
 
@@ -104,21 +100,3 @@ def import_events_file(
     finally:
         store.close()
     return EventImportReport(path, len(events), result, flow)
-
-
-@dataclass(frozen=True)
-class Backlog:
-    count: int
-    oldest_age: timedelta | None
-
-
-def unsubscribe_backlog(store: Store, *, now: datetime | None = None) -> Backlog:
-    """Consent-rejects not yet in Klaviyo's unsubscribe list: unsubscribes/complaints the
-    consent flow has not processed, plus unsubscribe-list outbox rows not yet sent."""
-    event_count, event_oldest = stored_events.unprocessed(store.backend, CONSENT_EVENTS)
-    row_count, row_oldest = consents.unsubscribe_rows_unsent(store.backend)
-    oldest = min((t for t in (event_oldest, row_oldest) if t), default=None)
-    if oldest is None:
-        return Backlog(event_count + row_count, None)
-    now = now or clock.now()
-    return Backlog(event_count + row_count, max(timedelta(0), now - datetime.fromisoformat(oldest)))

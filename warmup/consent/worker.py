@@ -12,7 +12,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from warmup.consent.flow import FlowReport, run_consent_flow, unsubscribe_backlog
+from warmup.consent.flow import FlowReport, run_consent_flow
+from warmup.events import unsubscribe_backlog
 from warmup.plan import LoadedPlan
 from warmup.store import Store, open_store
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from warmup.store import consents
+from warmup.store.outbox import EMAIL, KLAVIYO, NEW, PENDING, WEBHOOK
 
 SqlPart = tuple[str, list[Any]]
 
@@ -437,8 +438,8 @@ def insert_webhooks(
         payload_sql = "?"
         payload_params = [json.dumps(settings, separators=(",", ":"))]
     cursor = conn.execute(
-        f"{OUTBOX_COLUMNS}SELECT ? || c.id, ?, ?, 'webhook', 'klaviyo', c.id, {payload_sql}, "
-        f"'pending', ?, NULL, ?, ? {source}",
+        f"{OUTBOX_COLUMNS}SELECT ? || c.id, ?, ?, '{WEBHOOK}', '{KLAVIYO}', c.id, {payload_sql}, "
+        f"'{PENDING}', ?, NULL, ?, ? {source}",
         [key_prefix, day, node_id, *payload_params, not_before, now, now, *params],
     )
     return cursor.rowcount
@@ -460,7 +461,7 @@ def insert_emails(
     """One email outbox row per customer of the day's journeys matching ``where`` who is
     allocated to the new provider today and still mailable (``SAFE``) now."""
     cursor = conn.execute(
-        f"{OUTBOX_COLUMNS}SELECT ? || c.id, ?, ?, 'email', 'new', c.id, ?, 'pending', ?, "
+        f"{OUTBOX_COLUMNS}SELECT ? || c.id, ?, ?, '{EMAIL}', '{NEW}', c.id, ?, '{PENDING}', ?, "
         "CASE WHEN ? IS NULL THEN NULL ELSE ? || c.id END, ?, ? "
         "FROM journeys j JOIN allocations a ON a.day = j.day AND a.customer_id = j.customer_id "
         "AND a.provider = 'new' JOIN customers c ON c.id = j.customer_id "

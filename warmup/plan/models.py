@@ -20,10 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from warmup import klaviyo_revisions
 from warmup.clock import is_zone_name
-from warmup.providers.klaviyo import revisions as klaviyo_revisions
-from warmup.providers.klaviyo.endpoints import REVISION as KLAVIYO_REVISION
-from warmup.providers.klaviyo.endpoints import REVISION_FORMAT
+from warmup.klaviyo_revisions import PATTERN as REVISION_FORMAT
+from warmup.klaviyo_revisions import STABLE_REVISION as KLAVIYO_REVISION
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -18,14 +18,15 @@ from warmup.plan.calendar import day_date, occupied_until
 from warmup.plan.loader import LoadedPlan
 from warmup.store import Store, days
 from warmup.store import events as stored_events
+from warmup.store.outbox import BOUNCED, FAILED, ON_HOLD, PENDING, SENDING, UNCERTAIN
 
 # A day's status before it has run: `late` is a planned day whose date has passed (status only).
 NOT_RUN = ("planned", "late")
 
-# Outbox statuses grouped the way an operator reads them.
-PENDING = ("pending", "sending")
-FAILED = ("failed", "bounced", "on_hold")
-UNCERTAIN = ("uncertain",)
+# Outbox statuses (the store's own constants) grouped the way an operator reads them.
+PENDING_GROUP = (PENDING, SENDING)
+FAILED_GROUP = (FAILED, BOUNCED, ON_HOLD)
+UNCERTAIN_GROUP = (UNCERTAIN,)
 
 
 @dataclass
@@ -36,11 +37,11 @@ class Outstanding:
     sent: int = 0
 
     def add(self, status: str, count: int) -> None:
-        if status in PENDING:
+        if status in PENDING_GROUP:
             self.pending += count
-        elif status in FAILED:
+        elif status in FAILED_GROUP:
             self.failed += count
-        elif status in UNCERTAIN:
+        elif status in UNCERTAIN_GROUP:
             self.uncertain += count
         elif status == "sent":
             self.sent += count

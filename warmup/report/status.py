@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from warmup.clock import ClockChange, local_today, show
-from warmup.consent.flow import unsubscribe_backlog
 from warmup.errors import InvalidInput
+from warmup.events import unsubscribe_backlog
 from warmup.guardrails import DayFigures, evaluate_guardrails
 from warmup.mailboxes.status import coming_holds, group_rows, render_group_table
 from warmup.plan.calendar import local_time

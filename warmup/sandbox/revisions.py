@@ -1,6 +1,6 @@
 """Klaviyo's ``revision`` header as Klaviyo treats it.
 
-The release table and its lifetimes are ``warmup.providers.klaviyo.revisions`` (the plan checks
+The release table and its lifetimes are ``warmup.klaviyo_revisions`` (the plan checks
 use them too). The sandbox knows one set of shapes, those of ``SHAPES_REVISION`` (the OpenAPI
 documents it ships), and serves them to every revision that is still alive up to
 ``STABLE_REVISION``, the newest general-availability release (the one the official SDKs send).
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from warmup.providers.klaviyo.revisions import (
+from warmup.klaviyo_revisions import (
     FORMAT,
     LIFETIME_YEARS,
     RELEASES,
@@ -25,7 +25,7 @@ from warmup.providers.klaviyo.revisions import (
     resolve,
     retires_on,
 )
-from warmup.providers.klaviyo.revisions import PATTERN as _REVISION
+from warmup.klaviyo_revisions import PATTERN as _REVISION
 
 __all__ = [
     "FORMAT",

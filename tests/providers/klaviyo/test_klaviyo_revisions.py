@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from warmup.providers.klaviyo import revisions
+from warmup import klaviyo_revisions as revisions
 from warmup.providers.klaviyo.endpoints import REVISION
 from warmup.sandbox import revisions as sandbox_revisions
 

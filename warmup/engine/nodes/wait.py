@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import model_validator
 
-from warmup.clock import show
+from warmup.clock import resolve, show
 from warmup.engine.nodes.base import Drawing, Facts, LinearNode, NodeBase, NodeType, parse_duration
 
 if TYPE_CHECKING:
@@ -52,9 +52,6 @@ class Wait(NodeType):
 
     def leave_at(self, node: NodeBase, ctx: DayContext, arrive: datetime) -> datetime:
         assert isinstance(node, WaitNode)
-        # Imported here: the calendar reads the plan models, which load after the node types.
-        from warmup.plan.calendar import local_time
-
         if node.delay is not None:
             return arrive + node.delay
         hhmm = (
@@ -62,7 +59,10 @@ class Wait(NodeType):
             if node.until == "send_time"
             else str(node.until)
         )
-        return max(arrive, local_time(ctx.plan, ctx.date, hhmm))
+        # The clock reads the time in the plan's zone as the plan's clock_change says (what
+        # plan.calendar.local_time does): node types import nothing of plan/.
+        at = resolve(ctx.plan.timezone, ctx.date, hhmm, ctx.plan.schedule.clock_change)
+        return max(arrive, at)
 
     def explain(self, node: NodeBase, facts: Facts, label: str) -> str:
         assert isinstance(node, WaitNode)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from warmup.providers.klaviyo.revisions import STABLE_REVISION
+from warmup.klaviyo_revisions import STABLE_REVISION
 
 # The revision warmup sends unless the plan pins another (providers.klaviyo.revision): Klaviyo's
 # current stable release. Moving it: README "Klaviyo sync and the sandbox".

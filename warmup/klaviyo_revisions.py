@@ -5,6 +5,9 @@ Klaviyo's versioning policy (developers.klaviyo.com/en/docs/api_versioning_and_d
 a revision is a release date; a date that is not itself a release is served by the latest release
 on or before it; a release is stable for one year, deprecated for a second and retired two years
 after its date.
+
+Plain data and date arithmetic, importing nothing of warmup: a leaf below plan/, providers/ and
+sandbox/, which all read it (the sandbox may import nothing above itself).
 """
 
 from __future__ import annotations
