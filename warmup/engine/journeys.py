@@ -95,7 +95,7 @@ def journeys_on(ctx: DayContext, paths: list[Path], alias: str = "j") -> tuple[s
     """SQL matching the day's ``journeys`` rows (alias ``alias``) on any of ``paths``: by the
     stored path id, or by the node list in rows written before path ids (migration 040)."""
     stored = journeys.stored_paths(ctx.conn, ctx.day)
-    ids = [stored[key] for p in paths if (key := (p.to_json(), p.labels[-1])) in stored]
+    ids = sorted({i for p in paths for i in stored.get((p.to_json(), p.labels[-1]), [])})
     by_list = " OR ".join(f"({alias}.path = ? AND {alias}.last_label = ?)" for _ in paths)
     params: list[Any] = []
     for path in paths:

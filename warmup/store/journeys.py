@@ -52,14 +52,16 @@ def path_counts(conn: sqlite3.Connection, day: int) -> list[tuple[str, str, int]
     ]
 
 
-def stored_paths(conn: sqlite3.Connection, day: int) -> dict[tuple[str, str], int]:
-    """The day's path ids (migration 040) by (node ids as JSON, last label)."""
-    return {
-        (str(path), str(label)): int(path_id)
-        for path_id, path, label in conn.execute(
-            "SELECT id, path, last_label FROM journey_paths WHERE day = ?", (day,)
-        )
-    }
+def stored_paths(conn: sqlite3.Connection, day: int) -> dict[tuple[str, str], list[int]]:
+    """The day's path ids (migration 040) by (node ids as JSON, last label). Several ids can
+    share a key: a branch whose ``yes`` and ``no`` lead to the same node walks the same nodes
+    on two paths."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for path_id, path, label in conn.execute(
+        "SELECT id, path, last_label FROM journey_paths WHERE day = ?", (day,)
+    ):
+        out.setdefault((str(path), str(label)), []).append(int(path_id))
+    return out
 
 
 def by_path_and_place(conn: sqlite3.Connection, day: int) -> list[tuple[Any, ...]]:

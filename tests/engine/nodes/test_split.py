@@ -128,3 +128,27 @@ def test_diagrams_draw_a_split_as_a_trapezium(tmp_path: Path) -> None:
     scenario = split_plan(tmp_path).scenario
     assert 'n_s[/"#s split"\\]' in to_mermaid(scenario)
     assert '"s" [label="#s split", shape=trapezium];' in to_dot(scenario)
+
+
+BOTH_ARMS = """
+name: both-arms
+nodes:
+  - {id: t, type: trigger, on: date, next: s}
+  - {id: s, type: split, share: 0.25, yes: x, no: x}
+  - {id: x, type: webhook, template: klaviyo/add-profiles-to-list.json.j2, list: exclusion}
+"""
+
+
+def test_both_arms_to_one_node_act_for_everyone(tmp_path: Path) -> None:
+    # Both arms walk the same nodes on two paths: each path's customers get the node's action
+    # (one path's customers once lost theirs: journeys were matched by the node list alone).
+    scenario = tmp_path / "both.yaml"
+    scenario.write_text(BOTH_ARMS, encoding="utf-8")
+    loaded = load_plan(
+        write_plan(tmp_path, days=[10, 10, 10], scenario=scenario, store=tmp_path / "s.db")
+    )
+    fill_store(loaded.store_path, 400, seed=3)
+    result = run_day(loaded, 1, now=evening(1))
+    arms = {n.id: n for n in result.funnel}["s"].out
+    assert set(arms) == {"yes", "no"} and min(arms.values()) > 0
+    assert len(treated(loaded.store_path, 1)) == 400
