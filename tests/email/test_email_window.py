@@ -17,7 +17,7 @@ from warmup.dispatch.email import drain_email
 from warmup.email import window as window_module
 from warmup.email.window import SendWindow, schedule_slot
 from warmup.plan import load_plan
-from warmup.store import Store
+from warmup.store import Store, days
 
 TZ = ZoneInfo("Europe/Prague")
 START = datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
@@ -83,3 +83,23 @@ def test_the_dispatcher_follows_the_window(
     # First at 10:00 (a minute after the run began), then one every 5 minutes.
     assert round(sum(slept)) == 60 + 11 * 300
     assert round(slept[0]) == 60
+
+
+def test_a_day_pushed_by_a_held_back_day_paces_on_its_own_date(
+    tmp_path: Path, store: Store
+) -> None:
+    # Day 1 (planned 2026-12-01) completed only on 12-03: day 2 falls on 12-04, and its send
+    # window opens that morning, not on the plan's first-guess 12-02.
+    loaded = write_plan(tmp_path)
+    plan = yaml.safe_load(loaded.path.read_text())
+    plan["schedule"]["send_window"] = {"start": "10:00", "end": "11:00"}
+    loaded.path.write_text(yaml.safe_dump(plan))
+    loaded = load_plan(loaded.path)
+    days.start(
+        store.backend, 1, "2026-12-01", started_at="2026-12-01T09:00:00+00:00", forced_reason=None
+    )
+    days.finish(store.backend, 1, "completed", "2026-12-03T12:00:00+00:00")
+    add_email_rows(store, 2, add_customers(store, 2))
+    pacer = window_module.window_pacer(loaded, store, 2, datetime(2026, 12, 4, 8, tzinfo=TZ))
+    assert pacer is not None
+    assert pacer.window.start == datetime(2026, 12, 4, 10, tzinfo=TZ)

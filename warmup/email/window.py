@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from warmup.plan import LoadedPlan
-from warmup.plan.calendar import day_date, local_time
-from warmup.store import Store
+from warmup.plan.calendar import date_of_day, local_time
+from warmup.store import Store, days
 from warmup.store import events as stored_events
 
 Shape = Literal["even", "hourly_ramp"]
@@ -133,7 +133,7 @@ def window_pacer(loaded: LoadedPlan, store: Store, day: int, now: datetime) -> W
     settings = loaded.plan.schedule.send_window
     if settings is None or day > loaded.plan.day_count:
         return None
-    when = day_date(loaded.plan, day)
+    when = date_of_day(loaded.plan, day, days.states(store.backend))
     window = SendWindow(
         local_time(loaded.plan, when, settings.start),
         local_time(loaded.plan, when, settings.end),

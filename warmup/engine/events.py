@@ -20,7 +20,7 @@ from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions, type_of
 from warmup.engine.nodes.base import EventVisit
 from warmup.plan import LoadedPlan
-from warmup.plan.calendar import day_date, local_time
+from warmup.plan.calendar import date_of_day, local_time
 from warmup.plan.scenario import TriggerNode
 from warmup.store import Store, days, now_iso
 from warmup.store import events as stored_events
@@ -59,7 +59,7 @@ def _context(loaded: LoadedPlan, store: Store, day: int | None) -> DayContext:
     if day is None:
         day = days.latest_day(store.backend) or 1
     day = max(1, min(int(day), loaded.plan.day_count))
-    when = day_date(loaded.plan, day)
+    when = date_of_day(loaded.plan, day, days.states(store.backend))
     ctx = DayContext(loaded, store.conn, day, when, local_time(loaded.plan, when), None, False)
     register_sql_functions(ctx)
     return ctx

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 from warmup import clock
 from warmup.plan.models import WEEKDAYS, Plan
@@ -57,6 +58,29 @@ def occupied_until(plan: Plan, planned: date, completed_at: str | None) -> date:
     if not completed_at:
         return planned
     return max(planned, local_date(plan, datetime.fromisoformat(completed_at)))
+
+
+class RanDay(Protocol):
+    """What a recorded day tells the calendar (``warmup.store.days.DayState`` is one)."""
+
+    @property
+    def date(self) -> str: ...
+    @property
+    def completed_at(self) -> str | None: ...
+
+
+def date_of_day(plan: Plan, day: int, ran: Mapping[int, RanDay]) -> date:
+    """The date day ``day`` ran on, else the date the calendar gives it after the days that
+    have run (each occupying its date, or the date it completed when later): the one answer
+    for every part that dates a day — the engine, the list window, the send window, events."""
+    if day in ran:
+        return date.fromisoformat(ran[day].date)
+    history = {
+        number: occupied_until(plan, date.fromisoformat(state.date), state.completed_at)
+        for number, state in ran.items()
+        if number < day
+    }
+    return day_date(plan, day, history)
 
 
 def dates_after(plan: Plan, day: int, history: Mapping[int, date], on: date) -> dict[int, date]:

@@ -9,7 +9,7 @@ from datetime import time as dt_time
 from zoneinfo import ZoneInfo
 
 from warmup.plan import LoadedPlan
-from warmup.plan.calendar import day_date, local_date
+from warmup.plan.calendar import date_of_day
 from warmup.store import Store, days
 
 
@@ -17,19 +17,7 @@ def list_date(loaded: LoadedPlan, store: Store, day: int) -> str:
     """The date day ``day`` ran on, else the date the plan's calendar gives it after the days
     that have run (each anchored on its date, or the date it completed when that was later,
     as the engine dates a day)."""
-    ran = days.states(store.backend)
-    if day in ran:
-        return str(ran[day].date)
-    history = {}
-    for number, state in ran.items():
-        if number >= day:
-            continue
-        anchor = date.fromisoformat(state.date)
-        if state.completed_at:
-            done = datetime.fromisoformat(state.completed_at)
-            anchor = max(anchor, local_date(loaded.plan, done))
-        history[number] = anchor
-    return day_date(loaded.plan, day, history).isoformat()
+    return date_of_day(loaded.plan, day, days.states(store.backend)).isoformat()
 
 
 def day_bounds(loaded: LoadedPlan, store: Store, day: int) -> tuple[datetime, datetime]:
