@@ -27,48 +27,10 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-import yaml
+from send_bench import write_plan  # the same one-day SMTP plan; $WARMUP_STORE picks the store
 
 from warmup.email.sink import smtp_sink
 from warmup.store import now_iso, open_store
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def write_plan(folder: Path, port: int, connections: int) -> Path:
-    plan = {
-        "name": "bench",
-        "timezone": "Europe/Prague",
-        "start_date": "2026-12-01",
-        "scenario": str(REPO / "scenarios" / "variant-1.yaml"),
-        "templates": str(REPO / "templates"),
-        "sender": {
-            "from": "Acme News <news@send.acme.example>",
-            "reply_to": "care@acme.example",
-        },
-        "unsubscribe": {
-            "url": "https://acme.example/unsubscribe",
-            "mailto": "unsubscribe@acme.example",
-        },
-        "providers": {
-            "new": {
-                "kind": "smtp",
-                "host": "127.0.0.1",
-                "port": port,
-                "tls": "none",
-                "max_connections": connections,
-                "rate_per_second": 1_000_000,
-            },
-            "klaviyo": {
-                "exclusion_list": {"name": "x"},
-                "unsubscribe_list": {"name": "u"},
-            },
-        },
-        "schedule": {"days": [{"day": 1, "new": "all", "template": "day-01"}]},
-    }
-    path = folder / "bench.yaml"
-    path.write_text(yaml.safe_dump(plan), encoding="utf-8")
-    return path
 
 
 def fill_store(location: str, count: int, prefix: str) -> None:
