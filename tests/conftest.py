@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import postgres_server, postgres_url, store_location
+
+__all__ = ["postgres_server", "postgres_url", "store_location"]  # fixtures for every package
+
 REPO = Path(__file__).resolve().parent.parent
 
 

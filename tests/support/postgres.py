@@ -1,4 +1,4 @@
-"""A real PostgreSQL for the store's tests: each test gets its own database, made and dropped.
+"""A real PostgreSQL for any package's tests: each test gets its own database, made and dropped.
 
 The server is the machine's own (``WARMUP_TEST_POSTGRES``, default 127.0.0.1:5432 as user
 postgres, trust auth) when it answers; otherwise the session starts one from a Debian or
