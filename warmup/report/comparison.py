@@ -13,7 +13,6 @@ new providers report no opens or clicks to warmup: those rates are Klaviyo's onl
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, timedelta
 from html import escape
 from typing import Any
@@ -21,13 +20,14 @@ from typing import Any
 from warmup.plan.calendar import local_time
 from warmup.plan.loader import LoadedPlan
 from warmup.store import days, engagement
+from warmup.store.backends import Executes
 from warmup.store.engagement import CohortFigures
 
 FIGURES = ("delivered", "opened", "clicked", "bounced", "complained")
 _FAR = "9999-12-31T00:00:00+00:00"
 
 
-def comparison(loaded: LoadedPlan, conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def comparison(loaded: LoadedPlan, conn: Executes) -> list[dict[str, Any]]:
     """The cohorts' figures and rates; empty unless the plan pulls Klaviyo's engagement."""
     plan = loaded.plan
     if plan.engagement.source != "klaviyo":

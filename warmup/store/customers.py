@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.store import consents
-from warmup.store.backends import Executes
+from warmup.store.backends import Backend, Executes
 from warmup.store.database import Store, now_iso
 
 
@@ -51,9 +51,7 @@ def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM customers").fetchone()[0])
 
 
-def property_rows(
-    conn: sqlite3.Connection, customer_ids: Sequence[int]
-) -> dict[int, dict[str, Any]]:
+def property_rows(conn: Executes, customer_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Customer id -> the fields a profile property may copy, with ``attributes`` parsed."""
     out: dict[int, dict[str, Any]] = {}
     for i in range(0, len(customer_ids), 500):
@@ -75,14 +73,15 @@ def property_rows(
     return out
 
 
-def attribute_keys(conn: sqlite3.Connection) -> set[str]:
+def attribute_keys(db: Backend) -> set[str]:
     """Every free export column some customer has a value in (``customers.attributes``)."""
-    return {
-        str(key)
-        for (key,) in conn.execute(
-            "SELECT DISTINCT j.key FROM customers c, json_each(c.attributes) j"
-        )
-    }
+    keys = (
+        "SELECT DISTINCT jsonb_object_keys(attributes::jsonb) FROM customers "
+        "WHERE attributes IS NOT NULL"
+        if db.dialect == "postgresql"
+        else "SELECT DISTINCT j.key FROM customers c, json_each(c.attributes) j"
+    )
+    return {str(key) for (key,) in db.execute(keys)}
 
 
 def row_by_email(conn: Executes, email: str) -> Any:

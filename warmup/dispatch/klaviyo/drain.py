@@ -89,7 +89,7 @@ class ListChangeDrain:
         plan = self.loaded.plan
         if not rows or not plan.providers.klaviyo.profile_properties:
             return
-        conn = self.store.conn
+        conn = self.store.backend
         people = customers.property_rows(conn, sorted({r.customer_id for r in rows}))
         dates = {n: date.fromisoformat(state.date) for n, state in days.states(conn).items()}
         properties.attach(
