@@ -109,7 +109,7 @@ class ListChangeDrain:
         if not rows:
             return
         stamp = now_iso()
-        with self.store.transaction():
+        with self.store.backend.transaction():
             self.outbox.set_list_changes([r.id for r in rows], status, error, stamp)
             if status == SENT and list_id:
                 self.lists.add_members(list_id, [r.customer_id for r in rows], stamp)
