@@ -243,7 +243,7 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
         return PlanStatus(
             plan=loaded.plan.name,
             timezone=loaded.plan.timezone,
-            store=str(loaded.store_path),
+            store=store.location,
             days=days,
             email_backlog=outbox.email_backlog(),
             list_sync_backlog=outbox.list_change_backlog(),

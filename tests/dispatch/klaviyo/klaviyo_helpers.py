@@ -84,8 +84,7 @@ def write_webhooks(
     profiles = {
         int(row[0]): row[1:]
         for row in db.execute(
-            "SELECT id, email, klaviyo_id, phone, external_id, first_name, last_name "
-            "FROM customers"
+            "SELECT id, email, klaviyo_id, phone, external_id, first_name, last_name FROM customers"
         ).fetchall()
     }
     fields = ("email", "klaviyo_id", "phone", "external_id", "first_name", "last_name")

@@ -148,7 +148,9 @@ def test_verify_reports_a_difference_and_repair_fixes_it(
     assert after.ok and after.diffs[0].foreign == 1
 
 
-def test_per_day_lists_are_created_once_by_name(tmp_path: Path, sandbox: RunningSandbox, store_location: str) -> None:
+def test_per_day_lists_are_created_once_by_name(
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url, exclusion='{name: "Warmup exclusions {date}"}')
     store = open_store(store_location)
     everyone = add_customers(store, 30)
