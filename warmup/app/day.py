@@ -230,6 +230,10 @@ def claimed_elsewhere(list_id: str, store_path: Path) -> dict[str, Any] | None:
     from warmup.dispatch import claims
 
     held = claims.owner(list_id)
-    if held and held["store"] != str(store_path.resolve()) and Path(held["store"]).exists():
+    if (
+        held
+        and held["store"] != claims.store_name(store_path)
+        and claims.still_there(held["store"])
+    ):
         return held
     return None

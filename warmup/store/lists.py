@@ -14,6 +14,7 @@ from typing import Any
 
 from warmup.errors import StoreError
 from warmup.store import days
+from warmup.store.backends import is_postgres_url, open_backend
 from warmup.store.database import Store, now_iso
 
 # A customer as a Klaviyo list change carries them (the template's profile).
@@ -166,21 +167,26 @@ class KlaviyoLists:
         return allocated is not None or days.day_row(self.db, day) is not None
 
 
-def members_in_store(path: Path, list_id: str) -> set[str]:
-    """Emails (lower case) the store at ``path`` — another plan's — added to ``list_id``. Read
-    only: that store belongs to another plan and is never migrated or written from here.
-    Raises :class:`StoreError` when it cannot be read."""
-    conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
+def members_in_store(location: Path | str, list_id: str) -> set[str]:
+    """Emails (lower case) the store at ``location`` — another plan's, a SQLite file or a
+    PostgreSQL URL — added to ``list_id``. Read only: that store belongs to another plan and is
+    never migrated or written from here. Raises :class:`StoreError` when it cannot be read."""
+    sql = (
+        "SELECT c.email FROM klaviyo_members m JOIN customers c "
+        "ON c.id = m.customer_id WHERE m.list_id = ?"
+    )
+    if is_postgres_url(location):
+        backend = open_backend(location)
+        try:
+            return {str(e).lower() for (e,) in backend.execute(sql, (list_id,))}
+        except backend.errors as exc:
+            raise StoreError(f"cannot read store {location}: {exc}") from None
+        finally:
+            backend.close()
+    conn = sqlite3.connect(Path(location).as_uri() + "?mode=ro", uri=True)
     try:
-        return {
-            str(e).lower()
-            for (e,) in conn.execute(
-                "SELECT c.email FROM klaviyo_members m JOIN customers c "
-                "ON c.id = m.customer_id WHERE m.list_id = ?",
-                (list_id,),
-            )
-        }
+        return {str(e).lower() for (e,) in conn.execute(sql, (list_id,))}
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot read store {path}: {exc}") from None
+        raise StoreError(f"cannot read store {location}: {exc}") from None
     finally:
         conn.close()
