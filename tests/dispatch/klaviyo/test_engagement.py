@@ -72,11 +72,23 @@ def wait_for_events(client: KlaviyoClient, n: int) -> None:
 
 def stored(path: Path) -> dict[str, int]:
     with closing(open_store(path, create=False)) as store:
-        return dict(store.conn.execute("SELECT kind, count(*) FROM klaviyo_events GROUP BY kind"))
+        return {
+            str(kind): int(n)
+            for kind, n in store.backend.execute(
+                "SELECT kind, count(*) FROM klaviyo_events GROUP BY kind"
+            )
+        }
 
 
 @pytest.fixture
-def seeded(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[tuple[LoadedPlan, KlaviyoClient]]:
+def seeded(
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    store_location: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[LoadedPlan, KlaviyoClient]]:
+    """The pull's tests run on SQLite and PostgreSQL (the plan's store: ``WARMUP_STORE``)."""
+    monkeypatch.setenv("WARMUP_STORE", store_location)
     loaded = klaviyo_plan(tmp_path, sandbox.base_url)
     with closing(open_store(loaded.store_path)) as store:
         add_customers(store, 3)
