@@ -189,10 +189,10 @@ def test_a_killed_run_is_rerun_without_duplicate_effects(
 
 
 def test_dispatch_day_runs_klaviyo_before_email(
-    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, store_location: str
 ) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 10)
     plan_day(store, 1, everyone[:4], everyone)
     seen: list[dict[str, int]] = []
