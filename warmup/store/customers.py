@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warmup.errors import StoreError
 from warmup.store import consents
-from warmup.store.backends import Backend, Executes
+from warmup.store.backends import Backend, Executes, open_backend
 from warmup.store.database import Store, now_iso
 
 
@@ -325,4 +326,27 @@ def count_if_writable(path: Path) -> int:
         conn.execute("ROLLBACK")
     finally:
         conn.close()
+    return customers
+
+
+def count_if_writable_at(url: str) -> int:
+    """The number of customers in the PostgreSQL store at ``url``, read in a write transaction
+    whose role may write the outbox: proof that a run could write there. Raises
+    :class:`StoreError` when it cannot (server, database, tables, rights); never migrates."""
+    backend = open_backend(url)
+    try:
+        with backend.transaction():
+            customers = int(backend.execute("SELECT count(*) FROM customers").fetchone()[0])
+            writable = backend.execute(
+                "SELECT has_table_privilege('outbox', 'INSERT, UPDATE')"
+            ).fetchone()[0]
+    except backend.errors as exc:
+        raise StoreError(
+            f"{url} is not a warmup store yet ({str(exc).strip().splitlines()[0]})",
+            hint="import the customers first, which makes its tables: warmup import",
+        ) from None
+    finally:
+        backend.close()
+    if not writable:
+        raise StoreError(f"{url}: this role may not write the store's tables")
     return customers
