@@ -94,6 +94,20 @@ def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
         data[list_id] = {"plan": plan, "store": me, **({"before": before} if before else {})}
 
 
+def move_store(old: Path, new: Path) -> list[str]:
+    """A verified copy of store ``old`` at ``new`` (``warmup store copy``) is the same plan's
+    store: the lists ``old`` claims become ``new``'s, so the plan goes on with its lists from
+    the copy instead of being refused by its own earlier claim. Returns those list ids."""
+    before, after = store_name(old), store_name(new)
+    moved: list[str] = []
+    with _registry() as data:
+        for list_id, held in data.items():
+            if held.get("store") == before:
+                held["store"] = after
+                moved.append(list_id)
+    return moved
+
+
 def others_members(list_id: str, store: Path) -> set[str]:
     """Emails (lower case) that other stores which claimed ``list_id`` added to it: a cut-back
     or repair from ``store`` must leave them in the list."""
