@@ -211,9 +211,10 @@ def _cross_check(
     plan: Plan, scenario: Scenario, positioned: Positioned, scenario_path: Path
 ) -> list[Issue]:
     from warmup.mailboxes.checks import mailbox_issues
+    from warmup.plan.guardrail_rules import relative_issues
     from warmup.plan.scenario import EmailNode
 
-    issues: list[Issue] = mailbox_issues(plan, positioned)
+    issues: list[Issue] = mailbox_issues(plan, positioned) + relative_issues(plan, positioned)
     uses_day_template = any(
         isinstance(n, EmailNode) and n.template == "day" for n in scenario.nodes
     )
