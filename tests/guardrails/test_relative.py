@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from tests.support.storefill import fill_store, write_plan
 from warmup.cli import app
 from warmup.engine import run_day
+from warmup.engine.explainer import explain
 from warmup.guardrails import evaluate_guardrails
 from warmup.plan import LoadedPlan, load_plan
 from warmup.report.status import plan_status
@@ -103,6 +104,18 @@ def test_holds_when_the_new_provider_bounces_more_than_klaviyo_for_the_same_tier
     assert any(why in note for note in preview.notes)
     status = plan_status(loaded).to_json()["guardrail"]
     assert status["action"] == "hold" and why in status["reasons"]
+    # the day runs at day 1's volume, and explain says why the limit is that
+    ran = run_day(loaded, 2, now=pendulum.datetime(2026, 12, 2, 1, tz="Europe/Prague"))
+    assert any(why in note for note in ran.notes)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        first = store.conn.execute(
+            "SELECT c.email FROM allocations a JOIN customers c ON c.id = a.customer_id "
+            "WHERE a.day = 2 AND a.provider = 'new' ORDER BY a.customer_id LIMIT 1"
+        ).fetchone()[0]
+        limit = store.conn.execute("SELECT new_limit FROM days WHERE day = 2").fetchone()[0]
+    assert limit == 10
+    steps = "\n".join(explain(loaded, 2, first).lines)
+    assert "limit 10 (day 1's volume: the guardrails held the ramp) → new provider" in steps
 
 
 def test_within_the_relative_line_the_ramp_goes_on_and_says_what_it_compared(
@@ -168,3 +181,21 @@ def test_relative_lines_need_klaviyos_engagement(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "does not pull Klaviyo's engagement" in result.output
     assert "add `engagement: {source: klaviyo}`" in result.output
+
+
+def test_validate_lists_the_relative_and_group_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "guardrails:\n  groups: {gmail: {hold: {hard_bounce_rate: 0.2}}}\n"
+        "  relative: {hold: {bounce_rate_above_by: 0.01, delivered_rate_below_by: 0.05}}\n",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "guardrail  gmail: hard_bounce_rate 0.2" in result.output
+    assert (
+        "against Klaviyo per tier (engaged, unengaged, no_history; min_sample 100" in result.output
+    )
+    assert "hold on delivered more than 5 points below; bounces more than 1 point above" in (
+        result.output
+    )
+    assert "opens and clicks not compared" in result.output
