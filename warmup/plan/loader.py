@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from warmup.errors import Issue, PlanError
-from warmup.plan import properties, seed_rules
+from warmup.plan import consent_rules, properties, seed_rules
 from warmup.plan.graph import check_graph
 from warmup.plan.models import Plan
 from warmup.plan.resources import bundled_dir
@@ -142,6 +142,7 @@ def load_plan(path: Path | str, *, env: Mapping[str, str] | None = None) -> Load
         issues += _cross_check(plan, scenario, positioned, scenario_path)
         issues += seed_rules.check(plan, scenario, positioned, scenario_positions, scenario_path)
         issues += properties.check_arms(plan, scenario, positioned)
+        issues += consent_rules.check(plan, scenario, scenario_positions, scenario_path)
         if templates_dir.is_dir():
             issues += check_templates(
                 plan, scenario, templates_dir, path, positioned, scenario_positions

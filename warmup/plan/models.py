@@ -211,6 +211,40 @@ class ProfileProperty(StrictModel):
         return self
 
 
+# A consent category's name: what a condition's `consent: {channel: NAME}` tests.
+CONSENT_CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+CONSENT_CHANNELS = ("email", "sms")
+
+
+class ConsentListRef(StrictModel):
+    """A Klaviyo list that stands for a consent category (seed 004): by ``id`` or ``name``
+    (found, never created: an empty list would reject nobody and accept nobody)."""
+
+    id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConsentListRef:
+        if (self.id is None) == (self.name is None):
+            raise ValueError("give exactly one of `id:` (a list id like Y6nRLr) or `name:`")
+        return self
+
+
+def _consent_categories(value: dict[str, ConsentListRef]) -> dict[str, ConsentListRef]:
+    for name in value:
+        if name in CONSENT_CHANNELS:
+            raise ValueError(
+                f"{name!r} is a channel warmup imports from the export, not a category — "
+                "name the category after its list, e.g. newsletter"
+            )
+        if not CONSENT_CATEGORY.match(name):
+            raise ValueError(
+                f"{name!r} is not a consent category name — use lowercase letters, digits "
+                "and _ (starting with a letter), at most 40"
+            )
+    return value
+
+
 # Klaviyo's custom property names: not its own `$`-prefixed ones, at most 200 characters.
 _PROPERTY_NAME = re.compile(r"^[^$\s][^\n]{0,199}$")
 
@@ -240,6 +274,11 @@ class KlaviyoProvider(StrictModel):
     # profile when it joins a list through the bulk import, and given to webhook templates as
     # each profile's `properties` (warmup.plan.properties).
     profile_properties: dict[str, ProfileProperty] = Field(default_factory=dict)
+    # Seed 004: "Klaviyo does consent categories through lists". Category -> its list; each
+    # pull makes the list's members `subscribed` in that category, a member who left it
+    # `unsubscribed`, and everyone whose email consent is withdrawn `unsubscribed` in all of
+    # them (warmup.consent.categories). Conditions test it as `consent: {channel: NAME}`.
+    consent_lists: dict[str, ConsentListRef] = Field(default_factory=dict)
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
     rate_share: float = Field(default=1.0, gt=0, le=1)
     # A day's exclusions stay in a shared list until the day has ended in the plan's timezone
@@ -247,6 +286,7 @@ class KlaviyoProvider(StrictModel):
     exclusion_margin_hours: float = Field(default=2.0, ge=0, le=48)
 
     _env = field_validator("api_key_env")(_check_env_name)
+    _categories = field_validator("consent_lists")(_consent_categories)
 
     @field_validator("revision")
     @classmethod
