@@ -110,6 +110,16 @@ def test_a_klaviyo_list_is_a_consent_category(
         ]
         assert categories(loaded) == {e: "subscribed" for e in EMAILS[:4]}
 
+        # the dry run says what the store holds and counts the list's read in the day's work
+        preview = run_day(
+            loaded, 1, now=pendulum.datetime(2026, 12, 1, 9, tz="Europe/Prague"), dry_run=True
+        )
+        assert preview.klaviyo_work is not None
+        assert (
+            "consent categories from Klaviyo lists (read before the day): newsletter "
+            "(list 'Newsletter'): 4 subscribed" in preview.klaviyo_work["notes"]
+        )
+        assert "read consent list newsletter" in str(preview.klaviyo_work)
         # the condition admits the subscribed only; explain names the category
         run_day(loaded, 1, now=pendulum.datetime(2026, 12, 1, 11, tz="Europe/Prague"))
         store = open_store(loaded.store_path, create=False)

@@ -165,3 +165,14 @@ def apply_consent_list(
     for _, status in changed:
         counts[status] += 1
     return counts
+
+
+def category_counts(conn: Executes, category: str) -> dict[str, int]:
+    """Status → customers of one consent category (no row: never subscribed)."""
+    return {
+        str(status): int(n)
+        for status, n in conn.execute(
+            "SELECT status, count(*) FROM consents WHERE channel = ? GROUP BY status",
+            (category,),
+        )
+    }
