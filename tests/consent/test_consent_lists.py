@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from tests.support.consent import KEY_ENV, add_customers, write_plan
 from warmup.cli import app
+from warmup.consent import categories as categories_module
 from warmup.consent.categories import pull_consent_lists_for_plan
 from warmup.consent.pull import pull_for_plan
 from warmup.engine import run_day
@@ -23,6 +24,7 @@ from warmup.engine.explainer import explain
 from warmup.plan import LoadedPlan, load_plan
 from warmup.providers.klaviyo import KlaviyoClient
 from warmup.providers.klaviyo.lists import (
+    Member,
     find_or_create_list,
     import_profiles,
     iter_members,
@@ -155,6 +157,19 @@ def test_a_klaviyo_list_is_a_consent_category(
             EMAILS[3]: "subscribed",
             EMAILS[4]: "subscribed",
         }
+        # each change of an existing row is in the history
+        store = open_store(loaded.store_path, create=False)
+        try:
+            history = store.conn.execute(
+                "SELECT c.email, h.old_status, h.new_status, h.source FROM consent_changes h "
+                "JOIN customers c ON c.id = h.customer_id WHERE h.channel = 'newsletter'"
+            ).fetchall()
+        finally:
+            store.close()
+        assert sorted(tuple(r) for r in history) == [
+            (EMAILS[1], "subscribed", "unsubscribed", "klaviyo-list"),
+            (EMAILS[2], "subscribed", "unsubscribed", "klaviyo-list"),
+        ]
         # nothing changed in Klaviyo: nothing changes in the store
         assert [(p.subscribed, p.unsubscribed) for p in pull_consent_lists_for_plan(loaded)] == [
             (0, 0)
@@ -221,3 +236,32 @@ def test_consent_names_are_checked_at_their_line(
     needle = f"channel: {channel}," if where == "newsletter.yaml" else "consent_lists:"
     line = next(i for i, row in enumerate(source.read_text().splitlines(), 1) if needle in row)
     assert f"{source.name}:{line}" in result.output
+
+
+def test_a_pull_killed_while_reading_a_list_changes_nothing(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = plan(
+        tmp_path, sandbox.base_url, '    consent_lists: {newsletter: {name: "Newsletter"}}\n'
+    )
+    store = open_store(loaded.store_path)
+    add_customers(store, EMAILS)
+    store.close()
+    with KlaviyoClient(sandbox.base_url, sandbox.api_key) as client:
+        list_id, _ = find_or_create_list(client, "Newsletter")
+        import_profiles(client, [{"email": e} for e in EMAILS[:4]], list_id)
+        settle(sandbox, client)
+
+    def dies_after_one(client: KlaviyoClient, list_id: str) -> Iterator[Member]:
+        # the list's real first page, then the connection drops
+        yield next(iter_members(client, list_id))
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(categories_module, "iter_members", dies_after_one)
+    with pytest.raises(ConnectionError):
+        pull_consent_lists_for_plan(loaded)
+    assert categories(loaded) == {}
+    monkeypatch.undo()
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    assert [p.subscribed for p in pull_consent_lists_for_plan(loaded)] == [4]
