@@ -352,6 +352,8 @@ def test_the_dry_run_warns_when_klaviyo_work_would_end_after_the_send_time(
 
 
 # the key's scopes, before the first call ------------------------------------------------------
+# `warmup run` evaluates the day with the engine: on SQLite here, where it runs today.
+@pytest.mark.parametrize("store_location", ["sqlite"], indirect=True)
 def test_a_run_with_a_key_lacking_write_scopes_stops_before_any_change(
     seeded: tuple[LoadedPlan, KlaviyoClient], sandbox: RunningSandbox
 ) -> None:
