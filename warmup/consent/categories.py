@@ -68,7 +68,7 @@ def pull_consent_lists(
             customer_id = customers.id_for_email(store.backend, member.email.strip().lower())
             if customer_id is not None:
                 members.add(customer_id)
-        with store.transaction():
+        with store.backend.transaction():
             counts = consents.apply_consent_list(
                 store.backend, category, members, changed_at=now_iso(), source=LIST_SOURCE
             )

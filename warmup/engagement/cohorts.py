@@ -13,7 +13,6 @@ The status and report show these rows; the relative guardrails judge them.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
 from datetime import UTC, date, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from warmup.plan.calendar import local_time
 from warmup.plan.loader import LoadedPlan
 from warmup.store import days, engagement
+from warmup.store.backends import Executes
 from warmup.store.engagement import CohortFigures
 
 FIGURES = ("delivered", "opened", "clicked", "bounced", "complained")
@@ -28,7 +28,7 @@ _FAR = "9999-12-31T00:00:00+00:00"
 
 
 def comparison(
-    loaded: LoadedPlan, conn: sqlite3.Connection, *, only_days: Collection[int] | None = None
+    loaded: LoadedPlan, conn: Executes, *, only_days: Collection[int] | None = None
 ) -> list[dict[str, Any]]:
     """The cohorts' figures and rates (of ``only_days`` when given, else of every day that
     ran); empty unless the plan pulls Klaviyo's engagement."""

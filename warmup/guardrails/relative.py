@@ -64,9 +64,8 @@ def relative_check(loaded: LoadedPlan, store: Store, days: list[int]) -> Relativ
     lines = rules.hold.model_dump(exclude_none=True)
     if not days:
         return RelativeCheck([], ["against Klaviyo: no day to compare yet"])
-    rows = {
-        (r["tier"], r["provider"]): r for r in comparison(loaded, store.conn, only_days=set(days))
-    }
+    figures = comparison(loaded, store.backend, only_days=set(days))
+    rows = {(r["tier"], r["provider"]): r for r in figures}
     breaches: list[str] = []
     notes: list[str] = []
     for tier in rules.tiers:

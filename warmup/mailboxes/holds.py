@@ -10,14 +10,13 @@ its rates do not count yet. Figures come from the new-provider emails of each gr
 
 from __future__ import annotations
 
-import sqlite3
-
 from warmup.guardrails import DayFigures, _breaches
 from warmup.plan import LoadedPlan
 from warmup.store import mailboxes as mailbox_store
+from warmup.store.backends import Executes
 
 
-def group_figures(conn: sqlite3.Connection, before: int) -> dict[str, list[DayFigures]]:
+def group_figures(conn: Executes, before: int) -> dict[str, list[DayFigures]]:
     """Each group's figures per sending day before ``before``, oldest first."""
     found: dict[str, list[DayFigures]] = {}
     for grp, day, sent, hard, soft, complained, unsub in mailbox_store.group_figures(conn, before):
@@ -27,9 +26,7 @@ def group_figures(conn: sqlite3.Connection, before: int) -> dict[str, list[DayFi
     return found
 
 
-def group_holds(
-    loaded: LoadedPlan, conn: sqlite3.Connection, day: int
-) -> dict[str, tuple[int, str]]:
+def group_holds(loaded: LoadedPlan, conn: Executes, day: int) -> dict[str, tuple[int, str]]:
     """Groups held on ``day``: group → (its cap: the count it got on its last sending day,
     why)."""
     held: dict[str, tuple[int, str]] = {}

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warmup.errors import StoreError
 from warmup.store import consents
-from warmup.store.backends import Executes
+from warmup.store.backends import Backend, Executes, open_backend
 from warmup.store.database import Store, now_iso
 
 
@@ -51,9 +52,7 @@ def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM customers").fetchone()[0])
 
 
-def property_rows(
-    conn: sqlite3.Connection, customer_ids: Sequence[int]
-) -> dict[int, dict[str, Any]]:
+def property_rows(conn: Executes, customer_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Customer id -> the fields a profile property may copy, with ``attributes`` parsed."""
     out: dict[int, dict[str, Any]] = {}
     for i in range(0, len(customer_ids), 500):
@@ -75,14 +74,15 @@ def property_rows(
     return out
 
 
-def attribute_keys(conn: sqlite3.Connection) -> set[str]:
+def attribute_keys(db: Backend) -> set[str]:
     """Every free export column some customer has a value in (``customers.attributes``)."""
-    return {
-        str(key)
-        for (key,) in conn.execute(
-            "SELECT DISTINCT j.key FROM customers c, json_each(c.attributes) j"
-        )
-    }
+    keys = (
+        "SELECT DISTINCT jsonb_object_keys(attributes::jsonb) FROM customers "
+        "WHERE attributes IS NOT NULL"
+        if db.dialect == "postgresql"
+        else "SELECT DISTINCT j.key FROM customers c, json_each(c.attributes) j"
+    )
+    return {str(key) for (key,) in db.execute(keys)}
 
 
 def row_by_email(conn: Executes, email: str) -> Any:
@@ -326,4 +326,27 @@ def count_if_writable(path: Path) -> int:
         conn.execute("ROLLBACK")
     finally:
         conn.close()
+    return customers
+
+
+def count_if_writable_at(url: str) -> int:
+    """The number of customers in the PostgreSQL store at ``url``, read in a write transaction
+    whose role may write the outbox: proof that a run could write there. Raises
+    :class:`StoreError` when it cannot (server, database, tables, rights); never migrates."""
+    backend = open_backend(url)
+    try:
+        with backend.transaction():
+            customers = int(backend.execute("SELECT count(*) FROM customers").fetchone()[0])
+            writable = backend.execute(
+                "SELECT has_table_privilege('outbox', 'INSERT, UPDATE')"
+            ).fetchone()[0]
+    except backend.errors as exc:
+        raise StoreError(
+            f"{url} is not a warmup store yet ({str(exc).strip().splitlines()[0]})",
+            hint="import the customers first, which makes its tables: warmup import",
+        ) from None
+    finally:
+        backend.close()
+    if not writable:
+        raise StoreError(f"{url}: this role may not write the store's tables")
     return customers

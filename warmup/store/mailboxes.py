@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Final
 
+from warmup.store.backends import Executes
 from warmup.store.outbox import BOUNCED, EMAIL, NEW, SENT
 
 # `mailbox_domains.status`: MX hosts found, the domain has none, the lookup failed (asked again)
@@ -25,26 +26,31 @@ DayGroup = tuple[str, int, int | None, int, str | None]
 # one group's sending day: grp, day, sent, hard, soft, complained, unsubscribed
 GroupFigures = tuple[str, int, int, int, int, int, int]
 
+# Integers, not booleans, in the aggregates: the same text on SQLite and PostgreSQL.
 _GROUP_FIGURES_SQL = f"""
 WITH flags AS MATERIALIZED (
     SELECT day, customer_id,
-           max(type = 'hard_bounced') AS hard, max(type = 'soft_bounced') AS soft,
-           max(type = 'complained') AS complained, max(type = 'unsubscribed') AS unsub
+           max(CASE WHEN type = 'hard_bounced' THEN 1 ELSE 0 END) AS hard,
+           max(CASE WHEN type = 'soft_bounced' THEN 1 ELSE 0 END) AS soft,
+           max(CASE WHEN type = 'complained' THEN 1 ELSE 0 END) AS complained,
+           max(CASE WHEN type = 'unsubscribed' THEN 1 ELSE 0 END) AS unsub
     FROM events
     WHERE type IN ('hard_bounced', 'soft_bounced', 'complained', 'unsubscribed')
-      AND day < :before AND customer_id IS NOT NULL
+      AND day < ? AND customer_id IS NOT NULL
     GROUP BY day, customer_id
 ), mail AS (
-    SELECT a.grp, o.day, o.status = '{BOUNCED}' OR coalesce(f.hard, 0) AS hard,
+    SELECT a.grp, o.day,
+           CASE WHEN o.status = '{BOUNCED}' OR coalesce(f.hard, 0) = 1 THEN 1 ELSE 0 END AS hard,
            coalesce(f.soft, 0) AS soft, coalesce(f.complained, 0) AS complained,
            coalesce(f.unsub, 0) AS unsub
     FROM outbox o
     JOIN allocations a ON a.day = o.day AND a.customer_id = o.customer_id AND a.grp IS NOT NULL
     LEFT JOIN flags f ON f.day = o.day AND f.customer_id = o.customer_id
     WHERE o.kind = '{EMAIL}' AND o.provider = '{NEW}' AND o.status IN ('{SENT}', '{BOUNCED}')
-      AND o.day < :before
+      AND o.day < ?
 )
-SELECT grp, day, count(*), sum(hard), sum(soft AND NOT hard), sum(complained), sum(unsub)
+SELECT grp, day, count(*), sum(hard), sum(CASE WHEN soft = 1 AND hard = 0 THEN 1 ELSE 0 END),
+       sum(complained), sum(unsub)
 FROM mail GROUP BY grp, day ORDER BY grp, day
 """
 
@@ -143,18 +149,20 @@ def replace_day(conn: sqlite3.Connection, day: int, groups: Iterable[DayGroup]) 
     )
 
 
-def day_groups(conn: sqlite3.Connection, day: int) -> list[DayGroup]:
+def day_groups(conn: Executes, day: int) -> list[DayGroup]:
     """``day``'s groups as recorded (empty: the day was not allocated per group)."""
-    return conn.execute(
+    found: list[DayGroup] = conn.execute(
         "SELECT grp, eligible, cap, new, held FROM mailbox_days WHERE day = ?", (day,)
     ).fetchall()
+    return found
 
 
-def day_holds(conn: sqlite3.Connection, day: int) -> list[tuple[str, int | None, str | None]]:
+def day_holds(conn: Executes, day: int) -> list[tuple[str, int | None, str | None]]:
     """``day``'s recorded groups by name: grp, cap, why held (None: not held)."""
-    return conn.execute(
+    found: list[tuple[str, int | None, str | None]] = conn.execute(
         "SELECT grp, cap, held FROM mailbox_days WHERE day = ? ORDER BY grp", (day,)
     ).fetchall()
+    return found
 
 
 def customer_day_group(conn: sqlite3.Connection, day: int, customer_id: int) -> DayGroup | None:
@@ -170,17 +178,18 @@ def customer_day_group(conn: sqlite3.Connection, day: int, customer_id: int) -> 
 
 
 def reached_days(
-    conn: sqlite3.Connection,
+    conn: Executes,
 ) -> list[tuple[int, str, int, int | None, int, str | None]]:
     """Every recorded day and group with eligible or new customers: day, grp, eligible, cap,
     new, held."""
-    return conn.execute(
+    found: list[tuple[int, str, int, int | None, int, str | None]] = conn.execute(
         "SELECT day, grp, eligible, cap, new, held FROM mailbox_days WHERE eligible > 0 "
         "OR new > 0 ORDER BY day"
     ).fetchall()
+    return found
 
 
-def last_new(conn: sqlite3.Connection, grp: str, before: int) -> int | None:
+def last_new(conn: Executes, grp: str, before: int) -> int | None:
     """The group's new customers on its last day before ``before`` that had any (None: none)."""
     row = conn.execute(
         "SELECT new FROM mailbox_days WHERE grp = ? AND day < ? AND new > 0 "
@@ -190,7 +199,10 @@ def last_new(conn: sqlite3.Connection, grp: str, before: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-def group_figures(conn: sqlite3.Connection, before: int) -> list[GroupFigures]:
+def group_figures(conn: Executes, before: int) -> list[GroupFigures]:
     """Each group's new-provider emails per sending day before ``before`` and the events about
     them, by group then day."""
-    return conn.execute(_GROUP_FIGURES_SQL, {"before": before}).fetchall()
+    return [
+        (str(g), int(d), int(n), int(h), int(s), int(c), int(u))
+        for g, d, n, h, s, c, u in conn.execute(_GROUP_FIGURES_SQL, (before, before))
+    ]

@@ -51,6 +51,7 @@ class PostgresBackend(Backend):
 
         self.location = url
         self.errors = (psycopg.Error,)
+        self.conflicts = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
         try:
             # autocommit: statements outside `transaction()` commit at once, as SQLite's
             # isolation_level=None does; `transaction()` issues BEGIN itself.
@@ -100,6 +101,12 @@ class PostgresBackend(Backend):
             self._conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_WRITER_LOCK,)
             )
+            yield
+
+    @contextmanager
+    def row_transaction(self) -> Iterator[None]:
+        # No writer lock: the rows' own locks order concurrent writers.
+        with self._conn.transaction():
             yield
 
     @contextmanager
