@@ -9,8 +9,8 @@ list: 30% gmail.com, 20% outlook/hotmail, 10% yahoo, 5% icloud, 35% at 5,000 com
 customers the MX step has already seen and whose groups are stored, as from day 2 on: no DNS,
 no domain scan and no group decisions in the timed part (deciding every customer's group, the
 first run's one-time step, is timed on its own). Steps: day_bench's anchor (the allocation as
-one SQL statement), then the dry run and the real run (no dispatch, on a fresh copy) without groups and with gmail capped at 40%
-and microsoft at a ramp. The figure is the groups' overhead: (with − without) / without, of
+one SQL statement), then the dry run and the real run (no dispatch, on a fresh copy) without
+groups and with gmail capped at 40% and microsoft at a ramp. The figure is the groups' overhead: (with − without) / without, of
 CPU (main) and wall time, for the whole run and for the day's work without the imports.
 """
 
