@@ -10,8 +10,9 @@ customers the MX step has already seen and whose groups are stored, as from day 
 no domain scan and no group decisions in the timed part (deciding every customer's group, the
 first run's one-time step, is timed on its own). Steps: day_bench's anchor (the allocation as
 one SQL statement), then the dry run and the real run (no dispatch, on a fresh copy) without
-groups and with gmail capped at 40% and microsoft at a ramp. The figure is the groups' overhead: (with − without) / without, of
-CPU (main) and wall time, for the whole run and for the day's work without the imports.
+groups and with gmail capped at 40% and microsoft at a ramp. The figure is the groups'
+overhead: (with − without) / without, of CPU (main) and wall time, for the whole run and for
+the day's work without the imports.
 """
 
 from __future__ import annotations
