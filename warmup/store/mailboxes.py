@@ -28,10 +28,10 @@ GroupFigures = tuple[str, int, int, int, int, int, int]
 _GROUP_FIGURES_SQL = f"""
 WITH flags AS MATERIALIZED (
     SELECT day, customer_id,
-           max(type = 'hard_bounced') AS hard, max(type = 'soft_bounced') AS soft,
+           max(type = 'hard_bounced') AS hard, max(type IN ('soft_bounced', 'deferred')) AS soft,
            max(type = 'complained') AS complained, max(type = 'unsubscribed') AS unsub
     FROM events
-    WHERE type IN ('hard_bounced', 'soft_bounced', 'complained', 'unsubscribed')
+    WHERE type IN ('hard_bounced', 'soft_bounced', 'deferred', 'complained', 'unsubscribed')
       AND day < :before AND customer_id IS NOT NULL
     GROUP BY day, customer_id
 ), mail AS (
