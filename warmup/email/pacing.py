@@ -21,11 +21,12 @@ class Pacer:
     """Hands out evenly spaced send slots (no bursts: a relay's per-second cap holds for every
     one-second window, including the first after an idle spell)."""
 
-    def __init__(self, rate: float | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float | None, *, clock: Callable[[], float] | None = None) -> None:
         self._full = float(rate) if rate else 0.0
         self._rate = self._full
-        self._clock = clock
-        self._next = clock()
+        # looked up at each call, not bound here (tests replace time.monotonic)
+        self._clock = clock or (lambda: time.monotonic())
+        self._next = self._clock()
         self._changed = self._next
         self._halved_at: float | None = None
         self._lock = threading.Lock()
