@@ -5,12 +5,14 @@ classifier's own answers."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.consent import add_customers, write_plan
+from warmup.mailboxes.allocation import plan_groups
 from warmup.mailboxes.cache import refresh_mx
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.sandbox.dns import DnsZone, serve_dns
@@ -84,3 +86,20 @@ def test_groups_stored_then_kept_up_to_date(store: Store, tmp_path: Path) -> Non
     found = _stored(store)
     assert found["d@initech.test"] == ("initech", 0)
     assert found["c@acme.test"] == ("gmail", 0) and len(found) == 7
+
+
+def test_customers_imported_after_the_mx_step_get_their_group_at_the_allocation(
+    store: Store, tmp_path: Path
+) -> None:
+    loaded = write_plan(tmp_path)
+    plan = loaded.plan.model_copy(
+        update={"mailboxes": MailboxSettings.model_validate({"resolve_mx": False})}
+    )
+    with store.transaction() as conn:
+        refresh_mx(plan, conn)
+    # another process imports between the MX step's transaction and the allocation's
+    add_customers(store, ["late@icloud.com"])
+    with store.transaction() as conn:
+        groups = plan_groups(dataclasses.replace(loaded, plan=plan), conn, 1, 1, 100)
+    assert groups is not None
+    assert _stored(store)["late@icloud.com"] == ("apple", 0)

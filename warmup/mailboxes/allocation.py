@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from warmup.engine.sql import group_counts, group_fallbacks
-from warmup.mailboxes.cache import Refresh, active, groups_of
+from warmup.mailboxes.assign import assign_groups
+from warmup.mailboxes.cache import RULES_VERSION, Refresh, active, groups_of
 from warmup.mailboxes.groups import BUILTIN_NAMES, OTHER
 from warmup.mailboxes.holds import group_holds
 from warmup.plan import LoadedPlan
@@ -84,11 +85,14 @@ def plan_groups(
     *,
     resolve_disabled: bool = False,
 ) -> GroupAllocation | None:
-    """The day's groups and caps (each customer's group is stored by warmup.mailboxes.assign
-    before the day is evaluated); None when the plan has no mailbox groups."""
+    """The day's groups and caps, each customer's group stored (warmup.mailboxes.assign);
+    None when the plan has no mailbox groups."""
     plan = loaded.plan
     if not active(plan):
         return None
+    # customers imported since the MX step's own transaction get theirs now (nothing to do,
+    # and next to no cost, when none were)
+    assign_groups(plan, conn, version=RULES_VERSION)
     names = [g.name for g in groups_of(plan)] + [OTHER]
     groups = {name: GroupDay(name) for name in names}
     for name in plan.schedule.mailbox_caps:
