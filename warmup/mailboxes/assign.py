@@ -64,14 +64,17 @@ def assign_groups(
 ) -> None:
     """Bring ``mailbox_customers`` up to date (inside the caller's transaction). ``before`` is
     the decider as it stood before this run stored the MX answers of ``answered`` domains."""
-    after = decider(plan, conn)
     signature = rules_signature(plan, version)
     up_to = int(mailbox_store.meta_value(conn, _UP_TO_KEY) or 0)
     if mailbox_store.meta_value(conn, _RULES_KEY) != signature:
         mailbox_store.forget_customer_groups(conn)
         mailbox_store.set_meta_value(conn, _RULES_KEY, signature)
         up_to = 0
-    elif before is not None:
+    last = mailbox_store.last_customer_id(conn)
+    if before is None and last <= up_to:
+        return  # the steady state: no MX answer came in, no customer was added
+    after = decider(plan, conn)
+    if before is not None:
         mailbox_store.regroup_domains(
             conn,
             [
@@ -80,7 +83,6 @@ def assign_groups(
                 if after.decide(domain) != before.decide(domain)
             ],
         )
-    last = mailbox_store.last_customer_id(conn)
     if last <= up_to:
         return
     decisions = []
