@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from warmup.consent.categories import pull_consent_lists_for_plan
 from warmup.consent.pull import pull_for_plan
 from warmup.dispatch import (
     DispatchReport,
@@ -137,6 +138,7 @@ def run_and_dispatch(
     def pull() -> None:
         check_scopes_for_plan(loaded)  # the key's scopes, before the run's first real call
         pulled.append(pull_for_plan(loaded))
+        pull_consent_lists_for_plan(loaded)  # after the unsubscribes: they reject categories
         pull_engagement_for_plan(loaded)  # the plan's Klaviyo engagement ranking, if it has one
         if on_pull is not None:
             on_pull(pulled[-1])

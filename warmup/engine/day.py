@@ -202,7 +202,9 @@ class DayRun:
                 self.loaded, self.store, self.day, override_reason=self.override_guardrail
             )
         self.ctx.volume_day = decision.volume_day if decision.volume_day != self.day else None
-        if decision.action != "proceed" or self.ctx.volume_day is not None:
+        # A dry run also shows what the relative lines compared, so a team sees them work.
+        relative = self.dry_run and self.loaded.plan.guardrails.relative is not None
+        if decision.action != "proceed" or self.ctx.volume_day is not None or relative:
             note = decision.describe(self.day)
             if self.dry_run and decision.action == "rollback" and not self.override_guardrail:
                 note += "\n  a real run would be refused"
