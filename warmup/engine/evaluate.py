@@ -22,9 +22,8 @@ from warmup.engine.nodes import register_sql_functions
 from warmup.engine.walk import FlowSql, Timeline
 from warmup.mailboxes.allocation import (
     GroupAllocation,
-    choose_sql,
     count_groups,
-    group_column,
+    group_caps,
     plan_groups,
 )
 
@@ -147,12 +146,11 @@ def _rank(
         params,
         limit=int(result.limit),
         join=join,
-        grp=group_column(groups),
-        choose=lambda ranked: choose_sql(groups, ranked, result.limit, eligible),
+        caps=group_caps(groups),
         scored=prepare_scores(conn, ctx.plan.engagement, ctx.start),
     )
     if groups is not None:
-        count_groups(conn, groups, eligible)
+        count_groups(conn, groups, eligible, marks)
     for path_id in pending:
         result.counts.pop(path_id, None)
     result.counts.update(sql.path_counts(conn, "engine_flow2"))

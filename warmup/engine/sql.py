@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from warmup.store import consents
@@ -94,6 +94,17 @@ def group_counts(conn: sqlite3.Connection, eligible: int) -> list[tuple[str, int
     ).fetchall()
 
 
+def group_fallbacks(conn: sqlite3.Connection, marks: str) -> tuple[int, int]:
+    """Customers on the pending paths ``marks`` counted ``other`` for want of their company
+    domain's MX answer, and those domains."""
+    customers, domains = conn.execute(
+        "SELECT count(*), count(DISTINCT m.domain) FROM mailbox_customers m "
+        "JOIN engine_flow1 f ON f.customer_id = m.customer_id "
+        f"WHERE m.fallback = 1 AND f.path IN ({marks})"
+    ).fetchone()
+    return int(customers), int(domains)
+
+
 def count_international(conn: sqlite3.Connection, marks: str) -> int:
     """Customers on stage-1 paths ``marks`` the new provider cannot mail (warmup.addresses)."""
     (count,) = conn.execute(
@@ -111,14 +122,13 @@ def rank_stage2(
     *,
     limit: int,
     join: str,
-    grp: str = "NULL AS grp",
-    choose: Callable[[str], str] | None = None,
+    caps: Mapping[str, int] | None = None,
     scored: bool = False,
 ) -> None:
     """``engine_flow2``: customers on the pending paths ``marks`` in rank order, the first
     ``limit`` to the new provider, each with their stage-2 path (``cases`` by stage-1 path).
-    ``grp`` is each customer's mailbox group column and ``choose(ranked)`` the SELECT adding
-    ``is_new`` over the ranked rows when mailbox groups have caps (warmup.mailboxes).
+    ``caps``: the plan allocates per mailbox group (None: it does not), each capped group's
+    cap in customers (see :func:`_group_choice`).
     ``scored``: most engaged first by the day's ``engine_engagement`` score
     (:func:`fill_engagement_scores`) ahead of the export's last engagement."""
     # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
@@ -129,26 +139,64 @@ def rank_stage2(
     # Arrival order (tier), then most engaged first (the plan's Klaviyo engagement score when
     # it ranks by it, then the export's last engagement, NULL last), then the stable hash.
     score_order, score_join = (SCORE_ORDER, SCORE_JOIN) if scored else ("", "")
+    grp, counts, group_join, is_new = _group_choice(caps, limit)
     ranked = (
         f"SELECT f.customer_id, f.path, p.tier, {INTERNATIONAL} AS intl, {grp}, "
-        # whoever the new provider cannot mail ranks last and never takes a slot
-        f"ROW_NUMBER() OVER (ORDER BY {INTERNATIONAL}, p.tier, "
-        f"{score_order}c.last_engaged_at IS NULL, c.last_engaged_at DESC, "
-        "warmup_rank_hash(c.email), c.email) AS rank FROM engine_flow1 f "
+        f"ROW_NUMBER() OVER w AS rank{counts} FROM engine_flow1 f "
         "JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id {score_join} WHERE f.path IN ({marks})"
+        f"JOIN customers c ON c.id = f.customer_id {score_join}{group_join} "
+        f"WHERE f.path IN ({marks}) "
+        # whoever the new provider cannot mail ranks last and never takes a slot
+        f"WINDOW w AS (ORDER BY {INTERNATIONAL}, p.tier, "
+        f"{score_order}c.last_engaged_at IS NULL, c.last_engaged_at DESC, "
+        "warmup_rank_hash(c.email), c.email ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
-    chosen = (
-        choose(ranked)
-        if choose is not None
-        else f"SELECT *, rank <= {limit} AND NOT intl AS is_new FROM ({ranked})"
-    )
+    chosen = f"SELECT r.*, {is_new} AS is_new FROM ({ranked}) r"
     conn.execute(
         "INSERT INTO engine_flow2 SELECT r.customer_id, "
         f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new, r.grp FROM ("
         f"{chosen}) r {join}",
         params,
     )
+
+
+def _quoted(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _group_choice(caps: Mapping[str, int] | None, limit: int) -> tuple[str, str, str, str]:
+    """The mailbox-group parts of the ranking: the group column, running counts, the join and
+    the ``is_new`` test over the ranked rows ``r``.
+
+    A customer takes a new-provider slot when their group is under its cap and the day under
+    its limit. Each capped group's running count rides in the ranking's own window (one pass
+    over rows already in rank order, no re-sort per group); the customers a cap turned away
+    up to a row are the counts past their caps, so the day's slots taken so far are the rank
+    minus those (whoever the new provider cannot mail ranks after everyone it can)."""
+    plain = f"(r.rank <= {int(limit)} AND NOT r.intl)"
+    if caps is None:
+        return "NULL AS grp", "", "", plain
+    grp = "coalesce(m.grp, 'other') AS grp"
+    join = " LEFT JOIN mailbox_customers m ON m.customer_id = f.customer_id"
+    binding = [(name, int(cap)) for name, cap in sorted(caps.items()) if cap < limit]
+    if not binding:
+        return grp, "", join, plain
+    counts = "".join(
+        f", sum(CASE WHEN m.grp = {_quoted(name)} THEN 1 ELSE 0 END) OVER w AS n{i}"
+        for i, (name, _) in enumerate(binding)
+    )
+    under_cap = " ".join(
+        f"WHEN {_quoted(name)} THEN r.n{i} <= {cap}" for i, (name, cap) in enumerate(binding)
+    )
+    turned_away = " + ".join(
+        f"CASE WHEN r.n{i} > {cap} THEN r.n{i} - {cap} ELSE 0 END"
+        for i, (_, cap) in enumerate(binding)
+    )
+    is_new = (
+        f"(NOT r.intl AND (CASE r.grp {under_cap} ELSE TRUE END) "
+        f"AND r.rank - ({turned_away}) <= {int(limit)})"
+    )
+    return grp, counts, join, is_new
 
 
 _JOURNEY_COLUMNS = "(day, customer_id, path_id, node, due_at, outcome, rank)"

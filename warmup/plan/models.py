@@ -499,6 +499,9 @@ class SendWindowSettings(StrictModel):
 def _mailbox_cap(value: object) -> object:
     """One day's cap of a mailbox group: a number, a share of the day's new-provider limit
     like "40%", or null (no cap that day)."""
+    if isinstance(value, dict):
+        # a valid ramp was spread over the days before (Schedule._ramps): this one is not
+        raise ValueError(ramp_problem(value) or "not a mailbox cap ramp")
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -511,6 +514,38 @@ def _mailbox_cap(value: object) -> object:
         f"{value!r} is not a mailbox cap — write a number like 500, a share of the day's "
         'new-provider limit like "40%", or null for no cap that day'
     )
+
+
+def ramp_problem(value: dict[object, object]) -> str | None:
+    """What is wrong with a cap ramp ``{from: CAP, to: CAP}``, or None."""
+    write = 'write {from: "2%", to: "40%"} or {from: 100, to: 5000}'
+    if set(value) != {"from", "to"}:
+        keys = ", ".join(repr(k) for k in value)
+        return f"a cap ramp has exactly the keys `from` and `to` (found {keys}) — {write}"
+    ends = [value["from"], value["to"]]
+    for end in ends:
+        try:
+            _mailbox_cap(end)
+        except ValueError as exc:
+            return f"{exc}; a cap ramp: {write}"
+        if end is None:
+            return f"a cap ramp runs from one cap to another, not from or to null — {write}"
+    if isinstance(ends[0], str) != isinstance(ends[1], str):
+        return f"a cap ramp runs between two numbers or two shares, not one of each — {write}"
+    return None
+
+
+def spread_ramp(value: dict[object, object], days: int) -> list[int | str]:
+    """A valid ramp as one cap per day, evenly from ``from`` on day 1 to ``to`` on the last."""
+    start, end = value["from"], value["to"]
+    share = isinstance(start, str)
+    first = float(str(start).strip().rstrip("%"))
+    last = float(str(end).strip().rstrip("%"))
+    caps: list[int | str] = []
+    for day in range(days):
+        at = first if days == 1 else first + (last - first) * day / (days - 1)
+        caps.append(f"{round(at, 2):g}%" if share else round(at))
+    return caps
 
 
 MailboxCap = Annotated[int | str | None, BeforeValidator(_mailbox_cap)]
@@ -554,6 +589,21 @@ class Schedule(StrictModel):
     # Per mailbox provider group (warmup.mailboxes): the most of each day's new-provider
     # customers that group may take; its overflow stays on Klaviyo.
     mailbox_caps: dict[str, MailboxCaps] = Field(default_factory=dict)
+
+    @field_validator("mailbox_caps", mode="before")
+    @classmethod
+    def _ramps(cls, value: object, info: ValidationInfo) -> object:
+        """``{from: "2%", to: "40%"}`` becomes one cap per day; a ramp with a mistake is left
+        for the cap check, which says what is wrong at the group's line."""
+        if not isinstance(value, dict):
+            return value
+        days = len(info.data.get("days") or []) or 1
+        return {
+            group: spread_ramp(caps, days)
+            if isinstance(caps, dict) and ramp_problem(caps) is None
+            else caps
+            for group, caps in value.items()
+        }
 
     @field_validator("mailbox_caps")
     @classmethod

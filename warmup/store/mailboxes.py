@@ -31,11 +31,11 @@ _GROUP_FIGURES_SQL = f"""
 WITH flags AS MATERIALIZED (
     SELECT day, customer_id,
            max(CASE WHEN type = 'hard_bounced' THEN 1 ELSE 0 END) AS hard,
-           max(CASE WHEN type = 'soft_bounced' THEN 1 ELSE 0 END) AS soft,
+           max(CASE WHEN type IN ('soft_bounced', 'deferred') THEN 1 ELSE 0 END) AS soft,
            max(CASE WHEN type = 'complained' THEN 1 ELSE 0 END) AS complained,
            max(CASE WHEN type = 'unsubscribed' THEN 1 ELSE 0 END) AS unsub
     FROM events
-    WHERE type IN ('hard_bounced', 'soft_bounced', 'complained', 'unsubscribed')
+    WHERE type IN ('hard_bounced', 'soft_bounced', 'deferred', 'complained', 'unsubscribed')
       AND day < ? AND customer_id IS NOT NULL
     GROUP BY day, customer_id
 ), mail AS (
@@ -134,6 +134,72 @@ def definite_domains(conn: sqlite3.Connection) -> set[str]:
             "SELECT domain FROM mailbox_domains WHERE status != ?", (MX_FAILED,)
         )
     }
+
+
+# --- each customer's group (migration 010) ---------------------------------------------------
+
+# The raw domain text of an address as the SQL below reads it (after the first ``@``): the
+# decision per raw text is made in Python once per distinct domain, not once per customer.
+_RAW_DOMAIN = "lower(substr(c.email, instr(c.email, '@') + 1))"
+
+
+def customer_raw_domains(conn: sqlite3.Connection, after: int) -> list[str]:
+    """The distinct raw domains of customers with an id above ``after``."""
+    return [
+        str(raw)
+        for (raw,) in conn.execute(
+            f"SELECT DISTINCT {_RAW_DOMAIN} FROM customers c WHERE c.id > ?", (after,)
+        )
+        if raw is not None
+    ]
+
+
+def assign_customers(
+    conn: sqlite3.Connection, after: int, decisions: Iterable[tuple[str, str, str, int]]
+) -> None:
+    """Each customer with an id above ``after`` gets the group its raw domain was decided as:
+    ``decisions`` is (raw domain, domain, group, fallback) per raw domain."""
+    conn.execute("DROP TABLE IF EXISTS temp.mailbox_decisions")
+    conn.execute(
+        "CREATE TEMP TABLE mailbox_decisions (raw TEXT PRIMARY KEY, domain TEXT, grp TEXT, "
+        "fallback INTEGER)"
+    )
+    conn.executemany("INSERT INTO mailbox_decisions VALUES (?, ?, ?, ?)", decisions)
+    conn.execute(
+        "INSERT INTO mailbox_customers (customer_id, domain, grp, fallback) "
+        "SELECT c.id, d.domain, d.grp, d.fallback FROM customers c "
+        f"JOIN mailbox_decisions d ON d.raw = {_RAW_DOMAIN} WHERE c.id > ? "
+        "ON CONFLICT (customer_id) DO UPDATE SET domain = excluded.domain, grp = excluded.grp, "
+        "fallback = excluded.fallback",
+        (after,),
+    )
+    conn.execute("DROP TABLE temp.mailbox_decisions")
+
+
+def regroup_domains(conn: sqlite3.Connection, changes: Iterable[tuple[str, str, int]]) -> None:
+    """The customers of domains whose decision changed get the new one: (domain, group,
+    fallback) per domain."""
+    rows = list(changes)
+    if not rows:
+        return
+    conn.execute("DROP TABLE IF EXISTS temp.mailbox_changes")
+    conn.execute(
+        "CREATE TEMP TABLE mailbox_changes (domain TEXT PRIMARY KEY, grp TEXT, fallback INTEGER)"
+    )
+    conn.executemany("INSERT INTO mailbox_changes VALUES (?, ?, ?)", rows)
+    conn.execute(
+        "UPDATE mailbox_customers SET "
+        "grp = (SELECT t.grp FROM mailbox_changes t WHERE t.domain = mailbox_customers.domain), "
+        "fallback = (SELECT t.fallback FROM mailbox_changes t "
+        "WHERE t.domain = mailbox_customers.domain) "
+        "WHERE domain IN (SELECT domain FROM mailbox_changes)"
+    )
+    conn.execute("DROP TABLE temp.mailbox_changes")
+
+
+def forget_customer_groups(conn: sqlite3.Connection) -> None:
+    """Every customer's group is decided again (the plan's groups changed)."""
+    conn.execute("DELETE FROM mailbox_customers")
 
 
 # --- the days' groups -----------------------------------------------------------------------
