@@ -168,7 +168,7 @@ def _breaches(f: DayFigures, g: Guardrails, level: Literal["hold", "rollback"]) 
 
 def _effective_volume(store: Store) -> dict[int, int]:
     """Which schedule day's volume each day that ran used (its own unless held back)."""
-    return stored_days.volume_days(store.conn)
+    return stored_days.volume_days(store.backend)
 
 
 def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> GuardrailDecision:

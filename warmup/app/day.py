@@ -218,7 +218,7 @@ def _known_list_ids(loaded: LoadedPlan, store: Store, day: int) -> list[str]:
         elif (
             ref.name
             and "{" not in ref.name
-            and (found := resolved_list_id(store.conn, f"{which}:{ref.name}"))
+            and (found := resolved_list_id(store.backend, f"{which}:{ref.name}"))
         ):
             ids.append(found)
     return list(dict.fromkeys(ids))

@@ -15,6 +15,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from warmup.store.backends import Executes
+
 _LOOKUP = 500  # emails per IN (…) lookup, under SQLite's variable limit
 
 
@@ -87,7 +89,7 @@ class Totals:
     last_pull: str | None
 
 
-def totals(conn: sqlite3.Connection) -> Totals:
+def totals(conn: Executes) -> Totals:
     """Events stored, customers they belong to, and when the last pull committed a page."""
     events, people, pulled = conn.execute(
         "SELECT count(*), count(DISTINCT customer_id), "
@@ -96,7 +98,7 @@ def totals(conn: sqlite3.Connection) -> Totals:
     return Totals(int(events), int(people), None if pulled is None else str(pulled))
 
 
-def count_since(conn: sqlite3.Connection, since: str) -> int:
+def count_since(conn: Executes, since: str) -> int:
     """Events that occurred at or after ``since``."""
     (count,) = conn.execute(
         "SELECT count(*) FROM klaviyo_events WHERE occurred_at >= ?", (since,)
@@ -104,9 +106,7 @@ def count_since(conn: sqlite3.Connection, since: str) -> int:
     return int(count)
 
 
-def customer_counts(
-    conn: sqlite3.Connection, customer_id: int, start: str, end: str
-) -> dict[str, int]:
+def customer_counts(conn: Executes, customer_id: int, start: str, end: str) -> dict[str, int]:
     """One customer's events by kind in [start, end)."""
     return {
         str(kind): int(n)

@@ -173,6 +173,7 @@ def arrow(label: str) -> str:
 
 
 SqlFunction = tuple[str, int, Callable[..., Any]]
+PythonValue = tuple[str, str, Callable[[str, str | None], object]]
 
 
 class NodeType:
@@ -203,6 +204,12 @@ class NodeType:
 
     def sql_functions(self, ctx: DayContext) -> list[SqlFunction]:
         """SQL functions the predicate calls, registered on the day's connection."""
+        return []
+
+    def python_values(self, node: NodeBase, ctx: DayContext) -> list[PythonValue]:
+        """(function, salt, fn(salt, email)) of each ``sql_functions`` call the node's
+        predicate makes: on PostgreSQL, which runs no Python, the values are computed for every
+        customer beforehand and the predicate reads them (engine.sql.python_value)."""
         return []
 
     def leave_at(self, node: NodeBase, ctx: DayContext, arrive: datetime) -> datetime:
