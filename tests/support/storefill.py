@@ -125,9 +125,10 @@ def unsubscribe_event(path: Path, customer_id: int, event_id: str, day: int | No
     store.close()
 
 
-def table(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+def table(path: Path | str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows of a query on a store of either engine (a path or a postgresql:// URL)."""
     store = open_store(path)
     try:
-        return [tuple(r) for r in store.conn.execute(sql, params)]
+        return [tuple(r) for r in store.backend.execute(sql, params)]
     finally:
         store.close()

@@ -133,7 +133,7 @@ def _allocation_reason(facts: Facts, label: str) -> str:
 
     score = _score_fact(facts)
     scored = f" ({score})" if score else ""
-    group = customer_group(facts.conn, facts.day, int(facts.customer["id"]))
+    group = customer_group(facts.conn, facts.day, int(facts.customer["id"]))  # type: ignore[arg-type]  # portable SQL; mailboxes still name sqlite3
     if label == "yes" or journey["outcome"] in ("new", "skipped"):
         if group is None:
             return f"limit: rank {rank:,}{scored} ≤ limit {limit:,} → new provider"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
     from warmup.plan import LoadedPlan
+    from warmup.store.backends import Backend
 
 NodeId = Annotated[str, Field(min_length=1, max_length=64)]
 SqlPart = tuple[str, list[Any]]
@@ -145,12 +145,13 @@ class Facts:
     """What ``warmup explain`` knows about one customer on one day, for a node's reason."""
 
     loaded: LoadedPlan
-    conn: sqlite3.Connection
+    conn: Backend
     day: int
-    customer: sqlite3.Row
+    # rows by column name (Backend.name_rows)
+    customer: Any
     consents: dict[str, str]
-    journey: sqlite3.Row
-    day_row: sqlite3.Row | None
+    journey: Any
+    day_row: Any
 
     @property
     def attributes(self) -> dict[str, Any]:
