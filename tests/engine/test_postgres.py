@@ -4,6 +4,9 @@ journeys and outbox rows, so a plan copied mid-ramp (`warmup store copy`) carrie
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -144,3 +147,41 @@ def test_days_one_and_two_on_sqlite_then_day_three_on_postgresql(
     assert run_day(moved, 3, now=_end_of(moved, 3)).status == "completed"
     assert day_rows(postgres_url, 3) == day_rows(sqlite_store, 3)
     assert day_rows(postgres_url, 3)["outbox"]
+
+
+def _run(plan: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "warmup", "run", str(plan), "--day", "1", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+
+
+def test_two_runs_of_a_day_on_postgresql_evaluate_it_once(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy_store(_store(tmp_path, 300), postgres_url)
+    monkeypatch.setenv("WARMUP_STORE", postgres_url)
+    plan = _plan(tmp_path, [20, 40])
+    args = ("--now", "2026-12-01T23:00", "--no-dispatch")
+    # Another process (this one) holds the day's lock: a run is refused and writes nothing.
+    with closing(open_store(postgres_url)) as holder, holder.lock("run"):
+        out, err = _run(plan, *args).communicate(timeout=120)
+        assert "error: run is locked by process" in out + err
+        assert day_rows(postgres_url, 1)["days"] == []
+    # Two at once: the database lock lets one evaluate; the other is refused, or (when it came
+    # after) finds the day completed and changes nothing.
+    runs = [_run(plan, *args), _run(plan, *args)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in runs]
+    assert sorted(code for code, _, _ in results) in ([0, 0], [0, 3]), results
+    ran = [out for code, out, _ in results if code == 0 and "ran engine-test day 1" in out]
+    assert len([o for o in ran if "done earlier and kept as it was" not in o]) == 1, results
+    for code, out, err in results:
+        if code == 3:
+            assert "run is locked by process" in out + err
+    with closing(open_store(postgres_url)) as store:
+        (evaluations,) = store.backend.execute("SELECT count(*) FROM runs").fetchone()
+    assert evaluations == 1
+    assert len(day_rows(postgres_url, 1)["outbox"]) == 40  # 20 list rows + 20 emails, once

@@ -170,9 +170,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
         time.sleep(0.1)
 
 
-def _wait_consent_flow(
-    location: str, customer_ids: list[int]
-) -> dict[int, tuple[str, int, int]]:
+def _wait_consent_flow(location: str, customer_ids: list[int]) -> dict[int, tuple[str, int, int]]:
     """Per customer: (email consent, consent_changes rows, unsubscribe-list outbox rows), once
     every event is processed (or after 60 s, whatever they are then)."""
     marks = ", ".join(str(c) for c in customer_ids)

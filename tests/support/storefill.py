@@ -117,11 +117,11 @@ def fill_store(
     store.close()
 
 
-def unsubscribe_event(path: Path, customer_id: int, event_id: str, day: int | None) -> None:
+def unsubscribe_event(path: Path | str, customer_id: int, event_id: str, day: int | None) -> None:
     store = open_store(path)
-    with store.transaction() as conn:
+    with store.backend.transaction():
         event = Event("consent", event_id, "unsubscribed", customer_id, None, day, NOW, NOW)
-        events.insert(conn, event)
+        events.insert(store.backend, event)
     store.close()
 
 
