@@ -63,13 +63,14 @@ def international(conn: Backend) -> str:
     return _INTERNATIONAL_PG if conn.dialect == "postgresql" else INTERNATIONAL
 
 
-def rank_hash(conn: Backend) -> str:
-    """The ranking's stable tie-break (evaluate.rank_hash): a Python function on SQLite, the
-    same 56-bit values computed in Python beforehand and read from ``engine_rank`` on
-    PostgreSQL."""
+def rank_hash(conn: Backend) -> tuple[str, str]:
+    """(the ranking's stable tie-break, the join it needs) (evaluate.rank_hash): a Python
+    function on SQLite; on PostgreSQL the same 56-bit values, computed in Python beforehand,
+    joined from ``engine_rank`` (a hash join: a lookup per row made the plan costly enough
+    for the server to spend a second compiling it)."""
     if conn.dialect == "postgresql":
-        return "(SELECT h.hash FROM engine_rank h WHERE h.customer_id = c.id)"
-    return "warmup_rank_hash(c.email)"
+        return "h.hash", "LEFT JOIN engine_rank h ON h.customer_id = c.id"
+    return "warmup_rank_hash(c.email)", ""
 
 
 def email_order(conn: Backend) -> str:
@@ -108,9 +109,15 @@ def fill_python_values(
     ((function, salt, fn) of the node types) — so both engines decide alike."""
     if conn.dialect != "postgresql":
         return
+    # The evaluation's few big statements: JIT compiling them costs more than it saves (a
+    # second of a 100k-customer day), and the ranking's sort should stay in memory.
+    conn.execute("SET jit = off")
+    conn.execute("SET work_mem = '64MB'")
+    # the temp tables stay in memory (takes effect only before the session's first temp table)
+    conn.execute("SET temp_buffers = '64MB'")
     for name in ("engine_rank", "engine_intl", "engine_values"):
         conn.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
-    conn.execute("CREATE TEMP TABLE engine_rank (customer_id BIGINT PRIMARY KEY, hash BIGINT)")
+    conn.execute("CREATE TEMP TABLE engine_rank (customer_id BIGINT, hash BIGINT)")
     conn.execute("CREATE TEMP TABLE engine_intl (customer_id BIGINT PRIMARY KEY)")
     conn.execute(
         "CREATE TEMP TABLE engine_values (function TEXT, salt TEXT, customer_id BIGINT, "
@@ -176,7 +183,13 @@ def create_paths(conn: Backend, rows: list[tuple[Any, ...]]) -> None:
 
 def evaluate_stage1(conn: Backend, expr: str, params: list[Any]) -> None:
     """``engine_flow1``: every customer's stage-1 path id, by the walker's CASE ``expr``."""
-    conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)")
+    if conn.dialect == "postgresql":
+        # no key: its joins are hash joins, and an index to maintain is a third of the insert
+        conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id BIGINT, path INTEGER)")
+    else:
+        conn.execute(
+            "CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)"
+        )
     conn.execute(
         f"INSERT INTO engine_flow1 SELECT c.id, {expr} FROM customers c "
         "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'",
@@ -242,14 +255,16 @@ def rank_stage2(
     score_order, score_join = (SCORE_ORDER, SCORE_JOIN) if scored else ("", "")
     intl = international(conn)
     pg = conn.dialect == "postgresql"
+    tie_break, tie_join = rank_hash(conn)
     ranked = (
         f"SELECT f.customer_id, f.path, p.tier, {intl} AS intl, {grp}, "
         # whoever the new provider cannot mail ranks last and never takes a slot
         f"ROW_NUMBER() OVER (ORDER BY {intl}, p.tier, "
         f"{score_order}c.last_engaged_at IS NULL, {_text_order(conn, 'c.last_engaged_at')} DESC, "
-        f"{rank_hash(conn)}, {email_order(conn)}) AS rank FROM engine_flow1 f "
+        f"{tie_break}, {email_order(conn)}) AS rank FROM engine_flow1 f "
         "JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id {score_join} WHERE f.path IN ({marks})"
+        f"JOIN customers c ON c.id = f.customer_id {score_join} {tie_join} "
+        f"WHERE f.path IN ({marks})"
     )
     chosen = (
         choose(ranked)
@@ -267,6 +282,8 @@ def rank_stage2(
         f"{chosen}) r {join}",
         params,
     )
+    if conn.dialect == "postgresql":
+        conn.execute("ANALYZE engine_flow2")
 
 
 _JOURNEY_COLUMNS = "(day, customer_id, path_id, node, due_at, outcome, rank)"
@@ -373,9 +390,11 @@ def new_set_changes(conn: Backend, rows: str, prev: int) -> tuple[int, int, int]
     """(today's new-provider set, of them not in day ``prev``'s, day ``prev``'s set) for the
     new-provider set ``rows`` selects (``customer_id, rank``)."""
     today, added = conn.execute(
-        "SELECT count(*), coalesce(sum(CASE WHEN NOT EXISTS (SELECT 1 FROM allocations a "
-        "WHERE a.day = ? AND a.customer_id = t.customer_id AND a.provider = 'new') "
-        f"THEN 1 ELSE 0 END), 0) FROM ({rows}) t",
+        # (day, customer_id) is allocations' key: at most one match each, so an anti-join
+        # count, which PostgreSQL plans as one hash join rather than a lookup per customer
+        "SELECT count(*), count(*) - count(a.customer_id) "
+        f"FROM ({rows}) t LEFT JOIN allocations a ON a.day = ? "
+        "AND a.customer_id = t.customer_id AND a.provider = 'new'",
         (prev,),
     ).fetchone()
     before = conn.execute(
