@@ -152,13 +152,17 @@ def fill_python_values(
 
 # Connection-private tables of one evaluation (never in the store file):
 # engine_paths (the scenario's paths), engine_flow1 (every customer's stage-1 path),
-# engine_flow2 (customers at the allocation, ranked, with stage-2 paths), engine_state.
+# engine_flow2 (customers at the allocation, ranked, with stage-2 paths), engine_state; on
+# PostgreSQL also the values SQLite's Python SQL functions give (fill_python_values).
 TEMP_TABLES = (
     "engine_paths",
     "engine_flow1",
     "engine_flow2",
     "engine_state",
     "engine_engagement",
+    "engine_rank",
+    "engine_intl",
+    "engine_values",
 )
 
 
