@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from contextlib import closing
@@ -185,3 +186,42 @@ def test_two_runs_of_a_day_on_postgresql_evaluate_it_once(
         (evaluations,) = store.backend.execute("SELECT count(*) FROM runs").fetchone()
     assert evaluations == 1
     assert len(day_rows(postgres_url, 1)["outbox"]) == 40  # 20 list rows + 20 emails, once
+
+
+def test_the_engagement_score_ranks_alike_on_both_engines(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan ranking by Klaviyo engagement: fractional weights, many tied scores."""
+    sqlite_store = _store(tmp_path, 300)
+    rng = random.Random(7)
+    with closing(open_store(sqlite_store)) as store, store.backend.transaction():
+        for cid in range(1, 301):
+            for n in range(rng.randint(0, 6)):
+                store.backend.execute(
+                    "INSERT INTO klaviyo_events (id, customer_id, kind, occurred_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        f"e{cid}-{n}",
+                        cid,
+                        rng.choice(["opened", "clicked", "received"]),
+                        f"2026-11-{rng.randint(1, 28):02d}T10:00:00+00:00",
+                    ),
+                )
+    copy_store(sqlite_store, postgres_url)
+    scenario = tmp_path / "both.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    plan = write_plan(
+        tmp_path,
+        days=[30, 60],
+        scenario=scenario,
+        edits={
+            "schedule:\n": "engagement: {source: klaviyo, weights: {opened: 0.1, clicked: 0.7, "
+            "received: 0.01}}\nschedule:\n"
+        },
+    )
+    for location in (str(sqlite_store), postgres_url):
+        monkeypatch.setenv("WARMUP_STORE", location)
+        loaded = load_plan(plan)
+        assert loaded.plan.engagement.source == "klaviyo"
+        assert run_day(loaded, 1, now=_end_of(loaded, 1)).status == "completed"
+    assert day_rows(postgres_url, 1) == day_rows(sqlite_store, 1)

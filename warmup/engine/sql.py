@@ -534,8 +534,10 @@ def fill_engagement_scores(
     """``engine_engagement``: each customer's sum of ``weights`` (kind, weight) over their
     pulled Klaviyo events in [start, end), for :func:`rank_stage2`'s ``scored`` ranking."""
     conn.execute(f"DROP TABLE IF EXISTS {temp(conn, SCORE_TABLE)}")
+    # PostgreSQL's REAL is 4 bytes; SQLite's, like DOUBLE PRECISION, 8: the ranking must agree
+    real = "DOUBLE PRECISION" if conn.dialect == "postgresql" else "REAL"
     conn.execute(
-        f"CREATE TEMP TABLE {SCORE_TABLE} (customer_id INTEGER PRIMARY KEY, score REAL NOT NULL)"
+        f"CREATE TEMP TABLE {SCORE_TABLE} (customer_id INTEGER PRIMARY KEY, score {real} NOT NULL)"
     )
     if not weights:
         return
