@@ -14,8 +14,8 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from tests.support.storefill import fill_store, write_plan
-from warmup.engine import run_day
+from tests.support.storefill import fill_store, unsubscribe_event, write_plan
+from warmup.engine import process_events, run_day
 from warmup.plan import LoadedPlan, load_plan
 from warmup.plan.calendar import day_date
 from warmup.store import open_store
@@ -225,3 +225,47 @@ def test_the_engagement_score_ranks_alike_on_both_engines(
         assert loaded.plan.engagement.source == "klaviyo"
         assert run_day(loaded, 1, now=_end_of(loaded, 1)).status == "completed"
     assert day_rows(postgres_url, 1) == day_rows(sqlite_store, 1)
+
+
+EVENT_SPLIT = """
+name: event-split
+nodes:
+  - {id: t, type: trigger, on: date, next: limit}
+  - {id: limit, type: audience, source: allocation}
+  - {id: ev, type: trigger, on: event, events: [unsubscribed], next: arm}
+  - {id: arm, type: split, share: 0.5, yes: hook}
+  - id: hook
+    type: webhook
+    template: klaviyo/add-profiles-to-list.json.j2
+    list: unsubscribe
+"""
+
+
+def test_an_event_flow_takes_the_same_split_arm_on_both_engines(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The serve consent flow walks one customer at a time: on PostgreSQL the split's bucket
+    is computed for that customer alone, and must agree with SQLite's."""
+    sqlite_store = _store(tmp_path, 60)
+    copy_store(sqlite_store, postgres_url)
+    scenario = tmp_path / "events.yaml"
+    scenario.write_text(EVENT_SPLIT, encoding="utf-8")
+    plan = write_plan(tmp_path, days=[5], scenario=scenario)
+    hooked = []
+    for location in (str(sqlite_store), postgres_url):
+        monkeypatch.setenv("WARMUP_STORE", location)
+        loaded = load_plan(plan)
+        for cid in range(1, 41):
+            unsubscribe_event(location, cid, f"u{cid}", None)
+        with closing(open_store(location)) as store:
+            assert process_events(loaded, store) == 40
+            hooked.append(
+                sorted(
+                    int(r[0])
+                    for r in store.backend.execute(
+                        "SELECT customer_id FROM outbox WHERE node_id = 'hook'"
+                    )
+                )
+            )
+    assert hooked[0] == hooked[1]
+    assert 5 < len(hooked[0]) < 35  # about half of the 40
