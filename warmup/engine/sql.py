@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from warmup.store import consents
@@ -90,6 +90,19 @@ def python_value(conn: Backend, function: str, salt: str) -> SqlPart:
     return f"{function}(?, c.email)", [salt]
 
 
+def _batches(conn: Backend, sql: str, size: int = 20_000) -> Iterator[list[tuple[int, str | None]]]:
+    # Each batch is loaded (COPY) while the read waits between fetches: a COPY cannot run
+    # while a fetch is under way on the same connection.
+    batch: list[tuple[int, str | None]] = []
+    for customer_id, email in conn.rows(sql, (), size):
+        batch.append((int(customer_id), None if email is None else str(email)))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _salt_key(salt: str) -> str:
     # salts hold NUL separators, which PostgreSQL's text cannot
     return salt.encode().hex()
@@ -123,29 +136,31 @@ def fill_python_values(
         "CREATE TEMP TABLE engine_values (function TEXT, salt TEXT, customer_id BIGINT, "
         "value DOUBLE PRECISION, PRIMARY KEY (function, salt, customer_id))"
     )
-    where = (
-        ""
-        if customers is None
-        else f" WHERE id IN ({', '.join(str(int(i)) for i in customers) or 'NULL'})"
-    )
-    people = [(int(i), e) for i, e in conn.execute(f"SELECT id, email FROM customers{where}")]
+    chosen = "" if customers is None else f"id IN ({', '.join(str(int(i)) for i in customers)})"
+    if customers is not None and not customers:
+        chosen = "false"
+
+    def people(test: str = "") -> Iterator[list[tuple[int, str | None]]]:
+        where = " AND ".join(t for t in (chosen, test) if t)
+        sql = "SELECT id, email FROM customers" + (f" WHERE {where}" if where else "")
+        yield from _batches(conn, sql)
+
+    # a batch at a time: a million customers' emails never sit in memory at once
     if rank is not None:
-        conn.bulk_load(
-            "engine_rank",
-            ("customer_id", "hash"),
-            ((i, rank(e)) for i, e in people if e is not None),
-        )
-    conn.bulk_load(
-        "engine_intl",
-        ("customer_id",),
-        ((i,) for i, e in people if e is not None and not e.isascii() and intl(e)),
-    )
+        for batch in people():
+            conn.bulk_load(
+                "engine_rank", ("customer_id", "hash"), [(i, rank(e)) for i, e in batch if e]
+            )
+    for batch in people("length(email) <> octet_length(email)"):
+        conn.bulk_load("engine_intl", ("customer_id",), [(i,) for i, e in batch if intl(e)])
     for function, salt, fn in values:
-        conn.bulk_load(
-            "engine_values",
-            ("function", "salt", "customer_id", "value"),
-            ((function, _salt_key(salt), i, fn(salt, e)) for i, e in people),
-        )
+        key = _salt_key(salt)
+        for batch in people():
+            conn.bulk_load(
+                "engine_values",
+                ("function", "salt", "customer_id", "value"),
+                [(function, key, i, fn(salt, e)) for i, e in batch],
+            )
     for name in ("engine_rank", "engine_intl", "engine_values"):
         conn.execute(f"ANALYZE {name}")
 
