@@ -35,16 +35,8 @@ def plan_on_either(
     tmp_path: Path,
     store_location: str,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
 ) -> LoadedPlan:
     """:func:`plan` with its store on SQLite or PostgreSQL (``WARMUP_STORE``)."""
-    if store_location.startswith("postgresql:"):
-        # The events are stored through the seam; the consent flow that follows runs the
-        # engine's event flows, which speak SQLite until the engine's port lands: then this
-        # marker fails the test (strict), and comes off.
-        request.applymarker(
-            pytest.mark.xfail(reason="the engine's event flows on PostgreSQL", strict=True)
-        )
     monkeypatch.setenv("WARMUP_STORE", store_location)
     return plan.__wrapped__(tmp_path)  # type: ignore[attr-defined,no-any-return]
 

@@ -22,6 +22,7 @@ from warmup.mailboxes.holds import group_holds
 from warmup.plan import LoadedPlan
 from warmup.plan.models import cap_count
 from warmup.store import mailboxes as mailbox_store
+from warmup.store.backends import Backend, Executes
 
 
 @dataclass
@@ -113,9 +114,7 @@ def group_caps(groups: GroupAllocation | None) -> dict[str, int] | None:
     return {g.name: int(g.cap) for g in groups.groups.values() if g.cap is not None}
 
 
-def count_groups(
-    conn: sqlite3.Connection, groups: GroupAllocation, eligible: int, marks: str
-) -> None:
+def count_groups(conn: Backend, groups: GroupAllocation, eligible: int, marks: str) -> None:
     """Each group's eligible and new customers (customers the new provider cannot mail rank
     past ``eligible``), and those counted ``other`` for want of an MX answer."""
     for name, reached, new in group_counts(conn, eligible):
@@ -134,7 +133,7 @@ def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | 
     )
 
 
-def frozen_groups(conn: sqlite3.Connection, day: int) -> GroupAllocation | None:
+def frozen_groups(conn: Executes, day: int) -> GroupAllocation | None:
     """A frozen day's groups as recorded (None: the day was not allocated per group)."""
     rows = mailbox_store.day_groups(conn, day)
     if not rows:
@@ -142,7 +141,7 @@ def frozen_groups(conn: sqlite3.Connection, day: int) -> GroupAllocation | None:
     return GroupAllocation({r[0]: GroupDay(r[0], r[1], r[2], r[3], r[4]) for r in rows})
 
 
-def customer_group(conn: sqlite3.Connection, day: int, customer_id: int) -> GroupDay | None:
+def customer_group(conn: Executes, day: int, customer_id: int) -> GroupDay | None:
     """The customer's group on a frozen ``day`` with the group's figures that day (None: the
     day had no groups or the customer no allocation)."""
     row = mailbox_store.customer_day_group(conn, day, customer_id)

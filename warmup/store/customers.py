@@ -47,7 +47,7 @@ def add_to_segment(conn: Executes, segment: str, customer_id: int, *, at: str) -
     )
 
 
-def count(conn: sqlite3.Connection) -> int:
+def count(conn: Executes) -> int:
     """How many customers the store holds."""
     return int(conn.execute("SELECT count(*) FROM customers").fetchone()[0])
 

@@ -231,7 +231,7 @@ def day_holds(conn: Executes, day: int) -> list[tuple[str, int | None, str | Non
     return found
 
 
-def customer_day_group(conn: sqlite3.Connection, day: int, customer_id: int) -> DayGroup | None:
+def customer_day_group(conn: Executes, day: int, customer_id: int) -> DayGroup | None:
     """The recorded group of the customer's allocation on ``day`` (None: no groups that day or
     no allocation)."""
     row: DayGroup | None = conn.execute(

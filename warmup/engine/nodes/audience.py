@@ -95,7 +95,7 @@ class Audience(NodeType):
             raise ValueError("the allocation node is not a predicate")  # the walker ranks it
         first = ctx.plan.schedule.exclusion_first_from_day
         if node.source == "exclusion_list" and first is not None and ctx.day < first:
-            return "0", []  # seed 004: #558 targets the excluded first on its days only
+            return "(1 = 0)", []  # seed 004: #558 targets the excluded first on its days only
         return sql.allocated_new_on(_history_days(node, ctx.plan, ctx.day))
 
     def explain(self, node: NodeBase, facts: Facts, label: str) -> str:

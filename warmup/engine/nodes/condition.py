@@ -103,7 +103,12 @@ class Condition(NodeType):
         if node.email_valid is not None:
             parts.append(("c.email_valid = ?", [int(node.email_valid)]))
         if node.has_phone is not None:
-            parts.append(("(COALESCE(c.phone, '') <> '') = ?", [int(node.has_phone)]))
+            parts.append(
+                (
+                    "(CASE WHEN COALESCE(c.phone, '') <> '' THEN 1 ELSE 0 END) = ?",
+                    [int(node.has_phone)],
+                )
+            )
         for key, value in (node.attribute_equals or {}).items():
             parts.append(sql.attribute_equals(key, value))
         if node.engagement is not None:

@@ -128,6 +128,11 @@ class Backend(ABC):
         their locations are spelled."""
 
     @abstractmethod
+    def name_rows(self) -> None:
+        """From now on rows answer to both ``row[0]`` and ``row["column"]`` (sqlite3.Row's
+        way), for readers that name columns (``warmup explain``)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def rows(self, sql: str, params: Sequence[object] = (), batch: int = 5000) -> Iterator[Row]:

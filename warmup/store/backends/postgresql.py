@@ -43,6 +43,26 @@ def to_pyformat(sql: str) -> str:
     return "".join(out)
 
 
+class NamedRow(tuple[Any, ...]):
+    """A row read by position or by column name, as ``sqlite3.Row`` is."""
+
+    names: tuple[str, ...]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self.names.index(key))
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
+
+
+def _named_rows(cursor: Any) -> Any:
+    names = tuple(c.name for c in cursor.description or ())
+    row_type = type("Row", (NamedRow,), {"names": names})
+    return lambda values: row_type(values)
+
+
 class PostgresBackend(Backend):
     dialect: Dialect = "postgresql"
 
@@ -207,6 +227,9 @@ class PostgresBackend(Backend):
             ).fetchone()
         assert row is not None
         return ("postgresql", str(row[0]), str(row[1]))
+
+    def name_rows(self) -> None:
+        self._conn.row_factory = _named_rows
 
     def close(self) -> None:
         self._conn.close()
