@@ -266,3 +266,21 @@ def test_a_store_scanned_under_older_rules_is_scanned_again_once(
         assert again.looked_up == 0
     finally:
         store.close()
+
+
+@BOTH
+def test_a_capitalised_non_ascii_domain_is_cached_as_the_classifier_spells_it(
+    dns_server: DnsServer, store: Store, tmp_path: Path
+) -> None:
+    from tests.support.consent import write_plan
+
+    # SQL's lower() leaves Ü alone on SQLite and folds it on PostgreSQL: the cache must not
+    # depend on the engine
+    add_customers(store, ["z@ÜBERCORP.test"])
+    plan = _plan(
+        write_plan(tmp_path).plan, nameservers=[dns_server.nameserver], timeout_seconds=0.2
+    )
+    with store.backend.transaction():
+        refresh_mx(plan, store.backend)
+    cached = {d for (d,) in store.backend.execute("SELECT domain FROM mailbox_domains")}
+    assert "übercorp.test" in cached and "Übercorp.test" not in cached

@@ -76,12 +76,11 @@ class Refresh:
 
 
 def _customer_domains(conn: Backend, after: int) -> Iterator[str]:
-    # instr finds the first @; the few addresses with a quoted @ in the local part are split
-    # again in Python at the last one
+    # The SQL splits at the first @ (the few addresses with a quoted @ in the local part are
+    # split again here at the last one); each is then spelled as the classifier spells it, since
+    # SQL's lower() folds only ASCII on SQLite but every letter on PostgreSQL.
     for domain in mailbox_store.customer_domains(conn, after):
-        if domain and "@" not in domain:
-            yield domain.rstrip(".")
-        elif domain:
+        if domain:
             yield domain_of(domain)
 
 
