@@ -199,3 +199,46 @@ def test_validate_lists_the_relative_and_group_lines(tmp_path: Path) -> None:
         result.output
     )
     assert "opens and clicks not compared" in result.output
+
+
+def smtp_day_1(loaded: LoadedPlan) -> None:
+    """Day 1 through an SMTP relay: the new provider's 10 accepted with 250 and no event
+    about them (a relay reports no `delivered`); Klaviyo's 20 received, as in ``day_1``."""
+    fill_store(loaded.store_path, 60, statuses=("subscribed",))
+    run_day(loaded, 1, now=pendulum.datetime(2026, 12, 1, 11, tz="Europe/Prague"))
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        klaviyo = [
+            (int(c), str(e))
+            for c, e in store.conn.execute(
+                "SELECT a.customer_id, c.email FROM allocations a JOIN customers c "
+                "ON c.id = a.customer_id WHERE a.day = 1 AND a.provider = 'klaviyo' "
+                "ORDER BY 1 LIMIT 20"
+            )
+        ]
+        rows = [
+            int(r)
+            for (r,) in store.conn.execute("SELECT id FROM outbox WHERE kind = 'email' AND day = 1")
+        ]
+        Outbox(store).sent_email_batch(rows, now_iso())
+    kept(loaded, "received", klaviyo, DAY_1)
+
+
+def test_mail_an_smtp_relay_accepted_counts_as_delivered_against_klaviyo(
+    tmp_path: Path,
+) -> None:
+    """An SMTP relay never reports `delivered`: its accepted mail is delivered unless it
+    bounced, as the day's own guardrails count it, so the delivered line does not hold a
+    healthy ramp (it held every day at 0% against Klaviyo's 100%)."""
+    loaded = load_plan(
+        write(
+            tmp_path,
+            "guardrails:\n  relative: {min_sample: 5, hold: {delivered_rate_below_by: 0.05}}\n",
+        )
+    )
+    smtp_day_1(loaded)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        decision = evaluate_guardrails(loaded, store, 2)
+    assert decision.action == "proceed", decision.reasons
+    rows = {(r["tier"], r["provider"]): r for r in plan_status(loaded).to_json()["comparison"]}
+    new = rows[("no_history", "new")]
+    assert (new["mailed"], new["delivered"], new["rates"]["delivered"]) == (10, 10, 1.0)

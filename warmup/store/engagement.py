@@ -144,7 +144,7 @@ _KLAVIYO_SEEN = (
     "EXISTS (SELECT 1 FROM klaviyo_events k WHERE k.customer_id = a.customer_id "
     "AND k.kind = '{kind}' AND k.occurred_at >= b.s AND k.occurred_at < b.e)"
 )
-_DELIVERED, _BOUNCED, _COMPLAINED = "'delivered'", "'hard_bounced', 'soft_bounced'", "'complained'"
+_BOUNCED, _COMPLAINED = "'hard_bounced', 'soft_bounced'", "'complained'"
 _NEW_EVENT = (
     "EXISTS (SELECT 1 FROM events v WHERE v.customer_id = a.customer_id AND v.day = a.day "
     "AND v.type IN ({types}))"
@@ -160,7 +160,7 @@ def provider_comparison(
     the span whose Klaviyo events count for that day — by the customer's engagement tier
     before the ramp (``tier_window``: [start, end)). The new provider's side is its outbox
     and its events for the day; Klaviyo's is its pulled events in the day's span (Klaviyo's
-    Received Email is its delivery)."""
+    Received Email is its delivery; a Bounced Email was mailed without one)."""
     if not bounds:
         return []
     values = ", ".join("(?, ?, ?)" for _ in bounds)
@@ -173,14 +173,23 @@ def provider_comparison(
         "EXISTS (SELECT 1 FROM outbox o WHERE o.customer_id = a.customer_id AND o.day = a.day "
         "AND o.kind = 'email' AND o.status IN ('sent', 'bounced', 'uncertain'))"
     )
+    bounced_new = _NEW_EVENT.format(types=_BOUNCED)
+    # Delivered as the day's own guardrails count it: handed over and not bounced (an SMTP
+    # relay reports no `delivered` events, only its refusals).
+    delivered_new = (
+        "EXISTS (SELECT 1 FROM outbox o WHERE o.customer_id = a.customer_id AND o.day = a.day "
+        f"AND o.kind = 'email' AND o.status = 'sent') AND NOT {bounced_new}"
+    )
+    bounced_klaviyo = _KLAVIYO_SEEN.format(kind="bounced")
+    # Klaviyo records Received Email for delivered mail only: a bounced one was mailed too.
+    mailed_klaviyo = f"({received} OR {bounced_klaviyo})"
     spam = _KLAVIYO_SEEN.format(kind="marked_as_spam")
     columns = [
-        f"{side(mailed_new, received)} AS mailed",
-        f"{side(_NEW_EVENT.format(types=_DELIVERED), received)} AS delivered",
+        f"{side(mailed_new, mailed_klaviyo)} AS mailed",
+        f"{side(delivered_new, received)} AS delivered",
         f"{side('NULL', _KLAVIYO_SEEN.format(kind='opened'))} AS opened",
         f"{side('NULL', _KLAVIYO_SEEN.format(kind='clicked'))} AS clicked",
-        f"{side(_NEW_EVENT.format(types=_BOUNCED), _KLAVIYO_SEEN.format(kind='bounced'))} "
-        "AS bounced",
+        f"{side(bounced_new, bounced_klaviyo)} AS bounced",
         f"{side(_NEW_EVENT.format(types=_COMPLAINED), spam)} AS complained",
     ]
     rows = conn.execute(
