@@ -181,6 +181,35 @@ def test_a_klaviyo_list_is_a_consent_category(
     )
 
 
+def test_sync_pull_before_the_first_day_pulls_and_succeeds(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team pulls consent (and engagement) before day 1 to see what the dry run will rank
+    by: the pull is done and nothing else is due, so exit 0 (it was exit 2, "no day has run
+    yet, so there is nothing to sync", after the pull had changed the store)."""
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = plan(
+        tmp_path, sandbox.base_url, '    consent_lists: {newsletter: {name: "Newsletter"}}\n'
+    )
+    store = open_store(loaded.store_path)
+    add_customers(store, EMAILS)
+    store.close()
+    with KlaviyoClient(sandbox.base_url, sandbox.api_key) as client:
+        list_id, _ = find_or_create_list(client, "Newsletter")
+        import_profiles(client, [{"email": e} for e in EMAILS[:2]], list_id)
+        settle(sandbox, client)
+    result = runner.invoke(app, ["sync", str(loaded.path), "--pull"])
+    assert result.exit_code == 0, result.output
+    assert "2 customers in the list; 2 subscribed" in result.output
+    assert "no day has run yet: nothing to drive or read back" in result.output
+    assert categories(loaded) == {e: "subscribed" for e in EMAILS[:2]}
+    # without --pull (or with --verify) it is still an error to sync before any day
+    for extra in ([], ["--pull", "--verify"]):
+        refused = runner.invoke(app, ["sync", str(loaded.path), *extra])
+        assert refused.exit_code == 2, refused.output
+        assert "no day has run yet" in refused.output
+
+
 def test_a_list_name_klaviyo_does_not_have_stops_with_what_to_change(
     tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
