@@ -247,6 +247,21 @@ def test_a_list_name_klaviyo_does_not_have_stops_with_what_to_change(
             "not a consent category",
         ),
         ("    consent_lists: {news: {id: A, name: B}}\n", "email", "plan.yaml", "exactly one of"),
+        # the lists warmup fills itself are no consent category (every customer it excludes
+        # would read as subscribed), nor is an empty name
+        (
+            '    consent_lists: {news: {name: "Warmup exclusions"}}\n',
+            "email",
+            "plan.yaml",
+            "consent category 'news' is mapped to the exclusion list, which warmup fills",
+        ),
+        (
+            '    consent_lists: {news: {name: "Warmup unsubscribes"}}\n',
+            "email",
+            "plan.yaml",
+            "is mapped to the unsubscribe list",
+        ),
+        ('    consent_lists: {news: {name: ""}}\n', "email", "plan.yaml", "at least 1 character"),
     ],
 )
 def test_consent_names_are_checked_at_their_line(

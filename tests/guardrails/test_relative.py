@@ -151,6 +151,12 @@ def test_within_the_relative_line_the_ramp_goes_on_and_says_what_it_compared(
             "hold",
             "guardrails.relative sets no hold line",
         ),
+        # no tier: the lines would judge nothing
+        (
+            "guardrails:\n  relative:\n    tiers: []\n    hold: {bounce_rate_above_by: 0.01}\n",
+            "tiers",
+            "at least 1 item",
+        ),
         (
             "guardrails:\n  relative:\n    hold: {complaint_rate_above_by: 0.001}\n  # end\n",
             "complaint_rate_above_by",

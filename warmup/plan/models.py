@@ -220,8 +220,8 @@ class ConsentListRef(StrictModel):
     """A Klaviyo list that stands for a consent category (seed 004): by ``id`` or ``name``
     (found, never created: an empty list would reject nobody and accept nobody)."""
 
-    id: str | None = None
-    name: str | None = None
+    id: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ConsentListRef:
@@ -676,7 +676,7 @@ class RelativeGuardrails(StrictModel):
 
     # customer-days mailed per side and tier before a tier's rates count
     min_sample: int = Field(default=100, ge=1)
-    tiers: list[RelativeTier] = Field(default_factory=lambda: list(RELATIVE_TIERS))
+    tiers: list[RelativeTier] = Field(default_factory=lambda: list(RELATIVE_TIERS), min_length=1)
     hold: RelativeHold = RelativeHold()
 
 
