@@ -51,7 +51,8 @@ def comparison(
         (first - timedelta(days=plan.engagement.window_days)).isoformat(),
         first.isoformat(),
     )
-    return [_row(f) for f in engagement.provider_comparison(conn, bounds, window)]
+    splits = [node.id for node in loaded.scenario.nodes if node.type == "split"]
+    return [_row(f) for f in engagement.provider_comparison(conn, bounds, window, splits)]
 
 
 def _row(f: CohortFigures) -> dict[str, Any]:

@@ -155,15 +155,28 @@ def provider_comparison(
     conn: sqlite3.Connection,
     bounds: Sequence[tuple[int, str, str]],
     tier_window: tuple[str, str],
+    split_nodes: Sequence[str] = (),
 ) -> list[CohortFigures]:
     """Each allocation (day, customer, provider) of the ``bounds`` days — (day, start, end),
-    the span whose Klaviyo events count for that day — by the customer's engagement tier
-    before the ramp (``tier_window``: [start, end)). The new provider's side is its outbox
-    and its events for the day; Klaviyo's is its pulled events in the day's span (Klaviyo's
-    Received Email is its delivery; a Bounced Email was mailed without one)."""
+    the span whose Klaviyo events count for that day — and each customer whose path through
+    one of ``split_nodes`` ended unallocated (a control arm: Klaviyo's), by the customer's
+    engagement tier before the ramp (``tier_window``: [start, end)). The new provider's side
+    is its outbox and its events for the day; Klaviyo's is its pulled events in the day's
+    span (Received Email is its delivery; a Bounced Email was mailed without one)."""
     if not bounds:
         return []
     values = ", ".join("(?, ?, ?)" for _ in bounds)
+    # The day's allocations, and a split's arm whose path ended without one (the control
+    # group: Klaviyo mails it); Klaviyo's side counts as mailed only what its events show.
+    arms = "SELECT al.day, al.customer_id, al.provider FROM allocations al JOIN b ON b.day = al.day"
+    if split_nodes:
+        marks = ", ".join("?" for _ in split_nodes)
+        arms += (
+            " UNION ALL SELECT j.day, j.customer_id, 'klaviyo' FROM journey_rows j "
+            "JOIN b ON b.day = j.day WHERE j.outcome = 'ended' AND NOT EXISTS (SELECT 1 FROM "
+            "allocations al WHERE al.day = j.day AND al.customer_id = j.customer_id) AND "
+            f"EXISTS (SELECT 1 FROM json_each(j.path) WHERE json_each.value IN ({marks}))"
+        )
     received = _KLAVIYO_SEEN.format(kind="received")
 
     def side(new: str, klaviyo: str) -> str:
@@ -201,11 +214,12 @@ def provider_comparison(
         "WHEN EXISTS (SELECT 1 FROM klaviyo_events k WHERE k.customer_id = c.id "
         "AND k.kind = 'received' AND k.occurred_at >= ? AND k.occurred_at < ?) "
         f"THEN '{UNENGAGED}' ELSE '{NO_HISTORY}' END AS tier FROM customers c), "
+        f"d AS ({arms}), "
         f"x AS (SELECT t.tier, a.provider, {', '.join(columns)} "
-        "FROM allocations a JOIN b ON b.day = a.day JOIN t ON t.cid = a.customer_id) "
+        "FROM d a JOIN b ON b.day = a.day JOIN t ON t.cid = a.customer_id) "
         "SELECT tier, provider, count(*), sum(mailed), sum(delivered), sum(opened), "
         "sum(clicked), sum(bounced), sum(complained) FROM x GROUP BY tier, provider",
-        [v for bound in bounds for v in bound] + [*tier_window, *tier_window],
+        [v for bound in bounds for v in bound] + [*tier_window, *tier_window, *split_nodes],
     ).fetchall()
     found = [
         CohortFigures(
