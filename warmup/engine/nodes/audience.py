@@ -111,6 +111,12 @@ class Audience(NodeType):
             facts.conn, customer_id, _history_days(node, facts.loaded.plan, facts.day)
         )
         if node.source == "exclusion_list":
+            first = facts.loaded.plan.schedule.exclusion_first_from_day
+            if got and first is not None and facts.day < first:
+                return (
+                    f"in the exclusion list going into the day, but it goes first only from day "
+                    f"{first} (schedule.exclusion_first_from_day) {arrow(label)}"
+                )
             return (
                 f"{'in' if got else 'not in'} the exclusion list going into the day {arrow(label)}"
             )
