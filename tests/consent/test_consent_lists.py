@@ -224,6 +224,22 @@ def test_a_list_name_klaviyo_does_not_have_stops_with_what_to_change(
     assert "Traceback" not in result.output
 
 
+def test_a_list_id_klaviyo_does_not_have_stops_with_what_to_change(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a name does (it was exit 1 with Klaviyo's bare 404 for the list's members)."""
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = plan(tmp_path, sandbox.base_url, "    consent_lists: {newsletter: {id: NoSuch}}\n")
+    store = open_store(loaded.store_path)
+    add_customers(store, EMAILS[:1])
+    store.close()
+    result = runner.invoke(app, ["sync", str(loaded.path), "--pull"])
+    assert result.exit_code == 2, result.output
+    assert "consent category newsletter: Klaviyo has no list with id 'NoSuch'" in result.output
+    assert "consent_lists.newsletter" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("lists", "channel", "where", "message"),
     [

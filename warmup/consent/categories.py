@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warmup.errors import InvalidInput
+from warmup.errors import InvalidInput, KlaviyoError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ConsentListRef
 from warmup.providers.klaviyo.client import KlaviyoClient
@@ -62,12 +62,21 @@ def pull_consent_lists(
     for category, ref in loaded.plan.providers.klaviyo.consent_lists.items():
         list_id = _list_id(client, category, ref)
         members: set[int] = set()
-        for member in iter_members(client, list_id):
-            if not member.email:
-                continue
-            customer_id = customers.id_for_email(store.backend, member.email.strip().lower())
-            if customer_id is not None:
-                members.add(customer_id)
+        try:
+            for member in iter_members(client, list_id):
+                if not member.email:
+                    continue
+                customer_id = customers.id_for_email(store.backend, member.email.strip().lower())
+                if customer_id is not None:
+                    members.add(customer_id)
+        except KlaviyoError as exc:
+            if exc.status != 404:
+                raise
+            raise InvalidInput(
+                f"consent category {category}: Klaviyo has no list with id {list_id!r}",
+                hint="check the id in Klaviyo (the list's settings), or give its name under "
+                f"`providers.klaviyo.consent_lists.{category}`",
+            ) from exc
         with store.transaction():
             counts = consents.apply_consent_list(
                 store.backend, category, members, changed_at=now_iso(), source=LIST_SOURCE
