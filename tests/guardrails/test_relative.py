@@ -248,3 +248,36 @@ def test_mail_an_smtp_relay_accepted_counts_as_delivered_against_klaviyo(
     rows = {(r["tier"], r["provider"]): r for r in plan_status(loaded).to_json()["comparison"]}
     new = rows[("no_history", "new")]
     assert (new["mailed"], new["delivered"], new["rates"]["delivered"]) == (10, 10, 1.0)
+
+
+def test_a_hold_never_raises_a_day_above_its_own_schedule(tmp_path: Path) -> None:
+    """Held at day 1's volume (10), day 2 whose own schedule is lower (4) mails 4: a guardrail
+    that holds the ramp must not send more than the plan asked for (it sent 10)."""
+    path = write_plan(tmp_path, days=[10, 4], store=tmp_path / "c.db")
+    path.write_text(
+        path.read_text()
+        + "engagement: {source: klaviyo, window_days: 30}\n"
+        + RELATIVE.format(by=0.1),
+        encoding="utf-8",
+    )
+    loaded = load_plan(path)
+    day_1(loaded)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        assert evaluate_guardrails(loaded, store, 2).action == "hold"
+    run_day(loaded, 2, now=pendulum.datetime(2026, 12, 2, 1, tz="Europe/Prague"))
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        limit = store.conn.execute("SELECT new_limit FROM days WHERE day = 2").fetchone()[0]
+        new = store.conn.execute(
+            "SELECT count(*) FROM allocations WHERE day = 2 AND provider = 'new'"
+        ).fetchone()[0]
+    assert (limit, new) == (4, 4)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        (first,) = store.conn.execute(
+            "SELECT c.email FROM allocations a JOIN customers c ON c.id = a.customer_id "
+            "WHERE a.day = 2 AND a.provider = 'new' ORDER BY a.customer_id LIMIT 1"
+        ).fetchone()
+    steps = "\n".join(explain(loaded, 2, str(first)).lines)
+    assert (
+        "limit 4 (the day's own schedule: the guardrails hold the ramp at day 1's volume, "
+        "which is more) → new provider" in steps
+    ), steps
