@@ -32,7 +32,7 @@ from warmup.providers.klaviyo.lists import (
     unsubscribe,
 )
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
-from warmup.store import open_store
+from warmup.store import consents, now_iso, open_store
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -222,6 +222,36 @@ def test_a_list_name_klaviyo_does_not_have_stops_with_what_to_change(
     assert result.exit_code == 2, result.output
     assert "consent category newsletter: Klaviyo has no list named 'Nope'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_sms_unsubscribe_rejects_every_mapped_category(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 004's mapping: "Unsubscribed from SMS" is a consent rejected for all mapped
+    categories, as "Unsubscribed from Email Marketing" is (only the email one was applied)."""
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = plan(
+        tmp_path, sandbox.base_url, '    consent_lists: {newsletter: {name: "Newsletter"}}\n'
+    )
+    store = open_store(loaded.store_path)
+    ids = add_customers(store, EMAILS[:2])
+    with store.transaction() as conn:
+        consents.set_status(
+            conn,
+            ids[EMAILS[1]],
+            "unsubscribed",
+            changed_at=now_iso(),
+            source="test",
+            keep=(),
+            channel="sms",
+        )
+    store.close()
+    with KlaviyoClient(sandbox.base_url, sandbox.api_key) as client:
+        list_id, _ = find_or_create_list(client, "Newsletter")
+        import_profiles(client, [{"email": e} for e in EMAILS[:2]], list_id)
+        settle(sandbox, client)
+    pull_consent_lists_for_plan(loaded)
+    assert categories(loaded) == {EMAILS[0]: "subscribed", EMAILS[1]: "unsubscribed"}
 
 
 def test_a_list_id_klaviyo_does_not_have_stops_with_what_to_change(

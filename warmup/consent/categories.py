@@ -1,7 +1,7 @@
 """Klaviyo lists as consent categories (seed 004: "Klaviyo does consent categories through
 lists"): before each day and on ``warmup sync PLAN --pull``, each list the plan maps
 (``providers.klaviyo.consent_lists``) is read and its category set in the store — members
-subscribed, members who left unsubscribed, and everyone whose email consent is withdrawn
+subscribed, members who left unsubscribed, and everyone whose email or SMS consent is withdrawn
 unsubscribed in every category (warmup.store.consents.apply_consent_list). A condition tests
 a category as ``consent: {channel: NAME, status_in: [subscribed]}``.
 

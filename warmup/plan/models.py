@@ -276,7 +276,7 @@ class KlaviyoProvider(StrictModel):
     profile_properties: dict[str, ProfileProperty] = Field(default_factory=dict)
     # Seed 004: "Klaviyo does consent categories through lists". Category -> its list; each
     # pull makes the list's members `subscribed` in that category, a member who left it
-    # `unsubscribed`, and everyone whose email consent is withdrawn `unsubscribed` in all of
+    # `unsubscribed`, and everyone whose email or SMS consent is withdrawn `unsubscribed` in all of
     # them (warmup.consent.categories). Conditions test it as `consent: {channel: NAME}`.
     consent_lists: dict[str, ConsentListRef] = Field(default_factory=dict)
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
