@@ -41,6 +41,7 @@ FIELDS = (
 )
 
 # A Klaviyo date (`2026-10-13 04:13:50`, or a date alone); anything else is stored as NULL.
+# (SQLite's strftime also reads a time zone suffix or a Julian day number: not on PostgreSQL.)
 _PG_DATE = (
     r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
     r"([ T]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?$"
@@ -87,15 +88,13 @@ class _Sql:
         value = f"trim(s.{field})"
         if not self.pg:
             return f"strftime('%Y-%m-%dT%H:%M:%S', nullif({value}, ''))"
-        # The regex first, then the day of the month (30 February is no date): nested CASEs,
-        # since PostgreSQL may evaluate the operands of AND in any order.
+        # SQLite's strftime in PostgreSQL's terms, for the forms Klaviyo writes (it checks the
+        # fields' ranges, not the length of the month)
         return (
-            f"CASE WHEN {value} ~ '{_PG_DATE}' THEN CASE WHEN substr({value}, 9, 2)::int <= "
-            f"extract(day from make_date(substr({value}, 1, 4)::int, substr({value}, 6, 2)::int,"
-            " 1) + interval '1 month - 1 day') THEN substr({v}, 1, 10) || 'T' || "
-            "CASE WHEN length({v}) >= 16 THEN substr({v}, 12, 5) || ':' || "
-            "coalesce(nullif(substr({v}, 18, 2), ''), '00') ELSE '00:00:00' END END END"
-        ).replace("{v}", value)
+            f"CASE WHEN {value} ~ '{_PG_DATE}' THEN substr({value}, 1, 10) || 'T' || "
+            f"CASE WHEN length({value}) >= 16 THEN substr({value}, 12, 5) || ':' || "
+            f"coalesce(nullif(substr({value}, 18, 2), ''), '00') ELSE '00:00:00' END END"
+        )
 
     def later(self, new: str, old: str) -> str:
         """The later of two ISO times, either may be NULL."""
@@ -254,7 +253,7 @@ def bulk_import(
     once the rows are exhausted, for the imports record."""
     backend = store.backend
     sql = _Sql(layout, backend.dialect, started_at)
-    with store.transaction():
+    with backend.transaction():
         # the temporary tables are created inside the transaction: a rollback drops them
         before, max_id = backend.execute(
             "SELECT count(*), coalesce(max(id), 0) FROM customers"
