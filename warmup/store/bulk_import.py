@@ -102,7 +102,9 @@ class _Sql:
             return f"greatest({new}, {old})"
         return f"nullif(max(coalesce({new}, ''), coalesce({old}, '')), '')"
 
-    def customers_upsert(self, where: str) -> str:
+    def customers_upsert(self, where: str, *, conflict: bool = True) -> str:
+        """The customers' upsert; without ``conflict`` a plain insert (of rows whose email is
+        not stored yet: PostgreSQL's speculative insertion doubles an insert's cost)."""
         phone = "nullif(s.phone, '')" if "phone" in self.layout.fields else "NULL"
         engaged = self.later("open_at", "click_at")
         old, new = "customers.attribute_values", "excluded.attribute_values"
@@ -139,7 +141,7 @@ class _Sql:
             column: self.later(f"excluded.{column}", f"customers.{column}")
             for column in ("last_open_at", "last_click_at", "last_engaged_at")
         }
-        return f"""
+        insert = f"""
             INSERT INTO customers (email, phone, external_id, klaviyo_id, first_name,
                 last_name, attribute_values, last_open_at, last_click_at, last_engaged_at,
                 created_at, updated_at)
@@ -148,6 +150,10 @@ class _Sql:
                 click_at, {engaged}, {self.now}, {self.now}
             {source}
             WHERE {where} {order}
+        """
+        if not conflict:
+            return insert
+        return f"""{insert}
             ON CONFLICT (email) DO UPDATE SET
                 phone = coalesce(excluded.phone, customers.phone),
                 external_id = coalesce(excluded.external_id, customers.external_id),
@@ -164,7 +170,7 @@ class _Sql:
                 updated_at = excluded.updated_at
         """
 
-    def email_consent(self, where: str) -> str:
+    def email_consent(self, where: str, *, conflict: bool = True) -> str:
         consent = f"upper(trim(coalesce({self.text('consent')}, '')))"
         suppressions = self.text("suppressions")
         # Klaviyo's consent values; any listed suppression suppresses, except that an
@@ -180,9 +186,9 @@ class _Sql:
               WHEN {consent} = 'UNSUBSCRIBED' THEN 'unsubscribed'
               ELSE 'never_subscribed'
             END"""
-        return self._consent(consents.EMAIL, status, where)
+        return self._consent(consents.EMAIL, status, where, conflict)
 
-    def sms_consent(self, where: str) -> str | None:
+    def sms_consent(self, where: str, *, conflict: bool = True) -> str | None:
         """The row's SMS consent, when its cell says one, merged like the email's (sticky)."""
         if "sms" not in self.layout.fields:
             return None
@@ -192,17 +198,29 @@ class _Sql:
             "WHEN 'UNSUBSCRIBED' THEN 'unsubscribed' WHEN 'SUPPRESSED' THEN 'suppressed' "
             "WHEN 'NEVER_SUBSCRIBED' THEN 'never_subscribed' END"
         )
-        return self._consent("sms", status, f"{where} AND {status} IS NOT NULL")
+        return self._consent("sms", status, f"{where} AND {status} IS NOT NULL", conflict)
 
-    def _consent(self, channel: str, status: str, where: str) -> str:
+    def _consent(self, channel: str, status: str, where: str, conflict: bool) -> str:
+        """The consents' upsert; without ``conflict`` a plain insert for the customers with
+        no consent on ``channel`` yet (see :meth:`customers_upsert`)."""
         rows = "temp.import_rows" if not self.pg else "import_rows"
         order = "s.seq" if self.pg else "s.rowid"
+        stored = (
+            "EXISTS (SELECT 1 FROM consents x WHERE x.customer_id = c.id "
+            f"AND x.channel = '{channel}')"
+        )
+        select = (
+            f"SELECT c.id, '{channel}', {status}, {self.now}, 'import' "
+            f"FROM {rows} s JOIN customers c ON c.email = s.email WHERE {where}"
+        )
+        if not conflict:
+            return (
+                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                f"{select} AND NOT {stored} ORDER BY {order}"
+            )
         # An unsubscribe or suppression is sticky: an import can suppress, never resubscribe.
         return consents.upsert_sql(
-            f"SELECT c.id, '{channel}', {status}, {self.now}, 'import' "
-            f"FROM {rows} s JOIN customers c ON c.email = s.email WHERE {where} ORDER BY {order}",
-            keep=consents.WITHDRAWN,
-            unless=(consents.SUPPRESSED,),
+            f"{select} ORDER BY {order}", keep=consents.WITHDRAWN, unless=(consents.SUPPRESSED,)
         )
 
 
@@ -267,6 +285,9 @@ def bulk_import(
                 "JOIN customers c ON c.email = s.email WHERE true ON CONFLICT DO NOTHING"
             )
         for where in rounds:
+            if backend.dialect == "postgresql":
+                _pg_round(backend, sql, where)
+                continue
             backend.execute(sql.customers_upsert(where))
             backend.execute(sql.email_consent(where))
             sms = sql.sms_consent(where)
@@ -291,7 +312,22 @@ def bulk_import(
         )
         backend.execute("DROP TABLE import_rows")
         backend.execute("DROP TABLE import_touched")
+        if backend.dialect == "postgresql":
+            backend.execute("DROP TABLE import_later")
     return ImportCounts(int(after) - int(before), int(touched))
+
+
+def _pg_round(backend: Backend, sql: _Sql, where: str) -> None:
+    """One round on PostgreSQL: upserts for what is stored already, plain inserts for the
+    rest (in that order, so that the inserts find nothing in their way)."""
+    known = "EXISTS (SELECT 1 FROM customers x WHERE x.email = s.email)"
+    backend.execute(sql.customers_upsert(f"{where} AND {known}"))
+    backend.execute(sql.customers_upsert(f"{where} AND NOT {known}", conflict=False))
+    for conflict in (True, False):
+        backend.execute(sql.email_consent(where, conflict=conflict))
+        sms = sql.sms_consent(where, conflict=conflict)
+        if sms is not None:
+            backend.execute(sms)
 
 
 def _stage(
@@ -305,18 +341,25 @@ def _stage(
         backend.bulk_load("temp.import_rows", layout.columns, rows)
         return ["true"]
     backend.execute("CREATE TEMP TABLE import_touched (id BIGINT PRIMARY KEY)")
+    # the sorts by file order stay in memory (the server's default is 4 MB)
+    backend.execute("SET LOCAL work_mem = '128MB'")
     backend.execute(
-        f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns}, "
-        "round INTEGER NOT NULL DEFAULT 1)"
+        f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns})"
     )
     backend.bulk_load("import_rows", layout.columns, rows)
-    # Later rows of an email go in later rounds; most exports have no duplicates at all.
+    # An email's later rows go in later rounds (most exports have no duplicates at all).
     backend.execute(
-        "UPDATE import_rows s SET round = r.round FROM (SELECT seq, row_number() OVER "
-        "(PARTITION BY email ORDER BY seq) AS round FROM import_rows WHERE email IN "
-        "(SELECT email FROM import_rows GROUP BY email HAVING count(*) > 1)) r "
-        "WHERE s.seq = r.seq AND r.round > 1"
+        "CREATE TEMP TABLE import_later AS SELECT seq, round FROM (SELECT seq, row_number() "
+        "OVER (PARTITION BY email ORDER BY seq) AS round FROM import_rows WHERE email IN "
+        "(SELECT email FROM import_rows GROUP BY email HAVING count(*) > 1)) r WHERE round > 1"
     )
     backend.execute("ANALYZE import_rows")
-    last = backend.execute("SELECT coalesce(max(round), 1) FROM import_rows").fetchone()[0]
-    return [f"s.round = {n}" for n in range(1, int(last) + 1)]
+    backend.execute("ANALYZE import_later")
+    last = backend.execute("SELECT coalesce(max(round), 1) FROM import_later").fetchone()[0]
+    return [
+        "NOT EXISTS (SELECT 1 FROM import_later l WHERE l.seq = s.seq)",
+        *(
+            f"EXISTS (SELECT 1 FROM import_later l WHERE l.seq = s.seq AND l.round = {n})"
+            for n in range(2, int(last) + 1)
+        ),
+    ]
