@@ -2,6 +2,7 @@
 
     python benchmarks/day_bench.py [--customers 1000000] [--series 100000,300000,1000000]
                                    [--keep DIR] [--repeat 1]
+                                   [--postgres "host=127.0.0.1 port=5432 user=postgres"]
 
 The store is generated directly (executemany for customers, INSERT…SELECT for the synthesised
 allocations of days 1–13, so #40's past audience matters). Three steps then run, each in its
@@ -16,12 +17,20 @@ own subprocess so that its CPU time, wall time and peak memory (VmHWM) are its o
 
 CPU time (user + system of the step's process) is the main figure: on a shared machine wall
 time mostly measures the neighbours. With several sizes, the time per customer shows growth.
+
+With ``--postgres`` (libpq conninfo of a server on this machine) the same store is copied into a
+throw-away PostgreSQL database (``warmup store copy``; dropped at the end) and the dry run and
+the real allocation run on it too, in the same invocation: the engine's work there is split
+between warmup's process and the server's backend, whose CPU is read from /proc as each
+connection closes and shown apart (``server``); the real run gets a fresh copy each time
+(``CREATE DATABASE … TEMPLATE``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -61,6 +70,20 @@ ENGINE = (
     + r"""
 start = clock()
 os.environ["WARMUP_STORE"] = sys.argv[2]
+server = [0.0]
+if sys.argv[2].startswith("postgresql:"):
+    # the backend's CPU, read just before each of the run's connections closes
+    from warmup.store.backends import postgresql as pg
+    plain_close = pg.PostgresBackend.close
+    def close(self):
+        try:
+            with open(f"/proc/{self.conn.info.backend_pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            server[0] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            server[0] = float("nan")  # a server on another machine
+        plain_close(self)
+    pg.PostgresBackend.close = close
 from datetime import datetime, timezone
 from warmup.engine import run_day
 from warmup.plan import load_plan
@@ -69,7 +92,7 @@ startup = clock()
 real = sys.argv[3] == "real"
 now = datetime(2026, 12, 14, 11, 0, tzinfo=timezone.utc) if real else None
 result = run_day(loaded, 14, dry_run=not real, now=now)
-finish(*start, startup_cpu=startup[1] - start[1],
+finish(*start, startup_cpu=startup[1] - start[1], server_cpu=server[0],
        new=result.allocation["new"] if result.allocation else None,
        outbox=sum(result.outbox.values()) if result.outbox else 0)
 """
@@ -179,7 +202,59 @@ def child(code: str, *args: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def measure(store: Path, n: int, repeat: int) -> dict[str, dict[str, float]]:
+class Postgres:
+    """Throw-away databases on a server: the bench store's copy and each real run's copy."""
+
+    def __init__(self, server: str) -> None:
+        import psycopg
+
+        self.server = server
+        self.names: list[str] = []
+        self.admin = psycopg.connect(server, dbname="postgres", autocommit=True)
+        self.params = psycopg.conninfo.conninfo_to_dict(server)
+
+    def url(self, name: str) -> str:
+        host, port = self.params.get("host", "127.0.0.1"), self.params.get("port", 5432)
+        return f"postgresql://{self.params.get('user', 'postgres')}@{host}:{port}/{name}"
+
+    def create(self, name: str, template: str | None = None) -> str:
+        self.admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.admin.execute(
+            f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
+        )
+        self.names.append(name)
+        return self.url(name)
+
+    def drop_all(self) -> None:
+        for name in reversed(self.names):
+            self.admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.admin.close()
+
+
+def load_postgres(pg: Postgres, store: Path, n: int) -> str:
+    """The SQLite bench store copied into a new database (``warmup store copy``), analysed."""
+    import psycopg
+
+    from warmup.store.copy import copy_store
+
+    url = pg.create(f"warmup_day_bench_{n}_{os.getpid()}")
+    started = time.perf_counter()
+    copy_store(store, url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    print(f"copied {n:,} customers to PostgreSQL in {time.perf_counter() - started:.1f} s")
+    return url
+
+
+def _best(figures: dict[str, dict[str, float]], runs: dict[str, dict[str, float]]) -> None:
+    for name, run in runs.items():
+        if name not in figures or run["cpu"] < figures[name]["cpu"]:
+            figures[name] = run
+
+
+def measure(
+    store: Path, n: int, repeat: int, pg: Postgres | None = None, url: str | None = None
+) -> dict[str, dict[str, float]]:
     """The best (least CPU) of ``repeat`` runs of each step."""
     figures: dict[str, dict[str, float]] = {}
     for _ in range(repeat):
@@ -193,9 +268,13 @@ def measure(store: Path, n: int, repeat: int) -> dict[str, dict[str, float]]:
         shutil.copy(store, copy)
         runs["real (no dispatch)"] = child(ENGINE, str(PLAN), str(copy), "real")
         runs["real (no dispatch)"]["store_mb"] = (copy.stat().st_size - store.stat().st_size) / 1e6
-        for name, run in runs.items():
-            if name not in figures or run["cpu"] < figures[name]["cpu"]:
-                figures[name] = run
+        if pg is not None and url is not None:
+            runs["pg dry run"] = child(ENGINE, str(PLAN), url, "dry")
+            source = url.rsplit("/", 1)[1]
+            real = pg.create(f"{source}_real", template=source)
+            runs["pg real (no dispatch)"] = child(ENGINE, str(PLAN), real, "real")
+            runs["pg real (no dispatch)"]["store_mb"] = 0.0
+        _best(figures, runs)
     return figures
 
 
@@ -210,7 +289,21 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, default=None, help="keep stores in this folder")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per step")
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="libpq conninfo of a PostgreSQL server on this machine: run the engine there too",
+    )
     args = parser.parse_args()
+    pg = Postgres(args.postgres) if args.postgres else None
+    try:
+        _run(args, pg)
+    finally:
+        if pg is not None:
+            pg.drop_all()
+
+
+def _run(args: argparse.Namespace, pg: Postgres | None) -> None:
     sizes = [int(s) for s in args.series.split(",")] if args.series else [args.customers]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="day-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -221,12 +314,13 @@ def main() -> None:
             started = time.perf_counter()
             build_store(store, n)
             print(f"built {n:,} customers in {time.perf_counter() - started:.1f} s", flush=True)
-        figures = measure(store, n, args.repeat)
+        url = load_postgres(pg, store, n) if pg is not None else None
+        figures = measure(store, n, args.repeat, pg, url)
         rows.append((n, figures))
         anchor = figures["anchor"]["cpu"]
         for name, f in figures.items():
             extra = ""
-            if name != "anchor":
+            if name != "anchor" and not name.startswith("pg "):
                 extra = (
                     f" (of which imports and plan {f['startup_cpu']:4.2f} s), "
                     f"{f['cpu'] / anchor:4.2f}× the anchor's CPU, "
@@ -236,6 +330,16 @@ def main() -> None:
                 extra += (
                     f", {f['cpu'] / figures['dry run']['cpu']:4.2f}× the dry run's CPU, "
                     f"{f['outbox']:,.0f} outbox rows, store +{f['store_mb']:,.0f} MB"
+                )
+            if name.startswith("pg "):
+                both = f["cpu"] + f["server_cpu"]
+                sqlite = figures[name[3:]]
+                work = both - f["startup_cpu"]
+                extra += (
+                    f"; server {f['server_cpu']:5.2f} s, warmup + server {both:6.2f} CPU s = "
+                    f"{both / sqlite['cpu']:4.2f}× SQLite's CPU "
+                    f"({work / (sqlite['cpu'] - sqlite['startup_cpu']):4.2f}× without the "
+                    f"imports), {f['wall'] / sqlite['wall']:4.2f}× its wall"
                 )
             print(
                 f"day 14, {n:>9,} customers, {name:18s}: CPU {f['cpu']:6.2f} s, wall "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,12 @@ def fill_store(location: str, count: int, prefix: str) -> None:
             )  # fmt: skip
             for table in ("customers", "outbox"):
                 db.after_bulk_load(table)
+
+
+def _children_cpu() -> float:
+    """User + system CPU of the finished worker processes (not the sink's, not the server's)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextmanager
@@ -113,6 +120,7 @@ def main() -> None:
                 prefix = f"w{workers}-reader"
                 fill_store(location, args.messages, prefix)
                 before = sink.count
+                cpu_before = _children_cpu()
                 started = time.perf_counter()
                 processes = [
                     subprocess.Popen(
@@ -137,6 +145,7 @@ def main() -> None:
                     if process.returncode != 0:
                         raise SystemExit(f"a worker failed: {err}")
                 wall = time.perf_counter() - started
+                cpu = _children_cpu() - cpu_before
                 got = sink.count - before
                 with closing(open_store(location)) as store:
                     (sent,) = store.backend.execute(
@@ -151,6 +160,7 @@ def main() -> None:
                 ceiling = workers * args.connections * args.connection_rate
                 print(
                     f"workers {workers}: {args.messages / wall:8.1f} msg/s  wall {wall:6.2f} s  "
+                    f"workers' CPU {cpu:6.2f} s ({cpu / args.messages * 1000:.2f} ms/msg)  "
                     f"(sink ceiling {ceiling:g}/s)  {once}"
                 )
 

@@ -40,7 +40,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("wallclock", ("warmup.wallclock",)),
     (
         "domain",
-        ("warmup.plan", "warmup.engine.nodes", "warmup.engine.context", "warmup.engine.sql"),
+        (
+            "warmup.plan",
+            "warmup.engine.nodes",
+            "warmup.engine.context",
+            "warmup.engine.sql",
+            # the engagement score's definition (window and weights over the SQL seam): the
+            # allocation ranks by it and the audience node explains a rank with it
+            "warmup.engagement.ranking",
+        ),
     ),
     ("store", ("warmup.store",)),
     ("sandbox", ("warmup.sandbox",)),
@@ -78,9 +86,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ("warmup.engagement.pull", "warmup.events"): "the pull stores Klaviyo events as events do",
     ("warmup.engagement.pull", "warmup.dispatch.klaviyo"): (
         "the pull resolves Klaviyo lists the way the dispatcher does"
-    ),
-    ("warmup.engine.nodes.audience", "warmup.engagement.ranking"): (
-        "the audience node explains a customer's engagement rank (inside explain)"
     ),
     ("warmup.engine.nodes.audience", "warmup.mailboxes.allocation"): (
         "the audience node explains a customer's mailbox group and cap (inside explain, and "

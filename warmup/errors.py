@@ -218,7 +218,20 @@ class DeliveryError(ProviderError):
 
 
 class TransientDeliveryError(DeliveryError):
-    pass
+    """Try again later; ``throttled``: the provider refused for the sending rate (the pacer
+    slows down)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        recipient: str | None = None,
+        hint: str | None = None,
+        throttled: bool = False,
+    ) -> None:
+        super().__init__(message, code=code, recipient=recipient, hint=hint)
+        self.throttled = throttled
 
 
 class PermanentDeliveryError(DeliveryError):

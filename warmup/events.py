@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,9 @@ from warmup.store import events as stored_events
 from warmup.store.backends import Executes
 
 EVENT_TYPES = ("delivered", "hard_bounced", "soft_bounced", "complained", "unsubscribed")
+# and from a provider's own events: `deferred`, its "try again later" (SendGrid's deferred
+# events), which counts toward the mailbox group's deferrals only (warmup.mailboxes.holds)
+PROVIDER_EVENT_TYPES = (*EVENT_TYPES, "deferred")
 # Events that withdraw consent: they start the scenario's consent-reject flow.
 CONSENT_EVENTS = ("unsubscribed", "complained")
 DEFAULT_SOURCE = "new"
@@ -63,14 +66,21 @@ def parse_time(text: str) -> str:
     return now_iso(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
-def check_event(event_id: str, event_type: str, email: str, occurred_at: str) -> str | None:
+def check_event(
+    event_id: str,
+    event_type: str,
+    email: str,
+    occurred_at: str,
+    *,
+    types: Sequence[str] = EVENT_TYPES,
+) -> str | None:
     """What is wrong with one event's fields, or None."""
     if not event_id.strip():
         return "event_id is empty"
     if len(event_id) > 200:
         return "event_id is longer than 200 characters"
-    if event_type not in EVENT_TYPES:
-        return f"type {event_type!r} is not one of {', '.join(EVENT_TYPES)}"
+    if event_type not in types:
+        return f"type {event_type!r} is not one of {', '.join(types)}"
     if "@" not in email or len(email) > 320:
         return f"email {email!r} is not an email address"
     try:

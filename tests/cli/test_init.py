@@ -55,6 +55,15 @@ def test_variant_2_reuses_templates(tmp_path: Path) -> None:
         "day-03",
     ]
     assert loaded.scenario.name == "bloomreach-warmup-variant-2"
+    # Seed 004's variant 2 rules travel with the scaffold: #558 from day 4, lead time = reuse.
+    assert loaded.plan.schedule.exclusion_first_from_day == 4
+    assert loaded.plan.schedule.klaviyo_lead_days == 2
+
+
+def test_variant_1_leaves_variant_2_rules_out(tmp_path: Path) -> None:
+    loaded = scaffold_plan(tmp_path / "v1", variant=1, days=5, name="v1-plan")
+    assert loaded.plan.schedule.exclusion_first_from_day is None
+    assert loaded.plan.schedule.klaviyo_lead_days is None
 
 
 def test_more_days_than_shipped_templates(tmp_path: Path) -> None:

@@ -30,7 +30,19 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_events_import_stores_each_event_once(plan: LoadedPlan, tmp_path: Path) -> None:
+@pytest.fixture
+def plan_on_either(
+    tmp_path: Path,
+    store_location: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> LoadedPlan:
+    """:func:`plan` with its store on SQLite or PostgreSQL (``WARMUP_STORE``)."""
+    monkeypatch.setenv("WARMUP_STORE", store_location)
+    return plan.__wrapped__(tmp_path)  # type: ignore[attr-defined,no-any-return]
+
+
+def test_events_import_stores_each_event_once(plan_on_either: LoadedPlan, tmp_path: Path) -> None:
+    plan = plan_on_either
     csv_file = write(
         tmp_path / "events.csv",
         "Event_ID,type,email,occurred_at,reason\n"
@@ -46,9 +58,12 @@ def test_events_import_stores_each_event_once(plan: LoadedPlan, tmp_path: Path) 
     again = runner.invoke(app, ["events", "import", str(plan.path), str(csv_file)])
     assert again.output == ("events.csv: 3 events read, 0 stored, 3 already stored\n")
     store = open_store(plan.store_path)
-    rows = store.conn.execute(
-        "SELECT event_id, type, day, occurred_at, payload FROM events ORDER BY event_id"
-    ).fetchall()
+    rows = [
+        tuple(row)
+        for row in store.backend.execute(
+            "SELECT event_id, type, day, occurred_at, payload FROM events ORDER BY event_id"
+        )
+    ]
     store.close()
     assert rows == [
         ("b1", "hard_bounced", 2, "2026-12-02T10:00:00+00:00", '{"reason": "550 no such user"}'),

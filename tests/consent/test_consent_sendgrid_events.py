@@ -23,7 +23,7 @@ from warmup.sandbox.sendgrid_server import RunningSendGrid, serve_sendgrid_in_th
 from warmup.store import Store, open_store
 
 PEOPLE = ["ann@example.com", "bounce+bob@example.com", "complaint+cy@example.com"]
-PEOPLE += ["blocked+dan@example.com"]
+PEOPLE += ["blocked+dan@example.com", "defer+eve@example.com"]
 
 
 class Recorder:
@@ -66,7 +66,7 @@ def _send_to_everyone(sendgrid: RunningSendGrid) -> None:
         )
         for i, email in enumerate(PEOPLE)
     ]
-    assert session.send_batch(messages, lambda batch: [True] * len(batch)) == [True] * 4
+    assert session.send_batch(messages, lambda batch: [True] * len(batch)) == [True] * 5
     session.close()
 
 
@@ -98,6 +98,9 @@ def test_signed_events_are_stored_once(tmp_path: Path, sendgrid: RunningSendGrid
         ("sendgrid", "hard_bounced", "bounce+bob@example.com", 4),
         ("sendgrid", "complained", "complaint+cy@example.com", 4),
         ("sendgrid", "delivered", "complaint+cy@example.com", 4),
+        # a deferral is stored (once, by its sg_event_id) beside the later delivery
+        ("sendgrid", "deferred", "defer+eve@example.com", 4),
+        ("sendgrid", "delivered", "defer+eve@example.com", 4),
     ]
 
 

@@ -117,3 +117,22 @@ def test_a_list_another_plan_claimed_fails_its_line(
     assert set(failed) == {"exclusion list"}, failed
     assert "claimed by plan 'other-plan'" in failed["exclusion list"]
     assert "--claim" in failed["exclusion list"]
+
+
+def test_a_postgresql_store_is_checked_where_it_is(
+    ready: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`warmup check` on a plan whose store is PostgreSQL: an empty database says to import
+    first; once migrated, it is writable."""
+    monkeypatch.setenv("WARMUP_STORE", postgres_url)
+    before = runner.invoke(app, ["check", str(ready), "--json"])
+    [store] = [c for c in json.loads(before.stdout)["checks"] if c["name"] == "store"]
+    assert not store["ok"] and "warmup import" in store["detail"], store
+    open_store(postgres_url).close()
+    after = runner.invoke(app, ["check", str(ready), "--json"])
+    [store] = [c for c in json.loads(after.stdout)["checks"] if c["name"] == "store"]
+    assert store == {
+        "name": "store",
+        "ok": True,
+        "detail": f"{postgres_url} is writable (0 customers)",
+    }, store

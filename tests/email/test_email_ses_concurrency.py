@@ -109,6 +109,29 @@ def test_requests_in_flight_together_keep_to_the_accounts_rate(
     assert per_recipient(running) == Counter({f"user{i}@example.com": 1 for i in range(60)})
 
 
+def test_throttling_slows_the_shared_pace_and_it_climbs_back(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GetAccount says 60 messages/s but other senders of the account use 30 of them: paced at
+    # 60/s, about half the requests past the first second would be throttled (about 30 of 90).
+    # A throttled answer halves the pace instead, which then climbs back gradually.
+    config = SesSandboxConfig(region="eu-west-1", max_send_rate=60, others_rate=30)
+    with serve_ses_in_thread(config) as running:
+        use_keys(monkeypatch, running)
+        add_email_rows(store, 1, add_customers(store, 90))
+        # few connections: the requests in flight when the pace is cut (throttled all the
+        # same) stay few, so the count below tells back-off from none even on a loaded machine
+        loaded = write_plan(tmp_path, new=ses_config(running, max_connections=4))
+        report = drain_email(loaded, store, 1, retry=FAST)
+        app = running.app
+    assert report.sent == 90 and report.failed == 0
+    assert per_recipient(running) == Counter({f"user{i}@example.com": 1 for i in range(90)})
+    assert report.slowed_down >= 1 and report.slowest_rate is not None
+    assert report.slowest_rate <= 30
+    assert app.throttled <= 12, (app.throttled, report.slowed_down)
+    assert any("pace was halved" in w for w in report.warnings)
+
+
 TOTAL = 120
 DRAIN = textwrap.dedent("""
     import sys

@@ -208,12 +208,12 @@ def _any_store(
     check_invariants(loaded, store)
 
 
-def test_rerunning_a_completed_day_adds_nothing(plan1: LoadedPlan, store_path: Path) -> None:
+def test_rerunning_a_completed_day_adds_nothing(plan1: LoadedPlan, plan1_store: str) -> None:
     run_day(plan1, 1, now=end_of(plan1, 1))
-    before = table(store_path, "SELECT * FROM outbox ORDER BY id")
+    before = table(plan1_store, "SELECT * FROM outbox ORDER BY id")
     again = run_day(plan1, 1, now=end_of(plan1, 1) + timedelta(days=1))
     assert again.already_completed and again.outbox == {}
-    assert table(store_path, "SELECT * FROM outbox ORDER BY id") == before
+    assert table(plan1_store, "SELECT * FROM outbox ORDER BY id") == before
     assert again.allocation is not None and again.allocation["new"] == 5
 
 

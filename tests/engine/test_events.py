@@ -12,7 +12,7 @@ from warmup.store import events, open_store
 
 
 def add_event(
-    store_path: Path,
+    store_path: Path | str,
     event_id: str,
     kind: str,
     *,
@@ -20,37 +20,39 @@ def add_event(
     email: str | None = None,
 ) -> None:
     store = open_store(store_path)
-    with store.transaction() as conn:
-        events.insert(conn, events.Event("new", event_id, kind, customer_id, email, None, NOW, NOW))
+    with store.backend.transaction():
+        events.insert(
+            store.backend, events.Event("new", event_id, kind, customer_id, email, None, NOW, NOW)
+        )
     store.close()
 
 
-def test_unsubscribe_and_complaint(plan1: LoadedPlan, store_path: Path) -> None:
+def test_unsubscribe_and_complaint(plan1: LoadedPlan, plan1_store: str) -> None:
     subscribed = [
         int(r[0])
         for r in table(  # type: ignore[arg-type]
-            store_path,
+            plan1_store,
             "SELECT customer_id FROM consents WHERE status = 'subscribed' "
             "ORDER BY customer_id LIMIT 2",
         )
     ]
-    add_event(store_path, "e1", "unsubscribed", customer_id=subscribed[0])
-    add_event(store_path, "e2", "complained", email=f" USER{subscribed[1]}@example.com ")
-    add_event(store_path, "e3", "hard_bounced", customer_id=subscribed[0])
-    store = open_store(store_path)
+    add_event(plan1_store, "e1", "unsubscribed", customer_id=subscribed[0])
+    add_event(plan1_store, "e2", "complained", email=f" USER{subscribed[1]}@example.com ")
+    add_event(plan1_store, "e3", "hard_bounced", customer_id=subscribed[0])
+    store = open_store(plan1_store)
     try:
         assert process_events(plan1, store) == 2
         assert process_events(plan1, store) == 0
     finally:
         store.close()
     statuses = table(
-        store_path,
+        plan1_store,
         "SELECT customer_id, status FROM consents WHERE customer_id IN (?, ?) ORDER BY customer_id",
         tuple(subscribed),
     )
     assert statuses == [(subscribed[0], "unsubscribed"), (subscribed[1], "unsubscribed")]
     changes = table(
-        store_path,
+        plan1_store,
         "SELECT customer_id, old_status, new_status FROM consent_changes ORDER BY customer_id",
     )
     assert changes == [
@@ -58,9 +60,9 @@ def test_unsubscribe_and_complaint(plan1: LoadedPlan, store_path: Path) -> None:
         (subscribed[1], "subscribed", "unsubscribed"),
     ]
     rows = table(
-        store_path, "SELECT key, kind, provider, node_id, status, payload FROM outbox ORDER BY key"
+        plan1_store, "SELECT key, kind, provider, node_id, status, payload FROM outbox ORDER BY key"
     )
-    ids = {r[0] for r in table(store_path, "SELECT id FROM events WHERE type != 'hard_bounced'")}
+    ids = {r[0] for r in table(plan1_store, "SELECT id FROM events WHERE type != 'hard_bounced'")}
     assert [r[0] for r in rows] == sorted(
         f"engine-test:event:{eid}:297:{cid}"
         for eid, cid in zip(sorted(ids), subscribed, strict=True)
@@ -80,6 +82,6 @@ def test_unsubscribe_and_complaint(plan1: LoadedPlan, store_path: Path) -> None:
         "last_name",
     }
     # Bounces are not this flow's business: left for guardrails.
-    assert table(store_path, "SELECT processed_at FROM events WHERE type = 'hard_bounced'") == [
+    assert table(plan1_store, "SELECT processed_at FROM events WHERE type = 'hard_bounced'") == [
         (None,)
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from warmup.engine import run_day
 from warmup.errors import DayOrderError, InvalidInput
 from warmup.plan import LoadedPlan, load_plan
 from warmup.plan.calendar import day_date
+from warmup.store import open_store
+from warmup.store.copy import store_checksums
 
 TABLES = (
     "customers",
@@ -33,16 +36,16 @@ def late(day: str) -> pendulum.DateTime:
     return pendulum.parse(f"{day}T23:00", tz="Europe/Prague")  # type: ignore[return-value]
 
 
-def test_day_two_before_day_one_is_refused(plan1: LoadedPlan, store_path: Path) -> None:
+def test_day_two_before_day_one_is_refused(plan1: LoadedPlan, plan1_store: str) -> None:
     with pytest.raises(DayOrderError, match="day 2 cannot run before day 1 has completed"):
         run_day(plan1, 2, now=late("2026-12-02"))
-    assert table(store_path, "SELECT count(*) FROM days") == [(0,)]
+    assert table(plan1_store, "SELECT count(*) FROM days") == [(0,)]
 
 
-def test_force_records_the_reason(plan1: LoadedPlan, store_path: Path) -> None:
+def test_force_records_the_reason(plan1: LoadedPlan, plan1_store: str) -> None:
     result = run_day(plan1, 2, now=late("2026-12-02"), force_reason="day 1 sent by hand")
     assert result.status == "completed"
-    assert table(store_path, "SELECT day, forced_reason FROM days") == [(2, "day 1 sent by hand")]
+    assert table(plan1_store, "SELECT day, forced_reason FROM days") == [(2, "day 1 sent by hand")]
 
 
 def test_day_outside_the_plan(plan1: LoadedPlan) -> None:
@@ -76,22 +79,23 @@ def test_skipped_dates_and_held_days_move_the_ramp(tmp_path: Path, store_path: P
     ]
 
 
-def _fingerprint(store: Path) -> tuple[str, list[object]]:
-    digest = hashlib.sha256(store.read_bytes()).hexdigest()
-    counts = [table(store, f"SELECT count(*) FROM {name}")[0][0] for name in TABLES]
+def _fingerprint(location: str) -> tuple[object, list[object]]:
+    """The SQLite file's bytes, or every PostgreSQL table's rows and checksum."""
+    with closing(open_store(location)) as store:
+        if store.dialect == "postgresql":
+            digest: object = store_checksums(store)
+        else:
+            store.backend.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            digest = hashlib.sha256(Path(location).read_bytes()).hexdigest()
+    counts = [table(location, f"SELECT count(*) FROM {name}")[0][0] for name in TABLES]
     return digest, counts
 
 
-def test_dry_run_changes_nothing(plan1: LoadedPlan, store_path: Path) -> None:
+def test_dry_run_changes_nothing(plan1: LoadedPlan, plan1_store: str) -> None:
     run_day(plan1, 1, now=late("2026-12-01"))
-    from warmup.store import open_store
-
-    store = open_store(store_path)
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.close()
-    before = _fingerprint(store_path)
+    before = _fingerprint(plan1_store)
     result = run_day(plan1, 2, dry_run=True)
-    assert _fingerprint(store_path) == before
+    assert _fingerprint(plan1_store) == before
     assert result.dry_run and result.status == "completed"
     assert result.allocation is not None and result.allocation["new"] == 5
     # Variant 1 on day 2 with the same limit: yesterday's five again, nobody added or removed.

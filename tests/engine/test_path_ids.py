@@ -8,14 +8,22 @@ import sqlite3
 from pathlib import Path
 
 import pendulum
+import pytest
 
-from tests.support.storefill import table
+from tests.support.storefill import fill_store, table
 from warmup.engine import explain, run_day
 from warmup.plan import LoadedPlan
 
 
 def at(hhmm: str) -> pendulum.DateTime:
     return pendulum.parse(f"2026-12-01T{hhmm}", tz="Europe/Prague")  # type: ignore[return-value]
+
+
+@pytest.fixture
+def plan1_store(store_path: Path) -> str:
+    """SQLite only: old stores are SQLite files, and this test copies the file."""
+    fill_store(store_path, 400, seed=1)
+    return str(store_path)
 
 
 def as_before_path_ids(store: Path) -> None:

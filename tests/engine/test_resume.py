@@ -20,29 +20,29 @@ def count(store: Path, sql: str) -> int:
     return int(table(store, sql)[0][0])  # type: ignore[arg-type]
 
 
-def test_before_midnight_nothing_happens(plan1: LoadedPlan, store_path: Path) -> None:
+def test_before_midnight_nothing_happens(plan1: LoadedPlan, plan1_store: str) -> None:
     result = run_day(plan1, 1, now=at("23:00", "2026-11-30"))
     assert result.status == "waiting"
     assert result.due_at == "2026-11-30T23:00:00+00:00"  # midnight in Prague
-    assert count(store_path, "SELECT count(*) FROM allocations") == 0
-    assert table(store_path, "SELECT status FROM days") == [("waiting",)]
+    assert count(plan1_store, "SELECT count(*) FROM allocations") == 0
+    assert table(plan1_store, "SELECT status FROM days") == [("waiting",)]
 
 
-def test_wait_then_resume_through_the_day(plan1: LoadedPlan, store_path: Path) -> None:
+def test_wait_then_resume_through_the_day(plan1: LoadedPlan, plan1_store: str) -> None:
     # 00:00:30: #299 (1m) holds the newcomers, so the allocation cannot run yet.
     first = run_day(plan1, 1, now=at("00:00:30"))
     assert first.status == "waiting" and first.due_at == "2026-11-30T23:01:00+00:00"
-    assert count(store_path, "SELECT count(*) FROM allocations") == 0
+    assert count(plan1_store, "SELECT count(*) FROM allocations") == 0
     parked = {n.id: n.parked for n in first.funnel}
     assert parked["299"] > 0 and parked["limit"] == 0  # nobody past #40 yet on day 1
     # 00:05: allocation and the exclusion-list rows; emails wait for the send time.
     second = run_day(plan1, 1, now=at("00:05"))
     assert second.status == "waiting" and second.due_at == "2026-12-01T09:00:00+00:00"
-    assert count(store_path, "SELECT count(*) FROM outbox WHERE kind = 'webhook'") == 5
-    assert count(store_path, "SELECT count(*) FROM outbox WHERE kind = 'email'") == 0
+    assert count(plan1_store, "SELECT count(*) FROM outbox WHERE kind = 'webhook'") == 5
+    assert count(plan1_store, "SELECT count(*) FROM outbox WHERE kind = 'email'") == 0
     assert (
         count(
-            store_path,
+            plan1_store,
             "SELECT count(*) FROM journeys WHERE node = '256' AND "
             "due_at = '2026-12-01T09:00:00+00:00'",
         )
@@ -51,29 +51,29 @@ def test_wait_then_resume_through_the_day(plan1: LoadedPlan, store_path: Path) -
     # Someone allocated at 00:05 unsubscribes before the send: they must not be mailed.
     victim = int(
         table(
-            store_path,
+            plan1_store,
             "SELECT customer_id FROM allocations WHERE day = 1 AND "
             "provider = 'new' ORDER BY customer_id LIMIT 1",
         )[0][0]
     )  # type: ignore[arg-type]
-    unsubscribe_event(store_path, victim, "late-unsub", 1)
+    unsubscribe_event(plan1_store, victim, "late-unsub", 1)
     third = run_day(plan1, 1, now=at("10:05"))
     assert third.status == "completed" and third.due_at is None
     mailed = {
         int(r[0])
         for r in table(
-            store_path,
+            plan1_store,
             "SELECT customer_id FROM outbox WHERE "  # type: ignore[arg-type]
             "kind = 'email'",
         )
     }
     assert len(mailed) == 4 and victim not in mailed
-    not_before = table(store_path, "SELECT DISTINCT not_before FROM outbox WHERE kind = 'email'")
+    not_before = table(plan1_store, "SELECT DISTINCT not_before FROM outbox WHERE kind = 'email'")
     assert not_before == [("2026-12-01T09:00:00+00:00",)]
-    email = str(table(store_path, "SELECT email FROM customers WHERE id = ?", (victim,))[0][0])
+    email = str(table(plan1_store, "SELECT email FROM customers WHERE id = ?", (victim,))[0][0])
     assert "not mailed" in explain(plan1, 1, email).outcome
     # The #297 unsubscribe-list row was written by the event flow.
-    assert count(store_path, "SELECT count(*) FROM outbox WHERE node_id = '297'") == 1
+    assert count(plan1_store, "SELECT count(*) FROM outbox WHERE node_id = '297'") == 1
 
 
 def test_earlier_recipients_go_first(tmp_path: Path, store_path: Path) -> None:

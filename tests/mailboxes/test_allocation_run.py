@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from tests.mailboxes.mailbox_helpers import group_of_test_address, mailbox_plan
 from tests.support.consent import add_customers
 from warmup.cli import app
+from warmup.consent import sendgrid_events
+from warmup.events import record_events
 from warmup.plan import LoadedPlan
 from warmup.store import open_store
 
@@ -152,6 +154,37 @@ def test_a_group_held_by_its_bounce_rate_while_the_others_grow(tmp_path: Path) -
     assert days["gmail"][1:] == (20, 20, True)
     assert days["microsoft"][1:] == (20, 20, False)
     assert outbox_groups(loaded, 2, "email") == {"gmail": 20, "microsoft": 20, "other": 60}
+
+
+def test_a_group_held_by_its_sendgrid_deferrals(tmp_path: Path) -> None:
+    # delivered-rate hold line 70%: 7 of gmail's 20 deferred by SendGrid leave it 65%
+    loaded = mailbox_plan(tmp_path, volumes={1: 50, 2: 100}, guardrails=(10, 0.15))
+    _customers(loaded)
+    run(loaded, 1)
+    store = open_store(loaded.store_path)
+    with store.transaction() as conn:
+        conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
+        deferred = [
+            e
+            for (e,) in conn.execute(
+                "SELECT c.email FROM outbox o JOIN customers c ON c.id = o.customer_id "
+                "WHERE o.kind = 'email' AND o.day = 1 AND c.email LIKE '%@gmail.com' "
+                "ORDER BY o.id LIMIT 7"
+            )
+        ]
+    body = json.dumps(
+        [
+            {"email": e, "event": "deferred", "timestamp": 1796126400 + i, "sg_event_id": f"d{i}"}
+            for i, e in enumerate(deferred * 2)  # a second attempt's deferral: counted once
+        ]
+    ).encode()
+    record_events(store, sendgrid_events.parse(body), source="sendgrid")
+    store.close()
+    preview = run(loaded, 2, "--dry-run")
+    assert "guardrails hold" not in preview
+    assert "mailbox group gmail held at 20: day 1: delivered rate 65%" in preview
+    out = run(loaded, 2)
+    assert mailbox_days(loaded, 2)["gmail"][1:] == (20, 20, True), out
 
 
 def test_status_and_report_show_each_group(tmp_path: Path) -> None:

@@ -55,6 +55,33 @@ def test_a_bad_cap_is_located_at_its_value(tmp_path: Path) -> None:
     assert 'like "40%"' in issue
 
 
+def test_a_from_to_ramp_is_spread_evenly_over_the_days(tmp_path: Path) -> None:
+    path = plan_text(
+        tmp_path,
+        '    gmail: {from: "2%", to: "41%"}\n    microsoft: {from: 100, to: 1400}\n',
+        volumes={},
+    )
+    schedule = load_plan(path).plan.schedule
+    assert [schedule.mailbox_cap("gmail", d) for d in (1, 2, 7, 14)] == ["2%", "5%", "20%", "41%"]
+    assert [schedule.mailbox_cap("microsoft", d) for d in (1, 2, 14)] == [100, 200, 1400]
+
+
+@pytest.mark.parametrize(
+    "ramp, says",
+    [
+        ('{from: "2%", to: "140%"}', "'140%' is not a mailbox cap"),
+        ('{from: 2, to: "40%"}', "two numbers or two shares, not one of each"),
+        ('{from: "2%"}', "exactly the keys `from` and `to` (found 'from')"),
+        ("{from: null, to: 50}", "not from or to null"),
+    ],
+)
+def test_a_bad_ramp_is_located_at_its_group(tmp_path: Path, ramp: str, says: str) -> None:
+    path = plan_text(tmp_path, f"    gmail: {ramp}\n", volumes={})
+    (issue,) = _issues(path)
+    assert issue.startswith(f"{path}:{_line(path, 'gmail: {')}:")
+    assert says in issue and "{from:" in issue
+
+
 def test_a_ramp_of_the_wrong_length_says_how_many(tmp_path: Path) -> None:
     path = plan_text(tmp_path, "    gmail: [10, 20, 30]\n", volumes={})
     (issue,) = _issues(path)

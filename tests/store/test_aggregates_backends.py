@@ -224,3 +224,33 @@ def test_days_and_runs(store: Store) -> None:
     assert days.latest_day(db) == 1
     assert days.states(db)[1].status == days.COMPLETED
     assert days.volume_days(db) == {1: 1}
+
+
+def test_a_failed_bounce_write_leaves_row_event_and_consent_as_they_were(store: Store) -> None:
+    """The row, its event and the suppression are one transaction on either engine (on
+    PostgreSQL one that takes row locks only)."""
+    outbox = Outbox(store)
+    a = _customer(store, "a@example.com")
+    row = _row(store, "p:1:n:a", a, status=SENDING)
+    # a customer id that does not exist: the consent write, the last of the three, breaks
+    bounce = HardBounce("p:1:n:a", a + 1000, "a@example.com", 1, "{}")
+    with pytest.raises(store.backend.errors):
+        outbox.finish_email(row, "bounced", LATER, error="550", bounce=bounce)
+    assert _status(store, row) == SENDING
+    assert store.backend.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+
+def test_a_workers_result_does_not_wait_for_the_writer_lock(postgres_url: str) -> None:
+    """On PostgreSQL a worker records its result while another process holds the writer lock
+    (a day being evaluated, a consent flow): the result locks only its own rows."""
+    with closing(open_store(postgres_url)) as worker, closing(open_store(postgres_url)) as other:
+        a = _customer(worker, "a@example.com")
+        bounced, sent = _row(worker, "p:1:n:a", a, status=SENDING), _row(worker, "p:1:m:a", a)
+        # waiting for the writer lock fails at once instead of hanging the test
+        worker.backend.execute("SET lock_timeout = '2s'")
+        with other.backend.transaction():
+            bounce = HardBounce("p:1:n:a", a, "a@example.com", 1, '{"code": 550}')
+            Outbox(worker).finish_email(bounced, "bounced", LATER, error="550", bounce=bounce)
+            Outbox(worker).sent_email_batch([sent], LATER)
+        assert (_status(worker, bounced), _status(worker, sent)) == ("bounced", SENT)
+        assert consents.status_of(worker.backend, a) == {"email": consents.SUPPRESSED}

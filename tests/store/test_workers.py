@@ -170,6 +170,44 @@ def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
         time.sleep(0.1)
 
 
+def _wait_consent_flow(location: str, customer_ids: list[int]) -> dict[int, tuple[str, int, int]]:
+    """Per customer: (email consent, consent_changes rows, unsubscribe-list outbox rows), once
+    every event is processed (or after 60 s, whatever they are then)."""
+    marks = ", ".join(str(c) for c in customer_ids)
+    deadline = time.monotonic() + 60
+    while True:
+        with closing(open_store(location)) as store:
+            db = store.backend
+            (waiting,) = db.execute(
+                "SELECT count(*) FROM events WHERE processed_at IS NULL"
+            ).fetchone()
+            found = {
+                int(cid): (
+                    str(status),
+                    int(
+                        db.execute(
+                            "SELECT count(*) FROM consent_changes WHERE customer_id = ? "
+                            "AND new_status = 'unsubscribed'",
+                            (cid,),
+                        ).fetchone()[0]
+                    ),
+                    int(
+                        db.execute(
+                            "SELECT count(*) FROM outbox WHERE customer_id = ? AND node_id = '297'",
+                            (cid,),
+                        ).fetchone()[0]
+                    ),
+                )
+                for cid, status in db.execute(
+                    f"SELECT customer_id, status FROM consents WHERE channel = 'email' "
+                    f"AND customer_id IN ({marks})"
+                )
+            }
+        if (waiting == 0 and all(v[2] for v in found.values())) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_unsubscribes_through_either_serve_replica_stop_the_next_send(
     tmp_path: Path, store_location: str
@@ -209,6 +247,18 @@ def test_unsubscribes_through_either_serve_replica_stop_the_next_send(
                     timeout=10,
                 )
                 assert answer.status_code == 200, answer.text
+            # The replicas' consent flows (engine/events.py) make each unsubscribe the consent
+            # change and the unsubscribe-list outbox row, once, whichever replica took it.
+            flowed = _wait_consent_flow(store_location, [int(people[0][0]), int(people[1][0])])
+            assert flowed == {
+                int(people[0][0]): ("unsubscribed", 1, 1),
+                int(people[1][0]): ("unsubscribed", 1, 1),
+            }
+            for url in urls:
+                health = httpx.get(f"{url}/healthz", timeout=10).json()
+                # the two rows wait for Klaviyo, which this test has none of
+                assert health["unsubscribe_backlog"] == 2, health
+                assert "Error:" not in str(health["flow_error"]), health
         finally:
             for replica in replicas:
                 replica.send_signal(signal.SIGTERM)

@@ -46,7 +46,8 @@ def add_customers(
 ) -> dict[str, int]:
     now = now_iso()
     ids: dict[str, int] = {}
-    with store.transaction() as conn:
+    conn = store.backend
+    with conn.transaction():
         for email in emails:
             cid = customers.add(conn, email, at=now)
             consents.set_status(conn, cid, status, changed_at=now, source="test", keep=())
@@ -64,26 +65,17 @@ def add_mail(
     created_at: str = "2026-12-01T09:00:00+00:00",
 ) -> None:
     """Email outbox rows as the email dispatcher leaves them."""
-    store.db["outbox"].insert_all(
-        {
-            "key": f"t:{day}:email:{cid}",
-            "day": day,
-            "node_id": "email",
-            "kind": "email",
-            "provider": "new",
-            "customer_id": cid,
-            "payload": "{}",
-            "status": status,
-            "created_at": created_at,
-            "updated_at": created_at,
-        }
-        for cid in customers
+    store.backend.executemany(
+        "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, status, "
+        "created_at, updated_at) VALUES (?, ?, 'email', 'email', 'new', ?, '{}', ?, ?, ?)",
+        [(f"t:{day}:email:{cid}", day, cid, status, created_at, created_at) for cid in customers],
     )
 
 
 def add_events(store: Store, day: int, kind: str, customers: Iterable[int]) -> None:
     at = "2026-12-01T10:00:00+00:00"
-    with store.transaction() as conn:
+    conn = store.backend
+    with conn.transaction():
         for cid in customers:
             stored_events.insert(
                 conn,
@@ -114,7 +106,7 @@ def post_events(
 
 def counts(store: Store) -> tuple[int, int, int]:
     """(events, unsubscribed consents, consent changes): what a rejected request must not move."""
-    conn = store.conn
+    conn = store.backend
     return (
         conn.execute("SELECT count(*) FROM events").fetchone()[0],
         conn.execute("SELECT count(*) FROM consents WHERE status = 'unsubscribed'").fetchone()[0],

@@ -117,17 +117,18 @@ def fill_store(
     store.close()
 
 
-def unsubscribe_event(path: Path, customer_id: int, event_id: str, day: int | None) -> None:
+def unsubscribe_event(path: Path | str, customer_id: int, event_id: str, day: int | None) -> None:
     store = open_store(path)
-    with store.transaction() as conn:
+    with store.backend.transaction():
         event = Event("consent", event_id, "unsubscribed", customer_id, None, day, NOW, NOW)
-        events.insert(conn, event)
+        events.insert(store.backend, event)
     store.close()
 
 
-def table(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+def table(path: Path | str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows of a query on a store of either engine (a path or a postgresql:// URL)."""
     store = open_store(path)
     try:
-        return [tuple(r) for r in store.conn.execute(sql, params)]
+        return [tuple(r) for r in store.backend.execute(sql, params)]
     finally:
         store.close()

@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from warmup.consent.categories import pull_consent_lists_for_plan
 from warmup.consent.pull import pull_for_plan
 from warmup.dispatch import (
     DispatchReport,
@@ -35,10 +36,10 @@ from warmup.dispatch import (
 from warmup.dispatch.klaviyo import check_list_claims
 from warmup.engagement.pull import check_scopes_for_plan, pull_engagement_for_plan
 from warmup.engine import DayResult, run_day
-from warmup.engine.sql import resolved_list_id
 from warmup.errors import WarmupError
 from warmup.plan import LoadedPlan
 from warmup.store import Store, open_store
+from warmup.store.lists import KlaviyoLists
 
 ProgressRead = Callable[[], tuple[int, int]]
 
@@ -137,6 +138,7 @@ def run_and_dispatch(
     def pull() -> None:
         check_scopes_for_plan(loaded)  # the key's scopes, before the run's first real call
         pulled.append(pull_for_plan(loaded))
+        pull_consent_lists_for_plan(loaded)  # after the unsubscribes: they reject categories
         pull_engagement_for_plan(loaded)  # the plan's Klaviyo engagement ranking, if it has one
         if on_pull is not None:
             on_pull(pulled[-1])
@@ -218,7 +220,7 @@ def _known_list_ids(loaded: LoadedPlan, store: Store, day: int) -> list[str]:
         elif (
             ref.name
             and "{" not in ref.name
-            and (found := resolved_list_id(store.conn, f"{which}:{ref.name}"))
+            and (found := KlaviyoLists(store).resolved(f"{which}:{ref.name}"))
         ):
             ids.append(found)
     return list(dict.fromkeys(ids))
@@ -230,6 +232,10 @@ def claimed_elsewhere(list_id: str, store_path: Path) -> dict[str, Any] | None:
     from warmup.dispatch import claims
 
     held = claims.owner(list_id)
-    if held and held["store"] != str(store_path.resolve()) and Path(held["store"]).exists():
+    if (
+        held
+        and held["store"] != claims.store_name(store_path)
+        and claims.still_there(held["store"])
+    ):
         return held
     return None

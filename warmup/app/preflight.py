@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import KlaviyoError, WarmupError
+from warmup.errors import KlaviyoError, StoreError, WarmupError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import FileProvider, ListRef, SmtpProvider
 from warmup.store import customers as stored_customers
+from warmup.store.backends import is_postgres_url, store_location
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,13 @@ def _settings_check(loaded: LoadedPlan) -> list[Check]:
 
 def _store_check(loaded: LoadedPlan) -> Check:
     path = loaded.store_path
+    location = store_location(path)
+    if is_postgres_url(location):
+        try:
+            customers = stored_customers.count_if_writable_at(location)
+        except StoreError as exc:
+            return Check("store", False, f"{exc.message} — {exc.hint}" if exc.hint else exc.message)
+        return Check("store", True, f"{location} is writable ({customers:,} customers)")
     if not path.exists():
         return Check(
             "store",

@@ -80,10 +80,28 @@ def _percent_text(pct: float) -> str:
     return f"{pct:.1f}%" if pct < 10 else f"{round(pct)}%"
 
 
+# Variant 2 mails each template on this many days in a row; the seed starts the warm-up that
+# many days before Klaviyo's campaign (X = the days one template is used).
+VARIANT_2_REUSE_DAYS = 2
+# Seed 004, variant 2: "Days 4-14 … check the #558 Already in exclusion list node".
+VARIANT_2_EXCLUSION_FIRST_DAY = 4
+
+
 def template_for_day(variant: int, day: int) -> str:
     """Variant 1 mails a new template every day; variant 2 reuses each one for two days."""
-    index = day if variant == 1 else (day + 1) // 2
+    index = day if variant == 1 else (day + VARIANT_2_REUSE_DAYS - 1) // VARIANT_2_REUSE_DAYS
     return f"day-{index:02d}"
+
+
+def _variant_rules(variant: int) -> str:
+    if variant == 1:
+        return ""
+    return (
+        f"  exclusion_first_from_day: {VARIANT_2_EXCLUSION_FIRST_DAY}"
+        "   # #558: the already-excluded go first from this day\n"
+        f"  klaviyo_lead_days: {VARIANT_2_REUSE_DAYS}"
+        "          # days before Klaviyo's campaign = days one template is used\n"
+    )
 
 
 def _bundled_email(name: str) -> Path:
@@ -139,7 +157,7 @@ schedule:
   send_time: "10:00"
   skip_weekdays: []
   skip_dates: []
-  days:
+{_variant_rules(variant)}  days:
 {days}
 
 guardrails:

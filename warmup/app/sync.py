@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime
 
+from warmup.consent.categories import pull_consent_lists_for_plan
 from warmup.consent.pull import pull_for_plan
 from warmup.dispatch.klaviyo import SyncReport, sync_plan
 from warmup.dispatch.relist import forget_resolved_lists
@@ -33,6 +34,8 @@ def sync(
     if pull:
         pulled = pull_for_plan(loaded)
         say(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
+        for category in pull_consent_lists_for_plan(loaded):
+            say(category.describe())
         engagement = pull_engagement_for_plan(loaded)
         if engagement is not None:
             say(engagement.summary())

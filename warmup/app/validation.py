@@ -32,7 +32,7 @@ def _property_columns(loaded: LoadedPlan) -> list[Issue]:
         return []
     try:
         with closing(open_store(loaded.store_path, create=False)) as store:
-            columns = customers.attribute_keys(store.conn)
+            columns = customers.attribute_keys(store.backend)
     except StoreMissing:
         return []
     return properties.column_issues(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from warmup.cli.errors import handle_errors
@@ -27,8 +29,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Copy every table of a store to another one, verified by row counts and checksums.
-        A plan in mid-ramp continues on the copy once its `store:` (or WARMUP_STORE) names it.
+        A plan in mid-ramp continues on the copy once its `store:` (or WARMUP_STORE) names it;
+        the Klaviyo lists the source claimed on this machine are the copy's from then on.
         A password belongs in PGPASSWORD, not in the URL."""
+        from warmup.dispatch import claims
         from warmup.store.copy import copy_store
 
         copied = copy_store(source, destination, replace=replace)
@@ -36,6 +40,9 @@ def register(app: typer.Typer) -> None:
         for c in copied:
             typer.echo(f"{c.table:<{width}}  {c.rows:>9} rows  sha256-sum {c.checksum[:16]}")
         total = sum(c.rows for c in copied)
+        moved = claims.move_store(Path(source), Path(destination))
+        if moved:
+            typer.echo(f"the Klaviyo lists {', '.join(moved)} are claimed by the copy now")
         typer.echo(
             f"copied {total} rows in {len(copied)} tables to {destination}: "
             "counts and checksums match"

@@ -58,7 +58,7 @@ def pull_klaviyo_unsubscribes(
             batch = []
     changed += _apply(store, batch)
     if newest != since:
-        with store.transaction():
+        with store.backend.transaction():
             store.set_meta(PULL_META_KEY, newest)
     return changed
 
@@ -69,7 +69,8 @@ def _apply(store: Store, batch: list[tuple[str, str]]) -> int:
     if not batch:
         return 0
     changed = 0
-    with store.transaction() as conn:
+    conn = store.backend
+    with conn.transaction():
         for email, status in batch:
             customer_id = customers.id_for_email(conn, email)
             if customer_id is None:

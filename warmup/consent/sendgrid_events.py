@@ -8,9 +8,10 @@ tolerance from now is refused, so a captured request cannot be replayed later.
 
 The body is a JSON array of events. ``delivered`` → delivered; ``bounce`` → hard_bounced, or
 soft_bounced when its ``type`` is ``blocked``; ``spamreport`` → complained; ``unsubscribe`` and
-``group_unsubscribe`` → unsubscribed. ``processed``, ``deferred`` (SendGrid keeps trying; the
-final bounce or delivery is what counts), ``dropped``, opens and clicks are acknowledged and
-not stored. Each event is stored once by its ``sg_event_id``.
+``group_unsubscribe`` → unsubscribed; ``deferred`` (the receiving server said "later"; SendGrid
+keeps trying) → deferred, which counts toward its mailbox group's deferrals (group holds) and
+nothing else. ``processed``, ``dropped``, opens and clicks are acknowledged and not stored.
+Each event is stored once by its ``sg_event_id``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from warmup.consent.webhooks import BadWebhook
-from warmup.events import IncomingEvent, check_event
+from warmup.events import PROVIDER_EVENT_TYPES, IncomingEvent, check_event
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -32,6 +33,7 @@ _TYPES = {
     "spamreport": "complained",
     "unsubscribe": "unsubscribed",
     "group_unsubscribe": "unsubscribed",
+    "deferred": "deferred",
 }
 
 
@@ -105,12 +107,20 @@ def parse(body: bytes) -> list[IncomingEvent]:
         occurred = datetime.fromtimestamp(stamp, UTC).isoformat()
         event_id = str(item.get("sg_event_id") or "")
         email = str(item.get("email") or "")
-        problem = check_event(event_id, kind, email, occurred)
+        problem = check_event(event_id, kind, email, occurred, types=PROVIDER_EVENT_TYPES)
         if problem:
             raise BadWebhook(400, f"[{index}]: {problem}")
         data = {
             k: item[k]
-            for k in ("sg_message_id", "reason", "status", "type", "warmup_key")
+            for k in (
+                "sg_message_id",
+                "reason",
+                "status",
+                "type",
+                "response",
+                "attempt",
+                "warmup_key",
+            )
             if k in item
         }
         events.append(IncomingEvent(event_id, kind, email, occurred, data))

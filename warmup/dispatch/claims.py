@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import Refused, StoreError
+from warmup.store.backends import is_postgres_url, store_location
 from warmup.store.lists import members_in_store
 
 FILE = "list-claims.json"
@@ -53,6 +54,19 @@ def _registry() -> Iterator[dict[str, dict[str, Any]]]:
             os.replace(tmp, path)
 
 
+def store_name(store: Path) -> str:
+    """How the registry names a store: a SQLite file by its absolute path, a PostgreSQL store
+    by its URL (which a Path would fold and resolve against the working folder)."""
+    location = store_location(store)
+    return location if is_postgres_url(location) else str(store.resolve())
+
+
+def still_there(name: str) -> bool:
+    """Whether the store a claim names may still hold the list: a SQLite file that exists, or
+    any PostgreSQL database (finding out would mean connecting to another plan's server)."""
+    return is_postgres_url(name) or Path(name).exists()
+
+
 def owner(list_id: str) -> dict[str, Any] | None:
     with _registry() as data:
         return data.get(list_id)
@@ -61,10 +75,10 @@ def owner(list_id: str) -> dict[str, Any] | None:
 def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
     """Refuse to write to a list another plan's store has claimed (``take_over`` claims it,
     remembering the earlier holder so its members are never removed)."""
-    me = str(store.resolve())
+    me = store_name(store)
     with _registry() as data:
         held = data.get(list_id)
-        foreign = held and held["store"] != me and Path(held["store"]).exists()
+        foreign = held and held["store"] != me and still_there(held["store"])
         if foreign and held and not take_over:
             raise Refused(
                 f"Klaviyo list {list_id} belongs to plan {held['plan']!r} "
@@ -80,19 +94,33 @@ def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
         data[list_id] = {"plan": plan, "store": me, **({"before": before} if before else {})}
 
 
+def move_store(old: Path, new: Path) -> list[str]:
+    """A verified copy of store ``old`` at ``new`` (``warmup store copy``) is the same plan's
+    store: the lists ``old`` claims become ``new``'s, so the plan goes on with its lists from
+    the copy instead of being refused by its own earlier claim. Returns those list ids."""
+    before, after = store_name(old), store_name(new)
+    moved: list[str] = []
+    with _registry() as data:
+        for list_id, held in data.items():
+            if held.get("store") == before:
+                held["store"] = after
+                moved.append(list_id)
+    return moved
+
+
 def others_members(list_id: str, store: Path) -> set[str]:
     """Emails (lower case) that other stores which claimed ``list_id`` added to it: a cut-back
     or repair from ``store`` must leave them in the list."""
-    me = str(store.resolve())
+    me = store_name(store)
     with _registry() as data:
         held = data.get(list_id) or {}
         stores = {held.get("store", me), *held.get("before", [])} - {me}
     emails: set[str] = set()
     for other in stores:
-        if not Path(other).exists():
+        if not still_there(other):
             continue
         try:
-            emails.update(members_in_store(Path(other), list_id))
+            emails.update(members_in_store(other, list_id))
         except StoreError:
             # unreadable store: nothing known about its members, so protect nobody extra
             continue

@@ -100,6 +100,9 @@ class EmailReport:
     elapsed_seconds: float = 0.0
     render_seconds: float = 0.0
     wire_seconds: float = 0.0
+    # times a throttled answer halved the pace, and the slowest pace it came to (messages/s)
+    slowed_down: int = 0
+    slowest_rate: float | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -390,10 +393,14 @@ class EmailDrain:
         try:
             if session.send(message, lambda: self.claim(row["id"])):
                 self.finish(row, SENT)
+        except TransientDeliveryError as exc:
+            if exc.throttled and self.pacer.slow_down():
+                with self.counter_lock:
+                    self.report.slowed_down += 1
+            self.settle(row, message, exc)
         except (
             PermanentDeliveryError,
             RejectedDeliveryError,
-            TransientDeliveryError,
             UncertainDeliveryError,
         ) as exc:
             self.settle(row, message, exc)
@@ -550,6 +557,13 @@ def drain_email(
             more,
         )
         report = drain.run()
+    if report.slowed_down:
+        report.slowest_rate = drain.pacer.slowest
+        report.warnings.append(
+            f"the provider throttled sending: the pace was halved {report.slowed_down} "
+            f"time(s), to {report.slowest_rate or 0:.1f} messages/s at its slowest, and climbed "
+            "back gradually"
+        )
     log.info(
         "day %d email: %d sent, %d bounced, %d failed, %d retried, %d cancelled, "
         "%d uncertain, %d waiting",

@@ -21,7 +21,7 @@ from warmup.errors import InvalidInput
 from warmup.plan.calendar import local_time
 from warmup.providers.klaviyo.events_api import EVENTS_PAGE
 from warmup.providers.klaviyo.worktime import Work, calls
-from warmup.store import customers, engagement
+from warmup.store import consents, customers, engagement
 
 # Seed 004, "Limitations": Klaviyo accounts with fewer than 850,000 profiles.
 PROFILE_LIMIT = 850_000
@@ -48,6 +48,19 @@ def engagement_note(ctx: DayContext) -> str | None:
     )
 
 
+def consent_note(ctx: DayContext) -> str | None:
+    """The consent categories the plan maps to Klaviyo lists, as the store holds them."""
+    lists = ctx.plan.providers.klaviyo.consent_lists
+    if not lists:
+        return None
+    parts = []
+    for category, ref in lists.items():
+        counts = consents.category_counts(ctx.conn, category)
+        held = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items())) or "none yet"
+        parts.append(f"{category} (list {ref.id or repr(ref.name)}): {held}")
+    return "consent categories from Klaviyo lists (read before the day): " + "; ".join(parts)
+
+
 def day_work(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> list[Work]:
     """The Klaviyo requests the day makes, by endpoint (a floor: no retries, no 429)."""
     k = ctx.plan.providers.klaviyo
@@ -62,6 +75,11 @@ def day_work(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> list[Wo
         work.append(
             Work("pull engagement events (a day's worth as last seen)", "get_events", pages)
         )
+    for category in k.consent_lists:
+        # the whole list is read each time; its members as last seen give the pages
+        members = consents.category_counts(ctx.conn, category).get(consents.SUBSCRIBED, 0)
+        pages = max(1, -(-members // READBACK_PAGE))
+        work.append(Work(f"read consent list {category}", "get_list_profiles", pages))
     if k.list_mode == "subscribe":
         work.append(
             Work("subscribe into the exclusion list", "subscribe", calls(added, "subscribe"))
@@ -150,6 +168,6 @@ def klaviyo_day(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> dict
     """The day's ``klaviyo_work``: the estimate, and the lines to show under ``notes``
     (the engagement ranking, the estimate, a warning past the send time or the limits)."""
     summary, notes = work_summary(ctx, day_work(ctx, new_rows, changes))
-    engagement = engagement_note(ctx)
-    summary["notes"] = ([engagement] if engagement else []) + notes + limit_notes(ctx)
+    said = [note for note in (engagement_note(ctx), consent_note(ctx)) if note]
+    summary["notes"] = said + notes + limit_notes(ctx)
     return summary

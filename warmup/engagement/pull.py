@@ -58,7 +58,7 @@ def pull_engagement(
             report.missing.append(kind)
             continue
         # a metric recreated under a new id starts again from the window
-        at = engagement.cursor(store.conn, kind)
+        at = engagement.cursor(store.backend, kind)
         since = at.until if at and at.metric_id == metric_id else parse_time(start.isoformat())
         report.read[kind] = report.stored[kind] = 0
         for page in event_pages(client, metric_id, since):
@@ -72,8 +72,10 @@ def _store_page(
 ) -> int:
     events = [StoredEvent(e.id, e.email, parse_time(e.occurred_at)) for e in page]
     until = max([since, *(e.occurred_at for e in events)])
-    with store.transaction() as conn:
-        return engagement.store_page(conn, kind, metric_id, until, events, pulled_at=now_iso())
+    with store.backend.transaction():
+        return engagement.store_page(
+            store.backend, kind, metric_id, until, events, pulled_at=now_iso()
+        )
 
 
 def pull_engagement_for_plan(loaded: LoadedPlan) -> EngagementPull | None:

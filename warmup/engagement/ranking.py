@@ -9,12 +9,12 @@ events pulled later in the day (or on a re-run) do not change a day's ranking of
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from warmup.engine import sql
 from warmup.plan.models import EngagementSettings
 from warmup.store import engagement
+from warmup.store.backends import Backend, Executes
 
 
 def window(settings: EngagementSettings, day_start: datetime) -> tuple[str, str]:
@@ -22,9 +22,7 @@ def window(settings: EngagementSettings, day_start: datetime) -> tuple[str, str]
     return (end - timedelta(days=settings.window_days)).isoformat(), end.isoformat()
 
 
-def prepare_scores(
-    conn: sqlite3.Connection, settings: EngagementSettings, day_start: datetime
-) -> bool:
+def prepare_scores(conn: Backend, settings: EngagementSettings, day_start: datetime) -> bool:
     """Fill the engine's score table for the day when the plan ranks by Klaviyo's engagement;
     whether the allocation ranks by it (``engine.sql.rank_stage2``'s ``scored``)."""
     if settings.source != "klaviyo":
@@ -36,7 +34,7 @@ def prepare_scores(
 
 
 def customer_score(
-    conn: sqlite3.Connection, settings: EngagementSettings, customer_id: int, day_start: datetime
+    conn: Executes, settings: EngagementSettings, customer_id: int, day_start: datetime
 ) -> tuple[float, dict[str, int]]:
     """One customer's score and event counts by kind in the day's window (explain, tests)."""
     start, end = window(settings, day_start)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from warmup.plan import LoadedPlan
 from warmup.plan.models import DaySettings, Plan
+from warmup.store.backends import Backend
 
 
 @dataclass
 class DayContext:
     loaded: LoadedPlan
-    conn: sqlite3.Connection
+    # The store's backend: the engine's SQL (engine/sql.py) runs on SQLite and PostgreSQL.
+    conn: Backend
     day: int
     date: date
     start: datetime  # midnight of the day's date, plan time zone

@@ -102,7 +102,7 @@ class DayRun:
                 f"day {self.day} is not in plan {plan.name}: it has days 1–{plan.day_count}",
                 hint="pass --day between those",
             )
-        conn = self.store.conn
+        conn = self.store.backend
         rows = days.states(conn)
         row = rows.get(self.day)
         self.completed_before = row is not None and row.status == days.COMPLETED
@@ -169,8 +169,8 @@ class DayRun:
 
     def _record_start(self, when: date, *, first: bool) -> None:
         """The day is running, with this run's row (one transaction)."""
-        conn = self.store.conn
-        with self.store.transaction():
+        conn = self.store.backend
+        with self.store.backend.transaction():
             if first:
                 days.start(
                     conn,
@@ -202,7 +202,9 @@ class DayRun:
                 self.loaded, self.store, self.day, override_reason=self.override_guardrail
             )
         self.ctx.volume_day = decision.volume_day if decision.volume_day != self.day else None
-        if decision.action != "proceed" or self.ctx.volume_day is not None:
+        # A dry run also shows what the relative lines compared, so a team sees them work.
+        relative = self.dry_run and self.loaded.plan.guardrails.relative is not None
+        if decision.action != "proceed" or self.ctx.volume_day is not None or relative:
             note = decision.describe(self.day)
             if self.dry_run and decision.action == "rollback" and not self.override_guardrail:
                 note += "\n  a real run would be refused"
@@ -284,15 +286,15 @@ class DayRun:
                 show(self.ctx.start, self.ctx.plan.timezone),
             )
         elif self.dry_run:
-            self.mx = refresh_mx(self.ctx.plan, self.store.conn)
+            self.mx = refresh_mx(self.ctx.plan, self.store.backend.conn)
             evaluate(self.ctx, self.ev)
         else:
             # MX lookups of new company domains first, in their own transaction (the network
             # is never waited on while the day's allocation holds the store's write lock).
-            with self.store.transaction():
-                self.mx = refresh_mx(self.ctx.plan, self.store.conn)
+            with self.store.backend.transaction():
+                self.mx = refresh_mx(self.ctx.plan, self.store.backend.conn)
             # Evaluate and freeze in one write transaction: nothing changes in between.
-            with self.store.transaction():
+            with self.store.backend.transaction():
                 evaluate(self.ctx, self.ev)
                 self.allocate()
 
@@ -313,7 +315,7 @@ class DayRun:
     def write_outbox(self) -> None:
         if self.dry_run or self.completed_before or not self.frozen:
             return
-        with self.store.transaction():
+        with self.store.backend.transaction():
             self.result.outbox = write_actions(
                 self.ctx, self.ev.flow, self.ev.timeline, final_paths(self.ev), now_iso()
             )
@@ -405,8 +407,8 @@ class DayRun:
             drop_temp(self.ctx)
         if self.dry_run or self.completed_before or self.run_id is None:
             return
-        conn = self.store.conn
-        with self.store.transaction():
+        conn = self.store.backend
+        with self.store.backend.transaction():
             if outcome in ("completed", "waiting"):
                 done = now_iso(self.clock) if outcome == "completed" else None
                 days.finish(conn, self.day, outcome, done)
@@ -441,7 +443,7 @@ def run_day(
     store = open_store(loaded.store_path, create=False)
     try:
         if dry_run:
-            store.conn.execute("BEGIN")
+            store.backend.execute("BEGIN")
             try:
                 return DayRun(
                     loaded,
@@ -453,7 +455,7 @@ def run_day(
                     override_guardrail=override_guardrail,
                 ).run()
             finally:
-                store.conn.execute("ROLLBACK")
+                store.backend.execute("ROLLBACK")
         with store.lock("run"):
             return DayRun(
                 loaded,

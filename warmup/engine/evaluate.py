@@ -20,13 +20,14 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions
 from warmup.engine.walk import FlowSql, Timeline
+from warmup.errors import StoreError
 from warmup.mailboxes.allocation import (
     GroupAllocation,
-    choose_sql,
     count_groups,
-    group_column,
+    group_caps,
     plan_groups,
 )
+from warmup.mailboxes.cache import active
 
 log = logging.getLogger("warmup.engine")
 
@@ -74,9 +75,16 @@ def rank_hash(plan_name: str) -> Callable[[str], int]:
 
 def prepare(ctx: DayContext) -> Evaluation:
     """The day's paths (all of them, stage 2 included), their SQL and timeline; no data read."""
+    if ctx.conn.dialect == "postgresql" and active(ctx.plan):
+        raise StoreError(
+            "a plan with mailbox groups runs on SQLite stores only so far, and "
+            f"{ctx.conn.location} is a PostgreSQL store",
+            hint=f"copy the store to a SQLite file for it: `warmup store copy {ctx.conn.location} "
+            "<plan>.db`, and name that file in the plan's `store:`",
+        )
     flow = FlowSql(ctx)
     stage1 = flow.stage1()
-    stage2 = {p.id: flow.stage2(p, "r.is_new") for p in flow.pending_paths()}
+    stage2 = {p.id: flow.stage2(p, "r.is_new = 1") for p in flow.pending_paths()}
     return Evaluation(flow, Timeline(flow), stage1, stage2)
 
 
@@ -90,9 +98,7 @@ def evaluate(ctx: DayContext, result: Evaluation) -> None:
     flow, timeline = result.flow, result.timeline
     expr1, params1 = result.stage1
     drop_temp(ctx)
-    conn.create_function("warmup_rank_hash", 1, rank_hash(ctx.plan.name), deterministic=True)
-    conn.create_function("warmup_international", 1, _international, deterministic=True)
-    register_sql_functions(ctx)
+    register_sql_functions(ctx, rank=rank_hash(ctx.plan.name), intl=_international)
     sql.create_paths(
         conn,
         [
@@ -132,7 +138,11 @@ def _rank(
     result.eligible = sum(result.counts.get(p, 0) for p in pending)
     result.eligible -= sql.count_international(conn, marks)
     result.limit = ctx.settings.limit_for(result.eligible)
-    result.groups = plan_groups(ctx.loaded, conn, ctx.day, ctx.volume_day or ctx.day, result.limit)
+    # mailbox groups call Python SQL functions: SQLite's connection (prepare refused them
+    # on PostgreSQL)
+    result.groups = plan_groups(
+        ctx.loaded, conn.conn, ctx.day, ctx.volume_day or ctx.day, result.limit
+    )
     cases, params = [], []
     for path_id, (then, own) in stage2.items():
         cases.append(f"WHEN {path_id} THEN {then}")
@@ -147,12 +157,11 @@ def _rank(
         params,
         limit=int(result.limit),
         join=join,
-        grp=group_column(groups),
-        choose=lambda ranked: choose_sql(groups, ranked, result.limit, eligible),
+        caps=group_caps(groups),
         scored=prepare_scores(conn, ctx.plan.engagement, ctx.start),
     )
     if groups is not None:
-        count_groups(conn, groups, eligible)
+        count_groups(conn, groups, eligible, marks)
     for path_id in pending:
         result.counts.pop(path_id, None)
     result.counts.update(sql.path_counts(conn, "engine_flow2"))

@@ -38,7 +38,8 @@ def process_events(loaded: LoadedPlan, store: Store, now: datetime | None = None
     moment = now_iso(now or clock.now())
     done = 0
     while True:
-        with store.transaction() as conn:
+        conn = store.backend
+        with conn.transaction():
             rows = stored_events.next_unprocessed(conn, types, BATCH)
             for event_id, kind, customer_id, day in rows:
                 if customer_id is not None:
@@ -60,13 +61,12 @@ def _context(loaded: LoadedPlan, store: Store, day: int | None) -> DayContext:
         day = days.latest_day(store.backend) or 1
     day = max(1, min(int(day), loaded.plan.day_count))
     when = date_of_day(loaded.plan, day, days.states(store.backend))
-    ctx = DayContext(loaded, store.conn, day, when, local_time(loaded.plan, when), None, False)
-    register_sql_functions(ctx)
-    return ctx
+    return DayContext(loaded, store.backend, day, when, local_time(loaded.plan, when), None, False)
 
 
 def _walk(ctx: DayContext, trigger: TriggerNode, event_id: int, customer_id: int, now: str) -> None:
     nodes = ctx.loaded.scenario.by_id
+    register_sql_functions(ctx, customers=[customer_id])
     visit = EventVisit(ctx, event_id, customer_id, now)
     node_id = trigger.next
     seen: set[str] = set()

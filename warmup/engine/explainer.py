@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +13,7 @@ from warmup.engine.paths import label_between
 from warmup.errors import InvalidInput
 from warmup.plan import LoadedPlan
 from warmup.store import consents, customers, days, journeys, open_store
+from warmup.store.backends import Backend
 
 OUTCOMES = {
     "ended": "not allocated today: the walk ended before the allocation; the new provider "
@@ -45,13 +45,13 @@ class Explanation:
 def explain(loaded: LoadedPlan, day: int, email: str) -> Explanation:
     store = open_store(loaded.store_path, create=False)
     try:
-        return _explain(loaded, store.conn, day, email.strip().lower())
+        return _explain(loaded, store.backend, day, email.strip().lower())
     finally:
         store.close()
 
 
-def _explain(loaded: LoadedPlan, conn: sqlite3.Connection, day: int, email: str) -> Explanation:
-    conn.row_factory = sqlite3.Row
+def _explain(loaded: LoadedPlan, conn: Backend, day: int, email: str) -> Explanation:
+    conn.name_rows()
     customer = customers.row_by_email(conn, email)
     if customer is None:
         raise InvalidInput(

@@ -33,7 +33,7 @@ class NewSet:
                 f"WHERE a.day = {day} AND a.provider = 'new'"
             )
         else:
-            self.rows = "SELECT customer_id, rank FROM engine_flow2 WHERE is_new"
+            self.rows = "SELECT customer_id, rank FROM engine_flow2 WHERE is_new = 1"
 
 
 def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:

@@ -10,11 +10,11 @@ Klaviyo. This module imports nothing from ``warmup.plan``: node types load befor
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from warmup.store import consents
+from warmup.store.backends import Backend
 from warmup.store.customers import values_json_sql
 from warmup.store.outbox import EMAIL, KLAVIYO, NEW, PENDING, WEBHOOK
 
@@ -29,10 +29,19 @@ CUSTOMER_JOIN = (
     "JOIN customers c ON c.id = {alias}.customer_id "
     "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'"
 )
-OUTBOX_COLUMNS = (
-    "INSERT OR IGNORE INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
+_OUTBOX_COLUMNS = (
+    "INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
     "status, not_before, after_key, created_at, updated_at) "
 )
+
+
+def _insert_new(conn: Backend, into: str, select: str) -> tuple[str, str]:
+    """(head, tail) of an INSERT … SELECT that skips rows whose key is already there: SQLite's
+    ``INSERT OR IGNORE`` (unchanged: a store mid-ramp keeps its plans), PostgreSQL's
+    ``ON CONFLICT DO NOTHING``."""
+    if conn.dialect == "postgresql":
+        return f"INSERT {into}{select}", " ON CONFLICT DO NOTHING"
+    return f"INSERT OR IGNORE {into}{select}", ""
 
 
 # Whether the customer's address needs SMTPUTF8 (``warmup_international``, warmup.addresses).
@@ -42,26 +51,147 @@ INTERNATIONAL = (
     "(CASE WHEN length(c.email) = length(CAST(c.email AS BLOB)) THEN 0 "
     "ELSE warmup_international(c.email) END)"
 )
+# PostgreSQL runs no Python: the day's few non-ASCII addresses are decided in Python before
+# the evaluation (:func:`fill_python_values`) and read from ``engine_intl``.
+_INTERNATIONAL_PG = (
+    "(CASE WHEN length(c.email) = octet_length(c.email) THEN 0 "
+    "WHEN EXISTS (SELECT 1 FROM engine_intl i WHERE i.customer_id = c.id) THEN 1 ELSE 0 END)"
+)
+
+
+def international(conn: Backend) -> str:
+    return _INTERNATIONAL_PG if conn.dialect == "postgresql" else INTERNATIONAL
+
+
+def rank_hash(conn: Backend) -> tuple[str, str]:
+    """(the ranking's stable tie-break, the join it needs) (evaluate.rank_hash): a Python
+    function on SQLite; on PostgreSQL the same 56-bit values, computed in Python beforehand,
+    joined from ``engine_rank`` (a hash join: a lookup per row made the plan costly enough
+    for the server to spend a second compiling it)."""
+    if conn.dialect == "postgresql":
+        return "h.hash", "LEFT JOIN engine_rank h ON h.customer_id = c.id"
+    return "warmup_rank_hash(c.email)", ""
+
+
+def email_order(conn: Backend) -> str:
+    # SQLite compares text bytewise; PostgreSQL by the database's collation unless told
+    return 'c.email COLLATE "C"' if conn.dialect == "postgresql" else "c.email"
+
+
+def python_value(conn: Backend, function: str, salt: str) -> SqlPart:
+    """A call ``function(salt, c.email)`` of a Python SQL function a node type registers
+    (``NodeType.sql_functions``), e.g. the split node's bucket: on PostgreSQL the value
+    :func:`fill_python_values` stored for the customer and the salt."""
+    if conn.dialect == "postgresql":
+        return (
+            "(SELECT v.value FROM engine_values v WHERE v.function = "
+            f"'{function}' AND v.salt = ? AND v.customer_id = c.id)"
+        ), [_salt_key(salt)]
+    return f"{function}(?, c.email)", [salt]
+
+
+def _batches(conn: Backend, sql: str, size: int = 20_000) -> Iterator[list[tuple[int, str | None]]]:
+    # Each batch is loaded (COPY) while the read waits between fetches: a COPY cannot run
+    # while a fetch is under way on the same connection.
+    batch: list[tuple[int, str | None]] = []
+    for customer_id, email in conn.rows(sql, (), size):
+        batch.append((int(customer_id), None if email is None else str(email)))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _salt_key(salt: str) -> str:
+    # salts hold NUL separators, which PostgreSQL's text cannot
+    return salt.encode().hex()
+
+
+def fill_python_values(
+    conn: Backend,
+    values: Sequence[tuple[str, str, Callable[[str, str | None], object]]],
+    *,
+    rank: Callable[[str], int] | None,
+    intl: Callable[[str | None], int],
+    customers: Sequence[int] | None = None,
+) -> None:
+    """PostgreSQL only: what SQLite's Python SQL functions compute, computed here for every
+    customer (or ``customers``) and loaded into the connection's temp tables — ``engine_rank``
+    (``rank``), ``engine_intl`` (non-ASCII addresses ``intl`` marks) and ``engine_values``
+    ((function, salt, fn) of the node types) — so both engines decide alike."""
+    if conn.dialect != "postgresql":
+        return
+    # The evaluation's few big statements: JIT compiling them costs more than it saves (a
+    # second of a 100k-customer day), and the ranking's sort should stay in memory.
+    conn.execute("SET jit = off")
+    conn.execute("SET work_mem = '64MB'")
+    # the temp tables stay in memory (takes effect only before the session's first temp table)
+    conn.execute("SET temp_buffers = '64MB'")
+    for name in ("engine_rank", "engine_intl", "engine_values"):
+        conn.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+    conn.execute("CREATE TEMP TABLE engine_rank (customer_id BIGINT, hash BIGINT)")
+    conn.execute("CREATE TEMP TABLE engine_intl (customer_id BIGINT PRIMARY KEY)")
+    conn.execute(
+        "CREATE TEMP TABLE engine_values (function TEXT, salt TEXT, customer_id BIGINT, "
+        "value DOUBLE PRECISION, PRIMARY KEY (function, salt, customer_id))"
+    )
+    chosen = "" if customers is None else f"id IN ({', '.join(str(int(i)) for i in customers)})"
+    if customers is not None and not customers:
+        chosen = "false"
+
+    def people(test: str = "") -> Iterator[list[tuple[int, str | None]]]:
+        where = " AND ".join(t for t in (chosen, test) if t)
+        sql = "SELECT id, email FROM customers" + (f" WHERE {where}" if where else "")
+        yield from _batches(conn, sql)
+
+    # a batch at a time: a million customers' emails never sit in memory at once
+    if rank is not None:
+        for batch in people():
+            conn.bulk_load(
+                "engine_rank", ("customer_id", "hash"), [(i, rank(e)) for i, e in batch if e]
+            )
+    for batch in people("length(email) <> octet_length(email)"):
+        conn.bulk_load("engine_intl", ("customer_id",), [(i,) for i, e in batch if intl(e)])
+    for function, salt, fn in values:
+        key = _salt_key(salt)
+        for batch in people():
+            conn.bulk_load(
+                "engine_values",
+                ("function", "salt", "customer_id", "value"),
+                [(function, key, i, fn(salt, e)) for i, e in batch],
+            )
+    for name in ("engine_rank", "engine_intl", "engine_values"):
+        conn.execute(f"ANALYZE {name}")
 
 
 # Connection-private tables of one evaluation (never in the store file):
 # engine_paths (the scenario's paths), engine_flow1 (every customer's stage-1 path),
-# engine_flow2 (customers at the allocation, ranked, with stage-2 paths), engine_state.
+# engine_flow2 (customers at the allocation, ranked, with stage-2 paths), engine_state; on
+# PostgreSQL also the values SQLite's Python SQL functions give (fill_python_values).
 TEMP_TABLES = (
     "engine_paths",
     "engine_flow1",
     "engine_flow2",
     "engine_state",
     "engine_engagement",
+    "engine_rank",
+    "engine_intl",
+    "engine_values",
 )
 
 
-def drop_temp(conn: sqlite3.Connection) -> None:
+def temp(conn: Backend, name: str) -> str:
+    """A temp table's qualified name: SQLite's ``temp`` schema, PostgreSQL's ``pg_temp``."""
+    return f"{'pg_temp' if conn.dialect == 'postgresql' else 'temp'}.{name}"
+
+
+def drop_temp(conn: Backend) -> None:
     for name in TEMP_TABLES:
-        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.execute(f"DROP TABLE IF EXISTS {temp(conn, name)}")
 
 
-def create_paths(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def create_paths(conn: Backend, rows: list[tuple[Any, ...]]) -> None:
     """``engine_paths``: (id, node ids as JSON, last node, last label, tier) per path."""
     conn.execute(
         "CREATE TEMP TABLE engine_paths (id INTEGER PRIMARY KEY, json TEXT, "
@@ -70,56 +200,82 @@ def create_paths(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     conn.executemany("INSERT INTO engine_paths VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def evaluate_stage1(conn: sqlite3.Connection, expr: str, params: list[Any]) -> None:
+def evaluate_stage1(conn: Backend, expr: str, params: list[Any]) -> None:
     """``engine_flow1``: every customer's stage-1 path id, by the walker's CASE ``expr``."""
-    conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)")
+    if conn.dialect == "postgresql":
+        # no key: its joins are hash joins, and an index to maintain is a third of the insert
+        conn.execute("CREATE TEMP TABLE engine_flow1 (customer_id BIGINT, path INTEGER)")
+    else:
+        conn.execute(
+            "CREATE TEMP TABLE engine_flow1 (customer_id INTEGER PRIMARY KEY, path INTEGER)"
+        )
     conn.execute(
         f"INSERT INTO engine_flow1 SELECT c.id, {expr} FROM customers c "
         "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email'",
         params,
     )
+    if conn.dialect == "postgresql":
+        # the planner needs the new table's size to join it sensibly
+        conn.execute("ANALYZE engine_flow1")
 
 
-def path_counts(conn: sqlite3.Connection, table: str) -> dict[int, int]:
+def path_counts(conn: Backend, table: str) -> dict[int, int]:
     """Customers per path id in ``engine_flow1`` or ``engine_flow2``."""
     # a flow without an on-date trigger leaves every path NULL: keep that key as it is
-    counts: dict[int, int] = dict(conn.execute(f"SELECT path, count(*) FROM {table} GROUP BY path"))
+    counts: dict[int, int] = {
+        path: int(n)
+        for path, n in conn.execute(f"SELECT path, count(*) FROM {table} GROUP BY path")
+    }
     return counts
 
 
-def group_counts(conn: sqlite3.Connection, eligible: int) -> list[tuple[str, int, int]]:
+def group_counts(conn: Backend, eligible: int) -> list[tuple[str, int, int]]:
     """Per mailbox group in ``engine_flow2``: customers ranked within ``eligible`` and customers
     new (a sum over no rows is NULL: read as 0)."""
-    return conn.execute(
-        f"SELECT grp, sum(rank <= {int(eligible)}), sum(is_new) FROM engine_flow2 GROUP BY grp"
-    ).fetchall()
+    return [
+        (str(grp), int(reached or 0), int(new or 0))
+        for grp, reached, new in conn.execute(
+            f"SELECT grp, sum(CASE WHEN rank <= {int(eligible)} THEN 1 ELSE 0 END), sum(is_new) "
+            "FROM engine_flow2 GROUP BY grp"
+        )
+    ]
 
 
-def count_international(conn: sqlite3.Connection, marks: str) -> int:
+def group_fallbacks(conn: Backend, marks: str) -> tuple[int, int]:
+    """Customers on the pending paths ``marks`` counted ``other`` for want of their company
+    domain's MX answer, and those domains."""
+    customers, domains = conn.execute(
+        "SELECT count(*), count(DISTINCT m.domain) FROM mailbox_customers m "
+        "JOIN engine_flow1 f ON f.customer_id = m.customer_id "
+        f"WHERE m.fallback = 1 AND f.path IN ({marks})"
+    ).fetchone()
+    return int(customers), int(domains)
+
+
+def count_international(conn: Backend, marks: str) -> int:
     """Customers on stage-1 paths ``marks`` the new provider cannot mail (warmup.addresses)."""
     (count,) = conn.execute(
         "SELECT count(*) FROM engine_flow1 f JOIN customers c ON c.id = f.customer_id "
-        f"WHERE f.path IN ({marks}) AND {INTERNATIONAL}"
+        f"WHERE f.path IN ({marks}) AND {international(conn)} = 1"
     ).fetchone()
     return int(count)
 
 
 def rank_stage2(
-    conn: sqlite3.Connection,
+    conn: Backend,
     marks: str,
     cases: list[str],
     params: list[Any],
     *,
     limit: int,
     join: str,
-    grp: str = "NULL AS grp",
-    choose: Callable[[str], str] | None = None,
+    caps: Mapping[str, int] | None = None,
     scored: bool = False,
 ) -> None:
     """``engine_flow2``: customers on the pending paths ``marks`` in rank order, the first
     ``limit`` to the new provider, each with their stage-2 path (``cases`` by stage-1 path).
-    ``grp`` is each customer's mailbox group column and ``choose(ranked)`` the SELECT adding
-    ``is_new`` over the ranked rows when mailbox groups have caps (warmup.mailboxes).
+    ``caps``: the plan allocates per mailbox group (None: it does not), each capped group's
+    cap in customers (see :func:`_group_choice`).
     ``scored``: most engaged first by the day's ``engine_engagement`` score
     (:func:`fill_engagement_scores`) ahead of the export's last engagement."""
     # Rows arrive in rank order: a plain table (no key to keep sorted) is the cheap target.
@@ -130,26 +286,69 @@ def rank_stage2(
     # Arrival order (tier), then most engaged first (the plan's Klaviyo engagement score when
     # it ranks by it, then the export's last engagement, NULL last), then the stable hash.
     score_order, score_join = (SCORE_ORDER, SCORE_JOIN) if scored else ("", "")
+    intl = international(conn)
+    tie_break, tie_join = rank_hash(conn)
+    grp, counts, group_join, is_new = _group_choice(caps, limit)
     ranked = (
-        f"SELECT f.customer_id, f.path, p.tier, {INTERNATIONAL} AS intl, {grp}, "
-        # whoever the new provider cannot mail ranks last and never takes a slot
-        f"ROW_NUMBER() OVER (ORDER BY {INTERNATIONAL}, p.tier, "
-        f"{score_order}c.last_engaged_at IS NULL, c.last_engaged_at DESC, "
-        "warmup_rank_hash(c.email), c.email) AS rank FROM engine_flow1 f "
+        f"SELECT f.customer_id, f.path, p.tier, {intl} AS intl, {grp}, "
+        f"ROW_NUMBER() OVER w AS rank{counts} FROM engine_flow1 f "
         "JOIN engine_paths p ON p.id = f.path "
-        f"JOIN customers c ON c.id = f.customer_id {score_join} WHERE f.path IN ({marks})"
+        f"JOIN customers c ON c.id = f.customer_id {score_join} {tie_join}{group_join} "
+        f"WHERE f.path IN ({marks}) "
+        # whoever the new provider cannot mail ranks last and never takes a slot
+        f"WINDOW w AS (ORDER BY {intl}, p.tier, "
+        f"{score_order}c.last_engaged_at IS NULL, {_text_order(conn, 'c.last_engaged_at')} DESC, "
+        f"{tie_break}, {email_order(conn)} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
-    chosen = (
-        choose(ranked)
-        if choose is not None
-        else f"SELECT *, rank <= {limit} AND NOT intl AS is_new FROM ({ranked})"
-    )
+    # 0/1 rather than a boolean: PostgreSQL keeps the two types apart.
+    chosen = f"SELECT r.*, CASE WHEN {is_new} THEN 1 ELSE 0 END AS is_new FROM ({ranked}) r"
     conn.execute(
         "INSERT INTO engine_flow2 SELECT r.customer_id, "
         f"CASE r.path {' '.join(cases)} END, r.tier, r.rank, r.is_new, r.grp FROM ("
         f"{chosen}) r {join}",
         params,
     )
+    if conn.dialect == "postgresql":
+        conn.execute("ANALYZE engine_flow2")
+
+
+def _quoted(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _group_choice(caps: Mapping[str, int] | None, limit: int) -> tuple[str, str, str, str]:
+    """The mailbox-group parts of the ranking: the group column, running counts, the join and
+    the ``is_new`` test over the ranked rows ``r``.
+
+    A customer takes a new-provider slot when their group is under its cap and the day under
+    its limit. Each capped group's running count rides in the ranking's own window (one pass
+    over rows already in rank order, no re-sort per group); the customers a cap turned away
+    up to a row are the counts past their caps, so the day's slots taken so far are the rank
+    minus those (whoever the new provider cannot mail ranks after everyone it can)."""
+    plain = f"(r.rank <= {int(limit)} AND r.intl = 0)"
+    if caps is None:
+        return "NULL AS grp", "", "", plain
+    grp = "coalesce(m.grp, 'other') AS grp"
+    join = " LEFT JOIN mailbox_customers m ON m.customer_id = f.customer_id"
+    binding = [(name, int(cap)) for name, cap in sorted(caps.items()) if cap < limit]
+    if not binding:
+        return grp, "", join, plain
+    counts = "".join(
+        f", sum(CASE WHEN m.grp = {_quoted(name)} THEN 1 ELSE 0 END) OVER w AS n{i}"
+        for i, (name, _) in enumerate(binding)
+    )
+    under_cap = " ".join(
+        f"WHEN {_quoted(name)} THEN r.n{i} <= {cap}" for i, (name, cap) in enumerate(binding)
+    )
+    turned_away = " + ".join(
+        f"CASE WHEN r.n{i} > {cap} THEN r.n{i} - {cap} ELSE 0 END"
+        for i, (_, cap) in enumerate(binding)
+    )
+    is_new = (
+        f"(r.intl = 0 AND (CASE r.grp {under_cap} ELSE TRUE END) "
+        f"AND r.rank - ({turned_away}) <= {int(limit)})"
+    )
+    return grp, counts, join, is_new
 
 
 _JOURNEY_COLUMNS = "(day, customer_id, path_id, node, due_at, outcome, rank)"
@@ -159,13 +358,27 @@ _JOURNEY_SELECT = (
 )
 
 
-def freeze_stage1(
-    conn: sqlite3.Connection, day: int, states: list[tuple[Any, ...]], pending: str
-) -> None:
+def _text_order(conn: Backend, column: str) -> str:
+    return f'{column} COLLATE "C"' if conn.dialect == "postgresql" else column
+
+
+def _upsert_journeys(conn: Backend, select: str) -> str:
+    """Write journeys over the day's earlier ones: SQLite's ``INSERT OR REPLACE`` as it always
+    was, PostgreSQL's ``ON CONFLICT … DO UPDATE``."""
+    if conn.dialect == "postgresql":
+        return (
+            f"INSERT INTO journeys {_JOURNEY_COLUMNS} {select} ON CONFLICT (day, customer_id) "
+            "DO UPDATE SET path_id = excluded.path_id, node = excluded.node, "
+            "due_at = excluded.due_at, outcome = excluded.outcome, rank = excluded.rank"
+        )
+    return f"INSERT OR REPLACE INTO journeys {_JOURNEY_COLUMNS} {select}"
+
+
+def freeze_stage1(conn: Backend, day: int, states: list[tuple[Any, ...]], pending: str) -> None:
     """The day's paths into ``journey_paths`` and the journeys of everyone not waiting for
     the allocation (stage-1 paths other than ``pending``); ``states`` is (path, node now,
     due at, outcome) per path."""
-    conn.execute("DROP TABLE IF EXISTS temp.engine_state")
+    conn.execute(f"DROP TABLE IF EXISTS {temp(conn, 'engine_state')}")
     conn.execute(
         "CREATE TEMP TABLE engine_state (path INTEGER PRIMARY KEY, node TEXT, "
         "due_at TEXT, outcome TEXT)"
@@ -181,21 +394,36 @@ def freeze_stage1(
     # In customer order: the rows append to the end of the (day, customer_id) B-tree instead
     # of landing at random pages, as they would in rank order.
     conn.execute(
-        f"INSERT OR REPLACE INTO journeys {_JOURNEY_COLUMNS} "
-        + _JOURNEY_SELECT.format(rank="NULL", table="engine_flow1")
-        + f" WHERE f.path NOT IN ({pending}) ORDER BY f.customer_id",
+        _upsert_journeys(
+            conn,
+            _JOURNEY_SELECT.format(rank="NULL", table="engine_flow1")
+            + f" WHERE f.path NOT IN ({pending}) ORDER BY f.customer_id",
+        ),
         [day],
     )
 
 
-def freeze_allocation(conn: sqlite3.Connection, day: int) -> None:
+def freeze_allocation(conn: Backend, day: int) -> None:
     """The ranked customers' journeys and the day's ``allocations`` from ``engine_flow2``."""
     conn.execute(
-        f"INSERT OR REPLACE INTO journeys {_JOURNEY_COLUMNS} "
-        + _JOURNEY_SELECT.format(rank="f.rank", table="engine_flow2")
-        + " ORDER BY f.customer_id",
+        _upsert_journeys(
+            conn,
+            _JOURNEY_SELECT.format(rank="f.rank", table="engine_flow2") + " ORDER BY f.customer_id",
+        ),
         [day],
     )
+    select = (
+        "SELECT ?, customer_id, CASE WHEN is_new = 1 THEN 'new' ELSE 'klaviyo' END, "
+        "tier, grp FROM engine_flow2 ORDER BY customer_id"
+    )
+    if conn.dialect == "postgresql":
+        conn.execute(
+            f"INSERT INTO allocations (day, customer_id, provider, tier, grp) {select} "
+            "ON CONFLICT (day, customer_id) DO UPDATE SET provider = excluded.provider, "
+            "tier = excluded.tier, grp = excluded.grp",
+            [day],
+        )
+        return
     conn.execute(
         "INSERT OR REPLACE INTO allocations (day, customer_id, provider, tier, grp) "
         "SELECT ?, customer_id, CASE WHEN is_new THEN 'new' ELSE 'klaviyo' END, "
@@ -205,7 +433,7 @@ def freeze_allocation(conn: sqlite3.Connection, day: int) -> None:
 
 
 def move_journeys(
-    conn: sqlite3.Connection,
+    conn: Backend,
     day: int,
     where: str,
     params: list[Any],
@@ -215,20 +443,23 @@ def move_journeys(
 ) -> None:
     """Journeys matching ``where`` (alias ``journeys``) are now at ``node``, parked until
     ``due_at`` (None: not parked)."""
+    differs = "IS DISTINCT FROM" if conn.dialect == "postgresql" else "IS NOT"
     conn.execute(
         f"UPDATE journeys SET node = ?, due_at = ? WHERE day = ? AND {where} "
-        "AND (node IS NOT ? OR due_at IS NOT ?)",
+        f"AND (node {differs} CAST(? AS TEXT) OR due_at {differs} CAST(? AS TEXT))",
         (node, due_at, day, *params, node, due_at),
     )
 
 
-def new_set_changes(conn: sqlite3.Connection, rows: str, prev: int) -> tuple[int, int, int]:
+def new_set_changes(conn: Backend, rows: str, prev: int) -> tuple[int, int, int]:
     """(today's new-provider set, of them not in day ``prev``'s, day ``prev``'s set) for the
     new-provider set ``rows`` selects (``customer_id, rank``)."""
     today, added = conn.execute(
-        "SELECT count(*), coalesce(sum(NOT EXISTS (SELECT 1 FROM allocations a "
-        "WHERE a.day = ? AND a.customer_id = t.customer_id AND a.provider = 'new')), 0) "
-        f"FROM ({rows}) t",
+        # (day, customer_id) is allocations' key: at most one match each, so an anti-join
+        # count, which PostgreSQL plans as one hash join rather than a lookup per customer
+        "SELECT count(*), count(*) - count(a.customer_id) "
+        f"FROM ({rows}) t LEFT JOIN allocations a ON a.day = ? "
+        "AND a.customer_id = t.customer_id AND a.provider = 'new'",
         (prev,),
     ).fetchone()
     before = conn.execute(
@@ -238,7 +469,7 @@ def new_set_changes(conn: sqlite3.Connection, rows: str, prev: int) -> tuple[int
 
 
 def ranked_customers(
-    conn: sqlite3.Connection,
+    conn: Backend,
     rows: str,
     columns: Sequence[str],
     size: int,
@@ -260,18 +491,19 @@ def ranked_customers(
     return [tuple(row) for row in found]
 
 
-def resolved_list_id(conn: sqlite3.Connection, ref: str) -> str | None:
+def resolved_list_id(conn: Backend, ref: str) -> str | None:
     """The Klaviyo list id an earlier run resolved for ``ref`` (``exclusion:<name>``)."""
     row = conn.execute("SELECT list_id FROM klaviyo_lists WHERE ref = ?", (ref,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def klaviyo_id_confirmed(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+def klaviyo_id_confirmed(conn: Backend, ids: Sequence[int]) -> set[int]:
     """Which of the customers have a Klaviyo id Klaviyo itself returned (migration 030)."""
     return {
         int(cid)
         for (cid,) in conn.execute(
-            f"SELECT id FROM customers WHERE klaviyo_id_confirmed AND id IN ({placeholders(ids)})",
+            "SELECT id FROM customers WHERE klaviyo_id_confirmed <> 0 "
+            f"AND id IN ({placeholders(ids)})",
             list(ids),
         )
     }
@@ -315,7 +547,7 @@ def in_segment(segment: str) -> SqlPart:
 def allocated_new_on(days: Sequence[int]) -> SqlPart:
     """Allocated to the new provider on one of ``days`` (false when there are none)."""
     if not days:
-        return "0", []
+        return "(1 = 0)", []
     marks = ", ".join(str(int(d)) for d in days)
     return (
         "EXISTS (SELECT 1 FROM allocations a WHERE a.customer_id = c.id "
@@ -365,32 +597,40 @@ SCORE_ORDER = "coalesce(g.score, 0) DESC, "
 
 
 def fill_engagement_scores(
-    conn: sqlite3.Connection, weights: Sequence[tuple[str, float]], start: str, end: str
+    conn: Backend, weights: Sequence[tuple[str, float]], start: str, end: str
 ) -> None:
     """``engine_engagement``: each customer's sum of ``weights`` (kind, weight) over their
     pulled Klaviyo events in [start, end), for :func:`rank_stage2`'s ``scored`` ranking."""
-    conn.execute(f"DROP TABLE IF EXISTS temp.{SCORE_TABLE}")
+    conn.execute(f"DROP TABLE IF EXISTS {temp(conn, SCORE_TABLE)}")
+    # PostgreSQL's REAL is 4 bytes; SQLite's, like DOUBLE PRECISION, 8: the ranking must agree
+    real = "DOUBLE PRECISION" if conn.dialect == "postgresql" else "REAL"
     conn.execute(
-        f"CREATE TEMP TABLE {SCORE_TABLE} (customer_id INTEGER PRIMARY KEY, score REAL NOT NULL)"
+        f"CREATE TEMP TABLE {SCORE_TABLE} (customer_id INTEGER PRIMARY KEY, score {real} NOT NULL)"
     )
     if not weights:
         return
     cases = " ".join("WHEN ? THEN ?" for _ in weights)
+    # SQLite's total() is a float sum; PostgreSQL's sum of float8 is the same
+    total = (
+        f"sum(CAST(CASE k.kind {cases} ELSE 0 END AS DOUBLE PRECISION))"
+        if conn.dialect == "postgresql"
+        else f"total(CASE k.kind {cases} ELSE 0 END)"
+    )
     params: list[object] = [value for pair in weights for value in pair]
     conn.execute(
-        f"INSERT INTO {SCORE_TABLE} SELECT k.customer_id, total(CASE k.kind {cases} ELSE 0 END) "
+        f"INSERT INTO {SCORE_TABLE} SELECT k.customer_id, {total} "
         "FROM klaviyo_events k WHERE k.occurred_at >= ? AND k.occurred_at < ? "
         "GROUP BY k.customer_id",
         [*params, start, end],
     )
 
 
-def count_rows(conn: sqlite3.Connection, rows: str) -> int:
+def count_rows(conn: Backend, rows: str) -> int:
     """How many rows the SELECT ``rows`` gives."""
-    return int(conn.execute(f"SELECT count(*) FROM ({rows})").fetchone()[0])
+    return int(conn.execute(f"SELECT count(*) FROM ({rows}) n").fetchone()[0])
 
 
-def new_set_klaviyo_ids(conn: sqlite3.Connection, rows: str, prev: int) -> tuple[int, int]:
+def new_set_klaviyo_ids(conn: Backend, rows: str, prev: int) -> tuple[int, int]:
     """Of the day's new-provider set ``rows``, those not in it on day ``prev`` (joining the
     exclusion list), and how many of them have a Klaviyo id Klaviyo confirmed."""
     added, confirmed = conn.execute(
@@ -403,7 +643,7 @@ def new_set_klaviyo_ids(conn: sqlite3.Connection, rows: str, prev: int) -> tuple
     return int(added), int(confirmed)
 
 
-def test_one(conn: sqlite3.Connection, test: SqlPart, customer_id: int) -> bool:
+def test_one(conn: Backend, test: SqlPart, customer_id: int) -> bool:
     """A branch test for one customer (the event flows walk one customer at a time)."""
     sql, params = test
     row = conn.execute(
@@ -418,7 +658,7 @@ PROFILE_FIELDS = ("email", "klaviyo_id", "phone", "external_id", "first_name", "
 
 
 def insert_webhooks(
-    conn: sqlite3.Connection,
+    conn: Backend,
     settings: dict[str, Any],
     *,
     node_id: str,
@@ -441,20 +681,31 @@ def insert_webhooks(
     if with_profile:
         fields = ", ".join(f"'{name}', c.{name}" for name in PROFILE_FIELDS)
         payload_sql = f"json_object('list', ?, 'template', ?, 'batch_size', ?, {fields})"
+        if conn.dialect == "postgresql":
+            # the same object; its parameters need a type there
+            payload_sql = (
+                "CAST(json_build_object('list', CAST(? AS TEXT), 'template', CAST(? AS TEXT), "
+                f"'batch_size', CAST(? AS BIGINT), {fields}) AS TEXT)"
+            )
         payload_params: list[Any] = list(settings.values())
     else:
         payload_sql = "?"
         payload_params = [json.dumps(settings, separators=(",", ":"))]
+    head, tail = _insert_new(
+        conn,
+        _OUTBOX_COLUMNS,
+        f"SELECT CAST(? AS TEXT) || c.id, ?, ?, '{WEBHOOK}', '{KLAVIYO}', c.id, {payload_sql}, "
+        f"'{PENDING}', CAST(? AS TEXT), NULL, ?, ? {source}",
+    )
     cursor = conn.execute(
-        f"{OUTBOX_COLUMNS}SELECT ? || c.id, ?, ?, '{WEBHOOK}', '{KLAVIYO}', c.id, {payload_sql}, "
-        f"'{PENDING}', ?, NULL, ?, ? {source}",
+        head + tail,
         [key_prefix, day, node_id, *payload_params, not_before, now, now, *params],
     )
-    return cursor.rowcount
+    return int(cursor.rowcount)
 
 
 def insert_emails(
-    conn: sqlite3.Connection,
+    conn: Backend,
     *,
     node_id: str,
     key_prefix: str,
@@ -468,13 +719,19 @@ def insert_emails(
 ) -> int:
     """One email outbox row per customer of the day's journeys matching ``where`` who is
     allocated to the new provider today and still mailable (``SAFE``) now."""
-    cursor = conn.execute(
-        f"{OUTBOX_COLUMNS}SELECT ? || c.id, ?, ?, '{EMAIL}', '{NEW}', c.id, ?, '{PENDING}', ?, "
-        "CASE WHEN ? IS NULL THEN NULL ELSE ? || c.id END, ?, ? "
+    head, tail = _insert_new(
+        conn,
+        _OUTBOX_COLUMNS,
+        f"SELECT CAST(? AS TEXT) || c.id, ?, ?, '{EMAIL}', '{NEW}', c.id, ?, '{PENDING}', "
+        "CAST(? AS TEXT), CASE WHEN CAST(? AS TEXT) IS NULL THEN NULL "
+        "ELSE CAST(? AS TEXT) || c.id END, ?, ? "
         "FROM journeys j JOIN allocations a ON a.day = j.day AND a.customer_id = j.customer_id "
         "AND a.provider = 'new' JOIN customers c ON c.id = j.customer_id "
         "LEFT JOIN consents e ON e.customer_id = c.id AND e.channel = 'email' "
         f"WHERE j.day = ? AND {where} AND {SAFE} ORDER BY j.customer_id",
+    )
+    cursor = conn.execute(
+        head + tail,
         [
             key_prefix,
             day,
@@ -489,10 +746,10 @@ def insert_emails(
             *params,
         ],
     )
-    return cursor.rowcount
+    return int(cursor.rowcount)
 
 
-def allocated_on_paths(conn: sqlite3.Connection, day: int, where: str, params: list[Any]) -> int:
+def allocated_on_paths(conn: Backend, day: int, where: str, params: list[Any]) -> int:
     """Customers of the day's journeys matching ``where`` allocated to the new provider."""
     row = conn.execute(
         f"SELECT count(*) FROM journeys j WHERE j.day = ? AND j.outcome = 'new' AND {where}",
@@ -502,19 +759,20 @@ def allocated_on_paths(conn: sqlite3.Connection, day: int, where: str, params: l
 
 
 def mark_unmailed_skipped(
-    conn: sqlite3.Connection, day: int, where: str, params: list[Any], key_prefix: str
+    conn: Backend, day: int, where: str, params: list[Any], key_prefix: str
 ) -> None:
     """Allocated customers on these paths without an email row become ``skipped``."""
     conn.execute(
         "UPDATE journeys SET outcome = 'skipped' WHERE day = ? AND outcome = 'new' AND "
         f"customer_id IN (SELECT j.customer_id FROM journeys j WHERE j.day = ? AND {where}) "
-        "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = ? || journeys.customer_id)",
+        "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = CAST(? AS TEXT) || "
+        "journeys.customer_id)",
         [day, day, *params, key_prefix],
     )
 
 
 def reject_consent(
-    conn: sqlite3.Connection,
+    conn: Backend,
     ids_sql: str,
     params: list[Any],
     *,
@@ -541,4 +799,4 @@ def reject_consent(
         ),
         [channel, now, source, *params],
     )
-    return cursor.rowcount
+    return int(cursor.rowcount)

@@ -11,18 +11,18 @@ list), and its unused slots go to the next customers of other groups in rank ord
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from warmup.engine.sql import group_counts
-from warmup.mailboxes.cache import Refresh, active, classifier, groups_of, resolved_domains
-from warmup.mailboxes.groups import BUILTIN_NAMES, OTHER, domain_of
+from warmup.engine.sql import group_counts, group_fallbacks
+from warmup.mailboxes.assign import assign_groups
+from warmup.mailboxes.cache import RULES_VERSION, Refresh, active, groups_of
+from warmup.mailboxes.groups import BUILTIN_NAMES, OTHER
 from warmup.mailboxes.holds import group_holds
 from warmup.plan import LoadedPlan
 from warmup.plan.models import cap_count
 from warmup.store import mailboxes as mailbox_store
-
-GROUP_FUNCTION = "warmup_mailbox_group"
+from warmup.store.backends import Backend, Executes
 
 
 @dataclass
@@ -47,31 +47,17 @@ class GroupDay:
 @dataclass
 class GroupAllocation:
     groups: dict[str, GroupDay]
-    # customers whose company domain had no MX answer (lookup off or failed): counted `other`
-    fallback_count: list[int] = field(default_factory=lambda: [0])
-    fallback_domains: set[str] = field(default_factory=set)
+    # customers (and their company domains) without an MX answer (lookup off or failed):
+    # counted `other`
+    fallback_customers: int = 0
+    fallback_domains: int = 0
     resolve_disabled: bool = False
 
     limit: int = 0
 
     @property
-    def capped(self) -> bool:
-        """Whether a cap can bind (one at the day's limit changes nothing)."""
-        return any(g.cap is not None and g.cap < self.limit for g in self.groups.values())
-
-    @property
-    def fallback_customers(self) -> int:
-        return self.fallback_count[0]
-
-    @property
     def new(self) -> int:
         return sum(g.new for g in self.groups.values())
-
-    def cap_sql(self, limit: int) -> str:
-        whens = " ".join(
-            f"WHEN '{g.name}' THEN {int(g.cap)}" for g in self.groups.values() if g.cap is not None
-        )
-        return f"CASE grp {whens} ELSE {int(limit)} END"
 
     def notes(self) -> list[str]:
         found = []
@@ -83,7 +69,7 @@ class GroupAllocation:
             )
             found.append(
                 f"mailbox groups: {self.fallback_customers:,} customers of "
-                f"{len(self.fallback_domains):,} company domains count as `other`: {why}"
+                f"{self.fallback_domains:,} company domains count as `other`: {why}"
             )
         for g in self.groups.values():
             if g.held:
@@ -100,11 +86,14 @@ def plan_groups(
     *,
     resolve_disabled: bool = False,
 ) -> GroupAllocation | None:
-    """The day's groups and caps, with the SQL function ``warmup_mailbox_group(email)``
-    registered on ``conn``; None when the plan has no mailbox groups."""
+    """The day's groups and caps, each customer's group stored (warmup.mailboxes.assign);
+    None when the plan has no mailbox groups."""
     plan = loaded.plan
     if not active(plan):
         return None
+    # customers imported since the MX step's own transaction get theirs now (nothing to do,
+    # and next to no cost, when none were)
+    assign_groups(plan, conn, version=RULES_VERSION)
     names = [g.name for g in groups_of(plan)] + [OTHER]
     groups = {name: GroupDay(name) for name in names}
     for name in plan.schedule.mailbox_caps:
@@ -115,64 +104,23 @@ def plan_groups(
         group = groups.setdefault(name, GroupDay(name))
         group.cap = held_cap if group.cap is None else min(group.cap, held_cap)
         group.held = reason
-    result = GroupAllocation(groups, resolve_disabled=resolve_disabled, limit=limit)
-    sort = classifier(plan, conn)
-    definite = resolved_domains(conn)
-    memo: dict[str, str] = {}
-    fallback = "\x00fallback"  # memo's mark of a company domain without an MX answer
-    counted = [0]
-
-    def group_of(email: str | None) -> str:
-        if email is None:
-            return OTHER
-        raw = email[email.rfind("@") + 1 :]
-        found = memo.get(raw)
-        if found is None:
-            domain = domain_of(raw)
-            found = sort.group_of_domain(domain)
-            if found == OTHER and domain not in definite:
-                result.fallback_domains.add(domain)
-                found = fallback
-            memo[raw] = found
-        if found is fallback:
-            counted[0] += 1
-            return OTHER
-        return found
-
-    result.fallback_count = counted
-    conn.create_function(GROUP_FUNCTION, 1, group_of, deterministic=True)
-    return result
+    return GroupAllocation(groups, resolve_disabled=resolve_disabled, limit=limit)
 
 
-def choose_sql(groups: GroupAllocation | None, ranked: str, limit: int, eligible: int) -> str:
-    """SELECT over ``ranked`` (customer_id, path, tier, intl, grp, rank) adding ``is_new``."""
-    plain = f"SELECT *, rank <= {int(limit)} AND NOT intl AS is_new FROM ({ranked})"
-    if groups is None or not groups.capped:
-        return plain
-    capped = (
-        "SELECT *, NOT intl AND ROW_NUMBER() OVER (PARTITION BY grp ORDER BY rank) <= "
-        f"{groups.cap_sql(limit)} AS ok FROM ({ranked})"
-    )
-    if eligible <= limit:
-        # everyone the caps let through fits in the day: no second pass for the limit
-        return f"SELECT *, ok AS is_new FROM ({capped})"
-    # the group's own rank against its cap, then the day's limit over who is left
-    return (
-        f"SELECT *, ok AND ROW_NUMBER() OVER (PARTITION BY ok ORDER BY rank) <= {int(limit)} "
-        f"AS is_new FROM ({capped})"
-    )
+def group_caps(groups: GroupAllocation | None) -> dict[str, int] | None:
+    """Each capped group's cap for the ranking (None: no mailbox groups)."""
+    if groups is None:
+        return None
+    return {g.name: int(g.cap) for g in groups.groups.values() if g.cap is not None}
 
 
-def group_column(groups: GroupAllocation | None) -> str:
-    return f"{GROUP_FUNCTION}(c.email) AS grp" if groups is not None else "NULL AS grp"
-
-
-def count_groups(conn: sqlite3.Connection, groups: GroupAllocation, eligible: int) -> None:
+def count_groups(conn: Backend, groups: GroupAllocation, eligible: int, marks: str) -> None:
     """Each group's eligible and new customers (customers the new provider cannot mail rank
-    past ``eligible``)."""
+    past ``eligible``), and those counted ``other`` for want of an MX answer."""
     for name, reached, new in group_counts(conn, eligible):
         group = groups.groups.setdefault(str(name), GroupDay(str(name)))
         group.eligible, group.new = int(reached or 0), int(new or 0)
+    groups.fallback_customers, groups.fallback_domains = group_fallbacks(conn, marks)
 
 
 def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | None) -> None:
@@ -185,7 +133,7 @@ def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | 
     )
 
 
-def frozen_groups(conn: sqlite3.Connection, day: int) -> GroupAllocation | None:
+def frozen_groups(conn: Executes, day: int) -> GroupAllocation | None:
     """A frozen day's groups as recorded (None: the day was not allocated per group)."""
     rows = mailbox_store.day_groups(conn, day)
     if not rows:
@@ -193,7 +141,7 @@ def frozen_groups(conn: sqlite3.Connection, day: int) -> GroupAllocation | None:
     return GroupAllocation({r[0]: GroupDay(r[0], r[1], r[2], r[3], r[4]) for r in rows})
 
 
-def customer_group(conn: sqlite3.Connection, day: int, customer_id: int) -> GroupDay | None:
+def customer_group(conn: Executes, day: int, customer_id: int) -> GroupDay | None:
     """The customer's group on a frozen ``day`` with the group's figures that day (None: the
     day had no groups or the customer no allocation)."""
     row = mailbox_store.customer_day_group(conn, day, customer_id)

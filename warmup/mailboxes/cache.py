@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from warmup.clock import now
+from warmup.mailboxes.assign import Decider, assign_groups, decider
 from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.store import mailboxes as mailbox_store
@@ -106,10 +107,20 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     report = Refresh()
     if not active(plan):
         return report
+    before, answered = _refresh_cache(plan, conn, report)
+    assign_groups(plan, conn, version=RULES_VERSION, before=before, answered=answered)
+    return report
+
+
+def _refresh_cache(
+    plan: Plan, conn: sqlite3.Connection, report: Refresh
+) -> tuple[Decider | None, list[str]]:
+    """The MX step proper: the decider as it stood before the new answers and the domains
+    answered (None, []: nothing looked up)."""
     settings = plan.mailboxes
     if settings is not None and not settings.resolve_mx:
         report.disabled = True
-        return report
+        return None, []
     seen = mailbox_store.scanned_up_to(conn)
     if mailbox_store.meta_value(conn, _RULES_KEY) != RULES_VERSION:
         # domains the older rules matched were never looked up: scan every customer once
@@ -128,7 +139,7 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     todo = [d for d in todo if not rules.by_domain_rule(d)]
     mailbox_store.set_scanned_up_to(conn, last)
     if not todo:
-        return report
+        return None, []
     # dnspython loads only when a domain is new: every run and `warmup validate` import this
     # module, and the resolver's import alone costs about 0.1 CPU s
     from warmup.mailboxes.mx import DOUBTED, OUT_OF_TIME, SERVER_DOWN, lookup_all
@@ -140,6 +151,7 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
         budget_seconds=settings.lookup_budget_seconds if settings is not None else 120.0,
         probe=settings.probe_domain if settings is not None else "gmail.com",
     )
+    before = decider(plan, conn)
     stamp = now_iso()
     mailbox_store.store_answers(
         conn, [(a.domain, a.status, " ".join(a.hosts), stamp) for a in answers]
@@ -150,7 +162,7 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     report.doubted = sum(a.error == DOUBTED for a in answers)
     report.skipped_down = sum(a.error == SERVER_DOWN for a in answers)
     report.skipped_late = sum(a.error == OUT_OF_TIME for a in answers)
-    return report
+    return before, [a.domain for a in answers]
 
 
 def classifier(plan: Plan, conn: sqlite3.Connection) -> Classifier:

@@ -1,4 +1,5 @@
-"""Plan checks that span sections: every group ``schedule.mailbox_caps`` names exists."""
+"""Plan checks that span sections: every group ``schedule.mailbox_caps`` and
+``guardrails.groups`` name exists."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from warmup.plan.yamlpos import Positioned
 def mailbox_issues(plan: Plan, positioned: Positioned) -> list[Issue]:
     known = [g.name for g in groups_of(plan)] + [OTHER]
     issues = []
-    for name in plan.schedule.mailbox_caps:
+    named = [(("schedule", "mailbox_caps"), name) for name in plan.schedule.mailbox_caps]
+    named += [(("guardrails", "groups"), name) for name in plan.guardrails.groups]
+    for section, name in named:
         if name in known:
             continue
-        line, col = positioned.where(("schedule", "mailbox_caps", name), key=True) or (None, None)
+        line, col = positioned.where((*section, name), key=True) or (None, None)
         close = difflib.get_close_matches(name, known, n=1)
         issues.append(
             Issue(

@@ -1,22 +1,22 @@
 """Guardrails per mailbox provider group: a group whose hard bounce, complaint or delivered
-rate (deferrals and soft bounces lower it) crosses the plan's hold lines is held at its last
-day's count, while the other groups go on with the ramp.
+rate (deferrals and soft bounces lower it) crosses its hold lines — its own under
+``guardrails.groups.NAME``, the plan's elsewhere — is held at its last day's count, while the
+other groups go on with the ramp.
 
-A group's figures pool its latest sending days, newest first, until they hold the plan's
-``guardrails.min_sample`` sent emails (as the day's own guardrails do); below that, its rates
-do not count yet. Figures come from the new-provider emails of each group's customers
+A group's figures pool its latest sending days, newest first, until they hold ``min_sample``
+sent emails (the group's own, else the plan's; as the day's own guardrails do); below that,
+its rates do not count yet. Figures come from the new-provider emails of each group's customers
 (``allocations.grp``) and the events about them."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from warmup.guardrails import DayFigures, _breaches
 from warmup.plan import LoadedPlan
 from warmup.store import mailboxes as mailbox_store
+from warmup.store.backends import Executes
 
 
-def group_figures(conn: sqlite3.Connection, before: int) -> dict[str, list[DayFigures]]:
+def group_figures(conn: Executes, before: int) -> dict[str, list[DayFigures]]:
     """Each group's figures per sending day before ``before``, oldest first."""
     found: dict[str, list[DayFigures]] = {}
     for grp, day, sent, hard, soft, complained, unsub in mailbox_store.group_figures(conn, before):
@@ -26,14 +26,12 @@ def group_figures(conn: sqlite3.Connection, before: int) -> dict[str, list[DayFi
     return found
 
 
-def group_holds(
-    loaded: LoadedPlan, conn: sqlite3.Connection, day: int
-) -> dict[str, tuple[int, str]]:
+def group_holds(loaded: LoadedPlan, conn: Executes, day: int) -> dict[str, tuple[int, str]]:
     """Groups held on ``day``: group → (its cap: the count it got on its last sending day,
     why)."""
-    g = loaded.plan.guardrails
     held: dict[str, tuple[int, str]] = {}
     for grp, figures in group_figures(conn, day).items():
+        g = loaded.plan.guardrails.for_group(grp)
         window: list[DayFigures] = []
         for f in reversed(figures):
             window.append(f)

@@ -3,7 +3,6 @@ customers, emails sent and their bounce and complaint rates, and whether a guard
 
 from __future__ import annotations
 
-import sqlite3
 from html import escape
 from typing import Any
 
@@ -11,9 +10,10 @@ from warmup.mailboxes.groups import BUILTIN_NAMES
 from warmup.mailboxes.holds import group_figures, group_holds
 from warmup.plan import LoadedPlan
 from warmup.store import mailboxes as mailbox_store
+from warmup.store.backends import Executes
 
 
-def coming_holds(loaded: LoadedPlan, conn: sqlite3.Connection, day: int) -> list[str]:
+def coming_holds(loaded: LoadedPlan, conn: Executes, day: int) -> list[str]:
     """The groups a guardrail holds on ``day``, as the run will say them: the frozen day's
     own record once it is allocated, else the holds its figures call for now."""
     from warmup.mailboxes.cache import active
@@ -28,7 +28,7 @@ def coming_holds(loaded: LoadedPlan, conn: sqlite3.Connection, day: int) -> list
     return [f"mailbox group {g} held at {cap:,}: {why}" for g, (cap, why) in sorted(held.items())]
 
 
-def group_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def group_rows(conn: Executes) -> list[dict[str, Any]]:
     """One row per day and group that reached the allocation (empty: no groups recorded)."""
     figures = {(f.provider, f.day): f for fs in group_figures(conn, 2**31).values() for f in fs}
     order = {name: i for i, name in enumerate(BUILTIN_NAMES)}

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from warmup.errors import Issue, PlanError
-from warmup.plan import properties, seed_rules
+from warmup.plan import consent_rules, properties, seed_rules
 from warmup.plan.graph import check_graph
 from warmup.plan.models import Plan
 from warmup.plan.resources import bundled_dir
@@ -142,6 +142,7 @@ def load_plan(path: Path | str, *, env: Mapping[str, str] | None = None) -> Load
         issues += _cross_check(plan, scenario, positioned, scenario_path)
         issues += seed_rules.check(plan, scenario, positioned, scenario_positions, scenario_path)
         issues += properties.check_arms(plan, scenario, positioned)
+        issues += consent_rules.check(plan, scenario, scenario_positions, scenario_path)
         if templates_dir.is_dir():
             issues += check_templates(
                 plan, scenario, templates_dir, path, positioned, scenario_positions
@@ -211,9 +212,10 @@ def _cross_check(
     plan: Plan, scenario: Scenario, positioned: Positioned, scenario_path: Path
 ) -> list[Issue]:
     from warmup.mailboxes.checks import mailbox_issues
+    from warmup.plan.guardrail_rules import relative_issues
     from warmup.plan.scenario import EmailNode
 
-    issues: list[Issue] = mailbox_issues(plan, positioned)
+    issues: list[Issue] = mailbox_issues(plan, positioned) + relative_issues(plan, positioned)
     uses_day_template = any(
         isinstance(n, EmailNode) and n.template == "day" for n in scenario.nodes
     )

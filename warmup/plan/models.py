@@ -211,6 +211,40 @@ class ProfileProperty(StrictModel):
         return self
 
 
+# A consent category's name: what a condition's `consent: {channel: NAME}` tests.
+CONSENT_CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+CONSENT_CHANNELS = ("email", "sms")
+
+
+class ConsentListRef(StrictModel):
+    """A Klaviyo list that stands for a consent category (seed 004): by ``id`` or ``name``
+    (found, never created: an empty list would reject nobody and accept nobody)."""
+
+    id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConsentListRef:
+        if (self.id is None) == (self.name is None):
+            raise ValueError("give exactly one of `id:` (a list id like Y6nRLr) or `name:`")
+        return self
+
+
+def _consent_categories(value: dict[str, ConsentListRef]) -> dict[str, ConsentListRef]:
+    for name in value:
+        if name in CONSENT_CHANNELS:
+            raise ValueError(
+                f"{name!r} is a channel warmup imports from the export, not a category — "
+                "name the category after its list, e.g. newsletter"
+            )
+        if not CONSENT_CATEGORY.match(name):
+            raise ValueError(
+                f"{name!r} is not a consent category name — use lowercase letters, digits "
+                "and _ (starting with a letter), at most 40"
+            )
+    return value
+
+
 # Klaviyo's custom property names: not its own `$`-prefixed ones, at most 200 characters.
 _PROPERTY_NAME = re.compile(r"^[^$\s][^\n]{0,199}$")
 
@@ -240,6 +274,11 @@ class KlaviyoProvider(StrictModel):
     # profile when it joins a list through the bulk import, and given to webhook templates as
     # each profile's `properties` (warmup.plan.properties).
     profile_properties: dict[str, ProfileProperty] = Field(default_factory=dict)
+    # Seed 004: "Klaviyo does consent categories through lists". Category -> its list; each
+    # pull makes the list's members `subscribed` in that category, a member who left it
+    # `unsubscribed`, and everyone whose email consent is withdrawn `unsubscribed` in all of
+    # them (warmup.consent.categories). Conditions test it as `consent: {channel: NAME}`.
+    consent_lists: dict[str, ConsentListRef] = Field(default_factory=dict)
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
     rate_share: float = Field(default=1.0, gt=0, le=1)
     # A day's exclusions stay in a shared list until the day has ended in the plan's timezone
@@ -247,6 +286,7 @@ class KlaviyoProvider(StrictModel):
     exclusion_margin_hours: float = Field(default=2.0, ge=0, le=48)
 
     _env = field_validator("api_key_env")(_check_env_name)
+    _categories = field_validator("consent_lists")(_consent_categories)
 
     @field_validator("revision")
     @classmethod
@@ -459,6 +499,9 @@ class SendWindowSettings(StrictModel):
 def _mailbox_cap(value: object) -> object:
     """One day's cap of a mailbox group: a number, a share of the day's new-provider limit
     like "40%", or null (no cap that day)."""
+    if isinstance(value, dict):
+        # a valid ramp was spread over the days before (Schedule._ramps): this one is not
+        raise ValueError(ramp_problem(value) or "not a mailbox cap ramp")
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -471,6 +514,38 @@ def _mailbox_cap(value: object) -> object:
         f"{value!r} is not a mailbox cap — write a number like 500, a share of the day's "
         'new-provider limit like "40%", or null for no cap that day'
     )
+
+
+def ramp_problem(value: dict[object, object]) -> str | None:
+    """What is wrong with a cap ramp ``{from: CAP, to: CAP}``, or None."""
+    write = 'write {from: "2%", to: "40%"} or {from: 100, to: 5000}'
+    if set(value) != {"from", "to"}:
+        keys = ", ".join(repr(k) for k in value)
+        return f"a cap ramp has exactly the keys `from` and `to` (found {keys}) — {write}"
+    ends = [value["from"], value["to"]]
+    for end in ends:
+        try:
+            _mailbox_cap(end)
+        except ValueError as exc:
+            return f"{exc}; a cap ramp: {write}"
+        if end is None:
+            return f"a cap ramp runs from one cap to another, not from or to null — {write}"
+    if isinstance(ends[0], str) != isinstance(ends[1], str):
+        return f"a cap ramp runs between two numbers or two shares, not one of each — {write}"
+    return None
+
+
+def spread_ramp(value: dict[object, object], days: int) -> list[int | str]:
+    """A valid ramp as one cap per day, evenly from ``from`` on day 1 to ``to`` on the last."""
+    start, end = value["from"], value["to"]
+    share = isinstance(start, str)
+    first = float(str(start).strip().rstrip("%"))
+    last = float(str(end).strip().rstrip("%"))
+    caps: list[int | str] = []
+    for day in range(days):
+        at = first if days == 1 else first + (last - first) * day / (days - 1)
+        caps.append(f"{round(at, 2):g}%" if share else round(at))
+    return caps
 
 
 MailboxCap = Annotated[int | str | None, BeforeValidator(_mailbox_cap)]
@@ -514,6 +589,21 @@ class Schedule(StrictModel):
     # Per mailbox provider group (warmup.mailboxes): the most of each day's new-provider
     # customers that group may take; its overflow stays on Klaviyo.
     mailbox_caps: dict[str, MailboxCaps] = Field(default_factory=dict)
+
+    @field_validator("mailbox_caps", mode="before")
+    @classmethod
+    def _ramps(cls, value: object, info: ValidationInfo) -> object:
+        """``{from: "2%", to: "40%"}`` becomes one cap per day; a ramp with a mistake is left
+        for the cap check, which says what is wrong at the group's line."""
+        if not isinstance(value, dict):
+            return value
+        days = len(info.data.get("days") or []) or 1
+        return {
+            group: spread_ramp(caps, days)
+            if isinstance(caps, dict) and ramp_problem(caps) is None
+            else caps
+            for group, caps in value.items()
+        }
 
     @field_validator("mailbox_caps")
     @classmethod
@@ -585,10 +675,81 @@ class RollbackThresholds(StrictModel):
     rollback_days: int = Field(default=2, ge=1)
 
 
+class GroupHoldThresholds(StrictModel):
+    """A mailbox group's own hold lines; each one left out is the plan's ``guardrails.hold``."""
+
+    hard_bounce_rate: float | None = Field(default=None, ge=0, le=1)
+    complaint_rate: float | None = Field(default=None, ge=0, le=1)
+    delivered_rate_below: float | None = Field(default=None, ge=0, le=1)
+
+
+class GroupGuardrails(StrictModel):
+    """``guardrails.groups.NAME``: when a mailbox group is held (warmup.mailboxes.holds)."""
+
+    min_sample: int | None = Field(default=None, ge=1)
+    hold: GroupHoldThresholds = GroupHoldThresholds()
+
+
+RelativeTier = Literal["engaged", "unengaged", "no_history"]
+RELATIVE_TIERS: tuple[RelativeTier, ...] = ("engaged", "unengaged", "no_history")
+# What the new providers report to warmup: deliveries, bounces, complaints (SMTP results, the
+# SES/SendGrid events) — no opens or clicks, so only these can be held against Klaviyo's.
+_NO_OPENS = (
+    "the new provider reports no opens or clicks to warmup (SMTP has none; warmup stores no "
+    "SES/SendGrid open or click events), so there is nothing to compare with Klaviyo's — "
+    "use delivered_rate_below_by, bounce_rate_above_by or complaint_rate_above_by"
+)
+
+
+class RelativeHold(StrictModel):
+    """Hold lines relative to Klaviyo's rate for the same engagement tier, in rate points
+    (0.05 = 5 points): hold when the new provider's rate is more than this below (delivered)
+    or above (bounces, complaints) Klaviyo's."""
+
+    delivered_rate_below_by: float | None = Field(default=None, ge=0, le=1)
+    bounce_rate_above_by: float | None = Field(default=None, ge=0, le=1)
+    complaint_rate_above_by: float | None = Field(default=None, ge=0, le=1)
+    open_rate_below_by: float | None = None
+    click_rate_below_by: float | None = None
+
+    @field_validator("open_rate_below_by", "click_rate_below_by")
+    @classmethod
+    def _not_reported(cls, value: float | None) -> float | None:
+        if value is not None:
+            raise ValueError(_NO_OPENS)
+        return value
+
+
+class RelativeGuardrails(StrictModel):
+    """``guardrails.relative``: the new provider against Klaviyo, tier by tier
+    (warmup.guardrails.relative); needs ``engagement.source: klaviyo``."""
+
+    # customer-days mailed per side and tier before a tier's rates count
+    min_sample: int = Field(default=100, ge=1)
+    tiers: list[RelativeTier] = Field(default_factory=lambda: list(RELATIVE_TIERS))
+    hold: RelativeHold = RelativeHold()
+
+
 class Guardrails(StrictModel):
     min_sample: int = Field(default=200, ge=1)
     hold: HoldThresholds = HoldThresholds()
     rollback: RollbackThresholds = RollbackThresholds()
+    # a mailbox group's own hold lines (names as in schedule.mailbox_caps)
+    groups: dict[str, GroupGuardrails] = Field(default_factory=dict)
+    relative: RelativeGuardrails | None = None
+
+    def for_group(self, name: str) -> Guardrails:
+        """The lines a mailbox group is held by: its own where set, the plan's elsewhere."""
+        own = self.groups.get(name)
+        if own is None:
+            return self
+        lines = own.hold.model_dump(exclude_none=True)
+        return self.model_copy(
+            update={
+                "min_sample": own.min_sample or self.min_sample,
+                "hold": self.hold.model_copy(update=lines),
+            }
+        )
 
 
 class SnsSettings(StrictModel):

@@ -57,6 +57,39 @@ def _mailboxes(loaded: LoadedPlan) -> list[str]:
     ]
 
 
+def _points(rate: float) -> str:
+    points = round(rate * 100, 4)
+    return f"{points:g} point" + ("" if points == 1 else "s")
+
+
+def _guardrails(loaded: LoadedPlan) -> list[str]:
+    """A group's own hold lines and the lines against Klaviyo, when the plan sets them."""
+    rails = loaded.plan.guardrails
+    lines = []
+    for name, own in rails.groups.items():
+        set_lines = own.hold.model_dump(exclude_none=True)
+        parts = [f"{k} {v:g}" for k, v in set_lines.items()]
+        if own.min_sample:
+            parts.append(f"min_sample {own.min_sample}")
+        lines.append(f"  guardrail  {name}: " + (", ".join(parts) or "the plan's lines"))
+    relative = rails.relative
+    if relative is not None:
+        hold = relative.hold
+        parts = [
+            f"delivered more than {_points(v)} below"
+            if k.startswith("delivered")
+            else f"{k.split('_')[0]}s more than {_points(v)} above"
+            for k, v in hold.model_dump(exclude_none=True).items()
+        ]
+        lines += [
+            f"  guardrail  against Klaviyo per tier ({', '.join(relative.tiers)}; "
+            f"min_sample {relative.min_sample} a side)",
+            "             hold on " + ("; ".join(parts) or "nothing"),
+            "             opens and clicks not compared: the new provider reports none to warmup",
+        ]
+    return lines
+
+
 def summarize(loaded: LoadedPlan) -> str:
     plan = loaded.plan
     new = plan.providers.new
@@ -75,6 +108,7 @@ def summarize(loaded: LoadedPlan) -> str:
         "  schedule   " + " ".join(f"{d.day}:{d.new}" for d in plan.schedule.days),
     ]
     lines += _mailboxes(loaded)
+    lines += _guardrails(loaded)
     hooks = [n for n in loaded.scenario.nodes if isinstance(n, WebhookNode)]
     if hooks:
         lines.append(

@@ -238,9 +238,10 @@ class SesSession:
             code = str(error.get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
             text = f"SES {code}: {error.get('Message', '')}"
-            if code == "TooManyRequestsException" or status == 429 or status >= 500:
+            throttled = code == "TooManyRequestsException" or status == 429
+            if throttled or status >= 500:
                 raise TransientDeliveryError(
-                    text, code=status, recipient=message.recipient
+                    text, code=status, recipient=message.recipient, throttled=throttled
                 ) from None
             if code in _REJECTED:
                 raise RejectedDeliveryError(

@@ -8,7 +8,6 @@ report shows exactly what the ramp decisions are made from.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -89,7 +88,7 @@ class DayRow:
 
 
 def _history(
-    loaded: LoadedPlan, rows: dict[int, sqlite3.Row], today: date | None
+    loaded: LoadedPlan, rows: dict[int, dict[str, Any]], today: date | None
 ) -> dict[int, date]:
     """Days already run → the last local date they occupied (for the sending-day calendar); as
     of ``today``, a day not completed yet occupies today at least."""
@@ -108,13 +107,8 @@ def day_rows(loaded: LoadedPlan, store: Store, today: date | None = None) -> lis
     With ``today`` (the plan zone's date) the calendar is the one the days will take from
     today: a day not run whose date has passed is ``late`` (run now, it mails at once) and the
     days after it take the dates `warmup run`'s late note lists."""
-    conn = store.conn
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = {int(r["day"]): r for r in days.rows(conn)}
-        outbox = stored_events.outbox_counts(conn)
-    finally:
-        conn.row_factory = None
+    rows = {int(r["day"]): r for r in days.named_rows(store.backend)}
+    outbox = stored_events.outbox_counts(store.backend)
     mail = {f.day: f for f in day_figures(store)}
     plan = loaded.plan
     history = _history(loaded, rows, today)

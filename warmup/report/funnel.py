@@ -35,7 +35,7 @@ def day_funnel(store: Store, day: int, now: str) -> Funnel:
     after it, even though the frozen path already names them; ``now`` (UTC ISO) tells who is
     still parked."""
     funnel = Funnel(day)
-    for path_json, node, outcome, count in journeys.by_path_and_place(store.conn, day):
+    for path_json, node, outcome, count in journeys.by_path_and_place(store.backend, day):
         nodes = [str(n) for n in json.loads(path_json)]
         if node is not None and node in nodes:
             nodes = nodes[: nodes.index(node) + 1]
@@ -46,10 +46,10 @@ def day_funnel(store: Store, day: int, now: str) -> Funnel:
         if node is not None and node != (nodes[-1] if nodes else None):
             funnel.reached[node] += count
         funnel.outcomes[str(outcome or "in progress")] += count
-    for node, count in journeys.parked_by_node(store.conn, day, now):
+    for node, count in journeys.parked_by_node(store.backend, day, now):
         funnel.parked[str(node)] += count
     return funnel
 
 
 def latest_day(store: Store) -> int | None:
-    return journeys.latest_day(store.conn)
+    return journeys.latest_day(store.backend)

@@ -31,6 +31,7 @@ from warmup.report.svg import (
     line_chart,
 )
 from warmup.store import open_store
+from warmup.store.backends import store_location
 
 _CSS = """
 body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 24px;
@@ -235,7 +236,7 @@ def render_report(
 <style>{_CSS}</style></head><body>
 <h1>Warm-up report: {escape(loaded.plan.name)}</h1>
 <p class="note">Generated {escape(show(now, loaded.plan.timezone))} from
-{escape(str(loaded.store_path))}. Plan time zone {escape(loaded.plan.timezone)}.</p>
+{escape(store_location(loaded.store_path))}. Plan time zone {escape(loaded.plan.timezone)}.</p>
 <p>Guardrails{f" for day {rail.day}" if rail.day <= len(status.days) else ""}:
 <span class="state">{escape(rail.action)}</span>
 {escape("; ".join([*rail.reasons, *rail.groups_held]))}<br>

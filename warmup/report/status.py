@@ -100,7 +100,7 @@ def _next_day(days: list[DayRow]) -> int:
 def guardrail_state(loaded: LoadedPlan, store: Store, days: list[DayRow]) -> Guardrail:
     day = _next_day(days)
     decision = evaluate_guardrails(loaded, store, day)
-    held = coming_holds(loaded, store.conn, day) if day <= len(days) else []
+    held = coming_holds(loaded, store.backend, day) if day <= len(days) else []
     return Guardrail(decision.action, day, list(decision.reasons), held)
 
 
@@ -182,7 +182,7 @@ def next_action(
     open_days = [d for d in days if d.status in ("running", "waiting", "failed")]
     if open_days:
         day = open_days[0]
-        due = journeys.next_due(store.conn, day.day, now.astimezone(UTC).isoformat())
+        due = journeys.next_due(store.backend, day.day, now.astimezone(UTC).isoformat())
         if due:
             return (
                 f"day {day.day} can continue after {show(due, tz)}: "
@@ -243,7 +243,7 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
         return PlanStatus(
             plan=loaded.plan.name,
             timezone=loaded.plan.timezone,
-            store=str(loaded.store_path),
+            store=store.location,
             days=days,
             email_backlog=outbox.email_backlog(),
             list_sync_backlog=outbox.list_change_backlog(),
@@ -255,8 +255,8 @@ def plan_status(loaded: LoadedPlan, *, now: datetime | None = None) -> PlanStatu
             next_action=next_action(loaded, store, days, guardrail, now, nights),
             clock_nights=nights,
             clock_change=loaded.plan.schedule.clock_change,
-            mailbox_groups=group_rows(store.conn),
-            comparison=comparison(loaded, store.conn),
+            mailbox_groups=group_rows(store.backend),
+            comparison=comparison(loaded, store.backend),
         )
     finally:
         store.close()

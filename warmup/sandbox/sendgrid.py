@@ -9,10 +9,11 @@ bytes of substitutions per personalization, reserved headers), a request rate wi
 
 A recipient whose local part starts ``reject+`` is refused as an invalid address (400 naming
 ``personalizations.N.to.0.email``, as SendGrid does); ``bounce+`` bounces, ``blocked+`` is
-blocked (a soft bounce), ``complaint+`` is delivered and reported as spam, everyone else is
-delivered. Events go to the webhook URL in batches, signed as SendGrid signs them: ECDSA P-256
-with SHA-256 over the timestamp header followed by the raw body, in
-``X-Twilio-Email-Event-Webhook-Signature`` (base64 DER) and ``…-Timestamp``.
+blocked (a soft bounce), ``complaint+`` is delivered and reported as spam, ``defer+`` is
+deferred once (a ``deferred`` event) then delivered, everyone else is delivered. Events go to
+the webhook URL in batches, signed as SendGrid signs them: ECDSA P-256 with SHA-256 over the
+timestamp header followed by the raw body, in ``X-Twilio-Email-Event-Webhook-Signature`` (base64
+DER) and ``…-Timestamp``.
 """
 
 from __future__ import annotations
@@ -59,7 +60,12 @@ RESERVED_HEADERS = frozenset(
 )
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-_OUTCOMES = {"bounce+": "bounce", "blocked+": "blocked", "complaint+": "complaint"}
+_OUTCOMES = {
+    "bounce+": "bounce",
+    "blocked+": "blocked",
+    "complaint+": "complaint",
+    "defer+": "defer",
+}
 
 
 def new_api_key() -> str:
@@ -336,6 +342,17 @@ class SendGridSandboxApp:
                         }
                     )
                 else:
+                    if outcome == "defer":
+                        # the receiving server said "try again later" once, then took it
+                        events.append(
+                            {
+                                **base,
+                                "event": "deferred",
+                                "response": "421 4.7.28 try again later",
+                                "attempt": "1",
+                                "sg_event_id": _event_id(),
+                            }
+                        )
                     events.append({**base, "event": "delivered", "sg_event_id": _event_id()})
                     if outcome == "complaint":
                         events.append({**base, "event": "spamreport", "sg_event_id": _event_id()})

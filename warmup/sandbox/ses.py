@@ -3,8 +3,9 @@
 Served operations, as in AWS's published model (``botocore/data/sesv2/2019-09-27``):
 ``GET /v2/email/account`` (GetAccount) and ``POST /v2/email/outbound-emails`` (SendEmail).
 Each request is checked like SES checks it, in this order: SigV4 signature (403), route (404),
-body against the API model (400 BadRequestException), the account's maximum send rate (429
-TooManyRequestsException, which SES sends without a Retry-After), the 24-hour quota, injected
+body against the API model (400 BadRequestException), the account's maximum send rate less
+what its other senders use (``others_rate``; 429 TooManyRequestsException, which SES sends
+without a Retry-After), the 24-hour quota, injected
 faults (``faults``: a share of 500s and 429s), then the message: raw MIME with a From header,
 lines of at most 1,000 characters, one recipient.
 
@@ -76,6 +77,9 @@ class SesSandboxConfig:
     # Seconds between deciding a request and answering it, as a far region's round trip: the
     # message is taken before the wait, so a client killed meanwhile cannot know it went.
     answer_delay: float = 0.0
+    # Messages per second other senders of the account use (transactional mail, another
+    # tool): SES throttles past what is left, while GetAccount still says MaxSendRate.
+    others_rate: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -119,7 +123,7 @@ class SesSandboxApp:
     def __init__(self, config: SesSandboxConfig, base_url: str) -> None:
         self.config, self.base_url = config, base_url
         self.model = service_model("sesv2")
-        self.bucket = _Bucket(config.rate)
+        self.bucket = _Bucket(config.rate - config.others_rate)
         self.topic = Topic(base_url, region=config.region)
         self.accepted: list[Accepted] = []
         self.requests = 0

@@ -122,3 +122,57 @@ def unsubscribe_rows_unsent(db: Backend) -> tuple[int, str | None]:
         "AND status NOT IN ('sent', 'cancelled')"
     ).fetchone()
     return int(count), None if oldest is None else str(oldest)
+
+
+def apply_consent_list(
+    conn: Executes,
+    category: str,
+    member_ids: Collection[int],
+    *,
+    changed_at: str,
+    source: str,
+) -> dict[str, int]:
+    """A consent category from its Klaviyo list (seed 004's consent mapping): members are
+    ``subscribed`` ("Subscribed to List"), a customer subscribed before who is no longer a
+    member ``unsubscribed`` ("Unsubscribed from List"), and every customer whose email consent
+    is withdrawn ``unsubscribed`` in the category ("Unsubscribed from Email Marketing"
+    rejects all mapped categories). Only changed rows are written (the store's trigger keeps
+    their history); returns how many became each status."""
+    before = {
+        int(cid): str(status)
+        for cid, status in conn.execute(
+            "SELECT customer_id, status FROM consents WHERE channel = ?", (category,)
+        )
+    }
+    withdrawn = {
+        int(cid)
+        for (cid,) in conn.execute(
+            f"SELECT customer_id FROM consents WHERE channel = '{EMAIL}' "
+            f"AND status IN ({_quoted(WITHDRAWN)})"
+        )
+    }
+    members = set(member_ids)
+    target = {cid: SUBSCRIBED for cid in members}
+    target.update(
+        {cid: UNSUBSCRIBED for cid, s in before.items() if s == SUBSCRIBED and cid not in members}
+    )
+    target.update({cid: UNSUBSCRIBED for cid in withdrawn})
+    changed = [(cid, status) for cid, status in sorted(target.items()) if before.get(cid) != status]
+    statement = upsert_sql(_ONE_ROW, keep=())
+    for cid, status in changed:
+        conn.execute(statement, (cid, category, status, changed_at, source))
+    counts = {SUBSCRIBED: 0, UNSUBSCRIBED: 0}
+    for _, status in changed:
+        counts[status] += 1
+    return counts
+
+
+def category_counts(conn: Executes, category: str) -> dict[str, int]:
+    """Status → customers of one consent category (no row: never subscribed)."""
+    return {
+        str(status): int(n)
+        for status, n in conn.execute(
+            "SELECT status, count(*) FROM consents WHERE channel = ? GROUP BY status",
+            (category,),
+        )
+    }

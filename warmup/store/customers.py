@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from warmup.store.backends import Executes
+from warmup.errors import StoreError
+from warmup.store.backends import Backend, Executes, open_backend
 
 
 def id_for_email(conn: Executes, email: str) -> int | None:
@@ -38,7 +39,7 @@ def add_to_segment(conn: Executes, segment: str, customer_id: int, *, at: str) -
     )
 
 
-def count(conn: sqlite3.Connection) -> int:
+def count(conn: Executes) -> int:
     """How many customers the store holds."""
     return int(conn.execute("SELECT count(*) FROM customers").fetchone()[0])
 
@@ -121,12 +122,10 @@ def add_attribute_names(conn: Executes, names: Sequence[str]) -> dict[str, int]:
     return known
 
 
-def property_rows(
-    conn: sqlite3.Connection, customer_ids: Sequence[int]
-) -> dict[int, dict[str, Any]]:
+def property_rows(conn: Executes, customer_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Customer id -> the fields a profile property may copy, with ``attributes`` parsed."""
     out: dict[int, dict[str, Any]] = {}
-    attributes = attributes_sql()
+    attributes = attributes_sql(getattr(conn, "dialect", "sqlite"))
     for i in range(0, len(customer_ids), 500):
         chunk = list(customer_ids[i : i + 500])
         marks = ", ".join("?" for _ in chunk)
@@ -146,26 +145,28 @@ def property_rows(
     return out
 
 
-def attribute_keys(conn: sqlite3.Connection) -> set[str]:
+def attribute_keys(db: Backend) -> set[str]:
     """Every free export column some customer has a value in."""
-    return {
-        str(key)
-        for (key,) in conn.execute(
-            "SELECT DISTINCT j.key FROM customers c, json_each(c.attributes) j "
-            "UNION SELECT n.name FROM attribute_names n WHERE EXISTS (SELECT 1 FROM customers c "
-            f"WHERE json_extract({values_json_sql('c.attribute_values')}, "
-            "'$[' || n.position || ']') <> '')"
-        )
-    }
+    values = values_json_sql("c.attribute_values", db.dialect)
+    keys = (
+        "SELECT DISTINCT jsonb_object_keys(attributes::jsonb) FROM customers "
+        "WHERE attributes IS NOT NULL UNION SELECT n.name FROM attribute_names n WHERE EXISTS "
+        f"(SELECT 1 FROM customers c WHERE ({values})::json ->> n.position::int <> '')"
+        if db.dialect == "postgresql"
+        else "SELECT DISTINCT j.key FROM customers c, json_each(c.attributes) j "
+        "UNION SELECT n.name FROM attribute_names n WHERE EXISTS (SELECT 1 FROM customers c "
+        f"WHERE json_extract({values}, '$[' || n.position || ']') <> '')"
+    )
+    return {str(key) for (key,) in db.execute(keys)}
 
 
-def row_by_email(conn: Executes, email: str) -> Any:
-    """The whole customer row (``sqlite3.Row`` when the connection uses that row factory),
-    its ``attributes`` the merged JSON object (:func:`attributes_sql`)."""
-    # The merged object comes first: a row looked up by name returns the first column of
-    # that name, and ``c.*`` repeats the stored ``attributes``.
-    return conn.execute(
-        f"SELECT {attributes_sql()} AS attributes, c.* FROM customers c WHERE email = ?",
+def row_by_email(db: Backend, email: str) -> Any:
+    """The whole customer row (a named row when the backend names them), its ``attributes``
+    the merged JSON object (:func:`attributes_sql`)."""
+    columns = ", ".join(f"c.{name}" for name in db.columns("customers") if name != "attributes")
+    return db.execute(
+        f"SELECT {columns}, {attributes_sql(db.dialect)} AS attributes FROM customers c "
+        "WHERE email = ?",
         (email,),
     ).fetchone()
 
@@ -193,4 +194,27 @@ def count_if_writable(path: Path) -> int:
         conn.execute("ROLLBACK")
     finally:
         conn.close()
+    return customers
+
+
+def count_if_writable_at(url: str) -> int:
+    """The number of customers in the PostgreSQL store at ``url``, read in a write transaction
+    whose role may write the outbox: proof that a run could write there. Raises
+    :class:`StoreError` when it cannot (server, database, tables, rights); never migrates."""
+    backend = open_backend(url)
+    try:
+        with backend.transaction():
+            customers = int(backend.execute("SELECT count(*) FROM customers").fetchone()[0])
+            writable = backend.execute(
+                "SELECT has_table_privilege('outbox', 'INSERT, UPDATE')"
+            ).fetchone()[0]
+    except backend.errors as exc:
+        raise StoreError(
+            f"{url} is not a warmup store yet ({str(exc).strip().splitlines()[0]})",
+            hint="import the customers first, which makes its tables: warmup import",
+        ) from None
+    finally:
+        backend.close()
+    if not writable:
+        raise StoreError(f"{url}: this role may not write the store's tables")
     return customers

@@ -49,6 +49,13 @@ def rows(conn: Executes) -> list[Any]:
     return list(conn.execute("SELECT * FROM days").fetchall())
 
 
+def named_rows(conn: Executes) -> list[dict[str, Any]]:
+    """Every recorded day's whole row as a dict by column name, on either engine."""
+    cursor = conn.execute("SELECT * FROM days ORDER BY day")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def volume_days(conn: Executes) -> dict[int, int]:
     """Which schedule day's volume each recorded day used (its own unless held back)."""
     return {

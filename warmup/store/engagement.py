@@ -11,9 +11,10 @@ report.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from warmup.store.backends import Executes
 
 _LOOKUP = 500  # emails per IN (…) lookup, under SQLite's variable limit
 
@@ -33,7 +34,7 @@ class Cursor:
     until: str
 
 
-def cursor(conn: sqlite3.Connection, kind: str) -> Cursor | None:
+def cursor(conn: Executes, kind: str) -> Cursor | None:
     """Where the last pull of ``kind`` ended, and under which metric id."""
     row = conn.execute(
         "SELECT metric_id, until FROM klaviyo_event_cursors WHERE kind = ?", (kind,)
@@ -42,7 +43,7 @@ def cursor(conn: sqlite3.Connection, kind: str) -> Cursor | None:
 
 
 def store_page(
-    conn: sqlite3.Connection,
+    conn: Executes,
     kind: str,
     metric_id: str,
     until: str,
@@ -64,8 +65,8 @@ def store_page(
         if customer is None:
             continue
         stored += conn.execute(
-            "INSERT OR IGNORE INTO klaviyo_events (id, customer_id, kind, occurred_at) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO klaviyo_events (id, customer_id, kind, occurred_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (event.id, customer, kind, event.occurred_at),
         ).rowcount
     conn.execute(
@@ -87,7 +88,7 @@ class Totals:
     last_pull: str | None
 
 
-def totals(conn: sqlite3.Connection) -> Totals:
+def totals(conn: Executes) -> Totals:
     """Events stored, customers they belong to, and when the last pull committed a page."""
     events, people, pulled = conn.execute(
         "SELECT count(*), count(DISTINCT customer_id), "
@@ -96,7 +97,7 @@ def totals(conn: sqlite3.Connection) -> Totals:
     return Totals(int(events), int(people), None if pulled is None else str(pulled))
 
 
-def count_since(conn: sqlite3.Connection, since: str) -> int:
+def count_since(conn: Executes, since: str) -> int:
     """Events that occurred at or after ``since``."""
     (count,) = conn.execute(
         "SELECT count(*) FROM klaviyo_events WHERE occurred_at >= ?", (since,)
@@ -104,9 +105,7 @@ def count_since(conn: sqlite3.Connection, since: str) -> int:
     return int(count)
 
 
-def customer_counts(
-    conn: sqlite3.Connection, customer_id: int, start: str, end: str
-) -> dict[str, int]:
+def customer_counts(conn: Executes, customer_id: int, start: str, end: str) -> dict[str, int]:
     """One customer's events by kind in [start, end)."""
     return {
         str(kind): int(n)
@@ -152,7 +151,7 @@ _NEW_EVENT = (
 
 
 def provider_comparison(
-    conn: sqlite3.Connection,
+    conn: Executes,
     bounds: Sequence[tuple[int, str, str]],
     tier_window: tuple[str, str],
 ) -> list[CohortFigures]:

@@ -7,19 +7,20 @@ Rows come back as ``sqlite3.Row`` when the caller's connection uses that row fac
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from warmup.store.backends import Executes
 
-def journey_row(conn: sqlite3.Connection, day: int, customer_id: int) -> Any:
+
+def journey_row(conn: Executes, day: int, customer_id: int) -> Any:
     """One customer's journey on a day (path, last label, outcome, rank, parked node…)."""
     return conn.execute(
         "SELECT * FROM journey_rows WHERE day = ? AND customer_id = ?", (day, customer_id)
     ).fetchone()
 
 
-def new_provider_days(conn: sqlite3.Connection, customer_id: int, days: Sequence[int]) -> list[int]:
+def new_provider_days(conn: Executes, customer_id: int, days: Sequence[int]) -> list[int]:
     """Which of ``days`` allocated the customer to the new provider, in order."""
     marks = ",".join(str(int(d)) for d in days) or "0"
     return [
@@ -32,7 +33,7 @@ def new_provider_days(conn: sqlite3.Connection, customer_id: int, days: Sequence
     ]
 
 
-def action_row(conn: sqlite3.Connection, day: int, node_id: str, customer_id: int) -> Any:
+def action_row(conn: Executes, day: int, node_id: str, customer_id: int) -> Any:
     """The outbox row (key, status) a node wrote for the customer on the day, if any."""
     return conn.execute(
         "SELECT key, status FROM outbox WHERE day = ? AND node_id = ? AND customer_id = ?",
@@ -40,7 +41,7 @@ def action_row(conn: sqlite3.Connection, day: int, node_id: str, customer_id: in
     ).fetchone()
 
 
-def path_counts(conn: sqlite3.Connection, day: int) -> list[tuple[str, str, int]]:
+def path_counts(conn: Executes, day: int) -> list[tuple[str, str, int]]:
     """(node ids walked as JSON, last label, customers) of a day's frozen journeys."""
     return [
         (str(path), str(label), int(count))
@@ -52,7 +53,7 @@ def path_counts(conn: sqlite3.Connection, day: int) -> list[tuple[str, str, int]
     ]
 
 
-def stored_paths(conn: sqlite3.Connection, day: int) -> dict[tuple[str, str], list[int]]:
+def stored_paths(conn: Executes, day: int) -> dict[tuple[str, str], list[int]]:
     """The day's path ids (migration 040) by (node ids as JSON, last label). Several ids can
     share a key: a branch whose ``yes`` and ``no`` lead to the same node walks the same nodes
     on two paths."""
@@ -64,7 +65,7 @@ def stored_paths(conn: sqlite3.Connection, day: int) -> dict[tuple[str, str], li
     return out
 
 
-def by_path_and_place(conn: sqlite3.Connection, day: int) -> list[tuple[Any, ...]]:
+def by_path_and_place(conn: Executes, day: int) -> list[tuple[Any, ...]]:
     """(node ids walked as JSON, node now, outcome, customers) of a day's journeys."""
     return [
         tuple(row)
@@ -76,7 +77,7 @@ def by_path_and_place(conn: sqlite3.Connection, day: int) -> list[tuple[Any, ...
     ]
 
 
-def parked_by_node(conn: sqlite3.Connection, day: int, now: str) -> list[tuple[Any, ...]]:
+def parked_by_node(conn: Executes, day: int, now: str) -> list[tuple[Any, ...]]:
     """(node, customers) still parked at a wait at ``now`` (UTC ISO)."""
     return [
         tuple(row)
@@ -87,13 +88,13 @@ def parked_by_node(conn: sqlite3.Connection, day: int, now: str) -> list[tuple[A
     ]
 
 
-def latest_day(conn: sqlite3.Connection) -> int | None:
+def latest_day(conn: Executes) -> int | None:
     """The highest day with journeys, if any."""
     row = conn.execute("SELECT max(day) FROM journeys").fetchone()
     return int(row[0]) if row and row[0] is not None else None
 
 
-def next_due(conn: sqlite3.Connection, day: int, after: str) -> str | None:
+def next_due(conn: Executes, day: int, after: str) -> str | None:
     """When the first customer parked at a wait on ``day`` falls due after ``after`` (UTC ISO)."""
     row = conn.execute(
         "SELECT min(due_at) FROM journeys WHERE day = ? AND due_at IS NOT NULL AND due_at > ?",

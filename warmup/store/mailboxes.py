@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Final
 
+from warmup.store.backends import Executes
 from warmup.store.outbox import BOUNCED, EMAIL, NEW, SENT
 
 # `mailbox_domains.status`: MX hosts found, the domain has none, the lookup failed (asked again)
@@ -25,26 +26,31 @@ DayGroup = tuple[str, int, int | None, int, str | None]
 # one group's sending day: grp, day, sent, hard, soft, complained, unsubscribed
 GroupFigures = tuple[str, int, int, int, int, int, int]
 
+# Integers, not booleans, in the aggregates: the same text on SQLite and PostgreSQL.
 _GROUP_FIGURES_SQL = f"""
 WITH flags AS MATERIALIZED (
     SELECT day, customer_id,
-           max(type = 'hard_bounced') AS hard, max(type = 'soft_bounced') AS soft,
-           max(type = 'complained') AS complained, max(type = 'unsubscribed') AS unsub
+           max(CASE WHEN type = 'hard_bounced' THEN 1 ELSE 0 END) AS hard,
+           max(CASE WHEN type IN ('soft_bounced', 'deferred') THEN 1 ELSE 0 END) AS soft,
+           max(CASE WHEN type = 'complained' THEN 1 ELSE 0 END) AS complained,
+           max(CASE WHEN type = 'unsubscribed' THEN 1 ELSE 0 END) AS unsub
     FROM events
-    WHERE type IN ('hard_bounced', 'soft_bounced', 'complained', 'unsubscribed')
-      AND day < :before AND customer_id IS NOT NULL
+    WHERE type IN ('hard_bounced', 'soft_bounced', 'deferred', 'complained', 'unsubscribed')
+      AND day < ? AND customer_id IS NOT NULL
     GROUP BY day, customer_id
 ), mail AS (
-    SELECT a.grp, o.day, o.status = '{BOUNCED}' OR coalesce(f.hard, 0) AS hard,
+    SELECT a.grp, o.day,
+           CASE WHEN o.status = '{BOUNCED}' OR coalesce(f.hard, 0) = 1 THEN 1 ELSE 0 END AS hard,
            coalesce(f.soft, 0) AS soft, coalesce(f.complained, 0) AS complained,
            coalesce(f.unsub, 0) AS unsub
     FROM outbox o
     JOIN allocations a ON a.day = o.day AND a.customer_id = o.customer_id AND a.grp IS NOT NULL
     LEFT JOIN flags f ON f.day = o.day AND f.customer_id = o.customer_id
     WHERE o.kind = '{EMAIL}' AND o.provider = '{NEW}' AND o.status IN ('{SENT}', '{BOUNCED}')
-      AND o.day < :before
+      AND o.day < ?
 )
-SELECT grp, day, count(*), sum(hard), sum(soft AND NOT hard), sum(complained), sum(unsub)
+SELECT grp, day, count(*), sum(hard), sum(CASE WHEN soft = 1 AND hard = 0 THEN 1 ELSE 0 END),
+       sum(complained), sum(unsub)
 FROM mail GROUP BY grp, day ORDER BY grp, day
 """
 
@@ -130,6 +136,72 @@ def definite_domains(conn: sqlite3.Connection) -> set[str]:
     }
 
 
+# --- each customer's group (migration 010) ---------------------------------------------------
+
+# The raw domain text of an address as the SQL below reads it (after the first ``@``): the
+# decision per raw text is made in Python once per distinct domain, not once per customer.
+_RAW_DOMAIN = "lower(substr(c.email, instr(c.email, '@') + 1))"
+
+
+def customer_raw_domains(conn: sqlite3.Connection, after: int) -> list[str]:
+    """The distinct raw domains of customers with an id above ``after``."""
+    return [
+        str(raw)
+        for (raw,) in conn.execute(
+            f"SELECT DISTINCT {_RAW_DOMAIN} FROM customers c WHERE c.id > ?", (after,)
+        )
+        if raw is not None
+    ]
+
+
+def assign_customers(
+    conn: sqlite3.Connection, after: int, decisions: Iterable[tuple[str, str, str, int]]
+) -> None:
+    """Each customer with an id above ``after`` gets the group its raw domain was decided as:
+    ``decisions`` is (raw domain, domain, group, fallback) per raw domain."""
+    conn.execute("DROP TABLE IF EXISTS temp.mailbox_decisions")
+    conn.execute(
+        "CREATE TEMP TABLE mailbox_decisions (raw TEXT PRIMARY KEY, domain TEXT, grp TEXT, "
+        "fallback INTEGER)"
+    )
+    conn.executemany("INSERT INTO mailbox_decisions VALUES (?, ?, ?, ?)", decisions)
+    conn.execute(
+        "INSERT INTO mailbox_customers (customer_id, domain, grp, fallback) "
+        "SELECT c.id, d.domain, d.grp, d.fallback FROM customers c "
+        f"JOIN mailbox_decisions d ON d.raw = {_RAW_DOMAIN} WHERE c.id > ? "
+        "ON CONFLICT (customer_id) DO UPDATE SET domain = excluded.domain, grp = excluded.grp, "
+        "fallback = excluded.fallback",
+        (after,),
+    )
+    conn.execute("DROP TABLE temp.mailbox_decisions")
+
+
+def regroup_domains(conn: sqlite3.Connection, changes: Iterable[tuple[str, str, int]]) -> None:
+    """The customers of domains whose decision changed get the new one: (domain, group,
+    fallback) per domain."""
+    rows = list(changes)
+    if not rows:
+        return
+    conn.execute("DROP TABLE IF EXISTS temp.mailbox_changes")
+    conn.execute(
+        "CREATE TEMP TABLE mailbox_changes (domain TEXT PRIMARY KEY, grp TEXT, fallback INTEGER)"
+    )
+    conn.executemany("INSERT INTO mailbox_changes VALUES (?, ?, ?)", rows)
+    conn.execute(
+        "UPDATE mailbox_customers SET "
+        "grp = (SELECT t.grp FROM mailbox_changes t WHERE t.domain = mailbox_customers.domain), "
+        "fallback = (SELECT t.fallback FROM mailbox_changes t "
+        "WHERE t.domain = mailbox_customers.domain) "
+        "WHERE domain IN (SELECT domain FROM mailbox_changes)"
+    )
+    conn.execute("DROP TABLE temp.mailbox_changes")
+
+
+def forget_customer_groups(conn: sqlite3.Connection) -> None:
+    """Every customer's group is decided again (the plan's groups changed)."""
+    conn.execute("DELETE FROM mailbox_customers")
+
+
 # --- the days' groups -----------------------------------------------------------------------
 
 
@@ -143,21 +215,23 @@ def replace_day(conn: sqlite3.Connection, day: int, groups: Iterable[DayGroup]) 
     )
 
 
-def day_groups(conn: sqlite3.Connection, day: int) -> list[DayGroup]:
+def day_groups(conn: Executes, day: int) -> list[DayGroup]:
     """``day``'s groups as recorded (empty: the day was not allocated per group)."""
-    return conn.execute(
+    found: list[DayGroup] = conn.execute(
         "SELECT grp, eligible, cap, new, held FROM mailbox_days WHERE day = ?", (day,)
     ).fetchall()
+    return found
 
 
-def day_holds(conn: sqlite3.Connection, day: int) -> list[tuple[str, int | None, str | None]]:
+def day_holds(conn: Executes, day: int) -> list[tuple[str, int | None, str | None]]:
     """``day``'s recorded groups by name: grp, cap, why held (None: not held)."""
-    return conn.execute(
+    found: list[tuple[str, int | None, str | None]] = conn.execute(
         "SELECT grp, cap, held FROM mailbox_days WHERE day = ? ORDER BY grp", (day,)
     ).fetchall()
+    return found
 
 
-def customer_day_group(conn: sqlite3.Connection, day: int, customer_id: int) -> DayGroup | None:
+def customer_day_group(conn: Executes, day: int, customer_id: int) -> DayGroup | None:
     """The recorded group of the customer's allocation on ``day`` (None: no groups that day or
     no allocation)."""
     row: DayGroup | None = conn.execute(
@@ -170,17 +244,18 @@ def customer_day_group(conn: sqlite3.Connection, day: int, customer_id: int) -> 
 
 
 def reached_days(
-    conn: sqlite3.Connection,
+    conn: Executes,
 ) -> list[tuple[int, str, int, int | None, int, str | None]]:
     """Every recorded day and group with eligible or new customers: day, grp, eligible, cap,
     new, held."""
-    return conn.execute(
+    found: list[tuple[int, str, int, int | None, int, str | None]] = conn.execute(
         "SELECT day, grp, eligible, cap, new, held FROM mailbox_days WHERE eligible > 0 "
         "OR new > 0 ORDER BY day"
     ).fetchall()
+    return found
 
 
-def last_new(conn: sqlite3.Connection, grp: str, before: int) -> int | None:
+def last_new(conn: Executes, grp: str, before: int) -> int | None:
     """The group's new customers on its last day before ``before`` that had any (None: none)."""
     row = conn.execute(
         "SELECT new FROM mailbox_days WHERE grp = ? AND day < ? AND new > 0 "
@@ -190,7 +265,10 @@ def last_new(conn: sqlite3.Connection, grp: str, before: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-def group_figures(conn: sqlite3.Connection, before: int) -> list[GroupFigures]:
+def group_figures(conn: Executes, before: int) -> list[GroupFigures]:
     """Each group's new-provider emails per sending day before ``before`` and the events about
     them, by group then day."""
-    return conn.execute(_GROUP_FIGURES_SQL, {"before": before}).fetchall()
+    return [
+        (str(g), int(d), int(n), int(h), int(s), int(c), int(u))
+        for g, d, n, h, s, c, u in conn.execute(_GROUP_FIGURES_SQL, (before, before))
+    ]

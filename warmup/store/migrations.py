@@ -466,3 +466,25 @@ def _compact_attributes(db: MigrationTarget) -> None:
         ALTER TABLE customers ADD COLUMN attribute_values TEXT;
         """,
     )
+
+
+@migration("010_mailbox_customer_groups")
+def _mailbox_customer_groups(db: MigrationTarget) -> None:
+    # Each customer's mailbox group, decided once (warmup.mailboxes.assign) instead of by a
+    # Python call per customer in every day's ranking: the ranking joins it by customer id.
+    # `domain` is the address's domain, so a domain whose MX answer changes re-decides its
+    # customers; `fallback` marks a company domain without an MX answer (counted `other` and
+    # said in the dry run). A plan whose groups change re-decides everyone (meta key).
+    run_script(
+        db,
+        """
+        CREATE TABLE mailbox_customers (
+            customer_id INTEGER PRIMARY KEY,
+            domain TEXT NOT NULL,
+            grp TEXT NOT NULL,
+            fallback INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX mailbox_customers_fallback ON mailbox_customers (domain)
+            WHERE fallback = 1;
+        """,
+    )

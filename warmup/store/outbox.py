@@ -46,6 +46,8 @@ KLAVIYO: Final = "klaviyo"
 
 _WITHDRAWN = "('unsubscribed', 'suppressed')"
 _EMAIL_PAGE = 500
+# A result write the server rolled back for a deadlock is run again, this many times at most.
+_CONFLICT_TRIES = 3
 _LIST_CHANGE = f"kind = '{WEBHOOK}' AND provider = '{KLAVIYO}'"
 
 # An email held back by its customer's exclusion-list row that Klaviyo refused for that profile
@@ -248,45 +250,66 @@ class Outbox:
         bounce: HardBounce | None = None,
     ) -> None:
         """Record an attempt's outcome; a ``bounce`` also stores its event and suppresses the
-        address, all in one transaction."""
-        with self.db.transaction():
-            self.db.execute(
-                # The lease ends with the attempt: a retry is anyone's once it falls due.
-                "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
-                "not_before = coalesce(?, not_before), updated_at = ?, lease_until = NULL "
-                "WHERE id = ?",
-                (status, error, not_before, now, row_id),
-            )
-            if bounce is not None:
-                self.db.execute(
-                    "INSERT INTO events (source, event_id, type, customer_id, "
-                    "email, day, occurred_at, received_at, payload) "
-                    "VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (source, event_id) DO NOTHING",
-                    (
-                        bounce.key,
-                        bounce.customer_id,
-                        bounce.recipient,
-                        bounce.day,
-                        now,
-                        now,
-                        bounce.detail,
-                    ),
-                )
-                # A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE
-                # suppression does: no later day allocates it to either provider.
-                self.db.execute(
-                    "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                    "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
-                    "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
-                    "changed_at = excluded.changed_at, source = excluded.source "
-                    "WHERE consents.status != 'suppressed'",
-                    (bounce.customer_id, now),
-                )
+        address, all in one transaction. On PostgreSQL it locks only the rows it writes, so
+        workers record their results side by side, not one at a time."""
+        for attempt in range(_CONFLICT_TRIES):
+            try:
+                with self.db.row_transaction():
+                    self._finish(row_id, status, now, error, not_before, bounce)
+                return
+            except self.db.conflicts:
+                # Rolled back whole: a consent change crossed this bounce's suppression.
+                if attempt == _CONFLICT_TRIES - 1:
+                    raise
+
+    def _finish(
+        self,
+        row_id: int,
+        status: str,
+        now: str,
+        error: str | None,
+        not_before: str | None,
+        bounce: HardBounce | None,
+    ) -> None:
+        self.db.execute(
+            # The lease ends with the attempt: a retry is anyone's once it falls due.
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
+            "not_before = coalesce(?, not_before), updated_at = ?, lease_until = NULL "
+            "WHERE id = ?",
+            (status, error, not_before, now, row_id),
+        )
+        if bounce is None:
+            return
+        self.db.execute(
+            "INSERT INTO events (source, event_id, type, customer_id, "
+            "email, day, occurred_at, received_at, payload) "
+            "VALUES ('smtp', ?, 'hard_bounced', ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (source, event_id) DO NOTHING",
+            (
+                bounce.key,
+                bounce.customer_id,
+                bounce.recipient,
+                bounce.day,
+                now,
+                now,
+                bounce.detail,
+            ),
+        )
+        # A hard bounce makes the address unmailable, as Klaviyo's HARD_BOUNCE
+        # suppression does: no later day allocates it to either provider.
+        self.db.execute(
+            "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+            "VALUES (?, 'email', 'suppressed', ?, 'hard_bounce') "
+            "ON CONFLICT(customer_id, channel) DO UPDATE SET status = 'suppressed', "
+            "changed_at = excluded.changed_at, source = excluded.source "
+            "WHERE consents.status != 'suppressed'",
+            (bounce.customer_id, now),
+        )
 
     def sent_email_batch(self, row_ids: Sequence[int], now: str) -> None:
-        """One request's accepted rows: ``sent`` together, in one transaction."""
-        with self.db.transaction():
+        """One request's accepted rows: ``sent`` together, in one transaction (row locks only,
+        as :meth:`finish_email`)."""
+        with self.db.row_transaction():
             self.db.executemany(
                 f"UPDATE outbox SET status = '{SENT}', attempts = attempts + 1, "
                 "last_error = NULL, updated_at = ? WHERE id = ?",

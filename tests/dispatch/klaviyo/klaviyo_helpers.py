@@ -11,6 +11,7 @@ from tests.support import plans
 from warmup.plan import LoadedPlan, load_plan
 from warmup.providers.klaviyo import KlaviyoClient, RetryPolicy
 from warmup.store import Store, now_iso
+from warmup.store.backends import Backend
 
 KEY_ENV = "KLAVIYO_TEST_KEY"
 
@@ -45,16 +46,11 @@ def add_customers(
 ) -> list[int]:
     now = now_iso()
     ids = list(range(start + 1, start + n + 1))
-    store.db["customers"].insert_all(
-        {
-            "id": i,
-            "email": f"c{i}@example.com",
-            "phone": (phones or {}).get(i),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in ids
+    store.backend.executemany(
+        "INSERT INTO customers (id, email, phone, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        [(i, f"c{i}@example.com", (phones or {}).get(i), now, now) for i in ids],
     )
+    store.backend.after_bulk_load("customers")
     return ids
 
 
@@ -62,45 +58,63 @@ def plan_day(store: Store, day: int, new: Iterable[int], everyone: Iterable[int]
     """The engine's output for a day: allocations and one exclusion webhook row per new one."""
     new = set(new)
     now = now_iso()
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO days (day, date, status) VALUES (?, ?, 'running')",
+    db = store.backend
+    with db.transaction():
+        db.execute(
+            "INSERT INTO days (day, date, status) VALUES (?, ?, 'running') "
+            "ON CONFLICT (day) DO UPDATE SET date = excluded.date, status = excluded.status",
             (day, f"2020-01-{day:02d}"),
         )
-        conn.executemany(
+        db.executemany(
             "INSERT INTO allocations (day, customer_id, provider) VALUES (?, ?, ?)",
             [(day, cid, "new" if cid in new else "klaviyo") for cid in everyone],
         )
-        write_webhooks(conn, day, "225", "exclusion", sorted(new), now)
+        write_webhooks(db, day, "225", "exclusion", sorted(new), now)
 
 
 def reject(store: Store, day: int, customers: Iterable[int]) -> None:
-    with store.transaction() as conn:
-        write_webhooks(conn, day, "297", "unsubscribe", sorted(customers), now_iso())
+    with store.backend.transaction():
+        write_webhooks(store.backend, day, "297", "unsubscribe", sorted(customers), now_iso())
 
 
 def write_webhooks(
-    conn: object, day: int, node: str, which: str, customers: list[int], now: str
+    db: Backend, day: int, node: str, which: str, customers: list[int], now: str
 ) -> None:
-    conn.executemany(  # type: ignore[attr-defined]
-        "INSERT OR IGNORE INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
-        "status, created_at, updated_at) SELECT ?, ?, ?, 'webhook', 'klaviyo', c.id, "
-        "json_object('list', ?, 'template', 'klaviyo/add-profiles-to-list.json.j2', "
-        "'batch_size', 1000, 'email', c.email, 'klaviyo_id', c.klaviyo_id, 'phone', c.phone, "
-        "'external_id', c.external_id, 'first_name', c.first_name, 'last_name', c.last_name), "
-        "'pending', ?, ? FROM customers c WHERE c.id = ?",
-        [(f"test:{day}:{node}:{cid}", day, node, which, now, now, cid) for cid in customers],
+    """The engine's rows, their payload the node's settings and the customer's profile."""
+    profiles = {
+        int(row[0]): row[1:]
+        for row in db.execute(
+            "SELECT id, email, klaviyo_id, phone, external_id, first_name, last_name FROM customers"
+        ).fetchall()
+    }
+    fields = ("email", "klaviyo_id", "phone", "external_id", "first_name", "last_name")
+    rows = []
+    for cid in customers:
+        payload = {
+            "list": which,
+            "template": "klaviyo/add-profiles-to-list.json.j2",
+            "batch_size": 1000,
+            **dict(zip(fields, profiles[cid], strict=True)),
+        }
+        key = f"test:{day}:{node}:{cid}"
+        rows.append((key, day, node, cid, json.dumps(payload), now, now))
+    db.executemany(
+        "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
+        "status, created_at, updated_at) VALUES (?, ?, ?, 'webhook', 'klaviyo', ?, ?, "
+        "'pending', ?, ?) ON CONFLICT (key) DO NOTHING",
+        rows,
     )
 
 
 def statuses(store: Store) -> dict[str, int]:
-    return dict(
-        store.conn.execute(
+    return {
+        str(status): int(n)
+        for status, n in store.backend.execute(
             "SELECT status, count(*) FROM outbox WHERE kind = 'webhook' GROUP BY status"
         )
-    )
+    }
 
 
 def payload(store: Store, key: str) -> dict[str, object]:
-    row = store.conn.execute("SELECT payload FROM outbox WHERE key = ?", (key,)).fetchone()
+    row = store.backend.execute("SELECT payload FROM outbox WHERE key = ?", (key,)).fetchone()
     return dict(json.loads(row[0]))

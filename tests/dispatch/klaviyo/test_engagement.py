@@ -72,11 +72,23 @@ def wait_for_events(client: KlaviyoClient, n: int) -> None:
 
 def stored(path: Path) -> dict[str, int]:
     with closing(open_store(path, create=False)) as store:
-        return dict(store.conn.execute("SELECT kind, count(*) FROM klaviyo_events GROUP BY kind"))
+        return {
+            str(kind): int(n)
+            for kind, n in store.backend.execute(
+                "SELECT kind, count(*) FROM klaviyo_events GROUP BY kind"
+            )
+        }
 
 
 @pytest.fixture
-def seeded(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[tuple[LoadedPlan, KlaviyoClient]]:
+def seeded(
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    store_location: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[LoadedPlan, KlaviyoClient]]:
+    """The pull's tests run on SQLite and PostgreSQL (the plan's store: ``WARMUP_STORE``)."""
+    monkeypatch.setenv("WARMUP_STORE", store_location)
     loaded = klaviyo_plan(tmp_path, sandbox.base_url)
     with closing(open_store(loaded.store_path)) as store:
         add_customers(store, 3)
@@ -340,6 +352,8 @@ def test_the_dry_run_warns_when_klaviyo_work_would_end_after_the_send_time(
 
 
 # the key's scopes, before the first call ------------------------------------------------------
+# `warmup run` evaluates the day with the engine: on SQLite here, where it runs today.
+@pytest.mark.parametrize("store_location", ["sqlite"], indirect=True)
 def test_a_run_with_a_key_lacking_write_scopes_stops_before_any_change(
     seeded: tuple[LoadedPlan, KlaviyoClient], sandbox: RunningSandbox
 ) -> None:

@@ -19,7 +19,10 @@ from warmup.store import open_store
 runner = CliRunner()
 
 
-def test_sync_verify_reports_and_repair_fixes(tmp_path: Path, sandbox: RunningSandbox) -> None:
+def test_sync_verify_reports_and_repair_fixes(
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WARMUP_STORE", store_location)
     loaded = write_plan(tmp_path, sandbox.base_url)
     store = open_store(loaded.store_path)
     everyone = add_customers(store, 12)

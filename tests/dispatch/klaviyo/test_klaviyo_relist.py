@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.dispatch.klaviyo.klaviyo_helpers import write_plan
@@ -80,3 +81,39 @@ def test_a_deleted_list_fails_the_run_and_resolve_lists_recovers(
     assert again.exit_code == 0, again.output
     # all 100 of day 3 (50 new, 50 from days 1-2), now read back from the new list
     assert "email    100 sent" in again.output, again.output
+
+
+def test_a_store_moved_to_postgresql_mid_ramp_recovers_a_deleted_list_there(
+    tmp_path: Path, sandbox: RunningSandbox, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days 1–3 ran on SQLite (day 3 failed: its list was deleted in Klaviyo); the store is
+    copied to PostgreSQL, and there `status`, `sync --resolve-lists` and `sync --verify` finish
+    the Klaviyo side: the list claims follow the plan to its new store."""
+    loaded = write_plan(tmp_path, sandbox.base_url)
+    plan = str(loaded.path)
+    _file_provider(loaded.path)
+    csv_path = write_sample_csv(tmp_path / "customers.csv", 150, seed=3)
+    assert runner.invoke(app, ["import", plan, str(csv_path)]).exit_code == 0
+    for day in (1, 2):
+        ran = runner.invoke(app, ["run", plan, "--day", f"{day}", "--now", f"2026-12-0{day}T10:05"])
+        assert ran.exit_code == 0, ran.output
+    [old] = _exclusion_lists(sandbox)
+    del sandbox.app.account.lists[old]
+    sandbox.app.account.members.pop(old, None)
+    failed = runner.invoke(app, ["run", plan, "--day", "3", "--now", "2026-12-03T10:05"])
+    assert failed.exit_code == 1, failed.output
+
+    copied = runner.invoke(app, ["store", "copy", str(loaded.store_path), postgres_url])
+    assert copied.exit_code == 0, copied.output
+    monkeypatch.setenv("WARMUP_STORE", postgres_url)
+    status = runner.invoke(app, ["status", plan, "--json"])
+    assert status.exit_code == 0 and "--resolve-lists" in status.output, status.output
+    synced = runner.invoke(
+        app, ["sync", plan, "--day", "3", "--resolve-lists", "--now", "2026-12-03T10:05"]
+    )
+    assert synced.exit_code == 0, synced.output
+    assert f"forgot id {old}" in synced.output
+    [new] = _exclusion_lists(sandbox)
+    assert len(sandbox.app.account.members[new].seq_of) == 100
+    verified = runner.invoke(app, ["sync", plan, "--day", "3", "--verify"])
+    assert verified.exit_code == 0 and "matches the store" in verified.output, verified.output

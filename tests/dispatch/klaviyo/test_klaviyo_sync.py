@@ -37,10 +37,10 @@ def emails(ids: range | list[int]) -> set[str]:
 
 
 def test_exclusion_list_follows_each_days_allocation(
-    tmp_path: Path, sandbox: RunningSandbox
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str
 ) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 300)
     client = fast_client(sandbox.base_url, sandbox.api_key)
 
@@ -60,13 +60,13 @@ def test_exclusion_list_follows_each_days_allocation(
 
 
 def test_a_day_drains_page_by_page_each_row_once(
-    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pages of 40 rows over 100: every row is sent and read back once, the list ends exact,
     and yesterday's members on a later page still cost no write call."""
     monkeypatch.setattr("warmup.dispatch.klaviyo.drain.DRAIN_PAGE", 40)
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 150)
     client = fast_client(sandbox.base_url, sandbox.api_key)
     plan_day(store, 1, range(1, 101), everyone)
@@ -85,14 +85,14 @@ def test_a_day_drains_page_by_page_each_row_once(
 
 
 def test_an_address_klaviyo_refuses_is_held_with_its_message_and_the_rest_goes_on(
-    tmp_path: Path, sandbox: RunningSandbox
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str
 ) -> None:
     """The import job refuses one profile (an error whose pointer indexes the payload); an
     invalid phone no longer matters: list imports carry the email alone."""
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 50, phones={8: "12345"})
-    store.conn.execute("UPDATE customers SET email = 'bad..dots@example.com' WHERE id = 7")
+    store.backend.execute("UPDATE customers SET email = 'bad..dots@example.com' WHERE id = 7")
     plan_day(store, 1, everyone, everyone)
     report = drain_klaviyo(loaded, store, 1, client=fast_client(sandbox.base_url, sandbox.api_key))
     assert report.on_hold == 1 and report.sent == 49
@@ -120,10 +120,10 @@ def test_consent_rejects_reach_the_unsubscribe_list_and_klaviyos_consent(
 
 
 def test_verify_reports_a_difference_and_repair_fixes_it(
-    tmp_path: Path, sandbox: RunningSandbox
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str
 ) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 40)
     plan_day(store, 1, everyone[:20], everyone)
     client = fast_client(sandbox.base_url, sandbox.api_key)
@@ -148,9 +148,11 @@ def test_verify_reports_a_difference_and_repair_fixes_it(
     assert after.ok and after.diffs[0].foreign == 1
 
 
-def test_per_day_lists_are_created_once_by_name(tmp_path: Path, sandbox: RunningSandbox) -> None:
+def test_per_day_lists_are_created_once_by_name(
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str
+) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url, exclusion='{name: "Warmup exclusions {date}"}')
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 30)
     client = fast_client(sandbox.base_url, sandbox.api_key)
     plan_day(store, 1, everyone[:10], everyone)
@@ -162,22 +164,22 @@ def test_per_day_lists_are_created_once_by_name(tmp_path: Path, sandbox: Running
     assert names == ["Warmup exclusions 2020-01-01", "Warmup exclusions 2020-01-02"]
     assert members(sandbox, first) == emails(range(1, 11))
     assert members(sandbox, second) == emails(range(6, 26))
-    cached = store.conn.execute("SELECT count(*) FROM klaviyo_lists").fetchone()[0]
+    cached = store.backend.execute("SELECT count(*) FROM klaviyo_lists").fetchone()[0]
     assert cached == 2
 
 
 def test_a_killed_run_is_rerun_without_duplicate_effects(
-    tmp_path: Path, sandbox: RunningSandbox
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str
 ) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 100)
     plan_day(store, 1, everyone[:60], everyone)
     client = fast_client(sandbox.base_url, sandbox.api_key)
     drain_klaviyo(loaded, store, 1, client=client)
     # Simulate a kill between Klaviyo's confirmation and the store's update.
-    store.conn.execute("UPDATE outbox SET status = 'sending' WHERE id % 3 = 0")
-    store.conn.execute("DELETE FROM klaviyo_members WHERE customer_id % 3 = 0")
+    store.backend.execute("UPDATE outbox SET status = 'sending' WHERE id % 3 = 0")
+    store.backend.execute("DELETE FROM klaviyo_members WHERE customer_id % 3 = 0")
     report = drain_klaviyo(loaded, store, 1, client=client)
     assert statuses(store) == {"sent": 60}
     list_id = report.lists["exclusion"]
@@ -187,10 +189,10 @@ def test_a_killed_run_is_rerun_without_duplicate_effects(
 
 
 def test_dispatch_day_runs_klaviyo_before_email(
-    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, store_location: str
 ) -> None:
     loaded = write_plan(tmp_path, sandbox.base_url)
-    store = open_store(tmp_path / "s.db")
+    store = open_store(store_location)
     everyone = add_customers(store, 10)
     plan_day(store, 1, everyone[:4], everyone)
     seen: list[dict[str, int]] = []

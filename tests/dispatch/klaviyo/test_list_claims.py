@@ -81,16 +81,17 @@ def test_run_and_sync_refuse_a_list_another_plan_claimed_before_writing(
 
 
 def test_a_cut_back_never_removes_members_another_plan_added(
-    tmp_path: Path, sandbox: RunningSandbox
+    tmp_path: Path, sandbox: RunningSandbox, store_location: str
 ) -> None:
     """pa and pb share customers and a list; pb claims it; pb's day 2 no longer has c1, but pa
-    added c1 (pa mails it today): c1 stays in the list."""
+    added c1 (pa mails it today): c1 stays in the list. pa's store on either engine: a claim
+    names a PostgreSQL store by its URL and its members are read from there."""
     client = fast_client(sandbox.base_url, sandbox.api_key)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     plan_a = write_plan(tmp_path / "a", sandbox.base_url, exclusion='{name: "Shared list"}')
     plan_b = write_plan(tmp_path / "b", sandbox.base_url, exclusion='{name: "Shared list"}')
-    store_a, store_b = open_store(tmp_path / "a.db"), open_store(tmp_path / "b.db")
+    store_a, store_b = open_store(store_location), open_store(tmp_path / "b.db")
     people = add_customers(store_a, 4)
     add_customers(store_b, 4)
     plan_day(store_a, 1, people[:1], people)  # pa: c1 today

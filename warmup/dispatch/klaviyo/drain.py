@@ -89,7 +89,7 @@ class ListChangeDrain:
         plan = self.loaded.plan
         if not rows or not plan.providers.klaviyo.profile_properties:
             return
-        conn = self.store.conn
+        conn = self.store.backend
         people = customers.property_rows(conn, sorted({r.customer_id for r in rows}))
         dates = {n: date.fromisoformat(state.date) for n, state in days.states(conn).items()}
         properties.attach(
@@ -109,7 +109,7 @@ class ListChangeDrain:
         if not rows:
             return
         stamp = now_iso()
-        with self.store.transaction():
+        with self.store.backend.transaction():
             self.outbox.set_list_changes([r.id for r in rows], status, error, stamp)
             if status == SENT and list_id:
                 self.lists.add_members(list_id, [r.customer_id for r in rows], stamp)

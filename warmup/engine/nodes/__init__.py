@@ -11,6 +11,7 @@ Add a node type: write ``warmup/engine/nodes/<type>.py`` (model + ``TYPE``), add
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field
@@ -26,6 +27,7 @@ from warmup.engine.nodes import (
     webhook,
 )
 from warmup.engine.nodes.base import NodeBase, NodeType
+from warmup.engine.sql import fill_python_values
 
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
@@ -51,11 +53,41 @@ def type_of(node: NodeBase) -> NodeType:
     return REGISTRY[node.type]
 
 
-def register_sql_functions(ctx: DayContext) -> None:
-    """Give the day's connection the SQL functions the node types' tests call."""
-    for kind in REGISTRY.values():
-        for name, arity, function in kind.sql_functions(ctx):
-            ctx.conn.create_function(name, arity, function, deterministic=True)
+def register_sql_functions(
+    ctx: DayContext,
+    *,
+    rank: Callable[[str], int] | None = None,
+    intl: Callable[[str | None], int] | None = None,
+    customers: Sequence[int] | None = None,
+) -> None:
+    """Give the day's connection the SQL functions the node types' tests call, and the
+    ranking's ``warmup_rank_hash`` (``rank``) and ``warmup_international`` (``intl``).
+
+    SQLite calls them as Python functions. PostgreSQL runs no Python: their values for every
+    customer (or ``customers``) are computed here and read from temp tables
+    (engine.sql.fill_python_values), so both engines decide alike."""
+    if ctx.conn.dialect != "postgresql":
+        conn = ctx.conn.conn
+        if rank is not None:
+            conn.create_function("warmup_rank_hash", 1, rank, deterministic=True)
+        if intl is not None:
+            conn.create_function("warmup_international", 1, intl, deterministic=True)
+        for kind in REGISTRY.values():
+            for name, arity, function in kind.sql_functions(ctx):
+                conn.create_function(name, arity, function, deterministic=True)
+        return
+    values = [
+        (name, salt, function)
+        for node in ctx.loaded.scenario.nodes
+        for name, salt, function in type_of(node).python_values(node, ctx)
+    ]
+    fill_python_values(
+        ctx.conn,
+        values,
+        rank=rank,
+        intl=intl or (lambda _email: 0),
+        customers=customers,
+    )
 
 
 def node_union() -> Any:

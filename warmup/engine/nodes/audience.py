@@ -95,7 +95,7 @@ class Audience(NodeType):
             raise ValueError("the allocation node is not a predicate")  # the walker ranks it
         first = ctx.plan.schedule.exclusion_first_from_day
         if node.source == "exclusion_list" and first is not None and ctx.day < first:
-            return "0", []  # seed 004: #558 targets the excluded first on its days only
+            return "(1 = 0)", []  # seed 004: #558 targets the excluded first on its days only
         return sql.allocated_new_on(_history_days(node, ctx.plan, ctx.day))
 
     def explain(self, node: NodeBase, facts: Facts, label: str) -> str:
@@ -133,18 +133,29 @@ def _allocation_reason(facts: Facts, label: str) -> str:
 
     score = _score_fact(facts)
     scored = f" ({score})" if score else ""
+    limit_text = f"{limit:,}{_held_volume(facts)}"
     group = customer_group(facts.conn, facts.day, int(facts.customer["id"]))
     if label == "yes" or journey["outcome"] in ("new", "skipped"):
         if group is None:
-            return f"limit: rank {rank:,}{scored} ≤ limit {limit:,} → new provider"
+            return f"limit: rank {rank:,}{scored} ≤ limit {limit_text} → new provider"
         return (
-            f"limit: rank {rank:,}{scored}, {_group_room(group)}, within limit {limit:,} "
+            f"limit: rank {rank:,}{scored}, {_group_room(group)}, within limit {limit_text} "
             "→ new provider"
         )
     if group is not None and group.cap is not None and group.new >= group.cap:
         held = f" (held: {group.held})" if group.held else ""
         return f"{group.name} at its cap of {group.cap:,}{held} → stays with Klaviyo"
-    return f"limit: rank {rank:,}{scored} > limit {limit:,} → stays with Klaviyo"
+    return f"limit: rank {rank:,}{scored} > limit {limit_text} → stays with Klaviyo"
+
+
+def _held_volume(facts: Facts) -> str:
+    """Why the limit is an earlier day's: the guardrails held or rolled back the ramp (their
+    reasons — absolute or against Klaviyo — are in the run's notes and `warmup status`)."""
+    row = facts.day_row
+    volume = row["volume_day"] if row is not None else None
+    if not volume or int(volume) == facts.day:
+        return ""
+    return f" (day {int(volume)}'s volume: the guardrails held the ramp)"
 
 
 def _score_fact(facts: Facts) -> str | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
     from warmup.plan import LoadedPlan
+    from warmup.store.backends import Backend
 
 NodeId = Annotated[str, Field(min_length=1, max_length=64)]
 SqlPart = tuple[str, list[Any]]
@@ -145,12 +145,13 @@ class Facts:
     """What ``warmup explain`` knows about one customer on one day, for a node's reason."""
 
     loaded: LoadedPlan
-    conn: sqlite3.Connection
+    conn: Backend
     day: int
-    customer: sqlite3.Row
+    # rows by column name (Backend.name_rows)
+    customer: Any
     consents: dict[str, str]
-    journey: sqlite3.Row
-    day_row: sqlite3.Row | None
+    journey: Any
+    day_row: Any
 
     @property
     def attributes(self) -> dict[str, Any]:
@@ -173,6 +174,7 @@ def arrow(label: str) -> str:
 
 
 SqlFunction = tuple[str, int, Callable[..., Any]]
+PythonValue = tuple[str, str, Callable[[str, str | None], object]]
 
 
 class NodeType:
@@ -203,6 +205,12 @@ class NodeType:
 
     def sql_functions(self, ctx: DayContext) -> list[SqlFunction]:
         """SQL functions the predicate calls, registered on the day's connection."""
+        return []
+
+    def python_values(self, node: NodeBase, ctx: DayContext) -> list[PythonValue]:
+        """(function, salt, fn(salt, email)) of each ``sql_functions`` call the node's
+        predicate makes: on PostgreSQL, which runs no Python, the values are computed for every
+        customer beforehand and the predicate reads them (engine.sql.python_value)."""
         return []
 
     def leave_at(self, node: NodeBase, ctx: DayContext, arrive: datetime) -> datetime:

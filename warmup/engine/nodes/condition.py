@@ -29,7 +29,9 @@ ConsentStatus = Literal["subscribed", "never_subscribed", "unsubscribed", "suppr
 
 
 class ConsentPredicate(StrictModel):
-    channel: Literal["email", "sms"] = "email"
+    # email, sms, or a consent category the plan maps to a Klaviyo list
+    # (`providers.klaviyo.consent_lists`; the plan checks the name at load)
+    channel: str = Field(default="email", pattern=r"^[a-z][a-z0-9_]{0,39}$")
     status_in: list[ConsentStatus] = Field(min_length=1)
 
 
@@ -101,7 +103,12 @@ class Condition(NodeType):
         if node.email_valid is not None:
             parts.append(("c.email_valid = ?", [int(node.email_valid)]))
         if node.has_phone is not None:
-            parts.append(("(COALESCE(c.phone, '') <> '') = ?", [int(node.has_phone)]))
+            parts.append(
+                (
+                    "(CASE WHEN COALESCE(c.phone, '') <> '' THEN 1 ELSE 0 END) = ?",
+                    [int(node.has_phone)],
+                )
+            )
         for key, value in (node.attribute_equals or {}).items():
             parts.append(sql.attribute_equals(key, value))
         if node.engagement is not None:
@@ -118,7 +125,11 @@ class Condition(NodeType):
         assert isinstance(node, ConditionNode)
         said = []
         if node.consent is not None:
-            said.append(f"consent {facts.consents.get(node.consent.channel, 'never_subscribed')}")
+            channel = node.consent.channel
+            status = facts.consents.get(channel, "never_subscribed")
+            said.append(
+                f"consent {status}" if channel == "email" else f"{channel} consent {status}"
+            )
         if node.email_valid is not None:
             said.append("valid email" if facts.customer["email_valid"] else "invalid email")
         if node.has_phone is not None:

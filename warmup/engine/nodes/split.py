@@ -21,10 +21,12 @@ from warmup.engine.nodes.base import (
     Facts,
     NodeBase,
     NodeType,
+    PythonValue,
     SqlFunction,
     SqlPart,
     arrow,
 )
+from warmup.engine.sql import python_value
 
 if TYPE_CHECKING:
     from warmup.engine.context import DayContext
@@ -67,10 +69,15 @@ class Split(NodeType):
 
     def predicate(self, node: NodeBase, ctx: DayContext) -> SqlPart:
         assert isinstance(node, SplitNode)
-        return "warmup_split_bucket(?, c.email) < ?", [salt(ctx.plan.name, node), node.fraction]
+        call, params = python_value(ctx.conn, "warmup_split_bucket", salt(ctx.plan.name, node))
+        return f"{call} < ?", [*params, node.fraction]
 
     def sql_functions(self, ctx: DayContext) -> list[SqlFunction]:
         return [("warmup_split_bucket", 2, bucket)]
+
+    def python_values(self, node: NodeBase, ctx: DayContext) -> list[PythonValue]:
+        assert isinstance(node, SplitNode)
+        return [("warmup_split_bucket", salt(ctx.plan.name, node), bucket)]
 
     def explain(self, node: NodeBase, facts: Facts, label: str) -> str:
         assert isinstance(node, SplitNode)

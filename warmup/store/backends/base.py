@@ -46,6 +46,9 @@ class Backend(ABC):
     location: str
     #: The driver's exception base classes.
     errors: tuple[type[Exception], ...]
+    #: Errors that abort a row-level transaction only because another one crossed it (a
+    #: deadlock the server broke): running it again is right. None on SQLite's one writer.
+    conflicts: tuple[type[Exception], ...] = ()
 
     @property
     @abstractmethod
@@ -67,6 +70,13 @@ class Backend(ABC):
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
         """BEGIN … COMMIT, rolled back on any exception; taking the write lock up front."""
+
+    def row_transaction(self) -> AbstractContextManager[None]:
+        """BEGIN … COMMIT like :meth:`transaction`, but locking only the rows it writes, so
+        that several processes' writes to different rows go on at once (workers recording
+        their results). Where the engine has one writer anyway (SQLite) it is
+        :meth:`transaction`."""
+        return self.transaction()
 
     @abstractmethod
     def read_snapshot(self) -> AbstractContextManager[None]:
@@ -116,6 +126,11 @@ class Backend(ABC):
     def identity(self) -> tuple[object, ...]:
         """What tells two connections to the same database apart from two databases, however
         their locations are spelled."""
+
+    @abstractmethod
+    def name_rows(self) -> None:
+        """From now on rows answer to both ``row[0]`` and ``row["column"]`` (sqlite3.Row's
+        way), for readers that name columns (``warmup explain``)."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -43,6 +43,26 @@ def to_pyformat(sql: str) -> str:
     return "".join(out)
 
 
+class NamedRow(tuple[Any, ...]):
+    """A row read by position or by column name, as ``sqlite3.Row`` is."""
+
+    names: tuple[str, ...]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self.names.index(key))
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
+
+
+def _named_rows(cursor: Any) -> Any:
+    names = tuple(c.name for c in cursor.description or ())
+    row_type = type("Row", (NamedRow,), {"names": names})
+    return lambda values: row_type(values)
+
+
 class PostgresBackend(Backend):
     dialect: Dialect = "postgresql"
 
@@ -51,6 +71,7 @@ class PostgresBackend(Backend):
 
         self.location = url
         self.errors = (psycopg.Error,)
+        self.conflicts = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
         try:
             # autocommit: statements outside `transaction()` commit at once, as SQLite's
             # isolation_level=None does; `transaction()` issues BEGIN itself.
@@ -100,6 +121,12 @@ class PostgresBackend(Backend):
             self._conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_WRITER_LOCK,)
             )
+            yield
+
+    @contextmanager
+    def row_transaction(self) -> Iterator[None]:
+        # No writer lock: the rows' own locks order concurrent writers.
+        with self._conn.transaction():
             yield
 
     @contextmanager
@@ -200,6 +227,9 @@ class PostgresBackend(Backend):
             ).fetchone()
         assert row is not None
         return ("postgresql", str(row[0]), str(row[1]))
+
+    def name_rows(self) -> None:
+        self._conn.row_factory = _named_rows
 
     def close(self) -> None:
         self._conn.close()

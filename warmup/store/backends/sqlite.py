@@ -119,5 +119,8 @@ class SQLiteBackend(Backend):
     def identity(self) -> tuple[object, ...]:
         return ("sqlite", str(Path(self.location).resolve()))
 
+    def name_rows(self) -> None:
+        self._conn.row_factory = sqlite3.Row
+
     def close(self) -> None:
         self._conn.close()

@@ -20,6 +20,8 @@ Decision (thresholds from the plan; defaults are the published lines):
 - **hold** when hard bounces reach 2%, complaints 0.1% (Gmail's bulk-sender target, SES's review
   line) or delivered falls to 90% (SparkPost's and Braze's automatic warm-ups): the day repeats
   the volume of the last healthy day;
+- **hold** too when ``guardrails.relative`` finds the new provider worse than Klaviyo for the
+  same engagement tier by more than its lines (:mod:`warmup.guardrails.relative`);
 - **proceed** otherwise: the ramp moves one step on from the last day's volume (which is the
   schedule's own day unless an earlier day was held or rolled back).
 An override (``--override-guardrail "reason"``) lifts the refusal, never the volume.
@@ -31,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from warmup.errors import GuardrailRefusal
+from warmup.guardrails.relative import relative_check
 from warmup.plan import LoadedPlan
 from warmup.plan.models import Guardrails
 from warmup.store import Store
@@ -168,7 +171,7 @@ def _breaches(f: DayFigures, g: Guardrails, level: Literal["hold", "rollback"]) 
 
 def _effective_volume(store: Store) -> dict[int, int]:
     """Which schedule day's volume each day that ran used (its own unless held back)."""
-    return stored_days.volume_days(store.conn)
+    return stored_days.volume_days(store.backend)
 
 
 def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> GuardrailDecision:
@@ -190,13 +193,18 @@ def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> Guardrail
     pooled = _pool(window)
     days = sorted(w.day for w in window)
     span = f"day {days[0]}" if len(days) == 1 else f"days {days[0]}–{days[-1]}"
+    relative = relative_check(loaded, store, days)
+    against = (relative.breaches, relative.notes) if relative else ([], [])
     if pooled.sent < g.min_sample:
+        if against[0]:
+            return _hold(figures, g, ran, step, days, [f"{span}: {r}" for r in against[0]])
         return GuardrailDecision(
             "proceed",
             step,
             [
                 f"{span}: {pooled.sent} emails sent, below min_sample {g.min_sample}: rates do not "
-                "count yet"
+                "count yet",
+                *(f"{span}: {n}" for n in against[1]),
             ],
             figures,
             days,
@@ -208,24 +216,35 @@ def evaluate_guardrails(loaded: LoadedPlan, store: Store, day: int) -> Guardrail
         return GuardrailDecision(
             "rollback", target, [f"{span}: {r}" for r in rollback], figures, days
         )
-    hold = _breaches(pooled, g, "hold")
+    hold = _breaches(pooled, g, "hold") + against[0]
     if hold:
-        healthy = [f.day for f in figures if f.day < days[0] and not _breaches(f, g, "hold")]
-        target = ran.get(healthy[-1], healthy[-1]) if healthy else 1
-        return GuardrailDecision(
-            "hold", min(target, step), [f"{span}: {r}" for r in hold], figures, days
-        )
+        return _hold(figures, g, ran, step, days, [f"{span}: {r}" for r in hold])
     return GuardrailDecision(
         "proceed",
         step,
         [
             f"{span}: hard bounces {_pct(pooled.hard_bounce_rate)}, complaints "
             f"{_pct(pooled.complaint_rate)}, delivered {_pct(pooled.delivered_rate)} of "
-            f"{pooled.sent} sent: within the lines"
+            f"{pooled.sent} sent: within the lines",
+            *(f"{span}: {n}" for n in against[1]),
         ],
         figures,
         days,
     )
+
+
+def _hold(
+    figures: list[DayFigures],
+    g: Guardrails,
+    ran: dict[int, int],
+    step: int,
+    days: list[int],
+    reasons: list[str],
+) -> GuardrailDecision:
+    """Repeat the volume of the last healthy day before the pooled ``days``."""
+    healthy = [f.day for f in figures if f.day < days[0] and not _breaches(f, g, "hold")]
+    target = ran.get(healthy[-1], healthy[-1]) if healthy else 1
+    return GuardrailDecision("hold", min(target, step), reasons, figures, days)
 
 
 def check_guardrails(
