@@ -15,6 +15,7 @@ from typing import Any
 
 from warmup.store import consents
 from warmup.store.backends import Backend
+from warmup.store.customers import values_json_sql
 from warmup.store.outbox import EMAIL, KLAVIYO, NEW, PENDING, WEBHOOK
 
 SqlPart = tuple[str, list[Any]]
@@ -555,7 +556,14 @@ def allocated_new_on(days: Sequence[int]) -> SqlPart:
 
 
 def attribute_equals(key: str, value: object) -> SqlPart:
-    return "json_extract(c.attributes, ?) = ?", ['$."' + key.replace('"', '\\"') + '"', value]
+    # An imported value sits in attribute_values at its column's position (migration 009);
+    # an empty or absent one falls back to the attributes object.
+    path = '$."' + key.replace('"', '\\"') + '"'
+    return (
+        f"coalesce(nullif(json_extract({values_json_sql('c.attribute_values')}, "
+        "(SELECT '$[' || n.position || ']' FROM attribute_names n WHERE n.name = ?)), ''), "
+        "json_extract(c.attributes, ?)) = ?"
+    ), [key, path, value]
 
 
 def engagement_count(kinds: Sequence[str], start: str, end: str) -> SqlPart:
