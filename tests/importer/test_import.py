@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -381,7 +382,8 @@ def test_attributes_are_the_non_empty_free_cells_as_json(
         ('Note "quoted"',),
         ("Město",),
     ]
-    where, params = sql.attribute_equals("Favourite Colour", "green")
+    with closing(open_store(tmp_path / "store.db")) as store:
+        where, params = sql.attribute_equals(store.backend, "Favourite Colour", "green")
     assert db(tmp_path).execute(
         f"SELECT email FROM customers c WHERE {where}", params
     ).fetchall() == [("ann@example.com",)]

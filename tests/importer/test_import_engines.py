@@ -161,10 +161,27 @@ def test_conditions_read_imported_attributes(
         "ann@example.com": {"Favourite Colour": "green", "Tier": "gold"},
         "bob@example.com": {"Favourite Colour": "blue", "Tier": "gold"},
     }
-    if db.dialect == "sqlite":  # the engine's conditions run on SQLite (helper A ports them)
-        where, params = sql.attribute_equals("Tier", "gold")
+    # the engine's condition on either engine: imported cells, then the attributes object
+    db.execute(
+        "UPDATE customers SET attributes = ? WHERE email = ?", ('{"vip": true}', "ann@example.com")
+    )
+    db.execute(
+        "UPDATE customers SET attributes = ? WHERE email = ?", ('{"vip": 2}', "bob@example.com")
+    )
+    cases: list[tuple[str, object, list[str]]] = [
+        ("Tier", "gold", ["ann@example.com", "bob@example.com"]),
+        ("Favourite Colour", "blue", ["bob@example.com"]),
+        ("Favourite Colour", "red", []),
+        ("vip", True, ["ann@example.com"]),
+        ("vip", 1, ["ann@example.com"]),
+        ("vip", 2, ["bob@example.com"]),
+        ("vip", "2", []),
+        ("Tier", 1, []),
+    ]
+    for key, value, expected in cases:
+        where, params = sql.attribute_equals(db, key, value)
         found = db.execute(f"SELECT email FROM customers c WHERE {where} ORDER BY 1", params)
-        assert [row[0] for row in found] == ["ann@example.com", "bob@example.com"]
+        assert [row[0] for row in found] == expected, (key, value)
     store.close()
 
 
