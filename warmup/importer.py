@@ -1,18 +1,19 @@
 """Load a Klaviyo list/segment export (or any CSV with a column mapping) into the store.
 
-Speed matters (exports run to millions of rows), so Python only validates emails and phones
-and writes the free columns' JSON; each row then goes to SQLite in one ``executemany`` call
-whose trigger normalises the other columns, upserts the customer and merges its consent;
-segment memberships follow with one set-based statement — all in one transaction, so an
-interrupted import leaves nothing half-written.
+Speed matters (exports run to millions of rows), so Python only validates emails and phones,
+picks the columns the store normalises and writes the free columns' JSON; the store stages the
+rows (``executemany`` on SQLite, ``COPY`` on PostgreSQL) and upserts customers, consents and
+segment memberships with set-based statements (:mod:`warmup.store.bulk_import`) — all in one
+transaction, so an interrupted import leaves nothing half-written.
 
 Rules:
 - email is the hard id: trimmed and lowercased; rows with an invalid email are rejected;
 - a phone that is present but not E.164 is dropped with a warning (line and value): list
   imports carry the email alone, so the customer is imported without it;
 - duplicate emails merge (a later non-empty value wins); re-importing is an upsert;
-- the columns without a field of their own are kept as a JSON object of strings in
-  ``customers.attributes`` (empty cells are left out);
+- the columns without a field of their own are kept as strings, their names once per store
+  (``attribute_names``) and each customer's cells as a JSON array (``attribute_values``);
+  an empty cell never removes a stored value;
 - consent never moves back from unsubscribed/suppressed to subscribed through an import:
   "nobody who unsubscribed anywhere may be mailed again".
 """
@@ -20,11 +21,11 @@ Rules:
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring as encode_json_string
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -38,8 +39,9 @@ from warmup.errors import CsvImportError
 from warmup.plan.loader import LoadedPlan
 from warmup.plan.models import CsvMapping
 from warmup.plan.properties import mapped_columns
-from warmup.store import Store, customers, now_iso, open_store
-from warmup.store.customers import ImportLayout
+from warmup.store import Store, now_iso, open_store
+from warmup.store.bulk_import import FIELDS, StagingLayout, bulk_import, bulk_settings
+from warmup.store.customers import SEPARATOR
 
 _EMAIL = re.compile(
     r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -47,8 +49,10 @@ _EMAIL = re.compile(
 )
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = str.maketrans("", "", " -().")
+# what the joined form of attribute_values may not hold (its separator, 0x1F, is counted apart)
+_JSON_SPECIAL = re.compile(r'["\\\x00-\x1e]')
 MAX_REJECTS_SHOWN = 10
-# SQLite allows 2,000 columns in a view and the import's view has one per CSV column.
+# A bound on what a CSV row may hold in memory (Klaviyo exports have about 30 columns).
 MAX_COLUMNS = 1000
 
 Progress = Callable[[int], None]
@@ -125,10 +129,9 @@ def normalize_phone(raw: str) -> str | None:
 
 
 class _Columns:
-    """Header names → indexes (matched case-insensitively), and the layout the store loads.
-
-    Only the email and the phone are validated in Python; a validated row goes to the store
-    as it came from the CSV reader (see :mod:`warmup.store.customers` for the load itself).
+    """Header names → indexes (matched case-insensitively), and the staging row the store loads:
+    the email, the columns it normalises itself (``RAW_FIELDS``, the phone and SMS consent)
+    and the free columns' JSON (see :mod:`warmup.store.bulk_import` for the load itself).
     """
 
     RAW_FIELDS = (
@@ -173,28 +176,51 @@ class _Columns:
         self.extra = [(i, names[i]) for i in range(len(names)) if i not in known]
         self.width = len(names)
 
-    def layout(self) -> ImportLayout:
-        return ImportLayout(self.width, self.email, self.phone, self.raw, self.sms)
-
-    def attributes(self) -> Callable[[list[str]], str]:
-        """A row → the JSON object of its free columns as strings, empty cells left out (an
-        empty cell never removes a stored value). Built here rather than with SQLite's
-        ``json_object``, which costs more per row than the C string escaping used here."""
-        keys = [encode_json_string(name) + ":" for _, name in self.extra]
-        if not keys:
-            return lambda row: "{}"
-        indexes = [i for i, _ in self.extra]
+    def staged(self) -> tuple[StagingLayout, Callable[[list[str]], tuple[str, ...]]]:
+        """The staging layout, and a row → its staging cells (without the JSON)."""
+        picked = {**self.raw}
+        if self.phone is not None:
+            picked["phone"] = self.phone
+        if self.sms is not None:
+            picked["sms"] = self.sms
+        fields = tuple(name for name in FIELDS if name in picked)
+        indexes = [self.email, *(picked[name] for name in fields)]
         pick = itemgetter(*indexes) if len(indexes) > 1 else (lambda row: (row[indexes[0]],))
+        return StagingLayout(fields, tuple(name for _, name in self.extra)), pick
 
-        def attributes(row: list[str]) -> str:
-            members = [
-                key + encode_json_string(value)
-                for key, value in zip(keys, pick(row), strict=True)
-                if value
-            ]
-            return "{" + ",".join(members) + "}"
+    def values(self, positions: Mapping[str, int]) -> Callable[[list[str]], str | None]:
+        """A row → its free cells as the store keeps them, in the order of their store-wide
+        ``positions`` ("" for an empty cell or a column this export lacks; migration 009):
+        joined by ``customers.SEPARATOR``, or as a JSON array when a cell holds a quote, a
+        backslash or a control character (the separator included)."""
+        if not self.extra:
+            return lambda row: None
+        slots = [-1] * (max(positions[name] for _, name in self.extra) + 1)
+        for index, name in self.extra:
+            slots[positions[name]] = index
+        pick: Callable[[list[str]], tuple[str, ...]]
+        if -1 in slots:
 
-        return attributes
+            def pick(row: list[str]) -> tuple[str, ...]:
+                return tuple(row[i] if i >= 0 else "" for i in slots)
+
+        elif len(slots) > 1:
+            pick = itemgetter(*slots)
+        else:
+            pick = lambda row: (row[slots[0]],)  # noqa: E731 - itemgetter gives a bare value
+        separators = len(slots) - 1
+        special = _JSON_SPECIAL.search
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        join = SEPARATOR.join
+
+        def values(row: list[str]) -> str:
+            cells = pick(row)
+            joined = join(cells)
+            if special(joined) is None and joined.count(SEPARATOR) == separators:
+                return SEPARATOR + joined
+            return encode(cells)
+
+        return values
 
 
 def import_csv(
@@ -278,10 +304,12 @@ def _import(
                     hint="export that column too, or correct the property's `column:` in the "
                     "plan (a column the import maps to a field of its own takes `field:`)",
                 )
-        with customers.bulk_settings(store):
+        with bulk_settings(store):
             _load(store, reader, cols, report, progress, handle, now)
     if report.rejects:
-        report.rejects_file = _write_rejects(store.path, path, report.rejects)
+        # beside a SQLite store; a PostgreSQL store has no folder, so beside the export
+        beside = store.path if store.dialect == "sqlite" else path
+        report.rejects_file = _write_rejects(beside, path, report.rejects)
     return report
 
 
@@ -296,11 +324,14 @@ def _load(
 ) -> None:
     """Load the validated rows and record the import, in one transaction."""
     path = report.file
+    layout, pick = cols.staged()
     try:
-        counts = customers.bulk_import(
+        counts = bulk_import(
             store,
-            cols.layout(),
-            _valid_rows(reader, cols, report, progress, handle),
+            layout,
+            lambda positions: _valid_rows(
+                reader, cols, pick, cols.values(positions), report, progress, handle
+            ),
             file=path,
             segment=report.segment,
             started_at=now,
@@ -328,17 +359,18 @@ _PROGRESS_EVERY = 20_000
 def _valid_rows(
     reader: CsvReader,
     cols: _Columns,
+    pick: Callable[[list[str]], tuple[str, ...]],
+    values: Callable[[list[str]], str | None],
     report: ImportReport,
     progress: Progress | None,
     handle: TextIO,
-) -> Iterator[list[str]]:
-    """The rows to load, as the reader gave them with the email (and phone) normalised in
-    place; every other row is recorded as a reject with its line number."""
+) -> Iterator[tuple[str | None, ...]]:
+    """The staging rows to load, with the email (and phone) normalised; every other row is
+    recorded as a reject with its line number."""
     rejects = report.rejects
     email_i, phone_i, width = cols.email, cols.phone, cols.width
     # the address check is `is_valid_email`, whatever implements it
     valid_email = is_valid_email
-    attributes = cols.attributes()
     rows_read = loaded = 0
     for rows_read, row in enumerate(reader, 1):  # noqa: B007 - the count is the report's
         if len(row) != width:
@@ -372,12 +404,11 @@ def _valid_rows(
                 )
             row[phone_i] = phone or ""
         row[email_i] = email
-        row.append(attributes(row))
         loaded += 1
         if progress is not None and loaded % _PROGRESS_EVERY == 0:
             report.rows_loaded = loaded
             progress(handle.buffer.tell())
-        yield row
+        yield (*pick(row), values(row))
     report.rows_read = rows_read
     report.rows_loaded = loaded
     if progress is not None:

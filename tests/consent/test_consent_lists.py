@@ -32,7 +32,7 @@ from warmup.providers.klaviyo.lists import (
     unsubscribe,
 )
 from warmup.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
-from warmup.store import open_store
+from warmup.store import consents, now_iso, open_store
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -181,6 +181,35 @@ def test_a_klaviyo_list_is_a_consent_category(
     )
 
 
+def test_sync_pull_before_the_first_day_pulls_and_succeeds(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team pulls consent (and engagement) before day 1 to see what the dry run will rank
+    by: the pull is done and nothing else is due, so exit 0 (it was exit 2, "no day has run
+    yet, so there is nothing to sync", after the pull had changed the store)."""
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = plan(
+        tmp_path, sandbox.base_url, '    consent_lists: {newsletter: {name: "Newsletter"}}\n'
+    )
+    store = open_store(loaded.store_path)
+    add_customers(store, EMAILS)
+    store.close()
+    with KlaviyoClient(sandbox.base_url, sandbox.api_key) as client:
+        list_id, _ = find_or_create_list(client, "Newsletter")
+        import_profiles(client, [{"email": e} for e in EMAILS[:2]], list_id)
+        settle(sandbox, client)
+    result = runner.invoke(app, ["sync", str(loaded.path), "--pull"])
+    assert result.exit_code == 0, result.output
+    assert "2 customers in the list; 2 subscribed" in result.output
+    assert "no day has run yet: nothing to drive or read back" in result.output
+    assert categories(loaded) == {e: "subscribed" for e in EMAILS[:2]}
+    # without --pull (or with --verify) it is still an error to sync before any day
+    for extra in ([], ["--pull", "--verify"]):
+        refused = runner.invoke(app, ["sync", str(loaded.path), *extra])
+        assert refused.exit_code == 2, refused.output
+        assert "no day has run yet" in refused.output
+
+
 def test_a_list_name_klaviyo_does_not_have_stops_with_what_to_change(
     tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,6 +221,52 @@ def test_a_list_name_klaviyo_does_not_have_stops_with_what_to_change(
     result = runner.invoke(app, ["sync", str(loaded.path), "--pull"])
     assert result.exit_code == 2, result.output
     assert "consent category newsletter: Klaviyo has no list named 'Nope'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_sms_unsubscribe_rejects_every_mapped_category(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 004's mapping: "Unsubscribed from SMS" is a consent rejected for all mapped
+    categories, as "Unsubscribed from Email Marketing" is (only the email one was applied)."""
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = plan(
+        tmp_path, sandbox.base_url, '    consent_lists: {newsletter: {name: "Newsletter"}}\n'
+    )
+    store = open_store(loaded.store_path)
+    ids = add_customers(store, EMAILS[:2])
+    with store.transaction() as conn:
+        consents.set_status(
+            conn,
+            ids[EMAILS[1]],
+            "unsubscribed",
+            changed_at=now_iso(),
+            source="test",
+            keep=(),
+            channel="sms",
+        )
+    store.close()
+    with KlaviyoClient(sandbox.base_url, sandbox.api_key) as client:
+        list_id, _ = find_or_create_list(client, "Newsletter")
+        import_profiles(client, [{"email": e} for e in EMAILS[:2]], list_id)
+        settle(sandbox, client)
+    pull_consent_lists_for_plan(loaded)
+    assert categories(loaded) == {EMAILS[0]: "subscribed", EMAILS[1]: "unsubscribed"}
+
+
+def test_a_list_id_klaviyo_does_not_have_stops_with_what_to_change(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a name does (it was exit 1 with Klaviyo's bare 404 for the list's members)."""
+    monkeypatch.setenv(KEY_ENV, sandbox.api_key)
+    loaded = plan(tmp_path, sandbox.base_url, "    consent_lists: {newsletter: {id: NoSuch}}\n")
+    store = open_store(loaded.store_path)
+    add_customers(store, EMAILS[:1])
+    store.close()
+    result = runner.invoke(app, ["sync", str(loaded.path), "--pull"])
+    assert result.exit_code == 2, result.output
+    assert "consent category newsletter: Klaviyo has no list with id 'NoSuch'" in result.output
+    assert "consent_lists.newsletter" in result.output
     assert "Traceback" not in result.output
 
 
@@ -218,6 +293,21 @@ def test_a_list_name_klaviyo_does_not_have_stops_with_what_to_change(
             "not a consent category",
         ),
         ("    consent_lists: {news: {id: A, name: B}}\n", "email", "plan.yaml", "exactly one of"),
+        # the lists warmup fills itself are no consent category (every customer it excludes
+        # would read as subscribed), nor is an empty name
+        (
+            '    consent_lists: {news: {name: "Warmup exclusions"}}\n',
+            "email",
+            "plan.yaml",
+            "consent category 'news' is mapped to the exclusion list, which warmup fills",
+        ),
+        (
+            '    consent_lists: {news: {name: "Warmup unsubscribes"}}\n',
+            "email",
+            "plan.yaml",
+            "is mapped to the unsubscribe list",
+        ),
+        ('    consent_lists: {news: {name: ""}}\n', "email", "plan.yaml", "at least 1 character"),
     ],
 )
 def test_consent_names_are_checked_at_their_line(

@@ -136,3 +136,33 @@ def test_a_postgresql_store_is_checked_where_it_is(
         "ok": True,
         "detail": f"{postgres_url} is writable (0 customers)",
     }, store
+
+
+def test_consent_lists_are_checked(ready: Path, sandbox: RunningSandbox) -> None:
+    """A consent category's list is read before each day and never created: `warmup check`
+    finds it (a name or id Klaviyo does not have stopped only the first real day)."""
+    headers = {"Authorization": f"Klaviyo-API-Key {sandbox.api_key}", "revision": "2026-10-15"}
+    body = {"data": {"type": "list", "attributes": {"name": "Newsletter"}}}
+    created = httpx.post(f"{sandbox.base_url}/api/lists", json=body, headers=headers)
+    list_id = created.json()["data"]["id"]
+    text = ready.read_text()
+    anchor = "  klaviyo:\n"
+    assert anchor in text
+    ready.write_text(
+        text.replace(
+            anchor,
+            anchor + "    consent_lists: {newsletter: {name: Newsletter}, promo: {name: Nope}, "
+            f"vip: {{id: {list_id}}}, old: {{id: NoSuchList}}}}\n",
+            1,
+        )
+    )
+    result = runner.invoke(app, ["check", str(ready), "--json"])
+    assert result.exit_code == 1, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["consent list newsletter"]["ok"] is True
+    assert list_id in checks["consent list newsletter"]["detail"]
+    assert checks["consent list vip"]["ok"] is True
+    assert checks["consent list promo"]["ok"] is False
+    assert "no list named 'Nope'" in checks["consent list promo"]["detail"]
+    assert checks["consent list old"]["ok"] is False
+    assert "consent_lists.old" in checks["consent list old"]["detail"]

@@ -151,6 +151,12 @@ def test_within_the_relative_line_the_ramp_goes_on_and_says_what_it_compared(
             "hold",
             "guardrails.relative sets no hold line",
         ),
+        # no tier: the lines would judge nothing
+        (
+            "guardrails:\n  relative:\n    tiers: []\n    hold: {bounce_rate_above_by: 0.01}\n",
+            "tiers",
+            "at least 1 item",
+        ),
         (
             "guardrails:\n  relative:\n    hold: {complaint_rate_above_by: 0.001}\n  # end\n",
             "complaint_rate_above_by",
@@ -199,3 +205,79 @@ def test_validate_lists_the_relative_and_group_lines(tmp_path: Path) -> None:
         result.output
     )
     assert "opens and clicks not compared" in result.output
+
+
+def smtp_day_1(loaded: LoadedPlan) -> None:
+    """Day 1 through an SMTP relay: the new provider's 10 accepted with 250 and no event
+    about them (a relay reports no `delivered`); Klaviyo's 20 received, as in ``day_1``."""
+    fill_store(loaded.store_path, 60, statuses=("subscribed",))
+    run_day(loaded, 1, now=pendulum.datetime(2026, 12, 1, 11, tz="Europe/Prague"))
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        klaviyo = [
+            (int(c), str(e))
+            for c, e in store.conn.execute(
+                "SELECT a.customer_id, c.email FROM allocations a JOIN customers c "
+                "ON c.id = a.customer_id WHERE a.day = 1 AND a.provider = 'klaviyo' "
+                "ORDER BY 1 LIMIT 20"
+            )
+        ]
+        rows = [
+            int(r)
+            for (r,) in store.conn.execute("SELECT id FROM outbox WHERE kind = 'email' AND day = 1")
+        ]
+        Outbox(store).sent_email_batch(rows, now_iso())
+    kept(loaded, "received", klaviyo, DAY_1)
+
+
+def test_mail_an_smtp_relay_accepted_counts_as_delivered_against_klaviyo(
+    tmp_path: Path,
+) -> None:
+    """An SMTP relay never reports `delivered`: its accepted mail is delivered unless it
+    bounced, as the day's own guardrails count it, so the delivered line does not hold a
+    healthy ramp (it held every day at 0% against Klaviyo's 100%)."""
+    loaded = load_plan(
+        write(
+            tmp_path,
+            "guardrails:\n  relative: {min_sample: 5, hold: {delivered_rate_below_by: 0.05}}\n",
+        )
+    )
+    smtp_day_1(loaded)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        decision = evaluate_guardrails(loaded, store, 2)
+    assert decision.action == "proceed", decision.reasons
+    rows = {(r["tier"], r["provider"]): r for r in plan_status(loaded).to_json()["comparison"]}
+    new = rows[("no_history", "new")]
+    assert (new["mailed"], new["delivered"], new["rates"]["delivered"]) == (10, 10, 1.0)
+
+
+def test_a_hold_never_raises_a_day_above_its_own_schedule(tmp_path: Path) -> None:
+    """Held at day 1's volume (10), day 2 whose own schedule is lower (4) mails 4: a guardrail
+    that holds the ramp must not send more than the plan asked for (it sent 10)."""
+    path = write_plan(tmp_path, days=[10, 4], store=tmp_path / "c.db")
+    path.write_text(
+        path.read_text()
+        + "engagement: {source: klaviyo, window_days: 30}\n"
+        + RELATIVE.format(by=0.1),
+        encoding="utf-8",
+    )
+    loaded = load_plan(path)
+    day_1(loaded)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        assert evaluate_guardrails(loaded, store, 2).action == "hold"
+    run_day(loaded, 2, now=pendulum.datetime(2026, 12, 2, 1, tz="Europe/Prague"))
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        limit = store.conn.execute("SELECT new_limit FROM days WHERE day = 2").fetchone()[0]
+        new = store.conn.execute(
+            "SELECT count(*) FROM allocations WHERE day = 2 AND provider = 'new'"
+        ).fetchone()[0]
+    assert (limit, new) == (4, 4)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        (first,) = store.conn.execute(
+            "SELECT c.email FROM allocations a JOIN customers c ON c.id = a.customer_id "
+            "WHERE a.day = 2 AND a.provider = 'new' ORDER BY a.customer_id LIMIT 1"
+        ).fetchone()
+    steps = "\n".join(explain(loaded, 2, str(first)).lines)
+    assert (
+        "limit 4 (the day's own schedule: the guardrails hold the ramp at day 1's volume, "
+        "which is more) → new provider" in steps
+    ), steps

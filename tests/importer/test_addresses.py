@@ -82,3 +82,31 @@ def test_domain_problems_say_why_and_what_to_write(tmp_path: Path, example_plan:
     # an internationalised domain is refused, not converted: Klaviyo holds the address as
     # exported, and a converted one would be another profile that is never excluded
     assert "internationalised" in reasons[5] and "ok4@xn--bcher-kva.example" in reasons[5]
+
+
+def test_the_fast_check_accepts_only_what_the_full_check_accepts() -> None:
+    """`is_valid` takes a one-regex shortcut for common addresses: it must never accept one
+    that `problem` refuses (nor refuse one it accepts)."""
+    local = [
+        "a",
+        "a.b",
+        "a..b",
+        ".a",
+        "a.",
+        "a+b",
+        "a_b-c",
+        "a b",
+        'a"b',
+        "ä",
+        "a\u202eb",
+        "x" * 64,
+    ]
+    local.append("x" * 65)
+    domain = ["example.com", "ex-ample.com", "-ex.com", "ex-.com", "ex..com", "example", "a.b.c"]
+    domain += ["EXAMPLE.com", "ex_ample.com", "bücher.example", "x" * 250 + ".com", "e.c-"]
+    for left in local:
+        for right in domain:
+            email = f"{left}@{right}"
+            assert addresses.is_valid(email) == (addresses.problem(email) is None), email
+    for email in ["", "@", "a@", "@b.com", "a@@b.com", "a@b@c.com", "a@b.com."]:
+        assert addresses.is_valid(email) == (addresses.problem(email) is None), email

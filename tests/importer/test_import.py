@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,15 @@ from typer.testing import CliRunner
 
 from warmup.app.sample import KLAVIYO_COLUMNS, write_sample_csv
 from warmup.cli import app
+from warmup.engine import sql
 from warmup.errors import CsvImportError
 from warmup.importer import import_csv, is_valid_email, normalize_phone
 from warmup.plan import load_plan
 from warmup.store import open_store
+from warmup.store.customers import attributes_sql
 
 runner = CliRunner()
+ATTRIBUTES = attributes_sql()
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]], bom: bool = False) -> Path:
@@ -111,7 +115,7 @@ def test_klaviyo_export_loads_with_bad_rows_reported(tmp_path: Path, example_pla
         "SELECT phone FROM customers WHERE email = 'cy@example.com'"
     ).fetchone() == (None,)
     ann = conn.execute(
-        "SELECT first_name, phone, last_engaged_at, attributes FROM customers "
+        f"SELECT first_name, phone, last_engaged_at, {ATTRIBUTES} FROM customers c "
         "WHERE email = 'ann@example.com'"
     ).fetchone()
     # the duplicate merged: its empty name kept Ann, its later open won
@@ -285,7 +289,8 @@ def _store_contents(path: Path) -> dict[str, list[tuple[object, ...]]]:
     return {
         "customers": conn.execute(
             "SELECT id, email, phone, external_id, klaviyo_id, first_name, last_name, "
-            "attributes, last_open_at, last_click_at, last_engaged_at FROM customers ORDER BY id"
+            f"{ATTRIBUTES}, last_open_at, last_click_at, last_engaged_at FROM customers c "
+            "ORDER BY id"
         ).fetchall(),
         "consents": conn.execute(
             "SELECT customer_id, channel, status, source FROM consents ORDER BY 1"
@@ -336,7 +341,7 @@ def test_new_store_and_upsert_paths_give_the_same_store(tmp_path: Path, example_
     for row in body[1000:2000:97]:
         email = row[column["Email"]].strip().lower()
         stored = conn.execute(
-            "SELECT attributes, last_open_at FROM customers WHERE email = ?", (email,)
+            f"SELECT {ATTRIBUTES}, last_open_at FROM customers c WHERE email = ?", (email,)
         ).fetchone()
         if stored is None:  # a rejected row
             continue
@@ -364,18 +369,27 @@ def test_attributes_are_the_non_empty_free_cells_as_json(
         ),
     )
     import_csv(loaded, write_csv(tmp_path / "b.csv", header, [["ann@example.com", "", "", "Brno"]]))
-    stored = db(tmp_path).execute("SELECT attributes FROM customers").fetchone()[0]
+    stored = db(tmp_path).execute(f"SELECT {ATTRIBUTES} FROM customers c").fetchone()[0]
     assert json.loads(stored) == {
         "Favourite Colour": "green",
         'Note "quoted"': 'line one\nline "two" \\ end\t',
         "Město": "Brno",
     }
+    # stored once per store, not per customer; conditions read the value by its position
+    names = db(tmp_path).execute("SELECT name FROM attribute_names ORDER BY position")
+    assert names.fetchall() == [
+        ("Favourite Colour",),
+        ('Note "quoted"',),
+        ("Město",),
+    ]
+    with closing(open_store(tmp_path / "store.db")) as store:
+        where, params = sql.attribute_equals(store.backend, "Favourite Colour", "green")
     assert db(tmp_path).execute(
-        "SELECT json_extract(attributes, '$.\"Favourite Colour\"') FROM customers"
-    ).fetchone() == ("green",)
+        f"SELECT email FROM customers c WHERE {where}", params
+    ).fetchall() == [("ann@example.com",)]
     import_csv(loaded, write_csv(tmp_path / "c.csv", header, [["bob@example.com", "", "", ""]]))
     assert db(tmp_path).execute(
-        "SELECT attributes FROM customers WHERE email = 'bob@example.com'"
+        f"SELECT {ATTRIBUTES} FROM customers c WHERE email = 'bob@example.com'"
     ).fetchone() == ("{}",)
 
 

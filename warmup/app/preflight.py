@@ -19,7 +19,7 @@ from typing import Any
 
 from warmup.errors import KlaviyoError, StoreError, WarmupError
 from warmup.plan import LoadedPlan
-from warmup.plan.models import FileProvider, ListRef, SmtpProvider
+from warmup.plan.models import ConsentListRef, FileProvider, ListRef, SmtpProvider
 from warmup.store import customers as stored_customers
 from warmup.store.backends import is_postgres_url, store_location
 
@@ -137,6 +137,8 @@ def _klaviyo_checks(loaded: LoadedPlan) -> list[Check]:
         )
         for which, ref in (("exclusion", k.exclusion_list), ("unsubscribe", k.unsubscribe_list)):
             checks.append(_list_check(client, which, ref, find_list, loaded.store_path))
+        for category, consent_ref in k.consent_lists.items():
+            checks.append(_consent_list_check(client, category, consent_ref, find_list))
     finally:
         client.close()
     return checks
@@ -154,6 +156,28 @@ def _claimed_elsewhere(list_ids: list[str], store_path: Path) -> str | None:
                 "to take it over knowingly"
             )
     return None
+
+
+def _consent_list_check(
+    client: Any, category: str, ref: ConsentListRef, find_list: Callable[[Any, str], str | None]
+) -> Check:
+    """A consent category's list must exist: it is read before each day, never created."""
+    name = f"consent list {category}"
+    fix = f"fix providers.klaviyo.consent_lists.{category} in the plan"
+    try:
+        if ref.name is not None:
+            found = find_list(client, ref.name)
+            if found is None:
+                return Check(name, False, f"Klaviyo has no list named {ref.name!r} — {fix}")
+            return Check(name, True, f"{ref.name!r} is {found}, read before each day")
+        client.get(f"/api/lists/{ref.id}")
+        return Check(name, True, f"{ref.id} found in Klaviyo, read before each day")
+    except KlaviyoError as exc:
+        if exc.status == 404:
+            return Check(name, False, f"{exc.message} — {fix}")
+        return Check(name, False, exc.render())
+    except WarmupError as exc:
+        return Check(name, False, exc.render())
 
 
 def _list_check(

@@ -12,6 +12,7 @@ from datetime import datetime
 from warmup.consent.categories import pull_consent_lists_for_plan
 from warmup.consent.pull import pull_for_plan
 from warmup.dispatch.klaviyo import SyncReport, sync_plan
+from warmup.dispatch.klaviyo.sync import latest_day_or_none
 from warmup.dispatch.relist import forget_resolved_lists
 from warmup.engagement.pull import pull_engagement_for_plan
 from warmup.plan import LoadedPlan
@@ -29,8 +30,9 @@ def sync(
     resolve_lists: bool = False,
     now: datetime | None = None,
     say: Callable[[str], None] = lambda line: None,
-) -> SyncReport:
-    """Sync ``day`` (None: the latest); ``say`` receives a line per step before the report."""
+) -> SyncReport | None:
+    """Sync ``day`` (None: the latest); ``say`` receives a line per step before the report.
+    None: a ``pull`` before any day ran, which is all there was to do."""
     if pull:
         pulled = pull_for_plan(loaded)
         say(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
@@ -39,6 +41,11 @@ def sync(
         engagement = pull_engagement_for_plan(loaded)
         if engagement is not None:
             say(engagement.summary())
+        if day is None and not (verify or repair or resolve_lists):
+            with closing(open_store(loaded.store_path, create=False)) as store:
+                if latest_day_or_none(store) is None:
+                    say("no day has run yet: nothing to drive or read back")
+                    return None
     if resolve_lists:
         with closing(open_store(loaded.store_path, create=False)) as store:
             for name, list_id in forget_resolved_lists(store):

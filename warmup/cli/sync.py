@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
             now=clock,
             say=typer.echo,
         )
+        if report is None:
+            return
         typer.echo(report.summary())
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)

@@ -1,7 +1,7 @@
 """Klaviyo lists as consent categories (seed 004: "Klaviyo does consent categories through
 lists"): before each day and on ``warmup sync PLAN --pull``, each list the plan maps
 (``providers.klaviyo.consent_lists``) is read and its category set in the store — members
-subscribed, members who left unsubscribed, and everyone whose email consent is withdrawn
+subscribed, members who left unsubscribed, and everyone whose email or SMS consent is withdrawn
 unsubscribed in every category (warmup.store.consents.apply_consent_list). A condition tests
 a category as ``consent: {channel: NAME, status_in: [subscribed]}``.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warmup.errors import InvalidInput
+from warmup.errors import InvalidInput, KlaviyoError
 from warmup.plan import LoadedPlan
 from warmup.plan.models import ConsentListRef
 from warmup.providers.klaviyo.client import KlaviyoClient
@@ -62,12 +62,21 @@ def pull_consent_lists(
     for category, ref in loaded.plan.providers.klaviyo.consent_lists.items():
         list_id = _list_id(client, category, ref)
         members: set[int] = set()
-        for member in iter_members(client, list_id):
-            if not member.email:
-                continue
-            customer_id = customers.id_for_email(store.backend, member.email.strip().lower())
-            if customer_id is not None:
-                members.add(customer_id)
+        try:
+            for member in iter_members(client, list_id):
+                if not member.email:
+                    continue
+                customer_id = customers.id_for_email(store.backend, member.email.strip().lower())
+                if customer_id is not None:
+                    members.add(customer_id)
+        except KlaviyoError as exc:
+            if exc.status != 404:
+                raise
+            raise InvalidInput(
+                f"consent category {category}: Klaviyo has no list with id {list_id!r}",
+                hint="check the id in Klaviyo (the list's settings), or give its name under "
+                f"`providers.klaviyo.consent_lists.{category}`",
+            ) from exc
         with store.backend.transaction():
             counts = consents.apply_consent_list(
                 store.backend, category, members, changed_at=now_iso(), source=LIST_SOURCE

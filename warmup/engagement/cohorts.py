@@ -5,8 +5,9 @@ A cohort is the ramp's allocations (customer-days) of one provider whose custome
 engagement tier before day 1 (``engaged``: an open or click with Klaviyo in the plan's
 ``engagement.window_days`` before the start; ``unengaged``: mail received but none;
 ``no_history``). Rates are shares of the customer-days mailed. The new provider's side is its
-outbox and the events it reported for the day; Klaviyo's side is the events pulled from it
-between the day's midnight and the next sending day's (Received Email is its delivery). The
+outbox and the events it reported for the day (delivered: handed over and not bounced, as
+the guardrails count it); Klaviyo's side is the events pulled from it between the day's
+midnight and the next sending day's (Received Email is its delivery; a bounce is mailed too). The
 new providers report no opens or clicks to warmup: those rates are Klaviyo's only (null).
 The status and report show these rows; the relative guardrails judge them.
 """
@@ -50,7 +51,8 @@ def comparison(
         (first - timedelta(days=plan.engagement.window_days)).isoformat(),
         first.isoformat(),
     )
-    return [_row(f) for f in engagement.provider_comparison(conn, bounds, window)]
+    splits = [node.id for node in loaded.scenario.nodes if node.type == "split"]
+    return [_row(f) for f in engagement.provider_comparison(conn, bounds, window, splits)]
 
 
 def _row(f: CohortFigures) -> dict[str, Any]:

@@ -129,6 +129,10 @@ def _rank(
     result.eligible = sum(result.counts.get(p, 0) for p in pending)
     result.eligible -= sql.count_international(conn, marks)
     result.limit = ctx.settings.limit_for(result.eligible)
+    if ctx.volume_day is not None:
+        # a hold or rollback repeats an earlier day's volume, never more than the day's own
+        scheduled = ctx.plan.schedule.day(ctx.day).limit_for(result.eligible)
+        result.limit = min(result.limit, scheduled)
     result.groups = plan_groups(ctx.loaded, conn, ctx.day, ctx.volume_day or ctx.day, result.limit)
     cases, params = [], []
     for path_id, (then, own) in stage2.items():

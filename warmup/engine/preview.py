@@ -14,9 +14,11 @@ from warmup.plan import properties
 from warmup.plan.scenario import EmailNode, WebhookNode
 from warmup.providers.klaviyo.endpoints import readback_cost
 from warmup.providers.klaviyo.request import webhook_request
+from warmup.store import customers
 
 SAMPLE_SIZE = 3
-CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "attributes")
+# attribute_values: the imported free cells, merged into attributes (store.customers)
+CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "attributes", "attribute_values")
 
 
 class NewSet:
@@ -54,7 +56,20 @@ def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
 
 def sample_customers(ctx: DayContext, new: NewSet) -> list[tuple[int, dict[str, Any]]]:
     rows = sql.ranked_customers(ctx.conn, new.rows, CUSTOMER_COLUMNS, SAMPLE_SIZE)
-    return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
+    return _customers(ctx, rows)
+
+
+def _customers(ctx: DayContext, rows: list[tuple[Any, ...]]) -> list[tuple[int, dict[str, Any]]]:
+    """(rank, customer) with the customer's attributes merged into one JSON object."""
+    names = sorted(customers.attribute_names(ctx.conn).items(), key=lambda item: item[1])
+    out = []
+    for row in rows:
+        customer = dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))
+        customer["attributes"] = customers.merged_attributes(
+            customer["attributes"], customer.pop("attribute_values"), [n for n, _ in names]
+        )
+        out.append((int(row[0]), customer))
+    return out
 
 
 def known_list_id(ctx: DayContext, which: str) -> str | None:
@@ -79,7 +94,7 @@ def joining_customers(
     rows = sql.ranked_customers(
         ctx.conn, new.rows, CUSTOMER_COLUMNS, SAMPLE_SIZE, not_in_list=list_id
     )
-    return [(int(row[0]), dict(zip(CUSTOMER_COLUMNS, row[1:], strict=True))) for row in rows]
+    return _customers(ctx, rows)
 
 
 def render_subject(ctx: DayContext, template: str, customer: dict[str, Any]) -> str:

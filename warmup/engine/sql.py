@@ -15,6 +15,7 @@ from typing import Any
 
 from warmup.store import consents
 from warmup.store.backends import Backend
+from warmup.store.customers import values_json_sql
 from warmup.store.outbox import EMAIL, KLAVIYO, NEW, PENDING, WEBHOOK
 
 SqlPart = tuple[str, list[Any]]
@@ -554,8 +555,41 @@ def allocated_new_on(days: Sequence[int]) -> SqlPart:
     ), []
 
 
-def attribute_equals(key: str, value: object) -> SqlPart:
-    return "json_extract(c.attributes, ?) = ?", ['$."' + key.replace('"', '\\"') + '"', value]
+def attribute_equals(conn: Backend, key: str, value: object) -> SqlPart:
+    # An imported value sits in attribute_values at its column's position (migration 009);
+    # an empty or absent one falls back to the attributes object.
+    if conn.dialect == "postgresql":
+        return _attribute_equals_pg(key, value)
+    path = '$."' + key.replace('"', '\\"') + '"'
+    return (
+        f"coalesce(nullif(json_extract({values_json_sql('c.attribute_values')}, "
+        "(SELECT '$[' || n.position || ']' FROM attribute_names n WHERE n.name = ?)), ''), "
+        "json_extract(c.attributes, ?)) = ?"
+    ), [key, path, value]
+
+
+def _attribute_equals_pg(key: str, value: object) -> SqlPart:
+    """SQLite's test, spelled for PostgreSQL: an imported cell is text, so it equals only a
+    text value (SQLite never equals a text to a number); a value in the attributes object is
+    compared as JSON (SQLite's json_extract reads JSON true as 1)."""
+    values = values_json_sql("c.attribute_values", "postgresql")
+    cell = (
+        f"nullif(({values})::json ->> "
+        "(SELECT n.position::int FROM attribute_names n WHERE n.name = ?), '')"
+    )
+    if isinstance(value, str):
+        in_object = (
+            "CASE WHEN json_typeof(c.attributes::json -> ?) = 'string' "
+            "THEN c.attributes::json ->> ? END"
+        )
+        return f"coalesce({cell}, {in_object}) = ?", [key, key, key, value]
+    wanted = [json.dumps(value)]
+    if isinstance(value, bool) or value in (0, 1):
+        wanted = sorted({json.dumps(bool(value)), json.dumps(int(value))})
+    return (
+        f"({cell} IS NULL AND (c.attributes::jsonb -> ?) IN "
+        f"({', '.join('?::jsonb' for _ in wanted)}))"
+    ), [key, key, *wanted]
 
 
 def engagement_count(kinds: Sequence[str], start: str, end: str) -> SqlPart:

@@ -23,8 +23,13 @@ _RULES_KEY = "mailbox_rules_version"
 
 
 def active(plan: Plan) -> bool:
-    """Whether the plan allocates per mailbox provider group."""
-    return plan.mailboxes is not None or bool(plan.schedule.mailbox_caps)
+    """Whether the plan allocates per mailbox provider group: caps, a `mailboxes:` section, or
+    a group's own guardrail lines (which judge the groups' recorded figures)."""
+    return (
+        plan.mailboxes is not None
+        or bool(plan.schedule.mailbox_caps)
+        or bool(plan.guardrails.groups)
+    )
 
 
 def groups_of(plan: Plan) -> list[Group]:

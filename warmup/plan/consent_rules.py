@@ -1,6 +1,8 @@
 """A condition's ``consent: {channel: NAME}`` names email, sms or a consent category the plan
 maps to a Klaviyo list (seed 004, ``providers.klaviyo.consent_lists``); any other name is
-refused at the scenario's line, since it would test a consent nothing ever records."""
+refused at the scenario's line, since it would test a consent nothing ever records. A category's
+list must not be the exclusion or unsubscribe list warmup itself fills: its members would all
+read as subscribed to the category."""
 
 from __future__ import annotations
 
@@ -41,4 +43,31 @@ def check(
                 f"{{{channel}: {{name: ...}}}}` in the plan",
             )
         )
+    return issues
+
+
+def check_lists(plan: Plan, positioned: Positioned, plan_path: Path) -> list[Issue]:
+    """A consent category mapped to the exclusion or unsubscribe list (same name or id)."""
+    k = plan.providers.klaviyo
+    issues = []
+    for category, ref in k.consent_lists.items():
+        for which, own in (("exclusion", k.exclusion_list), ("unsubscribe", k.unsubscribe_list)):
+            ids = {own.id, *(own.per_day or {}).values()} - {None}
+            if not ((ref.name is not None and ref.name == own.name) or ref.id in ids):
+                continue
+            line, col = positioned.where(("providers", "klaviyo", "consent_lists", category)) or (
+                None,
+                None,
+            )
+            issues.append(
+                Issue(
+                    plan_path,
+                    line,
+                    col,
+                    f"consent category {category!r} is mapped to the {which} list, which warmup "
+                    "fills itself: every customer it adds would read as subscribed to it",
+                    f"map {category} to the Klaviyo list your sign-up forms fill (e.g. "
+                    "{name: Newsletter})",
+                )
+            )
     return issues

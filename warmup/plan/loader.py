@@ -143,6 +143,7 @@ def load_plan(path: Path | str, *, env: Mapping[str, str] | None = None) -> Load
         issues += seed_rules.check(plan, scenario, positioned, scenario_positions, scenario_path)
         issues += properties.check_arms(plan, scenario, positioned)
         issues += consent_rules.check(plan, scenario, scenario_positions, scenario_path)
+        issues += consent_rules.check_lists(plan, positioned, path)
         if templates_dir.is_dir():
             issues += check_templates(
                 plan, scenario, templates_dir, path, positioned, scenario_positions

@@ -220,8 +220,8 @@ class ConsentListRef(StrictModel):
     """A Klaviyo list that stands for a consent category (seed 004): by ``id`` or ``name``
     (found, never created: an empty list would reject nobody and accept nobody)."""
 
-    id: str | None = None
-    name: str | None = None
+    id: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ConsentListRef:
@@ -276,7 +276,7 @@ class KlaviyoProvider(StrictModel):
     profile_properties: dict[str, ProfileProperty] = Field(default_factory=dict)
     # Seed 004: "Klaviyo does consent categories through lists". Category -> its list; each
     # pull makes the list's members `subscribed` in that category, a member who left it
-    # `unsubscribed`, and everyone whose email consent is withdrawn `unsubscribed` in all of
+    # `unsubscribed`, and everyone whose email or SMS consent is withdrawn `unsubscribed` in all of
     # them (warmup.consent.categories). Conditions test it as `consent: {channel: NAME}`.
     consent_lists: dict[str, ConsentListRef] = Field(default_factory=dict)
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
@@ -726,7 +726,7 @@ class RelativeGuardrails(StrictModel):
 
     # customer-days mailed per side and tier before a tier's rates count
     min_sample: int = Field(default=100, ge=1)
-    tiers: list[RelativeTier] = Field(default_factory=lambda: list(RELATIVE_TIERS))
+    tiers: list[RelativeTier] = Field(default_factory=lambda: list(RELATIVE_TIERS), min_length=1)
     hold: RelativeHold = RelativeHold()
 
 

@@ -134,10 +134,10 @@ def apply_consent_list(
 ) -> dict[str, int]:
     """A consent category from its Klaviyo list (seed 004's consent mapping): members are
     ``subscribed`` ("Subscribed to List"), a customer subscribed before who is no longer a
-    member ``unsubscribed`` ("Unsubscribed from List"), and every customer whose email consent
-    is withdrawn ``unsubscribed`` in the category ("Unsubscribed from Email Marketing"
-    rejects all mapped categories). Only changed rows are written (the store's trigger keeps
-    their history); returns how many became each status."""
+    member ``unsubscribed`` ("Unsubscribed from List"), and every customer whose email or SMS
+    consent is withdrawn ``unsubscribed`` in the category ("Unsubscribed from Email Marketing"
+    and "Unsubscribed from SMS" reject all mapped categories). Only changed rows are written
+    (the store's trigger keeps their history); returns how many became each status."""
     before = {
         int(cid): str(status)
         for cid, status in conn.execute(
@@ -147,7 +147,7 @@ def apply_consent_list(
     withdrawn = {
         int(cid)
         for (cid,) in conn.execute(
-            f"SELECT customer_id FROM consents WHERE channel = '{EMAIL}' "
+            f"SELECT customer_id FROM consents WHERE channel IN ('{EMAIL}', 'sms') "
             f"AND status IN ({_quoted(WITHDRAWN)})"
         )
     }

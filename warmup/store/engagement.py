@@ -143,7 +143,7 @@ _KLAVIYO_SEEN = (
     "EXISTS (SELECT 1 FROM klaviyo_events k WHERE k.customer_id = a.customer_id "
     "AND k.kind = '{kind}' AND k.occurred_at >= b.s AND k.occurred_at < b.e)"
 )
-_DELIVERED, _BOUNCED, _COMPLAINED = "'delivered'", "'hard_bounced', 'soft_bounced'", "'complained'"
+_BOUNCED, _COMPLAINED = "'hard_bounced', 'soft_bounced'", "'complained'"
 _NEW_EVENT = (
     "EXISTS (SELECT 1 FROM events v WHERE v.customer_id = a.customer_id AND v.day = a.day "
     "AND v.type IN ({types}))"
@@ -154,15 +154,28 @@ def provider_comparison(
     conn: Executes,
     bounds: Sequence[tuple[int, str, str]],
     tier_window: tuple[str, str],
+    split_nodes: Sequence[str] = (),
 ) -> list[CohortFigures]:
     """Each allocation (day, customer, provider) of the ``bounds`` days — (day, start, end),
-    the span whose Klaviyo events count for that day — by the customer's engagement tier
-    before the ramp (``tier_window``: [start, end)). The new provider's side is its outbox
-    and its events for the day; Klaviyo's is its pulled events in the day's span (Klaviyo's
-    Received Email is its delivery)."""
+    the span whose Klaviyo events count for that day — and each customer whose path through
+    one of ``split_nodes`` ended unallocated (a control arm: Klaviyo's), by the customer's
+    engagement tier before the ramp (``tier_window``: [start, end)). The new provider's side
+    is its outbox and its events for the day; Klaviyo's is its pulled events in the day's
+    span (Received Email is its delivery; a Bounced Email was mailed without one)."""
     if not bounds:
         return []
     values = ", ".join("(?, ?, ?)" for _ in bounds)
+    # The day's allocations, and a split's arm whose path ended without one (the control
+    # group: Klaviyo mails it); Klaviyo's side counts as mailed only what its events show.
+    arms = "SELECT al.day, al.customer_id, al.provider FROM allocations al JOIN b ON b.day = al.day"
+    if split_nodes:
+        marks = ", ".join("?" for _ in split_nodes)
+        arms += (
+            " UNION ALL SELECT j.day, j.customer_id, 'klaviyo' FROM journey_rows j "
+            "JOIN b ON b.day = j.day WHERE j.outcome = 'ended' AND NOT EXISTS (SELECT 1 FROM "
+            "allocations al WHERE al.day = j.day AND al.customer_id = j.customer_id) AND "
+            f"EXISTS (SELECT 1 FROM json_each(j.path) WHERE json_each.value IN ({marks}))"
+        )
     received = _KLAVIYO_SEEN.format(kind="received")
 
     def side(new: str, klaviyo: str) -> str:
@@ -172,14 +185,23 @@ def provider_comparison(
         "EXISTS (SELECT 1 FROM outbox o WHERE o.customer_id = a.customer_id AND o.day = a.day "
         "AND o.kind = 'email' AND o.status IN ('sent', 'bounced', 'uncertain'))"
     )
+    bounced_new = _NEW_EVENT.format(types=_BOUNCED)
+    # Delivered as the day's own guardrails count it: handed over and not bounced (an SMTP
+    # relay reports no `delivered` events, only its refusals).
+    delivered_new = (
+        "EXISTS (SELECT 1 FROM outbox o WHERE o.customer_id = a.customer_id AND o.day = a.day "
+        f"AND o.kind = 'email' AND o.status = 'sent') AND NOT {bounced_new}"
+    )
+    bounced_klaviyo = _KLAVIYO_SEEN.format(kind="bounced")
+    # Klaviyo records Received Email for delivered mail only: a bounced one was mailed too.
+    mailed_klaviyo = f"({received} OR {bounced_klaviyo})"
     spam = _KLAVIYO_SEEN.format(kind="marked_as_spam")
     columns = [
-        f"{side(mailed_new, received)} AS mailed",
-        f"{side(_NEW_EVENT.format(types=_DELIVERED), received)} AS delivered",
+        f"{side(mailed_new, mailed_klaviyo)} AS mailed",
+        f"{side(delivered_new, received)} AS delivered",
         f"{side('NULL', _KLAVIYO_SEEN.format(kind='opened'))} AS opened",
         f"{side('NULL', _KLAVIYO_SEEN.format(kind='clicked'))} AS clicked",
-        f"{side(_NEW_EVENT.format(types=_BOUNCED), _KLAVIYO_SEEN.format(kind='bounced'))} "
-        "AS bounced",
+        f"{side(bounced_new, bounced_klaviyo)} AS bounced",
         f"{side(_NEW_EVENT.format(types=_COMPLAINED), spam)} AS complained",
     ]
     rows = conn.execute(
@@ -191,11 +213,12 @@ def provider_comparison(
         "WHEN EXISTS (SELECT 1 FROM klaviyo_events k WHERE k.customer_id = c.id "
         "AND k.kind = 'received' AND k.occurred_at >= ? AND k.occurred_at < ?) "
         f"THEN '{UNENGAGED}' ELSE '{NO_HISTORY}' END AS tier FROM customers c), "
+        f"d AS ({arms}), "
         f"x AS (SELECT t.tier, a.provider, {', '.join(columns)} "
-        "FROM allocations a JOIN b ON b.day = a.day JOIN t ON t.cid = a.customer_id) "
+        "FROM d a JOIN b ON b.day = a.day JOIN t ON t.cid = a.customer_id) "
         "SELECT tier, provider, count(*), sum(mailed), sum(delivered), sum(opened), "
         "sum(clicked), sum(bounced), sum(complained) FROM x GROUP BY tier, provider",
-        [v for bound in bounds for v in bound] + [*tier_window, *tier_window],
+        [v for bound in bounds for v in bound] + [*tier_window, *tier_window, *split_nodes],
     ).fetchall()
     found = [
         CohortFigures(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from warmup.store.customers import attributes_sql
 from warmup.store.database import Store
 from warmup.store.outbox import CANCELLED, EMAIL, NEW, PENDING, SENDING, SENT, UNCERTAIN
 
@@ -77,7 +78,8 @@ class EmailLeases:
         columns = ", ".join(f"c.{name}" for name in customer_fields if name != "id")
         cursor = self.db.execute(
             "SELECT o.id, o.key, o.node_id, o.payload, o.attempts, o.not_before, o.customer_id, "
-            f"{columns}, c.attributes FROM outbox o JOIN customers c ON c.id = o.customer_id "
+            f"{columns}, {attributes_sql(self.db.dialect)} AS attributes "
+            "FROM outbox o JOIN customers c ON c.id = o.customer_id "
             f"WHERE o.id IN ({_marks(ids)}) ORDER BY o.id",
             ids,
         )

@@ -448,6 +448,26 @@ def _outbox_leases(db: MigrationTarget) -> None:
     )
 
 
+@migration("009_compact_attributes")
+def _compact_attributes(db: MigrationTarget) -> None:
+    # Issue 16: the free export columns cost most of the store when every customer repeats
+    # their names as JSON keys. An import now stores each customer's free cells as one JSON
+    # array of strings (`attribute_values`, "" for an empty cell) whose index is the column's
+    # store-wide `position`; the names are stored once. `attributes` stays the JSON object
+    # other writers use; a customer's attributes are it overlaid with the array's non-empty
+    # values (warmup.store.customers.attributes_sql).
+    run_script(
+        db,
+        """
+        CREATE TABLE attribute_names (
+            position INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        );
+        ALTER TABLE customers ADD COLUMN attribute_values TEXT;
+        """,
+    )
+
+
 @migration("010_mailbox_customer_groups")
 def _mailbox_customer_groups(db: MigrationTarget) -> None:
     # Each customer's mailbox group, decided once (warmup.mailboxes.assign) instead of by a

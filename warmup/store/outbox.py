@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from warmup.store.customers import attributes_sql
 from warmup.store.database import Store, now_iso
 from warmup.store.lists import PROFILE_FIELDS, profile_columns
 
@@ -187,7 +188,8 @@ class Outbox:
         columns = ", ".join(f"c.{name}" for name in customer_fields if name != "id")
         sql = (
             "SELECT o.id, o.key, o.node_id, o.payload, o.attempts, o.not_before, o.customer_id, "
-            f"{columns}, c.attributes FROM outbox o JOIN customers c ON c.id = o.customer_id "
+            f"{columns}, {attributes_sql(self.db.dialect)} AS attributes "
+            "FROM outbox o JOIN customers c ON c.id = o.customer_id "
             "LEFT JOIN outbox dep ON dep.key = o.after_key "
             f"WHERE o.kind = '{EMAIL}' AND o.provider = '{NEW}' AND o.day = ? AND o.id > ? "
             f"AND o.status IN ({_marks(statuses)}) "

@@ -20,6 +20,7 @@ from warmup.engagement import pull as pull_module
 from warmup.engagement.pull import pull_engagement
 from warmup.engagement.ranking import customer_score
 from warmup.engine.day import run_day
+from warmup.engine.explainer import explain
 from warmup.errors import PlanError
 from warmup.plan import LoadedPlan, load_plan
 from warmup.providers.klaviyo import KlaviyoClient
@@ -313,6 +314,21 @@ def test_exclusion_first_only_from_the_seeds_day(tmp_path: Path, store_path: Pat
     assert first_in_line(plain) == 5  # day 1's five are in the exclusion list: first in line
     assert first_in_line(plain + "  exclusion_first_from_day: 4\n") == 0
     assert first_in_line(plain + "  exclusion_first_from_day: 2\n") == 5
+    # explain says why someone in the list is not put first before the seed's day (it said
+    # "in the exclusion list going into the day → no", with no reason for the no)
+    path.write_text(plain + "  exclusion_first_from_day: 4\n")
+    loaded = load_plan(path)
+    with closing(open_store(loaded.store_path, create=False)) as store:
+        (email,) = store.conn.execute(
+            "SELECT c.email FROM allocations a JOIN customers c ON c.id = a.customer_id "
+            "WHERE a.day = 1 AND a.provider = 'new' ORDER BY 1 LIMIT 1"
+        ).fetchone()
+    run_day(loaded, 2, now=prague("2026-12-02T23:00"))
+    steps = "\n".join(explain(loaded, 2, str(email)).lines)
+    assert (
+        "in the exclusion list going into the day, but it goes first only from day 4 "
+        "(schedule.exclusion_first_from_day) → no" in steps
+    ), steps
 
 
 # the day's Klaviyo work against the send time -------------------------------------------------

@@ -63,10 +63,15 @@ class SyncReport:
         return "\n".join(lines)
 
 
+def latest_day_or_none(store: Store) -> int | None:
+    """The latest day that has run or has Klaviyo rows; None before any."""
+    known = [days.latest_day(store.backend), Outbox(store).latest_list_change_day()]
+    return max((d for d in known if d is not None), default=None)
+
+
 def latest_day(store: Store) -> int:
     """The latest day that has run or has Klaviyo rows."""
-    known = [days.latest_day(store.backend), Outbox(store).latest_list_change_day()]
-    latest = max((d for d in known if d is not None), default=None)
+    latest = latest_day_or_none(store)
     if latest is None:
         raise InvalidInput(
             "no day has run yet, so there is nothing to sync", hint="run `warmup run PLAN` first"

@@ -111,6 +111,12 @@ class Audience(NodeType):
             facts.conn, customer_id, _history_days(node, facts.loaded.plan, facts.day)
         )
         if node.source == "exclusion_list":
+            first = facts.loaded.plan.schedule.exclusion_first_from_day
+            if got and first is not None and facts.day < first:
+                return (
+                    f"in the exclusion list going into the day, but it goes first only from day "
+                    f"{first} (schedule.exclusion_first_from_day) {arrow(label)}"
+                )
             return (
                 f"{'in' if got else 'not in'} the exclusion list going into the day {arrow(label)}"
             )
@@ -155,6 +161,16 @@ def _held_volume(facts: Facts) -> str:
     volume = row["volume_day"] if row is not None else None
     if not volume or int(volume) == facts.day:
         return ""
+    assert row is not None
+    schedule = facts.loaded.plan.schedule
+    eligible = int(row["new_allocated"] or 0) + int(row["klaviyo_allocated"] or 0)
+    if row["new_limit"] is not None and int(row["new_limit"]) < schedule.day(int(volume)).limit_for(
+        eligible
+    ):
+        return (
+            f" (the day's own schedule: the guardrails hold the ramp at day {int(volume)}'s "
+            "volume, which is more)"
+        )
     return f" (day {int(volume)}'s volume: the guardrails held the ramp)"
 
 

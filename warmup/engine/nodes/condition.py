@@ -110,7 +110,7 @@ class Condition(NodeType):
                 )
             )
         for key, value in (node.attribute_equals or {}).items():
-            parts.append(sql.attribute_equals(key, value))
+            parts.append(sql.attribute_equals(ctx.conn, key, value))
         if node.engagement is not None:
             test = node.engagement
             start, end = test.window(ctx.start)

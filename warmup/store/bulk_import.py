@@ -1,0 +1,365 @@
+"""The customer import's load: validated rows → a staging table → set-based upserts.
+
+The importer hands over only the columns the store normalises (never the whole CSV row), and
+they reach a temporary staging table by the engine's fastest path: ``executemany`` into a plain
+table on SQLite, ``COPY`` on PostgreSQL. A handful of set-based statements then upsert the
+customers, merge their consents (sticky withdrawals), mark the existing customers the import
+touched and add everyone to the segment — all in the caller's one transaction, so an
+interrupted import leaves nothing half-written.
+
+Duplicate emails in one file merge row by row in file order (a later non-empty value wins; a
+withdrawal sticks). SQLite's ``INSERT … SELECT … ON CONFLICT`` already applies the rows one by
+one; PostgreSQL refuses to touch a row twice in one statement, so there the rows go in rounds:
+every email's first row, then every second row, and so on (exports rarely have more than two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from warmup.store import consents, customers
+from warmup.store.backends import Backend
+from warmup.store.customers import values_json_sql
+from warmup.store.database import Store, now_iso
+
+#: The staging columns an import may fill, besides ``email`` (always) and
+#: ``attribute_values`` (the free cells, see migration 009 and customers.SEPARATOR; last).
+FIELDS = (
+    "phone",
+    "external_id",
+    "klaviyo_id",
+    "first_name",
+    "last_name",
+    "last_open",
+    "last_click",
+    "consent",
+    "suppressions",
+    "sms",
+)
+
+# A Klaviyo date (`2026-10-13 04:13:50`, or a date alone); anything else is stored as NULL.
+# (SQLite's strftime also reads a time zone suffix or a Julian day number: not on PostgreSQL.)
+_PG_DATE = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([ T]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?$"
+)
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What an import did to the customers: created, and existing ones it touched."""
+
+    new: int
+    touched: int
+
+
+@dataclass(frozen=True)
+class StagingLayout:
+    """The staging columns of one import: ``email``, the ``fields`` (of :data:`FIELDS`) the
+    export has, then ``attribute_values`` (None when the export has no free columns). Each
+    row passed to :func:`bulk_import` has them in this order. ``free`` names the export's free
+    columns: an import gives the new ones their positions in ``attribute_names``."""
+
+    fields: tuple[str, ...]
+    free: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("email", *self.fields, "attribute_values")
+
+
+class _Sql:
+    """The import's statements in one engine's spelling."""
+
+    def __init__(self, layout: StagingLayout, dialect: str, now: str) -> None:
+        self.layout = layout
+        self.pg = dialect == "postgresql"
+        self.now = "'" + now.replace("'", "''") + "'"
+
+    def text(self, field: str) -> str:
+        return f"nullif(trim(s.{field}), '')" if field in self.layout.fields else "NULL"
+
+    def date(self, field: str) -> str:
+        if field not in self.layout.fields:
+            return "NULL"
+        value = f"trim(s.{field})"
+        if not self.pg:
+            return f"strftime('%Y-%m-%dT%H:%M:%S', nullif({value}, ''))"
+        # SQLite's strftime in PostgreSQL's terms, for the forms Klaviyo writes (it checks the
+        # fields' ranges, not the length of the month)
+        return (
+            f"CASE WHEN {value} ~ '{_PG_DATE}' THEN substr({value}, 1, 10) || 'T' || "
+            f"CASE WHEN length({value}) >= 16 THEN substr({value}, 12, 5) || ':' || "
+            f"coalesce(nullif(substr({value}, 18, 2), ''), '00') ELSE '00:00:00' END END"
+        )
+
+    def later(self, new: str, old: str) -> str:
+        """The later of two ISO times, either may be NULL."""
+        if self.pg:
+            return f"greatest({new}, {old})"
+        return f"nullif(max(coalesce({new}, ''), coalesce({old}, '')), '')"
+
+    def customers_upsert(self, where: str, *, conflict: bool = True) -> str:
+        """The customers' upsert; without ``conflict`` a plain insert (of rows whose email is
+        not stored yet: PostgreSQL's speculative insertion doubles an insert's cost)."""
+        phone = "nullif(s.phone, '')" if "phone" in self.layout.fields else "NULL"
+        engaged = self.later("open_at", "click_at")
+        old, new = "customers.attribute_values", "excluded.attribute_values"
+        dialect = "postgresql" if self.pg else "sqlite"
+        old_json, new_json = (values_json_sql(v, dialect) for v in (old, new))
+        if self.pg:
+            merged = (
+                "(SELECT json_agg(coalesce(nullif(n.value, ''), o.value, '') ORDER BY "
+                f"coalesce(n.k, o.k))::text FROM json_array_elements_text(({old_json})::json) "
+                "WITH ORDINALITY o(value, k) FULL JOIN "
+                f"json_array_elements_text(({new_json})::json) WITH ORDINALITY n(value, k) "
+                "ON n.k = o.k)"
+            )
+            dates = (
+                f"SELECT {self.date('last_open')} AS open_at, {self.date('last_click')} AS click_at"
+            )
+            source = f"FROM import_rows s, LATERAL ({dates}) d"
+            order = "ORDER BY s.seq"
+        else:
+            merged = (
+                "(SELECT json_group_array(v) FROM (SELECT coalesce(nullif(n.value, ''), "
+                f"o.value, '') AS v FROM json_each({old_json}) o FULL JOIN json_each({new_json}) n "
+                "ON n.key = o.key ORDER BY coalesce(n.key, o.key)))"
+            )
+            # OFFSET 0 keeps SQLite from inlining the subquery, which would parse each date
+            # twice (once more for last_engaged_at)
+            source = (
+                f"FROM (SELECT s.*, {self.date('last_open')} AS open_at, "
+                f"{self.date('last_click')} AS click_at FROM temp.import_rows s "
+                "LIMIT -1 OFFSET 0) s"
+            )
+            order = ""
+        latest = {
+            column: self.later(f"excluded.{column}", f"customers.{column}")
+            for column in ("last_open_at", "last_click_at", "last_engaged_at")
+        }
+        insert = f"""
+            INSERT INTO customers (email, phone, external_id, klaviyo_id, first_name,
+                last_name, attribute_values, last_open_at, last_click_at, last_engaged_at,
+                created_at, updated_at)
+            SELECT s.email, {phone}, {self.text("external_id")}, {self.text("klaviyo_id")},
+                {self.text("first_name")}, {self.text("last_name")}, s.attribute_values, open_at,
+                click_at, {engaged}, {self.now}, {self.now}
+            {source}
+            WHERE {where} {order}
+        """
+        if not conflict:
+            return insert
+        return f"""{insert}
+            ON CONFLICT (email) DO UPDATE SET
+                phone = coalesce(excluded.phone, customers.phone),
+                external_id = coalesce(excluded.external_id, customers.external_id),
+                klaviyo_id = coalesce(excluded.klaviyo_id, customers.klaviyo_id),
+                first_name = coalesce(excluded.first_name, customers.first_name),
+                last_name = coalesce(excluded.last_name, customers.last_name),
+                -- cell by cell, an empty one removes nothing; an unchanged array
+                -- (re-importing the same export) is kept without parsing either
+                attribute_values = CASE WHEN {new} IS NULL THEN {old}
+                    WHEN {old} IS NULL OR {old} = {new} THEN {new} ELSE {merged} END,
+                last_open_at = {latest["last_open_at"]},
+                last_click_at = {latest["last_click_at"]},
+                last_engaged_at = {latest["last_engaged_at"]},
+                updated_at = excluded.updated_at
+        """
+
+    def email_consent(self, where: str, *, conflict: bool = True) -> str:
+        consent = f"upper(trim(coalesce({self.text('consent')}, '')))"
+        suppressions = self.text("suppressions")
+        # Klaviyo's consent values; any listed suppression suppresses, except that an
+        # unsubscribe listed as its own suppression stays an unsubscribe.
+        status = f"""
+            CASE
+              WHEN {suppressions} IS NOT NULL AND {suppressions} NOT IN ('[]', '{{}}')
+                   AND NOT ({consent} = 'UNSUBSCRIBED'
+                            AND {suppressions} IN ('[''UNSUBSCRIBE'']', '["UNSUBSCRIBE"]',
+                                                   'UNSUBSCRIBE'))
+                THEN 'suppressed'
+              WHEN {consent} = 'SUBSCRIBED' THEN 'subscribed'
+              WHEN {consent} = 'UNSUBSCRIBED' THEN 'unsubscribed'
+              ELSE 'never_subscribed'
+            END"""
+        return self._consent(consents.EMAIL, status, where, conflict)
+
+    def sms_consent(self, where: str, *, conflict: bool = True) -> str | None:
+        """The row's SMS consent, when its cell says one, merged like the email's (sticky)."""
+        if "sms" not in self.layout.fields:
+            return None
+        value = "replace(upper(trim(s.sms)), ' ', '_')"
+        status = (
+            f"CASE {value} WHEN 'SUBSCRIBED' THEN 'subscribed' "
+            "WHEN 'UNSUBSCRIBED' THEN 'unsubscribed' WHEN 'SUPPRESSED' THEN 'suppressed' "
+            "WHEN 'NEVER_SUBSCRIBED' THEN 'never_subscribed' END"
+        )
+        return self._consent("sms", status, f"{where} AND {status} IS NOT NULL", conflict)
+
+    def _consent(self, channel: str, status: str, where: str, conflict: bool) -> str:
+        """The consents' upsert; without ``conflict`` a plain insert for the customers with
+        no consent on ``channel`` yet (see :meth:`customers_upsert`)."""
+        rows = "temp.import_rows" if not self.pg else "import_rows"
+        order = "s.seq" if self.pg else "s.rowid"
+        stored = (
+            "EXISTS (SELECT 1 FROM consents x WHERE x.customer_id = c.id "
+            f"AND x.channel = '{channel}')"
+        )
+        select = (
+            f"SELECT c.id, '{channel}', {status}, {self.now}, 'import' "
+            f"FROM {rows} s JOIN customers c ON c.email = s.email WHERE {where}"
+        )
+        if not conflict:
+            return (
+                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                f"{select} AND NOT {stored} ORDER BY {order}"
+            )
+        # An unsubscribe or suppression is sticky: an import can suppress, never resubscribe.
+        return consents.upsert_sql(
+            f"{select} ORDER BY {order}", keep=consents.WITHDRAWN, unless=(consents.SUPPRESSED,)
+        )
+
+
+@contextmanager
+def bulk_settings(store: Store) -> Iterator[None]:
+    """The connection's settings for a bulk load, restored after it."""
+    if store.dialect != "sqlite":
+        yield
+        return
+    conn = store.conn
+    # A larger page cache keeps the email index's hot pages in memory during a big import.
+    # 32 MB: the page cache is most of an import's memory, and at 128 MB a million-row
+    # import peaked near 200 MB for a few percent of speed (issue 16: at most 100 MB).
+    cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size = -32768")
+    # The staging table stays in a temporary file (SQLite's default temp_store): in memory a
+    # million-row export's staging rows alone would take some 300 MB.
+    # `synchronous` stays as the store sets it: OFF would skip the fsyncs that order the
+    # WAL checkpoint, and a power cut after the commit could then corrupt the store,
+    # which the transaction's atomicity does not cover.
+    # Foreign keys are not checked during the load (it halves the cost of the consent
+    # writes): every customer id the import writes (consents, segment members) is read
+    # from `customers` in the same statement, inside one write transaction, so none can
+    # dangle. The pragma only takes effect outside a transaction; it is restored after.
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
+        conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def bulk_import(
+    store: Store,
+    layout: StagingLayout,
+    rows_for: Callable[[Mapping[str, int]], Iterable[tuple[str | None, ...]]],
+    *,
+    file: Path,
+    segment: str,
+    started_at: str,
+    tally: Callable[[], tuple[int, int, int]],
+) -> ImportCounts:
+    """Load the rows ``rows_for`` gives (see :class:`StagingLayout`) once it has the free
+    columns' positions (name → index in ``attribute_values``), add the customers they name to
+    ``segment`` and record the import, in one transaction: an exception from the rows (a CSV
+    the reader cannot read) rolls it all back. ``tally`` gives (rows read, loaded, rejected)
+    once the rows are exhausted, for the imports record."""
+    backend = store.backend
+    sql = _Sql(layout, backend.dialect, started_at)
+    with backend.transaction():
+        # the temporary tables are created inside the transaction: a rollback drops them
+        before, max_id = backend.execute(
+            "SELECT count(*), coalesce(max(id), 0) FROM customers"
+        ).fetchone()
+        positions = customers.add_attribute_names(backend, layout.free)
+        rounds = _stage(backend, layout, rows_for(positions))
+        if max_id:
+            # the existing customers this import touches (for the segment and the report)
+            backend.execute(
+                "INSERT INTO import_touched (id) SELECT c.id FROM import_rows s "
+                "JOIN customers c ON c.email = s.email WHERE true ON CONFLICT DO NOTHING"
+            )
+        for where in rounds:
+            if backend.dialect == "postgresql":
+                _pg_round(backend, sql, where)
+                continue
+            backend.execute(sql.customers_upsert(where))
+            backend.execute(sql.email_consent(where))
+            sms = sql.sms_consent(where)
+            if sms is not None:
+                backend.execute(sms)
+        after = backend.execute("SELECT count(*) FROM customers").fetchone()[0]
+        # the segment: the customers this import created and the existing ones it touched
+        # (set-based, in id order: cheaper than a membership write per row)
+        backend.execute(
+            "INSERT INTO segment_members (segment, customer_id, added_at) "
+            "SELECT ?, id, ? FROM customers WHERE id > ? "
+            "UNION ALL SELECT ?, id, ? FROM import_touched WHERE true "
+            "ON CONFLICT DO NOTHING",
+            (segment, started_at, max_id, segment, started_at),
+        )
+        touched = backend.execute("SELECT count(*) FROM import_touched").fetchone()[0]
+        rows_read, rows_loaded, rows_rejected = tally()
+        backend.execute(
+            "INSERT INTO imports (file, segment, started_at, finished_at, rows_read, "
+            "rows_loaded, rows_rejected) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (str(file), segment, started_at, now_iso(), rows_read, rows_loaded, rows_rejected),
+        )
+        backend.execute("DROP TABLE import_rows")
+        backend.execute("DROP TABLE import_touched")
+        if backend.dialect == "postgresql":
+            backend.execute("DROP TABLE import_later")
+    return ImportCounts(int(after) - int(before), int(touched))
+
+
+def _pg_round(backend: Backend, sql: _Sql, where: str) -> None:
+    """One round on PostgreSQL: upserts for what is stored already, plain inserts for the
+    rest (in that order, so that the inserts find nothing in their way)."""
+    known = "EXISTS (SELECT 1 FROM customers x WHERE x.email = s.email)"
+    backend.execute(sql.customers_upsert(f"{where} AND {known}"))
+    backend.execute(sql.customers_upsert(f"{where} AND NOT {known}", conflict=False))
+    for conflict in (True, False):
+        backend.execute(sql.email_consent(where, conflict=conflict))
+        sms = sql.sms_consent(where, conflict=conflict)
+        if sms is not None:
+            backend.execute(sms)
+
+
+def _stage(
+    backend: Backend, layout: StagingLayout, rows: Iterable[tuple[str | None, ...]]
+) -> list[str]:
+    """Fill the staging table; the WHERE clauses of the upsert's rounds (see the module)."""
+    columns = ", ".join(f"{column} TEXT" for column in layout.columns)
+    if backend.dialect != "postgresql":
+        backend.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
+        backend.execute(f"CREATE TEMP TABLE import_rows ({columns})")
+        backend.bulk_load("temp.import_rows", layout.columns, rows)
+        return ["true"]
+    backend.execute("CREATE TEMP TABLE import_touched (id BIGINT PRIMARY KEY)")
+    # the sorts by file order stay in memory (the server's default is 4 MB)
+    backend.execute("SET LOCAL work_mem = '128MB'")
+    backend.execute(
+        f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns})"
+    )
+    backend.bulk_load("import_rows", layout.columns, rows)
+    # An email's later rows go in later rounds (most exports have no duplicates at all).
+    backend.execute(
+        "CREATE TEMP TABLE import_later AS SELECT seq, round FROM (SELECT seq, row_number() "
+        "OVER (PARTITION BY email ORDER BY seq) AS round FROM import_rows WHERE email IN "
+        "(SELECT email FROM import_rows GROUP BY email HAVING count(*) > 1)) r WHERE round > 1"
+    )
+    backend.execute("ANALYZE import_rows")
+    backend.execute("ANALYZE import_later")
+    last = backend.execute("SELECT coalesce(max(round), 1) FROM import_later").fetchone()[0]
+    return [
+        "NOT EXISTS (SELECT 1 FROM import_later l WHERE l.seq = s.seq)",
+        *(
+            f"EXISTS (SELECT 1 FROM import_later l WHERE l.seq = s.seq AND l.round = {n})"
+            for n in range(2, int(last) + 1)
+        ),
+    ]
