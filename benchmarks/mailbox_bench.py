@@ -2,6 +2,7 @@
 ``schedule.mailbox_caps``, over the same store, each step in its own subprocess.
 
     python benchmarks/mailbox_bench.py [--series 100000,1000000] [--keep DIR] [--repeat 1]
+                                       [--postgres "host=127.0.0.1 port=5432 user=postgres"]
 
 The store is day_bench's (N customers, days 1–13 done) with addresses spread like a consumer
 list: 30% gmail.com, 20% outlook/hotmail, 10% yahoo, 5% icloud, 35% at 5,000 company domains
@@ -13,6 +14,11 @@ one SQL statement), then the dry run and the real run (no dispatch, on a fresh c
 groups and with gmail capped at 40% and microsoft at a ramp. The figure is the groups'
 overhead: (with − without) / without, of CPU (main) and wall time, for the whole run and for
 the day's work without the imports.
+
+With ``--postgres`` (libpq conninfo of a server on this machine) the store, groups decided, is
+copied into a throw-away PostgreSQL database (day_bench's way; dropped at the end) and both
+variants' dry run and real run go there too, in the same invocation: warmup's CPU plus the
+server backend's, the groups' overhead there, and the ratio to SQLite's CPU with groups.
 """
 
 from __future__ import annotations
@@ -27,7 +33,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from day_bench import ANCHOR, ENGINE, PLAN, PRELUDE, STAMP, build_store, child
+from day_bench import (
+    ANCHOR,
+    ENGINE,
+    PLAN,
+    PRELUDE,
+    STAMP,
+    Postgres,
+    build_store,
+    child,
+    load_postgres,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 COMPANIES = 5000
@@ -51,8 +67,8 @@ from warmup.plan import load_plan
 from warmup.store import open_store
 loaded = load_plan(sys.argv[1])
 store = open_store(sys.argv[2], create=False)
-with store.transaction():
-    refresh_mx(loaded.plan, store.conn)
+with store.backend.transaction():
+    refresh_mx(loaded.plan, store.backend)
 store.close()
 finish(*start)
 """
@@ -116,7 +132,42 @@ def main() -> None:
     parser.add_argument("--series", type=str, default="100000")
     parser.add_argument("--keep", type=Path, default=None, help="keep stores in this folder")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per step")
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="libpq conninfo of a PostgreSQL server on this machine: run both variants there too",
+    )
     args = parser.parse_args()
+    pg = Postgres(args.postgres) if args.postgres else None
+    try:
+        _run(args, pg)
+    finally:
+        if pg is not None:
+            pg.drop_all()
+
+
+def measure_postgres(
+    pg: Postgres, url: str, variants: dict[str, Path], repeat: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each variant's dry run and real run (on a fresh copy) on PostgreSQL, best of ``repeat``
+    by warmup's and the server's CPU together."""
+    source = url.rsplit("/", 1)[1]
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, plan in variants.items():
+        figures: dict[str, dict[str, float]] = {}
+        for _ in range(repeat):
+            runs = {"dry run": child(ENGINE, str(plan), url, "dry")}
+            real = pg.create(f"{source}_real", template=source)
+            runs["real"] = child(ENGINE, str(plan), real, "real")
+            for step, run in runs.items():
+                run["both"] = run["cpu"] + run["server_cpu"]
+                if step not in figures or run["both"] < figures[step]["both"]:
+                    figures[step] = run
+        results[name] = figures
+    return results
+
+
+def _run(args: argparse.Namespace, pg: Postgres | None) -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="mailbox-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     variants = plans(folder)
@@ -153,6 +204,26 @@ def main() -> None:
                 f"{n:>9,} customers, {step:8s}: groups add {(b['cpu'] / a['cpu'] - 1):+.1%} CPU "
                 f"({(work_b / work_a - 1):+.1%} of the day's work without imports), "
                 f"{(b['wall'] / a['wall'] - 1):+.1%} wall",
+                flush=True,
+            )
+        if pg is None:
+            continue
+        on_pg = measure_postgres(pg, load_postgres(pg, store, n), variants, args.repeat)
+        for name, figures in on_pg.items():
+            for step in ("dry run", "real"):
+                f, sqlite = figures[step], results[name][step]
+                print(
+                    f"{n:>9,} customers, pg {name:15s} {step:8s}: CPU {f['cpu']:6.2f} s + server "
+                    f"{f['server_cpu']:6.2f} s = {f['both']:6.2f} s, wall {f['wall']:6.2f} s, "
+                    f"new {f['new'] or 0:,.0f}, {f['both'] / sqlite['cpu']:4.2f}× SQLite's CPU, "
+                    f"{f['wall'] / sqlite['wall']:4.2f}× its wall",
+                    flush=True,
+                )
+        for step in ("dry run", "real"):
+            a, b = on_pg["without groups"][step], on_pg["with groups"][step]
+            print(
+                f"{n:>9,} customers, pg {step:8s}: groups add {(b['both'] / a['both'] - 1):+.1%} "
+                f"CPU (warmup + server), {(b['wall'] / a['wall'] - 1):+.1%} wall",
                 flush=True,
             )
 

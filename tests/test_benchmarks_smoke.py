@@ -47,10 +47,6 @@ CASES = {
         ["--customers", "300", "--events", "900", "--fast"],
         ["full pull: 900 events read", "incremental pull: ", "x 429", "store +"],
     ),
-    "mailbox_bench.py": (
-        ["--series", "2000"],
-        ["without groups", "with groups", "groups add", "× the anchor's CPU"],
-    ),
     "startup_bench.py": (
         ["--repeat", "1"],
         ["anchor: bare click --help", "warmup validate", "× the anchor's CPU"],
@@ -82,6 +78,7 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
 ELSEWHERE = {
     "store_load_bench.py": "tests/store/test_load_bench_smoke.py",
     "worker_bench.py": "tests/store/test_worker_bench_smoke.py",
+    "mailbox_bench.py": "tests/mailboxes/test_mailbox_bench_smoke.py",
 }
 
 

@@ -28,6 +28,19 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "mailbox-test-secret")
 
 
+@pytest.fixture(autouse=True)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store's engine: SQLite, or for the tests marked BOTH PostgreSQL too (the plan's
+    store is then the test's PostgreSQL database)."""
+    name = str(getattr(request, "param", "sqlite"))
+    if name == "postgresql":
+        monkeypatch.setenv("WARMUP_STORE", str(request.getfixturevalue("postgres_url")))
+    return name
+
+
+BOTH = pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+
+
 def _customers(loaded: LoadedPlan) -> None:
     store = open_store(loaded.store_path)
     emails = [f"g{i:03d}@gmail.com" for i in range(80)]
@@ -61,7 +74,7 @@ def outbox_groups(loaded: LoadedPlan, day: int, kind: str) -> Counter[str]:
     try:
         emails = [
             e
-            for (e,) in store.conn.execute(
+            for (e,) in store.backend.execute(
                 "SELECT c.email FROM outbox o JOIN customers c ON c.id = o.customer_id "
                 "WHERE o.day = ? AND o.kind = ?",
                 (day, kind),
@@ -77,7 +90,7 @@ def mailbox_days(loaded: LoadedPlan, day: int) -> dict[str, tuple[int, int | Non
     try:
         return {
             grp: (eligible, cap, new, held is not None)
-            for grp, eligible, cap, new, held in store.conn.execute(
+            for grp, eligible, cap, new, held in store.backend.execute(
                 "SELECT grp, eligible, cap, new, held FROM mailbox_days WHERE day = ?", (day,)
             )
         }
@@ -85,6 +98,7 @@ def mailbox_days(loaded: LoadedPlan, day: int) -> dict[str, tuple[int, int | Non
         store.close()
 
 
+@BOTH
 def test_capped_groups_overflow_stays_on_klaviyo(tmp_path: Path) -> None:
     loaded = mailbox_plan(tmp_path, volumes={1: 50, 2: 100})
     _customers(loaded)
@@ -112,11 +126,11 @@ def test_capped_groups_overflow_stays_on_klaviyo(tmp_path: Path) -> None:
     try:
         # the overflow is allocated to Klaviyo, not dropped; the day's counts add up
         allocated = dict(
-            store.conn.execute(
+            store.backend.execute(
                 "SELECT provider, count(*) FROM allocations WHERE day = 1 GROUP BY provider"
             )
         )
-        day = store.conn.execute(
+        day = store.backend.execute(
             "SELECT new_limit, new_allocated, klaviyo_allocated FROM days WHERE day = 1"
         ).fetchone()
     finally:
@@ -129,15 +143,16 @@ def test_capped_groups_overflow_stays_on_klaviyo(tmp_path: Path) -> None:
     assert outbox_groups(loaded, 2, "email") == {"gmail": 40, "microsoft": 20, "other": 40}
 
 
+@BOTH
 def test_a_group_held_by_its_bounce_rate_while_the_others_grow(tmp_path: Path) -> None:
     # hold line 15%: the day's pooled 10% stays under it, gmail's own 25% does not
     loaded = mailbox_plan(tmp_path, volumes={1: 50, 2: 100}, guardrails=(10, 0.15))
     _customers(loaded)
     run(loaded, 1)
     store = open_store(loaded.store_path)
-    with store.transaction() as conn:
-        conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
-        conn.execute(
+    with store.backend.transaction():
+        store.backend.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
+        store.backend.execute(
             "UPDATE outbox SET status = 'bounced' WHERE id IN (SELECT o.id FROM outbox o "
             "JOIN customers c ON c.id = o.customer_id WHERE o.kind = 'email' AND o.day = 1 "
             "AND c.email LIKE '%@gmail.com' ORDER BY o.id LIMIT 5)"
@@ -162,11 +177,11 @@ def test_a_group_held_by_its_sendgrid_deferrals(tmp_path: Path) -> None:
     _customers(loaded)
     run(loaded, 1)
     store = open_store(loaded.store_path)
-    with store.transaction() as conn:
-        conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
+    with store.backend.transaction():
+        store.backend.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
         deferred = [
             e
-            for (e,) in conn.execute(
+            for (e,) in store.backend.execute(
                 "SELECT c.email FROM outbox o JOIN customers c ON c.id = o.customer_id "
                 "WHERE o.kind = 'email' AND o.day = 1 AND c.email LIKE '%@gmail.com' "
                 "ORDER BY o.id LIMIT 7"
@@ -234,13 +249,14 @@ def _explained(loaded: LoadedPlan, email: str) -> str:
     return result.output
 
 
+@BOTH
 def test_explain_names_the_group_and_its_cap(tmp_path: Path) -> None:
     loaded = mailbox_plan(tmp_path, volumes={1: 50})
     _customers(loaded)
     run(loaded, 1)
     store = open_store(loaded.store_path)
     try:
-        rows = store.conn.execute(
+        rows = store.backend.execute(
             "SELECT c.email, a.provider, j.rank FROM allocations a "
             "JOIN customers c ON c.id = a.customer_id "
             "JOIN journey_rows j ON j.day = a.day AND j.customer_id = a.customer_id "
@@ -265,6 +281,7 @@ def test_explain_names_the_group_and_its_cap(tmp_path: Path) -> None:
     assert f"limit: rank {rank} > limit 50 → stays with Klaviyo" in _explained(loaded, late)
 
 
+@BOTH
 def test_status_previews_the_coming_days_group_holds_and_the_report_says_why(
     tmp_path: Path,
 ) -> None:
@@ -272,9 +289,9 @@ def test_status_previews_the_coming_days_group_holds_and_the_report_says_why(
     _customers(loaded)
     run(loaded, 1)
     store = open_store(loaded.store_path)
-    with store.transaction() as conn:
-        conn.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
-        conn.execute(
+    with store.backend.transaction():
+        store.backend.execute("UPDATE outbox SET status = 'sent' WHERE kind = 'email' AND day = 1")
+        store.backend.execute(
             "UPDATE outbox SET status = 'bounced' WHERE id IN (SELECT o.id FROM outbox o "
             "JOIN customers c ON c.id = o.customer_id WHERE o.kind = 'email' AND o.day = 1 "
             "AND c.email LIKE '%@gmail.com' ORDER BY o.id LIMIT 5)"

@@ -286,13 +286,13 @@ class DayRun:
                 show(self.ctx.start, self.ctx.plan.timezone),
             )
         elif self.dry_run:
-            self.mx = refresh_mx(self.ctx.plan, self.store.backend.conn)
+            self.mx = refresh_mx(self.ctx.plan, self.store.backend)
             evaluate(self.ctx, self.ev)
         else:
             # MX lookups of new company domains first, in their own transaction (the network
             # is never waited on while the day's allocation holds the store's write lock).
             with self.store.backend.transaction():
-                self.mx = refresh_mx(self.ctx.plan, self.store.backend.conn)
+                self.mx = refresh_mx(self.ctx.plan, self.store.backend)
             # Evaluate and freeze in one write transaction: nothing changes in between.
             with self.store.backend.transaction():
                 evaluate(self.ctx, self.ev)

@@ -20,14 +20,12 @@ from warmup.engine import sql
 from warmup.engine.context import DayContext
 from warmup.engine.nodes import register_sql_functions
 from warmup.engine.walk import FlowSql, Timeline
-from warmup.errors import StoreError
 from warmup.mailboxes.allocation import (
     GroupAllocation,
     count_groups,
     group_caps,
     plan_groups,
 )
-from warmup.mailboxes.cache import active
 
 log = logging.getLogger("warmup.engine")
 
@@ -75,13 +73,6 @@ def rank_hash(plan_name: str) -> Callable[[str], int]:
 
 def prepare(ctx: DayContext) -> Evaluation:
     """The day's paths (all of them, stage 2 included), their SQL and timeline; no data read."""
-    if ctx.conn.dialect == "postgresql" and active(ctx.plan):
-        raise StoreError(
-            "a plan with mailbox groups runs on SQLite stores only so far, and "
-            f"{ctx.conn.location} is a PostgreSQL store",
-            hint=f"copy the store to a SQLite file for it: `warmup store copy {ctx.conn.location} "
-            "<plan>.db`, and name that file in the plan's `store:`",
-        )
     flow = FlowSql(ctx)
     stage1 = flow.stage1()
     stage2 = {p.id: flow.stage2(p, "r.is_new = 1") for p in flow.pending_paths()}
@@ -142,11 +133,7 @@ def _rank(
         # a hold or rollback repeats an earlier day's volume, never more than the day's own
         scheduled = ctx.plan.schedule.day(ctx.day).limit_for(result.eligible)
         result.limit = min(result.limit, scheduled)
-    # mailbox groups call Python SQL functions: SQLite's connection (prepare refused them
-    # on PostgreSQL)
-    result.groups = plan_groups(
-        ctx.loaded, conn.conn, ctx.day, ctx.volume_day or ctx.day, result.limit
-    )
+    result.groups = plan_groups(ctx.loaded, conn, ctx.day, ctx.volume_day or ctx.day, result.limit)
     cases, params = [], []
     for path_id, (then, own) in stage2.items():
         cases.append(f"WHEN {path_id} THEN {then}")

@@ -61,7 +61,7 @@ def persist(ctx: DayContext, ev: Evaluation) -> None:
     new = klaviyo = 0
     if ev.allocated:
         sql.freeze_allocation(conn, ctx.day)
-        record_groups(conn.conn, ctx.day, ev.groups)  # groups run on SQLite only so far
+        record_groups(conn, ctx.day, ev.groups)
         new = ev.new
         klaviyo = ev.eligible - new
     days.record_allocation(conn, ctx.day, limit=ev.limit, new=new, klaviyo=klaviyo)

@@ -10,7 +10,6 @@ list), and its unused slots go to the next customers of other groups in rank ord
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +78,7 @@ class GroupAllocation:
 
 def plan_groups(
     loaded: LoadedPlan,
-    conn: sqlite3.Connection,
+    conn: Backend,
     day: int,
     volume_day: int,
     limit: int,
@@ -123,7 +122,7 @@ def count_groups(conn: Backend, groups: GroupAllocation, eligible: int, marks: s
     groups.fallback_customers, groups.fallback_domains = group_fallbacks(conn, marks)
 
 
-def record_groups(conn: sqlite3.Connection, day: int, groups: GroupAllocation | None) -> None:
+def record_groups(conn: Backend, day: int, groups: GroupAllocation | None) -> None:
     """Freeze the day's groups with its allocation (inside the caller's transaction; each
     customer's group goes into ``allocations.grp`` with the allocation itself)."""
     if groups is None:

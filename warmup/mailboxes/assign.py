@@ -10,13 +10,13 @@ classifier's (warmup.mailboxes.groups), made once per distinct domain.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from warmup.mailboxes.groups import OTHER, Classifier, domain_of
 from warmup.plan.models import Plan
 from warmup.store import mailboxes as mailbox_store
+from warmup.store.backends import Backend
 
 _UP_TO_KEY = "mailbox_groups_up_to"
 _RULES_KEY = "mailbox_groups_rules"
@@ -41,7 +41,7 @@ class Decider:
         return found
 
 
-def decider(plan: Plan, conn: sqlite3.Connection) -> Decider:
+def decider(plan: Plan, conn: Backend) -> Decider:
     from warmup.mailboxes.cache import classifier, resolved_domains
 
     return Decider(classifier(plan, conn), resolved_domains(conn))
@@ -56,7 +56,7 @@ def rules_signature(plan: Plan, version: str) -> str:
 
 def assign_groups(
     plan: Plan,
-    conn: sqlite3.Connection,
+    conn: Backend,
     *,
     version: str,
     before: Decider | None = None,

@@ -3,7 +3,6 @@ across days and runs (a ``failed`` lookup is tried again on the next run)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +13,7 @@ from warmup.mailboxes.groups import Classifier, Group, domain_of, plan_groups
 from warmup.plan.models import MailboxSettings, Plan
 from warmup.store import mailboxes as mailbox_store
 from warmup.store import now_iso
+from warmup.store.backends import Backend
 from warmup.store.mailboxes import MX_FAILED, MX_NONE, MX_OK
 
 # The built-in domain rules' version: a store scanned under other rules is scanned again once.
@@ -80,17 +80,16 @@ class Refresh:
         return found
 
 
-def _customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
-    # instr finds the first @; the few addresses with a quoted @ in the local part are split
-    # again in Python at the last one
+def _customer_domains(conn: Backend, after: int) -> Iterator[str]:
+    # The SQL splits at the first @ (the few addresses with a quoted @ in the local part are
+    # split again here at the last one); each is then spelled as the classifier spells it, since
+    # SQL's lower() folds only ASCII on SQLite but every letter on PostgreSQL.
     for domain in mailbox_store.customer_domains(conn, after):
-        if domain and "@" not in domain:
-            yield domain.rstrip(".")
-        elif domain:
+        if domain:
             yield domain_of(domain)
 
 
-def _expired(conn: sqlite3.Connection, settings: MailboxSettings | None) -> set[str]:
+def _expired(conn: Backend, settings: MailboxSettings | None) -> set[str]:
     """Cached answers past their time: MX hosts after ``cache_days``, "no MX" after
     ``no_mx_cache_days``."""
     keep = {
@@ -104,7 +103,7 @@ def _expired(conn: sqlite3.Connection, settings: MailboxSettings | None) -> set[
     return found
 
 
-def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
+def refresh_mx(plan: Plan, conn: Backend) -> Refresh:
     """Look up the MX hosts of company domains not yet in the cache (nor matched by a group's
     domain rule) and store the answers. Only customers added since the last run's scan are
     read, plus the domains whose lookup failed. The caller's transaction decides whether it
@@ -117,9 +116,7 @@ def refresh_mx(plan: Plan, conn: sqlite3.Connection) -> Refresh:
     return report
 
 
-def _refresh_cache(
-    plan: Plan, conn: sqlite3.Connection, report: Refresh
-) -> tuple[Decider | None, list[str]]:
+def _refresh_cache(plan: Plan, conn: Backend, report: Refresh) -> tuple[Decider | None, list[str]]:
     """The MX step proper: the decider as it stood before the new answers and the domains
     answered (None, []: nothing looked up)."""
     settings = plan.mailboxes
@@ -170,12 +167,12 @@ def _refresh_cache(
     return before, [a.domain for a in answers]
 
 
-def classifier(plan: Plan, conn: sqlite3.Connection) -> Classifier:
+def classifier(plan: Plan, conn: Backend) -> Classifier:
     """Domain → group from the plan's groups and the cached MX answers."""
     mx = {domain: tuple(hosts.split()) for domain, hosts in mailbox_store.mx_hosts(conn).items()}
     return Classifier(groups_of(plan), mx)
 
 
-def resolved_domains(conn: sqlite3.Connection) -> set[str]:
+def resolved_domains(conn: Backend) -> set[str]:
     """Domains with a definite answer (MX hosts, or none): the rest fall back to ``other``."""
     return mailbox_store.definite_domains(conn)

@@ -9,11 +9,11 @@ group function used inside the engine's ranking stays in its set-based SQL.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Final
 
-from warmup.store.backends import Executes
+from warmup.store.backends import Backend, Executes
 from warmup.store.outbox import BOUNCED, EMAIL, NEW, SENT
 
 # `mailbox_domains.status`: MX hosts found, the domain has none, the lookup failed (asked again)
@@ -58,50 +58,55 @@ FROM mail GROUP BY grp, day ORDER BY grp, day
 # --- the MX cache ---------------------------------------------------------------------------
 
 
-def customer_domains(conn: sqlite3.Connection, after: int) -> Iterator[str]:
+def customer_domains(conn: Backend, after: int) -> Iterator[str]:
     """The distinct lower-cased text after the first ``@`` of the addresses of customers with
     an id above ``after`` (a quoted ``@`` in the local part leaves an ``@`` in it)."""
     for (domain,) in conn.execute(
-        "SELECT DISTINCT lower(substr(email, instr(email, '@') + 1)) FROM customers WHERE id > ?",
-        (after,),
+        f"SELECT DISTINCT {_raw_domain(conn, 'email')} FROM customers WHERE id > ?", (after,)
     ):
         yield domain
 
 
-def last_customer_id(conn: sqlite3.Connection) -> int:
+def last_customer_id(conn: Backend) -> int:
     """The highest customer id (0: no customers)."""
     (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()
     return int(last)
 
 
-def scanned_up_to(conn: sqlite3.Connection) -> int:
+def scanned_up_to(conn: Backend) -> int:
     """The last customer id a scan for new domains read (0: never scanned)."""
     row = conn.execute("SELECT customer_id FROM mailbox_scans WHERE id = 1").fetchone()
     return int(row[0]) if row else 0
 
 
-def set_scanned_up_to(conn: sqlite3.Connection, customer_id: int) -> None:
+def set_scanned_up_to(conn: Backend, customer_id: int) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO mailbox_scans (id, customer_id) VALUES (1, ?)", (customer_id,)
+        "INSERT INTO mailbox_scans (id, customer_id) VALUES (1, ?) "
+        "ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id",
+        (customer_id,),
     )
 
 
-def meta_value(conn: sqlite3.Connection, key: str) -> str | None:
+def meta_value(conn: Backend, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     value: str | None = None if row is None else row[0]
     return value
 
 
-def set_meta_value(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+def set_meta_value(conn: Backend, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
-def domain_statuses(conn: sqlite3.Connection) -> dict[str, str]:
+def domain_statuses(conn: Backend) -> dict[str, str]:
     """Every cached domain's lookup status."""
     return dict(conn.execute("SELECT domain, status FROM mailbox_domains"))
 
 
-def resolved_before(conn: sqlite3.Connection, status: str, cutoff: str) -> set[str]:
+def resolved_before(conn: Backend, status: str, cutoff: str) -> set[str]:
     """Domains whose ``status`` answer was stored before ``cutoff`` (ISO time)."""
     return {
         d
@@ -112,21 +117,22 @@ def resolved_before(conn: sqlite3.Connection, status: str, cutoff: str) -> set[s
     }
 
 
-def store_answers(conn: sqlite3.Connection, answers: Iterable[tuple[str, str, str, str]]) -> None:
+def store_answers(conn: Backend, answers: Iterable[tuple[str, str, str, str]]) -> None:
     """Store lookups' answers: (domain, status, MX hosts space-separated, resolved at)."""
     conn.executemany(
-        "INSERT OR REPLACE INTO mailbox_domains (domain, status, mx, resolved_at) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT INTO mailbox_domains (domain, status, mx, resolved_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (domain) DO UPDATE SET status = excluded.status, mx = excluded.mx, "
+        "resolved_at = excluded.resolved_at",
         answers,
     )
 
 
-def mx_hosts(conn: sqlite3.Connection) -> dict[str, str]:
+def mx_hosts(conn: Backend) -> dict[str, str]:
     """Domain → its MX hosts, space-separated, for the domains with MX hosts."""
     return dict(conn.execute("SELECT domain, mx FROM mailbox_domains WHERE status = ?", (MX_OK,)))
 
 
-def definite_domains(conn: sqlite3.Connection) -> set[str]:
+def definite_domains(conn: Backend) -> set[str]:
     """Domains with a definite answer (MX hosts, or none)."""
     return {
         d
@@ -138,66 +144,92 @@ def definite_domains(conn: sqlite3.Connection) -> set[str]:
 
 # --- each customer's group (migration 010) ---------------------------------------------------
 
-# The raw domain text of an address as the SQL below reads it (after the first ``@``): the
-# decision per raw text is made in Python once per distinct domain, not once per customer.
-_RAW_DOMAIN = "lower(substr(c.email, instr(c.email, '@') + 1))"
+
+def _raw_domain(conn: Backend, column: str) -> str:
+    """The raw domain text of an address as the SQL here reads it (after the first ``@``): the
+    decision per raw text is made in Python once per distinct domain, not once per customer.
+    PostgreSQL spells SQLite's ``instr`` ``strpos``."""
+    find = "strpos" if conn.dialect == "postgresql" else "instr"
+    return f"lower(substr({column}, {find}({column}, '@') + 1))"
 
 
-def customer_raw_domains(conn: sqlite3.Connection, after: int) -> list[str]:
+@contextmanager
+def _rows_table(
+    conn: Backend, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[object]]
+) -> Iterator[tuple[str, list[object]]]:
+    """``rows`` as a table to join: (its FROM item named ``name``, that item's parameters).
+
+    SQLite loads a temp table. PostgreSQL reads them as arrays through ``unnest`` instead: a
+    temp table here would be the session's first, and the engine's ``temp_buffers`` setting
+    must come before that (warmup.engine.sql)."""
+    if conn.dialect == "postgresql":
+        placeholders = ", ".join(f"?::{kind}[]" for _, kind in columns)
+        names = ", ".join(c for c, _ in columns)
+        arrays: list[object] = [[r[i] for r in rows] for i in range(len(columns))]
+        yield f"unnest({placeholders}) AS {name} ({names})", arrays
+        return
+    conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    conn.execute(
+        f"CREATE TEMP TABLE {name} ("
+        + ", ".join(f"{c} {kind.upper()}" for c, kind in columns)
+        + f", PRIMARY KEY ({columns[0][0]}))"
+    )
+    conn.bulk_load(name, [c for c, _ in columns], (tuple(r) for r in rows))
+    try:
+        yield name, []
+    finally:
+        conn.execute(f"DROP TABLE temp.{name}")
+
+
+def customer_raw_domains(conn: Backend, after: int) -> list[str]:
     """The distinct raw domains of customers with an id above ``after``."""
     return [
         str(raw)
         for (raw,) in conn.execute(
-            f"SELECT DISTINCT {_RAW_DOMAIN} FROM customers c WHERE c.id > ?", (after,)
+            f"SELECT DISTINCT {_raw_domain(conn, 'c.email')} FROM customers c WHERE c.id > ?",
+            (after,),
         )
         if raw is not None
     ]
 
 
 def assign_customers(
-    conn: sqlite3.Connection, after: int, decisions: Iterable[tuple[str, str, str, int]]
+    conn: Backend, after: int, decisions: Iterable[tuple[str, str, str, int]]
 ) -> None:
     """Each customer with an id above ``after`` gets the group its raw domain was decided as:
     ``decisions`` is (raw domain, domain, group, fallback) per raw domain."""
-    conn.execute("DROP TABLE IF EXISTS temp.mailbox_decisions")
-    conn.execute(
-        "CREATE TEMP TABLE mailbox_decisions (raw TEXT PRIMARY KEY, domain TEXT, grp TEXT, "
-        "fallback INTEGER)"
-    )
-    conn.executemany("INSERT INTO mailbox_decisions VALUES (?, ?, ?, ?)", decisions)
-    conn.execute(
-        "INSERT INTO mailbox_customers (customer_id, domain, grp, fallback) "
-        "SELECT c.id, d.domain, d.grp, d.fallback FROM customers c "
-        f"JOIN mailbox_decisions d ON d.raw = {_RAW_DOMAIN} WHERE c.id > ? "
-        "ON CONFLICT (customer_id) DO UPDATE SET domain = excluded.domain, grp = excluded.grp, "
-        "fallback = excluded.fallback",
-        (after,),
-    )
-    conn.execute("DROP TABLE temp.mailbox_decisions")
+    columns = [("raw", "text"), ("domain", "text"), ("grp", "text"), ("fallback", "integer")]
+    with _rows_table(conn, "d", columns, list(decisions)) as (table, params):
+        conn.execute(
+            "INSERT INTO mailbox_customers (customer_id, domain, grp, fallback) "
+            f"SELECT c.id, d.domain, d.grp, d.fallback FROM customers c JOIN {table} "
+            f"ON d.raw = {_raw_domain(conn, 'c.email')} WHERE c.id > ? "
+            "ON CONFLICT (customer_id) DO UPDATE SET domain = excluded.domain, "
+            "grp = excluded.grp, fallback = excluded.fallback",
+            (*params, after),
+        )
 
 
-def regroup_domains(conn: sqlite3.Connection, changes: Iterable[tuple[str, str, int]]) -> None:
+def regroup_domains(conn: Backend, changes: Iterable[tuple[str, str, int]]) -> None:
     """The customers of domains whose decision changed get the new one: (domain, group,
     fallback) per domain."""
     rows = list(changes)
     if not rows:
         return
-    conn.execute("DROP TABLE IF EXISTS temp.mailbox_changes")
-    conn.execute(
-        "CREATE TEMP TABLE mailbox_changes (domain TEXT PRIMARY KEY, grp TEXT, fallback INTEGER)"
-    )
-    conn.executemany("INSERT INTO mailbox_changes VALUES (?, ?, ?)", rows)
-    conn.execute(
-        "UPDATE mailbox_customers SET "
-        "grp = (SELECT t.grp FROM mailbox_changes t WHERE t.domain = mailbox_customers.domain), "
-        "fallback = (SELECT t.fallback FROM mailbox_changes t "
-        "WHERE t.domain = mailbox_customers.domain) "
-        "WHERE domain IN (SELECT domain FROM mailbox_changes)"
-    )
-    conn.execute("DROP TABLE temp.mailbox_changes")
+    columns = [("domain", "text"), ("grp", "text"), ("fallback", "integer")]
+    with _rows_table(conn, "t", columns, rows) as (table, params):
+        # a correlated UPDATE: one text for both engines
+        conn.execute(
+            f"UPDATE mailbox_customers SET "
+            f"grp = (SELECT t.grp FROM {table} WHERE t.domain = mailbox_customers.domain), "
+            f"fallback = (SELECT t.fallback FROM {table} "
+            "WHERE t.domain = mailbox_customers.domain) "
+            f"WHERE domain IN (SELECT t.domain FROM {table})",
+            params * 3,
+        )
 
 
-def forget_customer_groups(conn: sqlite3.Connection) -> None:
+def forget_customer_groups(conn: Backend) -> None:
     """Every customer's group is decided again (the plan's groups changed)."""
     conn.execute("DELETE FROM mailbox_customers")
 
@@ -205,7 +237,7 @@ def forget_customer_groups(conn: sqlite3.Connection) -> None:
 # --- the days' groups -----------------------------------------------------------------------
 
 
-def replace_day(conn: sqlite3.Connection, day: int, groups: Iterable[DayGroup]) -> None:
+def replace_day(conn: Backend, day: int, groups: Iterable[DayGroup]) -> None:
     """Record ``day``'s groups in place of any recorded before (inside the caller's
     transaction)."""
     conn.execute("DELETE FROM mailbox_days WHERE day = ?", (day,))
