@@ -64,7 +64,9 @@ class LeasedDrain(EmailDrain):
         self.lease_batch = 2 * max(1, self.provider.max_connections)
 
     def _now(self) -> datetime:
-        return datetime.now(UTC)
+        # The drain's clock: the real one, or a rehearsal's (`warmup worker --now`), which
+        # moves at the real pace so leases still pass.
+        return self.clock()
 
     def recover(self) -> None:
         """Only rows whose worker's lease passed: other workers are alive and sending."""
