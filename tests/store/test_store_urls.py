@@ -5,6 +5,7 @@ would turn into the host ``db``), a password in the URL. Each is refused as inva
 
 from __future__ import annotations
 
+import socket
 from contextlib import closing
 from pathlib import Path
 
@@ -61,3 +62,17 @@ def test_validate_names_the_plans_store_line(
     assert result.exit_code == 2, result.output
     line = next(n for n, text in enumerate(plan.read_text().splitlines(), 1) if "store:" in text)
     assert f"plan.yaml:{line}:" in result.output and "names no host" in result.output
+
+
+def test_a_server_that_is_down_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    plan = write_plan(tmp_path)
+    monkeypatch.setenv("WARMUP_STORE", f"postgresql://postgres@127.0.0.1:{port}/acme")
+    result = runner.invoke(app, ["status", str(plan)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: cannot open store"), result.output
+    assert result.output.count("\n") == 1 and "createdb" in result.output
