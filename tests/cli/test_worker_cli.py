@@ -8,6 +8,7 @@ import json
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -87,3 +88,16 @@ def test_worker_now_garbage_is_invalid_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["worker", plan, "--now", "garbage"])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["worker", "sync", "explain"])
+@pytest.mark.parametrize("day", ["0", "2"])
+def test_a_day_outside_the_plan_is_invalid_input(tmp_path: Path, command: str, day: str) -> None:
+    plan = str(write_plan(tmp_path))  # one day
+    args = [command, plan, "--day", day]
+    if command == "explain":
+        args.insert(2, "user0@example.com")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"day {day} is not in plan worker-cli: it has days 1–1" in result.output
+    assert not (tmp_path / "out").exists()

@@ -42,10 +42,12 @@ def register(app: typer.Typer) -> None:
         from warmup.app.day import rehearsal_clock
         from warmup.dispatch.worker import run_worker
         from warmup.plan import load_plan
-        from warmup.plan.calendar import parse_moment
+        from warmup.plan.calendar import parse_moment, require_day
         from warmup.store import open_store
 
         loaded = load_plan(plan)
+        if day is not None:
+            require_day(loaded.plan, day)
         clock = rehearsal_clock(parse_moment(now, loaded.plan.timezone)) if now else None
         store = open_store(loaded.store_path, create=False)
         try:
