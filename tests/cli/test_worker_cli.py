@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from warmup.cli import app
+from warmup.email.sink import smtp_sink
 from warmup.plan import load_plan
 from warmup.store import open_store
 
@@ -23,7 +24,7 @@ DUE = "2030-01-01T09:00:00+00:00"  # the day's send time, years after the real c
 runner = CliRunner()
 
 
-def write_plan(folder: Path) -> Path:
+def write_plan(folder: Path, new: dict[str, object] | None = None, count: int = 3) -> Path:
     plan = {
         "name": "worker-cli",
         "timezone": "Europe/Prague",
@@ -33,7 +34,7 @@ def write_plan(folder: Path) -> Path:
         "sender": {"from": "Acme News <news@send.acme.example>", "reply_to": "care@acme.example"},
         "unsubscribe": {"url": "https://acme.example/unsubscribe"},
         "providers": {
-            "new": {"kind": "file", "directory": str(folder / "out")},
+            "new": new or {"kind": "file", "directory": str(folder / "out")},
             "klaviyo": {"exclusion_list": {"name": "x"}, "unsubscribe_list": {"name": "u"}},
         },
         "schedule": {"days": [{"day": 1, "new": 3, "template": "day-01"}]},
@@ -43,7 +44,7 @@ def write_plan(folder: Path) -> Path:
     with closing(open_store(load_plan(path).store_path)) as store:
         db = store.backend
         with db.transaction():
-            for i in range(3):
+            for i in range(count):
                 email = f"user{i}@example.com"
                 (cid,) = db.execute(
                     "INSERT INTO customers (email, first_name, created_at, updated_at) "
@@ -101,3 +102,33 @@ def test_a_day_outside_the_plan_is_invalid_input(tmp_path: Path, command: str, d
     assert result.exit_code == 2, result.output
     assert f"day {day} is not in plan worker-cli: it has days 1–1" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_slow_hand_over_outlives_a_short_lease_without_false_uncertain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that takes longer to answer than the lease: the worker's own lease loop (and
+    any peer's) must not take the message in flight for a dead worker's and mark it uncertain;
+    the `sending` lease covers the provider's timeout."""
+    monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "test-secret-0123456789abcdef")
+    with smtp_sink() as sink:
+        sink.data_delay = 2.5
+        smtp = {
+            "kind": "smtp",
+            "host": "127.0.0.1",
+            "port": sink.port,
+            "tls": "none",
+            "max_connections": 2,
+            "timeout_seconds": 10,
+        }
+        plan = str(write_plan(tmp_path, smtp, count=12))
+        result = runner.invoke(
+            app, ["worker", plan, "--day", "1", "--lease-seconds", "1", "--now", "2030-01-01T10:05"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "12 sent" in result.output and "0 uncertain" in result.output, result.output
+        assert "mid-delivery" not in result.output, result.output
+        assert sink.count == 12
+    with closing(open_store(load_plan(Path(plan)).store_path)) as store:
+        errors = store.backend.execute("SELECT last_error FROM outbox").fetchall()
+    assert [e for (e,) in errors if e] == []
