@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from warmup.errors import LockHeld, StoreError
+from warmup.errors import InvalidInput, LockHeld, StoreError
 from warmup.store import SCHEMA_VERSION, open_store, store_path_for
 from warmup.store.backends import store_location as restore_location
 
@@ -154,7 +154,7 @@ def test_code_not_yet_on_the_seam_says_so(postgres_url: str) -> None:
 
 
 def test_url_with_password_is_refused() -> None:
-    with pytest.raises(StoreError, match="password") as raised:
+    with pytest.raises(InvalidInput, match="password") as raised:
         open_store("postgresql://postgres:hunter2@127.0.0.1:5432/x")
     assert "PGPASSWORD" in raised.value.render()
     assert "hunter2" not in raised.value.render()

@@ -20,8 +20,11 @@ def register(app: typer.Typer) -> None:
         """Why a customer was or was not mailed on a day: the path and the reasons."""
         from warmup.engine import explain as explain_journey
         from warmup.plan import load_plan
+        from warmup.plan.calendar import require_day
 
-        result = explain_journey(load_plan(plan), day, email)
+        loaded = load_plan(plan)
+        require_day(loaded.plan, day)
+        result = explain_journey(loaded, day, email)
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         else:

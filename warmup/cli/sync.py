@@ -52,9 +52,11 @@ def register(app: typer.Typer) -> None:
         """Drive unfinished, failed and on-hold Klaviyo actions again; keep the lists exact."""
         from warmup.app.sync import sync as sync_day
         from warmup.plan import load_plan
-        from warmup.plan.calendar import parse_moment
+        from warmup.plan.calendar import parse_moment, require_day
 
         loaded = load_plan(plan)
+        if day is not None:
+            require_day(loaded.plan, day)
         clock = parse_moment(now, loaded.plan.timezone) if now else None
         report = sync_day(
             loaded,

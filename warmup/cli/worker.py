@@ -28,15 +28,27 @@ def register(app: typer.Typer) -> None:
             "--resend-uncertain",
             help="Also send messages whose outcome a crash left unknown (may duplicate).",
         ),
+        now: str | None = typer.Option(
+            None,
+            "--now",
+            metavar="TIMESTAMP",
+            help="Set the clock (rehearsals, as `warmup run --now`): 2026-12-03T10:05 in the "
+            "plan's time zone, or with an offset; it moves on at the real pace from there.",
+        ),
     ) -> None:
         """Drain the plan's email outbox alongside any other workers sharing its store (run
         several, on several hosts, after `warmup run --no-dispatch`); the plan's send rate is
         shared by all of them."""
+        from warmup.app.day import rehearsal_clock
         from warmup.dispatch.worker import run_worker
         from warmup.plan import load_plan
+        from warmup.plan.calendar import parse_moment, require_day
         from warmup.store import open_store
 
         loaded = load_plan(plan)
+        if day is not None:
+            require_day(loaded.plan, day)
+        clock = rehearsal_clock(parse_moment(now, loaded.plan.timezone)) if now else None
         store = open_store(loaded.store_path, create=False)
         try:
             report = run_worker(
@@ -45,6 +57,7 @@ def register(app: typer.Typer) -> None:
                 day=day,
                 lease_seconds=lease_seconds,
                 resend_uncertain=resend_uncertain,
+                clock=clock,
             )
         finally:
             store.close()

@@ -62,9 +62,17 @@ class LeasedDrain(EmailDrain):
         # Rows are leased a few at a time: enough to keep every connection busy, few enough
         # that a dead worker's lease holds back little.
         self.lease_batch = 2 * max(1, self.provider.max_connections)
+        # A hand-over may take as long as the provider's timeout allows (a server slow to
+        # answer DATA: the socket timeout applies to each step, so twice it, and a margin).
+        # The `sending` row's lease covers that, or this worker's own lease loop, or a peer's,
+        # would take the message in flight for a dead worker's and mark it uncertain.
+        timeout = getattr(self.loaded.plan.providers.new, "timeout_seconds", None) or 0.0
+        self.handover = max(self.lease, timedelta(seconds=2 * float(timeout) + 5.0))
 
     def _now(self) -> datetime:
-        return datetime.now(UTC)
+        # The drain's clock: the real one, or a rehearsal's (`warmup worker --now`), which
+        # moves at the real pace so leases still pass.
+        return self.clock()
 
     def recover(self) -> None:
         """Only rows whose worker's lease passed: other workers are alive and sending."""
@@ -103,7 +111,10 @@ class LeasedDrain(EmailDrain):
         now = self._now()
         with self.writer.use() as outbox:
             return EmailLeases(outbox.store, self.leases.worker).claim(
-                row_id, now=_precise(now), until=_precise(now + self.lease), sendable=self.sendable
+                row_id,
+                now=_precise(now),
+                until=_precise(now + self.handover),
+                sendable=self.sendable,
             )
 
     def next_retry_in(self) -> float | None:

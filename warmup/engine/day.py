@@ -35,7 +35,14 @@ from warmup.guardrails import check_guardrails, evaluate_guardrails
 from warmup.mailboxes.allocation import group_report
 from warmup.mailboxes.cache import Refresh, refresh_mx
 from warmup.plan import LoadedPlan
-from warmup.plan.calendar import dates_after, day_date, local_date, local_time, occupied_until
+from warmup.plan.calendar import (
+    dates_after,
+    day_date,
+    local_date,
+    local_time,
+    occupied_until,
+    require_day,
+)
 from warmup.store import Store, days, now_iso, open_store
 from warmup.store.outbox import Outbox
 from warmup.wallclock import say, shifted_times
@@ -97,11 +104,7 @@ class DayRun:
     # 1. load ---------------------------------------------------------------------------
     def load(self) -> None:
         plan = self.loaded.plan
-        if not 1 <= self.day <= plan.day_count:
-            raise InvalidInput(
-                f"day {self.day} is not in plan {plan.name}: it has days 1–{plan.day_count}",
-                hint="pass --day between those",
-            )
+        require_day(plan, self.day)
         conn = self.store.backend
         rows = days.states(conn)
         row = rows.get(self.day)

@@ -13,7 +13,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from warmup import clock
+from warmup.errors import InvalidInput
 from warmup.plan.models import WEEKDAYS, Plan
+
+
+def require_day(plan: Plan, day: int) -> None:
+    """Refuse (exit 2) a day the plan does not have, before anything is read or sent."""
+    if not 1 <= day <= plan.day_count:
+        raise InvalidInput(
+            f"day {day} is not in plan {plan.name}: it has days 1–{plan.day_count}",
+            hint="pass --day between those",
+        )
 
 
 def is_sending_date(plan: Plan, when: date) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from warmup.errors import Issue, PlanError
+from warmup.errors import InvalidInput, Issue, PlanError
 from warmup.plan import consent_rules, properties, seed_rules
 from warmup.plan.graph import check_graph
 from warmup.plan.models import Plan
@@ -148,8 +148,14 @@ def load_plan(path: Path | str, *, env: Mapping[str, str] | None = None) -> Load
             issues += check_templates(
                 plan, scenario, templates_dir, path, positioned, scenario_positions
             )
-    store_path = store_path_for(path, plan.store, env=env)
-    issues += _store_issues(store_path, path, positioned, from_env=bool(env.get(STORE_ENV)))
+    from_env = bool(env.get(STORE_ENV))
+    try:
+        store_path = store_path_for(path, plan.store, env=env)
+    except InvalidInput as exc:  # a URL of another engine, no host, a password in it
+        line, col = (None, None) if from_env else positioned.where(("store",)) or (None, None)
+        issues.append(Issue(STORE_ENV if from_env else path, line, col, exc.message, exc.hint))
+        raise PlanError(issues) from None
+    issues += _store_issues(store_path, path, positioned, from_env=from_env)
     if issues or scenario is None:
         raise PlanError(issues)
     return LoadedPlan(

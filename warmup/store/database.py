@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from warmup.clock import now
 from warmup.errors import LockHeld, StoreError, StoreMissing
-from warmup.store.backends import Backend, Dialect, is_postgres_url, open_backend, store_location
+from warmup.store.backends import (
+    Backend,
+    Dialect,
+    check_location,
+    is_postgres_url,
+    open_backend,
+    store_location,
+)
 from warmup.store.migrations import MIGRATIONS, RENAMED
 
 if TYPE_CHECKING:
@@ -38,8 +45,10 @@ def store_path_for(
     ``open_store`` restores it (backends.store_location)."""
     override = (os.environ if env is None else env).get(STORE_ENV)
     if override:
+        check_location(override)
         return Path(override)
     if configured:
+        check_location(configured)
         if is_postgres_url(configured):
             return Path(configured)
         path = Path(configured)

@@ -79,8 +79,10 @@ class PostgresBackend(Backend):
                 url, autocommit=True, connect_timeout=10
             )
         except psycopg.Error as exc:
+            # libpq's message can run over lines ("…Connection refused\n\tIs the server
+            # running…"): one line, so the CLI prints it as one "error: …" with its hint.
             raise StoreError(
-                f"cannot open store {url}: {str(exc).strip()}",
+                f"cannot open store {url}: {' '.join(str(exc).split())}",
                 hint="check that the server runs and the database exists "
                 "(createdb <name>); a password goes in PGPASSWORD, not in the URL",
             ) from None
