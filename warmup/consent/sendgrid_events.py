@@ -106,7 +106,10 @@ def parse(body: bytes) -> list[IncomingEvent]:
         stamp = item.get("timestamp")
         if not isinstance(stamp, int) or isinstance(stamp, bool):
             raise BadWebhook(400, f"[{index}].timestamp is not a Unix time")
-        occurred = datetime.fromtimestamp(stamp, UTC).isoformat()
+        try:
+            occurred = datetime.fromtimestamp(stamp, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            raise BadWebhook(400, f"[{index}].timestamp is not a Unix time") from None
         event_id = str(item.get("sg_event_id") or "")
         email = str(item.get("email") or "")
         problem = check_event(event_id, kind, email, occurred, types=PROVIDER_EVENT_TYPES)
