@@ -162,6 +162,14 @@ def _recipients(items: Any) -> list[str]:
 def ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
     """The bounce/complaint/delivery/unsubscribe events of one SES notification."""
     try:
+        return _ses_events(message)
+    except (AttributeError, TypeError):
+        # A list or string where SES writes an object: a 400, not a 500 from warmup serve.
+        raise BadWebhook(400, "the SES notification does not have SES's shape") from None
+
+
+def _ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
+    try:
         body = json.loads(message["Message"])
     except (TypeError, json.JSONDecodeError):
         raise BadWebhook(400, "the SNS Message is not an SES notification (JSON)") from None
