@@ -62,6 +62,8 @@ def _checks(plan: Path) -> tuple[int, dict[str, dict[str, object]]]:
     result = runner.invoke(app, ["check", str(plan), "--json"])
     assert "Traceback" not in result.output and "unexpected" not in result.output, result.output
     document = json.loads(result.stdout)
+    names = [c["name"] for c in document["checks"]]
+    assert len(names) == len(set(names)), names
     return result.exit_code, {c["name"]: c for c in document["checks"]}
 
 
@@ -79,6 +81,7 @@ def test_ses_account_is_read_and_bad_credentials_fail_its_line(
     assert code == 0, checks
     assert checks["ses"]["ok"] and "us-east-1" in str(checks["ses"]["detail"])
     assert "AWS_ACCESS_KEY_ID" in {n.removeprefix("env ") for n in checks}
+    assert checks["env WARMUP_UNSUBSCRIBE_SECRET"]["ok"]
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong" * 8)
     code, checks = _checks(plan)
     assert code == 1 and not checks["ses"]["ok"]
@@ -95,11 +98,17 @@ def test_sendgrid_key_is_tried_without_sending(
     monkeypatch.setenv("KLAVIYO_API_KEY", klaviyo.api_key)
     monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "s" * 40)
     monkeypatch.setenv("SENDGRID_API_KEY", sendgrid.api_key)
+    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", sendgrid.public_key)
     plan = _plan(tmp_path, klaviyo, {"kind": "sendgrid", "base_url": sendgrid.base_url})
     code, checks = _checks(plan)
     assert code == 0, checks
     assert checks["sendgrid"]["ok"] and sendgrid.app.accepted == 0
     assert "env SENDGRID_API_KEY" in checks
+    assert checks["env SENDGRID_WEBHOOK_PUBLIC_KEY"]["ok"]
+    monkeypatch.delenv("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    code, checks = _checks(plan)
+    assert code == 1 and not checks["env SENDGRID_WEBHOOK_PUBLIC_KEY"]["ok"]
+    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", sendgrid.public_key)
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.wrong.key")
     code, checks = _checks(plan)
     assert code == 1 and not checks["sendgrid"]["ok"]

@@ -64,12 +64,19 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
         for name in (new.username_env, new.password_env):
             if name:
                 need(name, "SMTP AUTH")
-    if isinstance(new, SesProvider) and new.credentials == "env":
-        for name in (new.access_key_id_env, new.secret_access_key_env, new.session_token_env):
-            if name:
-                need(name, "AWS credentials for SES")
-    if isinstance(new, SendGridProvider):
-        need(new.api_key_env, "the SendGrid API key, mail.send scope")
+    elif isinstance(new, SesProvider | SendGridProvider):
+        need(plan.unsubscribe.secret_env, "signs unsubscribe links; `warmup serve` needs it too")
+        if isinstance(new, SesProvider) and new.credentials == "env":
+            for name in (new.access_key_id_env, new.secret_access_key_env, new.session_token_env):
+                if name:
+                    need(name, "AWS credentials for SES")
+        if isinstance(new, SendGridProvider):
+            need(new.api_key_env, "the SendGrid API key, mail.send scope")
+            need(
+                plan.events.sendgrid.public_key_env,
+                "verifies SendGrid's signed Event Webhook; without it `warmup serve` refuses "
+                "SendGrid's events and the guardrails see no bounces",
+            )
     else:
         secret = plan.unsubscribe.secret_env
         checks.append(
