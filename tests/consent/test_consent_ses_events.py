@@ -175,3 +175,36 @@ def test_a_sandbox_started_before_serve_keeps_asking_until_confirmed(
         assert topic.confirmed and released == [5]
         assert topic.flush()
         assert len(_events(loaded)) == 5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sns.us-east-1.amazonaws.com:99999/x.pem",
+        "https://sns.us-east-1.amazonaws.com:abc/x.pem",
+        "https://[::1/x.pem",
+    ],
+)
+def test_a_malformed_certificate_url_is_untrusted_not_an_error(url: str) -> None:
+    # urlparse raises ValueError on these (port out of range, not a number, an open bracket);
+    # warmup serve answered the forged message with a 500.
+    assert not trusted_url(url, (), certificate=True)
+    assert not trusted_url(url, (), certificate=False)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"eventType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": ["a"]}},
+        {"eventType": "Bounce", "bounce": [1]},
+        {"eventType": "Delivery", "delivery": {"recipients": ["a@b.com"]}, "mail": [1]},
+        {"eventType": "Subscription", "subscription": "x"},
+    ],
+)
+def test_a_notification_of_another_shape_is_a_400(body: dict[str, object]) -> None:
+    from warmup.consent.sns import ses_events
+    from warmup.consent.webhooks import BadWebhook
+
+    with pytest.raises(BadWebhook) as caught:
+        ses_events({"Message": json.dumps(body), "MessageId": "m"})
+    assert caught.value.status == 400

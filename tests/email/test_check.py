@@ -74,6 +74,8 @@ def test_everything_in_place_passes(ready: Path, sandbox: RunningSandbox, relay:
     assert "does not exist yet: day 1 creates it" in result.output
     assert sandbox.api_key not in result.output and "pw" not in result.output.split()
     document = json.loads(runner.invoke(app, ["check", str(ready), "--json"]).stdout)
+    names = [c["name"] for c in document["checks"]]
+    assert len(names) == len(set(names)), names  # each variable once
     assert document["ok"] is True and {c["name"] for c in document["checks"]} >= {
         "klaviyo",
         "klaviyo scopes",

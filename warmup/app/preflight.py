@@ -19,7 +19,14 @@ from typing import Any
 
 from warmup.errors import KlaviyoError, StoreError, WarmupError
 from warmup.plan import LoadedPlan
-from warmup.plan.models import ConsentListRef, FileProvider, ListRef, SmtpProvider
+from warmup.plan.models import (
+    ConsentListRef,
+    FileProvider,
+    ListRef,
+    SendGridProvider,
+    SesProvider,
+    SmtpProvider,
+)
 from warmup.store import customers as stored_customers
 from warmup.store.backends import is_postgres_url, store_location
 
@@ -58,6 +65,19 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
         for name in (new.username_env, new.password_env):
             if name:
                 need(name, "SMTP AUTH")
+    elif isinstance(new, SesProvider | SendGridProvider):
+        need(plan.unsubscribe.secret_env, "signs unsubscribe links; `warmup serve` needs it too")
+        if isinstance(new, SesProvider) and new.credentials == "env":
+            for name in (new.access_key_id_env, new.secret_access_key_env, new.session_token_env):
+                if name:
+                    need(name, "AWS credentials for SES")
+        if isinstance(new, SendGridProvider):
+            need(new.api_key_env, "the SendGrid API key, mail.send scope")
+            need(
+                plan.events.sendgrid.public_key_env,
+                "verifies SendGrid's signed Event Webhook; without it `warmup serve` refuses "
+                "SendGrid's events and the guardrails see no bounces",
+            )
     else:
         secret = plan.unsubscribe.secret_env
         checks.append(
@@ -235,6 +255,10 @@ def _provider_check(loaded: LoadedPlan) -> Check:
             if ok
             else f"file: {directory} cannot be written — point directory: at a writable folder",
         )
+    if isinstance(new, SesProvider):
+        return _ses_check(loaded, new)
+    if isinstance(new, SendGridProvider):
+        return _sendgrid_check(loaded, new)
     from warmup.dispatch.email import provider_for
     from warmup.providers.smtp import SmtpProvider as Smtp
 
@@ -247,6 +271,61 @@ def _provider_check(loaded: LoadedPlan) -> Check:
     except WarmupError as exc:
         return Check("smtp", False, exc.render())
     return Check("smtp", True, f"{where}: {said}")
+
+
+def _ses_check(loaded: LoadedPlan, new: SesProvider) -> Check:
+    """GetAccount, signed with the plan's credentials: it changes nothing."""
+    from warmup.dispatch.email import provider_for
+    from warmup.providers.ses import SesProvider as Ses
+
+    try:
+        provider = provider_for(loaded)
+        assert isinstance(provider, Ses)
+        rate = provider.rate_per_second
+    except WarmupError as exc:
+        return Check("ses", False, exc.render())
+    account = provider.account
+    production = account.get("ProductionAccessEnabled")
+    where = (
+        "production access" if production is not False else "SES sandbox: verified recipients only"
+    )
+    return Check(
+        "ses",
+        True,
+        f"{new.region}: sending enabled, {rate:g} messages/s ({where}); "
+        f"configuration set {new.configuration_set or 'none'} not checked",
+    )
+
+
+def _sendgrid_check(loaded: LoadedPlan, new: SendGridProvider) -> Check:
+    """An empty Mail Send: SendGrid checks the key (401/403) before the body (400), so a 400
+    means the key may send and nothing was sent."""
+    import httpx
+
+    key = loaded.setting(new.api_key_env)
+    if not key:
+        return Check("sendgrid", False, f"{new.api_key_env} is not set — export it")
+    try:
+        reply = httpx.post(
+            f"{new.base_url}/v3/mail/send",
+            json={},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=new.timeout_seconds,
+        )
+    except httpx.HTTPError as exc:
+        return Check("sendgrid", False, f"cannot reach {new.base_url}: {exc}")
+    if reply.status_code == 400:
+        return Check("sendgrid", True, f"{new.base_url}: the key is accepted for Mail Send")
+    if reply.status_code in (401, 403):
+        return Check(
+            "sendgrid",
+            False,
+            f"{new.base_url} answered {reply.status_code}: the key in {new.api_key_env} is "
+            "refused or lacks the mail.send scope — make a key with Mail Send access",
+        )
+    return Check(
+        "sendgrid", False, f"{new.base_url} answered {reply.status_code} to an empty Mail Send"
+    )
 
 
 def _settings_check(loaded: LoadedPlan) -> list[Check]:

@@ -73,7 +73,9 @@ def verify(
 
     if not signature or not timestamp:
         raise BadWebhook(401, f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER}")
-    if not timestamp.isdigit():
+    # ASCII digits only (str.isdigit takes "²", which int() refuses), and few enough to be a
+    # time: a 400-digit number overflows the comparison with time.time().
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise BadWebhook(401, f"{TIMESTAMP_HEADER} is not a Unix time")
     if abs((now if now is not None else time.time()) - int(timestamp)) > tolerance:
         raise BadWebhook(401, f"{TIMESTAMP_HEADER} is more than {tolerance} s from now")
@@ -104,7 +106,10 @@ def parse(body: bytes) -> list[IncomingEvent]:
         stamp = item.get("timestamp")
         if not isinstance(stamp, int) or isinstance(stamp, bool):
             raise BadWebhook(400, f"[{index}].timestamp is not a Unix time")
-        occurred = datetime.fromtimestamp(stamp, UTC).isoformat()
+        try:
+            occurred = datetime.fromtimestamp(stamp, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            raise BadWebhook(400, f"[{index}].timestamp is not a Unix time") from None
         event_id = str(item.get("sg_event_id") or "")
         email = str(item.get("email") or "")
         problem = check_event(event_id, kind, email, occurred, types=PROVIDER_EVENT_TYPES)

@@ -45,10 +45,14 @@ def trusted_url(url: str, prefixes: Sequence[str], *, certificate: bool) -> bool
     """An SNS host over https (a ``.pem`` path for a certificate), or a prefix a test trusts."""
     if any(url.startswith(prefix) for prefix in prefixes if prefix):
         return True
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        port = parsed.port  # raises on a port out of range or not a number
+    except ValueError:
+        return False
     if parsed.scheme != "https" or not _SNS_HOST.match(parsed.hostname or ""):
         return False
-    return parsed.port in (None, 443) and (not certificate or parsed.path.endswith(".pem"))
+    return port in (None, 443) and (not certificate or parsed.path.endswith(".pem"))
 
 
 def string_to_sign(message: dict[str, Any]) -> bytes:
@@ -157,6 +161,14 @@ def _recipients(items: Any) -> list[str]:
 
 def ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
     """The bounce/complaint/delivery/unsubscribe events of one SES notification."""
+    try:
+        return _ses_events(message)
+    except (AttributeError, TypeError):
+        # A list or string where SES writes an object: a 400, not a 500 from warmup serve.
+        raise BadWebhook(400, "the SES notification does not have SES's shape") from None
+
+
+def _ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
     try:
         body = json.loads(message["Message"])
     except (TypeError, json.JSONDecodeError):

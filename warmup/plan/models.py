@@ -752,6 +752,9 @@ class Guardrails(StrictModel):
         )
 
 
+_TRUST_PREFIX = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?/")
+
+
 class SnsSettings(StrictModel):
     """Amazon SNS notifications (SES bounces, complaints, deliveries) at ``/webhooks/ses``."""
 
@@ -761,6 +764,20 @@ class SnsSettings(StrictModel):
     # trusted besides SNS's own https://sns.<region>.amazonaws.com hosts (the sandbox's
     # http://127.0.0.1:PORT/). Never set it for a real account.
     trust_url_prefixes_for_tests: list[str] = []
+
+    @field_validator("trust_url_prefixes_for_tests")
+    @classmethod
+    def _prefixes_end_in_a_path(cls, values: list[str]) -> list[str]:
+        # A URL is trusted when it starts with a prefix, so the prefix must reach the path:
+        # ``http`` would trust any URL, ``http://127.0.0.1:8711`` also
+        # ``http://127.0.0.1:8711@evil.example/``.
+        for value in values:
+            if not _TRUST_PREFIX.match(value):
+                raise ValueError(
+                    f"{value!r} is not a URL prefix up to a path — write the sandbox's base URL "
+                    "with its slash, like http://127.0.0.1:8711/"
+                )
+        return values
 
 
 class SendGridEventSettings(StrictModel):

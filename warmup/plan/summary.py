@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from warmup.plan.loader import LoadedPlan
-from warmup.plan.models import NewProvider, SendGridProvider, SesProvider, SmtpProvider
+from warmup.plan.models import (
+    NewProvider,
+    SendGridProvider,
+    SendWindowSettings,
+    SesProvider,
+    SmtpProvider,
+)
 from warmup.plan.scenario import WebhookNode
 
 
@@ -90,6 +96,12 @@ def _guardrails(loaded: LoadedPlan) -> list[str]:
     return lines
 
 
+def _window(window: SendWindowSettings | None) -> str:
+    if window is None:
+        return ""
+    return f", mail spread {window.start}–{window.end} ({window.shape})"
+
+
 def summarize(loaded: LoadedPlan) -> str:
     plan = loaded.plan
     new = plan.providers.new
@@ -99,7 +111,7 @@ def summarize(loaded: LoadedPlan) -> str:
         f"  scenario   {loaded.scenario.name} ({loaded.scenario_path}, "
         f"{len(loaded.scenario.nodes)} nodes)",
         f"  days       {plan.day_count}, day 1 on {plan.start_date} ({plan.timezone}), "
-        f"send time {plan.schedule.send_time}",
+        f"send time {plan.schedule.send_time}" + _window(plan.schedule.send_window),
         f"  new        {new.kind}" + _new_provider(new),
         f"  klaviyo    {klaviyo.base_url} (key from ${klaviyo.api_key_env}, revision "
         f"{klaviyo.revision}, {klaviyo.list_mode})",

@@ -48,6 +48,10 @@ _TAG_MARK = "[%wu"
 _PERSONALIZATION = re.compile(r"^personalizations\.(\d+)")
 
 
+# The longest a 429 waits for its X-RateLimit-Reset (SendGrid counts per second or minute).
+_MAX_RESET_WAIT = 60.0
+
+
 @dataclass(frozen=True)
 class SendGridSettings:
     api_key: str = field(repr=False)
@@ -253,7 +257,11 @@ class SendGridSession:
             return None
         if status == 429:
             reset = reply.headers.get("X-RateLimit-Reset", "")
-            until = float(reset) if reset.isdigit() else time.time() + 1.0
+            now = time.time()
+            # A Unix time in ASCII digits, at most a minute away (SendGrid's windows are per
+            # second or minute): "²" passes isdigit, 400 digits make an infinite wait.
+            plausible = reset.isascii() and reset.isdigit() and len(reset) <= 12
+            until = min(float(reset), now + _MAX_RESET_WAIT) if plausible else now + 1.0
             self._later(chunk, outcome, until, _describe(reply))
             return until
         if status >= 500:

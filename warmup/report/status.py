@@ -138,6 +138,14 @@ def _mails_at(loaded: LoadedPlan, day: DayRow) -> str:
     return show(moment, plan.timezone, with_zone=False)[11:]
 
 
+def _spread(loaded: LoadedPlan) -> str:
+    """The send window the day's mail is paced over, if the plan has one."""
+    window = loaded.plan.schedule.send_window
+    if window is None:
+        return ""
+    return f", spread over {window.start}–{window.end} ({window.shape})"
+
+
 def next_action(
     loaded: LoadedPlan,
     store: Store,
@@ -216,7 +224,8 @@ def next_action(
     if now < starts:
         return (
             f"day {day.day} can run after {show(starts, tz)} "
-            f"(mails at {_mails_at(loaded, day)}): warmup run {plan_arg} --day {day.day}"
+            f"(mails at {_mails_at(loaded, day)}{_spread(loaded)}): "
+            f"warmup run {plan_arg} --day {day.day}"
         )
     if day.status == "late":
         # Its whole date has passed: the run will say which dates the later days now take.
@@ -225,7 +234,7 @@ def next_action(
             f"mails at once and the later days move along): warmup run {plan_arg} --day {day.day}"
         )
     return (
-        f"day {day.day} is due (mails at {_mails_at(loaded, day)} {tz}): "
+        f"day {day.day} is due (mails at {_mails_at(loaded, day)} {tz}{_spread(loaded)}): "
         f"warmup run {plan_arg} --day {day.day}"
     )
 

@@ -80,8 +80,10 @@ class SendGridSandboxConfig:
     faults: float = 0.0
     seed: int | None = None
     keep_messages: bool = False
-    # Events per webhook POST (SendGrid batches them too).
+    # Events per webhook POST (SendGrid batches them too), and the longest a partial batch
+    # waits before it is posted anyway (SendGrid: every 30 s or when a batch is full).
     events_per_post: int = 500
+    events_max_wait_seconds: float = 30.0
 
     @property
     def rate(self) -> float:
@@ -97,7 +99,7 @@ class SandboxError(Exception):
 class EventHook:
     """SendGrid's Event Webhook: signed batches of events POSTed to one URL."""
 
-    def __init__(self, per_post: int) -> None:
+    def __init__(self, per_post: int, max_wait: float = 30.0) -> None:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -108,6 +110,8 @@ class EventHook:
         self.public_key = base64.b64encode(der).decode()
         self.url: str | None = None
         self.per_post = per_post
+        self.max_wait = max_wait
+        self._timer: threading.Timer | None = None
         self.posted: list[bytes] = []
         self.failures = 0
         self._pending: list[dict[str, Any]] = []
@@ -127,6 +131,19 @@ class EventHook:
             while len(self._pending) >= self.per_post:
                 self._post_locked(self._pending[: self.per_post])
                 self._pending = self._pending[self.per_post :]
+            if self._pending and self._timer is None:
+                # A partial batch goes out after max_wait: a foreground sandbox has nobody
+                # calling flush, and a rehearsal rarely fills a batch.
+                self._timer = threading.Timer(self.max_wait, self._post_pending)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _post_pending(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._pending:
+                self._post_locked(self._pending)
+                self._pending = []
 
     def _post_locked(self, events: list[dict[str, Any]]) -> None:
         self._out.put(json.dumps(events).encode())
@@ -146,6 +163,10 @@ class EventHook:
             self._out.put(body)
 
     def close(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         self._out.close()
 
     def _deliver(self, client: httpx.Client, body: bytes) -> None:
@@ -181,7 +202,10 @@ class SendGridSandboxApp:
         self.config, self.base_url = config, base_url
         schema = json.loads(SCHEMA_FILE.read_text())
         self.validator = Draft4Validator(schema)
-        self.hook = EventHook(config.events_per_post)
+        self.hook = EventHook(
+            config.events_per_post,
+            config.events_max_wait_seconds / (FAST_SCALE if config.fast else 1.0),
+        )
         self.requests = 0
         self.throttled = 0
         self.accepted = 0

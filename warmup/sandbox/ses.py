@@ -38,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from warmup.sandbox.aws import AwsError, SignedRequest, check_shape, service_model, verify_sigv4
 from warmup.sandbox.lifespan import run_lifespan
-from warmup.sandbox.sns import CERT_PATH, Topic
+from warmup.sandbox.sns import Topic
 
 SERVICE = "ses"
 FAST_SCALE = 100.0
@@ -181,7 +181,7 @@ class SesSandboxApp:
 
     def handle(self, request: Request, body: bytes) -> Response:
         path = request.url.path
-        if path == CERT_PATH and request.method == "GET":
+        if path == self.topic.signer.certificate_path and request.method == "GET":
             return Response(self.topic.signer.certificate_pem, media_type="application/x-pem-file")
         if path == "/sns" and request.method == "GET":
             return self._sns_action(request)

@@ -15,6 +15,7 @@ in time.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -29,7 +30,9 @@ import httpx
 
 from warmup.sandbox.delivery import Deliveries
 
-CERT_PATH = "/sns/SimpleNotificationService-sandbox.pem"
+# Where a signer's certificate is served: SNS names each certificate by hash, so a restarted
+# sandbox (a new key) never reuses the URL of a certificate a subscriber may have kept.
+CERT_FOLDER = "/sns/"
 _SIGNED_NOTIFICATION = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _SIGNED_SUBSCRIPTION = (
     "Message",
@@ -75,6 +78,8 @@ class Signer:
             .sign(self._key, hashes.SHA256())
         )
         self.certificate_pem = cert.public_bytes(serialization.Encoding.PEM)
+        digest = hashlib.sha256(self.certificate_pem).hexdigest()[:32]
+        self.certificate_path = f"{CERT_FOLDER}SimpleNotificationService-{digest}.pem"
 
     def sign(self, message: dict[str, str]) -> str:
         from cryptography.hazmat.primitives import hashes
@@ -115,6 +120,10 @@ class Topic:
         self._out: Deliveries[dict[str, str]] = Deliveries(self._deliver, "sns")
 
     @property
+    def certificate_url(self) -> str:
+        return self.base_url + self.signer.certificate_path
+
+    @property
     def arn(self) -> str:
         return f"arn:aws:sns:{self.region}:{self.account}:{self.name}"
 
@@ -126,7 +135,7 @@ class Topic:
             "Message": body,
             "Timestamp": _now(),
             "SignatureVersion": "2",
-            "SigningCertURL": self.base_url + CERT_PATH,
+            "SigningCertURL": self.certificate_url,
             **extra,
         }
         message["Signature"] = self.signer.sign(message)
