@@ -6,6 +6,7 @@ tests assert behaviour only: exit code 0 and the figures' lines present.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,5 +101,9 @@ def test_the_sendgrid_api_benchmark_runs_at_smoke_size(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # 1,500 messages in batches of 1,000 personalizations: the floor of 2 requests.
-    assert "requests            2 (floor 2 = messages / batch size 1000)" in result.stdout
+    # 1,500 messages in batches of 1,000 personalizations: the floor of 2 requests. A worker
+    # sends a part-filled batch when no more rows are due within 50 ms, which a loaded
+    # machine can cause now and then; one request per message would be 1,500.
+    found = re.search(r"requests +(\d+) \(floor 2 = messages / batch size 1000\)", result.stdout)
+    assert found, result.stdout
+    assert 2 <= int(found.group(1)) <= 4, result.stdout
