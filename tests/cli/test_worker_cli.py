@@ -4,7 +4,6 @@ future of the real clock) waits for ever."""
 
 from __future__ import annotations
 
-import json
 from contextlib import closing
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.support.storefill import add_emails_due
 from warmup.cli import app
 from warmup.email.sink import smtp_sink
 from warmup.plan import load_plan
@@ -41,34 +41,7 @@ def write_plan(folder: Path, new: dict[str, object] | None = None, count: int = 
     }
     path = folder / "plan.yaml"
     path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
-    with closing(open_store(load_plan(path).store_path)) as store:
-        db = store.backend
-        with db.transaction():
-            for i in range(count):
-                email = f"user{i}@example.com"
-                (cid,) = db.execute(
-                    "INSERT INTO customers (email, first_name, created_at, updated_at) "
-                    "VALUES (?, 'Jana', ?, ?) RETURNING id",
-                    (email, NOW, NOW),
-                ).fetchone()
-                db.execute(
-                    "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                    "VALUES (?, 'email', 'subscribed', ?, 'test')",
-                    (cid, NOW),
-                )
-                db.execute(
-                    "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, "
-                    "payload, not_before, created_at, updated_at) "
-                    "VALUES (?, 1, 'email', 'email', 'new', ?, ?, ?, ?, ?)",
-                    (
-                        f"worker-cli:1:email:{cid}",
-                        cid,
-                        json.dumps({"template": "day-01", "email": email}),
-                        DUE,
-                        NOW,
-                        NOW,
-                    ),
-                )
+    add_emails_due(load_plan(path).store_path, count, key="worker-cli", now=NOW, not_before=DUE)
     return path
 
 

@@ -5,27 +5,16 @@ PostgreSQL server fixture)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import psycopg
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "mailbox_bench.py"
+from tests.support.pgbench import bench_databases_left, run_bench
 
 
 @pytest.mark.slow
 def test_mailbox_bench_on_postgresql_runs(postgres_server: str, tmp_path: Path) -> None:
-    bench = subprocess.Popen(
-        [sys.executable, str(BENCH), "--series", "1000", "--postgres", postgres_server],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stdout, stderr = bench.communicate(timeout=300)
-    assert bench.returncode == 0, stdout + stderr
+    stdout, pid = run_bench("mailbox_bench.py", ["--series", "1000"], postgres_server, tmp_path)
     for line in (
         "× the anchor's CPU",
         "real    : groups add",
@@ -45,9 +34,4 @@ def test_mailbox_bench_on_postgresql_runs(postgres_server: str, tmp_path: Path) 
     for (engine, variant, step), new in news.items():
         assert news[("", variant, step)] == new, (engine, variant, step)
     assert news[("", "with groups", "real")] != news[("", "without groups", "real")]
-    with psycopg.connect(postgres_server, dbname="postgres") as admin:
-        name = f"warmup_day_bench_1000_{bench.pid}"
-        left = admin.execute(
-            "SELECT datname FROM pg_database WHERE datname IN (%s, %s)", (name, f"{name}_real")
-        ).fetchall()
-    assert left == []
+    assert bench_databases_left(postgres_server, f"warmup_day_bench_1000_{pid}") == []

@@ -6,7 +6,6 @@ unsubscribes that the next send honours, whichever replica took them."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.support.storefill import add_emails_due
 from warmup.email.sink import smtp_sink
 from warmup.email.tokens import make_token
 from warmup.store import open_store
@@ -68,33 +68,7 @@ def write_plan(folder: Path, port: int) -> Path:
 
 
 def fill(location: str) -> None:
-    with closing(open_store(location)) as store:
-        db = store.backend
-        with db.transaction():
-            for i in range(TOTAL):
-                email = f"user{i}@example.com"
-                (cid,) = db.execute(
-                    "INSERT INTO customers (email, first_name, created_at, updated_at) "
-                    "VALUES (?, 'Jana', ?, ?) RETURNING id",
-                    (email, NOW, NOW),
-                ).fetchone()
-                db.execute(
-                    "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
-                    "VALUES (?, 'email', 'subscribed', ?, 'test')",
-                    (cid, NOW),
-                )
-                db.execute(
-                    "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, "
-                    "payload, created_at, updated_at) "
-                    "VALUES (?, 1, 'email', 'email', 'new', ?, ?, ?, ?)",
-                    (
-                        f"worker-plan:1:email:{cid}",
-                        cid,
-                        json.dumps({"template": "day-01", "email": email}),
-                        NOW,
-                        NOW,
-                    ),
-                )
+    add_emails_due(location, TOTAL, key="worker-plan", now=NOW)
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from contextlib import closing
 from pathlib import Path
 
 from tests.support import plans
@@ -132,3 +133,39 @@ def table(path: Path | str, sql: str, params: tuple[object, ...] = ()) -> list[t
         return [tuple(r) for r in store.backend.execute(sql, params)]
     finally:
         store.close()
+
+
+def add_emails_due(
+    location: Path | str, count: int, *, key: str, now: str, not_before: str | None = None
+) -> None:
+    """``count`` subscribed customers ``user{i}@example.com``, each with one pending day-1 email
+    to the new provider (template ``day-01``), keyed ``{key}:1:email:{customer id}``; on either
+    engine."""
+    with closing(open_store(location)) as store:
+        db = store.backend
+        with db.transaction():
+            for i in range(count):
+                email = f"user{i}@example.com"
+                (cid,) = db.execute(
+                    "INSERT INTO customers (email, first_name, created_at, updated_at) "
+                    "VALUES (?, 'Jana', ?, ?) RETURNING id",
+                    (email, now, now),
+                ).fetchone()
+                db.execute(
+                    "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                    "VALUES (?, 'email', 'subscribed', ?, 'test')",
+                    (cid, now),
+                )
+                db.execute(
+                    "INSERT INTO outbox (key, day, node_id, kind, provider, customer_id, "
+                    "payload, not_before, created_at, updated_at) "
+                    "VALUES (?, 1, 'email', 'email', 'new', ?, ?, ?, ?, ?)",
+                    (
+                        f"{key}:1:email:{cid}",
+                        cid,
+                        json.dumps({"template": "day-01", "email": email}),
+                        not_before,
+                        now,
+                        now,
+                    ),
+                )
