@@ -208,3 +208,26 @@ def test_a_notification_of_another_shape_is_a_400(body: dict[str, object]) -> No
     with pytest.raises(BadWebhook) as caught:
         ses_events({"Message": json.dumps(body), "MessageId": "m"})
     assert caught.value.status == 400
+
+
+def test_bounces_without_a_feedback_id_keep_distinct_ids() -> None:
+    # SES always sends feedbackId; without one, each bounce was stored as "None:<email>" and the
+    # second bounce of an address (another mail) was taken for a replay of the first
+    from warmup.consent.sns import ses_events
+
+    def bounce(mail_id: str, sns_id: str) -> list[str]:
+        body = {
+            "eventType": "Bounce",
+            "mail": {"messageId": mail_id},
+            "bounce": {
+                "bounceType": "Transient",
+                "timestamp": "2026-11-20T10:00:00.000Z",
+                "bouncedRecipients": [{"emailAddress": "ann@example.com"}],
+            },
+        }
+        return [e.event_id for e in ses_events({"Message": json.dumps(body), "MessageId": sns_id})]
+
+    first, second = bounce("mail-1", "sns-1"), bounce("mail-2", "sns-2")
+    assert first == ["mail-1:bounce:ann@example.com"]
+    assert second == ["mail-2:bounce:ann@example.com"]
+    assert bounce("", "sns-3") == ["sns-3:bounce:ann@example.com"]

@@ -71,6 +71,7 @@ def test_ses_account_is_read_and_bad_credentials_fail_its_line(
     tmp_path: Path, klaviyo: RunningSandbox, ses: RunningSes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("WARMUP_STORE", raising=False)
+    monkeypatch.delenv("WARMUP_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("KLAVIYO_API_KEY", klaviyo.api_key)
     monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "s" * 40)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ses.access_key_id)
@@ -82,6 +83,8 @@ def test_ses_account_is_read_and_bad_credentials_fail_its_line(
     assert checks["ses"]["ok"] and "us-east-1" in str(checks["ses"]["detail"])
     assert "AWS_ACCESS_KEY_ID" in {n.removeprefix("env ") for n in checks}
     assert checks["env WARMUP_UNSUBSCRIBE_SECRET"]["ok"]
+    # SES's events come through SNS: the generic webhook secret is not a 503 to worry about
+    assert "arrive at /webhooks/ses" in str(checks["env WARMUP_WEBHOOK_SECRET"]["detail"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong" * 8)
     code, checks = _checks(plan)
     assert code == 1 and not checks["ses"]["ok"]
@@ -95,6 +98,7 @@ def test_sendgrid_key_is_tried_without_sending(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("WARMUP_STORE", raising=False)
+    monkeypatch.delenv("WARMUP_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("KLAVIYO_API_KEY", klaviyo.api_key)
     monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "s" * 40)
     monkeypatch.setenv("SENDGRID_API_KEY", sendgrid.api_key)
@@ -105,6 +109,7 @@ def test_sendgrid_key_is_tried_without_sending(
     assert checks["sendgrid"]["ok"] and sendgrid.app.accepted == 0
     assert "env SENDGRID_API_KEY" in checks
     assert checks["env SENDGRID_WEBHOOK_PUBLIC_KEY"]["ok"]
+    assert "arrive at /webhooks/sendgrid" in str(checks["env WARMUP_WEBHOOK_SECRET"]["detail"])
     monkeypatch.delenv("SENDGRID_WEBHOOK_PUBLIC_KEY")
     code, checks = _checks(plan)
     assert code == 1 and not checks["env SENDGRID_WEBHOOK_PUBLIC_KEY"]["ok"]

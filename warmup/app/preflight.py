@@ -91,6 +91,14 @@ def _env_checks(loaded: LoadedPlan) -> list[Check]:
             )
         )
     hook = plan.events.webhook_secret_env
+    if isinstance(new, SesProvider | SendGridProvider):
+        # SES's events come signed by SNS and SendGrid's by its own key: this HMAC secret only
+        # guards the generic /webhooks/events endpoint, which their events never use
+        ses = isinstance(new, SesProvider)
+        route = "/webhooks/ses (through SNS)" if ses else "/webhooks/sendgrid"
+        unset = f"not set: not needed, {new.kind} events arrive at {route}"
+        checks.append(Check(f"env {hook}", True, "set" if loaded.setting(hook) else unset))
+        return checks
     checks.append(
         Check(
             f"env {hook}",

@@ -12,9 +12,10 @@ delivered, Subscription with ``unsubscribeAll`` → unsubscribed; other types ar
 and ignored.
 
 Event ids are the provider's own: a bounce or complaint's ``feedbackId`` with the recipient (one
-notification may name several), a delivery's SES ``messageId`` with the recipient — so SNS's
-retries and replays are stored once. Only for tests and rehearsals, a plan may trust more URL
-prefixes (``events.sns.trust_url_prefixes_for_tests``: the sandbox's own); never by default.
+notification may name several; without one, the mail's ``messageId``), a delivery's SES
+``messageId`` with the recipient — so SNS's retries and replays are stored once. Only for tests
+and rehearsals, a plan may trust more URL prefixes (``events.sns.trust_url_prefixes_for_tests``:
+the sandbox's own); never by default.
 """
 
 from __future__ import annotations
@@ -184,6 +185,9 @@ def _ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
         # the Message-ID warmup wrote (derived from the outbox key): the event's exact mail
         "message_id": headers.get("messageId") if isinstance(headers, dict) else None,
     }
+    # SES always writes a feedbackId; should one be missing, the mail's own id (else SNS's) keeps
+    # two bounces of one address distinct instead of both stored as "None:<email>", the second lost
+    fallback_id = f"{mail.get('messageId') or message['MessageId']}:{str(kind).lower()}"
     found: list[tuple[str, str, str, str, dict[str, Any]]] = []
     if kind == "Bounce":
         bounce = body.get("bounce") or {}
@@ -197,7 +201,7 @@ def _ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
             email = str(item.get("emailAddress", ""))
             found.append(
                 (
-                    f"{bounce.get('feedbackId')}:{email}",
+                    f"{bounce.get('feedbackId') or fallback_id}:{email}",
                     "hard_bounced" if permanent else "soft_bounced",
                     email,
                     str(bounce.get("timestamp", "")),
@@ -209,7 +213,7 @@ def _ses_events(message: dict[str, Any]) -> list[IncomingEvent]:
         for email in _recipients(complaint.get("complainedRecipients")):
             found.append(
                 (
-                    f"{complaint.get('feedbackId')}:{email}",
+                    f"{complaint.get('feedbackId') or fallback_id}:{email}",
                     "complained",
                     email,
                     str(complaint.get("timestamp", "")),
