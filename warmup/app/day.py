@@ -231,11 +231,4 @@ def claimed_elsewhere(list_id: str, store_path: Path) -> dict[str, Any] | None:
     `warmup.dispatch.claims.check` refuses by), else None."""
     from warmup.dispatch import claims
 
-    held = claims.owner(list_id)
-    if (
-        held
-        and held["store"] != claims.store_name(store_path)
-        and claims.still_there(held["store"])
-    ):
-        return held
-    return None
+    return claims.held_by_another(list_id, store_path)

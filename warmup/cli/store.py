@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Copy every table of a store to another one, verified by row counts and checksums.
         A plan in mid-ramp continues on the copy once its `store:` (or WARMUP_STORE) names it;
-        the Klaviyo lists the source claimed on this machine are the copy's from then on.
+        the copy shares the Klaviyo lists the source claimed on this machine, so the plan may
+        go on from either (a move, or a backup while the source stays live).
         A password belongs in PGPASSWORD, not in the URL."""
         from warmup.dispatch import claims
         from warmup.store.copy import copy_store
@@ -40,9 +41,11 @@ def register(app: typer.Typer) -> None:
         for c in copied:
             typer.echo(f"{c.table:<{width}}  {c.rows:>9} rows  sha256-sum {c.checksum[:16]}")
         total = sum(c.rows for c in copied)
-        moved = claims.move_store(Path(source), Path(destination))
-        if moved:
-            typer.echo(f"the Klaviyo lists {', '.join(moved)} are claimed by the copy now")
+        shared = claims.add_copy(Path(source), Path(destination))
+        if shared:
+            typer.echo(
+                f"the Klaviyo lists {', '.join(shared)} are the copy's too (the same plan's store)"
+            )
         typer.echo(
             f"copied {total} rows in {len(copied)} tables to {destination}: "
             "counts and checksums match"

@@ -6,7 +6,10 @@ on this machine: ``$WARMUP_STATE_DIR/list-claims.json`` (default ``~/.local/stat
 list id → the claiming plan's name and store. Every command that writes to a list (``run``,
 ``sync``, the consent flow, ``serve``) refuses a list claimed by another store that still
 exists, unless ``--claim`` takes it over knowingly; the stores that held it before are kept
-(``before``) so that a cut-back or repair never removes the members they added.
+(``before``) so that a cut-back or repair never removes the members they added. A verified
+copy of a store (``warmup store copy``) is the same plan's store: it joins the claim's
+``copies``, so the plan may go on from either — the live store after a backup, or the copy
+after a move — and the one that writes last holds the claim.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
     me = store_name(store)
     with _registry() as data:
         held = data.get(list_id)
-        foreign = held and held["store"] != me and still_there(held["store"])
+        family = _family(held)
+        foreign = held and me not in family and still_there(held["store"])
         if foreign and held and not take_over:
             raise Refused(
                 f"Klaviyo list {list_id} belongs to plan {held['plan']!r} "
@@ -89,23 +93,52 @@ def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
                 "over knowingly; the members the other plan added are never removed",
             )
         before = [s for s in (held or {}).get("before", []) if s != me]
-        if held and held["store"] != me:
-            before.append(held["store"])
-        data[list_id] = {"plan": plan, "store": me, **({"before": before} if before else {})}
+        copies: list[str] = []
+        if held and me in family:
+            copies = sorted(family - {me})
+        elif held:
+            before += sorted(family)
+        data[list_id] = {
+            "plan": plan,
+            "store": me,
+            **({"before": before} if before else {}),
+            **({"copies": copies} if copies else {}),
+        }
 
 
-def move_store(old: Path, new: Path) -> list[str]:
-    """A verified copy of store ``old`` at ``new`` (``warmup store copy``) is the same plan's
-    store: the lists ``old`` claims become ``new``'s, so the plan goes on with its lists from
-    the copy instead of being refused by its own earlier claim. Returns those list ids."""
-    before, after = store_name(old), store_name(new)
-    moved: list[str] = []
+def _family(held: dict[str, Any] | None) -> set[str]:
+    """The claiming store and its verified copies: one plan's stores."""
+    if not held:
+        return set()
+    return {held["store"], *held.get("copies", [])}
+
+
+def held_by_another(list_id: str, store: Path) -> dict[str, Any] | None:
+    """The registry's entry for ``list_id`` when a store other than ``store`` (and not one of
+    its copies) holds it and still exists: the claim :func:`check` refuses by. Else None."""
+    held = owner(list_id)
+    if held and store_name(store) not in _family(held) and still_there(held["store"]):
+        return held
+    return None
+
+
+def add_copy(source: Path, copy: Path) -> list[str]:
+    """A verified copy of store ``source`` at ``copy`` (``warmup store copy``) is the same
+    plan's store: it joins the claims of ``source`` (and of ``source``'s own copies), so the
+    plan goes on from the copy after a move, and from ``source`` after a backup, without
+    either being refused by the other's claim. Returns those list ids."""
+    origin, added = store_name(source), store_name(copy)
+    shared: list[str] = []
     with _registry() as data:
         for list_id, held in data.items():
-            if held.get("store") == before:
-                held["store"] = after
-                moved.append(list_id)
-    return moved
+            family = _family(held)
+            if origin in family and added not in family:
+                held["copies"] = sorted((family | {added}) - {held["store"]})
+                held["before"] = [s for s in held.get("before", []) if s != added]
+                if not held["before"]:
+                    del held["before"]
+                shared.append(list_id)
+    return shared
 
 
 def others_members(list_id: str, store: Path) -> set[str]:
@@ -113,8 +146,11 @@ def others_members(list_id: str, store: Path) -> set[str]:
     or repair from ``store`` must leave them in the list."""
     me = store_name(store)
     with _registry() as data:
-        held = data.get(list_id) or {}
-        stores = {held.get("store", me), *held.get("before", [])} - {me}
+        held = data.get(list_id)
+    family = _family(held)
+    earlier = set((held or {}).get("before", []))
+    # a copy of this store is this plan: its members are not another plan's to protect
+    stores = (earlier if me in family else family | earlier) - {me}
     emails: set[str] = set()
     for other in stores:
         if not still_there(other):
