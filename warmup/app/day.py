@@ -139,7 +139,8 @@ def run_and_dispatch(
         check_scopes_for_plan(loaded)  # the key's scopes, before the run's first real call
         pulled.append(pull_for_plan(loaded))
         pull_consent_lists_for_plan(loaded)  # after the unsubscribes: they reject categories
-        pull_engagement_for_plan(loaded)  # the plan's Klaviyo engagement ranking, if it has one
+        # the plan's Klaviyo engagement ranking, if it has one
+        pull_engagement_for_plan(loaded, now=now)
         if on_pull is not None:
             on_pull(pulled[-1])
 

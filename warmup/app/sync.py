@@ -38,7 +38,7 @@ def sync(
         say(f"pulled {pulled:,} unsubscribes or suppressions from Klaviyo")
         for category in pull_consent_lists_for_plan(loaded):
             say(category.describe())
-        engagement = pull_engagement_for_plan(loaded)
+        engagement = pull_engagement_for_plan(loaded, now=now)
         if engagement is not None:
             say(engagement.summary())
         if day is None and not (verify or repair or resolve_lists):

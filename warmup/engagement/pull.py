@@ -78,9 +78,12 @@ def _store_page(
         )
 
 
-def pull_engagement_for_plan(loaded: LoadedPlan) -> EngagementPull | None:
+def pull_engagement_for_plan(
+    loaded: LoadedPlan, *, now: datetime | None = None
+) -> EngagementPull | None:
     """Before each day and on ``warmup sync --pull``: the pull, when the plan ranks by Klaviyo's
-    engagement (``engagement.source: klaviyo``); None otherwise."""
+    engagement (``engagement.source: klaviyo``); None otherwise. ``now`` is a rehearsal's
+    clock: the first pull's window ends there, not at the machine's time."""
     if loaded.plan.engagement.source != "klaviyo":
         return None
     from warmup.dispatch.klaviyo import client_for
@@ -89,7 +92,7 @@ def pull_engagement_for_plan(loaded: LoadedPlan) -> EngagementPull | None:
         closing(open_store(loaded.store_path, create=False)) as store,
         client_for(loaded) as client,
     ):
-        return pull_engagement(loaded, store, client)
+        return pull_engagement(loaded, store, client, now=now)
 
 
 def check_scopes_for_plan(loaded: LoadedPlan) -> None:

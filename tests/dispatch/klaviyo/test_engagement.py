@@ -175,6 +175,25 @@ def test_sync_pull_prints_the_engagement_pulled(
     assert "opened +2, clicked +1, bounced +1" in result.output, result.output
 
 
+def test_a_rehearsal_clock_sets_the_first_pulls_window(
+    seeded: tuple[LoadedPlan, KlaviyoClient], sandbox: RunningSandbox
+) -> None:
+    # the window (30 days) used to end at the machine's time whatever --now said: at a
+    # rehearsal clock 20 days back, the open of 40 days ago is inside it
+    from typer.testing import CliRunner
+
+    from warmup.cli import app
+
+    loaded, _ = seeded
+    earlier = (datetime.now(UTC) - timedelta(days=20)).strftime("%Y-%m-%dT%H:%M%z")
+    result = CliRunner().invoke(
+        app,
+        ["sync", str(loaded.path), "--pull", "--now", earlier],
+        env={KEY_ENV: sandbox.api_key},
+    )
+    assert "opened +3, clicked +1, bounced +1" in result.output, result.output
+
+
 # ranking and conditions -------------------------------------------------------------------
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
