@@ -132,6 +132,27 @@ def test_throttling_slows_the_shared_pace_and_it_climbs_back(
     assert any("pace was halved" in w for w in report.warnings)
 
 
+def test_a_throttled_worker_slows_the_budget_every_worker_shares(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `warmup worker` halved only its own pacer: the workers beside it drew its share from the
+    # shared budget, and SES went on seeing the plan's full rate
+    from warmup.dispatch.worker import run_worker
+
+    config = SesSandboxConfig(region="eu-west-1", max_send_rate=60, others_rate=30)
+    with serve_ses_in_thread(config) as running:
+        use_keys(monkeypatch, running)
+        add_email_rows(store, 1, add_customers(store, 90))
+        loaded = write_plan(tmp_path, new=ses_config(running, max_connections=4))
+        report = run_worker(loaded, store, day=1, retry=FAST)
+    assert [d.sent for d in report.days] == [90]
+    assert per_recipient(running) == Counter({f"user{i}@example.com": 1 for i in range(90)})
+    (slowed,) = store.backend.execute(
+        "SELECT slowed_rate FROM send_budget WHERE name = ?", (f"email:{loaded.plan.name}",)
+    ).fetchone()
+    assert slowed is not None and slowed <= 30
+
+
 TOTAL = 120
 DRAIN = textwrap.dedent("""
     import sys

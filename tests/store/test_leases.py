@@ -9,7 +9,7 @@ from contextlib import closing
 import pytest
 
 from warmup.store import Store, open_store
-from warmup.store.budget import SendBudget
+from warmup.store.budget import Backoff, SendBudget
 from warmup.store.leases import EmailLeases
 from warmup.store.outbox import PENDING, SENDING, UNCERTAIN, Outbox
 
@@ -127,3 +127,39 @@ def test_skip_locked_passes_over_rows_another_worker_is_leasing(postgres_url: st
             # Not committed yet: worker b neither waits for those rows nor takes them.
             assert lease(EmailLeases(two, "worker-b"), NOW, T1) == ids[2:]
         assert held == ids[:2]
+
+
+def test_a_throttled_answer_slows_every_worker_sharing_the_budget(
+    stores: tuple[Store, Store],
+) -> None:
+    # SES throttled one worker: it halved its own pacer, and the other workers took up its
+    # share, so SES still saw the full rate. The budget's pace is shared now.
+    one, two = stores
+    backoff = Backoff(floor=1 / 32, recovery=0.1, quiet=2.0, same_burst=1.0)
+    at = [1_000.0]
+    a = SendBudget(one, "email:p", 8, backoff=backoff, clock=lambda: at[0])
+    b = SendBudget(two, "email:p", 8, backoff=backoff, clock=lambda: at[0])
+
+    def granted(budget: SendBudget) -> int:
+        return sum(budget.take() for _ in range(20))
+
+    assert granted(a) == 8
+    assert a.slow_down() == 4.0
+    assert b.slow_down() is None  # the same burst: halved once, not twice
+    at[0] = 1_001.5
+    assert granted(b) == 4 and granted(a) == 0
+    at[0] = 1_002.0  # a new burst, within the quiet spell: halved again
+    assert b.slow_down() == 2.0
+    assert granted(a) == 2
+    at[0] = 1_009.0  # 5 s of climbing past the quiet spell: 2 + 5 × 0.8 = 6 a second
+    assert granted(b) == 6
+    at[0] = 1_020.0
+    assert granted(a) == 8  # back to the full rate, not above it
+    for _ in range(10):  # never below the floor's share (at least one a second)
+        at[0] += 1.0
+        b.slow_down()
+    at[0] += 0.5
+    assert granted(a) == 1
+    # a budget without a rate, or without a back-off, is not slowed
+    assert SendBudget(one, "email:q", 0, backoff=backoff).slow_down() is None
+    assert SendBudget(one, "email:p", 8, clock=lambda: at[0]).slow_down() is None

@@ -304,6 +304,10 @@ class EmailDrain:
         due = _parse_time(self.outbox.next_email_retry(self.day))
         return None if due is None else max(0.0, (due - self.clock()).total_seconds())
 
+    def throttled(self) -> bool:
+        """The provider throttled a send (any sender thread): True when the pace was halved."""
+        return self.pacer.slow_down()
+
     def claim(self, row_id: int) -> bool:
         with self.writer.use() as outbox:
             return outbox.claim_email(row_id, _iso(self.clock()), self.sendable)
@@ -394,7 +398,7 @@ class EmailDrain:
             if session.send(message, lambda: self.claim(row["id"])):
                 self.finish(row, SENT)
         except TransientDeliveryError as exc:
-            if exc.throttled and self.pacer.slow_down():
+            if exc.throttled and self.throttled():
                 with self.counter_lock:
                     self.report.slowed_down += 1
             self.settle(row, message, exc)

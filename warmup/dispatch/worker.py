@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warmup.dispatch.email import EmailDrain, EmailReport, RetryPolicy, provider_for
+from warmup.email import pacing
 from warmup.email.render import CUSTOMER_FIELDS
 from warmup.email.tokens import unsubscribe_secret
 from warmup.plan import LoadedPlan
 from warmup.providers.base import Provider
 from warmup.providers.file import FileProvider
 from warmup.store import Store
-from warmup.store.budget import SendBudget
+from warmup.store.budget import Backoff, SendBudget
 from warmup.store.leases import EmailLeases
 from warmup.store.outbox import Outbox
 
@@ -59,6 +61,9 @@ class LeasedDrain(EmailDrain):
         self.leases = EmailLeases(self.store, worker)
         self.lease = timedelta(seconds=lease_seconds)
         self.budget = budget
+        # a sender thread saw a throttled answer: the store-reading thread slows the shared
+        # budget before its next grant (this connection is that thread's alone)
+        self.throttle_seen = threading.Event()
         # Rows are leased a few at a time: enough to keep every connection busy, few enough
         # that a dead worker's lease holds back little.
         self.lease_batch = 2 * max(1, self.provider.max_connections)
@@ -104,8 +109,16 @@ class LeasedDrain(EmailDrain):
             for row in rows:
                 # The budget is drawn here, on the one thread that talks to this store
                 # connection; the provider's own pacer still spaces the sends it allows.
+                if self.throttle_seen.is_set():
+                    self.throttle_seen.clear()
+                    self.budget.slow_down()
                 self.budget.wait()
                 yield row
+
+    def throttled(self) -> bool:
+        """Slow this worker's pacer and, through the store, every worker's shared budget."""
+        self.throttle_seen.set()
+        return super().throttled()
 
     def claim(self, row_id: int) -> bool:
         now = self._now()
@@ -159,7 +172,17 @@ def run_worker(
         env=loaded.env,
     )
     name = worker_name()
-    budget = SendBudget(store, f"email:{loaded.plan.name}", chosen.rate_per_second)
+    budget = SendBudget(
+        store,
+        f"email:{loaded.plan.name}",
+        chosen.rate_per_second,
+        backoff=Backoff(
+            floor=pacing.FLOOR,
+            recovery=pacing.RECOVERY,
+            quiet=pacing.QUIET_SECONDS,
+            same_burst=pacing.SAME_BURST_SECONDS,
+        ),
+    )
     report = WorkerReport(name)
     days = [day] if day is not None else sorted(Outbox(store).unsent_email())
     for each in days:

@@ -488,3 +488,17 @@ def _mailbox_customer_groups(db: MigrationTarget) -> None:
             WHERE fallback = 1;
         """,
     )
+
+
+@migration("011_shared_send_pace")
+def _shared_send_pace(db: MigrationTarget) -> None:
+    # A throttled answer (SES's TooManyRequests, a relay's 421/451) in one worker slows every
+    # worker of the plan: the budget row keeps the slowed pace and when it was last halved, and
+    # each grant reads the pace recovered since (warmup.store.budget).
+    run_script(
+        db,
+        """
+        ALTER TABLE send_budget ADD COLUMN slowed_rate REAL;
+        ALTER TABLE send_budget ADD COLUMN slowed_at REAL;
+        """,
+    )
