@@ -626,6 +626,18 @@ class Schedule(StrictModel):
             return None
         return caps[0] if len(caps) == 1 else caps[number - 1]
 
+    @field_validator("exclusion_first_from_day")
+    @classmethod
+    def _exclusion_first_day(cls, value: int | None, info: ValidationInfo) -> int | None:
+        days = len(info.data.get("days") or [])
+        if value is not None and days and value > days:
+            raise ValueError(
+                f"day {value} never comes: the schedule has {days} days, so the customers "
+                "already in the exclusion list would never be targeted first — write a day "
+                f"from 1 to {days}, or remove the line to target them first every day"
+            )
+        return value
+
     @field_validator("send_time")
     @classmethod
     def _time(cls, value: str) -> str:
