@@ -38,3 +38,48 @@ def test_validating_a_plan_loads_no_http_client_or_dns_resolver() -> None:
         check=True,
     )
     assert done.stdout.strip() == ""
+
+
+# What `warmup validate` has no use for: HTTP and DNS clients, the servers, the PostgreSQL
+# driver, AWS, the crypto of event signatures, progress bars, sqlite-utils, JSON Schema. Each is
+# one careless module-level import away from every edit-then-validate loop. (certifi is left to
+# httpx: some interpreters import it from a site .pth file before warmup runs at all.)
+NOT_FOR_VALIDATE = (
+    "aiosmtpd",
+    "botocore",
+    "cryptography",
+    "dns",
+    "httpx",
+    "jsonschema",
+    "pendulum",
+    "psycopg",
+    "publicsuffixlist",
+    "referencing",
+    "rich",
+    "sqlite_utils",
+    "starlette",
+    "uvicorn",
+)
+
+
+def test_the_validate_command_loads_none_of_the_other_commands_dependencies() -> None:
+    # The command as a user runs it (`python -m warmup`), typer's parsing included; sys.modules
+    # is read at exit, after the command printed its summary.
+    probe = (
+        "import atexit, sys, runpy\n"
+        "unwanted = set(sys.argv[2].split())\n"
+        "atexit.register(lambda: print('LOADED', *sorted("
+        "{m.split('.')[0] for m in sys.modules} & unwanted)))\n"
+        "sys.argv = ['warmup', 'validate', sys.argv[1]]\n"
+        "runpy.run_module('warmup', run_name='__main__')\n"
+    )
+    plan = Path(__file__).resolve().parents[2] / "plans" / "example.yaml"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(plan), " ".join(NOT_FOR_VALIDATE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "plan acme-newsletter: valid" in done.stdout
+    assert done.stdout.splitlines()[-1].split() == ["LOADED"]
