@@ -6,6 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from warmup.cli import app
+from warmup.cli.commands import COMMANDS, build
 
 HEAVY = ("uvicorn", "starlette", "jsonschema", "httpx", "pydantic", "sqlite_utils", "jinja2")
 
@@ -83,3 +91,24 @@ def test_the_validate_command_loads_none_of_the_other_commands_dependencies() ->
     assert done.returncode == 0, done.stderr
     assert "plan acme-newsletter: valid" in done.stdout
     assert done.stdout.splitlines()[-1].split() == ["LOADED"]
+
+
+def test_every_command_of_the_full_app_is_in_the_command_map() -> None:
+    # `main` finds the module to build from COMMANDS: a command registered but missing there
+    # would still run (through the full app), a stale entry would not build at all.
+    root: Any = typer.main.get_command(app)
+    assert sorted(root.commands) == sorted(COMMANDS)
+    for name in COMMANDS:
+        alone: Any = typer.main.get_command(build([name]))
+        assert list(alone.commands) == [name]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+@pytest.mark.parametrize("args", [["--help"], ["--no-such-option"]])
+def test_a_command_built_alone_answers_as_in_the_full_app(name: str, args: list[str]) -> None:
+    # Its help and a usage error: byte for byte what the full app prints.
+    runner = CliRunner()
+    alone = runner.invoke(build([name]), [name, *args], env={"COLUMNS": "100"})
+    full = runner.invoke(app, [name, *args], env={"COLUMNS": "100"})
+    assert (alone.exit_code, alone.output) == (full.exit_code, full.output)
+    assert alone.output.strip()
