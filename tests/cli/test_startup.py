@@ -112,3 +112,20 @@ def test_a_command_built_alone_answers_as_in_the_full_app(name: str, args: list[
     full = runner.invoke(app, [name, *args], env={"COLUMNS": "100"})
     assert (alone.exit_code, alone.output) == (full.exit_code, full.output)
     assert alone.output.strip()
+
+
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "from warmup.cli.app import app as full; from warmup.cli import app",
+        "from warmup.cli import app; from warmup.cli.app import app as full",
+        "import warmup.cli.app; from warmup.cli import app; from warmup.cli.app import app as full",
+    ],
+)
+def test_the_app_is_the_same_typer_app_in_whatever_order_it_is_imported(imports: str) -> None:
+    # `warmup.cli.app` is both a submodule and, in the package, the app it builds lazily.
+    probe = f"{imports}; import typer; print(app is full, isinstance(app, typer.Typer))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True"]

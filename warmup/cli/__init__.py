@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+import warmup.cli.app as _full
 from warmup.cli.commands import main
 
 if TYPE_CHECKING:
     from warmup.cli.app import app
 else:
+    # Importing the submodule bound its name, `app`, here; the name means the Typer app, which
+    # is built on first use (`main` builds only the command being run), so it is looked up then.
+    globals().pop("app", None)
 
     def __getattr__(name: str) -> object:
-        # The full app is built on first use: `main` builds only the command being run.
         if name != "app":
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        full = importlib.import_module("warmup.cli.app").app
-        globals()["app"] = full  # the Typer app, not the submodule the import bound here
-        return full
+        globals()["app"] = _full.app
+        return _full.app
 
 
 __all__ = ["app", "main"]
