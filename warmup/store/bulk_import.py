@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 from warmup.store import consents, customers
@@ -355,8 +355,10 @@ def _sqlite_load(
     marks = ", ".join("?" for _ in sql.layout.columns)
     insert = f"INSERT INTO temp.import_rows ({', '.join(sql.layout.columns)}) VALUES ({marks})"
     rows = iter(rows)
-    while chunk := list(islice(rows, _SQLITE_CHUNK)):
-        backend.executemany(insert, chunk)
+    # each chunk streams from the reader (one row in hand says there is another chunk): no
+    # list of rows is held in memory
+    for first in rows:
+        backend.executemany(insert, chain((first,), islice(rows, _SQLITE_CHUNK - 1)))
         for statement in statements:
             backend.execute(statement)
 
