@@ -21,7 +21,7 @@ from warmup.errors import CsvImportError
 from warmup.importer import import_csv, is_valid_email, normalize_phone
 from warmup.plan import load_plan
 from warmup.store import open_store
-from warmup.store.customers import attributes_sql
+from warmup.store.customers import SEPARATOR, attribute_cells, attributes_sql
 
 runner = CliRunner()
 ATTRIBUTES = attributes_sql()
@@ -429,3 +429,32 @@ def test_ctrl_c_during_import_exits_130_and_writes_nothing(
     conn = open_store(store).conn
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM imports").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "cell, joined",
+    [
+        ("Praha 1", True),
+        ("Město ü € 😀", True),  # non-ASCII: no byte of it is special
+        ("", True),
+        ('say "hi"', False),
+        ("back\\slash", False),
+        ("tab\there", False),
+        ("nul\x00", False),
+        ("unit\x1fseparator", False),  # the joined form's own separator inside a cell
+    ],
+)
+def test_free_cells_are_joined_unless_a_cell_holds_a_special_character(
+    tmp_path: Path, example_plan: Path, cell: str, joined: bool
+) -> None:
+    """The free cells are kept joined by the separator only when no cell holds a character
+    that form cannot carry; either form gives the cells back as they were."""
+    loaded = load_plan(example_plan)
+    header = ["Email", "City", "Note", "Zip"]
+    import_csv(
+        loaded,
+        write_csv(tmp_path / "a.csv", header, [["ann@example.com", "Brno", cell, "60200"]]),
+    )
+    (values,) = db(tmp_path).execute("SELECT attribute_values FROM customers").fetchone()
+    assert values.startswith(SEPARATOR) is joined
+    assert attribute_cells(values) == ["Brno", cell, "60200"]
