@@ -15,8 +15,9 @@ every email's first row, then every second row, and so on (exports rarely have m
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -237,8 +238,8 @@ def bulk_settings(store: Store) -> Iterator[None]:
     # import peaked near 200 MB for a few percent of speed (issue 16: at most 100 MB).
     cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute("PRAGMA cache_size = -32768")
-    # The staging table stays in a temporary file (SQLite's default temp_store): in memory a
-    # million-row export's staging rows alone would take some 300 MB.
+    # The staging table holds one chunk of rows at a time (_SQLITE_CHUNK), in SQLite's
+    # default temp_store.
     # `synchronous` stays as the store sets it: OFF would skip the fsyncs that order the
     # WAL checkpoint, and a power cut after the commit could then corrupt the store,
     # which the transaction's atomicity does not cover.
@@ -248,11 +249,47 @@ def bulk_settings(store: Store) -> Iterator[None]:
     # dangle. The pragma only takes effect outside a transaction; it is restored after.
     foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
     conn.execute("PRAGMA foreign_keys = OFF")
+    journal = _first_load_journal(conn)
     try:
         yield
     finally:
+        if journal is not None:
+            _back_to_wal(conn, journal)
         conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
         conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def _first_load_journal(conn: sqlite3.Connection) -> int | None:
+    """A store without customers yet (its first import) loads with a rollback journal instead
+    of the write-ahead log: the pages the import appends then go to the file once, where WAL
+    writes each twice (into the log, then into the file at the checkpoint) — half of a new
+    store's import's system time. The journal keeps the transaction's guarantee: it records
+    the store's pages as they were (appended pages need no copy, the file is cut back), and
+    a killed import leaves it behind for the next opener to roll back. ``synchronous=FULL``
+    meanwhile, as a rollback journal needs against a power cut. SQLite only changes the mode
+    for the store's one connection: with another one open (a reader, `warmup serve`) the
+    import keeps WAL. The previous ``synchronous``, to restore, when the mode changed."""
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal" or conn.execute("SELECT 1 FROM customers LIMIT 1").fetchone():
+        return None
+    synchronous = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    try:
+        mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+    except sqlite3.OperationalError:  # another connection holds the log: keep it
+        return None
+    if str(mode).lower() != "delete":
+        return None
+    conn.execute("PRAGMA synchronous = FULL")
+    return synchronous
+
+
+def _back_to_wal(conn: sqlite3.Connection, synchronous: int) -> None:
+    """The store's own journal again after a first load (see _first_load_journal)."""
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # refused when another connection opened the store meanwhile: every opener sets WAL
+    # itself (store.backends.sqlite)
+    with suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA journal_mode = WAL")
 
 
 def bulk_import(
