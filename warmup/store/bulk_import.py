@@ -2,10 +2,12 @@
 
 The importer hands over only the columns the store normalises (never the whole CSV row), and
 they reach a temporary staging table by the engine's fastest path: ``executemany`` into a plain
-table on SQLite, ``COPY`` on PostgreSQL. A handful of set-based statements then upsert the
-customers, merge their consents (sticky withdrawals), mark the existing customers the import
-touched and add everyone to the segment — all in the caller's one transaction, so an
-interrupted import leaves nothing half-written.
+table on SQLite (a chunk of rows at a time, each upserted before the next is staged), ``COPY``
+on PostgreSQL. A handful of set-based statements then upsert the customers, merge their
+consents (sticky withdrawals), mark the existing customers the import touched and add everyone
+to the segment — all in the caller's one transaction, so an interrupted import leaves nothing
+half-written (a SQLite store's first import goes through a rollback journal, see
+``_first_load_journal``).
 
 Duplicate emails in one file merge row by row in file order (a later non-empty value wins; a
 withdrawal sticks). SQLite's ``INSERT … SELECT … ON CONFLICT`` already applies the rows one by
