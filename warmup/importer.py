@@ -49,8 +49,10 @@ _EMAIL = re.compile(
 )
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = str.maketrans("", "", " -().")
-# what the joined form of attribute_values may not hold (its separator, 0x1F, is counted apart)
-_JSON_SPECIAL = re.compile(r'["\\\x00-\x1e]')
+# what the joined form of attribute_values may not hold in a cell: a quote, a backslash, a
+# control character — the separator (0x1F, customers.SEPARATOR) among them — as UTF-8 bytes
+# (no multi-byte character holds a byte below 0x80)
+_JOINED_SPECIAL = bytes(range(0x20)) + b'"\\'
 MAX_REJECTS_SHOWN = 10
 # A bound on what a CSV row may hold in memory (Klaviyo exports have about 30 columns).
 MAX_COLUMNS = 1000
@@ -209,14 +211,17 @@ class _Columns:
         else:
             pick = lambda row: (row[slots[0]],)  # noqa: E731 - itemgetter gives a bare value
         separators = len(slots) - 1
-        special = _JSON_SPECIAL.search
         encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         join = SEPARATOR.join
 
         def values(row: list[str]) -> str:
             cells = pick(row)
             joined = join(cells)
-            if special(joined) is None and joined.count(SEPARATOR) == separators:
+            # the joined form when the only special characters are the separators between
+            # the cells; one C pass over the bytes (a regular expression's per-character
+            # class test cost a tenth of the import's instructions)
+            utf8 = joined.encode()
+            if len(utf8) - len(utf8.translate(None, _JOINED_SPECIAL)) == separators:
                 return SEPARATOR + joined
             return encode(cells)
 

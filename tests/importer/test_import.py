@@ -19,9 +19,9 @@ from warmup.cli import app
 from warmup.engine import sql
 from warmup.errors import CsvImportError
 from warmup.importer import import_csv, is_valid_email, normalize_phone
-from warmup.plan import load_plan
-from warmup.store import open_store
-from warmup.store.customers import attributes_sql
+from warmup.plan import LoadedPlan, load_plan
+from warmup.store import Store, open_store
+from warmup.store.customers import SEPARATOR, attribute_cells, attributes_sql
 
 runner = CliRunner()
 ATTRIBUTES = attributes_sql()
@@ -429,3 +429,73 @@ def test_ctrl_c_during_import_exits_130_and_writes_nothing(
     conn = open_store(store).conn
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM imports").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "cell, joined",
+    [
+        ("Praha 1", True),
+        ("Město ü € 😀", True),  # non-ASCII: no byte of it is special
+        ("", True),
+        ('say "hi"', False),
+        ("back\\slash", False),
+        ("tab\there", False),
+        ("nul\x00", False),
+        ("unit\x1fseparator", False),  # the joined form's own separator inside a cell
+    ],
+)
+def test_free_cells_are_joined_unless_a_cell_holds_a_special_character(
+    tmp_path: Path, example_plan: Path, cell: str, joined: bool
+) -> None:
+    """The free cells are kept joined by the separator only when no cell holds a character
+    that form cannot carry; either form gives the cells back as they were."""
+    loaded = load_plan(example_plan)
+    header = ["Email", "City", "Note", "Zip"]
+    import_csv(
+        loaded,
+        write_csv(tmp_path / "a.csv", header, [["ann@example.com", "Brno", cell, "60200"]]),
+    )
+    (values,) = db(tmp_path).execute("SELECT attribute_values FROM customers").fetchone()
+    assert values.startswith(SEPARATOR) is joined
+    assert attribute_cells(values) == ["Brno", cell, "60200"]
+
+
+def _journal_during_import(store: Store, loaded: LoadedPlan, csv_path: Path) -> str:
+    """The store's journal mode while the import's transaction is under way (read by the
+    progress callback, which the last row calls)."""
+    modes: list[str] = []
+
+    def progress(_: int) -> None:
+        modes.append(store.conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    import_csv(loaded, csv_path, store=store, progress=progress)
+    return modes[-1]
+
+
+def test_a_first_import_loads_through_a_rollback_journal_then_the_store_is_wal_again(
+    tmp_path: Path, example_plan: Path
+) -> None:
+    """A store's first import writes its pages once, through a rollback journal (a killed one
+    is rolled back from it: test_killed_import_leaves_nothing_half_written kills a first
+    import); a re-import keeps the write-ahead log, and so does a first import while another
+    connection has the store open."""
+    loaded = load_plan(example_plan)
+    header = ["Email", "City"]
+    first = write_csv(tmp_path / "a.csv", header, [["ann@example.com", "Brno"]])
+    again = write_csv(tmp_path / "b.csv", header, [["bob@example.com", "Praha"]])
+    with closing(open_store(tmp_path / "store.db")) as store:
+        assert _journal_during_import(store, loaded, first) == "delete"
+        assert store.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert store.conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again
+        assert _journal_during_import(store, loaded, again) == "wal"
+    assert not (tmp_path / "store.db-journal").exists()
+    assert db(tmp_path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    with closing(open_store(other / "store.db")) as store:
+        reader = sqlite3.connect(other / "store.db")
+        assert reader.execute("SELECT count(*) FROM customers").fetchone() == (0,)
+        assert _journal_during_import(store, loaded, first) == "wal"
+        assert reader.execute("SELECT email FROM customers").fetchall() == [("ann@example.com",)]
+        reader.close()

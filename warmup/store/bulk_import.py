@@ -2,10 +2,12 @@
 
 The importer hands over only the columns the store normalises (never the whole CSV row), and
 they reach a temporary staging table by the engine's fastest path: ``executemany`` into a plain
-table on SQLite, ``COPY`` on PostgreSQL. A handful of set-based statements then upsert the
-customers, merge their consents (sticky withdrawals), mark the existing customers the import
-touched and add everyone to the segment — all in the caller's one transaction, so an
-interrupted import leaves nothing half-written.
+table on SQLite (a chunk of rows at a time, each upserted before the next is staged), ``COPY``
+on PostgreSQL. A handful of set-based statements then upsert the customers, merge their
+consents (sticky withdrawals), mark the existing customers the import touched and add everyone
+to the segment — all in the caller's one transaction, so an interrupted import leaves nothing
+half-written (a SQLite store's first import goes through a rollback journal, see
+``_first_load_journal``).
 
 Duplicate emails in one file merge row by row in file order (a later non-empty value wins; a
 withdrawal sticks). SQLite's ``INSERT … SELECT … ON CONFLICT`` already applies the rows one by
@@ -15,9 +17,11 @@ every email's first row, then every second row, and so on (exports rarely have m
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 
 from warmup.store import consents, customers
@@ -236,8 +240,8 @@ def bulk_settings(store: Store) -> Iterator[None]:
     # import peaked near 200 MB for a few percent of speed (issue 16: at most 100 MB).
     cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute("PRAGMA cache_size = -32768")
-    # The staging table stays in a temporary file (SQLite's default temp_store): in memory a
-    # million-row export's staging rows alone would take some 300 MB.
+    # The staging table holds one chunk of rows at a time (_SQLITE_CHUNK), in SQLite's
+    # default temp_store.
     # `synchronous` stays as the store sets it: OFF would skip the fsyncs that order the
     # WAL checkpoint, and a power cut after the commit could then corrupt the store,
     # which the transaction's atomicity does not cover.
@@ -247,11 +251,47 @@ def bulk_settings(store: Store) -> Iterator[None]:
     # dangle. The pragma only takes effect outside a transaction; it is restored after.
     foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
     conn.execute("PRAGMA foreign_keys = OFF")
+    journal = _first_load_journal(conn)
     try:
         yield
     finally:
+        if journal is not None:
+            _back_to_wal(conn, journal)
         conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
         conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def _first_load_journal(conn: sqlite3.Connection) -> int | None:
+    """A store without customers yet (its first import) loads with a rollback journal instead
+    of the write-ahead log: the pages the import appends then go to the file once, where WAL
+    writes each twice (into the log, then into the file at the checkpoint) — half of a new
+    store's import's system time. The journal keeps the transaction's guarantee: it records
+    the store's pages as they were (appended pages need no copy, the file is cut back), and
+    a killed import leaves it behind for the next opener to roll back. ``synchronous=FULL``
+    meanwhile, as a rollback journal needs against a power cut. SQLite only changes the mode
+    for the store's one connection: with another one open (a reader, `warmup serve`) the
+    import keeps WAL. The previous ``synchronous``, to restore, when the mode changed."""
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal" or conn.execute("SELECT 1 FROM customers LIMIT 1").fetchone():
+        return None
+    synchronous = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    try:
+        mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+    except sqlite3.OperationalError:  # another connection holds the log: keep it
+        return None
+    if str(mode).lower() != "delete":
+        return None
+    conn.execute("PRAGMA synchronous = FULL")
+    return synchronous
+
+
+def _back_to_wal(conn: sqlite3.Connection, synchronous: int) -> None:
+    """The store's own journal again after a first load (see _first_load_journal)."""
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # refused when another connection opened the store meanwhile: every opener sets WAL
+    # itself (store.backends.sqlite)
+    with suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA journal_mode = WAL")
 
 
 def bulk_import(
@@ -277,22 +317,18 @@ def bulk_import(
             "SELECT count(*), coalesce(max(id), 0) FROM customers"
         ).fetchone()
         positions = customers.add_attribute_names(backend, layout.free)
-        rounds = _stage(backend, layout, rows_for(positions))
-        if max_id:
-            # the existing customers this import touches (for the segment and the report)
-            backend.execute(
-                "INSERT INTO import_touched (id) SELECT c.id FROM import_rows s "
-                "JOIN customers c ON c.email = s.email WHERE true ON CONFLICT DO NOTHING"
-            )
-        for where in rounds:
-            if backend.dialect == "postgresql":
+        if backend.dialect == "postgresql":
+            rounds = _stage(backend, layout, rows_for(positions))
+            if max_id:
+                # the existing customers this import touches (for the segment and the report)
+                backend.execute(
+                    "INSERT INTO import_touched (id) SELECT c.id FROM import_rows s "
+                    "JOIN customers c ON c.email = s.email WHERE true ON CONFLICT DO NOTHING"
+                )
+            for where in rounds:
                 _pg_round(backend, sql, where)
-                continue
-            backend.execute(sql.customers_upsert(where))
-            backend.execute(sql.email_consent(where))
-            sms = sql.sms_consent(where)
-            if sms is not None:
-                backend.execute(sms)
+        else:
+            _sqlite_load(backend, sql, rows_for(positions), int(max_id))
         after = backend.execute("SELECT count(*) FROM customers").fetchone()[0]
         # the segment: the customers this import created and the existing ones it touched
         # (set-based, in id order: cheaper than a membership write per row)
@@ -323,6 +359,49 @@ def bulk_import(
     return ImportCounts(int(after) - int(before), int(touched))
 
 
+#: Rows staged at a time on SQLite: enough that a round's statements cost little beside its
+#: rows, few enough that the staging table stays in the page cache.
+_SQLITE_CHUNK = 5000
+
+
+def _sqlite_load(
+    backend: Backend, sql: _Sql, rows: Iterable[tuple[str | None, ...]], max_id: int
+) -> None:
+    """SQLite: the rows go through the staging table a chunk at a time, each chunk upserted
+    (customers, then their consents, in file order) and then emptied. A whole export staged at
+    once spilled to a temporary file (a 200k export's staging rows take 66 MB) and cost a
+    write, a read and a drop of every page."""
+    backend.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
+    columns = ", ".join(f"{column} TEXT" for column in sql.layout.columns)
+    backend.execute(f"CREATE TEMP TABLE import_rows ({columns})")
+    statements = []
+    if max_id:
+        # the existing customers this import touches (for the segment and the report); the
+        # ids it creates are above max_id, so it may run after the chunk's upsert
+        statements.append(
+            "INSERT INTO import_touched (id) SELECT c.id FROM temp.import_rows s "
+            f"JOIN customers c ON c.email = s.email WHERE c.id <= {max_id} "
+            "ON CONFLICT DO NOTHING"
+        )
+    statements.append(sql.customers_upsert("true"))
+    statements.append(sql.email_consent("true"))
+    sms = sql.sms_consent("true")
+    if sms is not None:
+        statements.append(sms)
+    # emptied without a WHERE: SQLite frees the table's pages at once, and its rowids (the
+    # consents' file order) start again at 1
+    statements.append("DELETE FROM temp.import_rows")
+    marks = ", ".join("?" for _ in sql.layout.columns)
+    insert = f"INSERT INTO temp.import_rows ({', '.join(sql.layout.columns)}) VALUES ({marks})"
+    rows = iter(rows)
+    # each chunk streams from the reader (one row in hand says there is another chunk): no
+    # list of rows is held in memory
+    for first in rows:
+        backend.executemany(insert, chain((first,), islice(rows, _SQLITE_CHUNK - 1)))
+        for statement in statements:
+            backend.execute(statement)
+
+
 def _pg_round(backend: Backend, sql: _Sql, where: str) -> None:
     """One round on PostgreSQL: upserts for what is stored already, plain inserts for the
     rest (in that order, so that the inserts find nothing in their way)."""
@@ -339,13 +418,9 @@ def _pg_round(backend: Backend, sql: _Sql, where: str) -> None:
 def _stage(
     backend: Backend, layout: StagingLayout, rows: Iterable[tuple[str | None, ...]]
 ) -> list[str]:
-    """Fill the staging table; the WHERE clauses of the upsert's rounds (see the module)."""
+    """Fill PostgreSQL's staging table; the WHERE clauses of the upsert's rounds (see the
+    module)."""
     columns = ", ".join(f"{column} TEXT" for column in layout.columns)
-    if backend.dialect != "postgresql":
-        backend.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
-        backend.execute(f"CREATE TEMP TABLE import_rows ({columns})")
-        backend.bulk_load("temp.import_rows", layout.columns, rows)
-        return ["true"]
     backend.execute("CREATE TEMP TABLE import_touched (id BIGINT PRIMARY KEY)")
     # the sorts by file order stay in memory (the server's default is 4 MB)
     backend.execute("SET LOCAL work_mem = '128MB'")
