@@ -199,7 +199,7 @@ def test_killed_postgres_import_leaves_nothing(
     # wait for the server to report the import's COPY)
     while time.monotonic() < deadline:
         busy = store.backend.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY import_rows%%'"
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%'"
         ).fetchone()[0]
         if busy:
             break

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from warmup.store import consents, customers
 from warmup.store.backends import Backend
+from warmup.store.bulk_import_postgres import EmptyStoreLoad, claim_empty
 from warmup.store.customers import values_json_sql
 from warmup.store.database import Store, now_iso
 
@@ -277,7 +278,11 @@ def bulk_import(
             "SELECT count(*), coalesce(max(id), 0) FROM customers"
         ).fetchone()
         positions = customers.add_attribute_names(backend, layout.free)
-        rounds = _stage(backend, layout, rows_for(positions))
+        # PostgreSQL writes a first import's rows straight into the tables (see the module)
+        direct = None
+        if backend.dialect == "postgresql" and not before and claim_empty(backend):
+            direct = EmptyStoreLoad.begin(backend, started_at)
+        rounds = _stage(backend, layout, rows_for(positions), direct)
         if max_id:
             # the existing customers this import touches (for the segment and the report)
             backend.execute(
@@ -309,6 +314,8 @@ def bulk_import(
                 "SELECT ?, id, ? FROM import_touched WHERE true ON CONFLICT DO NOTHING",
                 (segment, started_at),
             )
+        if direct is not None:
+            direct.finish()
         touched = backend.execute("SELECT count(*) FROM import_touched").fetchone()[0]
         rows_read, rows_loaded, rows_rejected = tally()
         backend.execute(
@@ -337,9 +344,13 @@ def _pg_round(backend: Backend, sql: _Sql, where: str) -> None:
 
 
 def _stage(
-    backend: Backend, layout: StagingLayout, rows: Iterable[tuple[str | None, ...]]
+    backend: Backend,
+    layout: StagingLayout,
+    rows: Iterable[tuple[str | None, ...]],
+    direct: EmptyStoreLoad | None = None,
 ) -> list[str]:
-    """Fill the staging table; the WHERE clauses of the upsert's rounds (see the module)."""
+    """Fill the staging table (with the rows ``direct`` leaves, when given); the WHERE
+    clauses of the upsert's rounds (see the module)."""
     columns = ", ".join(f"{column} TEXT" for column in layout.columns)
     if backend.dialect != "postgresql":
         backend.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
@@ -352,7 +363,10 @@ def _stage(
     backend.execute(
         f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns})"
     )
-    backend.bulk_load("import_rows", layout.columns, rows)
+    if direct is not None:
+        direct.load(layout.fields, rows, layout.columns)
+    else:
+        backend.bulk_load("import_rows", layout.columns, rows)
     # An email's later rows go in later rounds (most exports have no duplicates at all).
     backend.execute(
         "CREATE TEMP TABLE import_later AS SELECT seq, round FROM (SELECT seq, row_number() "
