@@ -18,21 +18,25 @@ from tests.importer.test_import import write_csv
 from warmup.app.sample import write_sample_csv
 from warmup.importer import import_csv
 from warmup.plan import load_plan
-from warmup.store import Store, open_store
-from warmup.store import bulk_import_postgres
+from warmup.store import Store, bulk_import_postgres, open_store
 from warmup.store.customers import attributes_sql
 
 
-@pytest.fixture
-def other_url(postgres_server: str) -> Iterator[str]:
-    """A second empty database beside ``postgres_url``'s."""
-    name = f"warmup_test_{uuid.uuid4().hex[:12]}"
+@pytest.fixture(params=["server default", "C"])
+def two_urls(request: pytest.FixtureRequest, postgres_server: str) -> Iterator[tuple[str, str]]:
+    """Two empty databases with the same character type: the server's default, and ``C``,
+    whose upper() leaves non-ASCII letters alone (``ſ`` is not ``S`` there)."""
+    names = [f"warmup_test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    ctype = "" if request.param == "server default" else " TEMPLATE template0 LC_CTYPE 'C'"
     with psycopg.connect(postgres_server, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
+        for name in names:
+            admin.execute(f"CREATE DATABASE {name}{ctype}")
     params = psycopg.conninfo.conninfo_to_dict(postgres_server)
-    yield f"postgresql://{params.get('user', 'postgres')}@{params['host']}:{params['port']}/{name}"
+    server = f"postgresql://{params.get('user', 'postgres')}@{params['host']}:{params['port']}"
+    yield f"{server}/{names[0]}", f"{server}/{names[1]}"
     with psycopg.connect(postgres_server, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for name in names:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 # Cells the importer's client-side rules must read as the server's SQL does: spaces around
@@ -128,8 +132,7 @@ def _first_row_only(tmp_path: Path, source: Path) -> Path:
 def test_first_import_writes_what_the_upserts_write(
     tmp_path: Path,
     example_plan: Path,
-    postgres_url: str,
-    other_url: str,
+    two_urls: tuple[str, str],
     batch: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -138,7 +141,7 @@ def test_first_import_writes_what_the_upserts_write(
     loaded = load_plan(example_plan)
     export = _awkward(tmp_path)
     one = _first_row_only(tmp_path, export)
-    fast, general = open_store(postgres_url), open_store(other_url)
+    fast, general = open_store(two_urls[0]), open_store(two_urls[1])
     # the export into an empty store (the fast path), then another customer; and the other
     # way round, so that the export meets a store with a customer (the general path)
     fast_reports = [import_csv(loaded, path, store=fast) for path in (export, one)]

@@ -134,9 +134,7 @@ def _converter(
     suppressed, never = _CODE["suppressed"], _CODE["never_subscribed"]
 
     def convert(customer_id: int, row: Row) -> tuple[tuple[object, ...], int, int]:
-        phone, external, klaviyo, first, last, opened, clicked, said, listed, sms = pick(
-            row + pad
-        )
+        phone, external, klaviyo, first, last, opened, clicked, said, listed, sms = pick(row + pad)
         open_at = _date(opened) if opened else None
         click_at = _date(clicked) if clicked else None
         if open_at is None or click_at is None:
