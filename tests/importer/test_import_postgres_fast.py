@@ -172,14 +172,16 @@ def test_first_import_leaves_the_schema_and_sequence_whole(
     loaded = load_plan(example_plan)
     store = open_store(postgres_url)
     db = store.backend
-    constraints = (
+    schema = (
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated "
-        "FROM pg_constraint WHERE contype = 'f' ORDER BY 1, 2"
+        "FROM pg_constraint WHERE conrelid <> 0 UNION ALL SELECT tablename, indexname, "
+        "indexdef, true FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1, 2"
     )
-    before = [tuple(row) for row in db.execute(constraints)]
+    before = [tuple(row) for row in db.execute(schema)]
+    assert ("customers", "customers_email_key", "UNIQUE (email)", True) in before
     export = write_sample_csv(tmp_path / "sample.csv", 50)
     import_csv(loaded, export, store=store)
-    assert [tuple(row) for row in db.execute(constraints)] == before
+    assert [tuple(row) for row in db.execute(schema)] == before
     assert db.execute("SELECT count(*) FROM consents").fetchone()[0] == 50
     # the identity sequence moved past the ids the load gave: the next customer gets a new one
     import_csv(loaded, _first_row_only(tmp_path, export), store=store)
