@@ -175,7 +175,7 @@ def test_first_import_leaves_the_schema_and_sequence_whole(
     schema = (
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated "
         "FROM pg_constraint WHERE conrelid <> 0 UNION ALL SELECT tablename, indexname, "
-        "indexdef, true FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1, 2"
+        "indexdef, true FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1, 2, 3"
     )
     before = [tuple(row) for row in db.execute(schema)]
     assert ("customers", "customers_email_key", "UNIQUE (email)", True) in before
