@@ -19,6 +19,7 @@ from warmup.app.sample import write_sample_csv
 from warmup.importer import import_csv
 from warmup.plan import load_plan
 from warmup.store import Store, bulk_import_postgres, open_store
+from warmup.store.bulk_import import StagingLayout, _Sql
 from warmup.store.customers import attributes_sql
 
 
@@ -214,4 +215,44 @@ def test_bad_rows_in_a_first_import_are_reported_as_before(
         "SELECT phone FROM customers WHERE email = ?", (body[7][header.index("Email")].lower(),)
     ).fetchone()[0]
     assert phone is None
+    store.close()
+
+
+# Date cells around the edges of the accepted forms (trim takes spaces only; `$` is the end).
+_DATES = [
+    "2026-10-13 04:13:50",
+    "2026-10-13T04:13:50.123456",
+    "2026-10-13T04:13",
+    "2026-10-13 04:13:5",
+    "2026-10-13 4:13:50",
+    "  2026-01-01  ",
+    "2026-01-01\t",
+    "\t2026-01-01",
+    "2026-01-01\n",
+    "2026-00-10",
+    "2026-02-30",
+    "2026-12-31 23:59:59",
+    "2026-12-31 23:59:60",
+    "2026-12-31 24:00",
+    "12026-01-01",
+    "2026-1-01",
+    "2026-10-13 04:13:50.",
+    "2026-10-13 04:13:50.5Z",
+    "2026-10-13 04:13:50+02:00",
+    "yesterday",
+    " ",
+]
+
+
+def test_dates_read_by_the_importer_as_the_server_reads_them(postgres_url: str) -> None:
+    """PostgreSQL's staging rows carry dates this process read (bulk_import_postgres._date):
+    each reads as the server's expression reads the raw cell."""
+    store = open_store(postgres_url)
+    expression = _Sql(StagingLayout(("last_open",)), "postgresql", "now").date("last_open")
+    for cell in _DATES:
+        server = store.backend.execute(
+            f"SELECT {expression} FROM (SELECT ?::text AS last_open, true AS dates_raw) s",
+            (cell,),
+        ).fetchone()[0]
+        assert bulk_import_postgres._date(cell) == server, cell
     store.close()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from warmup.store import consents, customers
 from warmup.store.backends import Backend
-from warmup.store.bulk_import_postgres import EmptyStoreLoad, claim_empty
+from warmup.store.bulk_import_postgres import EmptyStoreLoad, claim_empty, stage_rows
 from warmup.store.customers import values_json_sql
 from warmup.store.database import Store, now_iso
 
@@ -91,11 +91,14 @@ class _Sql:
             return f"strftime('%Y-%m-%dT%H:%M:%S', nullif({value}, ''))"
         # SQLite's strftime in PostgreSQL's terms, for the forms Klaviyo writes (it checks the
         # fields' ranges, not the length of the month)
-        return (
+        parsed = (
             f"CASE WHEN {value} ~ '{_PG_DATE}' THEN substr({value}, 1, 10) || 'T' || "
             f"CASE WHEN length({value}) >= 16 THEN substr({value}, 12, 5) || ':' || "
             f"coalesce(nullif(substr({value}, 18, 2), ''), '00') ELSE '00:00:00' END END"
         )
+        # the importing process read the row's dates already unless it flagged them (its
+        # reading of an ASCII cell is this expression's; see bulk_import_postgres.staging_row)
+        return f"CASE WHEN s.dates_raw THEN {parsed} ELSE s.{field} END"
 
     def later(self, new: str, old: str) -> str:
         """The later of two ISO times, either may be NULL."""
@@ -361,12 +364,13 @@ def _stage(
     # the sorts by file order stay in memory (the server's default is 4 MB)
     backend.execute("SET LOCAL work_mem = '128MB'")
     backend.execute(
-        f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns})"
+        f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns}, "
+        "dates_raw BOOLEAN NOT NULL)"
     )
     if direct is not None:
         direct.load(layout.fields, rows, layout.columns)
     else:
-        backend.bulk_load("import_rows", layout.columns, rows)
+        stage_rows(backend, layout.fields, rows, layout.columns)
     # An email's later rows go in later rounds (most exports have no duplicates at all).
     backend.execute(
         "CREATE TEMP TABLE import_later AS SELECT seq, round FROM (SELECT seq, row_number() "

@@ -173,6 +173,41 @@ def _converter(
     return convert
 
 
+def staging_row(fields: tuple[str, ...]) -> Callable[[Row], list[object]]:
+    """A staging row → the row PostgreSQL's staging table takes: its date cells read here
+    (the server's regular expressions cost more than the whole row's COPY) and a last cell,
+    ``dates_raw``, true when a date cell is not ASCII and the server reads them instead."""
+    dates = [i + 1 for i, name in enumerate(fields) if name in ("last_open", "last_click")]
+
+    def stage(row: Row) -> list[object]:
+        cells: list[object] = list(row)
+        try:
+            for i in dates:
+                cell = row[i]
+                cells[i] = _date(cell) if cell else None
+        except _Undecided:
+            cells = [*row, True]
+        else:
+            cells.append(False)
+        return cells
+
+    return stage
+
+
+def stage_rows(
+    backend: Backend, fields: tuple[str, ...], rows: Iterable[Row], columns: tuple[str, ...]
+) -> None:
+    """COPY ``rows`` into the staging table ``import_rows`` (see :func:`staging_row`)."""
+    stage = staging_row(fields)
+    with (
+        backend.conn.cursor() as cursor,
+        cursor.copy(f"COPY import_rows ({', '.join(columns)}, dates_raw) FROM STDIN") as copy,
+    ):
+        write = copy.write_row
+        for row in rows:
+            write(stage(row))
+
+
 def claim_empty(backend: Backend) -> bool:
     """True when the store has no customers, with the locks the fast path needs taken (all
     three up front, so that no lock is upgraded later); False, taking nothing, otherwise."""
@@ -250,12 +285,9 @@ class EmptyStoreLoad:
         copy_customers = (
             f"COPY customers ({', '.join(_CUSTOMER_COLUMNS)}) FROM STDIN (FORMAT binary)"
         )
-        copy_later = f"COPY import_rows ({', '.join(staging_columns)}) FROM STDIN"
 
         def flush_later() -> None:
-            with conn.cursor() as cursor, cursor.copy(copy_later) as copy:
-                for row in later:
-                    copy.write_row(row)
+            stage_rows(backend, fields, later, staging_columns)
             later.clear()
 
         rows_iter: Iterator[Row] = iter(rows)
