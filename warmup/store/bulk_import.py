@@ -222,6 +222,13 @@ class _Sql:
                 "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
                 f"{select} AND NOT {stored} ORDER BY {order}"
             )
+        if self.pg:
+            # A consent stored with this status already is one the upsert would leave as it
+            # is: PostgreSQL's ON CONFLICT would still lock (and so write) its row first.
+            select += (
+                " AND NOT EXISTS (SELECT 1 FROM consents x WHERE x.customer_id = c.id "
+                f"AND x.channel = '{channel}' AND x.status = {status})"
+            )
         # An unsubscribe or suppression is sticky: an import can suppress, never resubscribe.
         return consents.upsert_sql(
             f"{select} ORDER BY {order}", keep=consents.WITHDRAWN, unless=(consents.SUPPRESSED,)
@@ -377,7 +384,9 @@ def _stage(
         "OVER (PARTITION BY email ORDER BY seq) AS round FROM import_rows WHERE email IN "
         "(SELECT email FROM import_rows GROUP BY email HAVING count(*) > 1)) r WHERE round > 1"
     )
-    backend.execute("ANALYZE import_rows")
+    # the joins and rounds read the email and seq columns: statistics on the others (the
+    # wide attribute_values above all) would cost more than the plans gain
+    backend.execute("ANALYZE import_rows (seq, email)")
     backend.execute("ANALYZE import_later")
     last = backend.execute("SELECT coalesce(max(round), 1) FROM import_later").fetchone()[0]
     return [
