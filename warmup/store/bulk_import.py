@@ -313,11 +313,14 @@ def bulk_import(
         # (set-based, in id order: cheaper than a membership write per row)
         # The ids this import created cannot be members yet: a plain insert, which on
         # PostgreSQL costs half of one that checks for a conflict first.
-        backend.execute(
-            "INSERT INTO segment_members (segment, customer_id, added_at) "
-            "SELECT ?, id, ? FROM customers WHERE id > ?",
-            (segment, started_at, max_id),
-        )
+        if direct is not None:
+            direct.add_members(segment)
+        else:
+            backend.execute(
+                "INSERT INTO segment_members (segment, customer_id, added_at) "
+                "SELECT ?, id, ? FROM customers WHERE id > ?",
+                (segment, started_at, max_id),
+            )
         if max_id:
             backend.execute(
                 "INSERT INTO segment_members (segment, customer_id, added_at) "
