@@ -288,7 +288,8 @@ def bulk_import(
             "SELECT count(*), coalesce(max(id), 0) FROM customers"
         ).fetchone()
         positions = customers.add_attribute_names(backend, layout.free)
-        # PostgreSQL writes a first import's rows straight into the tables (see the module)
+        # PostgreSQL writes a first import's rows straight into the tables (see
+        # bulk_import_postgres: COPY into customers, keys dropped and rebuilt)
         direct = None
         if backend.dialect == "postgresql" and not before and claim_empty(backend):
             direct = EmptyStoreLoad.begin(backend, started_at)
