@@ -199,7 +199,7 @@ def test_killed_postgres_import_leaves_nothing(
     # wait for the server to report the import's COPY)
     while time.monotonic() < deadline:
         busy = store.backend.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY import_rows%%'"
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%'"
         ).fetchone()[0]
         if busy:
             break
@@ -213,6 +213,17 @@ def test_killed_postgres_import_leaves_nothing(
         "(SELECT count(*) FROM attribute_names)"
     ).fetchone()
     assert tuple(counts) == (0, 0, 0)
+    # the keys a first import drops for its load (bulk_import_postgres) are there again
+    keys = store.backend.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid IN ('customers'::regclass, "
+        "'consents'::regclass, 'segment_members'::regclass) AND contype IN ('f', 'u') "
+        "ORDER BY 1"
+    ).fetchall()
+    assert [k[0] for k in keys] == [
+        "consents_customer_id_fkey",
+        "customers_email_key",
+        "segment_members_customer_id_fkey",
+    ]
     rerun = subprocess.run(command, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert store.backend.execute("SELECT count(*) FROM customers").fetchone()[0] > 59_000

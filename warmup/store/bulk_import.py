@@ -26,6 +26,7 @@ from pathlib import Path
 
 from warmup.store import consents, customers
 from warmup.store.backends import Backend
+from warmup.store.bulk_import_postgres import EmptyStoreLoad, claim_empty, stage_rows
 from warmup.store.customers import values_json_sql
 from warmup.store.database import Store, now_iso
 
@@ -94,11 +95,14 @@ class _Sql:
             return f"strftime('%Y-%m-%dT%H:%M:%S', nullif({value}, ''))"
         # SQLite's strftime in PostgreSQL's terms, for the forms Klaviyo writes (it checks the
         # fields' ranges, not the length of the month)
-        return (
+        parsed = (
             f"CASE WHEN {value} ~ '{_PG_DATE}' THEN substr({value}, 1, 10) || 'T' || "
             f"CASE WHEN length({value}) >= 16 THEN substr({value}, 12, 5) || ':' || "
             f"coalesce(nullif(substr({value}, 18, 2), ''), '00') ELSE '00:00:00' END END"
         )
+        # the importing process read the row's dates already unless it flagged them (its
+        # reading of an ASCII cell is this expression's; see bulk_import_postgres.staging_row)
+        return f"CASE WHEN s.dates_raw THEN {parsed} ELSE s.{field} END"
 
     def later(self, new: str, old: str) -> str:
         """The later of two ISO times, either may be NULL."""
@@ -222,6 +226,13 @@ class _Sql:
                 "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
                 f"{select} AND NOT {stored} ORDER BY {order}"
             )
+        if self.pg:
+            # A consent stored with this status already is one the upsert would leave as it
+            # is: PostgreSQL's ON CONFLICT would still lock (and so write) its row first.
+            select += (
+                " AND NOT EXISTS (SELECT 1 FROM consents x WHERE x.customer_id = c.id "
+                f"AND x.channel = '{channel}' AND x.status = {status})"
+            )
         # An unsubscribe or suppression is sticky: an import can suppress, never resubscribe.
         return consents.upsert_sql(
             f"{select} ORDER BY {order}", keep=consents.WITHDRAWN, unless=(consents.SUPPRESSED,)
@@ -317,8 +328,13 @@ def bulk_import(
             "SELECT count(*), coalesce(max(id), 0) FROM customers"
         ).fetchone()
         positions = customers.add_attribute_names(backend, layout.free)
+        # PostgreSQL writes a first import's rows straight into the tables (see
+        # bulk_import_postgres: COPY into customers, keys dropped and rebuilt)
+        direct = None
         if backend.dialect == "postgresql":
-            rounds = _stage(backend, layout, rows_for(positions))
+            if not before and claim_empty(backend):
+                direct = EmptyStoreLoad.begin(backend, started_at)
+            rounds = _stage(backend, layout, rows_for(positions), direct)
             if max_id:
                 # the existing customers this import touches (for the segment and the report)
                 backend.execute(
@@ -334,17 +350,22 @@ def bulk_import(
         # (set-based, in id order: cheaper than a membership write per row)
         # The ids this import created cannot be members yet: a plain insert, which on
         # PostgreSQL costs half of one that checks for a conflict first.
-        backend.execute(
-            "INSERT INTO segment_members (segment, customer_id, added_at) "
-            "SELECT ?, id, ? FROM customers WHERE id > ?",
-            (segment, started_at, max_id),
-        )
+        if direct is not None:
+            direct.add_members(segment)
+        else:
+            backend.execute(
+                "INSERT INTO segment_members (segment, customer_id, added_at) "
+                "SELECT ?, id, ? FROM customers WHERE id > ?",
+                (segment, started_at, max_id),
+            )
         if max_id:
             backend.execute(
                 "INSERT INTO segment_members (segment, customer_id, added_at) "
                 "SELECT ?, id, ? FROM import_touched WHERE true ON CONFLICT DO NOTHING",
                 (segment, started_at),
             )
+        if direct is not None:
+            direct.finish()
         touched = backend.execute("SELECT count(*) FROM import_touched").fetchone()[0]
         rows_read, rows_loaded, rows_rejected = tally()
         backend.execute(
@@ -416,25 +437,34 @@ def _pg_round(backend: Backend, sql: _Sql, where: str) -> None:
 
 
 def _stage(
-    backend: Backend, layout: StagingLayout, rows: Iterable[tuple[str | None, ...]]
+    backend: Backend,
+    layout: StagingLayout,
+    rows: Iterable[tuple[str | None, ...]],
+    direct: EmptyStoreLoad | None = None,
 ) -> list[str]:
-    """Fill PostgreSQL's staging table; the WHERE clauses of the upsert's rounds (see the
-    module)."""
+    """Fill PostgreSQL's staging table (with the rows ``direct`` leaves, when given); the
+    WHERE clauses of the upsert's rounds (see the module)."""
     columns = ", ".join(f"{column} TEXT" for column in layout.columns)
     backend.execute("CREATE TEMP TABLE import_touched (id BIGINT PRIMARY KEY)")
     # the sorts by file order stay in memory (the server's default is 4 MB)
     backend.execute("SET LOCAL work_mem = '128MB'")
     backend.execute(
-        f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns})"
+        f"CREATE TEMP TABLE import_rows (seq BIGINT GENERATED ALWAYS AS IDENTITY, {columns}, "
+        "dates_raw BOOLEAN NOT NULL)"
     )
-    backend.bulk_load("import_rows", layout.columns, rows)
+    if direct is not None:
+        direct.load(layout.fields, rows, layout.columns)
+    else:
+        stage_rows(backend, layout.fields, rows, layout.columns)
     # An email's later rows go in later rounds (most exports have no duplicates at all).
     backend.execute(
         "CREATE TEMP TABLE import_later AS SELECT seq, round FROM (SELECT seq, row_number() "
         "OVER (PARTITION BY email ORDER BY seq) AS round FROM import_rows WHERE email IN "
         "(SELECT email FROM import_rows GROUP BY email HAVING count(*) > 1)) r WHERE round > 1"
     )
-    backend.execute("ANALYZE import_rows")
+    # the joins and rounds read the email and seq columns: statistics on the others (the
+    # wide attribute_values above all) would cost more than the plans gain
+    backend.execute("ANALYZE import_rows (seq, email)")
     backend.execute("ANALYZE import_later")
     last = backend.execute("SELECT coalesce(max(round), 1) FROM import_later").fetchone()[0]
     return [

@@ -1,0 +1,373 @@
+"""PostgreSQL's fast path for an import into a store without customers (the first import).
+
+The general path (:mod:`warmup.store.bulk_import`) stages every row and upserts from there:
+on PostgreSQL that costs a row's worth of server work four times over (the staging COPY, the
+date expressions, an insert that reads the staging table, and a foreign key check per consent
+and segment row, each an index probe with a row lock). When the store has no customers yet,
+nothing can conflict, so this path writes what the upserts would have written directly:
+
+- this process computes each customer's row (the same rules as the SQL, see :func:`_converter`)
+  and COPYs it in binary straight into ``customers``, with ids it assigns in file order (the
+  identity sequence is moved past them afterwards);
+- each customer's email (and SMS) consent is kept as one byte per customer and written by one
+  set-based insert; the segment's members are one insert from ``customers``;
+- the foreign keys of ``consents`` and ``segment_members`` are dropped for the load and added
+  back after it: adding one checks the whole table with one join instead of a probe per row;
+  likewise the unique key on the customers' email is built once, by one sort, after the COPY.
+
+A row this path cannot settle on its own goes the general way instead, into the staging table
+and the upsert rounds, after the direct rows: an email's later rows (a duplicate — recognised
+by a bit per email hash, so a rare hash collision sends a first row that way too, which is
+only slower) and a row whose consent or date cells are not ASCII (PostgreSQL's ``upper()`` and
+``\\d`` follow the server's locale there, so the server decides them as before).
+
+Everything happens in the import's one transaction; DDL is transactional on PostgreSQL, so a
+killed import leaves the store, constraints included, as it was. What concurrent processes see:
+the import holds ``ACCESS EXCLUSIVE`` locks on ``customers``, ``consents`` and
+``segment_members`` until it commits, so a ``serve`` replica's request that reads them waits
+for the import (seconds; a store without customers has no unsubscribe links out yet).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from operator import itemgetter
+
+from warmup.store.backends import Backend
+
+Row = tuple[str | None, ...]
+
+# The customer columns this path writes; the rest keep their defaults, as with the upserts.
+_CUSTOMER_COLUMNS = (
+    "id",
+    "email",
+    "phone",
+    "external_id",
+    "klaviyo_id",
+    "first_name",
+    "last_name",
+    "attribute_values",
+    "last_open_at",
+    "last_click_at",
+    "last_engaged_at",
+    "created_at",
+    "updated_at",
+)
+_CUSTOMER_TYPES = ("int8",) + ("text",) * (len(_CUSTOMER_COLUMNS) - 1)
+
+# Consent statuses as one byte per customer (0: no consent on that channel).
+_STATUSES = ("subscribed", "unsubscribed", "suppressed", "never_subscribed")
+_CODE = {status: i + 1 for i, status in enumerate(_STATUSES)}
+_SMS = {
+    "SUBSCRIBED": _CODE["subscribed"],
+    "UNSUBSCRIBED": _CODE["unsubscribed"],
+    "SUPPRESSED": _CODE["suppressed"],
+    "NEVER_SUBSCRIBED": _CODE["never_subscribed"],
+}
+_KEPT = ("['UNSUBSCRIBE']", '["UNSUBSCRIBE"]', "UNSUBSCRIBE")
+
+# bulk_import._PG_DATE for ASCII text (the only text this path parses); fullmatch: PostgreSQL's
+# `$` is the end of the text, never before a final newline.
+_DATE = re.compile(
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?)?"
+).fullmatch
+
+# 2**27 bits (16 MB): a million emails set under 1 % of them, so under 1 % of a million-row
+# export's first rows take the staging path by a collision.
+_SEEN_BITS = 27
+# the rows held in memory for the staging table before they are flushed to it
+_LATER_BATCH = 10_000
+
+
+class _Undecided(Exception):
+    """A row this process leaves to the server's SQL (see the module docstring)."""
+
+
+def _date(value: str) -> str | None:
+    """bulk_import's PostgreSQL date expression, for one cell."""
+    value = value.strip(" ")
+    if not value.isascii():
+        raise _Undecided
+    if _DATE(value) is None:
+        return None
+    if len(value) >= 16:
+        return f"{value[:10]}T{value[11:16]}:{value[17:19] or '00'}"
+    return f"{value[:10]}T00:00:00"
+
+
+def _upper(value: str) -> str:
+    value = value.strip(" ")
+    if not value.isascii():
+        raise _Undecided
+    return value.upper()
+
+
+_CELLS = (
+    "phone",
+    "external_id",
+    "klaviyo_id",
+    "first_name",
+    "last_name",
+    "last_open",
+    "last_click",
+    "consent",
+    "suppressions",
+    "sms",
+)
+
+
+def _converter(
+    fields: tuple[str, ...], now: str
+) -> Callable[[int, Row], tuple[tuple[object, ...], int, int]]:
+    """A staging row (email, the layout's ``fields``, attribute_values) → its customers row
+    and consent codes: the rules of ``bulk_import._Sql`` for a customer stored the first time.
+    A field the layout lacks reads as the None after the row's last cell."""
+    index = {name: i + 1 for i, name in enumerate(fields)}
+    missing = len(fields) + 2
+    pick = itemgetter(*(index.get(name, missing) for name in _CELLS))
+    has_sms = "sms" in index
+    pad: Row = (None,)
+    subscribed, unsubscribed = _CODE["subscribed"], _CODE["unsubscribed"]
+    suppressed, never = _CODE["suppressed"], _CODE["never_subscribed"]
+
+    def convert(customer_id: int, row: Row) -> tuple[tuple[object, ...], int, int]:
+        phone, external, klaviyo, first, last, opened, clicked, said, listed, sms = pick(row + pad)
+        open_at = _date(opened) if opened else None
+        click_at = _date(clicked) if clicked else None
+        if open_at is None or click_at is None:
+            engaged = open_at or click_at
+        else:
+            engaged = max(open_at, click_at)
+        said = _upper(said) if said else ""
+        listed = listed.strip(" ") if listed else None
+        if listed and listed != "[]" and listed != "{}":
+            email = unsubscribed if said == "UNSUBSCRIBED" and listed in _KEPT else suppressed
+        elif said == "SUBSCRIBED":
+            email = subscribed
+        elif said == "UNSUBSCRIBED":
+            email = unsubscribed
+        else:
+            email = never
+        sms_code = _SMS.get(_upper(sms or "").replace(" ", "_"), 0) if has_sms else 0
+        customer = (
+            customer_id,
+            row[0],
+            phone or None,
+            external.strip(" ") or None if external else None,
+            klaviyo.strip(" ") or None if klaviyo else None,
+            first.strip(" ") or None if first else None,
+            last.strip(" ") or None if last else None,
+            row[-1],
+            open_at,
+            click_at,
+            engaged,
+            now,
+            now,
+        )
+        return customer, email, sms_code
+
+    return convert
+
+
+def staging_row(fields: tuple[str, ...]) -> Callable[[Row], list[object]]:
+    """A staging row → the row PostgreSQL's staging table takes: its date cells read here
+    (the server's regular expressions cost more than the whole row's COPY) and a last cell,
+    ``dates_raw``, true when a date cell is not ASCII and the server reads them instead."""
+    dates = [i + 1 for i, name in enumerate(fields) if name in ("last_open", "last_click")]
+
+    def stage(row: Row) -> list[object]:
+        cells: list[object] = list(row)
+        try:
+            for i in dates:
+                cell = row[i]
+                cells[i] = _date(cell) if cell else None
+        except _Undecided:
+            cells = [*row, True]
+        else:
+            cells.append(False)
+        return cells
+
+    return stage
+
+
+def stage_rows(
+    backend: Backend, fields: tuple[str, ...], rows: Iterable[Row], columns: tuple[str, ...]
+) -> None:
+    """COPY ``rows`` into the staging table ``import_rows`` (see :func:`staging_row`)."""
+    stage = staging_row(fields)
+    with (
+        backend.conn.cursor() as cursor,
+        cursor.copy(f"COPY import_rows ({', '.join(columns)}, dates_raw) FROM STDIN") as copy,
+    ):
+        write = copy.write_row
+        for row in rows:
+            write(stage(row))
+
+
+def claim_empty(backend: Backend) -> bool:
+    """True when the store has no customers, with the locks the fast path needs taken (all
+    three up front, so that no lock is upgraded later); False, taking nothing, otherwise."""
+    if backend.execute("SELECT EXISTS (SELECT 1 FROM customers)").fetchone()[0]:
+        return False
+    backend.execute("LOCK TABLE customers, consents, segment_members IN ACCESS EXCLUSIVE MODE")
+    # checked again under the lock: a writer outside the writer lock would be a bug elsewhere,
+    # but the fast path's correctness must not depend on it
+    return not backend.execute("SELECT EXISTS (SELECT 1 FROM customers)").fetchone()[0]
+
+
+def _foreign_keys(backend: Backend) -> list[tuple[str, str, str]]:
+    """The foreign keys of the tables this path fills: (table, name, definition)."""
+    rows = backend.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid IN ('consents'::regclass, "
+        "'segment_members'::regclass) ORDER BY 1, 2"
+    ).fetchall()
+    return [(str(table), str(name), str(definition)) for table, name, definition in rows]
+
+
+def _secondary_keys(backend: Backend) -> list[tuple[str, str]]:
+    """The unique constraints of ``customers`` (its email's, from migration 001): (name,
+    definition). Built once after the load, by one sort, they cost less than kept up to date
+    row by row; any other index on the table is left alone."""
+    rows = backend.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'u' AND conrelid = 'customers'::regclass ORDER BY 1"
+    ).fetchall()
+    return [(str(name), str(definition)) for name, definition in rows]
+
+
+@dataclass
+class EmptyStoreLoad:
+    """The direct part of an import into a store without customers (see the module)."""
+
+    backend: Backend
+    now: str
+    foreign_keys: list[tuple[str, str, str]]
+    unique_keys: list[tuple[str, str]]
+    #: the ids the COPY gave: first_id up to and with last_id
+    first_id: int = 1
+    last_id: int = 0
+    #: the customers' identity sequence
+    sequence: str = ""
+
+    @classmethod
+    def begin(cls, backend: Backend, now: str) -> EmptyStoreLoad:
+        """Drop the foreign keys and customers' unique keys for the load (after
+        :func:`claim_empty`); ``now`` is the import's time (created_at, updated_at and the
+        consents' changed_at)."""
+        # The server's parallel workers would only compete for this machine's cores (and
+        # their CPU would not show as this backend's); an index build's sort stays in memory.
+        backend.execute("SET LOCAL max_parallel_maintenance_workers = 0")
+        backend.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        backend.execute("SET LOCAL maintenance_work_mem = '128MB'")
+        foreign_keys, unique_keys = _foreign_keys(backend), _secondary_keys(backend)
+        for table, name, _ in foreign_keys:
+            backend.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _ in unique_keys:
+            backend.execute(f'ALTER TABLE customers DROP CONSTRAINT "{name}"')
+        return cls(backend, now, foreign_keys, unique_keys)
+
+    def load(
+        self, fields: tuple[str, ...], rows: Iterable[Row], staging_columns: tuple[str, ...]
+    ) -> None:
+        """COPY the rows this path settles into ``customers`` and write their consents; the
+        others go to the staging table ``import_rows`` (created by the caller)."""
+        backend, now = self.backend, self.now
+        conn = backend.conn
+        seq = backend.execute("SELECT pg_get_serial_sequence('customers', 'id')").fetchone()[0]
+        last, called = backend.execute(f"SELECT last_value, is_called FROM {seq}").fetchone()
+        first_id = int(last) + 1 if called else int(last)
+        convert = _converter(fields, now)
+        emails, sms = bytearray(), bytearray()
+        later: list[Row] = []
+        seen = bytearray(1 << (_SEEN_BITS - 3))
+        mask = (1 << _SEEN_BITS) - 1
+        crc32 = zlib.crc32
+        copy_customers = (
+            f"COPY customers ({', '.join(_CUSTOMER_COLUMNS)}) FROM STDIN (FORMAT binary)"
+        )
+
+        def flush_later() -> None:
+            stage_rows(backend, fields, later, staging_columns)
+            later.clear()
+
+        rows_iter: Iterator[Row] = iter(rows)
+        next_id = first_id
+        done = False
+        while not done:
+            # one COPY into customers until the held-back rows fill a batch (a connection
+            # runs one COPY at a time), then those go to the staging table
+            with conn.cursor() as cursor, cursor.copy(copy_customers) as copy:
+                copy.set_types(_CUSTOMER_TYPES)
+                write = copy.write_row
+                for row in rows_iter:
+                    bit = crc32(row[0].encode()) & mask  # type: ignore[union-attr]
+                    byte, flag = bit >> 3, 1 << (bit & 7)
+                    if seen[byte] & flag:
+                        later.append(row)
+                        if len(later) >= _LATER_BATCH:
+                            break
+                        continue
+                    seen[byte] |= flag
+                    try:
+                        customer, email, sms_code = convert(next_id, row)
+                    except _Undecided:
+                        later.append(row)
+                        if len(later) >= _LATER_BATCH:
+                            break
+                        continue
+                    write(customer)
+                    emails.append(email)
+                    sms.append(sms_code)
+                    next_id += 1
+                else:
+                    done = True
+            if later:
+                flush_later()
+        # the upsert rounds of the held-back rows need the email's unique key (ON CONFLICT)
+        for name, definition in self.unique_keys:
+            backend.execute(f'ALTER TABLE customers ADD CONSTRAINT "{name}" {definition}')
+        count = next_id - first_id
+        self.first_id, self.last_id, self.sequence = first_id, next_id - 1, str(seq)
+        if not count:
+            return
+        backend.execute(f"SELECT setval('{seq}', ?)", (next_id - 1,))
+        # one set-based insert per channel: byte i is customer first_id + i
+        statuses = "ARRAY[" + ", ".join(f"'{s}'" for s in _STATUSES) + "]"
+        for channel, codes in (("email", emails), ("sms", sms)):
+            if not any(codes):
+                continue
+            backend.execute(
+                "INSERT INTO consents (customer_id, channel, status, changed_at, source) "
+                f"SELECT ? + i, ?, ({statuses})[code], ?, 'import' FROM (SELECT i, "
+                "get_byte(?, i) AS code FROM generate_series(0, ? - 1) i) c WHERE code > 0",
+                (first_id, channel, now, bytes(codes), count),
+            )
+
+    def add_members(self, segment: str) -> None:
+        """Add the import's customers to ``segment``: the COPY's by their ids, the upsert
+        rounds' new ones (ids past them, from the sequence) by looking each id up — neither
+        reads the whole customers table (at a million rows, larger than the server's cache)."""
+        backend = self.backend
+        backend.execute(
+            "INSERT INTO segment_members (segment, customer_id, added_at) "
+            "SELECT ?, i, ? FROM generate_series(?::bigint, ?) i",
+            (segment, self.now, self.first_id, self.last_id),
+        )
+        if not self.sequence:
+            return
+        backend.execute(
+            "INSERT INTO segment_members (segment, customer_id, added_at) "
+            "SELECT ?, c.id, ? FROM generate_series(?::bigint, "
+            f"(SELECT last_value FROM {self.sequence})) i JOIN customers c ON c.id = i",
+            (segment, self.now, self.last_id + 1),
+        )
+
+    def finish(self) -> None:
+        """Add the foreign keys back: each checks its table with one join."""
+        for table, name, definition in self.foreign_keys:
+            self.backend.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
