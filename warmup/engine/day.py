@@ -348,7 +348,7 @@ class DayRun:
             result.list_changes = list_changes(ctx, new_set)
             if not self.completed_before:
                 # issue 17: engagement, the day's Klaviyo work against the send time, limits
-                result.klaviyo_work = klaviyo_day(ctx, new_set.rows, result.list_changes)
+                result.klaviyo_work = klaviyo_day(ctx, new_set.figures, result.list_changes)
             result.samples, result.webhook = samples(ctx, new_set)
         if due is not None:
             result.notes.append(self._waiting_note(due))
