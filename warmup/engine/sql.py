@@ -466,15 +466,24 @@ def new_set_figures(conn: Backend, rows: str, prev: int) -> NewSetFigures:
     """The :class:`NewSetFigures` of the new-provider set ``rows`` selects (``customer_id,
     rank``), in one pass over it: the list changes and the Klaviyo work both read them, and
     each pass probes ``allocations`` once per customer of the set."""
+    if conn.dialect == "postgresql":
+        # hash joins: the customers are read in one pass rather than looked up one by one
+        confirmed_sql = "CASE WHEN a.customer_id IS NULL THEN c.klaviyo_id_confirmed ELSE 0 END"
+        customer_join = "JOIN customers c ON c.id = t.customer_id "
+    else:
+        # SQLite looks each customer up: only those added (a lookup for every customer of
+        # the set cost more than the rest of the query)
+        confirmed_sql = (
+            "CASE WHEN a.customer_id IS NULL THEN (SELECT c.klaviyo_id_confirmed "
+            "FROM customers c WHERE c.id = t.customer_id) ELSE 0 END"
+        )
+        customer_join = ""
     today, added, confirmed = conn.execute(
         # (day, customer_id) is allocations' key: at most one match each, so an anti-join
         # count, which PostgreSQL plans as one hash join rather than a lookup per customer
-        # (the customer row is read only for those added: a lookup per customer of the
-        # set cost more than the rest of the query)
         "SELECT count(*), count(*) - count(a.customer_id), "
-        "coalesce(sum(CASE WHEN a.customer_id IS NULL THEN (SELECT c.klaviyo_id_confirmed "
-        "FROM customers c WHERE c.id = t.customer_id) ELSE 0 END), 0) "
-        f"FROM ({rows}) t LEFT JOIN allocations a ON a.day = ? "
+        f"coalesce(sum({confirmed_sql}), 0) FROM ({rows}) t {customer_join}"
+        "LEFT JOIN allocations a ON a.day = ? "
         "AND a.customer_id = t.customer_id AND a.provider = 'new'",
         (prev,),
     ).fetchone()
