@@ -1,6 +1,7 @@
 """The engine's set queries that issue 16 rewrote for speed give the same answers on both
 engines: the new-provider set against the day before (list changes and Klaviyo work), and the
-past audience of a run of days (a range rather than a list of days)."""
+past audience of a run of days (a range rather than a list of days); the transaction of the
+day's bulk writes leaves reference checks as they were."""
 
 from __future__ import annotations
 
@@ -76,3 +77,25 @@ def test_past_audience_of_a_run_of_days_or_a_list(
     }
     assert found == {ids[d - 1] for d in days}
     assert sql.allocated_new_on([]) == ("(1 = 0)", [])
+
+
+def test_derived_writes_transaction_restores_reference_checks(store: Store) -> None:
+    def checked() -> object:
+        if store.backend.dialect != "sqlite":
+            return None
+        return store.backend.execute("PRAGMA foreign_keys").fetchone()[0]
+
+    before = checked()
+    (customer,) = _customers(store, [0])
+    with store.backend.derived_writes_transaction():
+        _allocate(store, 1, new=[customer])
+    assert checked() == before
+    with pytest.raises(RuntimeError), store.backend.derived_writes_transaction():
+        _allocate(store, 2, new=[customer])
+        raise RuntimeError("a failure inside the transaction")
+    # rolled back, and checked again afterwards
+    days = [int(r[0]) for r in store.backend.execute("SELECT day FROM allocations")]
+    assert days == [1]
+    assert checked() == before
+    if store.backend.dialect == "sqlite":
+        assert before == 1

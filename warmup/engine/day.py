@@ -298,8 +298,9 @@ class DayRun:
             # is never waited on while the day's allocation holds the store's write lock).
             with self.store.backend.transaction():
                 self.mx = refresh_mx(self.ctx.plan, self.store.backend)
-            # Evaluate and freeze in one write transaction: nothing changes in between.
-            with self.store.backend.transaction():
+            # Evaluate and freeze in one write transaction: nothing changes in between. Every
+            # journey and allocation is a customer the evaluation read in it.
+            with self.store.backend.derived_writes_transaction():
                 evaluate(self.ctx, self.ev)
                 self.allocate()
 
@@ -321,7 +322,8 @@ class DayRun:
     def write_outbox(self) -> None:
         if self.dry_run or self.completed_before or not self.frozen:
             return
-        with self.store.backend.transaction():
+        # the actions' customers are the frozen journeys' (read in the same transaction)
+        with self.store.backend.derived_writes_transaction():
             self.result.outbox = write_actions(
                 self.ctx, self.ev.flow, self.ev.timeline, final_paths(self.ev), now_iso()
             )
