@@ -472,12 +472,15 @@ def new_set_figures(conn: Backend, rows: str, prev: int) -> NewSetFigures:
         customer_join = "JOIN customers c ON c.id = t.customer_id "
     else:
         # SQLite looks each customer up: only those added (a lookup for every customer of
-        # the set cost more than the rest of the query)
+        # the set cost more than the rest of the query), and in customer order: in rank
+        # order each lookup lands on another page of allocations' index and of customers
+        # (1.6 of a 1M-customer dry run's 6.6 CPU s; the sort costs a fraction of that)
         confirmed_sql = (
             "CASE WHEN a.customer_id IS NULL THEN (SELECT c.klaviyo_id_confirmed "
             "FROM customers c WHERE c.id = t.customer_id) ELSE 0 END"
         )
         customer_join = ""
+        rows = f"SELECT customer_id FROM ({rows}) s ORDER BY customer_id"
     today, added, confirmed = conn.execute(
         # (day, customer_id) is allocations' key: at most one match each, so an anti-join
         # count, which PostgreSQL plans as one hash join rather than a lookup per customer
