@@ -61,11 +61,10 @@ def consent_note(ctx: DayContext) -> str | None:
     return "consent categories from Klaviyo lists (read before the day): " + "; ".join(parts)
 
 
-def day_work(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> list[Work]:
+def day_work(ctx: DayContext, figures: sql.NewSetFigures, changes: dict[str, Any]) -> list[Work]:
     """The Klaviyo requests the day makes, by endpoint (a floor: no retries, no 429)."""
     k = ctx.plan.providers.klaviyo
-    added, confirmed = sql.new_set_klaviyo_ids(ctx.conn, new_rows, ctx.day - 1)
-    today = sql.count_rows(ctx.conn, new_rows)
+    added, confirmed, today = figures.added, figures.confirmed, figures.today
     work: list[Work] = [Work("pull unsubscribes and suppressions", "get_profiles", 1)]
     if ctx.plan.engagement.source == "klaviyo":
         work.append(Work("find the engagement metrics", "get_metrics", 1))
@@ -164,10 +163,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:,.1f} h"
 
 
-def klaviyo_day(ctx: DayContext, new_rows: str, changes: dict[str, Any]) -> dict[str, Any]:
+def klaviyo_day(
+    ctx: DayContext, figures: sql.NewSetFigures, changes: dict[str, Any]
+) -> dict[str, Any]:
     """The day's ``klaviyo_work``: the estimate, and the lines to show under ``notes``
     (the engagement ranking, the estimate, a warning past the send time or the limits)."""
-    summary, notes = work_summary(ctx, day_work(ctx, new_rows, changes))
+    summary, notes = work_summary(ctx, day_work(ctx, figures, changes))
     said = [note for note in (engagement_note(ctx), consent_note(ctx)) if note]
     summary["notes"] = said + notes + limit_notes(ctx)
     return summary

@@ -76,6 +76,8 @@ class DayRun:
         self.override_guardrail = override_guardrail
         self.completed_before = False
         self.frozen = False
+        # This run froze the allocation itself: its temp tables hold what it just wrote.
+        self.froze_now = False
         self.run_id: int | None = None
         self.mx = Refresh()
         self.ctx: DayContext
@@ -296,8 +298,9 @@ class DayRun:
             # is never waited on while the day's allocation holds the store's write lock).
             with self.store.backend.transaction():
                 self.mx = refresh_mx(self.ctx.plan, self.store.backend)
-            # Evaluate and freeze in one write transaction: nothing changes in between.
-            with self.store.backend.transaction():
+            # Evaluate and freeze in one write transaction: nothing changes in between. Every
+            # journey and allocation is a customer the evaluation read in it.
+            with self.store.backend.derived_writes_transaction():
                 evaluate(self.ctx, self.ev)
                 self.allocate()
 
@@ -312,17 +315,22 @@ class DayRun:
             return
         persist(self.ctx, self.ev)
         self.frozen = True
+        self.froze_now = True
         log.info("allocate: day %s frozen", self.day)
 
     # 4. outbox -------------------------------------------------------------------------
     def write_outbox(self) -> None:
         if self.dry_run or self.completed_before or not self.frozen:
             return
-        with self.store.backend.transaction():
+        # the actions' customers are the frozen journeys' (read in the same transaction)
+        with self.store.backend.derived_writes_transaction():
             self.result.outbox = write_actions(
                 self.ctx, self.ev.flow, self.ev.timeline, final_paths(self.ev), now_iso()
             )
-            refresh_states(self.ctx, self.ev)
+            if not self.froze_now:
+                # A re-run moves parked customers on; journeys frozen by this run were written
+                # at this run's clock already (each UPDATE would scan the day to change none).
+                refresh_states(self.ctx, self.ev)
         log.info("outbox: day %s wrote %s rows", self.day, sum(self.result.outbox.values()))
 
     # 5. report and finalize -------------------------------------------------------------
@@ -344,11 +352,13 @@ class DayRun:
                 "klaviyo": ev.eligible - new,
             }
             result.allocation.update(group_report(ev.groups, self.mx, result.notes))
-            new_set = NewSet(ctx, frozen=self.frozen)
+            # Frozen by this run: the evaluation's own table holds the same set (allocations and
+            # journeys were written from it), without joining the two per customer.
+            new_set = NewSet(ctx, frozen=self.frozen and not self.froze_now)
             result.list_changes = list_changes(ctx, new_set)
             if not self.completed_before:
                 # issue 17: engagement, the day's Klaviyo work against the send time, limits
-                result.klaviyo_work = klaviyo_day(ctx, new_set.rows, result.list_changes)
+                result.klaviyo_work = klaviyo_day(ctx, new_set.figures, result.list_changes)
             result.samples, result.webhook = samples(ctx, new_set)
         if due is not None:
             result.notes.append(self._waiting_note(due))

@@ -61,12 +61,14 @@ class Evaluation:
 def rank_hash(plan_name: str) -> Callable[[str], int]:
     """Stable tie-break of (plan, email): the same store and plan always rank alike."""
     # a copy of the prefix's state costs less than hashing the prefix again for every email
-    base = hashlib.blake2b(f"{plan_name}\x00".encode(), digest_size=7)
+    # (bound once: the ranking calls this for every customer it ranks)
+    copy = hashlib.blake2b(f"{plan_name}\x00".encode(), digest_size=7).copy
+    from_bytes = int.from_bytes
 
     def digest(email: str) -> int:
-        state = base.copy()
+        state = copy()
         state.update(email.encode())
-        return int.from_bytes(state.digest())
+        return from_bytes(state.digest())
 
     return digest
 

@@ -34,21 +34,31 @@ class NewSet:
             )
         else:
             self.rows = "SELECT customer_id, rank FROM engine_flow2 WHERE is_new = 1"
+        self.conn = ctx.conn
+        self.prev = day - 1
+        self._figures: sql.NewSetFigures | None = None
+
+    @property
+    def figures(self) -> sql.NewSetFigures:
+        """The set against the day before's (read once: the list changes and the Klaviyo work
+        both show them)."""
+        if self._figures is None:
+            self._figures = sql.new_set_figures(self.conn, self.rows, self.prev)
+        return self._figures
 
 
 def list_changes(ctx: DayContext, new: NewSet) -> dict[str, Any]:
     """The exclusion list holds exactly the day's new-provider set: changes vs the day before."""
     prev = ctx.day - 1
-    conn = ctx.conn
-    today, added, before = sql.new_set_changes(conn, new.rows, prev)
+    figures = new.figures
     # Whoever was in yesterday's set and is not added today stayed; the rest leave the list.
-    removed = int(before) - (int(today) - int(added))
+    removed = figures.before - (figures.today - figures.added)
     # Nobody is mailed before their email is read back from the list (verify before send).
-    requests, seconds = readback_cost(int(today), ctx.plan.providers.klaviyo.rate_share)
+    requests, seconds = readback_cost(figures.today, ctx.plan.providers.klaviyo.rate_share)
     return {
         "list": "exclusion",
         "previous_day": prev if prev >= 1 else None,
-        "added": int(added),
+        "added": figures.added,
         "removed": removed,
         "read_back": {"requests": requests, "seconds": round(seconds, 1)},
     }
