@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ def _outputs(plan: Path, out: Path, store: str, now: str) -> dict[str, Any]:
     data.pop("store")  # where the store is: the one thing meant to differ
     table = runner.invoke(app, ["status", str(plan), "--now", now])
     assert table.exit_code == 0, table.output
-    report = runner.invoke(app, ["report", str(plan), "--html", str(out / "r.html")])
+    # at one --now: ages in the page ("14 h 13 min") moved on between the two engines' calls
+    report = runner.invoke(app, ["report", str(plan), "--html", str(out / "r.html"), "--now", now])
     assert report.exit_code == 0, report.output
     html = (out / "r.html").read_text().replace(store, "STORE")
     exported = {}
@@ -41,8 +41,7 @@ def _outputs(plan: Path, out: Path, store: str, now: str) -> dict[str, Any]:
     return {
         "json": data,
         "table": [line for line in table.output.splitlines() if store not in line],
-        # when the page was made differs, not what it says
-        "report": re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d", "TIME", html),
+        "report": html,
         "export": exported,
     }
 

@@ -16,11 +16,21 @@ def register(app: typer.Typer) -> None:
         day: int | None = typer.Option(
             None, "--day", help="Day whose funnel to draw (default: the latest day run)."
         ),
+        now: str | None = typer.Option(
+            None,
+            "--now",
+            metavar="TIMESTAMP",
+            help="Set the clock (rehearsals), as for `warmup status`: 2026-12-03T10:05 in the "
+            "plan's time zone, 10:05 (today there), or with an offset.",
+        ),
     ) -> None:
         """Write one self-contained HTML report: ramp, rates vs guardrails, a day's funnel on
         the scenario graph, list-sync state."""
+        from warmup.clock import parse_moment
         from warmup.plan import load_plan
         from warmup.report.html import write_report
 
-        out = write_report(load_plan(plan), html, day=day)
+        loaded = load_plan(plan)
+        clock = parse_moment(now, loaded.plan.timezone) if now else None
+        out = write_report(loaded, html, day=day, now=clock)
         typer.echo(f"wrote {out}")
