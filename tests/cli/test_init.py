@@ -60,6 +60,14 @@ def test_variant_2_reuses_templates(tmp_path: Path) -> None:
     assert loaded.plan.schedule.klaviyo_lead_days == 2
 
 
+def test_variant_2_shorter_than_the_seeds_day_4_still_validates(tmp_path: Path) -> None:
+    """`warmup init --variant 2 --days 3` wrote `exclusion_first_from_day: 4`, which
+    `validate` refuses (day 4 never comes): init failed on its own plan, exit 2."""
+    loaded = scaffold_plan(tmp_path / "short", variant=2, days=3, name="short")
+    assert loaded.plan.schedule.exclusion_first_from_day is None
+    assert "past this 3-day ramp" in (tmp_path / "short" / "plan.yaml").read_text()
+
+
 def test_variant_1_leaves_variant_2_rules_out(tmp_path: Path) -> None:
     loaded = scaffold_plan(tmp_path / "v1", variant=1, days=5, name="v1-plan")
     assert loaded.plan.schedule.exclusion_first_from_day is None

@@ -89,6 +89,10 @@ def test_ses_account_is_read_and_bad_credentials_fail_its_line(
     code, checks = _checks(plan)
     assert code == 1 and not checks["ses"]["ok"]
     assert ses.secret_access_key not in json.dumps(checks)
+    # a check sends nothing: the sending run's "rows stay pending, run again" does not apply
+    detail = str(checks["ses"]["detail"])
+    assert "signature" in detail and "credentials" in detail
+    assert "pending" not in detail and "run again" not in detail
 
 
 def test_sendgrid_key_is_tried_without_sending(

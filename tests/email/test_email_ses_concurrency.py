@@ -151,6 +151,10 @@ def test_a_throttled_worker_slows_the_budget_every_worker_shares(
         "SELECT slowed_rate FROM send_budget WHERE name = ?", (f"email:{loaded.plan.name}",)
     ).fetchone()
     assert slowed is not None and slowed <= 30
+    # and the worker says so, as `warmup run` does (its output was silent about throttling)
+    (done,) = report.days
+    assert done.slowed_down >= 1 and done.slowest_rate is not None and done.slowest_rate <= 30
+    assert any("pace was halved" in w for w in done.warnings)
 
 
 TOTAL = 120

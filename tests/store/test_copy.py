@@ -154,7 +154,7 @@ def test_cli_copy_there_and_back(tmp_path: Path, postgres_url: str) -> None:
     assert closed.returncode == 1 and "cannot open store" in closed.stderr
     assert "PGPASSWORD" in closed.stderr and "Traceback" not in closed.stderr
     missing = _warmup(str(tmp_path / "nothing.db"), str(tmp_path / "x.db"))
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stderr  # a bad argument
     assert "name an existing store as the source" in missing.stderr
     assert not (tmp_path / "x.db").exists()
     assert "Traceback" not in missing.stderr

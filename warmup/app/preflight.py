@@ -11,6 +11,7 @@ the plan names and never shown.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -277,8 +278,18 @@ def _provider_check(loaded: LoadedPlan) -> Check:
         assert isinstance(provider, Smtp)
         said = provider.probe()
     except WarmupError as exc:
-        return Check("smtp", False, exc.render())
+        return Check("smtp", False, _provider_detail(exc))
     return Check("smtp", True, f"{where}: {said}")
+
+
+# What a sending run's provider errors add about the rows it leaves (see providers/): a check
+# writes no row and sends nothing, so it is left out of the check's line.
+_SENDING_ONLY = re.compile(r";\s*rows stay pending(, run again to resume)?$")
+
+
+def _provider_detail(exc: WarmupError) -> str:
+    hint = _SENDING_ONLY.sub("", exc.hint or "")
+    return f"{exc.message} — {hint}" if hint else exc.message
 
 
 def _ses_check(loaded: LoadedPlan, new: SesProvider) -> Check:
@@ -291,7 +302,7 @@ def _ses_check(loaded: LoadedPlan, new: SesProvider) -> Check:
         assert isinstance(provider, Ses)
         rate = provider.rate_per_second
     except WarmupError as exc:
-        return Check("ses", False, exc.render())
+        return Check("ses", False, _provider_detail(exc))
     account = provider.account
     production = account.get("ProductionAccessEnabled")
     where = (

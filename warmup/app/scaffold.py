@@ -93,13 +93,20 @@ def template_for_day(variant: int, day: int) -> str:
     return f"day-{index:02d}"
 
 
-def _variant_rules(variant: int) -> str:
+def _variant_rules(variant: int, days: int) -> str:
     if variant == 1:
         return ""
-    return (
+    first = (
         f"  exclusion_first_from_day: {VARIANT_2_EXCLUSION_FIRST_DAY}"
         "   # #558: the already-excluded go first from this day\n"
-        f"  klaviyo_lead_days: {VARIANT_2_REUSE_DAYS}"
+        if days >= VARIANT_2_EXCLUSION_FIRST_DAY
+        # `validate` refuses a day that never comes, and no setting means "never": left out,
+        # said why, for the team to decide
+        else f"  # exclusion_first_from_day: {VARIANT_2_EXCLUSION_FIRST_DAY} (the seed's) is "
+        f"past this {days}-day ramp: left out, #558 puts the already-excluded first every day\n"
+    )
+    return (
+        first + f"  klaviyo_lead_days: {VARIANT_2_REUSE_DAYS}"
         "          # days before Klaviyo's campaign = days one template is used\n"
     )
 
@@ -157,7 +164,7 @@ schedule:
   send_time: "10:00"
   skip_weekdays: []
   skip_dates: []
-{_variant_rules(variant)}  days:
+{_variant_rules(variant, len(ramp_values))}  days:
 {days}
 
 guardrails:

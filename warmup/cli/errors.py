@@ -45,15 +45,43 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except typer.Exit:
             raise
+        except BrokenPipeError as exc:
+            if _reader_gone():
+                # `warmup export … | head`: the reader has what it wanted, nothing to say.
+                # Python's own flush of stdout at exit would fail the same way, so stdout now
+                # points at /dev/null.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise typer.Exit(EXIT_FAILURE) from None
+            if os.environ.get("WARMUP_DEBUG"):
+                raise
+            _unexpected(exc)
+            raise typer.Exit(EXIT_FAILURE) from None
         except Exception as exc:
             if os.environ.get("WARMUP_DEBUG"):
                 raise
-            typer.echo(
-                f"error: unexpected {type(exc).__name__}: {exc} "
-                "(set WARMUP_DEBUG=1 for a traceback)",
-                err=True,
-            )
-            sys.stderr.flush()
+            _unexpected(exc)
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper
+
+
+def _unexpected(exc: Exception) -> None:
+    typer.echo(
+        f"error: unexpected {type(exc).__name__}: {exc} (set WARMUP_DEBUG=1 for a traceback)",
+        err=True,
+    )
+    sys.stderr.flush()
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe its reader has closed (a BrokenPipeError from a socket, an SMTP
+    relay's, is an unexpected error like any other)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))

@@ -9,7 +9,9 @@ exists, unless ``--claim`` takes it over knowingly; the stores that held it befo
 (``before``) so that a cut-back or repair never removes the members they added. A verified
 copy of a store (``warmup store copy``) is the same plan's store: it joins the claim's
 ``copies``, so the plan may go on from either — the live store after a backup, or the copy
-after a move — and the one that writes last holds the claim.
+after a move — and the one that writes last holds the claim. The copy relation itself is kept
+too (under ``#copies``, which no Klaviyo list id can be), so a list first claimed after the
+copy, by either store, is the other's as well.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from warmup.store.backends import is_postgres_url, store_location
 from warmup.store.lists import members_in_store
 
 FILE = "list-claims.json"
+# The registry's entry for stores that are copies of each other, beside the list ids (Klaviyo's
+# are letters and digits): {"groups": [[store, …], …]}, each group one plan's stores.
+COPIES = "#copies"
 
 
 def registry_dir() -> Path:
@@ -75,13 +80,43 @@ def owner(list_id: str) -> dict[str, Any] | None:
         return data.get(list_id)
 
 
+def _claims(data: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The list claims of the registry, without its copy relation."""
+    return ((key, held) for key, held in data.items() if key != COPIES)
+
+
+def _relatives(data: dict[str, dict[str, Any]], name: str) -> set[str]:
+    """``name`` and every store known to be its copy or its source, however many copies
+    apart: by the copy relation, and by the claims' ``copies`` (registries written before
+    the relation was kept hold only those)."""
+    linked = [set(g) for g in data.get(COPIES, {}).get("groups", [])]
+    linked += [{held["store"], *held.get("copies", [])} for _, held in _claims(data)]
+    found, grew = {name}, True
+    while grew:
+        grew = False
+        for stores in linked:
+            if stores & found and not stores <= found:
+                found |= stores
+                grew = True
+    return found
+
+
+def _join(data: dict[str, dict[str, Any]], source: str, copy: str) -> None:
+    """``copy`` now holds a copy of ``source``: it joins ``source``'s stores and leaves any it
+    was one of before (a store overwritten with --replace is no longer what it held)."""
+    groups = data.setdefault(COPIES, {}).setdefault("groups", [])
+    groups[:] = [[s for s in g if s != copy] for g in groups]
+    merged = _relatives(data, source) | {copy}
+    groups[:] = [g for g in groups if len(g) > 1 and not set(g) & merged] + [sorted(merged)]
+
+
 def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
     """Refuse to write to a list another plan's store has claimed (``take_over`` claims it,
     remembering the earlier holder so its members are never removed)."""
     me = store_name(store)
     with _registry() as data:
         held = data.get(list_id)
-        family = _family(held)
+        family = _family(held, data)
         foreign = held and me not in family and still_there(held["store"])
         if foreign and held and not take_over:
             raise Refused(
@@ -106,18 +141,22 @@ def check(list_id: str, plan: str, store: Path, *, take_over: bool) -> None:
         }
 
 
-def _family(held: dict[str, Any] | None) -> set[str]:
-    """The claiming store and its verified copies: one plan's stores."""
+def _family(held: dict[str, Any] | None, data: dict[str, dict[str, Any]]) -> set[str]:
+    """The claiming store and its verified copies, those made after the claim included: one
+    plan's stores."""
     if not held:
         return set()
-    return {held["store"], *held.get("copies", [])}
+    named = {held["store"], *held.get("copies", [])}
+    return set().union(*(_relatives(data, name) for name in named))
 
 
 def held_by_another(list_id: str, store: Path) -> dict[str, Any] | None:
     """The registry's entry for ``list_id`` when a store other than ``store`` (and not one of
     its copies) holds it and still exists: the claim :func:`check` refuses by. Else None."""
-    held = owner(list_id)
-    if held and store_name(store) not in _family(held) and still_there(held["store"]):
+    with _registry() as data:
+        held = data.get(list_id)
+        family = _family(held, data)
+    if held and store_name(store) not in family and still_there(held["store"]):
         return held
     return None
 
@@ -130,14 +169,15 @@ def add_copy(source: Path, copy: Path) -> list[str]:
     origin, added = store_name(source), store_name(copy)
     shared: list[str] = []
     with _registry() as data:
-        for list_id, held in data.items():
-            family = _family(held)
+        for list_id, held in _claims(data):
+            family = _family(held, data)
             if origin in family and added not in family:
                 held["copies"] = sorted((family | {added}) - {held["store"]})
                 held["before"] = [s for s in held.get("before", []) if s != added]
                 if not held["before"]:
                     del held["before"]
                 shared.append(list_id)
+        _join(data, origin, added)
     return shared
 
 
@@ -147,7 +187,7 @@ def others_members(list_id: str, store: Path) -> set[str]:
     me = store_name(store)
     with _registry() as data:
         held = data.get(list_id)
-    family = _family(held)
+        family = _family(held, data)
     earlier = set((held or {}).get("before", []))
     # a copy of this store is this plan: its members are not another plan's to protect
     stores = (earlier if me in family else family | earlier) - {me}

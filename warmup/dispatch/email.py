@@ -522,6 +522,18 @@ def _iso_precise(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def note_throttling(report: EmailReport, drain: EmailDrain) -> None:
+    """Say when the provider throttled the drain: a `warmup run` and each `warmup worker`
+    alike (a worker's report was silent about it)."""
+    if report.slowed_down:
+        report.slowest_rate = drain.pacer.slowest
+        report.warnings.append(
+            f"the provider throttled sending: the pace was halved {report.slowed_down} "
+            f"time(s), to {report.slowest_rate or 0:.1f} messages/s at its slowest, and climbed "
+            "back gradually"
+        )
+
+
 def drain_email(
     loaded: LoadedPlan,
     store: Store,
@@ -561,13 +573,7 @@ def drain_email(
             more,
         )
         report = drain.run()
-    if report.slowed_down:
-        report.slowest_rate = drain.pacer.slowest
-        report.warnings.append(
-            f"the provider throttled sending: the pace was halved {report.slowed_down} "
-            f"time(s), to {report.slowest_rate or 0:.1f} messages/s at its slowest, and climbed "
-            "back gradually"
-        )
+    note_throttling(report, drain)
     log.info(
         "day %d email: %d sent, %d bounced, %d failed, %d retried, %d cancelled, "
         "%d uncertain, %d waiting",

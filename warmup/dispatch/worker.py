@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warmup.dispatch.email import EmailDrain, EmailReport, RetryPolicy, provider_for
+from warmup.dispatch.email import (
+    EmailDrain,
+    EmailReport,
+    RetryPolicy,
+    note_throttling,
+    provider_for,
+)
 from warmup.email import pacing
 from warmup.email.render import CUSTOMER_FIELDS
 from warmup.email.tokens import unsubscribe_secret
@@ -199,5 +205,7 @@ def run_worker(
             lease_seconds=lease_seconds,
             budget=budget,
         )
-        report.days.append(drain.run())
+        done = drain.run()
+        note_throttling(done, drain)
+        report.days.append(done)
     return report

@@ -626,6 +626,19 @@ class Schedule(StrictModel):
             return None
         return caps[0] if len(caps) == 1 else caps[number - 1]
 
+    @field_validator("exclusion_first_from_day", "klaviyo_lead_days", mode="before")
+    @classmethod
+    def _day_not_bool(cls, value: object, info: ValidationInfo) -> object:
+        # before pydantic reads `true` as the number 1 (day 1, or a lead of one day)
+        if isinstance(value, bool):
+            what = (
+                "a day number"
+                if info.field_name == "exclusion_first_from_day"
+                else ("a number of days")
+            )
+            raise ValueError(f"`{str(value).lower()}` is not {what} — write a number like 4")
+        return value
+
     @field_validator("exclusion_first_from_day")
     @classmethod
     def _exclusion_first_day(cls, value: int | None, info: ValidationInfo) -> int | None:

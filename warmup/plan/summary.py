@@ -11,6 +11,7 @@ from warmup.plan.models import (
     SmtpProvider,
 )
 from warmup.plan.scenario import WebhookNode
+from warmup.store.backends import store_location
 
 
 def _new_provider(new: NewProvider) -> str:
@@ -115,7 +116,7 @@ def summarize(loaded: LoadedPlan) -> str:
         f"  new        {new.kind}" + _new_provider(new),
         f"  klaviyo    {klaviyo.base_url} (key from ${klaviyo.api_key_env}, revision "
         f"{klaviyo.revision}, {klaviyo.list_mode})",
-        f"  store      {loaded.store_path}",
+        f"  store      {store_location(loaded.store_path)}",
         f"  templates  {loaded.templates_dir}",
         "  schedule   " + " ".join(f"{d.day}:{d.new}" for d in plan.schedule.days),
     ]

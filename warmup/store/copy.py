@@ -13,8 +13,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from warmup.errors import Refused, StoreError, StoreMissing
-from warmup.store.backends import Backend, Row
+from warmup.errors import InvalidInput, Refused, StoreError, StoreMissing
+from warmup.store.backends import Backend, Row, is_postgres_url
 from warmup.store.database import Store
 
 # Migrations are recorded by each store as it is migrated (with its own times); the copy
@@ -84,11 +84,21 @@ def copy_store(
     Both stores are migrated to this warmup's schema first (as any command opening them
     would). A destination holding rows is refused unless ``replace``, which empties it first.
     """
+    # Both are the command's own arguments: a mistake there is invalid input (exit 2).
     try:
         opened = Store(source, create=False)
     except StoreMissing as exc:
-        exc.hint = "name an existing store as the source (a .db file or a postgresql:// URL)"
-        raise
+        raise InvalidInput(
+            exc.message,
+            hint="name an existing store as the source (a .db file or a postgresql:// URL)",
+        ) from None
+    if not is_postgres_url(destination) and Path(destination).is_dir():
+        opened.close()
+        raise InvalidInput(
+            f"{destination} is a folder",
+            hint="name the store's file, e.g. "
+            f"{Path(destination) / 'plan.db'}, or a postgresql://host/database",
+        )
     with closing(opened) as src, closing(Store(destination)) as dst:
         if src.backend.identity() == dst.backend.identity():
             raise Refused(f"the source and the destination are the same store ({src.location})")
