@@ -50,7 +50,7 @@ def test_init_and_run_under_two_machine_zones(tmp_path: Path) -> None:
             ["run", str(plan), "--day", "1", "--now", "10:05", "--no-dispatch"], tz, store
         )
         outputs[tz] = [start, real.replace(str(folder), "DIR")]
-        recorded[tz] = table(store, "SELECT day, date, status, completed_at FROM days")
+        recorded[tz] = table(store, "SELECT day, date, status, completed_at, started_at FROM days")
     if local_today("Europe/Prague") != before:
         pytest.skip("Prague's midnight passed during the test")
     first, second = (outputs[tz] for tz in ZONES)
@@ -59,7 +59,8 @@ def test_init_and_run_under_two_machine_zones(tmp_path: Path) -> None:
     assert first[1].startswith(f"ran engine-test day 1 ({before.isoformat()}): completed")
     assert "note:" not in first[1]  # not late, not early: today at 10:05
     assert recorded[ZONES[0]] == recorded[ZONES[1]]
-    day, date, status, completed = recorded[ZONES[0]][0]
+    day, date, status, completed, started = recorded[ZONES[0]][0]
     assert (day, date, status) == (1, before.isoformat(), "completed")
-    # 10:05 in Prague, stored in UTC.
+    # 10:05 in Prague, stored in UTC; the start too (it was the machine's real time)
     assert str(completed).endswith(("T09:05:00+00:00", "T08:05:00+00:00"))
+    assert started == completed

@@ -181,7 +181,7 @@ class DayRun:
                     conn,
                     self.day,
                     when.isoformat(),
-                    started_at=now_iso(),
+                    started_at=now_iso(self.clock),  # a rehearsal's clock, as completed_at
                     forced_reason=self.force_reason,
                 )
             else:
