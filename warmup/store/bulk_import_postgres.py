@@ -106,29 +106,18 @@ def _upper(value: str) -> str:
     return value.upper()
 
 
-_CELLS = (
-    "phone",
-    "external_id",
-    "klaviyo_id",
-    "first_name",
-    "last_name",
-    "last_open",
-    "last_click",
-    "consent",
-    "suppressions",
-    "sms",
-)
-
-
 def _converter(
     fields: tuple[str, ...], now: str
 ) -> Callable[[int, Row], tuple[tuple[object, ...], int, int]]:
     """A staging row (email, the layout's ``fields``, attribute_values) → its customers row
     and consent codes: the rules of ``bulk_import._Sql`` for a customer stored the first time.
     A field the layout lacks reads as the None after the row's last cell."""
+    # imported here: bulk_import imports this module (the staging fields are its to define)
+    from warmup.store.bulk_import import FIELDS
+
     index = {name: i + 1 for i, name in enumerate(fields)}
     missing = len(fields) + 2
-    pick = itemgetter(*(index.get(name, missing) for name in _CELLS))
+    pick = itemgetter(*(index.get(name, missing) for name in FIELDS))
     has_sms = "sms" in index
     pad: Row = (None,)
     subscribed, unsubscribed = _CODE["subscribed"], _CODE["unsubscribed"]
