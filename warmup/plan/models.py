@@ -42,6 +42,18 @@ class StrictModel(BaseModel):
 EnvName = Annotated[str, Field(description="Name of an environment variable (never the value)")]
 
 
+def _not_a_bool(value: object) -> object:
+    # pydantic reads `true` as 1 where a number goes: `min_sample: true` passed as a sample of
+    # one, `max_connections: yes` as one connection
+    if isinstance(value, bool):
+        raise ValueError(f"`{str(value).lower()}` is not a number — write the number itself")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_not_a_bool)]
+Number = Annotated[float, BeforeValidator(_not_a_bool)]
+
+
 def _check_env_name(value: str | None) -> str | None:
     if value is not None and not _ENV_NAME.match(value):
         raise ValueError(
@@ -54,13 +66,13 @@ def _check_env_name(value: str | None) -> str | None:
 class SmtpProvider(StrictModel):
     kind: Literal["smtp"]
     host: str = "127.0.0.1"
-    port: int = Field(default=25, ge=1, le=65535)
+    port: WholeNumber = Field(default=25, ge=1, le=65535)
     tls: Literal["none", "starttls", "implicit"] = "starttls"
     username_env: EnvName | None = None
     password_env: EnvName | None = None
-    max_connections: int = Field(default=4, ge=1, le=64)
-    rate_per_second: float = Field(default=50, gt=0)
-    timeout_seconds: float = Field(default=30, gt=0)
+    max_connections: WholeNumber = Field(default=4, ge=1, le=64)
+    rate_per_second: Number = Field(default=50, gt=0)
+    timeout_seconds: Number = Field(default=30, gt=0)
     verify_tls: bool = True
 
     _env = field_validator("username_env", "password_env")(_check_env_name)
@@ -90,10 +102,10 @@ class SesProvider(StrictModel):
     # The sandbox's http://127.0.0.1:PORT for rehearsals; None = SES's own endpoint.
     endpoint_url: str | None = None
     # Requests in flight at most; None = as many as the account's send rate needs (up to 32).
-    max_connections: int | None = Field(default=None, ge=1, le=64)
+    max_connections: WholeNumber | None = Field(default=None, ge=1, le=64)
     # A cap below the account's maximum send rate (read from SES): None = the account's rate.
-    rate_per_second: float | None = Field(default=None, gt=0)
-    timeout_seconds: float = Field(default=30, gt=0)
+    rate_per_second: Number | None = Field(default=None, gt=0)
+    timeout_seconds: Number = Field(default=30, gt=0)
 
     _env = field_validator("access_key_id_env", "secret_access_key_env", "session_token_env")(
         _check_env_name
@@ -134,10 +146,10 @@ class SendGridProvider(StrictModel):
     # The sandbox's http://127.0.0.1:PORT for rehearsals.
     base_url: str = "https://api.sendgrid.com"
     # Personalizations per request: at most 1,000, SendGrid's limit.
-    batch_size: int = Field(default=1000, ge=1, le=1000)
-    max_connections: int = Field(default=4, ge=1, le=64)
-    rate_per_second: float | None = Field(default=None, gt=0)
-    timeout_seconds: float = Field(default=60, gt=0)
+    batch_size: WholeNumber = Field(default=1000, ge=1, le=1000)
+    max_connections: WholeNumber = Field(default=4, ge=1, le=64)
+    rate_per_second: Number | None = Field(default=None, gt=0)
+    timeout_seconds: Number = Field(default=60, gt=0)
 
     _env = field_validator("api_key_env")(_check_env_name)
 
@@ -280,10 +292,10 @@ class KlaviyoProvider(StrictModel):
     # them (warmup.consent.categories). Conditions test it as `consent: {channel: NAME}`.
     consent_lists: dict[str, ConsentListRef] = Field(default_factory=dict)
     # Per-endpoint rate limits divided by this, e.g. 0.5 to leave half the account's budget.
-    rate_share: float = Field(default=1.0, gt=0, le=1)
+    rate_share: Number = Field(default=1.0, gt=0, le=1)
     # A day's exclusions stay in a shared list until the day has ended in the plan's timezone
     # plus this many hours (Klaviyo campaigns scheduled late in the evening still send).
-    exclusion_margin_hours: float = Field(default=2.0, ge=0, le=48)
+    exclusion_margin_hours: Number = Field(default=2.0, ge=0, le=48)
 
     _env = field_validator("api_key_env")(_check_env_name)
     _categories = field_validator("consent_lists")(_consent_categories)
@@ -416,7 +428,7 @@ Volume = int | str
 
 
 class DaySettings(StrictModel):
-    day: int = Field(ge=1)
+    day: WholeNumber = Field(ge=1)
     new: Volume = Field(
         description="New provider's customer limit: a number, a percentage of "
         "the eligible audience like '20%', or 'all'"
@@ -582,10 +594,10 @@ class Schedule(StrictModel):
     template_reuse: Literal["auto", "refuse", "allow"] = "auto"
     # Seed 004, variant 2: "#558 Already in exclusion list" targets those customers first on
     # days 4-14 only; None keeps it on every day.
-    exclusion_first_from_day: int | None = Field(default=None, ge=1)
+    exclusion_first_from_day: WholeNumber | None = Field(default=None, ge=1)
     # Seed 004, variant 2: the trigger starts X days before Klaviyo's campaign, X = the days one
     # template is used; a template used on more days than this is refused.
-    klaviyo_lead_days: int | None = Field(default=None, ge=1, le=60)
+    klaviyo_lead_days: WholeNumber | None = Field(default=None, ge=1, le=60)
     # Per mailbox provider group (warmup.mailboxes): the most of each day's new-provider
     # customers that group may take; its overflow stays on Klaviyo.
     mailbox_caps: dict[str, MailboxCaps] = Field(default_factory=dict)
@@ -689,29 +701,29 @@ class Schedule(StrictModel):
 
 
 class HoldThresholds(StrictModel):
-    hard_bounce_rate: float = Field(default=0.02, ge=0, le=1)
-    complaint_rate: float = Field(default=0.001, ge=0, le=1)
-    delivered_rate_below: float = Field(default=0.90, ge=0, le=1)
+    hard_bounce_rate: Number = Field(default=0.02, ge=0, le=1)
+    complaint_rate: Number = Field(default=0.001, ge=0, le=1)
+    delivered_rate_below: Number = Field(default=0.90, ge=0, le=1)
 
 
 class RollbackThresholds(StrictModel):
-    hard_bounce_rate: float = Field(default=0.05, ge=0, le=1)
-    complaint_rate: float = Field(default=0.003, ge=0, le=1)
-    rollback_days: int = Field(default=2, ge=1)
+    hard_bounce_rate: Number = Field(default=0.05, ge=0, le=1)
+    complaint_rate: Number = Field(default=0.003, ge=0, le=1)
+    rollback_days: WholeNumber = Field(default=2, ge=1)
 
 
 class GroupHoldThresholds(StrictModel):
     """A mailbox group's own hold lines; each one left out is the plan's ``guardrails.hold``."""
 
-    hard_bounce_rate: float | None = Field(default=None, ge=0, le=1)
-    complaint_rate: float | None = Field(default=None, ge=0, le=1)
-    delivered_rate_below: float | None = Field(default=None, ge=0, le=1)
+    hard_bounce_rate: Number | None = Field(default=None, ge=0, le=1)
+    complaint_rate: Number | None = Field(default=None, ge=0, le=1)
+    delivered_rate_below: Number | None = Field(default=None, ge=0, le=1)
 
 
 class GroupGuardrails(StrictModel):
     """``guardrails.groups.NAME``: when a mailbox group is held (warmup.mailboxes.holds)."""
 
-    min_sample: int | None = Field(default=None, ge=1)
+    min_sample: WholeNumber | None = Field(default=None, ge=1)
     hold: GroupHoldThresholds = GroupHoldThresholds()
 
 
@@ -731,9 +743,9 @@ class RelativeHold(StrictModel):
     (0.05 = 5 points): hold when the new provider's rate is more than this below (delivered)
     or above (bounces, complaints) Klaviyo's."""
 
-    delivered_rate_below_by: float | None = Field(default=None, ge=0, le=1)
-    bounce_rate_above_by: float | None = Field(default=None, ge=0, le=1)
-    complaint_rate_above_by: float | None = Field(default=None, ge=0, le=1)
+    delivered_rate_below_by: Number | None = Field(default=None, ge=0, le=1)
+    bounce_rate_above_by: Number | None = Field(default=None, ge=0, le=1)
+    complaint_rate_above_by: Number | None = Field(default=None, ge=0, le=1)
     open_rate_below_by: float | None = None
     click_rate_below_by: float | None = None
 
@@ -750,13 +762,13 @@ class RelativeGuardrails(StrictModel):
     (warmup.guardrails.relative); needs ``engagement.source: klaviyo``."""
 
     # customer-days mailed per side and tier before a tier's rates count
-    min_sample: int = Field(default=100, ge=1)
+    min_sample: WholeNumber = Field(default=100, ge=1)
     tiers: list[RelativeTier] = Field(default_factory=lambda: list(RELATIVE_TIERS), min_length=1)
     hold: RelativeHold = RelativeHold()
 
 
 class Guardrails(StrictModel):
-    min_sample: int = Field(default=200, ge=1)
+    min_sample: WholeNumber = Field(default=200, ge=1)
     hold: HoldThresholds = HoldThresholds()
     rollback: RollbackThresholds = RollbackThresholds()
     # a mailbox group's own hold lines (names as in schedule.mailbox_caps)
@@ -811,7 +823,7 @@ class SendGridEventSettings(StrictModel):
     # The verification key SendGrid shows for the signed webhook (base64 DER, ECDSA P-256).
     public_key_env: EnvName = "SENDGRID_WEBHOOK_PUBLIC_KEY"
     # Requests whose signed timestamp is further than this from now are refused (replays).
-    tolerance_seconds: int = Field(default=300, ge=1, le=86400)
+    tolerance_seconds: WholeNumber = Field(default=300, ge=1, le=86400)
 
     _env = field_validator("public_key_env")(_check_env_name)
 
@@ -853,13 +865,13 @@ class MailboxSettings(StrictModel):
     resolve_mx: bool = True
     # HOST or HOST:PORT (one port for all); empty: the system's resolver.
     nameservers: list[str] = Field(default_factory=list)
-    timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    timeout_seconds: Number = Field(default=2.0, gt=0, le=30)
     # the most one run spends on MX lookups; domains left over are tried on the next run
-    lookup_budget_seconds: float = Field(default=120.0, gt=0, le=3600)
+    lookup_budget_seconds: Number = Field(default=120.0, gt=0, le=3600)
     # how long an answer is re-used before the domain is asked again: MX hosts, and "no MX"
     # (shorter: an offline resolver's NXDOMAIN must not stay for good)
-    cache_days: float = Field(default=30.0, gt=0)
-    no_mx_cache_days: float = Field(default=1.0, gt=0)
+    cache_days: Number = Field(default=30.0, gt=0)
+    no_mx_cache_days: Number = Field(default=1.0, gt=0)
     # a domain that surely has an MX, asked when answers say "no MX" (null: trust them)
     probe_domain: str | None = "gmail.com"
     groups: dict[str, MailboxGroupSettings] = Field(default_factory=dict)
@@ -938,7 +950,7 @@ class EngagementSettings(StrictModel):
 
     source: Literal["export", "klaviyo"] = "export"
     pull: list[EngagementKind] = Field(default_factory=lambda: list(ENGAGEMENT_KINDS))
-    window_days: int = Field(default=90, ge=1, le=3650)
+    window_days: WholeNumber = Field(default=90, ge=1, le=3650)
     weights: dict[EngagementKind, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
     @model_validator(mode="after")
