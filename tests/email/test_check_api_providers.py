@@ -43,7 +43,14 @@ def sendgrid() -> Iterator[RunningSendGrid]:
         yield running
 
 
-def _plan(tmp: Path, klaviyo: RunningSandbox, new: dict[str, object]) -> Path:
+def _plan(
+    tmp: Path, klaviyo: RunningSandbox, new: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The plan with ``new`` as its provider, and the environment both checks share."""
+    monkeypatch.delenv("WARMUP_STORE", raising=False)
+    monkeypatch.delenv("WARMUP_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("KLAVIYO_API_KEY", klaviyo.api_key)
+    monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "s" * 40)
     path = plans.write_plan(
         tmp,
         settings={
@@ -70,14 +77,10 @@ def _checks(plan: Path) -> tuple[int, dict[str, dict[str, object]]]:
 def test_ses_account_is_read_and_bad_credentials_fail_its_line(
     tmp_path: Path, klaviyo: RunningSandbox, ses: RunningSes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("WARMUP_STORE", raising=False)
-    monkeypatch.delenv("WARMUP_WEBHOOK_SECRET", raising=False)
-    monkeypatch.setenv("KLAVIYO_API_KEY", klaviyo.api_key)
-    monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "s" * 40)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ses.access_key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ses.secret_access_key)
     new: dict[str, object] = {"kind": "ses", "region": "us-east-1", "endpoint_url": ses.base_url}
-    plan = _plan(tmp_path, klaviyo, new)
+    plan = _plan(tmp_path, klaviyo, new, monkeypatch)
     code, checks = _checks(plan)
     assert code == 0, checks
     assert checks["ses"]["ok"] and "us-east-1" in str(checks["ses"]["detail"])
@@ -101,13 +104,10 @@ def test_sendgrid_key_is_tried_without_sending(
     sendgrid: RunningSendGrid,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("WARMUP_STORE", raising=False)
-    monkeypatch.delenv("WARMUP_WEBHOOK_SECRET", raising=False)
-    monkeypatch.setenv("KLAVIYO_API_KEY", klaviyo.api_key)
-    monkeypatch.setenv("WARMUP_UNSUBSCRIBE_SECRET", "s" * 40)
     monkeypatch.setenv("SENDGRID_API_KEY", sendgrid.api_key)
     monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", sendgrid.public_key)
-    plan = _plan(tmp_path, klaviyo, {"kind": "sendgrid", "base_url": sendgrid.base_url})
+    new = {"kind": "sendgrid", "base_url": sendgrid.base_url}
+    plan = _plan(tmp_path, klaviyo, new, monkeypatch)
     code, checks = _checks(plan)
     assert code == 0, checks
     assert checks["sendgrid"]["ok"] and sendgrid.app.accepted == 0
