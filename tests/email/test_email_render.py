@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jinja2.sandbox import SandboxedEnvironment
 
 from tests.email.email_fixtures import REPO, SECRET, write_plan
-from warmup.email.render import check_email_templates, render_message
+from warmup.email.render import EmailTemplates, check_email_templates, render_message
 from warmup.email.tokens import verify_token
 from warmup.errors import TemplateError
 from warmup.plan import load_plan
@@ -149,3 +151,37 @@ def test_shipped_plans_templates_render_for_every_day(plan: str) -> None:
         for d in loaded.plan.schedule.days
     }
     assert len(subjects) >= 3
+
+
+def test_a_compiled_template_is_reused_by_the_next_process_and_an_edit_recompiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tmp_path makes the template's path, so its cache entry, new to this test
+    body = (
+        "{% block subject %}Hi {{ customer.first_name }}{% endblock %}"
+        "{% block text %}{{ customer.first_name }} v1{% endblock %}"
+        "{% block html %}<p>{{ customer.first_name }} v1</p>{% endblock %}"
+    )
+    templates = custom_templates(tmp_path, "day-01", body)
+    compiled: list[str] = []
+    compile_source = SandboxedEnvironment.compile
+
+    def counting_compile(self: SandboxedEnvironment, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(str(args[0])[:20])
+        return compile_source(self, *args, **kwargs)
+
+    monkeypatch.setattr(SandboxedEnvironment, "compile", counting_compile)
+    context = {"customer": {"first_name": "<b>Jana</b>"}}
+    first = EmailTemplates(templates).render("day-01", context)
+    assert len(compiled) == 2  # without and with HTML escaping
+
+    again = EmailTemplates(templates).render("day-01", context)  # new environments, as a new run
+    assert len(compiled) == 2
+    assert again == first
+    assert again.text == "<b>Jana</b> v1\n"
+    assert again.html == "<p>&lt;b&gt;Jana&lt;/b&gt; v1</p>\n"
+
+    (templates / "email" / "day-01.j2").write_text(body.replace("v1", "v2"), encoding="utf-8")
+    edited = EmailTemplates(templates).render("day-01", context)
+    assert len(compiled) == 4
+    assert edited.text == "<b>Jana</b> v2\n"

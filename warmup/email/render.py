@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from warmup.email.tokens import make_token, unsubscribe_secret, unsubscribe_url
 from warmup.errors import Issue, TemplateError
-from warmup.plan.render import _template_line
+from warmup.plan.render import _template_line, compiled_templates
 from warmup.plan.scenario import EmailNode
 from warmup.plan.templates import EMAIL_DIR, EMAIL_SUFFIX
 
@@ -57,6 +57,7 @@ def _environment(templates_dir: Path, autoescape: bool) -> SandboxedEnvironment:
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
         auto_reload=False,
+        bytecode_cache=compiled_templates("email-html" if autoescape else "email-text"),
     )
 
 
