@@ -13,6 +13,12 @@ __all__ = ["postgres_server", "postgres_url", "store_location"]  # fixtures for 
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _template_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compiled templates go to the session's folder, not the machine's temporary folder."""
+    os.environ["WARMUP_TEMPLATE_CACHE"] = str(tmp_path_factory.mktemp("template-cache"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own store path and no credentials from the developer's shell."""

@@ -4,15 +4,17 @@ Plan authors are not trusted with Python: templates run in jinja2's SandboxedEnv
 StrictUndefined turns a misspelt field into an error instead of an empty string.
 
 Compiled templates are kept in Jinja's bytecode cache (a folder only this user may write, in the
-system's temporary folder): compiling is a fifth of ``warmup validate``'s CPU and every command
-would otherwise repeat it. An entry is keyed by the template's path and checked against a hash
-of its source, so an edited template is compiled again; each environment has its own file
-pattern because the same source compiles differently with and without HTML escaping.
+system's temporary folder, or ``$WARMUP_TEMPLATE_CACHE``; empty for none): compiling is a fifth
+of ``warmup validate``'s CPU and every command would otherwise repeat it. An entry is keyed by
+the template's path and checked against a hash of its source, so an edited template is compiled
+again; each environment has its own file pattern because the same source compiles differently
+with and without HTML escaping.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 from functools import lru_cache
 from pathlib import Path
@@ -43,8 +45,13 @@ class _CompiledTemplates(FileSystemBytecodeCache):
 def compiled_templates(kind: str) -> FileSystemBytecodeCache | None:
     """The bytecode cache for one kind of environment (``webhook``, ``email-text``,
     ``email-html``); None where the system offers no folder safe from other users."""
+    folder = os.environ.get("WARMUP_TEMPLATE_CACHE")
     try:
-        return _CompiledTemplates(pattern=f"warmup-{kind}-%s.cache")
+        if folder:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        elif folder is not None:
+            return None
+        return _CompiledTemplates(folder, pattern=f"warmup-{kind}-%s.cache")
     except (OSError, RuntimeError):
         return None
 
