@@ -7,6 +7,9 @@
   ``allow`` never.
 - Variant 2 starts X days before Klaviyo's campaign, X = the days one template is used:
   ``schedule.klaviyo_lead_days: X`` refuses a template used on more days than X.
+- Variant 2's #558 puts whoever is in the exclusion list first from a day on:
+  ``schedule.exclusion_first_from_day`` needs a scenario with an ``exclusion_list`` audience node
+  (variant 1 has none; the setting would silently do nothing).
 - A condition's ``engagement`` test reads events pulled from Klaviyo: it needs
   ``engagement.source: klaviyo`` and its kinds among ``engagement.pull``.
 """
@@ -81,6 +84,22 @@ def check(
                         f"`schedule.klaviyo_lead_days` to {len(days)}",
                     )
                 )
+    first = schedule.exclusion_first_from_day
+    if first is not None and not any(
+        isinstance(n, AudienceNode) and n.source == "exclusion_list" for n in scenario.nodes
+    ):
+        line, col = positioned.where(("schedule", "exclusion_first_from_day")) or (None, None)
+        issues.append(
+            Issue(
+                positioned.file,
+                line,
+                col,
+                f"exclusion_first_from_day: {first} has nothing to act on: scenario "
+                f"{scenario.name} has no `source: exclusion_list` audience node (variant 2's "
+                "#558), so nobody would be put first by it",
+                "remove the setting, or use a scenario with an exclusion-list node (variant 2)",
+            )
+        )
     for index, node in enumerate(scenario.nodes):
         if not isinstance(node, ConditionNode) or node.engagement is None:
             continue
