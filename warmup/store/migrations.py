@@ -509,7 +509,9 @@ def _outbox_shared_payloads(db: MigrationTarget) -> None:
     # Issue 16: a day's bulk rows of one node carry the same payload (the node's settings), which
     # was ~89 of a webhook row's ~231 bytes. It is stored once per (day, node) here and those
     # rows keep '' (no payload of their own is ever empty: they are JSON objects); rows written
-    # one at a time (event flows, relists) keep theirs. `outbox_rows` reads both alike.
+    # one at a time (an event flow's, with a profile) keep theirs. `outbox_rows` reads both
+    # alike and lists the table's columns: a migration adding one to `outbox` recreates the
+    # view (an export reads the view with the table's columns).
     # Numbered 013: 012 is kept for the import's migration of the same issue.
     run_script(
         db,
