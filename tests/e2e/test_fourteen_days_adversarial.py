@@ -63,7 +63,7 @@ def test_fourteen_adversarial_days(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             read_back = {
                 str(e)
                 for (e,) in store.conn.execute(
-                    "SELECT c.email FROM outbox o JOIN customers c ON c.id = o.customer_id "
+                    "SELECT c.email FROM outbox_rows o JOIN customers c ON c.id = o.customer_id "
                     "WHERE o.day = ? AND o.kind = 'webhook' AND o.status = 'sent' "
                     "AND json_extract(o.payload, '$.list') = 'exclusion' AND NOT EXISTS "
                     "(SELECT 1 FROM consents k WHERE k.customer_id = c.id AND k.channel = "

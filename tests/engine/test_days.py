@@ -46,7 +46,7 @@ def emails(store: Path) -> list[tuple[int, int, str]]:
     return [
         (int(d), int(c), json.loads(str(p))["template"])
         for d, c, p in table(
-            store, "SELECT day, customer_id, payload FROM outbox WHERE kind = 'email'"
+            store, "SELECT day, customer_id, payload FROM outbox_rows WHERE kind = 'email'"
         )
     ]
 
@@ -169,7 +169,7 @@ def test_same_input_same_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         loaded = load_plan(write_plan(folder, variant=1, store=store))
         run_all(loaded, store)
         outputs.append(
-            table(store, "SELECT key, payload, after_key, not_before FROM outbox ORDER BY key")
+            table(store, "SELECT key, payload, after_key, not_before FROM outbox_rows ORDER BY key")
             + table(store, "SELECT * FROM allocations ORDER BY day, customer_id")
         )
     assert outputs[0] == outputs[1]

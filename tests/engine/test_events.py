@@ -60,7 +60,8 @@ def test_unsubscribe_and_complaint(plan1: LoadedPlan, plan1_store: str) -> None:
         (subscribed[1], "subscribed", "unsubscribed"),
     ]
     rows = table(
-        plan1_store, "SELECT key, kind, provider, node_id, status, payload FROM outbox ORDER BY key"
+        plan1_store,
+        "SELECT key, kind, provider, node_id, status, payload FROM outbox_rows ORDER BY key",
     )
     ids = {r[0] for r in table(plan1_store, "SELECT id FROM events WHERE type != 'hard_bounced'")}
     assert [r[0] for r in rows] == sorted(

@@ -55,6 +55,6 @@ def test_branch_after_the_allocation(tmp_path: Path, store_path: Path) -> None:
     assert funnel["m"].entered == 60
     templates = {
         json.loads(str(r[0]))["template"]
-        for r in table(store_path, "SELECT payload FROM outbox WHERE kind = 'email'")
+        for r in table(store_path, "SELECT payload FROM outbox_rows WHERE kind = 'email'")
     }
     assert templates == {"day-01"}

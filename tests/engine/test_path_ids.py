@@ -14,6 +14,8 @@ from tests.support.storefill import fill_store, table
 from warmup.engine import explain, run_day
 from warmup.plan import LoadedPlan
 
+OUTBOX = "SELECT key, payload, after_key, not_before FROM outbox_rows ORDER BY key"
+
 
 def at(hhmm: str) -> pendulum.DateTime:
     return pendulum.parse(f"2026-12-01T{hhmm}", tz="Europe/Prague")  # type: ignore[return-value]
@@ -59,7 +61,7 @@ def test_a_day_frozen_with_node_lists_resumes_alike(
     done = run_day(plan1, 1, now=at("10:05"))
     email = str(table(store_path, "SELECT email FROM customers ORDER BY id LIMIT 1")[0][0])
     new_way = (
-        table(store_path, "SELECT key, payload, after_key, not_before FROM outbox ORDER BY key"),
+        table(store_path, OUTBOX),
         table(store_path, rows + " ORDER BY customer_id"),
         [n.entered for n in done.funnel],
         explain(plan1, 1, email).lines,
@@ -70,7 +72,7 @@ def test_a_day_frozen_with_node_lists_resumes_alike(
     again = run_day(plan1, 1, now=at("10:05"))
     assert again.status == done.status == "completed"
     old_way = (
-        table(store_path, "SELECT key, payload, after_key, not_before FROM outbox ORDER BY key"),
+        table(store_path, OUTBOX),
         table(store_path, rows + " ORDER BY customer_id"),
         [n.entered for n in again.funnel],
         explain(plan1, 1, email).lines,

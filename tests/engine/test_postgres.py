@@ -61,7 +61,7 @@ def day_rows(location: Path | str, day: int) -> dict[str, list[tuple[object, ...
         "journeys": "SELECT customer_id, path, node, due_at, outcome, rank, last_label "
         "FROM journey_rows WHERE day = ?",
         "outbox": "SELECT key, node_id, kind, provider, customer_id, payload, status, after_key, "
-        "not_before FROM outbox WHERE day = ?",
+        "not_before FROM outbox_rows WHERE day = ?",
         "days": "SELECT day, date, status, new_limit, new_allocated, klaviyo_allocated "
         "FROM days WHERE day = ?",
     }

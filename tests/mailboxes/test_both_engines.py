@@ -34,7 +34,9 @@ DOMAINS = ["gmail.com", "outlook.com", "acme.test", "globex.test", "initech.test
 # What a day decided, without wall-clock times; JSON payloads compared as JSON.
 QUERIES = {
     "allocations": "SELECT customer_id, provider, tier, grp FROM allocations WHERE day = ?",
-    "outbox": "SELECT key, kind, provider, customer_id, payload, status FROM outbox WHERE day = ?",
+    "outbox": (
+        "SELECT key, kind, provider, customer_id, payload, status FROM outbox_rows WHERE day = ?"
+    ),
     "mailbox_days": "SELECT grp, eligible, cap, new, held FROM mailbox_days WHERE day = ?",
     "days": "SELECT new_limit, new_allocated, klaviyo_allocated FROM days WHERE day = ?",
 }

@@ -17,7 +17,7 @@ from typing import Any
 from warmup.store import consents
 from warmup.store.backends import Backend
 from warmup.store.customers import values_json_sql
-from warmup.store.outbox import EMAIL, KLAVIYO, NEW, PENDING, WEBHOOK
+from warmup.store.outbox import EMAIL, KLAVIYO, NEW, PENDING, SHARED_PAYLOAD, WEBHOOK
 
 SqlPart = tuple[str, list[Any]]
 
@@ -34,6 +34,21 @@ _OUTBOX_COLUMNS = (
     "INTO outbox (key, day, node_id, kind, provider, customer_id, payload, "
     "status, not_before, after_key, created_at, updated_at) "
 )
+
+
+def _shared_payload(conn: Backend, day: int, node_id: str, payload: str) -> str:
+    """What each of a day's bulk rows of ``node_id`` stores as its payload: '' when
+    ``payload`` is the one kept for the day and node in ``outbox_payloads`` (recorded now if
+    none is), else ``payload`` itself (a plan whose node settings changed between two runs of
+    the day keeps the earlier rows' payload as it was). Written in the rows' transaction."""
+    head, tail = _insert_new(
+        conn, "INTO outbox_payloads (day, node_id, payload) ", "VALUES (?, ?, ?)"
+    )
+    conn.execute(head + tail, [day, node_id, payload])
+    (kept,) = conn.execute(
+        "SELECT payload FROM outbox_payloads WHERE day = ? AND node_id = ?", [day, node_id]
+    ).fetchone()
+    return SHARED_PAYLOAD if kept == payload else payload
 
 
 def _insert_new(conn: Backend, into: str, select: str) -> tuple[str, str]:
@@ -720,7 +735,8 @@ def insert_webhooks(
     The payload holds the node's ``settings`` and, ``with_profile``, a copy of the customer's
     profile (``PROFILE_FIELDS``) for whoever reads the row. The dispatcher reads the profile
     from ``customers`` when it sends, so the day's bulk rows leave the copy out: building it
-    per customer was most of the cost of writing them."""
+    per customer was most of the cost of writing them; and share the settings, stored once for
+    the day and node (:func:`_shared_payload`)."""
     if with_profile:
         fields = ", ".join(f"'{name}', c.{name}" for name in PROFILE_FIELDS)
         payload_sql = f"json_object('list', ?, 'template', ?, 'batch_size', ?, {fields})"
@@ -733,7 +749,9 @@ def insert_webhooks(
         payload_params: list[Any] = list(settings.values())
     else:
         payload_sql = "?"
-        payload_params = [json.dumps(settings, separators=(",", ":"))]
+        payload_params = [
+            _shared_payload(conn, day, node_id, json.dumps(settings, separators=(",", ":")))
+        ]
     head, tail = _insert_new(
         conn,
         _OUTBOX_COLUMNS,
@@ -761,7 +779,8 @@ def insert_emails(
     now: str,
 ) -> int:
     """One email outbox row per customer of the day's journeys matching ``where`` who is
-    allocated to the new provider today and still mailable (``SAFE``) now."""
+    allocated to the new provider today and still mailable (``SAFE``) now; the template is the
+    day and node's shared payload (:func:`_shared_payload`)."""
     head, tail = _insert_new(
         conn,
         _OUTBOX_COLUMNS,
@@ -779,7 +798,9 @@ def insert_emails(
             key_prefix,
             day,
             node_id,
-            json.dumps({"template": template}, separators=(",", ":")),
+            _shared_payload(
+                conn, day, node_id, json.dumps({"template": template}, separators=(",", ":"))
+            ),
             not_before,
             after,
             after,

@@ -102,7 +102,7 @@ def status_of(conn: Executes, customer_id: int) -> dict[str, str]:
 # The Klaviyo unsubscribe-list rows of the outbox: how withdrawn consent reaches Klaviyo.
 def _unsubscribe_rows(db: Backend) -> str:
     return (
-        "FROM outbox WHERE kind = 'webhook' AND provider = 'klaviyo' "
+        "FROM outbox_rows WHERE kind = 'webhook' AND provider = 'klaviyo' "
         f"AND {db.json_text('payload', 'list')} = 'unsubscribe'"
     )
 

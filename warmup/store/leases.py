@@ -79,7 +79,7 @@ class EmailLeases:
         cursor = self.db.execute(
             "SELECT o.id, o.key, o.node_id, o.payload, o.attempts, o.not_before, o.customer_id, "
             f"{columns}, {attributes_sql(self.db.dialect)} AS attributes "
-            "FROM outbox o JOIN customers c ON c.id = o.customer_id "
+            "FROM outbox_rows o JOIN customers c ON c.id = o.customer_id "
             f"WHERE o.id IN ({_marks(ids)}) ORDER BY o.id",
             ids,
         )

@@ -502,3 +502,33 @@ def _shared_send_pace(db: MigrationTarget) -> None:
         ALTER TABLE send_budget ADD COLUMN slowed_at REAL;
         """,
     )
+
+
+@migration("013_outbox_shared_payloads")
+def _outbox_shared_payloads(db: MigrationTarget) -> None:
+    # Issue 16: a day's bulk rows of one node carry the same payload (the node's settings), which
+    # was ~89 of a webhook row's ~231 bytes. It is stored once per (day, node) here and those
+    # rows keep '' (no payload of their own is ever empty: they are JSON objects); rows written
+    # one at a time (an event flow's, with a profile) keep theirs. `outbox_rows` reads both
+    # alike and lists the table's columns: a migration adding one to `outbox` recreates the
+    # view (an export reads the view with the table's columns).
+    # Numbered 013: 012 is kept for the import's migration of the same issue.
+    run_script(
+        db,
+        """
+        CREATE TABLE outbox_payloads (
+            day INTEGER NOT NULL,
+            node_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (day, node_id)
+        ) WITHOUT ROWID;
+        CREATE VIEW outbox_rows AS
+            SELECT o.id, o.key, o.day, o.node_id, o.kind, o.provider, o.customer_id,
+                   CASE WHEN o.payload = '' THEN (SELECT p.payload FROM outbox_payloads p
+                        WHERE p.day = o.day AND p.node_id = o.node_id) ELSE o.payload END
+                   AS payload,
+                   o.status, o.attempts, o.last_error, o.not_before, o.after_key, o.created_at,
+                   o.updated_at, o.claimed_by, o.lease_until
+            FROM outbox o;
+        """,
+    )

@@ -44,6 +44,10 @@ WEBHOOK: Final = "webhook"
 NEW: Final = "new"
 KLAVIYO: Final = "klaviyo"
 
+# The payload of a day's bulk row of a node: its day and node's one in `outbox_payloads`
+# (migration 013). Reads that need payloads read the `outbox_rows` view, which puts it back.
+SHARED_PAYLOAD: Final = ""
+
 _WITHDRAWN = "('unsubscribed', 'suppressed')"
 _EMAIL_PAGE = 500
 # A result write the server rolled back for a deadlock is run again, this many times at most.
@@ -189,7 +193,7 @@ class Outbox:
         sql = (
             "SELECT o.id, o.key, o.node_id, o.payload, o.attempts, o.not_before, o.customer_id, "
             f"{columns}, {attributes_sql(self.db.dialect)} AS attributes "
-            "FROM outbox o JOIN customers c ON c.id = o.customer_id "
+            "FROM outbox_rows o JOIN customers c ON c.id = o.customer_id "
             "LEFT JOIN outbox dep ON dep.key = o.after_key "
             f"WHERE o.kind = '{EMAIL}' AND o.provider = '{NEW}' AND o.day = ? AND o.id > ? "
             f"AND o.status IN ({_marks(statuses)}) "
@@ -373,10 +377,11 @@ class Outbox:
         # per row, which at 85,000 rows of a 100k warm-up's last day was ~60 MB.
         payloads: dict[str, dict[str, Any]] = {}
         for row in self.db.execute(
-            f"SELECT o.id, o.day, o.customer_id, o.payload, {profile_columns('c')} FROM outbox o "
-            f"JOIN customers c ON c.id = o.customer_id WHERE o.kind = '{WEBHOOK}' "
-            f"AND o.provider = '{KLAVIYO}' AND o.day <= ? AND o.status IN ({_marks(statuses)}) "
-            "AND o.id > ? ORDER BY o.id" + ("" if limit is None else f" LIMIT {int(limit)}"),
+            f"SELECT o.id, o.day, o.customer_id, o.payload, {profile_columns('c')} "
+            "FROM outbox_rows o JOIN customers c ON c.id = o.customer_id "
+            f"WHERE o.kind = '{WEBHOOK}' AND o.provider = '{KLAVIYO}' AND o.day <= ? "
+            f"AND o.status IN ({_marks(statuses)}) AND o.id > ? ORDER BY o.id"
+            + ("" if limit is None else f" LIMIT {int(limit)}"),
             (day, *statuses, after),
         ):
             payload = payloads.get(row[3])
@@ -403,7 +408,7 @@ class Outbox:
         return {
             int(c)
             for (c,) in self.db.execute(
-                f"SELECT DISTINCT customer_id FROM outbox WHERE {_LIST_CHANGE} "
+                f"SELECT DISTINCT customer_id FROM outbox_rows WHERE {_LIST_CHANGE} "
                 f"AND status = '{SENT}' AND {self.db.json_text('payload', 'list')} = ? "
                 f"AND customer_id IN ({_marks(customer_ids)})",
                 (which, *customer_ids),
@@ -459,7 +464,7 @@ class Outbox:
         return [
             (str(email), int(cid), bool(held))
             for email, cid, held in self.db.execute(
-                "SELECT c.email, c.id, min((SELECT count(*) FROM outbox o "
+                "SELECT c.email, c.id, min((SELECT count(*) FROM outbox_rows o "
                 "WHERE o.customer_id = c.id AND o.day = a.day "
                 f"AND o.kind = '{WEBHOOK}' AND o.provider = '{KLAVIYO}' AND "
                 f"{self.db.json_text('o.payload', 'list')} = 'exclusion' "
@@ -477,7 +482,7 @@ class Outbox:
             (str(email), int(cid), bool(held))
             for email, cid, held in self.db.execute(
                 "SELECT c.email, c.id, "
-                f"min(CASE WHEN o.status != '{SENT}' THEN 1 ELSE 0 END) FROM outbox o "
+                f"min(CASE WHEN o.status != '{SENT}' THEN 1 ELSE 0 END) FROM outbox_rows o "
                 f"JOIN customers c ON c.id = o.customer_id WHERE o.kind = '{WEBHOOK}' "
                 f"AND o.provider = '{KLAVIYO}' AND {self.db.json_text('o.payload', 'list')} = "
                 "'unsubscribe' AND o.day <= ? GROUP BY c.id",

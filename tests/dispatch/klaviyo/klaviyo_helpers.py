@@ -116,5 +116,5 @@ def statuses(store: Store) -> dict[str, int]:
 
 
 def payload(store: Store, key: str) -> dict[str, object]:
-    row = store.backend.execute("SELECT payload FROM outbox WHERE key = ?", (key,)).fetchone()
+    row = store.backend.execute("SELECT payload FROM outbox_rows WHERE key = ?", (key,)).fetchone()
     return dict(json.loads(row[0]))

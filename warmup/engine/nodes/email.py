@@ -1,8 +1,9 @@
 """``email``: send the day's (or a named) template through the new provider.
 
-Outbox contract: kind='email', provider='new', payload ``{"template": "day-03"}`` (the address
-is read from ``customers`` when sent), ``after_key`` = the same customer's exclusion-list
-webhook row of the day (when the path has one), ``not_before`` = when the customer reached the
+Outbox contract: kind='email', provider='new', payload ``{"template": "day-03"}`` (stored once
+for the day and node: read ``outbox_rows``; the address is read from ``customers`` when
+sent), ``after_key`` = the same customer's exclusion-list webhook row of the day (when the path
+has one), ``not_before`` = when the customer reached the
 node if that was after midnight. Only customers allocated to the new provider today whose
 consent and address still allow mail at the moment of writing get a row; the others' journeys
 become ``skipped``.

@@ -3,8 +3,9 @@ outbox row per customer keyed ``plan:day:node:customer`` (``plan:event:<id>:node
 an event flow), batched by the dispatcher up to ``batch_size`` customers per request.
 
 Outbox contract: kind='webhook', provider='klaviyo', payload ``{"list", "template",
-"batch_size"}`` (alike for every row of a day: the dispatcher reads the profile from
-``customers`` when it sends; event-flow rows also copy the profile fields).
+"batch_size"}`` (alike for every row of a day, so stored once for the day and node: read
+``outbox_rows``; the dispatcher reads the profile from ``customers`` when it sends; event-flow
+rows carry their own, with a copy of the profile fields).
 """
 
 from __future__ import annotations
