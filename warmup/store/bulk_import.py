@@ -345,7 +345,10 @@ def bulk_import(
                 _pg_round(backend, sql, where)
         else:
             _sqlite_load(backend, sql, rows_for(positions), int(max_id))
-        after = backend.execute("SELECT count(*) FROM customers").fetchone()[0]
+        if direct is not None:
+            after = direct.customers()
+        else:
+            after = backend.execute("SELECT count(*) FROM customers").fetchone()[0]
         # the segment: the customers this import created and the existing ones it touched
         # (set-based, in id order: cheaper than a membership write per row)
         # The ids this import created cannot be members yet: a plain insert, which on
