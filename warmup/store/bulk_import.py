@@ -78,14 +78,14 @@ class StagingLayout:
 
 
 class _Sql:
-    """The import's statements in one engine's spelling."""
+    """The import's statements in one engine's spelling. ``max_id`` is the greatest customer
+    id before the import (0: an empty store): the customers above it are the import's own,
+    whose times its statements leave out (store.import_times)."""
 
     def __init__(self, layout: StagingLayout, dialect: str, now: str, max_id: int = 0) -> None:
         self.layout = layout
         self.pg = dialect == "postgresql"
         self.now = "'" + now.replace("'", "''") + "'"
-        # the customers above max_id are this import's: their times are left out
-        # (store.import_times)
         self.max_id = int(max_id)
         self.as_imported = "'" + AS_IMPORTED + "'"
 
