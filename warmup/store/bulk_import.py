@@ -339,7 +339,8 @@ def bulk_import(
         direct = None
         if backend.dialect == "postgresql":
             if not before and claim_empty(backend):
-                direct = EmptyStoreLoad.begin(backend, started_at)
+                # its customers are all new: their times are the import's (import_times)
+                direct = EmptyStoreLoad.begin(backend, AS_IMPORTED)
             rounds = _stage(backend, layout, rows_for(positions), direct)
             if max_id:
                 # the existing customers this import touches (for the segment and the report)
