@@ -29,6 +29,7 @@ connection closes and shown apart (``server``); the real run gets a fresh copy e
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -306,6 +307,8 @@ def main() -> None:
 def _run(args: argparse.Namespace, pg: Postgres | None) -> None:
     sizes = [int(s) for s in args.series.split(",")] if args.series else [args.customers]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="day-bench-"))
+    if not args.keep:
+        atexit.register(shutil.rmtree, folder, True)  # a temporary folder goes with the run
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in sizes:

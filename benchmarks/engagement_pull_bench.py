@@ -14,8 +14,10 @@ in-process sandbox's own work included), and the store's growth.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import random
+import shutil
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -56,6 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     folder = Path(tempfile.mkdtemp(prefix="engagement-bench-"))
+    atexit.register(shutil.rmtree, folder, True)  # a temporary folder goes with the run
     os.environ["WARMUP_STORE"] = str(folder / "store.db")
     with serve_in_thread(SandboxConfig(fast=args.fast, seed=7)) as sandbox:
         os.environ["BENCH_KLAVIYO_KEY"] = sandbox.api_key

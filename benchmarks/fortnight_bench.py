@@ -17,10 +17,12 @@ one-statement allocation of the largest day (``day_bench``'s) set the floor of t
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -122,6 +124,8 @@ def main() -> None:
     from warmup.app.sample import write_sample_csv
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="fortnight-bench-"))
+    if not args.keep:
+        atexit.register(shutil.rmtree, work, True)  # a temporary folder goes with the run
     work.mkdir(parents=True, exist_ok=True)
     store = work / "demo.db"
     for suffix in ("", "-wal", "-shm"):

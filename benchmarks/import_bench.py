@@ -19,8 +19,10 @@ both CPU times are shown, the backend's read from /proc when the server runs her
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -240,6 +242,8 @@ def main() -> None:
     parser.add_argument("--postgres", default=None, help="libpq conninfo of a server")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="warmup-import-bench-"))
+    if not args.keep:
+        atexit.register(shutil.rmtree, work, True)  # a temporary folder goes with the run
     work.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO))
     from warmup.app.sample import write_sample_csv

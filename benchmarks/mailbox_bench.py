@@ -24,6 +24,7 @@ server backend's, the groups' overhead there, and the ratio to SQLite's CPU with
 from __future__ import annotations
 
 import argparse
+import atexit
 import shutil
 import sqlite3
 import sys
@@ -169,6 +170,8 @@ def measure_postgres(
 
 def _run(args: argparse.Namespace, pg: Postgres | None) -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="mailbox-bench-"))
+    if not args.keep:
+        atexit.register(shutil.rmtree, folder, True)  # a temporary folder goes with the run
     folder.mkdir(parents=True, exist_ok=True)
     variants = plans(folder)
     for n in (int(s) for s in args.series.split(",")):

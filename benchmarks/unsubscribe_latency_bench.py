@@ -14,7 +14,9 @@ until the last one is in the list), with the Klaviyo requests the service made.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -78,6 +80,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="warmup-unsub-bench-"))
+    atexit.register(shutil.rmtree, tmp, True)  # a temporary folder goes with the run
     os.environ.update(
         WARMUP_STORE=str(tmp / "store.db"),
         WARMUP_UNSUBSCRIBE_SECRET=LINK_SECRET,

@@ -6,6 +6,7 @@ tests assert behaviour only: exit code 0 and the figures' lines present.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -63,9 +64,12 @@ CASES = {
 @pytest.mark.parametrize("script", sorted(CASES))
 def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
     args, expected = CASES[script]
+    temporary = tmp_path / "tmp"  # the script's temporary folder: empty again when it ends
+    temporary.mkdir()
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args],
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temporary)},
         capture_output=True,
         text=True,
         timeout=300,
@@ -73,6 +77,7 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for text in expected:
         assert text in result.stdout, f"{text!r} missing from:\n{result.stdout}"
+    assert list(temporary.iterdir()) == []
 
 
 # Smoke cases that need a fixture of their own package's tests (the PostgreSQL server).

@@ -91,11 +91,11 @@ def _shape_problem(email: str) -> str:
 
 # The common address (lower-case ASCII, dots only between characters, a dotted domain of
 # letters, digits and inner hyphens) is valid by one match; anything else gets `problem`'s full
-# check. A subset of what `problem` accepts: the import checks every row.
-_COMMON = re.compile(
-    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-    r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+"
-)
+# check. A subset of what `problem` accepts: the import checks every row. A domain label is
+# letters and digits with hyphens only between them; the possessive quantifiers never give a
+# character back, where backtracking into each label cost a third of the match (issue 16).
+_LABEL = r"[a-z0-9]++(?:-++[a-z0-9]++)*+"
+_COMMON = re.compile(rf"[a-z0-9_+-]++(?:\.[a-z0-9_+-]++)*+@{_LABEL}(?:\.{_LABEL})++")
 
 
 def is_valid(email: str) -> bool:

@@ -67,7 +67,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 f"worker {report.worker}: day {done.day}: {done.sent} sent, {done.bounced} "
                 f"bounced, {done.failed} failed, {done.retried} retried, {done.cancelled} "
-                f"cancelled, {done.uncertain} uncertain, {done.waiting} waiting"
+                # the first counts are this worker's; what is left is the whole day's
+                f"cancelled; the day has {done.uncertain} uncertain, {done.waiting} waiting"
             )
             for warning in done.warnings:
                 typer.echo(f"  warning: {warning}")

@@ -252,8 +252,9 @@ class EmptyStoreLoad:
     @classmethod
     def begin(cls, backend: Backend, now: str) -> EmptyStoreLoad:
         """Drop the foreign keys and customers' unique keys for the load (after
-        :func:`claim_empty`); ``now`` is the import's time (created_at, updated_at and the
-        consents' changed_at)."""
+        :func:`claim_empty`); ``now`` is what the rows hold for the import's time (created_at,
+        updated_at, the consents' changed_at and the members' added_at): the caller passes
+        ``import_times.AS_IMPORTED``, read back as the import's start."""
         # The server's parallel workers would only compete for this machine's cores (and
         # their CPU would not show as this backend's); an index build's sort stays in memory.
         backend.execute("SET LOCAL max_parallel_maintenance_workers = 0")

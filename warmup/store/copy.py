@@ -16,6 +16,7 @@ from pathlib import Path
 from warmup.errors import InvalidInput, Refused, StoreError, StoreMissing
 from warmup.store.backends import Backend, Row, is_postgres_url
 from warmup.store.database import Store
+from warmup.store.import_times import table_columns
 
 # Migrations are recorded by each store as it is migrated (with its own times); the copy
 # checks both stores have the same ones instead of copying them.
@@ -52,11 +53,13 @@ def _row_digest(row: Row) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest(), "big")
 
 
-def table_checksum(backend: Backend, table: str, columns: list[str]) -> tuple[int, str]:
+def table_checksum(backend: Backend, table: str) -> tuple[int, str]:
     """Row count and a checksum of ``table`` that does not depend on row order (so two
-    engines' collations cannot make equal tables differ)."""
+    engines' collations cannot make equal tables differ), over its values as readers see them
+    (an import's times derived: see store.import_times)."""
     count, total = 0, 0
-    for row in backend.rows(f"SELECT {', '.join(columns)} FROM {table}"):
+    _, select = table_columns(backend, table)
+    for row in backend.rows(f"SELECT {select} FROM {table}"):
         count += 1
         total = (total + _row_digest(row)) % _MODULUS
     return count, f"{total:064x}"
@@ -66,10 +69,7 @@ def store_checksums(store: Store) -> dict[str, tuple[int, str]]:
     """Every data table's row count and checksum, read from one snapshot."""
     backend = store.backend
     with backend.read_snapshot():
-        return {
-            table: table_checksum(backend, table, backend.columns(table))
-            for table in table_order(backend)
-        }
+        return {table: table_checksum(backend, table) for table in table_order(backend)}
 
 
 def copy_store(
@@ -123,10 +123,7 @@ def copy_store(
                     dst.backend.after_bulk_load(table)
                     if progress is not None:
                         progress(table, loaded)
-            expected = {
-                table: table_checksum(src.backend, table, src.backend.columns(table))
-                for table in tables
-            }
+            expected = {table: table_checksum(src.backend, table) for table in tables}
         copied = store_checksums(dst)
         return _verified(expected, copied, dst.location)
 

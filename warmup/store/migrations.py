@@ -504,6 +504,27 @@ def _shared_send_pace(db: MigrationTarget) -> None:
     )
 
 
+@migration("012_import_times")
+def _import_times(db: MigrationTarget) -> None:
+    # Issue 16: an import wrote its start time into every customer it created up to four times
+    # (created_at, updated_at, their consents' changed_at, their segment membership's
+    # added_at): 100 bytes a customer. It now writes '' there, read as "when the import that
+    # created this customer started" (warmup.store.import_times); each import that creates
+    # customers records here the first id it gave (ids only grow: customers are never
+    # deleted), so a customer's import is the row with the greatest `first_id` <= its id.
+    # Rows written before this migration keep their times. Numbered 012 before 013 (kept for
+    # it, issue 16): a store that ran 013 first runs this one on its next open (independent).
+    run_script(
+        db,
+        """
+        CREATE TABLE import_customers (
+            first_id INTEGER PRIMARY KEY,
+            import_id INTEGER NOT NULL REFERENCES imports(id)
+        );
+        """,
+    )
+
+
 @migration("013_outbox_shared_payloads")
 def _outbox_shared_payloads(db: MigrationTarget) -> None:
     # Issue 16: a day's bulk rows of one node carry the same payload (the node's settings), which

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from warmup.store.backends.base import Row
 from warmup.store.database import Store
+from warmup.store.import_times import table_columns
 
 # An audit sees every outbox row's payload, the ones its day's rows share included (the view
 # has the table's columns).
@@ -22,8 +23,9 @@ def read_table(store: Store, table: str) -> tuple[list[str], Iterator[Row]]:
     backend = store.backend
     if table not in backend.tables():
         raise ValueError(f"the store has no table {table!r}")
-    columns = backend.columns(table)
+    # an import's times as readers see them (store.import_times), each under its column's name
+    columns, select = table_columns(backend, table)
     order = backend.primary_key(table) or columns
     source = _READ_FROM.get(table, table)
-    sql = f"SELECT {', '.join(columns)} FROM {source} ORDER BY {', '.join(order)}"
+    sql = f"SELECT {select} FROM {source} ORDER BY {', '.join(order)}"
     return columns, backend.rows(sql)
