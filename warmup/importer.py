@@ -153,10 +153,41 @@ class _Columns:
 
     def __init__(self, header: list[str], mapping: CsvMapping, file: Path) -> None:
         names = [name.strip().lstrip("\ufeff") for name in header]
-        folded = {name.lower(): i for i, name in enumerate(names)}
+        folded: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            folded.setdefault(name.lower(), []).append(i)
+
+        def twice(name: str, at: list[int]) -> CsvImportError:
+            # whichever were read, the other would be lost or misread (`Email,Email` mailed
+            # the second address and kept the first as an attribute)
+            return CsvImportError(
+                f"the header names the column `{name}` twice (columns {at[0] + 1} and {at[1] + 1})",
+                file=file,
+                line=1,
+                hint="rename or remove one of them, so the file says which one holds what",
+            )
+
+        # a free column is kept by its exact name (`Source` and a custom `source` are two);
+        # a blank name (a spreadsheet's trailing empty columns) is none warmup reads
+        exact: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name and name in exact:
+                raise twice(name, [exact[name], i])
+            exact[name] = i
 
         def find(name: str | None) -> int | None:
-            return None if name is None else folded.get(name.strip().lower())
+            # a column warmup reads by name: its exact spelling, else its only case-insensitive
+            # match (`EMAIL` and `email` but no `Email`: which one is meant is unknown)
+            if name is None:
+                return None
+            if name.strip() in exact:
+                return exact[name.strip()]
+            at = folded.get(name.strip().lower())
+            if at is None:
+                return None
+            if len(at) > 1:
+                raise twice(names[at[1]], at)
+            return at[0]
 
         email = find(mapping.email)
         if email is None:

@@ -12,6 +12,7 @@ from warmup.email.render import EmailTemplates, check_email_templates, render_me
 from warmup.email.tokens import verify_token
 from warmup.errors import TemplateError
 from warmup.plan import load_plan
+from warmup.plan.render import compiled_templates
 
 
 def custom_templates(tmp_path: Path, name: str, body: str) -> Path:
@@ -185,3 +186,28 @@ def test_a_compiled_template_is_reused_by_the_next_process_and_an_edit_recompile
     edited = EmailTemplates(templates).render("day-01", context)
     assert len(compiled) == 4
     assert edited.text == "<b>Jana</b> v2\n"
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770])
+def test_compiled_templates_are_not_kept_in_a_folder_others_may_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    # Jinja loads a cached entry as Python code, outside the sandbox: a folder another user may
+    # write (WARMUP_TEMPLATE_CACHE=/tmp/shared) would let them plant code warmup then runs.
+    # Jinja's own default folder is refused in that case; a named one must be too.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    monkeypatch.setenv("WARMUP_TEMPLATE_CACHE", str(shared))
+    compiled_templates.cache_clear()
+    try:
+        body = "{% block subject %}Hi{% endblock %}{% block text %}t{% endblock %}"
+        templates = custom_templates(tmp_path, "day-01", body + "{% block html %}h{% endblock %}")
+        assert EmailTemplates(templates).render("day-01", {"customer": {}}).subject == "Hi"
+        assert list(shared.iterdir()) == []
+        shared.chmod(0o700)  # the same folder, private: used
+        compiled_templates.cache_clear()
+        EmailTemplates(templates).render("day-01", {"customer": {}})
+        assert list(shared.iterdir()) != []
+    finally:
+        compiled_templates.cache_clear()

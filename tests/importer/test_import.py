@@ -216,6 +216,37 @@ def test_missing_email_column_is_a_clear_error(tmp_path: Path, example_plan: Pat
         import_csv(load_plan(example_plan), tmp_path / "absent.csv")
 
 
+@pytest.mark.parametrize(
+    "header, named",
+    [
+        (["Email", "Colour", "Email"], "Email"),
+        (["EMAIL", "Colour", " email"], "email"),
+        (["Email", "Colour", "Colour"], "Colour"),
+    ],
+)
+def test_a_column_named_twice_is_refused(
+    tmp_path: Path, example_plan: Path, header: list[str], named: str
+) -> None:
+    # The last of two same-named columns won: `Email,Email` imported the second address and
+    # kept the first as a free attribute; two `Colour` columns kept one and dropped the other.
+    source = write_csv(tmp_path / "x.csv", header, [["a@example.com", "red", "b@example.com"]])
+    result = runner.invoke(app, ["import", str(example_plan), str(source)])
+    assert result.exit_code == 2, result.output
+    assert f"{source}:1: the header names the column `{named}` twice" in result.output
+    assert db(tmp_path).execute("SELECT count(*) FROM customers").fetchone() == (0,)
+
+
+def test_columns_whose_names_differ_in_case_are_two(tmp_path: Path, example_plan: Path) -> None:
+    # a custom property `source` beside Klaviyo's `Source`; the plan's `Email` is spelt exactly
+    header = ["Email", "Source", "source", "email"]
+    row = ["a@example.com", "Form", "ads", "old@example.com"]
+    source = write_csv(tmp_path / "x.csv", header, [row])
+    result = runner.invoke(app, ["import", str(example_plan), str(source)])
+    assert result.exit_code == 0, result.output
+    emails = db(tmp_path).execute("SELECT email FROM customers").fetchall()
+    assert emails == [("a@example.com",)]
+
+
 def test_cli_import_of_sample(tmp_path: Path, example_plan: Path) -> None:
     out = tmp_path / "sample.csv"
     assert runner.invoke(app, ["sample", "500", "--out", str(out)]).exit_code == 0

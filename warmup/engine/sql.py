@@ -741,11 +741,20 @@ def insert_webhooks(
         fields = ", ".join(f"'{name}', c.{name}" for name in PROFILE_FIELDS)
         payload_sql = f"json_object('list', ?, 'template', ?, 'batch_size', ?, {fields})"
         if conn.dialect == "postgresql":
-            # the same object; its parameters need a type there
-            payload_sql = (
-                "CAST(json_build_object('list', CAST(? AS TEXT), 'template', CAST(? AS TEXT), "
-                f"'batch_size', CAST(? AS BIGINT), {fields}) AS TEXT)"
+            # the same object, written as SQLite writes it: json_build_object's text puts
+            # spaces around every colon and after every comma, so an export of the row
+            # differed between engines; its parameters need a type there
+            pairs = [
+                ("list", "CAST(? AS TEXT)"),
+                ("template", "CAST(? AS TEXT)"),
+                ("batch_size", "CAST(? AS BIGINT)"),
+                *((name, f"c.{name}") for name in PROFILE_FIELDS),
+            ]
+            members = " || ',' || ".join(
+                f"'\"{name}\":' || coalesce(to_json({value})::text, 'null')"
+                for name, value in pairs
             )
+            payload_sql = f"('{{' || {members} || '}}')"
         payload_params: list[Any] = list(settings.values())
     else:
         payload_sql = "?"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,22 @@ def compiled_templates(kind: str) -> FileSystemBytecodeCache | None:
     try:
         if folder:
             os.makedirs(folder, mode=0o700, exist_ok=True)
+            if not _private(folder):
+                return None
         elif folder is not None:
             return None
         return _CompiledTemplates(folder, pattern=f"warmup-{kind}-%s.cache")
     except (OSError, RuntimeError):
         return None
+
+
+def _private(folder: str) -> bool:
+    """Whether only this user may write ``folder``. An entry is loaded as Python code, outside
+    the sandbox: one planted in a shared folder (WARMUP_TEMPLATE_CACHE=/tmp/shared) would run as
+    this user. Jinja checks its own default folder the same way."""
+    info = os.stat(folder)
+    mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    return stat.S_ISDIR(info.st_mode) and mine and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 @lru_cache(maxsize=16)

@@ -124,9 +124,12 @@ class _Sql:
         dialect = "postgresql" if self.pg else "sqlite"
         old_json, new_json = (values_json_sql(v, dialect) for v in (old, new))
         if self.pg:
+            # written as SQLite's json_group_array writes it (no space after a comma; json_agg's
+            # text has one), so an export reads the same from either engine
             merged = (
-                "(SELECT json_agg(coalesce(nullif(n.value, ''), o.value, '') ORDER BY "
-                f"coalesce(n.k, o.k))::text FROM json_array_elements_text(({old_json})::json) "
+                "(SELECT '[' || string_agg(to_json(coalesce(nullif(n.value, ''), o.value, ''))"
+                "::text, ',' ORDER BY coalesce(n.k, o.k)) || ']' "
+                f"FROM json_array_elements_text(({old_json})::json) "
                 "WITH ORDINALITY o(value, k) FULL JOIN "
                 f"json_array_elements_text(({new_json})::json) WITH ORDINALITY n(value, k) "
                 "ON n.k = o.k)"
