@@ -104,7 +104,10 @@ def register(app: typer.Typer) -> None:
 
         def announce(base_url: str) -> None:
             typer.echo(f"Klaviyo sandbox on {base_url}")
-            typer.echo(f"API key: {config.api_key}")
+            # A key the sandbox made is a throwaway (printing it is how a rehearsal gets it);
+            # one taken from the environment may be a real account's, so it is only named
+            shown = f"from ${api_key_env}" if api_key_env else config.api_key
+            typer.echo(f"API key: {shown}")
             typer.echo(f"point the plan at it: providers.klaviyo.base_url: {base_url}")
 
         from warmup.serving import PortUnavailable
