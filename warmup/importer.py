@@ -87,7 +87,9 @@ class ImportReport:
 
     def summary(self) -> str:
         lines = [
-            f"imported {self.file} into segment {self.segment!r}",
+            f"imported {self.file} into segment {self.segment!r}"
+            if self.rows_loaded
+            else f"read {self.file}: no customer loaded into segment {self.segment!r}",
             f"  rows read         {self.rows_read:,}",
             f"  rows loaded       {self.rows_loaded:,}",
             f"  new customers     {self.customers_new:,}",

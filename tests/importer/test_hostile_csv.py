@@ -83,6 +83,9 @@ def test_a_header_only_file_says_nothing_was_imported(tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", PLAN, str(path)])
     assert result.exit_code == 2, result.output
     assert f"{path}:2:" in result.output and "no rows; nothing was imported" in result.output
+    # the summary above the error does not claim the contrary
+    assert "imported" not in result.output.split("error:")[0], result.output
+    assert "no customer loaded" in result.output
 
 
 def test_a_latin1_file_is_located_at_its_first_bad_byte(tmp_path: Path) -> None:
