@@ -90,11 +90,15 @@ class _Undecided(Exception):
 
 def _date(value: str) -> str | None:
     """bulk_import's PostgreSQL date expression, for one cell."""
-    value = value.strip(" ")
-    if not value.isascii():
-        raise _Undecided
+    # most cells are Klaviyo's own `2026-10-13 04:13:50`: matched as they are, first
     if _DATE(value) is None:
-        return None
+        value = value.strip(" ")
+        if not value.isascii():
+            raise _Undecided
+        if _DATE(value) is None:
+            return None
+    if len(value) == 19:
+        return value[:10] + "T" + value[11:]
     if len(value) >= 16:
         return f"{value[:10]}T{value[11:16]}:{value[17:19] or '00'}"
     return f"{value[:10]}T00:00:00"
@@ -123,6 +127,7 @@ def _converter(
     pad: Row = (None,)
     subscribed, unsubscribed = _CODE["subscribed"], _CODE["unsubscribed"]
     suppressed, never = _CODE["suppressed"], _CODE["never_subscribed"]
+    consent_of: dict[str, str] = {}
 
     def convert(customer_id: int, row: Row) -> tuple[tuple[object, ...], int, int]:
         phone, external, klaviyo, first, last, opened, clicked, said, listed, sms = pick(row + pad)
@@ -132,7 +137,14 @@ def _converter(
             engaged = open_at or click_at
         else:
             engaged = max(open_at, click_at)
-        said = _upper(said) if said else ""
+        if said:
+            # a consent cell holds one of a few values: each is normalised once
+            known = consent_of.get(said)
+            if known is None:
+                known = consent_of[said] = _upper(said)
+            said = known
+        else:
+            said = ""
         listed = listed.strip(" ") if listed else None
         if listed and listed != "[]" and listed != "{}":
             email = unsubscribed if said == "UNSUBSCRIBED" and listed in _KEPT else suppressed
