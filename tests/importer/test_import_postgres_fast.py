@@ -42,7 +42,7 @@ def two_urls(request: pytest.FixtureRequest, postgres_server: str) -> Iterator[t
 
 # Cells the importer's client-side rules must read as the server's SQL does: spaces around
 # values, case, dates in and out of Klaviyo's forms, suppression spellings, and non-ASCII
-# text that the fast path leaves to the server (its upper() and \d follow the locale).
+# text that the fast path leaves to the server's SQL.
 _AWKWARD = [
     # consent, suppressions, last open, last click, SMS consent, first name
     ("subscribed", "", "2026-10-13 04:13:50", "2026-10-13", " subscribed ", "  Ann "),

@@ -1,5 +1,6 @@
 """Customers sort by email byte by byte on both engines, whatever the database's collation
-(migration 014), and every lookup by email still uses its key."""
+(migration 014), and every lookup by email still uses its key; an import reads consent and date
+cells as SQLite does there too."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.importer.test_import import write_csv
+from warmup.importer import import_csv
+from warmup.plan import load_plan
 from warmup.store import open_store
 
 NOW = "2026-12-01T00:00:00+00:00"
@@ -72,3 +76,39 @@ def test_an_email_lookup_and_a_join_by_email_use_the_key(icu_database: str) -> N
             "SELECT count(*) FROM incoming i JOIN customers c ON c.email = i.email"
         ).fetchone()
         assert joined[0] == 1
+
+
+# An en-US database folds `ı` and `ſ` to I and S in upper() and reads Arabic-Indic digits as
+# \d; SQLite's upper() and strftime know ASCII only.
+_CELLS = [("subscrıbed", "", "2026-10-13"), ("ſubscribed", "ſuppressed", "٢٠٢٦-10-13")]
+
+
+def _imported(location: str, export: Path, example_plan: Path) -> list[tuple[object, ...]]:
+    with closing(open_store(location)) as store:
+        import_csv(load_plan(example_plan), export, store=store)
+        return [
+            tuple(row)
+            for row in store.backend.execute(
+                "SELECT c.email, c.last_open_at, s.channel, s.status FROM customers c "
+                "JOIN consents s ON s.customer_id = c.id ORDER BY c.email, s.channel"
+            )
+        ]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first import", "later import"])
+def test_an_import_reads_non_ascii_cells_as_sqlite_does(
+    tmp_path: Path, icu_database: str, example_plan: Path, first: bool
+) -> None:
+    header = ["Email", "Email Marketing Consent", "SMS Marketing Consent", "Last Open"]
+    rows = [[f"c{i}@x.example", *cells] for i, cells in enumerate(_CELLS)]
+    export = write_csv(tmp_path / "export.csv", header, rows)
+    if not first:  # a store with customers takes the general path (the upserts) alone
+        other = write_csv(tmp_path / "other.csv", header, [["z@x.example", "", "", ""]])
+        for location in (str(tmp_path / "store.db"), icu_database):
+            _imported(location, other, example_plan)
+    sqlite = _imported(str(tmp_path / "store.db"), export, example_plan)
+    assert [row for row in sqlite if row[0] != "z@x.example"] == [
+        ("c0@x.example", "2026-10-13T00:00:00", "email", "never_subscribed"),
+        ("c1@x.example", None, "email", "never_subscribed"),
+    ]
+    assert _imported(icu_database, export, example_plan) == sqlite

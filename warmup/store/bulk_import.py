@@ -95,9 +95,11 @@ class _Sql:
     def date(self, field: str) -> str:
         if field not in self.layout.fields:
             return "NULL"
-        value = f"trim(s.{field})"
         if not self.pg:
-            return f"strftime('%Y-%m-%dT%H:%M:%S', nullif({value}, ''))"
+            return f"strftime('%Y-%m-%dT%H:%M:%S', nullif(trim(s.{field}), ''))"
+        # "C": \d is an ASCII digit, as SQLite's strftime reads one (a linguistic collation's
+        # \d matches Arabic-Indic digits too)
+        value = f'trim(s.{field}) COLLATE "C"'
         # SQLite's strftime in PostgreSQL's terms, for the forms Klaviyo writes (it checks the
         # fields' ranges, not the length of the month)
         parsed = (
@@ -108,6 +110,11 @@ class _Sql:
         # the importing process read the row's dates already unless it flagged them (its
         # reading of an ASCII cell is this expression's; see bulk_import_postgres.staging_row)
         return f"CASE WHEN s.dates_raw THEN {parsed} ELSE s.{field} END"
+
+    def upper(self, value: str) -> str:
+        """SQLite's upper(), which folds ASCII letters only: PostgreSQL's follows the database's
+        collation, whose `ı` and `ſ` read `subscrıbed` and `ſuppressed` as consents."""
+        return f'upper({value} COLLATE "C")' if self.pg else f"upper({value})"
 
     def later(self, new: str, old: str) -> str:
         """The later of two ISO times, either may be NULL."""
@@ -187,7 +194,7 @@ class _Sql:
         """
 
     def email_consent(self, where: str, *, conflict: bool = True) -> str:
-        consent = f"upper(trim(coalesce({self.text('consent')}, '')))"
+        consent = self.upper(f"trim(coalesce({self.text('consent')}, ''))")
         suppressions = self.text("suppressions")
         # Klaviyo's consent values; any listed suppression suppresses, except that an
         # unsubscribe listed as its own suppression stays an unsubscribe.
@@ -208,7 +215,7 @@ class _Sql:
         """The row's SMS consent, when its cell says one, merged like the email's (sticky)."""
         if "sms" not in self.layout.fields:
             return None
-        value = "replace(upper(trim(s.sms)), ' ', '_')"
+        value = f"replace({self.upper('trim(s.sms)')}, ' ', '_')"
         status = (
             f"CASE {value} WHEN 'SUBSCRIBED' THEN 'subscribed' "
             "WHEN 'UNSUBSCRIBED' THEN 'unsubscribed' WHEN 'SUPPRESSED' THEN 'suppressed' "

@@ -19,8 +19,8 @@ nothing can conflict, so this path writes what the upserts would have written di
 A row this path cannot settle on its own goes the general way instead, into the staging table
 and the upsert rounds, after the direct rows: an email's later rows (a duplicate — recognised
 by a bit per email hash, so a rare hash collision sends a first row that way too, which is
-only slower) and a row whose consent or date cells are not ASCII (PostgreSQL's ``upper()`` and
-``\\d`` follow the server's locale there, so the server decides them as before).
+only slower) and a row whose consent or date cells are not ASCII (the server's SQL decides
+them, as for a later import's rows).
 
 Everything happens in the import's one transaction; DDL is transactional on PostgreSQL, so a
 killed import leaves the store, constraints included, as it was. What concurrent processes see:
