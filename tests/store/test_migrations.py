@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from contextlib import closing
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from warmup.errors import StoreError
 from warmup.store import open_store
 from warmup.store.migrations import MIGRATIONS, RENAMED, migration, postgres_ddl
 
@@ -92,3 +95,31 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(store_location: s
     assert [out.strip() for out, _ in results] == [str(SCHEMA_VERSION)] * 4
     with closing(open_store(store_location)) as store:
         assert store.schema_version == SCHEMA_VERSION
+
+
+def test_a_migration_the_role_may_not_run_says_who_must(postgres_url: str) -> None:
+    """A store opened by a role with table grants only (a worker's, say) after an upgrade:
+    the migration needs the tables' owner, and the error says so instead of a bare
+    InsufficientPrivilege."""
+    last = MIGRATIONS[-1][0]
+    with closing(open_store(postgres_url)) as store:
+        store.backend.execute("DELETE FROM _migrations WHERE name = ?", (last,))
+    role = f"warmup_test_grants_{uuid.uuid4().hex[:8]}"
+    owner = psycopg.connect(postgres_url, autocommit=True)
+    try:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        as_worker = postgres_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+        with pytest.raises(StoreError) as refused:
+            open_store(as_worker)
+        assert f"needs migration {last}" in str(refused.value)
+        assert "owns the store's tables" in str(refused.value.hint)
+        # the owner migrates it; the worker's role opens it from then on
+        open_store(postgres_url).close()
+        open_store(as_worker).close()
+    finally:
+        owner.execute(f"DROP OWNED BY {role}")
+        owner.execute(f"DROP ROLE IF EXISTS {role}")
+        owner.close()

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 SCHEMA_VERSION = len(MIGRATIONS)
+# PostgreSQL's SQLSTATE for a statement the role lacks the rights for (e.g. not the owner)
+_INSUFFICIENT_PRIVILEGE = "42501"
 STORE_ENV = "WARMUP_STORE"
 
 
@@ -152,7 +154,17 @@ class Store:
                 done = backend.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,))
                 if done.fetchone() is not None:
                     continue
-                apply(backend)
+                try:
+                    apply(backend)
+                except backend.errors as exc:
+                    if getattr(exc, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+                        raise
+                    raise StoreError(
+                        f"store {self.location} needs migration {name}, which this database "
+                        f"role may not run: {str(exc).strip()}",
+                        hint="run any warmup command once (`warmup status PLAN`) as the role "
+                        "that owns the store's tables; roles with table grants only work after",
+                    ) from None
                 backend.execute(
                     "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, now_iso())
                 )
