@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         if api_key_env:
             key = os.environ.get(api_key_env)
             if not key:
-                raise InvalidInput(f"environment variable {api_key_env} is not set")
+                raise InvalidInput(f"environment variable {api_key_env} is not set or is empty")
             config.api_key = key
 
         def announce(base_url: str) -> None:
