@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pendulum
-
-from tests.support.storefill import fill_store, table, unsubscribe_event, write_plan
+from tests.support.storefill import at, fill_store, table, unsubscribe_event, write_plan
 from warmup.engine import explain, run_day
 from warmup.plan import LoadedPlan, load_plan
 from warmup.store import open_store
-
-
-def at(hhmm: str, day: str = "2026-12-01") -> pendulum.DateTime:
-    return pendulum.parse(f"{day}T{hhmm}", tz="Europe/Prague")  # type: ignore[return-value]
 
 
 def count(store: Path, sql: str) -> int:

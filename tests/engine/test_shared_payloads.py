@@ -8,18 +8,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import pendulum
 import pytest
 
-from tests.support.storefill import fill_store, table
+from tests.support.storefill import at, fill_store, table
 from warmup.engine import run_day
 from warmup.plan import LoadedPlan
 
 ROWS = "SELECT key, kind, payload, status FROM outbox_rows ORDER BY key"
-
-
-def at(hhmm: str) -> pendulum.DateTime:
-    return pendulum.parse(f"2026-12-01T{hhmm}", tz="Europe/Prague")  # type: ignore[return-value]
 
 
 @pytest.fixture

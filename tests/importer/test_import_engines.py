@@ -22,6 +22,7 @@ from warmup.engine import sql
 from warmup.importer import ImportReport, import_csv
 from warmup.plan import load_plan
 from warmup.store import Store, open_store
+from warmup.store.backends import Backend
 from warmup.store.customers import attributes_sql
 
 
@@ -49,6 +50,20 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
     )
 
 
+# What an import writes of consents and segments, by email (ids differ between stores).
+CONSENTS_BY_EMAIL = (
+    "SELECT c.email, s.channel, s.status, s.source FROM consents s "
+    "JOIN customers c ON c.id = s.customer_id"
+)
+SEGMENTS_BY_EMAIL = (
+    "SELECT m.segment, c.email FROM segment_members m JOIN customers c ON c.id = m.customer_id"
+)
+
+
+def sorted_rows(db: Backend, sql: str) -> list[tuple[Any, ...]]:
+    return sorted(tuple(row) for row in db.execute(sql))
+
+
 def _contents(store: Store) -> dict[str, Any]:
     """Everything an import writes, by email, without timestamps or engine-given ids."""
     db = store.backend
@@ -63,13 +78,7 @@ def _contents(store: Store) -> dict[str, Any]:
     ]
     return {
         "customers": customers,
-        "consents": sorted(
-            tuple(row)
-            for row in db.execute(
-                "SELECT c.email, s.channel, s.status, s.source FROM consents s "
-                "JOIN customers c ON c.id = s.customer_id"
-            )
-        ),
+        "consents": sorted_rows(db, CONSENTS_BY_EMAIL),
         "consent_changes": [
             tuple(row)
             for row in db.execute(
@@ -77,13 +86,7 @@ def _contents(store: Store) -> dict[str, Any]:
                 "JOIN customers c ON c.id = h.customer_id ORDER BY c.email, h.channel, h.id"
             )
         ],
-        "segments": sorted(
-            tuple(row)
-            for row in db.execute(
-                "SELECT m.segment, c.email FROM segment_members m "
-                "JOIN customers c ON c.id = m.customer_id"
-            )
-        ),
+        "segments": sorted_rows(db, SEGMENTS_BY_EMAIL),
     }
 
 

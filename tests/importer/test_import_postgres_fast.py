@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.importer.test_import import write_csv
+from tests.importer.test_import_engines import CONSENTS_BY_EMAIL, SEGMENTS_BY_EMAIL, sorted_rows
 from warmup.app.sample import write_sample_csv
 from warmup.importer import import_csv
 from warmup.plan import load_plan
@@ -97,13 +98,7 @@ def _contents(store: Store) -> dict[str, Any]:
                 "attributes, klaviyo_id_confirmed FROM customers c"
             )
         ),
-        "consents": sorted(
-            tuple(row)
-            for row in db.execute(
-                "SELECT c.email, s.channel, s.status, s.source FROM consents s "
-                "JOIN customers c ON c.id = s.customer_id"
-            )
-        ),
+        "consents": sorted_rows(db, CONSENTS_BY_EMAIL),
         "consent_changes": sorted(
             tuple(row)
             for row in db.execute(
@@ -111,13 +106,7 @@ def _contents(store: Store) -> dict[str, Any]:
                 "JOIN customers c ON c.id = h.customer_id"
             )
         ),
-        "segments": sorted(
-            tuple(row)
-            for row in db.execute(
-                "SELECT m.segment, c.email FROM segment_members m "
-                "JOIN customers c ON c.id = m.customer_id"
-            )
-        ),
+        "segments": sorted_rows(db, SEGMENTS_BY_EMAIL),
     }
 
 

@@ -30,13 +30,19 @@ def plan(tmp_path: Path) -> str:
     return path
 
 
+def copy_to(postgres_url: str) -> str:
+    """Copy the test's SQLite store (the plan's, run by the fixture) to ``postgres_url``."""
+    sqlite_store = os.environ["WARMUP_STORE"]
+    copied = runner.invoke(app, ["store", "copy", sqlite_store, postgres_url])
+    assert copied.exit_code == 0, copied.output
+    return sqlite_store
+
+
 @pytest.mark.parametrize("table", ["outbox", "journeys", "customers"])
 def test_postgresql_store_exports_what_sqlite_does(
     plan: str, postgres_url: str, table: str
 ) -> None:
-    sqlite_store = os.environ["WARMUP_STORE"]
-    copied = runner.invoke(app, ["store", "copy", sqlite_store, postgres_url])
-    assert copied.exit_code == 0, copied.output
+    copy_to(postgres_url)
     for fmt in ("csv", "json"):
         args = ["export", plan, "--table", table, "--format", fmt]
         here = runner.invoke(app, args)
@@ -82,9 +88,7 @@ def test_an_event_flows_outbox_rows_export_the_same_on_both_engines(
 ) -> None:
     # An event's webhook row keeps its own payload, built in SQL: PostgreSQL's json_build_object
     # wrote it as `{"list" : "unsubscribe", ...}`, SQLite's json_object as `{"list":"unsubscribe"`.
-    sqlite_store = os.environ["WARMUP_STORE"]
-    copied = runner.invoke(app, ["store", "copy", sqlite_store, postgres_url])
-    assert copied.exit_code == 0, copied.output
+    sqlite_store = copy_to(postgres_url)
     customers = runner.invoke(app, ["export", plan, "--table", "customers", "--format", "json"])
     emails = [row["email"] for row in json.loads(customers.stdout)[:2]]
     events = tmp_path / "events.csv"

@@ -8,6 +8,8 @@ import random
 from contextlib import closing
 from pathlib import Path
 
+import pendulum
+
 from tests.support import plans
 from tests.support.plans import REPO
 from warmup.store import events, open_store
@@ -22,6 +24,11 @@ STATUSES = (
     "unsubscribed",
     "suppressed",
 )
+
+
+def at(hhmm: str, day: str = "2026-12-01") -> pendulum.DateTime:
+    """A moment of the test plans' first day (or ``day``) on their clock (Europe/Prague)."""
+    return pendulum.parse(f"{day}T{hhmm}", tz="Europe/Prague")  # type: ignore[return-value]
 
 
 def write_plan(
